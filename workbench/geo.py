@@ -1,0 +1,235 @@
+"""Lunar geometry: radius, global grids, spherical area weights, hemisphere masks, distances.
+
+Conventions used everywhere in the workbench
+--------------------------------------------
+* Longitude is east-positive. Grids use -180...180 (``wrap_lon_180``); tables may use 0...360
+  (``wrap_lon_360``).
+* Global grids are cell-centred, ``lat`` descending from north to south (row 0 is north), ``lon``
+  ascending from west to east.
+* Near side: ``|lon| <= 90``; far side: the rest.
+
+References
+----------
+Archinal, B. A. et al. (2018), Report of the IAU Working Group on Cartographic Coordinates and
+Rotational Elements: 2015, Celest. Mech. Dyn. Astron. 130:22 (mean lunar radius 1737.4 km).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .errors import InputError
+
+#: Mean lunar radius (m), IAU 2015 / LOLA reference sphere.
+MOON_RADIUS_M: float = 1_737_400.0
+#: Mean lunar radius (km).
+MOON_RADIUS_KM: float = MOON_RADIUS_M / 1000.0
+#: Total lunar surface area (km^2) of the reference sphere.
+MOON_AREA_KM2: float = 4.0 * np.pi * MOON_RADIUS_KM**2
+
+#: PROJ codes of the lunar CRS family (IAU 2015, body 301).
+CRS_GEOGRAPHIC = "IAU_2015:30100"
+CRS_EQUIRECTANGULAR = "IAU_2015:30110"
+CRS_NORTH_POLAR = "IAU_2015:30130"
+CRS_SOUTH_POLAR = "IAU_2015:30135"
+
+
+def wrap_lon_180(lon):
+    """Wrap longitudes (degrees east) into [-180, 180).
+
+    Examples
+    --------
+    >>> float(wrap_lon_180(190.0))
+    -170.0
+    """
+    return (np.asarray(lon, dtype=float) + 180.0) % 360.0 - 180.0 if np.ndim(lon) else (
+        (float(lon) + 180.0) % 360.0 - 180.0
+    )
+
+
+def wrap_lon_360(lon):
+    """Wrap longitudes (degrees east) into [0, 360).
+
+    Examples
+    --------
+    >>> float(wrap_lon_360(-170.0))
+    190.0
+    """
+    return np.mod(np.asarray(lon, dtype=float), 360.0) if np.ndim(lon) else float(lon) % 360.0
+
+
+def check_latlon(lat, lon) -> None:
+    """Raise :class:`InputError` if any latitude is outside [-90, 90] or longitude outside [-360, 360]."""
+    lat_a = np.asarray(lat, dtype=float)
+    lon_a = np.asarray(lon, dtype=float)
+    if np.any(np.abs(lat_a[np.isfinite(lat_a)]) > 90.0):
+        raise InputError(
+            f"latitude out of range: found {np.nanmax(np.abs(lat_a)):.3f}; latitudes must lie in "
+            "[-90, 90] degrees. Did you swap latitude and longitude?"
+        )
+    if np.any(np.abs(lon_a[np.isfinite(lon_a)]) > 360.0):
+        raise InputError(
+            f"longitude out of range: found {np.nanmax(np.abs(lon_a)):.3f}; longitudes must lie in "
+            "[-180, 180] or [0, 360] degrees east."
+        )
+
+
+def global_grid(resolution_ppd: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell-centred global latitude (descending) and longitude (ascending) vectors.
+
+    Parameters
+    ----------
+    resolution_ppd
+        Pixels per degree.
+
+    Returns
+    -------
+    lat, lon
+        1-D arrays of length ``180*ppd`` and ``360*ppd``.
+    """
+    if resolution_ppd <= 0:
+        raise InputError(f"resolution_ppd must be positive, got {resolution_ppd}")
+    n_lat = int(round(180 * resolution_ppd))
+    n_lon = int(round(360 * resolution_ppd))
+    d = 1.0 / resolution_ppd
+    lat = 90.0 - d / 2 - d * np.arange(n_lat)
+    lon = -180.0 + d / 2 + d * np.arange(n_lon)
+    return lat, lon
+
+
+def global_template(resolution_ppd: float, name: str = "template") -> xr.DataArray:
+    """An all-NaN global DataArray (lat, lon) with the lunar geographic CRS in attrs."""
+    lat, lon = global_grid(resolution_ppd)
+    da = xr.DataArray(
+        np.full((lat.size, lon.size), np.nan, dtype="float32"),
+        coords={"lat": lat, "lon": lon},
+        dims=("lat", "lon"),
+        name=name,
+    )
+    return annotate_latlon(da)
+
+
+def annotate_latlon(obj):
+    """Attach CF attributes to ``lat``/``lon`` coords and the lunar CRS to ``attrs['crs']``."""
+    obj = obj.copy()
+    if "lat" in obj.coords:
+        obj["lat"].attrs.update(units="degrees_north", standard_name="latitude", long_name="latitude")
+    if "lon" in obj.coords:
+        obj["lon"].attrs.update(units="degrees_east", standard_name="longitude", long_name="longitude")
+    obj.attrs.setdefault("crs", CRS_GEOGRAPHIC)
+    return obj
+
+
+def cell_area_km2(lat, resolution_ppd: float | None = None, dlon_deg: float | None = None):
+    """Area (km^2) of grid cells centred at ``lat`` on the lunar sphere.
+
+    The area of a cell spanning ``[lat-d/2, lat+d/2]`` and ``dlon`` is
+    ``R^2 * dlon_rad * (sin(lat+d/2) - sin(lat-d/2))``.
+
+    Parameters
+    ----------
+    lat
+        Cell-centre latitudes (degrees).
+    resolution_ppd
+        Pixels per degree (sets both the latitude and longitude extent of a cell).
+    dlon_deg
+        Longitude extent (degrees); defaults to ``1/resolution_ppd``.
+    """
+    lat = np.asarray(lat, dtype=float)
+    if resolution_ppd is None:
+        if lat.size < 2:
+            raise InputError("cell_area_km2 needs resolution_ppd when lat has fewer than 2 values")
+        resolution_ppd = 1.0 / float(np.median(np.abs(np.diff(lat))))
+    d = 1.0 / resolution_ppd
+    dlon = np.deg2rad(d if dlon_deg is None else dlon_deg)
+    top = np.deg2rad(np.clip(lat + d / 2, -90, 90))
+    bot = np.deg2rad(np.clip(lat - d / 2, -90, 90))
+    return MOON_RADIUS_KM**2 * dlon * (np.sin(top) - np.sin(bot))
+
+
+def area_weights(da: xr.DataArray | xr.Dataset) -> xr.DataArray:
+    """Spherical area weights (km^2 per cell) broadcast to the (lat, lon) grid of ``da``.
+
+    Weights are exact cell areas, so ``area_weights(da).sum()`` equals the lunar surface area for a
+    global grid (to floating-point precision).
+    """
+    if "lat" not in da.coords or "lon" not in da.coords:
+        raise InputError(
+            "area_weights needs 'lat' and 'lon' coordinates (degrees); reproject polar products to a "
+            "geographic grid first"
+        )
+    lat = da["lat"].values
+    lon = da["lon"].values
+    ppd_lat = 1.0 / float(np.median(np.abs(np.diff(lat)))) if lat.size > 1 else 1.0
+    dlon = float(np.median(np.abs(np.diff(lon)))) if lon.size > 1 else 1.0 / ppd_lat
+    w = cell_area_km2(lat, resolution_ppd=ppd_lat, dlon_deg=dlon)
+    out = xr.DataArray(w, coords={"lat": da["lat"]}, dims=("lat",)).broadcast_like(da["lon"])
+    out = out.transpose("lat", "lon")
+    out.name = "cell_area"
+    out.attrs["units"] = "km2"
+    return out
+
+
+def near_side_mask(lon) -> np.ndarray | xr.DataArray:
+    """True where ``|lon| <= 90`` (the Earth-facing hemisphere)."""
+    return np.abs(wrap_lon_180(lon)) <= 90.0 if not isinstance(lon, xr.DataArray) else (
+        abs(xr.apply_ufunc(wrap_lon_180, lon)) <= 90.0
+    )
+
+
+def far_side_mask(lon):
+    """True where ``|lon| > 90``."""
+    return ~near_side_mask(lon)
+
+
+def north_mask(lat):
+    """True where ``lat >= 0``."""
+    return lat >= 0.0
+
+
+def south_mask(lat):
+    """True where ``lat < 0``."""
+    return lat < 0.0
+
+
+def hemisphere_masks(da: xr.DataArray | xr.Dataset) -> dict[str, xr.DataArray]:
+    """Boolean (lat, lon) masks named ``near``, ``far``, ``north`` and ``south`` on the grid of ``da``."""
+    lat2, lon2 = xr.broadcast(da["lat"], da["lon"])
+    return {
+        "near": near_side_mask(lon2).transpose("lat", "lon"),
+        "far": far_side_mask(lon2).transpose("lat", "lon"),
+        "north": north_mask(lat2).transpose("lat", "lon"),
+        "south": south_mask(lat2).transpose("lat", "lon"),
+    }
+
+
+def great_circle_distance(lat1, lon1, lat2, lon2, radius: float = MOON_RADIUS_KM):
+    """Great-circle distance on the lunar sphere (haversine formula), in the units of ``radius``.
+
+    Parameters
+    ----------
+    lat1, lon1, lat2, lon2
+        Degrees; broadcastable arrays.
+    radius
+        Sphere radius; the default gives kilometres.
+
+    References
+    ----------
+    Sinnott, R. W. (1984), Virtues of the haversine, Sky and Telescope 68(2):159.
+    """
+    p1, p2 = np.deg2rad(lat1), np.deg2rad(lat2)
+    dphi = p2 - p1
+    dlmb = np.deg2rad(np.asarray(lon2, dtype=float) - np.asarray(lon1, dtype=float))
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return 2.0 * radius * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def destination_point(lat, lon, bearing_deg, distance, radius: float = MOON_RADIUS_KM):
+    """Point reached from (lat, lon) after ``distance`` along initial ``bearing_deg`` (clockwise from north)."""
+    p1, l1 = np.deg2rad(lat), np.deg2rad(lon)
+    th = np.deg2rad(bearing_deg)
+    d = np.asarray(distance, dtype=float) / radius
+    p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(th))
+    l2 = l1 + np.arctan2(np.sin(th) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
+    return np.rad2deg(p2), wrap_lon_180(np.rad2deg(l2))
