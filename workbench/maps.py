@@ -1,0 +1,391 @@
+"""Moon-correct map recipes (HoloViews/hvplot with the bokeh backend) that return plot objects.
+
+Every recipe returns a HoloViews object, so maps compose with ``*`` (overlay) and ``+`` (layout):
+
+>>> import workbench as wb                                   # doctest: +SKIP
+>>> wb.maps.setup_notebook()                                 # doctest: +SKIP
+>>> dem = wb.open_dataset("lola_ldem_4ppd")["elevation"]     # doctest: +SKIP
+>>> wb.maps.lunar_map(dem, centre="far") * wb.maps.sites_overlay(wb.samples.sample_sites(), centre="far")
+
+Conventions
+-----------
+* Global grids are ``(lat, lon)`` in degrees, east-positive longitude; ``centre="near"`` shows
+  longitudes −180…180 (0° in the middle), ``centre="far"`` rolls them to 0…360 so 180° is in the middle.
+* Every colour bar is labelled ``long_name [units]`` from the DataArray's attrs; a DataArray without
+  ``attrs["units"]`` is refused (units on every colour bar).
+* Colour maps are perceptually uniform: colorcet ``gouldian`` for elevation, ``gray`` for imagery,
+  ``cividis`` otherwise, colorcet ``coolwarm`` for signed data (``diverging=True``).
+* Rasters bigger than :data:`RASTERIZE_ABOVE_PIXELS` are rasterised by datashader at screen resolution
+  (re-aggregated on zoom when a live kernel is attached).
+
+References
+----------
+Kovesi, P. (2015), Good colour maps: how to design them, arXiv:1509.03700 (colorcet).
+Snyder, J. P. (1987), Map Projections — A Working Manual, USGS Prof. Paper 1395, §21 (polar
+stereographic: ``r = 2 R tan(π/4 − |φ|/2)`` at true scale at the pole).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+
+from .errors import InputError
+from .geo import MOON_RADIUS_M
+
+#: Above this many pixels a raster is rasterised by datashader instead of sent whole to the browser.
+RASTERIZE_ABOVE_PIXELS = 2_000_000
+
+#: Oxide columns shown in the sample-site hover, in this order when present.
+OXIDES = ("SiO2", "TiO2", "Al2O3", "FeO", "MgO", "CaO")
+
+_IMAGERY_UNITS = {"dn", "1", "reflectance", "i/f", ""}
+_ELEVATION_UNITS = {"m", "km", "metre", "metres", "meter", "meters"}
+
+_setup_done = False
+
+
+def setup_notebook(force: bool = False) -> None:
+    """Load the bokeh plotting extension with **inline** resources (no CDN) for this kernel.
+
+    Calls ``hv.extension("bokeh", inline=True)`` *before* importing ``hvplot.xarray`` (HoloViews'
+    own inline setting would otherwise win and load BokehJS from a CDN), then ``pn.extension``
+    inline. Safe to call more than once.
+    """
+    global _setup_done
+    if _setup_done and not force:
+        return
+    import holoviews as hv
+
+    hv.extension("bokeh", inline=True, logo=False)
+    import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
+    import hvplot.xarray  # noqa: F401  (registers .hvplot on DataArrays)
+    import panel as pn
+
+    pn.config.inline = True
+    pn.extension(inline=True)
+    _setup_done = True
+
+
+def _hv():
+    import holoviews as hv
+
+    if hv.Store.current_backend != "bokeh" or "bokeh" not in hv.Store.renderers:
+        # Outside a notebook (tests, scripts) just load the bokeh backend, no notebook output.
+        import holoviews.plotting.bokeh  # noqa: F401
+
+        hv.Store.set_current_backend("bokeh")
+    return hv
+
+
+def colorbar_label(da: xr.DataArray) -> str:
+    """``"long_name [units]"`` for a DataArray; raises :class:`InputError` if ``units`` is missing."""
+    units = da.attrs.get("units")
+    if units is None:
+        raise InputError(
+            f"DataArray {da.name!r} has no attrs['units']; every map shows units on its colour bar. "
+            "Set it, e.g. da.attrs['units'] = 'm' (use '1' for dimensionless reflectance)."
+        )
+    name = da.attrs.get("long_name") or da.attrs.get("standard_name") or da.name or "value"
+    return f"{name} [{units}]"
+
+
+def default_cmap(da: xr.DataArray, diverging: bool = False) -> str:
+    """Perceptually uniform default colour map chosen from the data's units/name."""
+    if diverging:
+        return "coolwarm"
+    units = str(da.attrs.get("units", "")).strip().lower()
+    name = f"{da.name or ''} {da.attrs.get('long_name', '')}".lower()
+    if units in _ELEVATION_UNITS and ("elev" in name or "height" in name or "topo" in name):
+        return "gouldian"
+    if units in _IMAGERY_UNITS or "brightness" in name or "reflectance" in name or "albedo" in name:
+        return "gray"
+    return "cividis"
+
+
+def _check_2d(da: xr.DataArray, dims: tuple[str, str], func: str) -> xr.DataArray:
+    if not isinstance(da, xr.DataArray):
+        raise InputError(f"{func} needs an xarray.DataArray, got {type(da).__name__}; pick a variable, "
+                         "e.g. ds['elevation'].")
+    extra = [d for d in da.dims if d not in dims]
+    if set(dims) - set(da.dims) or any(da.sizes[d] > 1 for d in extra):
+        raise InputError(
+            f"{func} needs a 2-D DataArray with dims {dims}, got {dict(da.sizes)}; select one slice first, "
+            "e.g. da.isel(band=0) or da.sel(wavelength=750)."
+        )
+    if extra:
+        da = da.squeeze(extra, drop=True)
+    return da.transpose(*dims)
+
+
+def _clim(da: xr.DataArray, clim: tuple[float, float] | None) -> tuple[float, float]:
+    if clim is not None:
+        lo, hi = (float(c) for c in clim)
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
+            raise InputError(f"clim must be two finite numbers (low, high) with low < high, got {clim}")
+        return lo, hi
+    vals = np.asarray(da.values, dtype="float64")
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(vals, [1, 99]) if vals.size > 100 else (vals.min(), vals.max())
+    if lo == hi:
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def roll_longitude(da: xr.DataArray, centre: Literal["near", "far"] = "near") -> xr.DataArray:
+    """Return ``da`` with longitudes in −180…180 (``"near"``) or 0…360 (``"far"``), sorted ascending."""
+    if centre not in ("near", "far"):
+        raise InputError(f"centre must be 'near' or 'far', got {centre!r}")
+    lon = np.asarray(da["lon"].values, dtype="float64")
+    new = np.mod(lon, 360.0) if centre == "far" else (lon + 180.0) % 360.0 - 180.0
+    if np.array_equal(new, lon) and np.all(np.diff(lon) > 0):
+        return da
+    out = da.assign_coords(lon=new).sortby("lon")
+    out["lon"].attrs.update(da["lon"].attrs)
+    return out
+
+
+def _should_rasterize(da: xr.DataArray, rasterize: bool | None) -> bool:
+    return bool(rasterize) if rasterize is not None else da.size > RASTERIZE_ABOVE_PIXELS
+
+
+def _finish(img, rasterize: bool, width: int, height: int):
+    if not rasterize:
+        return img
+    from holoviews.operation.datashader import rasterize as ds_rasterize
+
+    return ds_rasterize(img, width=width, height=height, dynamic=True)
+
+
+def lunar_map(
+    da: xr.DataArray,
+    cmap: str | None = None,
+    clim: tuple[float, float] | None = None,
+    centre: Literal["near", "far"] = "near",
+    title: str | None = None,
+    rasterize: bool | None = None,
+    width: int = 720,
+    height: int = 360,
+    diverging: bool = False,
+    hover: bool = True,
+):
+    """A global map of a ``(lat, lon)`` DataArray in degrees, with a labelled colour bar.
+
+    Parameters
+    ----------
+    da
+        2-D DataArray with dims ``lat`` and ``lon`` (degrees), ``attrs["units"]`` required.
+    cmap
+        Colour map name (HoloViews/colorcet); default chosen by :func:`default_cmap`.
+    clim
+        Colour range ``(low, high)`` in the data's units; default the 1st–99th percentile.
+    centre
+        ``"near"`` (longitude 0 in the middle, −180…180) or ``"far"`` (180 in the middle, 0…360).
+    title
+        Plot title; default the DataArray's ``long_name``.
+    rasterize
+        ``True``/``False`` to force; ``None`` rasterises with datashader above
+        :data:`RASTERIZE_ABOVE_PIXELS` pixels.
+    width, height
+        Frame size in screen pixels.
+    diverging
+        Use a diverging colour map (for signed data such as residuals).
+    hover
+        Show a hover tool with lon, lat and value.
+
+    Returns
+    -------
+    holoviews.Image, or a DynamicMap of it when rasterised.
+    """
+    da = _check_2d(da, ("lat", "lon"), "lunar_map")
+    label = colorbar_label(da)
+    da = roll_longitude(da, centre)
+    lo, hi = _clim(da, clim)
+    hv = _hv()
+    vname = str(da.name or "value")
+    src = da.rename(vname).astype("float32") if da.dtype != "float32" else da.rename(vname)
+    img = hv.Image(src, kdims=["lon", "lat"], vdims=[hv.Dimension(vname, label=label)])
+    xlim = (0.0, 360.0) if centre == "far" else (-180.0, 180.0)
+    img = img.opts(
+        cmap=cmap or default_cmap(da, diverging),
+        clim=(lo, hi),
+        colorbar=True,
+        clabel=label,
+        xlabel="longitude (°E)",
+        ylabel="latitude (°N)",
+        title=title if title is not None else str(da.attrs.get("long_name", da.name or "")),
+        frame_width=width,
+        frame_height=height,
+        xlim=xlim,
+        ylim=(-90.0, 90.0),
+        xticks=[xlim[0] + 30 * i for i in range(13)],
+        yticks=[-90 + 30 * i for i in range(7)],
+        tools=["hover"] if hover else [],
+        active_tools=["wheel_zoom"],
+        clipping_colors={"NaN": "#00000000"},
+    )
+    return _finish(img, _should_rasterize(da, rasterize), width, height)
+
+
+def polar_map(
+    da: xr.DataArray,
+    cmap: str | None = None,
+    clim: tuple[float, float] | None = None,
+    title: str | None = None,
+    rasterize: bool | None = None,
+    size: int = 480,
+    graticule: bool = True,
+):
+    """A polar stereographic map of a ``(y, x)`` DataArray in metres, axes in km, with latitude rings.
+
+    Parameters
+    ----------
+    da
+        2-D DataArray with dims ``y`` and ``x`` in metres (``attrs["crs"]`` IAU_2015:30130 north or
+        30135 south), ``attrs["units"]`` required.
+    graticule
+        Overlay latitude circles every 5° (``r = 2 R tan(π/4 − |φ|/2)``, Snyder 1987 eq. 21-4 with
+        k0 = 1) and meridians every 30°.
+
+    Returns
+    -------
+    holoviews.Image or Overlay (with graticule), or a DynamicMap when rasterised.
+    """
+    da = _check_2d(da, ("y", "x"), "polar_map")
+    label = colorbar_label(da)
+    lo, hi = _clim(da, clim)
+    hv = _hv()
+    vname = str(da.name or "value")
+    km = da.assign_coords(x=da["x"] / 1000.0, y=da["y"] / 1000.0).rename(vname).astype("float32")
+    img = hv.Image(km, kdims=["x", "y"], vdims=[hv.Dimension(vname, label=label)]).opts(
+        cmap=cmap or default_cmap(da),
+        clim=(lo, hi),
+        colorbar=True,
+        clabel=label,
+        xlabel="x (km)",
+        ylabel="y (km)",
+        title=title if title is not None else str(da.attrs.get("long_name", da.name or "")),
+        frame_width=size,
+        frame_height=size,
+        data_aspect=None,
+        tools=["hover"],
+        active_tools=["wheel_zoom"],
+        clipping_colors={"NaN": "#00000000"},
+    )
+    out = _finish(img, _should_rasterize(da, rasterize), size, size)
+    if not graticule:
+        return out
+    rmax = float(np.nanmax(np.abs(km["x"].values)))
+    paths = []
+    for colat in np.arange(5.0, 90.0, 5.0):
+        r = 2 * MOON_RADIUS_M / 1000.0 * np.tan(np.deg2rad(colat) / 2)
+        if r > rmax * 1.5:
+            break
+        t = np.linspace(0, 2 * np.pi, 181)
+        paths.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
+    for lon in np.arange(0.0, 360.0, 30.0):
+        t = np.deg2rad(lon)
+        paths.append(np.array([[0.0, 0.0], [1.5 * rmax * np.sin(t), 1.5 * rmax * np.cos(t)]]))
+    grid = hv.Path(paths, kdims=["x", "y"]).opts(color="white", alpha=0.35, line_width=1)
+    return (out * grid).opts(xlim=(-rmax, rmax), ylim=(-rmax, rmax))
+
+
+def image_map(
+    da: xr.DataArray,
+    cmap: str | None = None,
+    clim: tuple[float, float] | None = None,
+    title: str | None = None,
+    rasterize: bool | None = None,
+    size: int = 400,
+):
+    """A local Cartesian ``(y, x)`` tile (metres, row 0 north) with equal-aspect axes in metres."""
+    da = _check_2d(da, ("y", "x"), "image_map")
+    label = colorbar_label(da)
+    lo, hi = _clim(da, clim)
+    hv = _hv()
+    vname = str(da.name or "value")
+    img = hv.Image(da.rename(vname).astype("float32"), kdims=["x", "y"],
+                   vdims=[hv.Dimension(vname, label=label)]).opts(
+        cmap=cmap or default_cmap(da),
+        clim=(lo, hi),
+        colorbar=True,
+        clabel=label,
+        xlabel="x (m)",
+        ylabel="y (m)",
+        title=title if title is not None else str(da.attrs.get("long_name", da.name or "")),
+        frame_width=size,
+        data_aspect=1,
+        tools=["hover"],
+        clipping_colors={"NaN": "#00000000"},
+    )
+    return _finish(img, _should_rasterize(da, rasterize), size, size)
+
+
+def sites_overlay(
+    df,
+    centre: Literal["near", "far"] = "near",
+    color: str = "#ff3366",
+    size: int = 9,
+    label_sites: bool = False,
+):
+    """Sample sites as points with a hover giving the site name and soil oxides (wt%).
+
+    Parameters
+    ----------
+    df
+        pandas DataFrame with columns ``site``, ``lat``, ``lon`` (degrees east, −180…180 or 0…360) and
+        any of :data:`OXIDES` (wt%).
+    centre
+        Longitude convention of the map underneath: ``"near"`` → −180…180, ``"far"`` → 0…360.
+    label_sites
+        Also draw the site names as text labels.
+    """
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"sites_overlay needs a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in ("site", "lat", "lon") if c not in df.columns]
+    if missing:
+        raise InputError(f"sites_overlay: missing columns {missing}; need site, lat, lon (degrees). "
+                         "Use wb.samples.sample_sites().")
+    if centre not in ("near", "far"):
+        raise InputError(f"centre must be 'near' or 'far', got {centre!r}")
+    hv = _hv()
+    d = df.copy()
+    lon = d["lon"].to_numpy(dtype="float64")
+    d["lon"] = np.mod(lon, 360.0) if centre == "far" else (lon + 180.0) % 360.0 - 180.0
+    oxides = [c for c in OXIDES if c in d.columns]
+    vdims = ["site"] + [hv.Dimension(c, unit="wt%") for c in oxides]
+    tooltips = [("site", "@site"), ("lon, lat", "@lon{0.00}°E, @lat{0.00}°N")] + [
+        (f"{c} (wt%)", f"@{c}{{0.0}}") for c in oxides
+    ]
+    from bokeh.models import HoverTool
+
+    pts = hv.Points(d, kdims=["lon", "lat"], vdims=vdims).opts(
+        color=color, size=size, line_color="white", line_width=1.5,
+        tools=[HoverTool(tooltips=tooltips)],
+    )
+    if not label_sites:
+        return pts
+    labels = hv.Labels(d, kdims=["lon", "lat"], vdims=["site"]).opts(
+        text_color="white", text_font_size="8pt", yoffset=3, text_align="left", xoffset=2)
+    return pts * labels
+
+
+def side_by_side(*maps: Any, cols: int | None = None):
+    """Lay maps out side by side with linked panning and zooming (shared axes with equal kdims)."""
+    if not maps:
+        raise InputError("side_by_side needs at least one map")
+    hv = _hv()
+    layout = hv.Layout(list(maps)).opts(shared_axes=True)
+    return layout.cols(cols or len(maps))
+
+
+def render_bokeh(obj: Any):
+    """Render a HoloViews object to its bokeh model (for tests, export and benchmarks)."""
+    hv = _hv()
+    return hv.render(obj, backend="bokeh")

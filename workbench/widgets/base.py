@@ -1,0 +1,402 @@
+"""One consistent look for the notebooks' interactive panels (ipywidgets + HoloViews/bokeh).
+
+A panel keeps **all** its control values in one dataclass (``self.state``) and draws its output
+with **one pure function** ``compute(state)``. The base class builds the layout (a titled column of
+labelled controls with units, a Reset button and a readout on the left, the map on the right),
+calls ``compute`` exactly once per control change and pushes the result to the live bokeh plot.
+
+Example
+-------
+>>> from dataclasses import dataclass
+>>> from workbench.widgets import base
+>>> @dataclass
+... class State:
+...     vmin: float = -5000.0
+...     vmax: float = 5000.0
+>>> class ElevationPanel(base.Panel):
+...     State = State
+...     title = "LOLA elevation"
+...     def make_controls(self):
+...         return {"vmin": base.slider("colour min", "m", -10000, 0, 100),
+...                 "vmax": base.slider("colour max", "m", 0, 10000, 100)}
+...     def compute(self, state):
+...         return wb.maps.lunar_map(dem, clim=(state.vmin, state.vmax))   # doctest: +SKIP
+
+How the plot updates
+--------------------
+``compute`` returns a HoloViews element; the base class feeds it through a
+:class:`holoviews.streams.Pipe` into a :class:`holoviews.DynamicMap`, which HoloViews renders once
+and afterwards *updates in place* (data source, colour mapper, title). The DynamicMap is shown as an
+ipywidget through ``panel.ipywidget`` (the ``jupyter_bokeh`` BokehModel), so the update travels over
+the ordinary Jupyter widget comm — it works in JupyterLab, classic Notebook and VS Code. If
+``compute`` returns something that is not a HoloViews object (a pandas table, a matplotlib figure,
+text) it is shown in an :class:`ipywidgets.Output` instead.
+
+Long work
+---------
+:class:`LongTask` shows a progress bar and a Stop button. ``task.start(fn, ...)`` runs
+``fn(..., progress=task)`` in a worker thread so the kernel stays responsive and the Stop button can be
+clicked; ``fn`` checks ``progress.should_stop()`` (or calls ``progress.check()``, which raises
+:class:`StopRequested`, or uses ``progress.callback(step, total, **metrics)``, which returns ``False``
+when stopped) — a cooperative stop that never kills the kernel. ``task.result()`` waits for the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, ClassVar
+
+import ipywidgets as w
+
+from ..errors import InputError, WorkbenchError
+
+#: Width of the control column and of control labels (CSS).
+CONTROL_WIDTH = "320px"
+LABEL_WIDTH = "130px"
+
+
+class StopRequested(WorkbenchError):
+    """Raised inside long work when the user pressed Stop (the partial result is discarded)."""
+
+
+def _label(label: str, units: str | None) -> str:
+    return f"{label} ({units})" if units else label
+
+
+def _style() -> dict[str, Any]:
+    return {"style": {"description_width": LABEL_WIDTH}, "layout": w.Layout(width=CONTROL_WIDTH)}
+
+
+def slider(label: str, units: str | None, min: float, max: float, step: float,
+           value: float | None = None, continuous_update: bool = False) -> w.FloatSlider:
+    """A labelled float slider ``"label (units)"``; updates on release unless ``continuous_update``."""
+    return w.FloatSlider(min=min, max=max, step=step, value=min if value is None else value,
+                         description=_label(label, units), continuous_update=continuous_update,
+                         readout_format=".4g", **_style())
+
+
+def int_slider(label: str, units: str | None, min: int, max: int, step: int = 1,
+               value: int | None = None, continuous_update: bool = False) -> w.IntSlider:
+    """A labelled integer slider."""
+    return w.IntSlider(min=min, max=max, step=step, value=min if value is None else value,
+                       description=_label(label, units), continuous_update=continuous_update, **_style())
+
+
+def range_slider(label: str, units: str | None, min: float, max: float, step: float,
+                 value: tuple[float, float] | None = None,
+                 continuous_update: bool = False) -> w.FloatRangeSlider:
+    """A labelled (low, high) range slider, e.g. a colour range."""
+    return w.FloatRangeSlider(min=min, max=max, step=step, value=value or (min, max),
+                              description=_label(label, units), continuous_update=continuous_update,
+                              readout_format=".4g", **_style())
+
+
+def choice(label: str, options: Any, value: Any = None, buttons: bool = True) -> w.ValueWidget:
+    """A labelled choice: toggle buttons for a few options, a dropdown otherwise."""
+    opts = list(options.items()) if isinstance(options, dict) else list(options)
+    cls = w.ToggleButtons if buttons and len(opts) <= 4 else w.Dropdown
+    kw = _style()
+    if cls is w.ToggleButtons:
+        kw["style"] = {"description_width": LABEL_WIDTH, "button_width": "80px"}
+    ctrl = cls(options=opts, description=label, **kw)
+    if value is not None:
+        ctrl.value = value
+    return ctrl
+
+
+def checkbox(label: str, value: bool = False) -> w.Checkbox:
+    """A labelled checkbox."""
+    return w.Checkbox(value=value, description=label, indent=False, layout=w.Layout(width=CONTROL_WIDTH))
+
+
+class LongTask:
+    """A progress bar + Stop button for long work, run in a thread with a cooperative stop flag.
+
+    Parameters
+    ----------
+    label
+        Text shown before the bar.
+    """
+
+    def __init__(self, label: str = "progress"):
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description=label,
+                                   style={"description_width": LABEL_WIDTH},
+                                   layout=w.Layout(width=CONTROL_WIDTH))
+        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop",
+                                    layout=w.Layout(width="80px"), disabled=True)
+        self.status = w.HTML(value="")
+        self.stop_button.on_click(lambda _b: self.request_stop())
+        self.widget = w.VBox([w.HBox([self.bar, self.stop_button]), self.status])
+        self._stop = threading.Event()
+        self._future: Future | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- used by the work function ------------------------------------------------------------------
+    def should_stop(self) -> bool:
+        """True once Stop was pressed (or :meth:`request_stop` called)."""
+        return self._stop.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`StopRequested` if Stop was pressed."""
+        if self._stop.is_set():
+            raise StopRequested("stopped by the user; the kernel and earlier results are intact")
+
+    def update(self, fraction: float, message: str = "") -> None:
+        """Set the bar to ``fraction`` (0–1) and the status line to ``message``."""
+        self.bar.value = float(min(max(fraction, 0.0), 1.0))
+        if message:
+            self.status.value = message
+
+    def callback(self, step: int, total: int, **metrics: float) -> bool:
+        """Training-loop callback: shows ``step/total`` and metrics; returns ``False`` once stopped."""
+        msg = f"{step}/{total}" + "".join(f" · {k} {v:.4g}" for k, v in metrics.items())
+        self.update(step / max(total, 1), msg)
+        return not self.should_stop()
+
+    # -- used by the notebook -----------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the running work to stop at its next check."""
+        self._stop.set()
+        self.status.value = "stopping…"
+
+    def start(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> LongTask:
+        """Run ``fn(*args, progress=self, **kwargs)`` in a worker thread; returns immediately."""
+        if self.running:
+            raise InputError("this task is still running; press Stop or wait for task.result() first")
+        self._stop.clear()
+        self._future = Future()
+        self.stop_button.disabled = False
+        self.update(0.0, "running…")
+        t0 = time.perf_counter()
+
+        def target():
+            try:
+                res = fn(*args, progress=self, **kwargs)
+            except StopRequested as exc:
+                self.status.value = f"stopped after {time.perf_counter() - t0:.1f} s"
+                self._future.set_exception(exc)
+            except BaseException as exc:  # noqa: BLE001 - reported through result()
+                self.status.value = f"failed: {type(exc).__name__}: {exc}"
+                self._future.set_exception(exc)
+            else:
+                if self.should_stop():
+                    self.status.value = f"stopped after {time.perf_counter() - t0:.1f} s (partial result)"
+                else:
+                    self.update(1.0, f"done in {time.perf_counter() - t0:.1f} s")
+                self._future.set_result(res)
+            finally:
+                self.stop_button.disabled = True
+
+        self._thread = threading.Thread(target=target, name="workbench-longtask", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Start ``fn`` and wait for its result (the Stop button is live while waiting in a thread)."""
+        return self.start(fn, *args, **kwargs).result()
+
+    @property
+    def running(self) -> bool:
+        """True while the worker thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the work and return its result (re-raises its exception, incl. StopRequested)."""
+        if self._future is None:
+            raise InputError("nothing was started; call task.start(fn) first")
+        return self._future.result(timeout)
+
+    def _ipython_display_(self):  # pragma: no cover - notebook display
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class Panel:
+    """Base class for interactive panels: one state dataclass, one pure ``compute(state)``.
+
+    Subclasses set ``State`` (a dataclass type) and ``title``, and implement :meth:`make_controls`
+    (``{state_field: widget}``) and :meth:`compute` (state → HoloViews object, or ``(object,
+    readout_html)``). Set ``rasterize = True`` to rasterise the live plot with datashader.
+
+    Attributes
+    ----------
+    state
+        The current state (a frozen snapshot is passed to ``compute``).
+    n_computes
+        How many times ``compute`` has been called (one per change, for tests and benchmarks).
+    last_update_s
+        Wall time of the last ``compute`` + plot push, in seconds.
+    """
+
+    State: ClassVar[type] = None  # type: ignore[assignment]
+    title: ClassVar[str] = ""
+    rasterize: ClassVar[bool] = False
+
+    def __init__(self, state: Any = None, **overrides: Any):
+        if self.State is None or not dataclasses.is_dataclass(self.State):
+            raise InputError(
+                f"{type(self).__name__}.State must be a dataclass type holding the control values")
+        base = state if state is not None else self.State()
+        self.state = dataclasses.replace(base, **overrides) if overrides else base
+        self._initial = dataclasses.replace(self.state)
+        self.n_computes = 0
+        self.last_update_s = float("nan")
+        self._busy = False
+        self.controls: dict[str, w.ValueWidget] = self.make_controls()
+        fields = {f.name for f in dataclasses.fields(self.State)}
+        unknown = set(self.controls) - fields
+        if unknown:
+            raise InputError(f"controls {sorted(unknown)} are not fields of {self.State.__name__}; "
+                             f"fields are {sorted(fields)}")
+        self._sync_controls()
+        for name, ctrl in self.controls.items():
+            ctrl.observe(self._make_handler(name), names="value")
+        self.reset_button = w.Button(description="Reset", icon="undo", tooltip="restore the initial values",
+                                     layout=w.Layout(width="100px"))
+        self.reset_button.on_click(lambda _b: self.reset())
+        self.readout = w.HTML(value="", layout=w.Layout(width=CONTROL_WIDTH))
+        self.output = w.Box(layout=w.Layout(min_width="300px"))
+        self._pipe = None
+        self._plot_widget = None
+        self._out = None
+        self.tasks: list[LongTask] = []
+        header = w.HTML(f"<b>{self.title}</b>") if self.title else w.HTML("")
+        self.sidebar = w.VBox([header, *self.controls.values(), self.reset_button, self.readout],
+                              layout=w.Layout(width=CONTROL_WIDTH, min_width=CONTROL_WIDTH))
+        self.widget = w.HBox([self.sidebar, self.output], layout=w.Layout(align_items="flex-start"))
+        self.widget.add_class("workbench-panel")
+        self.update()
+
+    # -- subclass API -------------------------------------------------------------------------------
+    def make_controls(self) -> dict[str, w.ValueWidget]:
+        """Return ``{state_field: widget}``; use :func:`slider`, :func:`range_slider`, :func:`choice`."""
+        raise NotImplementedError
+
+    def compute(self, state: Any) -> Any:
+        """Pure function of the state: a HoloViews object, or ``(object, readout_html)``."""
+        raise NotImplementedError
+
+    # -- machinery ----------------------------------------------------------------------------------
+    def _sync_controls(self) -> None:
+        self._busy = True
+        try:
+            for name, ctrl in self.controls.items():
+                ctrl.value = getattr(self.state, name)
+        finally:
+            self._busy = False
+
+    def _make_handler(self, name: str) -> Callable[[dict], None]:
+        def handler(change: dict) -> None:
+            if self._busy:
+                return
+            self.set(**{name: change["new"]})
+
+        return handler
+
+    def set(self, **changes: Any) -> None:
+        """Change state fields (and their controls) and update the output once."""
+        self.state = dataclasses.replace(self.state, **changes)
+        self._sync_controls()
+        self.update()
+
+    def reset(self) -> None:
+        """Restore the initial state and controls, then update once."""
+        self.state = dataclasses.replace(self._initial)
+        self._sync_controls()
+        self.update()
+
+    def update(self) -> Any:
+        """Call ``compute(state)`` once and push the result to the output; returns the result."""
+        t0 = time.perf_counter()
+        result = self.compute(dataclasses.replace(self.state))
+        self.n_computes += 1
+        readout = None
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+            result, readout = result
+        self._show(result)
+        if readout is not None:
+            self.readout.value = readout
+        self.last_update_s = time.perf_counter() - t0
+        return result
+
+    def _show(self, result: Any) -> None:
+        import holoviews as hv
+
+        if isinstance(result, hv.core.Dimensioned) and not isinstance(result, hv.DynamicMap):
+            if self._pipe is None:
+                self._pipe = hv.streams.Pipe(data=result)
+                dmap = hv.DynamicMap(lambda data: data, streams=[self._pipe])
+                if self.rasterize:
+                    from holoviews.operation.datashader import rasterize
+
+                    dmap = rasterize(dmap)
+                self.dmap = dmap
+                self._plot_widget = _to_ipywidget(dmap)
+                self.output.children = (self._plot_widget,)
+            else:
+                self._pipe.send(result)
+            return
+        if isinstance(result, hv.DynamicMap):
+            raise InputError("compute() returned a DynamicMap; return a plain element instead "
+                             "(e.g. lunar_map(..., rasterize=False)) and set rasterize = True on the Panel")
+        from IPython.display import display
+
+        if self._out is None:
+            self._out = w.Output()
+            self.output.children = (self._out,)
+        with self._out:
+            self._out.clear_output(wait=True)
+            display(result)
+
+    def progress(self, label: str = "progress") -> LongTask:
+        """Add a progress bar + Stop button under the controls and return it."""
+        task = LongTask(label)
+        self.tasks.append(task)
+        self.sidebar.children = (*self.sidebar.children, task.widget)
+        return task
+
+    def cleanup(self) -> None:
+        """Stop running tasks, detach observers and close all widgets of this panel."""
+        for t in self.tasks:
+            t.request_stop()
+        for ctrl in self.controls.values():
+            ctrl.unobserve_all()
+        for wid in [*self.controls.values(), self.reset_button, self.readout, self.sidebar, self.output,
+                    self.widget, self._out, *(t.widget for t in self.tasks)]:
+            if wid is not None:
+                wid.close()
+        # the BokehModel closes itself when garbage-collected (closing it twice raises in jupyter_bokeh)
+        self.output.children = ()
+        self._plot_widget = None
+        self._pipe = None
+
+    def _ipython_display_(self):  # pragma: no cover - notebook display
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def _to_ipywidget(obj: Any) -> w.Widget:
+    """Wrap a HoloViews object as an ipywidget (jupyter_bokeh BokehModel) with **inline** CSS.
+
+    Like ``panel.ipywidget`` but renders in Panel's inline resource mode and replaces Panel's
+    stylesheet links (``cdn.holoviz.org``) by inline copies, so the page makes no CDN request.
+    """
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.models import UIElement
+    from jupyter_bokeh.widgets import BokehModel
+    from panel.io.notebook import patch_inline_stylesheets
+    from panel.io.resources import set_resource_mode
+
+    doc = Document()
+    with set_resource_mode("inline"):
+        model = pn.panel(obj).get_root(doc=doc)
+    for sub in model.select({"type": UIElement}):
+        patch_inline_stylesheets(sub)
+    return BokehModel(model, combine_events=True)
