@@ -1,0 +1,139 @@
+"""Tests for workbench.maps: HoloViews objects, kdims, units on colour bars, far-side centring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from workbench import maps
+from workbench.errors import InputError
+from workbench.geo import global_grid
+
+
+def _global(ppd: float = 1.0, name: str = "elevation", units: str | None = "m") -> xr.DataArray:
+    lat, lon = global_grid(ppd)
+    rng = np.random.default_rng(0)
+    attrs = {"long_name": "LOLA elevation"}
+    if units is not None:
+        attrs["units"] = units
+    # value = longitude, so we can check where each longitude lands after rolling
+    data = np.broadcast_to(lon, (lat.size, lon.size)) + 0.01 * rng.standard_normal((lat.size, lon.size))
+    return xr.DataArray(data.astype("float32"), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                        name=name, attrs=attrs)
+
+
+def test_lunar_map_is_image_with_lon_lat_kdims_and_units_on_colorbar():
+    import holoviews as hv
+
+    m = maps.lunar_map(_global())
+    assert isinstance(m, hv.Image)
+    assert [d.name for d in m.kdims] == ["lon", "lat"]
+    fig = maps.render_bokeh(m)
+    assert fig.right[0].title == "LOLA elevation [m]"
+    assert "[m]" in maps.colorbar_label(_global())
+    assert (fig.x_range.start, fig.x_range.end) == (-180.0, 180.0)
+
+
+def test_missing_units_is_refused_with_fix():
+    with pytest.raises(InputError, match="attrs\\['units'\\]"):
+        maps.lunar_map(_global(units=None))
+
+
+def test_far_side_centring_puts_180_in_the_middle():
+    da = _global(1.0)
+    m = maps.lunar_map(da, centre="far")
+    lon = m.data["lon"].values
+    assert lon.min() > 0 and lon.max() < 360 and np.all(np.diff(lon) > 0)
+    mid = lon.size // 2
+    assert abs(lon[mid - 1] - 179.5) < 1e-9 and abs(lon[mid] - 180.5) < 1e-9
+    # values travel with their longitudes: value == original lon (−180…180)
+    vals = m.data["elevation"].values[0] if "elevation" in m.data else m.data[m.vdims[0].name].values[0]
+    assert np.allclose(((lon + 180) % 360) - 180, vals, atol=0.1)
+    fig = maps.render_bokeh(m)
+    assert (fig.x_range.start + fig.x_range.end) / 2 == 180.0
+
+
+def test_near_side_accepts_0_360_input():
+    da = maps.roll_longitude(_global(1.0), "far")
+    back = maps.roll_longitude(da, "near")
+    assert back["lon"].values[0] == -179.5 and back["lon"].values[-1] == 179.5
+
+
+def test_rasterize_kicks_in_for_big_arrays_only():
+    import holoviews as hv
+
+    small = maps.lunar_map(_global(1.0))
+    assert isinstance(small, hv.Image)
+    big = _global(1.0)
+    assert big.size < maps.RASTERIZE_ABOVE_PIXELS
+    lat, lon = global_grid(6)  # 2160 x 1080 = 2.33 Mpix
+    bigger = xr.DataArray(np.zeros((lat.size, lon.size), "float32"), dims=("lat", "lon"),
+                          coords={"lat": lat, "lon": lon}, name="x", attrs={"units": "1"})
+    r = maps.lunar_map(bigger)
+    assert isinstance(r, hv.DynamicMap)
+    assert isinstance(maps.lunar_map(bigger, rasterize=False), hv.Image)
+    assert isinstance(maps.lunar_map(_global(1.0), rasterize=True), hv.DynamicMap)
+
+
+def test_default_colormaps_are_perceptual():
+    assert maps.default_cmap(_global()) == "gouldian"
+    wac = _global(name="brightness", units="DN")
+    assert maps.default_cmap(wac) == "gray"
+    assert maps.default_cmap(_global(name="FeO", units="wt%")) == "cividis"
+
+
+def test_bad_clim_and_dims():
+    with pytest.raises(InputError, match="low < high"):
+        maps.lunar_map(_global(), clim=(5, 1))
+    with pytest.raises(InputError, match="dims"):
+        maps.lunar_map(_global().rename(lat="y"))
+
+
+def test_polar_map_axes_in_km_and_graticule():
+    import holoviews as hv
+
+    x = -609_600 + 19_050 * (np.arange(64) + 0.5)  # pixel centres, 19.05 km pixels
+    da = xr.DataArray(np.zeros((64, 64), "float32"), dims=("y", "x"), coords={"y": x[::-1], "x": x},
+                      name="elevation", attrs={"units": "m", "crs": "IAU_2015:30135"})
+    m = maps.polar_map(da)
+    assert isinstance(m, hv.Overlay)
+    img = m.get(0)
+    assert [d.name for d in img.kdims] == ["x", "y"]
+    assert img.range("x")[1] == pytest.approx(609.6, abs=1)
+    fig = maps.render_bokeh(m)
+    assert fig.right[0].title == "elevation [m]"
+
+
+def test_image_map_and_side_by_side_share_axes():
+    import holoviews as hv
+
+    y = np.arange(32.0)[::-1] * 10
+    tile = xr.DataArray(np.zeros((32, 32), "float32"), dims=("y", "x"), coords={"y": y, "x": y[::-1]},
+                        name="height", attrs={"units": "m"})
+    assert isinstance(maps.image_map(tile), hv.Image)
+    lay = maps.side_by_side(maps.lunar_map(_global()), maps.lunar_map(_global(name="b", units="1")))
+    from bokeh.plotting import figure
+
+    figs = list(maps.render_bokeh(lay).select({"type": figure}))
+    assert len(figs) == 2 and figs[0].x_range is figs[1].x_range  # linked pan/zoom
+
+
+def test_sites_overlay_hover_and_wrapping():
+    import holoviews as hv
+    from bokeh.models import HoverTool
+
+    df = pd.DataFrame({"site": ["Apollo 11", "Chang'e-6"], "lat": [0.67, -41.64], "lon": [23.47, 206.01],
+                       "FeO": [15.8, 17.0], "TiO2": [7.5, np.nan]})
+    pts = maps.sites_overlay(df)
+    assert isinstance(pts, hv.Points)
+    assert pts.data["lon"].between(-180, 180).all()
+    assert pts.data["lon"].iloc[1] == pytest.approx(206.01 - 360)
+    far = maps.sites_overlay(df, centre="far")
+    assert far.data["lon"].iloc[1] == pytest.approx(206.01)
+    fig = maps.render_bokeh(pts)
+    tips = dict(fig.select_one({"type": HoverTool}).tooltips)
+    assert tips["site"] == "@site" and "FeO (wt%)" in tips
+    with pytest.raises(InputError, match="site"):
+        maps.sites_overlay(df.drop(columns="site"))

@@ -1,0 +1,143 @@
+"""Tests for workbench.widgets.base: state object, one compute per change, reset, long tasks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from workbench import maps
+from workbench.errors import InputError
+from workbench.geo import global_grid
+from workbench.widgets import base
+
+
+def _dem() -> xr.DataArray:
+    lat, lon = global_grid(1.0)
+    data = np.random.default_rng(1).normal(0, 2000, (lat.size, lon.size)).astype("float32")
+    return xr.DataArray(data, dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, name="elevation",
+                        attrs={"units": "m", "long_name": "elevation"})
+
+
+DEM = _dem()
+
+
+@dataclass
+class MapState:
+    clim: tuple[float, float] = (-3000.0, 3000.0)
+    centre: str = "near"
+
+
+class MapPanel(base.Panel):
+    State = MapState
+    title = "test map"
+
+    def __init__(self, *a, **k):
+        self.seen: list[MapState] = []
+        super().__init__(*a, **k)
+
+    def make_controls(self):
+        return {"clim": base.range_slider("colour range", "m", -10000, 10000, 100),
+                "centre": base.choice("centre", ["near", "far"])}
+
+    def compute(self, state):
+        self.seen.append(state)
+        return maps.lunar_map(DEM, clim=state.clim, centre=state.centre), f"{state.clim[0]:.0f}"
+
+
+def test_compute_called_once_per_change_and_reset_restores_state():
+    p = MapPanel()
+    assert p.n_computes == 1  # initial draw
+    assert "m" in p.controls["clim"].description and "(m)" in p.controls["clim"].description
+    p.controls["clim"].value = (-2000.0, 2000.0)
+    assert p.n_computes == 2 and p.state.clim == (-2000.0, 2000.0)
+    p.controls["centre"].value = "far"
+    assert p.n_computes == 3 and p.state == MapState((-2000.0, 2000.0), "far")
+    assert p.readout.value == "-2000"
+    # the live plot got the new element through the pipe
+    assert p._pipe.data.range("lon")[0] >= 0
+    p.reset_button.click()
+    assert p.n_computes == 4
+    assert p.state == MapState()
+    assert p.controls["clim"].value == (-3000.0, 3000.0) and p.controls["centre"].value == "near"
+    assert [s.centre for s in p.seen] == ["near", "near", "far", "near"]
+    p.cleanup()
+
+
+def test_set_updates_controls_and_layout_is_controls_left_output_right():
+    p = MapPanel(centre="far")
+    assert p.controls["centre"].value == "far"
+    p.set(clim=(-100.0, 100.0))
+    assert p.controls["clim"].value == (-100.0, 100.0) and p.n_computes == 2
+    assert p.widget.children[0] is p.sidebar and p.widget.children[1] is p.output
+    assert p.reset_button in p.sidebar.children
+    p.cleanup()
+
+
+def test_unknown_control_field_is_refused():
+    class Bad(MapPanel):
+        def make_controls(self):
+            return {"nope": base.slider("x", "m", 0, 1, 0.1)}
+
+    with pytest.raises(InputError, match="not fields"):
+        Bad()
+
+
+def test_non_holoviews_result_goes_to_output():
+    @dataclass
+    class S:
+        n: int = 1
+
+    class TextPanel(base.Panel):
+        State = S
+
+        def make_controls(self):
+            return {"n": base.int_slider("n", None, 0, 5)}
+
+        def compute(self, state):
+            return f"n={state.n}"
+
+    p = TextPanel()
+    assert p._out is not None and p._pipe is None
+    p.cleanup()
+
+
+def test_long_task_stops_cooperatively_without_killing_the_kernel():
+    task = base.LongTask("training")
+    started = threading.Event()
+
+    def work(n, progress):
+        for i in range(n):
+            started.set()
+            if not progress.callback(i + 1, n, loss=1.0 / (i + 1)):
+                return i  # partial result
+            time.sleep(0.01)
+        return n
+
+    task.start(work, 10_000)
+    started.wait(2)
+    assert task.running and not task.stop_button.disabled
+    task.stop_button.click()
+    stopped_at = task.result(timeout=5)
+    assert 0 < stopped_at < 10_000
+    assert not task.running and "stopped" in task.status.value
+    assert task.run(work, 3) == 3 and task.bar.value == 1.0
+
+
+def test_long_task_check_raises_stop_requested():
+    task = base.LongTask()
+
+    def work(progress):
+        while True:
+            progress.check()
+            time.sleep(0.005)
+
+    task.start(work)
+    time.sleep(0.05)
+    task.request_stop()
+    with pytest.raises(base.StopRequested):
+        task.result(timeout=5)
