@@ -1,0 +1,96 @@
+"""The 00_tour panel: a global map with a colour-range slider, near/far centring and sample sites.
+
+The panel is the smallest complete example of :class:`workbench.widgets.base.Panel`: its whole state
+is :class:`TourState`, and :func:`tour_view` is the one pure function that turns a state into a map
+and a readout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from .. import maps
+from ..geo import area_weights, hemisphere_masks
+from . import base
+
+
+@dataclass
+class TourState:
+    """Control values of :class:`TourPanel` (colour range in the map's units)."""
+
+    clim: tuple[float, float] = (-6000.0, 6000.0)
+    centre: str = "near"
+    show_sites: bool = True
+
+
+def hemisphere_mean(da: xr.DataArray, hemisphere: str) -> float:
+    """Area-weighted mean of a global ``(lat, lon)`` map over ``"near"``/``"far"``/``"north"``/``"south"``."""
+    w = area_weights(da).where(hemisphere_masks(da)[hemisphere] & np.isfinite(da))
+    return float((da * w).sum() / w.sum())
+
+
+def tour_view(da: xr.DataArray, sites, state: TourState, hemi_means: dict[str, float] | None = None):
+    """The map and readout for one state: ``lunar_map`` (+ sites) and an HTML line of figures.
+
+    Parameters
+    ----------
+    da
+        Global ``(lat, lon)`` map with ``units``.
+    sites
+        Sample-site table for :func:`workbench.maps.sites_overlay`, or ``None``.
+    state
+        The panel state.
+    hemi_means
+        Precomputed :func:`hemisphere_mean` for ``near``/``far`` (computed here if ``None``).
+    """
+    plot = maps.lunar_map(da, clim=state.clim, centre=state.centre, rasterize=False,
+                          title=f"{da.attrs.get('long_name', da.name)} — {state.centre} side centred")
+    if state.show_sites and sites is not None:
+        plot = plot * maps.sites_overlay(sites, centre=state.centre)
+    lo, hi = state.clim
+    v = da.values
+    finite = np.isfinite(v)
+    frac_out = float(((v < lo) | (v > hi))[finite].mean()) * 100.0
+    means = hemi_means or {h: hemisphere_mean(da, h) for h in ("near", "far")}
+    units = da.attrs.get("units", "")
+    readout = (
+        f"<span class='wb-readout'>colour range {lo:.0f} … {hi:.0f} {units}; "
+        f"{frac_out:.1f}% of pixels outside it<br>"
+        f"area-weighted mean: near side {means['near']:.0f} {units}, far side {means['far']:.0f} {units}"
+        "</span>"
+    )
+    return plot, readout
+
+
+class TourPanel(base.Panel):
+    """Colour range + near/far centring + sample sites over a global map (default: LOLA elevation)."""
+
+    State = TourState
+    title = "Global map"
+
+    def __init__(self, da: xr.DataArray, sites=None, state: TourState | None = None, **overrides):
+        self.da = da
+        self.sites = sites
+        self.hemi_means = {h: hemisphere_mean(da, h) for h in ("near", "far")}
+        vmin, vmax = float(np.nanmin(da.values)), float(np.nanmax(da.values))
+        step = 10 ** np.floor(np.log10(max(vmax - vmin, 1e-9) / 100))
+        self._range = (float(np.floor(vmin / step) * step), float(np.ceil(vmax / step) * step), float(step))
+        if state is None and "clim" not in overrides:
+            lo, hi = np.nanpercentile(da.values, [1, 99])
+            overrides["clim"] = (float(np.floor(lo / step) * step), float(np.ceil(hi / step) * step))
+        super().__init__(state, **overrides)
+
+    def make_controls(self):
+        lo, hi, step = self._range
+        units = self.da.attrs.get("units")
+        return {
+            "clim": base.range_slider("colour range", units, lo, hi, step),
+            "centre": base.choice("centre", {"near side": "near", "far side": "far"}),
+            "show_sites": base.checkbox("show sample sites", True),
+        }
+
+    def compute(self, state: TourState):
+        return tour_view(self.da, self.sites, state, self.hemi_means)
