@@ -40,7 +40,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import config
-from .errors import ChecksumError, DataUnavailableError, DatasetNotFoundError, ManifestError
+from .errors import ChecksumError, DatasetNotFoundError, DataUnavailableError, ManifestError
 from .geo import CRS_GEOGRAPHIC, annotate_latlon
 
 #: Repository root (manifests and repo-shipped files are found relative to it).

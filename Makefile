@@ -1,0 +1,45 @@
+# Lunar Workbench — two commands for a newcomer:  `make demo`  and  `make test`.
+# Both create .venv and install the package on first use (`make setup`), and skip that when current.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# CPU torch pin for the setup path; override for CUDA, e.g. `make setup CONSTRAINTS=/dev/null`.
+CONSTRAINTS ?= constraints.txt
+STAMP := $(VENV)/.setup-stamp
+# Use the shared data mirror when it sits beside the checkout (CI, team machines).
+ifneq ($(wildcard ../shared/data),)
+export WORKBENCH_DATA_MIRROR ?= $(abspath ../shared/data)
+endif
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-all lab lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS) -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/workbench demo
+
+test: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lab: setup
+	$(BIN)/workbench lab
+
+lint: setup
+	$(BIN)/ruff check workbench tests
+
+bench: setup
+	@mkdir -p outputs/bench
+	@for b in $$($(BIN)/python -c "from workbench.bench import BENCHMARKS; print(' '.join(sorted(BENCHMARKS)))"); do \
+	  echo "== $$b"; $(BIN)/workbench bench $$b --json outputs/bench/$$b.json || exit 1; done
+
+clean:
+	rm -rf outputs .pytest_cache

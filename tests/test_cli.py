@@ -1,0 +1,66 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from workbench.cli import main
+
+
+def test_data_list_prints_ids(capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "lola_ldem_4ppd" in out and "synthetic_moon" in out
+
+
+def test_unknown_dataset_is_a_clean_error(capsys):
+    assert main(["data", "fetch", "lola_dem"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown dataset id") and "Traceback" not in err
+
+
+def test_data_hash(tmp_path, capsys):
+    f = tmp_path / "x.txt"
+    f.write_bytes(b"abc")
+    assert main(["data", "hash", str(f)]) == 0
+    assert "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" in capsys.readouterr().out
+    assert main(["data", "hash", str(tmp_path / "missing")]) == 2
+
+
+def test_data_verify_one(mirror, capsys):
+    assert main(["data", "verify", "lola_ldem_4ppd"]) == 0
+    assert "1 verified, 0 failed" in capsys.readouterr().out
+
+
+def test_python_dash_m_and_usage_errors():
+    res = subprocess.run([sys.executable, "-m", "workbench", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "data" in res.stdout and "demo" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "workbench", "data", "frobnicate"], capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_bench_unknown_name_is_a_usage_error():
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "no-such-benchmark"])
+    assert exc.value.code == 2
+
+
+def test_report_headline_writes_json(tmp_path, monkeypatch):
+    from workbench import report
+
+    monkeypatch.setenv(report.ENV_VAR, str(tmp_path))
+    table = report.headline("99_test", rmse=1.5, table={"a": 1})
+    assert table.loc["rmse", "value"] == 1.5
+    assert json.loads((tmp_path / "99_test.json").read_text()) == {"rmse": 1.5, "table": {"a": 1}}
+
+
+def test_every_subcommand_has_working_help():
+    import argparse
+
+    from workbench.cli import build_parser
+
+    parser = build_parser()
+    parser.format_help()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        assert p.format_help(), name

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from workbench import geo
+from workbench.errors import InputError
+
+
+def test_global_grid_is_cell_centred_and_north_up():
+    lat, lon = geo.global_grid(4)
+    assert lat.shape == (720,) and lon.shape == (1440,)
+    assert lat[0] == pytest.approx(89.875) and lat[-1] == pytest.approx(-89.875)
+    assert lon[0] == pytest.approx(-179.875) and lon[-1] == pytest.approx(179.875)
+
+
+@pytest.mark.parametrize("ppd", [1, 4, 16])
+def test_area_weights_sum_to_lunar_area(ppd):
+    da = geo.global_template(ppd)
+    w = geo.area_weights(da)
+    assert float(w.sum()) == pytest.approx(geo.MOON_AREA_KM2, rel=1e-9)
+    assert w.attrs["units"] == "km2"
+
+
+def test_hemispheres_are_each_half_the_moon():
+    da = geo.global_template(2)
+    w = geo.area_weights(da)
+    masks = geo.hemisphere_masks(da)
+    for name in ("near", "far", "north", "south"):
+        assert float(w.where(masks[name]).sum()) == pytest.approx(geo.MOON_AREA_KM2 / 2, rel=1e-9)
+    assert not bool((masks["near"] & masks["far"]).any())
+
+
+def test_area_weighted_mean_of_sin_lat_is_zero_and_band_area_matches_formula():
+    da = geo.global_template(4)
+    w = geo.area_weights(da)
+    f = np.sin(np.deg2rad(da["lat"])).broadcast_like(da)
+    assert float((f * w).sum() / w.sum()) == pytest.approx(0.0, abs=1e-12)
+    # area north of 60N is 2*pi*R^2*(1 - sin 60)
+    cap = float(w.where(da["lat"] > 60).sum())
+    assert cap == pytest.approx(2 * np.pi * geo.MOON_RADIUS_KM**2 * (1 - np.sin(np.deg2rad(60))), rel=1e-9)
+
+
+def test_lon_wrapping():
+    assert geo.wrap_lon_180(190.0) == pytest.approx(-170.0)
+    assert geo.wrap_lon_360(-170.0) == pytest.approx(190.0)
+    np.testing.assert_allclose(geo.wrap_lon_180(np.array([0, 180, 359.5, -181])), [0, -180, -0.5, 179])
+    # Chang'e-6 at 206.0148 E is on the far side
+    assert bool(geo.far_side_mask(np.array([206.0148]))[0])
+
+
+def test_great_circle_known_answers():
+    quarter = np.pi / 2 * geo.MOON_RADIUS_KM
+    assert geo.great_circle_distance(0, 0, 0, 90) == pytest.approx(quarter)
+    assert geo.great_circle_distance(90, 0, -90, 0) == pytest.approx(2 * quarter)
+    assert geo.great_circle_distance(10, 20, 10, 20) == pytest.approx(0.0, abs=1e-9)
+    # 1 degree of latitude is R*pi/180 km
+    assert geo.great_circle_distance(0, 0, 1, 0) == pytest.approx(geo.MOON_RADIUS_KM * np.pi / 180)
+
+
+def test_destination_point_inverts_distance():
+    lat2, lon2 = geo.destination_point(-53.0, -169.0, 45.0, 800.0)
+    assert geo.great_circle_distance(-53.0, -169.0, lat2, lon2) == pytest.approx(800.0, rel=1e-9)
+
+
+def test_check_latlon_rejects_out_of_range():
+    with pytest.raises(InputError, match="latitude out of range"):
+        geo.check_latlon([91.0], [0.0])
+    with pytest.raises(InputError, match="longitude out of range"):
+        geo.check_latlon([0.0], [400.0])
+    geo.check_latlon([-90, 90], [-180, 359])
+
+
+def test_area_weights_needs_latlon():
+    with pytest.raises(InputError, match="lat"):
+        geo.area_weights(xr.DataArray(np.zeros((2, 2)), dims=("y", "x")))
