@@ -1,0 +1,130 @@
+"""Known-answer tests of the shaded-relief renderer (workbench.synth.render)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from workbench.errors import InputError
+from workbench.geo import MOON_RADIUS_M
+from workbench.photometry import hapke, lunar_lambert
+from workbench.synth.render import cast_shadows, render
+
+
+def _sun(az, el):
+    a, e = np.deg2rad(az), np.deg2rad(el)
+    return np.array([np.sin(a) * np.cos(e), np.cos(a) * np.cos(e), np.sin(e)])
+
+
+@pytest.mark.parametrize("az,el,slope", [(90, 30, 0.3), (200, 15, -0.2), (45, 60, 0.5)])
+def test_tilted_plane_matches_analytic_incidence(az, el, slope):
+    n, ps = 32, 2.0
+    x = np.arange(n) * ps
+    y = np.arange(n)[::-1] * ps
+    z = slope * x[None, :] + 0.1 * y[:, None]  # dz/deast = slope, dz/dnorth = 0.1
+    dem = xr.DataArray(z, dims=("y", "x"), coords={"y": y, "x": x}, attrs={"units": "m"})
+    normal = np.array([-slope, -0.1, 1.0]) / np.sqrt(1 + slope**2 + 0.01)
+    i = np.degrees(np.arccos(normal @ _sun(az, el)))
+    e = np.degrees(np.arccos(normal[2]))
+    expected = lunar_lambert(i, e, 90 - el)
+    out = render(dem, az, el, shadows=False)
+    assert out.attrs["units"] == "1"
+    np.testing.assert_allclose(out.values, expected, rtol=1e-5)
+
+
+def test_sphere_shading_is_analytic():
+    n, ps, R = 201, 1.0, 80.0
+    c = (np.arange(n) - n // 2) * ps
+    xx, yy = np.meshgrid(c, -c)
+    r2 = xx**2 + yy**2
+    z = np.sqrt(np.clip(R**2 - r2, 0, None))
+    az, el = 135.0, 50.0
+    out = render(z, az, el, pixel_size=ps, shadows=True).values
+    inner = r2 < (0.6 * R) ** 2
+    normal = np.stack([xx, yy, z]) / R  # outward normal of the sphere (east, north, up)
+    cos_i = np.tensordot(_sun(az, el), normal, axes=1)
+    i = np.degrees(np.arccos(np.clip(cos_i, 0, 1)))
+    e = np.degrees(np.arccos(np.clip(z / R, 0, 1)))
+    expected = lunar_lambert(i, e, 90 - el)
+    np.testing.assert_allclose(out[inner], expected[inner], atol=5e-3)
+    # the brightest point faces the sun: offset from the centre towards the sun azimuth
+    iy, ix = np.unravel_index(np.argmax(np.where(inner, out, 0)), out.shape)
+    assert c[ix] > 0 and -c[iy] < 0  # azimuth 135: towards east and south
+
+
+@pytest.mark.parametrize("az", [0, 90, 180, 270, 30, 300])
+@pytest.mark.parametrize("el", [5.0, 20.0, 45.0])
+def test_step_shadow_length(az, el):
+    h, ps, n = 10.0, 1.0, 400
+    c = np.arange(n) - n / 2
+    xx, yy = np.meshgrid(c, -c)
+    a = np.deg2rad(az)
+    along = xx * np.sin(a) + yy * np.cos(a)  # distance towards the sun
+    z = np.where(along > 0, h, 0.0)  # a cliff: the plateau lies towards the sun
+    mask = cast_shadows(z, az, el, pixel_size=ps)
+    expected = h / np.tan(np.deg2rad(el))
+    # every pixel down-sun of the cliff within h/tan(el) (less 2 px of discretisation) is dark ...
+    near_line = np.abs(xx * np.cos(a) - yy * np.sin(a)) < n / 4
+    inside = near_line & (along <= 0) & (along > -(expected - 2 * ps))
+    assert inside.sum() > 0 and mask[inside].all()
+    # ... and nothing beyond the tip of the shadow (plus 2 px), nor on the plateau, is shadowed
+    assert not np.any(mask & near_line & (along < -(expected + 2 * ps)))
+    assert not np.any(mask & (along > 0))
+
+
+def test_flat_ground_and_hapke():
+    out = render(np.zeros((8, 8)), 10.0, 40.0, pixel_size=5.0)
+    np.testing.assert_allclose(out.values, lunar_lambert(50.0, 0.0, 50.0), rtol=1e-6)
+    outh = render(np.zeros((8, 8)), 10.0, 40.0, model="hapke", albedo=0.25, pixel_size=5.0)
+    np.testing.assert_allclose(outh.values, hapke(0.25, 50.0, 0.0, 50.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("el", [0.0, -5.0, 90.5, np.nan])
+def test_bad_sun_elevation(el):
+    with pytest.raises(InputError, match="elevation"):
+        render(np.zeros((8, 8)), 0.0, el, pixel_size=1.0)
+
+
+def test_bad_inputs():
+    with pytest.raises(InputError, match="pixel_size"):
+        render(np.zeros((8, 8)), 0.0, 30.0)
+    km = xr.DataArray(np.zeros((8, 8)), dims=("y", "x"), coords={"y": np.arange(8.0), "x": np.arange(8.0)},
+                      attrs={"units": "km"})
+    with pytest.raises(InputError, match="metres"):
+        render(km, 0.0, 30.0)
+    with pytest.raises(InputError, match="model"):
+        render(np.zeros((8, 8)), 0.0, 30.0, pixel_size=1.0, model="phong")
+
+
+def test_nan_in_nan_out():
+    z = np.zeros((20, 20))
+    z[10, 10] = np.nan
+    out = render(z, 45.0, 30.0, pixel_size=1.0).values
+    assert np.isnan(out[10, 10])
+    assert np.isfinite(out[0, 0]) and np.isfinite(out[19, 19])
+
+
+def test_geographic_dem_uses_lunar_radius_and_coslat():
+    lat = np.linspace(60.5, 59.5, 21)
+    lon = np.linspace(10.0, 11.0, 41)
+    k = 50.0  # m per degree of longitude
+    z = k * (lon[None, :] - 10.0) * np.ones((lat.size, 1))
+    dem = xr.DataArray(z, dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, attrs={"units": "m"})
+    out = render(dem, 90.0, 30.0, shadows=False)
+    slope = k / (np.deg2rad(1.0) * MOON_RADIUS_M * np.cos(np.deg2rad(lat)))  # dz/deast per row
+    normal_e = -slope / np.sqrt(1 + slope**2)
+    cos_i = normal_e * np.cos(np.deg2rad(30)) + np.sin(np.deg2rad(30)) / np.sqrt(1 + slope**2)
+    i = np.degrees(np.arccos(cos_i))
+    e = np.degrees(np.arctan(slope))
+    expected = lunar_lambert(i, e, 60.0)
+    np.testing.assert_allclose(out.values[:, 20], expected, rtol=1e-4)
+
+
+def test_flipped_coordinates_are_handled():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(30, 40)).cumsum(0).cumsum(1)
+    y, x = np.arange(30)[::-1] * 2.0, np.arange(40) * 2.0
+    a = render(xr.DataArray(z, dims=("y", "x"), coords={"y": y, "x": x}), 70.0, 10.0)
+    b = render(xr.DataArray(z[::-1], dims=("y", "x"), coords={"y": y[::-1], "x": x}), 70.0, 10.0)
+    np.testing.assert_allclose(a.values, b.values[::-1])
