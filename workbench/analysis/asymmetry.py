@@ -250,7 +250,7 @@ class _Units:
     sw: np.ndarray  # area per unit (km^2)
     swx: np.ndarray  # sum of area * value
     swxx: np.ndarray  # sum of area * value^2
-    hist: sparse.csr_matrix  # (n_units, n_bins) area per value bin
+    hist: np.ndarray | sparse.csr_matrix | None  # (n_units, n_bins) area per value bin
     edges: np.ndarray
 
     @property
@@ -266,17 +266,25 @@ def _prepare(da: xr.DataArray, block_deg: float | None):
     return da, x, w, ids
 
 
-def _units(x, w, ids, sel, edges) -> _Units:
+def _units(x, w, ids, sel, edges, with_hist: bool = True) -> _Units:
     ok = sel & np.isfinite(x)
     xs, ws, bs = x[ok], w[ok], ids[ok]
-    uniq, inv = np.unique(bs, return_inverse=True)
-    n = uniq.size
+    # block ids are small non-negative integers: relabel the occupied ones 0..n-1 without sorting
+    present = np.bincount(bs, minlength=int(ids.max()) + 1) > 0
+    lookup = np.cumsum(present) - 1
+    inv = lookup[bs]
+    n = int(present.sum())
     sw = np.bincount(inv, ws, n)
     swx = np.bincount(inv, ws * xs, n)
     swxx = np.bincount(inv, ws * xs * xs, n)
     nb = edges.size - 1
-    b = np.clip(np.searchsorted(edges, xs, side="right") - 1, 0, nb - 1)
-    hist = sparse.csr_matrix((ws, (inv, b)), shape=(n, nb))
+    hist = None
+    if with_hist:
+        b = np.clip(((xs - edges[0]) / (edges[-1] - edges[0]) * nb).astype(np.int64), 0, nb - 1)
+        if n * nb <= _FLOATS_PER_CHUNK:
+            hist = np.bincount(inv * nb + b, ws, n * nb).reshape(n, nb)
+        else:
+            hist = sparse.csr_matrix((ws, (inv, b)), shape=(n, nb))
     return _Units(sw, swx, swxx, hist, edges)
 
 
@@ -324,7 +332,7 @@ def _bootstrap(u: _Units, rng, n_boot: int, q: np.ndarray | None):
         k = c.shape[0]
         means[i : i + k] = (c @ u.swx) / (c @ u.sw)
         if q is not None:
-            quants[i : i + k] = _quantiles_from_hist(np.asarray(u.hist.T.dot(c.T).T), u.edges, q)
+            quants[i : i + k] = _quantiles_from_hist(np.asarray((u.hist.T @ c.T).T), u.edges, q)
         i += k
     return means, quants
 
@@ -566,7 +574,7 @@ def block_size_sensitivity(
     edges = _edges(x)
     rows = []
     for b in block_sizes:
-        u = _units(x, w, block_ids(da, b), sel, edges)
+        u = _units(x, w, block_ids(da, b), sel, edges, with_hist=False)
         bm, _ = _bootstrap(u, np.random.default_rng(seed), n_boot, None)
         lo, hi = _pct_ci(bm, level)
         rows.append({"block_deg": np.nan if b is None else float(b), "n_units": u.n, "ci_low": lo,

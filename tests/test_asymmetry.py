@@ -1,0 +1,136 @@
+"""Known-answer and behaviour tests for workbench.analysis.asymmetry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import ndimage
+
+from workbench import geo
+from workbench.analysis import asymmetry as A
+from workbench.errors import InputError
+
+
+def _field(values: np.ndarray, ppd: float, name: str = "x", units: str = "m") -> xr.DataArray:
+    t = geo.global_template(ppd, name=name)
+    return t.copy(data=values.astype("float64")).assign_attrs(units=units)
+
+
+def _latlon(ppd: float):
+    lat, lon = geo.global_grid(ppd)
+    return np.meshgrid(lat, lon, indexing="ij")
+
+
+def test_mean_of_sin_lat_is_zero_and_constant_is_constant():
+    lat2, _ = _latlon(2)
+    assert A.area_weighted_mean(_field(np.sin(np.deg2rad(lat2)), 2)) == pytest.approx(0.0, abs=1e-12)
+    assert A.area_weighted_mean(_field(np.full(lat2.shape, 7.25), 2)) == pytest.approx(7.25, rel=1e-12)
+    # a pixel-count mean of sin(lat)^2 would be about 0.5; the area-weighted mean is 1/3
+    assert A.area_weighted_mean(_field(np.sin(np.deg2rad(lat2)) ** 2, 2)) == pytest.approx(1 / 3, rel=1e-4)
+
+
+def test_hemisphere_areas_are_half_the_moon_and_stats_report_them():
+    da = _field(np.ones((360, 720)), 2)
+    st = A.region_statistics(da, n_boot=100, seed=1)
+    for r in ("near", "far", "north", "south"):
+        assert float(st["area_km2"].sel(region=r)) == pytest.approx(geo.MOON_AREA_KM2 / 2, rel=1e-9)
+        assert float(st["area_fraction"].sel(region=r)) == pytest.approx(0.5, rel=1e-12)
+        assert float(st["mean"].sel(region=r)) == pytest.approx(1.0)
+    assert st["mean"].attrs["units"] == "m"
+
+
+def test_weighted_quantile_matches_unweighted_definition():
+    x = np.arange(10.0)
+    assert A.weighted_quantile(x, np.ones(10), 0.5) == pytest.approx(np.quantile(x, 0.5))
+    # doubling a weight equals duplicating the value
+    assert A.weighted_quantile([1, 2, 3], [1, 2, 1], 0.5) == pytest.approx(2.0)
+
+
+def test_median_of_lon_field_is_area_exact():
+    _, lon2 = _latlon(1)
+    st = A.region_statistics(_field(lon2, 1, units="deg"), n_boot=100, quantiles=(0.25, 0.75))
+    assert float(st["median"].sel(region="near")) == pytest.approx(0.0, abs=0.6)
+    assert float(st["quantiles"].sel(region="near", quantile=0.25)) == pytest.approx(-45.0, abs=0.6)
+
+
+def test_block_bootstrap_widens_ci_only_for_correlated_fields():
+    rng = np.random.default_rng(0)
+    white = rng.normal(size=(180, 360))
+    smooth = ndimage.gaussian_filter(white, sigma=6, mode="wrap")
+    smooth /= smooth.std()
+    near = geo.hemisphere_masks(geo.global_template(1))["near"]
+    w_white = A.block_size_sensitivity(_field(white, 1), near, (None, 10.0), n_boot=300)
+    w_smooth = A.block_size_sensitivity(_field(smooth, 1), near, (None, 10.0), n_boot=300)
+    assert 0.6 < w_white["width_vs_iid"].iloc[1] < 1.6  # no correlation: blocks change little
+    assert w_smooth["width_vs_iid"].iloc[1] > 4.0  # correlated: iid CIs are far too narrow
+
+
+def test_compare_regions_recovers_planted_difference():
+    rng = np.random.default_rng(3)
+    noise = ndimage.gaussian_filter(rng.normal(size=(180, 360)), sigma=3, mode="wrap") * 10
+    _, lon2 = _latlon(1)
+    da = _field(noise + np.where(np.abs(lon2) <= 90, 2.0, 0.0), 1)
+    m = geo.hemisphere_masks(da)
+    c = A.compare_regions(da, m["near"], m["far"], n_boot=400, n_perm=999, seed=0)
+    assert c["ci95"][0] < 2.0 < c["ci95"][1]
+    assert c["p_value"] < 0.01
+    assert c["cohens_d"] > 0 and c["cles"] > 0.5
+    # no planted difference between north and south: the test must not flag one
+    c0 = A.compare_regions(_field(noise, 1), m["north"], m["south"], n_boot=200, n_perm=999, seed=0)
+    assert c0["ci95"][0] < 0 < c0["ci95"][1] and c0["p_value"] > 0.05
+
+
+def test_great_circle_split_with_pole_at_origin_is_near_far():
+    t = geo.global_template(1)
+    s = A.great_circle_split(t, 0.0, 0.0)
+    assert bool((s["pole side"] == geo.hemisphere_masks(t)["near"]).all())
+
+
+def test_fraction_above_known_answer():
+    _, lon2 = _latlon(1)
+    fr = A.fraction_above(_field(lon2, 1, units="deg"), 45.0, n_boot=100)
+    assert float(fr["fraction"].sel(region="near")) == pytest.approx(0.25, abs=1e-9)
+    assert float(fr["fraction"].sel(region="north")) == pytest.approx(0.375, abs=1e-9)
+
+
+def test_terrane_masks_from_cf_flags():
+    t = geo.global_template(1)
+    codes = xr.zeros_like(t, dtype=int).where(t["lat"] < 0, 1).astype(int)
+    codes.attrs.update(flag_values=[0, 1], flag_meanings="south_thing north_thing")
+    m = A.terrane_masks(codes)
+    assert set(m) == {"south_thing", "north_thing"} and int(m["north_thing"].sum()) == 90 * 360
+
+
+def test_mg_number_known_answer_and_bad_input():
+    feo = xr.DataArray([71.84, 0.0, np.nan], attrs={"units": "wt%"})
+    mgo = xr.DataArray([40.30, 10.0, 5.0], attrs={"units": "wt%"})
+    mg = A.mg_number(feo, mgo)
+    np.testing.assert_allclose(mg.values, [50.0, 100.0, np.nan])
+    with pytest.raises(InputError, match="negative"):
+        A.mg_number(-feo, mgo)
+    with pytest.raises(InputError, match="wt%"):
+        A.mg_number(feo.assign_attrs(units="1"), mgo)
+
+
+def test_bad_inputs_are_explained():
+    t = geo.global_template(1).fillna(1.0)
+    with pytest.raises(InputError, match="dims"):
+        A.region_statistics(t.rename(lat="y"))
+    with pytest.raises(InputError, match="no valid"):
+        A.region_statistics(t, {"empty": xr.zeros_like(t, dtype=bool)}, n_boot=100)
+    with pytest.raises(InputError, match="different grid"):
+        A.region_statistics(t, {"x": geo.hemisphere_masks(geo.global_template(2))["near"]}, n_boot=100)
+    with pytest.raises(InputError, match="replicates"):
+        A.region_statistics(t, n_boot=5)
+
+
+def test_nan_cells_do_not_count():
+    lat2, lon2 = _latlon(1)
+    v = np.where(np.abs(lon2) <= 90, 1.0, 3.0)
+    v[lat2 > 60] = np.nan
+    st = A.region_statistics(_field(v, 1), n_boot=100)
+    assert float(st["mean"].sel(region="near")) == pytest.approx(1.0)
+    assert float(st["area_fraction"].sel(region="near")) == pytest.approx(0.5)
+    assert float(st["area_km2"].sel(region="north")) == pytest.approx(
+        geo.MOON_AREA_KM2 / 2 * np.sin(np.deg2rad(60)), rel=1e-9)

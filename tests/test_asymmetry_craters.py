@@ -1,0 +1,75 @@
+"""Crater densities, Poisson intervals and size-frequency distributions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import geo
+from workbench.analysis import craters as C
+from workbench.errors import InputError
+
+
+def _uniform_craters(n: int, seed: int, lat_max: float = 90.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(-np.sin(np.deg2rad(lat_max)), np.sin(np.deg2rad(lat_max)), n)
+    return pd.DataFrame({"lon": rng.uniform(-180, 180, n), "lat": np.rad2deg(np.arcsin(z)),
+                         "diameter_km": 20.0 * rng.pareto(2.0, n) + 20.0})
+
+
+def test_poisson_interval_known_values():
+    lo, hi = C.poisson_interval(0)
+    assert float(lo) == 0.0 and float(hi) == pytest.approx(-np.log(0.025), rel=1e-9)  # 3.6889
+    lo, hi = C.poisson_interval(10)  # Garwood table: 4.7954, 18.3904
+    assert float(lo) == pytest.approx(4.7954, abs=1e-4) and float(hi) == pytest.approx(18.3904, abs=1e-4)
+    with pytest.raises(InputError):
+        C.poisson_interval(-1)
+
+
+def test_density_of_uniform_craters_and_areas():
+    df = _uniform_craters(4000, seed=0)
+    st = C.crater_density(df)
+    expected = 4000 / geo.MOON_AREA_KM2 * 1e6
+    for r in ("near", "far", "north", "south"):
+        s = st.sel(region=r)
+        assert float(s["area_km2"]) == pytest.approx(geo.MOON_AREA_KM2 / 2, rel=1e-9)
+        assert float(s["density_ci_low"]) < expected < float(s["density_ci_high"])
+    assert int(st["count"].sel(region="near") + st["count"].sel(region="far")) == 4000
+
+
+def test_lat_limited_catalogue_uses_the_covered_area():
+    df = _uniform_craters(3000, seed=1, lat_max=60.0)
+    st = C.crater_density(df, lat_range=(-60.0, 60.0))
+    band = geo.MOON_AREA_KM2 * np.sin(np.deg2rad(60.0))
+    assert float(st["area_km2"].sel(region="near")) == pytest.approx(band / 2, rel=1e-9)
+    expected = 3000 / band * 1e6
+    s = st.sel(region="far")
+    assert float(s["density_ci_low"]) < expected < float(s["density_ci_high"])
+    with pytest.raises(InputError, match="outside the stated coverage"):
+        C.crater_density(_uniform_craters(100, seed=2), lat_range=(-60.0, 60.0))
+
+
+def test_compare_densities_exact_test():
+    same = C.compare_densities(100, 1e6, 100, 1e6)
+    assert same["p_value"] == pytest.approx(1.0)
+    assert same["rate_ratio_ci95"][0] < 1 < same["rate_ratio_ci95"][1]
+    diff = C.compare_densities(200, 1e6, 100, 1e6)
+    assert diff["p_value"] < 1e-6 and diff["rate_ratio"] == pytest.approx(2.0)
+    assert diff["rate_ratio_ci95"][0] > 1.0
+
+
+def test_size_frequency_is_cumulative_and_nonincreasing():
+    df = _uniform_craters(2000, seed=3)
+    sfd = C.size_frequency(df)
+    n = sfd["count"].values
+    assert np.all(np.diff(n, axis=1) <= 0)
+    first = sfd["count"].isel(diameter_km=0)
+    assert int(first.sel(region="near") + first.sel(region="far")) == 2000
+
+
+def test_bad_table_is_explained():
+    with pytest.raises(InputError, match="lacks columns"):
+        C.crater_density(pd.DataFrame({"Lon": [0.0], "Lat": [0.0], "D": [1.0]}))
+    with pytest.raises(InputError, match="latitude"):
+        C.crater_density(pd.DataFrame({"lon": [0.0], "lat": [95.0], "diameter_km": [1.0]}))

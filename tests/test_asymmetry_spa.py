@@ -1,0 +1,73 @@
+"""SPA radial profiles and change-point detection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import geo
+from workbench.analysis import spa
+from workbench.errors import InputError
+
+
+def _disc_field(r0_km: float, centre=(-53.0, -169.0), inside=12.0, outside=5.0, noise=1.0, seed=0):
+    t = geo.global_template(2, name="FeO")
+    lat2, lon2 = np.meshgrid(t["lat"].values, t["lon"].values, indexing="ij")
+    d = geo.great_circle_distance(lat2, lon2, *centre)
+    rng = np.random.default_rng(seed)
+    v = np.where(d < r0_km, inside, outside) + noise * rng.normal(size=d.shape)
+    return t.copy(data=v).assign_attrs(units="wt%")
+
+
+def test_planted_change_point_is_found():
+    da = _disc_field(1100.0)
+    prof = spa.radial_profile(da, -53.0, -169.0, bin_km=50.0, max_km=2500.0)
+    cp = spa.detect_change_points(prof["mean"], 1, n_boot=50, seed=0)
+    assert float(cp["radius_km"][0]) == pytest.approx(1100.0, abs=50.0)
+    assert float(cp["radius_ci_low"][0]) <= 1100.0 + 25 and float(cp["radius_ci_high"][0]) >= 1100.0 - 25
+    assert float(cp["level_before"][0]) == pytest.approx(12.0, abs=0.5)
+    assert float(cp["level_after"][0]) == pytest.approx(5.0, abs=0.5)
+
+
+def test_planted_ring_gives_two_edges():
+    t = geo.global_template(2, name="mg_number")
+    lat2, lon2 = np.meshgrid(t["lat"].values, t["lon"].values, indexing="ij")
+    d = geo.great_circle_distance(lat2, lon2, -53.0, -169.0)
+    v = np.where((d > 600) & (d < 1200), 80.0, 65.0) + np.random.default_rng(1).normal(size=d.shape)
+    prof = spa.radial_profile(t.copy(data=v), -53.0, -169.0, max_km=2500.0)
+    cp = spa.detect_change_points(prof["mean"], 2, n_boot=30)
+    np.testing.assert_allclose(cp["radius_km"].values, [600.0, 1200.0], atol=50.0)
+
+
+def test_radial_profile_area_and_units():
+    da = _disc_field(500.0, noise=0.0)
+    prof = spa.radial_profile(da, -53.0, -169.0, bin_km=100.0, max_km=1000.0)
+    assert prof["mean"].attrs["units"] == "wt%"
+    # area within 1000 km of the centre on a sphere: 2 pi R^2 (1 - cos(d/R))
+    cap = 2 * np.pi * geo.MOON_RADIUS_KM**2 * (1 - np.cos(1000.0 / geo.MOON_RADIUS_KM))
+    assert float(prof["area_km2"].sum()) == pytest.approx(cap, rel=0.02)
+
+
+def test_basin_centre_from_table_and_spa_fallback():
+    basins = pd.DataFrame({"name": ["Imbrium"], "lat": [37.0], "lon_360": [341.5]})
+    c = spa.basin_centre("imbrium", basins)
+    assert c["lon"] == pytest.approx(-18.5) and c["lat"] == 37.0
+    s = spa.basin_centre("South Pole-Aitken", basins)
+    assert (s["lat"], s["lon"]) == (-53.0, -169.0) and "Garrick-Bethell" in s["source"]
+    with pytest.raises(InputError, match="not in the basin list"):
+        spa.basin_centre("Atlantis", basins)
+
+
+def test_circle_path_is_at_the_radius_and_breaks_at_the_dateline():
+    p = spa.circle_path(-53.0, -169.0, 1000.0)
+    ok = p.dropna()
+    d = geo.great_circle_distance(ok["lat"].values, ok["lon"].values, -53.0, -169.0)
+    np.testing.assert_allclose(d, 1000.0, rtol=1e-9)
+    assert p["lon"].isna().sum() >= 1
+
+
+def test_too_short_profile_is_explained():
+    prof = spa.radial_profile(_disc_field(500.0), -53.0, -169.0, bin_km=200.0, max_km=800.0)
+    with pytest.raises(InputError, match="too few"):
+        spa.detect_change_points(prof["mean"], 3)
