@@ -1,0 +1,421 @@
+"""Shared input validation: one clear :class:`~workbench.errors.InputError` per class of bad input.
+
+Every check is a pure function that returns its (possibly normalised) input unchanged in content and
+raises a :class:`~workbench.errors.WorkbenchError` whose message names the problem **and the fix**.
+Modules call these at their entry points so that the same bad input gives the same message everywhere;
+``docs/robustness.md`` lists every message (it is generated from ``tests/test_robustness.py``).
+
+The checks never clip or repair data: NaN reflectance is allowed and propagates (NaN in, NaN out),
+everything else that is invalid is refused.
+
+Examples
+--------
+>>> import numpy as np, xarray as xr
+>>> da = xr.DataArray(np.full((2, 3, 3), 0.1), dims=("band", "y", "x"),
+...                   coords={"wavelength": ("band", [750.0, 950.0])}, attrs={"units": "1"})
+>>> check_bands(check_reflectance(da), [750, 950]).sizes["band"]
+2
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import CheckpointError, InputError
+from .geo import MOON_RADIUS_M, check_latlon
+
+__all__ = [
+    "check_reflectance",
+    "check_crs",
+    "check_bands",
+    "check_latlon",
+    "check_sun",
+    "check_matching_grids",
+    "check_station_table",
+    "check_checkpoint",
+]
+
+_LUNAR_CODE = re.compile(r"^IAU_2015:301\d\d$")
+
+
+def _values(obj: Any) -> np.ndarray | None:
+    """In-memory values of ``obj`` as float, or ``None`` for lazy (dask) data that is not computed here."""
+    data = obj.data if isinstance(obj, xr.DataArray) else obj
+    if type(data).__module__.startswith("dask"):
+        return None
+    try:
+        return np.asarray(data, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"reflectance must be numeric, got values of dtype {np.asarray(data).dtype}; "
+            "convert it with .astype(float) after removing text values"
+        ) from None
+
+
+def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True):
+    """Refuse infinite, negative or entirely missing reflectance (NaN pixels are allowed).
+
+    Parameters
+    ----------
+    da
+        DataArray or array-like of reflectance (dimensionless, ``attrs["units"] == "1"`` when given).
+        Dask-backed arrays are not computed (check each block in the blockwise function instead).
+    name
+        How the array is called in the message.
+    allow_nan
+        When False, any NaN is refused too.
+
+    Returns
+    -------
+    The input, unchanged.
+
+    Raises
+    ------
+    InputError
+        Non-numeric, infinite, negative or all-NaN values, or units other than reflectance.
+    """
+    if isinstance(da, xr.DataArray):
+        units = da.attrs.get("units")
+        if units is not None and str(units).strip() not in {"1", "", "reflectance", "dimensionless"}:
+            raise InputError(
+                f"{name} has units {units!r}; expected dimensionless reflectance (attrs['units'] = '1'). "
+                "Convert radiance or DN to reflectance (I/F) first"
+            )
+    arr = _values(da)
+    if arr is None:
+        return da
+    if arr.size == 0:
+        raise InputError(f"{name} is empty (shape {arr.shape}); select a region that contains pixels")
+    n_inf = int(np.isinf(arr).sum())
+    if n_inf:
+        raise InputError(
+            f"{name} has {n_inf} infinite value(s); reflectance must be finite. "
+            "Mask them as NaN (e.g. da.where(np.isfinite(da))) — usually a division by zero in calibration"
+        )
+    nan = np.isnan(arr)
+    if nan.all():
+        raise InputError(f"{name} is entirely NaN; check the band selection and the region (nothing to invert)")
+    if not allow_nan and nan.any():
+        raise InputError(
+            f"{name} has {int(nan.sum())} NaN value(s) and this step needs complete data; "
+            "drop or fill the missing pixels first (e.g. da.dropna or da.fillna)"
+        )
+    with np.errstate(invalid="ignore"):
+        neg = arr < 0
+    if neg.any():
+        raise InputError(
+            f"{name} has {int(neg.sum())} negative value(s) (min {np.nanmin(arr):.4g}); reflectance must be "
+            ">= 0. Fix the calibration (dark subtraction) or set invalid pixels to NaN; values are never clipped"
+        )
+    return da
+
+
+def _crs_of(obj) -> Any:
+    crs = obj.attrs.get("crs") if hasattr(obj, "attrs") else None
+    if crs is None and hasattr(obj, "rio"):
+        try:
+            crs = obj.rio.crs
+        except Exception:  # noqa: BLE001 - rioxarray raises several kinds for missing metadata
+            crs = None
+    return crs
+
+
+def check_crs(obj, expected: str | Sequence[str] | None = None) -> str:
+    """Check that ``obj`` carries a lunar CRS (``attrs["crs"]`` or rioxarray's ``rio.crs``).
+
+    Parameters
+    ----------
+    obj
+        DataArray or Dataset.
+    expected
+        One code or several allowed codes (e.g. ``"IAU_2015:30100"``); None accepts any lunar CRS.
+
+    Returns
+    -------
+    str
+        The CRS as a string (the IAU code when it is one).
+
+    Raises
+    ------
+    InputError
+        When no CRS is attached, when the CRS is not on the Moon (e.g. ``EPSG:4326``), or when it is not
+        one of ``expected``.
+    """
+    crs = _crs_of(obj)
+    if crs is None or (isinstance(crs, str) and not crs.strip()):
+        raise InputError(
+            "input has no CRS (attrs['crs'] is missing); set the lunar CRS, e.g. "
+            "ds.attrs['crs'] = 'IAU_2015:30100' for a lat/lon grid or 'IAU_2015:30135' for the south "
+            "polar stereographic grid"
+        )
+    text = str(crs).strip()
+    if not _LUNAR_CODE.match(text):
+        try:
+            import pyproj
+
+            ell = pyproj.CRS.from_user_input(crs).ellipsoid
+            radius = ell.semi_major_metre if ell is not None else None
+        except Exception:  # noqa: BLE001 - pyproj raises CRSError and others on nonsense
+            raise InputError(
+                f"CRS {text[:80]!r} is not understood by PROJ; use a lunar code such as 'IAU_2015:30100'"
+            ) from None
+        if radius is None or abs(radius - MOON_RADIUS_M) > 10_000.0:
+            where = f"a body of radius {radius / 1000:.1f} km" if radius else "no ellipsoid"
+            raise InputError(
+                f"CRS {text[:80]!r} is not a lunar CRS ({where}; the Moon's is {MOON_RADIUS_M / 1000:.1f} "
+                "km). Reproject or relabel the data in the Moon's IAU_2015:301xx family, e.g. 'IAU_2015:30100'"
+            )
+    if expected is not None:
+        allowed = [expected] if isinstance(expected, str) else list(expected)
+        if text not in allowed:
+            raise InputError(
+                f"CRS is {text[:80]!r} but this step needs {' or '.join(allowed)}; reproject the input "
+                "(e.g. with rioxarray's .rio.reproject) first"
+            )
+    return text
+
+
+def _fmt_nm(w: Iterable[float]) -> str:
+    return ", ".join(f"{float(x):g}" for x in w) + " nm"
+
+
+def check_bands(da, expected_wavelengths: Sequence[float], tol_nm: float = 5.0, dim: str = "band"):
+    """Check that ``da`` has exactly the expected bands, in the expected order.
+
+    Parameters
+    ----------
+    da
+        DataArray with a ``band`` (or ``dim``) dimension and a ``wavelength`` coordinate in nm on it.
+    expected_wavelengths
+        Band centres (nm) in the order a model or algorithm expects them.
+    tol_nm
+        Largest allowed difference between a band centre and the expected one.
+
+    Returns
+    -------
+    The input, unchanged.
+
+    Raises
+    ------
+    InputError
+        Missing band dimension or wavelength coordinate, wrong band count, same bands in another order,
+        or wavelengths that differ by more than ``tol_nm``.
+    """
+    expected = np.asarray(list(expected_wavelengths), dtype=float)
+    if not isinstance(da, xr.DataArray) or dim not in da.dims:
+        dims = getattr(da, "dims", None)
+        raise InputError(
+            f"input needs a {dim!r} dimension with {expected.size} bands ({_fmt_nm(expected)}), got dims "
+            f"{tuple(dims) if dims is not None else type(da).__name__}; stack the bands with "
+            f"xr.concat(..., dim={dim!r})"
+        )
+    if "wavelength" not in da.coords or da.coords["wavelength"].dims != (dim,):
+        raise InputError(
+            f"the {dim!r} dimension has no 'wavelength' coordinate (nm); attach it with "
+            f"da.assign_coords(wavelength=({dim!r}, [...])) so bands can be checked"
+        )
+    got = np.asarray(da.coords["wavelength"].values, dtype=float)
+    if got.size != expected.size:
+        raise InputError(
+            f"wrong band count: expected {expected.size} bands ({_fmt_nm(expected)}), got {got.size} "
+            f"({_fmt_nm(got)}); select the expected bands with da.sel({dim}=...) or use a model trained for "
+            "this instrument"
+        )
+    if np.allclose(got, expected, atol=tol_nm):
+        return da
+    if np.allclose(np.sort(got), np.sort(expected), atol=tol_nm):
+        raise InputError(
+            f"bands are in the wrong order: expected {_fmt_nm(expected)}, got {_fmt_nm(got)}; reorder them, "
+            f"e.g. da.sortby('wavelength') or da.isel({dim}=order)"
+        )
+    bad = [(float(g), float(e)) for g, e in zip(got, expected, strict=True) if abs(g - e) > tol_nm]
+    pairs = ", ".join(f"{g:g} nm where {e:g} nm is expected" for g, e in bad)
+    raise InputError(
+        f"band wavelengths do not match (tolerance {tol_nm:g} nm): {pairs}; use data from the instrument "
+        "the model was trained for, or retrain/fine-tune the model on these bands"
+    )
+
+
+def check_sun(sun_azimuth: float, sun_elevation: float) -> tuple[float, float]:
+    """Validate sun geometry: finite azimuth (wrapped to [0, 360)) and elevation in (0, 90] degrees.
+
+    Azimuth is clockwise from north/up towards the sun; elevation is above the local horizontal.
+    """
+    try:
+        az, el = float(sun_azimuth), float(sun_elevation)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"sun azimuth/elevation must be numbers of degrees, got {sun_azimuth!r}, {sun_elevation!r}"
+        ) from None
+    if not np.isfinite(az):
+        raise InputError("sun azimuth must be a finite number of degrees (clockwise from north)")
+    if not np.isfinite(el) or el <= 0.0 or el > 90.0:
+        raise InputError(
+            f"sun elevation {el} deg is outside (0, 90]: the sun must be above the horizon; "
+            "give the elevation in degrees above the local horizontal"
+        )
+    return az % 360.0, el
+
+
+def _extent(da: xr.DataArray, dims: tuple[str, str]) -> tuple[float, float, float, float] | None:
+    if not all(d in da.coords for d in dims):
+        return None
+    out = []
+    for d in dims:
+        c = np.asarray(da.coords[d].values, dtype=float)
+        step = abs(c[1] - c[0]) if c.size > 1 else 0.0
+        out += [float(c.min() - step / 2), float(c.max() + step / 2)]
+    return tuple(out)  # type: ignore[return-value]
+
+
+def check_matching_grids(image, coarse_dem, rtol: float = 0.02) -> None:
+    """Check that an image and a coarse DEM cover the same ground.
+
+    The coarse DEM may have fewer pixels than the image but must cover the same extent: same aspect ratio
+    (within ``rtol``), no more pixels than the image, and — when both carry ``y``/``x`` (or ``lat``/``lon``)
+    coordinates — the same bounds within ``rtol`` of the extent.
+
+    Raises
+    ------
+    InputError
+        When either is not 2-D, the DEM is finer than the image, or the shapes or extents disagree.
+    """
+    shapes = []
+    for label, a in (("image", image), ("coarse DEM", coarse_dem)):
+        shape = np.shape(a)
+        if len(shape) != 2 or min(shape) < 2:
+            raise InputError(
+                f"{label} must be a 2-D array of at least 2x2 pixels, got shape {shape}; "
+                "select one band (e.g. da.isel(band=0)) first"
+            )
+        shapes.append(shape)
+    (iy, ix), (dy, dx) = shapes
+    if dy > iy or dx > ix:
+        raise InputError(
+            f"coarse DEM ({dy}x{dx}) has more pixels than the image ({iy}x{ix}); the DEM must be the coarse "
+            "input — swap the arguments or downsample the DEM"
+        )
+    if abs((iy / ix) / (dy / dx) - 1.0) > rtol:
+        raise InputError(
+            f"image ({iy}x{ix}) and coarse DEM ({dy}x{dx}) do not have the same aspect ratio, so they cannot "
+            "cover the same ground; crop both to the same extent"
+        )
+    if isinstance(image, xr.DataArray) and isinstance(coarse_dem, xr.DataArray):
+        for dims in (("y", "x"), ("lat", "lon")):
+            a, b = _extent(image, dims), _extent(coarse_dem, dims)
+            if a is None or b is None:
+                continue
+            span = max(a[1] - a[0], a[3] - a[2])
+            if max(abs(p - q) for p, q in zip(a, b, strict=True)) > rtol * span:
+                raise InputError(
+                    f"image and coarse DEM cover different ground: image {dims} bounds {np.round(a, 3).tolist()}, "
+                    f"DEM {np.round(b, 3).tolist()}; crop or reproject them to the same extent"
+                )
+
+
+def check_station_table(
+    df: pd.DataFrame,
+    required: Sequence[str],
+    numeric: Sequence[str] | None = None,
+    origin: str = "station table",
+) -> pd.DataFrame:
+    """Check a station/sample table: required columns present and numeric columns really numeric.
+
+    Parameters
+    ----------
+    df
+        The table (e.g. read from a station CSV).
+    required
+        Columns that must be present.
+    numeric
+        Columns that must hold numbers (blank cells, read as NaN, are allowed); defaults to ``required``.
+    origin
+        Name of the file or table, used in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy whose numeric columns are float.
+
+    Raises
+    ------
+    InputError
+        Missing columns (listed), or a non-numeric cell (column, row and value named).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"{origin}: expected a table (pandas DataFrame), got {type(df).__name__}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{origin}: missing column(s) {', '.join(map(repr, missing))}; the table has "
+            f"{', '.join(map(repr, map(str, df.columns))) or 'no columns'}. Rename or add the columns "
+            "(names are case-sensitive)"
+        )
+    if len(df) == 0:
+        raise InputError(f"{origin}: the table has no rows")
+    out = df.copy()
+    for col in (required if numeric is None else numeric):
+        if col not in out.columns:
+            continue
+        vals = pd.to_numeric(out[col], errors="coerce")
+        bad = vals.isna() & out[col].notna() & (out[col].astype(str).str.strip() != "")
+        if bad.any():
+            i = bad.to_numpy().nonzero()[0][0]
+            raise InputError(
+                f"{origin}: column {col!r} has {int(bad.sum())} non-numeric value(s), first {out[col].iloc[i]!r} "
+                f"in row {i + 1}; use numbers (blank for missing)"
+            )
+        out[col] = vals.astype(float)
+    return out
+
+
+def check_checkpoint(meta: Mapping[str, Any], architecture: Mapping[str, Any] | None = None,
+                     wavelengths: Sequence[float] | None = None, tol_nm: float = 5.0,
+                     origin: str = "checkpoint") -> None:
+    """Check a checkpoint's stored metadata against the model it is loaded into.
+
+    Parameters
+    ----------
+    meta
+        The checkpoint's record: ``architecture`` (a mapping of hyper-parameters, e.g. ``{"name":
+        "rescnn", "blocks": 6, "channels": 64}``) and ``wavelengths`` (nm).
+    architecture
+        The hyper-parameters of the receiving model; every key must match.
+    wavelengths
+        The receiving model's band centres (nm).
+
+    Raises
+    ------
+    CheckpointError
+        When a hyper-parameter or the band set differs, naming both values.
+    """
+    if not isinstance(meta, Mapping):
+        raise CheckpointError(f"{origin}: has no metadata record; it was not saved by workbench save()")
+    if architecture is not None:
+        stored = meta.get("architecture")
+        if not isinstance(stored, Mapping):
+            raise CheckpointError(f"{origin}: no 'architecture' record; re-save it with the workbench save()")
+        diff = {k: (stored.get(k), v) for k, v in architecture.items() if stored.get(k) != v}
+        if diff:
+            txt = ", ".join(f"{k}: checkpoint {a!r} vs model {b!r}" for k, (a, b) in diff.items())
+            raise CheckpointError(
+                f"{origin} is from another architecture ({txt}); build the model with the checkpoint's "
+                "configuration (load() does this) or retrain"
+            )
+    if wavelengths is not None:
+        stored_wl = meta.get("wavelengths")
+        if stored_wl is None:
+            raise CheckpointError(f"{origin}: no band list ('wavelengths') stored; re-save it with save()")
+        a = np.asarray(stored_wl, dtype=float)
+        b = np.asarray(list(wavelengths), dtype=float)
+        if a.shape != b.shape or not np.allclose(a, b, atol=tol_nm):
+            raise CheckpointError(
+                f"{origin} was trained on bands {_fmt_nm(a)} but the data has {_fmt_nm(b)}; use a checkpoint "
+                "for this instrument or fine-tune on these bands"
+            )
