@@ -157,3 +157,280 @@ def normalisation_factor(i, e, g, model: str = "lunar-lambert", to=STANDARD_GEOM
         raise InputError(f"unknown photometric model {model!r}; use 'lunar-lambert' or 'hapke'")
     den = np.asarray(den, dtype=float)
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+# ============================================================================ photometric fitting
+# Added with the calibration issue: fit Lunar-Lambert L(g) or Hapke parameters from observations of
+# the same ground at several geometries, and normalise reflectance to the standard geometry.
+
+
+def _obs_arrays(reflectance, i, e, g, max_pixels: int, seed: int):
+    """Flatten multi-geometry observations to (n_obs, n_pixels) arrays, valid lit pixels only.
+
+    ``reflectance`` has an ``obs`` dimension (or axis 0 of an array); ``i``, ``e``, ``g`` broadcast to
+    it. Pixels must be valid (finite, lit, e < 90) in every observation. A seeded subsample of at most
+    ``max_pixels`` pixels is returned.
+    """
+    import xarray as xr
+
+    if isinstance(reflectance, xr.DataArray):
+        if "obs" not in reflectance.dims:
+            raise InputError(
+                "multi-geometry observations need an 'obs' dimension (one entry per observation); "
+                "stack them with xarray.concat(list_of_images, dim='obs')"
+            )
+        i, e, g = (xr.DataArray(x) if not isinstance(x, xr.DataArray) and np.ndim(x) == 0 else x
+                   for x in (i, e, g))
+        R, i, e, g = xr.broadcast(reflectance, *(
+            x if isinstance(x, xr.DataArray) else xr.DataArray(np.asarray(x, float), dims=("obs",))
+            for x in (i, e, g)))
+        order = ["obs"] + [d for d in R.dims if d != "obs"]
+        R, i, e, g = (np.asarray(x.transpose(*order).values, dtype=float) for x in (R, i, e, g))
+    else:
+        R = np.asarray(reflectance, dtype=float)
+        i, e, g = (np.broadcast_to(np.asarray(x, float).reshape(
+            np.shape(x) + (1,) * (R.ndim - np.ndim(x))) if np.ndim(x) == 1 else np.asarray(x, float),
+            R.shape) for x in (i, e, g))
+    n_obs = R.shape[0]
+    R, i, e, g = (x.reshape(n_obs, -1) for x in (R, i, e, g))
+    _check_angles(i, e, g)
+    ok = np.all(np.isfinite(R) & np.isfinite(i) & np.isfinite(e) & np.isfinite(g)
+                & (i < 89.0) & (e < 89.0), axis=0)
+    if n_obs < 2:
+        raise InputError(f"photometric fitting needs at least 2 observations of the ground, got {n_obs}")
+    if ok.sum() < 10:
+        raise InputError(
+            f"too few pixels valid in every observation ({int(ok.sum())}); photometric fitting needs "
+            "at least 10 lit pixels seen in all observations"
+        )
+    idx = np.flatnonzero(ok)
+    if idx.size > max_pixels:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_pixels, replace=False))
+    return R[:, idx], i[:, idx], e[:, idx], g[:, idx]
+
+
+def lunar_lambert_L(g, coeffs) -> np.ndarray:
+    """Polynomial limb-darkening weight ``L(g) = 1 + Σ_k c_k g^k`` (k = 1..len(coeffs)), g in degrees.
+
+    McEwen's :func:`mcewen_L` is the case ``coeffs = (-0.019, 2.42e-4, -1.46e-6)``.
+    """
+    g = np.asarray(g, dtype=float)
+    return 1.0 + sum(c * g ** (k + 1) for k, c in enumerate(coeffs))
+
+
+def _ll_shape(i, e, L):
+    mu0 = np.cos(np.deg2rad(i))
+    mu = np.cos(np.deg2rad(e))
+    return 2.0 * L * mu0 / (mu0 + mu) + (1.0 - L) * mu0
+
+
+def lunar_lambert_phase(g, phase_coeffs, g_ref: float = STANDARD_GEOMETRY[2]) -> np.ndarray:
+    """Phase function ``f(g) = exp(Σ_k b_k (g − g_ref)^k)`` (k = 1..), equal to 1 at ``g_ref``.
+
+    McEwen's (1991) empirical lunar phase functions are exponentials of polynomials in the phase angle;
+    referring it to the standard phase makes the fitted normal albedo the albedo at g = 30°.
+    """
+    g = np.asarray(g, dtype=float) - g_ref
+    return np.exp(sum(c * g ** (k + 1) for k, c in enumerate(phase_coeffs)))
+
+
+def fit_lunar_lambert(reflectance, i, e, g, degree: int = 3, phase_degree: int = 2,
+                      max_pixels: int = 2000, seed: int = 0) -> dict:
+    """Fit Lunar-Lambert ``L(g)`` and a phase function ``f(g)`` to multi-geometry views of one ground.
+
+    Model (McEwen 1991): ``R_pk = A_p · f(g) · [2 L(g) μ0/(μ0 + μ) + (1 − L(g)) μ0]`` with a free
+    albedo ``A_p`` per pixel, ``L(g) = 1 + c1 g + ... + c_degree g^degree`` (L(0) = 1 as in McEwen
+    1996) and ``f(g) = exp(Σ b_k (g − 30)^k)`` (:func:`lunar_lambert_phase`, f(30°) = 1). The albedos
+    are solved in closed form for each trial parameter vector (variable projection) and the
+    coefficients by :func:`scipy.optimize.least_squares` (soft-L1 loss), starting from McEwen's L and
+    a flat f.
+
+    Parameters
+    ----------
+    reflectance
+        I/F with an ``obs`` dimension (DataArray) or axis 0 (array); one band (loop over bands).
+    i, e, g
+        Angles (degrees) broadcastable to ``reflectance``: per observation (1-D over ``obs``) or per
+        pixel. ``L`` and ``f`` separate only where the mix of (μ0, μ) varies between pixels at the same
+        phase (topography, off-nadir views); on flat ground at nadir only their product is known and
+        ``L`` stays near its starting value.
+    degree, phase_degree
+        Polynomial degrees of L(g) (1–4) and of log f(g) (0–3).
+
+    Returns
+    -------
+    dict
+        ``model="lunar-lambert"``, ``coeffs`` (L), ``phase_coeffs`` (f), ``g_range`` (phase angles
+        fitted), ``rms`` (relative residual), ``n_pixels``, ``n_obs``.
+
+    References
+    ----------
+    McEwen (1991, 1996).
+    """
+    from scipy.optimize import least_squares
+
+    if not 1 <= degree <= 4 or not 0 <= phase_degree <= 3:
+        raise InputError(f"degree must be 1..4 and phase_degree 0..3, got {degree}, {phase_degree}")
+    R, i, e, g = _obs_arrays(reflectance, i, e, g, max_pixels, seed)
+    scale = np.array([1e-2, 1e-4, 1e-6, 1e-8][:degree] + [1e-2, 1e-4, 1e-6][:phase_degree])
+    init = np.array([-0.019, 2.42e-4, -1.46e-6, 0.0][:degree] + [0.0] * phase_degree) / scale
+
+    def model(p):
+        q = p * scale
+        return lunar_lambert_phase(g, q[degree:]) * _ll_shape(i, e, lunar_lambert_L(g, q[:degree]))
+
+    def resid(p):
+        F = model(p)
+        A = np.sum(R * F, axis=0) / np.maximum(np.sum(F * F, axis=0), 1e-12)
+        return ((R - A * F) / np.mean(R)).ravel()
+
+    sol = least_squares(resid, init, loss="soft_l1", f_scale=0.02)
+    q = (sol.x * scale).tolist()
+    return {"model": "lunar-lambert", "coeffs": q[:degree], "phase_coeffs": q[degree:],
+            "g_range": [float(np.min(g)), float(np.max(g))],
+            "rms": float(np.sqrt(np.mean(resid(sol.x) ** 2))), "n_pixels": int(R.shape[1]),
+            "n_obs": int(R.shape[0])}
+
+
+#: Hapke parameters that :func:`fit_hapke` may fit, with their bounds.
+HAPKE_BOUNDS: dict[str, tuple[float, float]] = {"b": (0.0, 0.95), "c": (-1.0, 1.0), "B0": (0.0, 3.0),
+                                               "h": (0.005, 0.5)}
+
+
+def fit_hapke(reflectance, i, e, g, fit: tuple[str, ...] = ("b", "c"), fixed: dict | None = None,
+              max_pixels: int = 300, seed: int = 0) -> dict:
+    """Fit Hapke phase-function/opposition parameters and per-pixel ``w`` to multi-geometry data.
+
+    Every pixel gets its own single-scattering albedo ``w_p``; the parameters in ``fit`` (any of
+    ``b``, ``c``, ``B0``, ``h``) are shared. All are found together by
+    :func:`scipy.optimize.least_squares` (trust-region reflective, bounds, a sparse Jacobian), starting
+    from :data:`HAPKE_DEFAULTS` and ``w`` inverted from the first observation.
+
+    Parameters
+    ----------
+    reflectance, i, e, g
+        As in :func:`fit_lunar_lambert` (I/F with an ``obs`` dimension; angles in degrees).
+    fit
+        Names of the shared parameters to fit; the others stay at ``fixed`` or the defaults.
+    fixed
+        Values for parameters not fitted.
+    max_pixels
+        Pixels used (seeded subsample); each adds one unknown.
+
+    Returns
+    -------
+    dict
+        ``model="hapke"``, ``params`` (b, c, B0, h), ``fitted`` (names), ``rms`` (relative residual),
+        ``w_median``, ``n_pixels``, ``n_obs``.
+
+    References
+    ----------
+    Hapke (2012); Sato et al. (2014).
+    """
+    from scipy.optimize import least_squares
+    from scipy.sparse import lil_matrix
+
+    unknown = [p for p in fit if p not in HAPKE_BOUNDS]
+    if unknown:
+        raise InputError(f"unknown Hapke parameter(s) {unknown}; choose from {sorted(HAPKE_BOUNDS)}")
+    base = {**HAPKE_DEFAULTS, **(fixed or {})}
+    R, i, e, g = _obs_arrays(reflectance, i, e, g, max_pixels, seed)
+    n_obs, n_pix = R.shape
+    top = np.nanmax(hapke(1.0, i[0], e[0], g[0], **base))
+    if np.nanmax(R[0]) >= top:
+        raise InputError("reflectance above the Hapke model range; check units (I/F, not percent)")
+    w0 = np.nan_to_num(_invert_w(R[0], i[0], e[0], g[0], base), nan=0.3)
+    p0 = np.array([base[p] for p in fit] + list(w0))
+    lo = np.array([HAPKE_BOUNDS[p][0] for p in fit] + [1e-4] * n_pix)
+    hi = np.array([HAPKE_BOUNDS[p][1] for p in fit] + [1.0] * n_pix)
+    p0 = np.clip(p0, lo + 1e-6, hi - 1e-6)
+    nf = len(fit)
+    norm = np.mean(R)
+
+    def resid(p):
+        par = {**base, **dict(zip(fit, p[:nf], strict=True))}
+        return ((hapke(p[nf:][None, :], i, e, g, **par) - R) / norm).ravel()
+
+    sp = lil_matrix((n_obs * n_pix, nf + n_pix), dtype=int)
+    sp[:, :nf] = 1
+    rows = np.arange(n_obs * n_pix)
+    sp[rows, nf + rows % n_pix] = 1
+    sol = least_squares(resid, p0, bounds=(lo, hi), jac_sparsity=sp, x_scale="jac")
+    params = {**base, **{k: float(v) for k, v in zip(fit, sol.x[:nf], strict=True)}}
+    return {"model": "hapke", "params": params, "fitted": list(fit),
+            "rms": float(np.sqrt(np.mean(sol.fun**2))), "w_median": float(np.median(sol.x[nf:])),
+            "n_pixels": int(n_pix), "n_obs": int(n_obs)}
+
+
+def _invert_w(iof, i, e, g, params: dict, n_iter: int = 40) -> np.ndarray:
+    """Per-pixel inverse of :func:`hapke` in ``w`` for per-pixel geometry (vectorised bisection).
+
+    NaN where the pixel is unlit or its I/F lies outside the model range at its geometry.
+    """
+    iof, i, e, g = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (iof, i, e, g)))
+    lo = np.zeros(iof.shape)
+    hi = np.ones(iof.shape)
+    top = hapke(1.0, i, e, g, **params)
+    valid = np.isfinite(iof) & (top > 0) & (iof >= 0) & (iof <= top)
+    for _ in range(n_iter):
+        mid = 0.5 * (lo + hi)
+        f = hapke(mid, i, e, g, **params)
+        up = f < iof
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    return np.where(valid, 0.5 * (lo + hi), np.nan)
+
+
+def normalise(reflectance, i, e, g, model: str = "lunar-lambert", params: dict | None = None,
+              to: tuple[float, float, float] = STANDARD_GEOMETRY):
+    """Normalise I/F observed at (i, e, g) to the standard geometry ``to`` (default i=30°, e=0°, g=30°).
+
+    * ``"lunar-lambert"``: ``R · F(to)/F(i, e, g)`` with ``F = f(g)·[2Lμ0/(μ0+μ) + (1−L)μ0]``,
+      ``L(g)`` and ``f(g)`` from ``params`` (a :func:`fit_lunar_lambert` result). With no params,
+      McEwen's ``L(g)`` and a flat ``f``: only the limb darkening is corrected, not the phase darkening.
+    * ``"hapke"``: invert ``w`` per pixel at its own geometry with ``params["params"]`` (a
+      :func:`fit_hapke` result; defaults otherwise) and evaluate Hapke at ``to`` — exact for the model,
+      including its albedo dependence.
+
+    ``reflectance`` may be a DataArray (returned as a DataArray with the same coords and attrs plus
+    ``attrs["photometry"]``) or an array; angles broadcast against it. Unlit pixels become NaN.
+    """
+    import xarray as xr
+
+    is_da = isinstance(reflectance, xr.DataArray)
+    R = reflectance
+    params = params or {}
+    if model in ("lunar-lambert", "lunar_lambert"):
+        ii, ee, gg = (x if isinstance(x, xr.DataArray) else np.asarray(x, float) for x in (i, e, g))
+        _check_angles(np.asarray(ii), np.asarray(ee), np.asarray(gg))
+        if "coeffs" in params:
+            L_obs = lunar_lambert_L(gg, params["coeffs"])
+            L_std = lunar_lambert_L(to[2], params["coeffs"])
+        else:
+            L_obs, L_std = mcewen_L(gg), mcewen_L(to[2])
+        pc = params.get("phase_coeffs", [])
+        num = lunar_lambert(*to, L=L_std) * lunar_lambert_phase(to[2], pc)
+        den = _ll_shape(ii, ee, L_obs) * lunar_lambert_phase(gg, pc)
+        lit = np.cos(np.deg2rad(ii)) > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = R * num / den
+        out = out.where(lit) if is_da else np.where(lit, out, np.nan)
+    elif model == "hapke":
+        par = {**HAPKE_DEFAULTS, **params.get("params", {k: v for k, v in params.items()
+                                                          if k in HAPKE_DEFAULTS})}
+        if is_da:
+            Rb, ib, eb, gb = xr.broadcast(R, *(x if isinstance(x, xr.DataArray) else xr.DataArray(x)
+                                               for x in (i, e, g)))
+            w = _invert_w(Rb.values, ib.values, eb.values, gb.values, par)
+            out = Rb.copy(data=np.where(np.isfinite(w), hapke(np.nan_to_num(w), *to, **par), np.nan))
+            out = out.transpose(*R.dims)
+        else:
+            w = _invert_w(R, i, e, g, par)
+            out = np.where(np.isfinite(w), hapke(np.nan_to_num(w), *to, **par), np.nan)
+    else:
+        raise InputError(f"unknown photometric model {model!r}; use 'lunar-lambert' or 'hapke'")
+    if is_da:
+        out.attrs = dict(reflectance.attrs)
+        out.attrs["photometry"] = f"{model} normalised to i={to[0]}, e={to[1]}, g={to[2]} deg"
+        out.name = reflectance.name
+    return out
