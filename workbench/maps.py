@@ -66,7 +66,45 @@ def setup_notebook(force: bool = False) -> None:
 
     pn.config.inline = True
     pn.extension(inline=True)
+    inline_panel_css()
     _setup_done = True
+
+
+def inline_panel_css() -> None:
+    """Make HoloViews' notebook output carry Panel's CSS inline instead of linking ``cdn.holoviz.org``.
+
+    HoloViews renders plots in the notebook through Panel, whose layout models link four stylesheets
+    on Panel's CDN even when ``pn.config.inline`` is set. This wraps HoloViews' two notebook render
+    functions so Panel's own ``patch_inline_stylesheets`` replaces those links with the CSS shipped in
+    the panel package. Idempotent; does nothing if the HoloViews internals are not where expected.
+    """
+    try:
+        import holoviews.plotting.renderer as hv_renderer
+        from bokeh.models import UIElement
+        from panel.io.notebook import patch_inline_stylesheets
+    except ImportError:  # pragma: no cover - other HoloViews/Panel layout
+        return
+    if getattr(hv_renderer, "_workbench_inline_css", False):
+        return
+    if not (hasattr(hv_renderer, "render_model") and hasattr(hv_renderer, "render_mimebundle")):
+        return  # pragma: no cover
+    orig_model, orig_bundle = hv_renderer.render_model, hv_renderer.render_mimebundle
+
+    def _inline(model) -> None:
+        for sub in model.select({"type": UIElement}):
+            patch_inline_stylesheets(sub)
+
+    def render_model(model, *args, **kwargs):
+        _inline(model)
+        return orig_model(model, *args, **kwargs)
+
+    def render_mimebundle(model, *args, **kwargs):
+        _inline(model)
+        return orig_bundle(model, *args, **kwargs)
+
+    hv_renderer.render_model = render_model
+    hv_renderer.render_mimebundle = render_mimebundle
+    hv_renderer._workbench_inline_css = True
 
 
 def _hv():
