@@ -1,0 +1,546 @@
+"""The bad-input catalogue: every class of bad input, the error a user sees, and that it names the fix.
+
+Each :class:`Case` below is one bad input. The test runs it, checks the exception type (always a
+:class:`~workbench.errors.WorkbenchError`; CLI cases check exit status 2 and no traceback), checks that
+the message names the problem (``match``), and checks that the exact message is the one documented in
+``docs/robustness.md``. Regenerate that table after changing a message::
+
+    .venv/bin/python tests/test_robustness.py --write-docs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import io
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # so that `python tests/test_robustness.py --write-docs` works
+    sys.path.insert(0, str(REPO))
+
+import workbench as wb  # noqa: E402
+from workbench import catalog, validate  # noqa: E402
+from workbench.errors import WorkbenchError  # noqa: E402
+
+DOC = REPO / "docs" / "robustness.md"
+CLEMENTINE_NM = [415.0, 750.0, 900.0, 950.0, 1000.0]
+STATION_COLUMNS = ["R415", "R750", "R900", "R950", "R1000"]
+
+
+# ------------------------------------------------------------------------------------------ helpers
+class CliError(Exception):
+    """What a user sees from the CLI: exit status and stderr."""
+
+    def __init__(self, code: int, stderr: str) -> None:
+        super().__init__(stderr.strip())
+        self.code = code
+        self.stderr = stderr
+
+
+def cli(argv: list[str]) -> None:
+    """Run ``workbench ARGV`` in-process; raise :class:`CliError` with its stderr unless it exits 0."""
+    from workbench.cli import main
+
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+    if code != 0:
+        raise CliError(code, err.getvalue())
+
+
+@contextlib.contextmanager
+def env(**kv: str | None) -> Iterator[None]:
+    """Temporarily set (or, with None, unset) environment variables; the manifest cache is cleared."""
+    old = {k: os.environ.get(k) for k in kv}
+    try:
+        for k, v in kv.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        catalog._manifests.cache_clear()
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        catalog._manifests.cache_clear()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:  # keep test output clean
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` over HTTP on 127.0.0.1 (an ephemeral port); yield the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+PAYLOAD = b"lat,lon,value\n" + b"".join(f"{i % 90},{i % 180},{i}\n".encode() for i in range(200))
+
+
+def manifest_dict(dataset_id: str = "robust_table", data: bytes = PAYLOAD, sources: list | None = None) -> dict:
+    """A valid table manifest for ``data`` (a small CSV)."""
+    return {
+        "id": dataset_id, "title": "robustness test table", "description": "a test table", "kind": "table",
+        "provider": "tests", "citation": "none", "licence": "CC0", "crs": "IAU_2015:30100", "reader": "csv",
+        "variables": {"value": {"units": "1"}},
+        "files": [{"name": f"{dataset_id}.csv", "sha256": sha256(data), "size": len(data),
+                   "sources": sources or [{"mirror": f"{dataset_id}.csv"}]}],
+    }
+
+
+def write_manifest(folder: Path, d: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / f"{d['id']}.yaml"
+    p.write_text(yaml.safe_dump(d, sort_keys=False))
+    return p
+
+
+def catalog_env(tmp: Path, mirror: Path | None = None) -> contextlib.AbstractContextManager:
+    return env(WORKBENCH_MANIFESTS=str(tmp / "manifests"), WORKBENCH_DATA_DIR=str(tmp / "cache"),
+               WORKBENCH_DATA_MIRROR=str(mirror) if mirror else None, NO_PROXY="127.0.0.1,localhost",
+               no_proxy="127.0.0.1,localhost")
+
+
+def cube(wavelengths=CLEMENTINE_NM, value: float = 0.12, shape=(4, 5), dims=("lat", "lon")) -> xr.DataArray:
+    rng = np.random.default_rng(0)
+    data = value + 0.01 * rng.random((len(wavelengths), *shape))
+    coords = {"band": [f"R{w:g}" for w in wavelengths], "wavelength": ("band", list(map(float, wavelengths)))}
+    if dims == ("lat", "lon"):
+        coords |= {"lat": np.linspace(10, 5, shape[0]), "lon": np.linspace(20, 25, shape[1])}
+    return xr.DataArray(data, dims=("band", *dims), coords=coords, attrs={"units": "1", "crs": "IAU_2015:30100"})
+
+
+def with_value(da: xr.DataArray, value: float) -> xr.DataArray:
+    out = da.copy()
+    out[1, 1, 2] = value
+    return out
+
+
+def station_csv(tmp: Path, df: pd.DataFrame) -> pd.DataFrame:
+    p = tmp / "stations.csv"
+    df.to_csv(p, index=False)
+    return pd.read_csv(p)
+
+
+def stations(n: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame(0.05 + 0.1 * rng.random((n, 5)), columns=STATION_COLUMNS)
+    df.insert(0, "site", [f"S{i}" for i in range(n)])
+    return df
+
+
+def dem(n: int = 32, pixel: float = 100.0) -> xr.DataArray:
+    rng = np.random.default_rng(2)
+    z = np.cumsum(rng.normal(size=(n, n)), axis=0) * 5
+    c = (np.arange(n) + 0.5) * pixel
+    return xr.DataArray(z, dims=("y", "x"), coords={"y": c[::-1], "x": c}, attrs={"units": "m"})
+
+
+def coarsen(da: xr.DataArray, k: int = 4) -> xr.DataArray:
+    return da.coarsen(y=k, x=k).mean().assign_attrs(da.attrs)
+
+
+# ------------------------------------------------------------------------------------ the catalogue
+@dataclass(frozen=True)
+class Case:
+    cls: str  #: class of bad input (the table groups rows by it)
+    what: str  #: this particular bad input
+    run: Callable[[Path], Any]  #: triggers it, given a fresh temporary folder
+    error: type[BaseException]  #: the exception a user gets
+    match: str  #: regex the message must match: it names the problem (and usually the fix)
+    code: int | None = None  #: CLI exit status, for CLI cases
+
+
+def _bad_manifest(tmp: Path, mutate: Callable[[dict], None], text: str | None = None) -> None:
+    d = manifest_dict()
+    mutate(d)
+    catalog.parse_manifest(text if text is not None else yaml.safe_dump(d), origin="robust_table.yaml")
+
+
+def _fetch_with(tmp: Path, manifest: dict, mirror: Path | None = None) -> None:
+    write_manifest(tmp / "manifests", manifest)
+    with catalog_env(tmp, mirror):
+        catalog.fetch(manifest["id"])
+
+
+def _truncated_download(tmp: Path) -> None:
+    (tmp / "www").mkdir()
+    (tmp / "www" / "robust_table.csv").write_bytes(PAYLOAD[: len(PAYLOAD) // 2])  # connection dropped half-way
+    with serve(tmp / "www") as url:
+        _fetch_with(tmp, manifest_dict(sources=[{"url": f"{url}/robust_table.csv"}]))
+
+
+def _tampered_download(tmp: Path) -> None:
+    (tmp / "www").mkdir()
+    bad = PAYLOAD.replace(b"1", b"7")  # same size, different bytes
+    (tmp / "www" / "robust_table.csv").write_bytes(bad)
+    with serve(tmp / "www") as url:
+        _fetch_with(tmp, manifest_dict(sources=[{"url": f"{url}/robust_table.csv"}]))
+
+
+def _truncated_mirror(tmp: Path) -> None:
+    (tmp / "mirror").mkdir()
+    (tmp / "mirror" / "robust_table.csv").write_bytes(PAYLOAD[:100])
+    _fetch_with(tmp, manifest_dict(), mirror=tmp / "mirror")
+
+
+def _outside_manifest(tmp: Path, mutate: Callable[[dict], None]) -> None:
+    d = manifest_dict("outside_set")
+    mutate(d)
+    (tmp / "manifests").mkdir(parents=True)
+    (tmp / "manifests" / "outside_set.yaml").write_text(yaml.safe_dump(d))
+    with catalog_env(tmp):
+        catalog.get_manifest("lola_ldem_4ppd")
+
+
+def _lucey(da: xr.DataArray):
+    from workbench.inversion.baselines import classical_maps
+
+    return classical_maps(da)
+
+
+def _render(el: float) -> None:
+    from workbench.synth.render import render
+
+    render(dem(), sun_azimuth=135.0, sun_elevation=el)
+
+
+def _set_crs(da: xr.DataArray, crs: str | None) -> xr.DataArray:
+    out = da.copy()
+    out.attrs = {k: v for k, v in da.attrs.items() if k != "crs"}
+    if crs is not None:
+        out.attrs["crs"] = crs
+    return out
+
+
+CASES: list[Case] = [
+    # -- bands ------------------------------------------------------------------------------------
+    Case("wrong band count", "4 of the 5 Clementine bands given to a 5-band model",
+         lambda t: validate.check_bands(cube(CLEMENTINE_NM[:4]), CLEMENTINE_NM), wb.errors.InputError,
+         r"wrong band count.*expected 5 bands.*got 4"),
+    Case("wrong band count", "Lucey 2000 on LRO WAC bands (no 750 or 950 nm band)",
+         lambda t: _lucey(cube([321, 360, 415, 566, 604, 643, 689])), wb.errors.InputError,
+         r"no band within 20.0 nm of 750.0 nm"),
+    Case("wrong band order", "Clementine bands reversed",
+         lambda t: validate.check_bands(cube(CLEMENTINE_NM[::-1]), CLEMENTINE_NM), wb.errors.InputError,
+         r"wrong order.*sortby"),
+    Case("wrong wavelengths", "Kaguya MI 1050 nm where the model expects 1000 nm",
+         lambda t: validate.check_bands(cube([415, 750, 900, 950, 1050]), CLEMENTINE_NM), wb.errors.InputError,
+         r"do not match.*1050 nm where 1000 nm is expected"),
+    Case("wrong wavelengths", "band dim without a wavelength coordinate",
+         lambda t: validate.check_bands(cube().drop_vars("wavelength"), CLEMENTINE_NM), wb.errors.InputError,
+         r"no 'wavelength' coordinate"),
+    Case("wrong band count", "a single 2-D image instead of a band cube",
+         lambda t: validate.check_bands(cube().isel(band=0), CLEMENTINE_NM), wb.errors.InputError,
+         r"needs a 'band' dimension"),
+    Case("mismatched band lists", "cross-calibration of images with different bands",
+         lambda t: wb.calibration.check_same_grid(cube(), cube([415, 750, 900, 950])), wb.errors.InputError,
+         r"mismatched band lists"),
+    # -- CRS ----------------------------------------------------------------------------------------
+    Case("missing CRS", "a grid with no attrs['crs']",
+         lambda t: validate.check_crs(_set_crs(cube(), None)), wb.errors.InputError, r"no CRS.*IAU_2015:30100"),
+    Case("non-lunar CRS", "an Earth CRS (EPSG:4326)",
+         lambda t: validate.check_crs(_set_crs(cube(), "EPSG:4326")), wb.errors.InputError,
+         r"not a lunar CRS.*6378"),
+    Case("non-lunar CRS", "a Mars CRS (IAU_2015:49900)",
+         lambda t: validate.check_crs(_set_crs(cube(), "IAU_2015:49900")), wb.errors.InputError,
+         r"not a lunar CRS.*3396"),
+    Case("non-lunar CRS", "a CRS string PROJ does not know",
+         lambda t: validate.check_crs(_set_crs(cube(), "moon-ish")), wb.errors.InputError, r"not understood by PROJ"),
+    Case("non-lunar CRS", "polar stereographic data where a lat/lon grid is needed",
+         lambda t: validate.check_crs(_set_crs(cube(), "IAU_2015:30135"), expected="IAU_2015:30100"),
+         wb.errors.InputError, r"needs IAU_2015:30100"),
+    Case("non-lunar CRS", "a manifest declaring an Earth CRS",
+         lambda t: _bad_manifest(t, lambda d: d.update(crs="EPSG:4326")), wb.errors.ManifestError, r"field 'crs'"),
+    # -- reflectance --------------------------------------------------------------------------------
+    Case("NaN/inf/negative reflectance", "a negative reflectance pixel",
+         lambda t: validate.check_reflectance(with_value(cube(), -0.02)), wb.errors.InputError,
+         r"1 negative value.*never clipped"),
+    Case("NaN/inf/negative reflectance", "a negative pixel given to Lucey 2000",
+         lambda t: _lucey(with_value(cube(), -0.02)), wb.errors.InputError, r"negative value"),
+    Case("NaN/inf/negative reflectance", "an infinite reflectance pixel",
+         lambda t: validate.check_reflectance(with_value(cube(), np.inf)), wb.errors.InputError,
+         r"1 infinite value"),
+    Case("NaN/inf/negative reflectance", "an all-NaN cube",
+         lambda t: validate.check_reflectance(cube() * np.nan), wb.errors.InputError, r"entirely NaN"),
+    Case("NaN/inf/negative reflectance", "a NaN pixel where complete data is required",
+         lambda t: validate.check_reflectance(with_value(cube(), np.nan), allow_nan=False), wb.errors.InputError,
+         r"1 NaN value"),
+    Case("NaN/inf/negative reflectance", "radiance (W m-2 sr-1 um-1) instead of reflectance",
+         lambda t: validate.check_reflectance(cube().assign_attrs(units="W m-2 sr-1 um-1")), wb.errors.InputError,
+         r"units 'W m-2 sr-1 um-1'.*reflectance"),
+    Case("NaN/inf/negative reflectance", "text values in a reflectance array",
+         lambda t: validate.check_reflectance(np.array(["0.1", "bright"], dtype=object)), wb.errors.InputError,
+         r"must be numeric"),
+    # -- lat/lon ------------------------------------------------------------------------------------
+    Case("lat/lon out of range", "latitude 95°",
+         lambda t: validate.check_latlon(95.0, 10.0), wb.errors.InputError, r"latitude out of range.*95"),
+    Case("lat/lon out of range", "longitude 400°",
+         lambda t: validate.check_latlon(10.0, 400.0), wb.errors.InputError, r"longitude out of range.*400"),
+    Case("lat/lon out of range", "latitude and longitude swapped (lat 120, lon 45)",
+         lambda t: wb.geo.check_latlon([120.0], [45.0]), wb.errors.InputError, r"swap latitude and longitude"),
+    # -- catalogue ----------------------------------------------------------------------------------
+    Case("unknown dataset id", "a typo in the id",
+         lambda t: wb.open_dataset("lola_ldem_4pd"), wb.errors.DatasetNotFoundError,
+         r"unknown dataset id 'lola_ldem_4pd'.*Did you mean: lola_ldem_4ppd"),
+    Case("unknown dataset id", "an id nothing resembles",
+         lambda t: wb.open_table("zzzz"), wb.errors.DatasetNotFoundError, r"workbench data list"),
+    Case("unknown dataset id", "`workbench data fetch` with a typo (CLI)",
+         lambda t: cli(["data", "fetch", "lroc_wac_globl"]), CliError, r"^error: unknown dataset id", code=2),
+    Case("unknown dataset id", "a table id opened as a raster",
+         lambda t: wb.open_table("lola_ldem_4ppd"), wb.errors.DatasetNotFoundError, r"open it with"),
+    Case("truncated or corrupted download", "HTTP download cut off half-way",
+         _truncated_download, wb.errors.ChecksumError, r"no source gave a file with the expected sha256"),
+    Case("truncated or corrupted download", "truncated copy in the mirror",
+         _truncated_mirror, wb.errors.DataUnavailableError, r"not found \(or hash differs\)"),
+    Case("sha256 mismatch", "downloaded file of the right size with different bytes",
+         _tampered_download, wb.errors.ChecksumError, r"does not match the manifest.*moved aside"),
+    Case("sha256 mismatch", "`workbench data hash` on a missing file (CLI)",
+         lambda t: cli(["data", "hash", str(t / "nope.tif")]), CliError, r"no such file", code=2),
+    # -- manifests ----------------------------------------------------------------------------------
+    Case("manifest: missing field", "no 'licence'",
+         lambda t: _bad_manifest(t, lambda d: d.pop("licence")), wb.errors.ManifestError,
+         r"field 'licence': Field required"),
+    Case("manifest: extra field", "unknown field 'licensee'",
+         lambda t: _bad_manifest(t, lambda d: d.update(licensee="x")), wb.errors.ManifestError,
+         r"field 'licensee': Extra inputs are not permitted"),
+    Case("manifest: mistyped field", "size as text",
+         lambda t: _bad_manifest(t, lambda d: d["files"][0].update(size="big")), wb.errors.ManifestError,
+         r"field 'files.0.size'"),
+    Case("manifest: mistyped field", "sha256 not 64 hex digits",
+         lambda t: _bad_manifest(t, lambda d: d["files"][0].update(sha256="abc")), wb.errors.ManifestError,
+         r"field 'files.0.sha256'"),
+    Case("manifest: mistyped field", "unknown kind",
+         lambda t: _bad_manifest(t, lambda d: d.update(kind="movie")), wb.errors.ManifestError, r"field 'kind'"),
+    Case("manifest: mistyped field", "not YAML",
+         lambda t: _bad_manifest(t, lambda d: None, text="id: [unclosed"), wb.errors.ManifestError,
+         r"not valid YAML"),
+    Case("manifest: mistyped field", "a YAML list instead of a mapping",
+         lambda t: _bad_manifest(t, lambda d: None, text="- a\n- b\n"), wb.errors.ManifestError,
+         r"must be a YAML mapping, got list"),
+    Case("manifest: unsafe source", "a source path escaping its folder (../)",
+         lambda t: _bad_manifest(t, lambda d: d["files"][0].update(sources=[{"repo": "../../etc/passwd"}])),
+         wb.errors.ManifestError, r"stay inside their folder"),
+    Case("manifest: unsafe source", "a file:// URL",
+         lambda t: _bad_manifest(t, lambda d: d["files"][0].update(sources=[{"url": "file:///etc/passwd"}])),
+         wb.errors.ManifestError, r"url must be http\(s\)"),
+    Case("manifest: unsafe source", "a python object tag (!!python/object)",
+         lambda t: _bad_manifest(t, lambda d: None, text="id: !!python/object/apply:os.system ['true']\n"),
+         wb.errors.ManifestError, r"not valid YAML"),
+    Case("manifest: from outside the repo", "WORKBENCH_MANIFESTS file missing 'files'",
+         lambda t: _outside_manifest(t, lambda d: d.pop("files")), wb.errors.ManifestError,
+         r"outside_set.yaml: invalid manifest.*needs at least one entry in 'files'"),
+    Case("manifest: from outside the repo", "WORKBENCH_MANIFESTS file whose id differs from its name",
+         lambda t: _outside_manifest(t, lambda d: d.update(id="other_name")), wb.errors.ManifestError,
+         r"field 'id' is 'other_name' but the file is named 'outside_set'"),
+    # -- checkpoints --------------------------------------------------------------------------------
+    Case("checkpoint mismatch", "checkpoint from another architecture",
+         lambda t: validate.check_checkpoint({"architecture": {"name": "rescnn", "blocks": 6, "channels": 64},
+                                              "wavelengths": CLEMENTINE_NM},
+                                             architecture={"name": "rescnn", "blocks": 4, "channels": 64}),
+         wb.errors.CheckpointError, r"another architecture \(blocks: checkpoint 6 vs model 4\)"),
+    Case("checkpoint mismatch", "checkpoint for another band set",
+         lambda t: validate.check_checkpoint({"architecture": {}, "wavelengths": CLEMENTINE_NM},
+                                             wavelengths=[321, 360, 415, 566, 604, 643, 689]),
+         wb.errors.CheckpointError, r"trained on bands 415, 750, 900, 950, 1000 nm but the data has 321"),
+    # -- image vs coarse DEM ------------------------------------------------------------------------
+    Case("image and coarse DEM do not match", "coarse DEM of another aspect ratio",
+         lambda t: validate.check_matching_grids(dem(32), dem(16).isel(x=slice(0, 10))), wb.errors.InputError,
+         r"same aspect ratio"),
+    Case("image and coarse DEM do not match", "coarse DEM covering other ground",
+         lambda t: validate.check_matching_grids(dem(32), coarsen(dem(32)).assign_coords(x=lambda d: d.x + 5000)),
+         wb.errors.InputError, r"cover different ground"),
+    Case("image and coarse DEM do not match", "DEM finer than the image (arguments swapped)",
+         lambda t: validate.check_matching_grids(coarsen(dem(32)), dem(32)), wb.errors.InputError,
+         r"more pixels than the image.*swap"),
+    Case("image and coarse DEM do not match", "a 3-D image",
+         lambda t: validate.check_matching_grids(np.zeros((3, 8, 8)), np.zeros((2, 2))), wb.errors.InputError,
+         r"must be a 2-D array"),
+    Case("image and coarse DEM do not match", "cross-calibration images that do not overlap",
+         lambda t: wb.calibration.check_same_grid(cube(), cube().assign_coords(lon=lambda d: d.lon + 100)),
+         wb.errors.InputError, r"do not overlap"),
+    # -- sun ----------------------------------------------------------------------------------------
+    Case("sun elevation <= 0 or > 90", "sun elevation 0° (render)",
+         lambda t: _render(0.0), wb.errors.InputError, r"sun elevation 0.0 deg is outside \(0, 90\]"),
+    Case("sun elevation <= 0 or > 90", "sun elevation -5°",
+         lambda t: validate.check_sun(90.0, -5.0), wb.errors.InputError, r"outside \(0, 90\]"),
+    Case("sun elevation <= 0 or > 90", "sun elevation 95° (render)",
+         lambda t: _render(95.0), wb.errors.InputError, r"sun elevation 95.0 deg"),
+    Case("sun elevation <= 0 or > 90", "sun elevation NaN",
+         lambda t: validate.check_sun(90.0, float("nan")), wb.errors.InputError, r"sun elevation nan"),
+    Case("sun elevation <= 0 or > 90", "sun azimuth given as text",
+         lambda t: validate.check_sun("north", 30.0), wb.errors.InputError, r"must be numbers of degrees"),
+    Case("DEM units", "DEM heights in km",
+         lambda t: wb.synth.render.render(dem().assign_attrs(units="km"), 90.0, 30.0), wb.errors.InputError,
+         r"not metres"),
+    # -- station CSV --------------------------------------------------------------------------------
+    Case("station CSV", "missing column R950",
+         lambda t: validate.check_station_table(station_csv(t, stations().drop(columns="R950")), STATION_COLUMNS,
+                                                origin="stations.csv"),
+         wb.errors.InputError, r"missing column\(s\) 'R950'"),
+    Case("station CSV", "lower-case column names",
+         lambda t: validate.check_station_table(station_csv(t, stations().rename(columns=str.lower)),
+                                                STATION_COLUMNS, origin="stations.csv"),
+         wb.errors.InputError, r"missing column\(s\) 'R415', 'R750'"),
+    Case("station CSV", "a non-numeric value in R750 (letter O for zero)",
+         lambda t: validate.check_station_table(
+             station_csv(t, stations().astype({"R750": object})
+                         .assign(R750=lambda d: d.R750.where(d.index != 2, "0.O9"))),
+             STATION_COLUMNS, origin="stations.csv"),
+         wb.errors.InputError, r"column 'R750' has 1 non-numeric value\(s\), first '0.O9' in row 3"),
+    Case("station CSV", "a header-only CSV (no rows)",
+         lambda t: validate.check_station_table(station_csv(t, stations().iloc[:0]), STATION_COLUMNS,
+                                                origin="stations.csv"),
+         wb.errors.InputError, r"no rows"),
+    # -- CLI ----------------------------------------------------------------------------------------
+    Case("CLI usage", "unknown subcommand",
+         lambda t: cli(["frobnicate"]), CliError, r"invalid choice: 'frobnicate'", code=2),
+    Case("CLI usage", "missing required argument",
+         lambda t: cli(["data", "fetch"]), CliError, r"the following arguments are required: id", code=2),
+    Case("CLI usage", "non-integer port for `workbench lab`",
+         lambda t: cli(["lab", "--port", "eighty"]), CliError, r"invalid int value: 'eighty'", code=2),
+]
+
+
+# --------------------------------------------------------------------------------------- the checks
+def normalise(msg: str, tmp: Path | None = None) -> str:
+    """Make a message reproducible for the docs: temporary folders, ports and timestamps replaced."""
+    if tmp is not None:
+        msg = msg.replace(str(tmp), "<tmp>")
+    msg = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", msg)
+    msg = re.sub(r"\.(rejected|corrupt)-\d+", r".\1-<time>", msg)
+    msg = re.sub(r"\(choose from [^)]*\)", "(choose from <the registered commands>)", msg)
+    msg = re.sub(r"(/tmp|/var/folders)/[^\s:,;'\"]*?pytest[^\s:,;'\"]*", "<tmp>", msg)
+    return msg.strip()
+
+
+def trigger(case: Case, tmp: Path) -> tuple[BaseException, str]:
+    """Run a case; return the exception and its normalised message (fails if nothing is raised)."""
+    try:
+        case.run(tmp)
+    except case.error as exc:  # noqa: PERF203
+        return exc, normalise(str(exc), tmp)
+    raise AssertionError(f"{case.cls} / {case.what}: no {case.error.__name__} was raised")
+
+
+def doc_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.cls}: {c.what}" for c in CASES])
+def test_bad_input(case: Case, tmp_path: Path) -> None:
+    exc, msg = trigger(case, tmp_path)
+    if case.error is CliError:
+        assert exc.code == case.code, exc.stderr
+        assert "Traceback" not in exc.stderr
+    else:
+        assert isinstance(exc, WorkbenchError), f"{type(exc).__name__} is not a WorkbenchError"
+        assert exc.__traceback__ is not None
+    assert re.search(case.match, msg, flags=re.S), f"message does not name the problem: {msg!r}"
+    assert 20 < len(msg) < 1500
+    doc = DOC.read_text() if DOC.exists() else ""
+    assert doc_cell(msg) in doc, (
+        f"docs/robustness.md does not show this message; regenerate it with "
+        f"`.venv/bin/python tests/test_robustness.py --write-docs`:\n{msg}"
+    )
+
+
+def test_nan_reflectance_propagates() -> None:
+    """NaN in, NaN out: a NaN pixel is not an error, it stays NaN and its neighbours are untouched."""
+    da = with_value(cube(), np.nan)
+    assert validate.check_reflectance(da) is da
+    out = _lucey(da)
+    assert np.isnan(out.FeO_lucey2000.values[1, 2])
+    assert np.isfinite(out.FeO_lucey2000.values).sum() == out.FeO_lucey2000.size - 1
+
+
+def test_valid_inputs_pass(tmp_path: Path) -> None:
+    """The checks accept good input (so that the errors above are not raised by everything)."""
+    da = cube()
+    assert validate.check_bands(validate.check_reflectance(da), CLEMENTINE_NM) is da
+    assert validate.check_crs(da, expected="IAU_2015:30100") == "IAU_2015:30100"
+    assert validate.check_sun(-30.0, 90.0) == (330.0, 90.0)
+    validate.check_matching_grids(dem(32), coarsen(dem(32)))
+    df = validate.check_station_table(station_csv(tmp_path, stations()), STATION_COLUMNS)
+    assert df["R750"].dtype == float
+    validate.check_checkpoint({"architecture": {"blocks": 6}, "wavelengths": CLEMENTINE_NM},
+                              architecture={"blocks": 6}, wavelengths=CLEMENTINE_NM)
+    catalog.parse_manifest(yaml.safe_dump(manifest_dict()))
+
+
+def test_catalogue_covers_issue_classes() -> None:
+    """Every class of bad input the issue names has at least one row."""
+    classes = {c.cls for c in CASES}
+    for need in ["wrong band count", "wrong band order", "wrong wavelengths", "missing CRS", "non-lunar CRS",
+                 "NaN/inf/negative reflectance", "lat/lon out of range", "unknown dataset id",
+                 "truncated or corrupted download", "sha256 mismatch", "manifest: missing field",
+                 "manifest: extra field", "manifest: mistyped field", "checkpoint mismatch",
+                 "image and coarse DEM do not match", "sun elevation <= 0 or > 90", "station CSV"]:
+        assert need in classes, need
+
+
+# ------------------------------------------------------------------------------------ docs generator
+def render_table() -> str:
+    import tempfile
+
+    rows = []
+    for case in CASES:
+        with tempfile.TemporaryDirectory(prefix="robust-pytest-") as td:
+            exc, msg = trigger(case, Path(td))
+        kind = f"exit {case.code}, stderr" if case.error is CliError else type(exc).__name__
+        rows.append(f"| {doc_cell(case.cls)} | {doc_cell(case.what)} | {kind} | {doc_cell(msg)} |")
+    return "\n".join(["| class | bad input | what the user gets | exact message |", "|---|---|---|---|", *rows])
+
+
+def write_docs() -> None:
+    text = DOC.read_text()
+    start, end = "<!-- table:start -->", "<!-- table:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    DOC.write_text(f"{head}{start}\n{render_table()}\n{end}{tail}")
+    print(f"wrote {len(CASES)} rows to {DOC}")
+
+
+if __name__ == "__main__":
+    if "--write-docs" in sys.argv:
+        write_docs()
+    else:
+        print(render_table())
