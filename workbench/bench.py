@@ -18,6 +18,7 @@ from .io import atomic_write_text
 #: name -> "module:function"; each module adds its own line.
 BENCHMARKS: dict[str, str] = {
     "widgets": "workbench.widgets.bench:run",
+    "synth": "workbench.synth.bench:run",
 }
 
 

@@ -1,0 +1,75 @@
+"""Known-answer and behaviour tests of the Hapke mixing model, and the check against real stations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from workbench.errors import InputError
+from workbench.synth import spectra
+from workbench.synth.minerals import MINERALS
+
+WL = spectra.WAVELENGTH_NM
+
+
+def _soil(fractions, mg=60.0, npfe=0.0):
+    m = xr.DataArray(np.asarray(fractions, float) / np.sum(fractions), dims="mineral",
+                     coords={"mineral": list(MINERALS)})
+    return spectra.reflectance_from_modes(m, xr.DataArray(float(mg)), xr.DataArray(float(npfe)))
+
+
+def test_slab_albedo_limits():
+    # no absorption: every photon scattered (w = 1); opaque: only surface reflection Se
+    assert spectra._slab_albedo(np.array(0.0), 1.7) == pytest.approx(1.0)
+    se = (0.7**2) / (2.7**2) + 0.05
+    assert spectra._slab_albedo(np.array(1e6), 1.7) == pytest.approx(se)
+
+
+def test_pyroxene_band_moves_with_iron():
+    def band_min(mg):
+        w = spectra.single_scattering_albedo("low_ca_pyroxene", WL, mg)[0]
+        sel = (WL > 800) & (WL < 1200)
+        return WL[sel][np.argmin(w[sel])]
+
+    assert band_min(85.0) < band_min(30.0)
+    assert 880 <= band_min(85.0) <= 960
+    hcp = spectra.single_scattering_albedo("high_ca_pyroxene", WL, 60.0)[0]
+    sel = (WL > 1700) & (WL < 2500)
+    assert 2100 <= WL[sel][np.argmin(hcp[sel])] <= 2400
+
+
+def test_olivine_and_plagioclase_bands():
+    ol = spectra.single_scattering_albedo("olivine", WL, 70.0)[0]
+    sel = (WL > 800) & (WL < 1500)
+    assert 1000 <= WL[sel][np.argmin(ol[sel])] <= 1120
+    pl = spectra.single_scattering_albedo("plagioclase", WL, 70.0)[0]
+    sel = (WL > 1000) & (WL < 1500)
+    assert 1200 <= WL[sel][np.argmin(pl[sel])] <= 1300
+
+
+def test_space_weathering_darkens_and_reddens():
+    fresh = _soil([0.6, 0.15, 0.1, 0.05, 0.0, 0.1], npfe=0.0)
+    mature = _soil([0.6, 0.15, 0.1, 0.05, 0.0, 0.1], npfe=0.4)
+    r = lambda s, w: float(s.interp(wavelength=w))  # noqa: E731
+    assert r(mature, 750) < 0.8 * r(fresh, 750)
+    assert r(mature, 415) / r(mature, 750) < r(fresh, 415) / r(fresh, 750)
+    # band depth at 950 nm shrinks with maturity (Fischer & Pieters 1994)
+    assert r(mature, 950) / r(mature, 750) > r(fresh, 950) / r(fresh, 750)
+
+
+def test_ilmenite_darkens_and_flattens():
+    low = _soil([0.3, 0.12, 0.3, 0.06, 0.02, 0.2], mg=45, npfe=0.45)
+    high = _soil([0.3, 0.12, 0.3, 0.06, 0.16, 0.2], mg=45, npfe=0.45)
+    r = lambda s, w: float(s.interp(wavelength=w))  # noqa: E731
+    assert r(high, 750) < r(low, 750)
+    assert r(high, 415) / r(high, 750) > r(low, 415) / r(low, 750)
+
+
+def test_nan_in_nan_out_and_bad_wavelength():
+    m = xr.DataArray(np.full((2, 6), 1 / 6), dims=("p", "mineral"), coords={"mineral": list(MINERALS)})
+    mg = xr.DataArray([60.0, np.nan], dims="p")
+    out = spectra.reflectance_from_modes(m, mg, xr.DataArray([0.1, 0.1], dims="p"))
+    assert np.all(np.isfinite(out[0])) and np.all(np.isnan(out[1]))
+    with pytest.raises(InputError, match="nm"):
+        spectra.reflectance_from_modes(m, mg, xr.DataArray([0.1, 0.1], dims="p"), wavelength=[0.4, 0.75])
