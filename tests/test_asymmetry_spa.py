@@ -71,3 +71,20 @@ def test_too_short_profile_is_explained():
     prof = spa.radial_profile(_disc_field(500.0), -53.0, -169.0, bin_km=200.0, max_km=800.0)
     with pytest.raises(InputError, match="too few"):
         spa.detect_change_points(prof["mean"], 3)
+
+
+def test_sector_change_points_see_an_elliptical_boundary():
+    t = geo.global_template(2, name="FeO")
+    lat2, lon2 = np.meshgrid(t["lat"].values, t["lon"].values, indexing="ij")
+    d = geo.great_circle_distance(lat2, lon2, -53.0, -169.0)
+    p1, p2 = np.deg2rad(-53.0), np.deg2rad(lat2)
+    dl = np.deg2rad(lon2 + 169.0)
+    brg = np.arctan2(np.sin(dl) * np.cos(p2), np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl))
+    r_edge = 1.0 / np.sqrt((np.cos(brg) / 1200.0) ** 2 + (np.sin(brg) / 900.0) ** 2)  # N-S 1200, E-W 900 km
+    v = np.where(d < r_edge, 10.0, 4.0) + 0.3 * np.random.default_rng(0).normal(size=d.shape)
+    s = spa.sector_change_points(t.copy(data=v), -53.0, -169.0, 1, n_sectors=8)
+    r = s["radius_km"].sel(change=0)
+    assert float(r.sel(azimuth_deg=22.5)) > float(r.sel(azimuth_deg=67.5)) + 100  # N longer than E
+    assert float(s["radius_ci_low"][0]) < 1000.0 < float(s["radius_ci_high"][0])
+    path = spa.boundary_path(-53.0, -169.0, s["azimuth_deg"], r)
+    assert path["lat"].notna().sum() > 300

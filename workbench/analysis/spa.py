@@ -48,7 +48,9 @@ __all__ = [
     "basin_centre",
     "radial_profile",
     "detect_change_points",
+    "sector_change_points",
     "circle_path",
+    "boundary_path",
     "spa_boundaries",
 ]
 
@@ -283,6 +285,108 @@ def detect_change_points(
     return out
 
 
+def sector_change_points(
+    da: xr.DataArray,
+    centre_lat: float,
+    centre_lon: float,
+    n_bkps: int = 1,
+    *,
+    n_sectors: int = 12,
+    bin_km: float = 50.0,
+    max_km: float = 2000.0,
+    min_size: int = 3,
+    level: float = 0.95,
+) -> xr.Dataset:
+    """Change-point radii in azimuthal sectors around the centre, and their spread.
+
+    A basin is not a circle (SPA is elliptical, Garrick-Bethell & Zuber 2009), so a single radius
+    hides real azimuthal variation that the residual bootstrap of one azimuthally averaged profile
+    cannot see. Here the profile is computed separately in ``n_sectors`` equal azimuth sectors
+    (bearing clockwise from north), change points are found in each, and the spread of the
+    per-sector radii gives the boundary's shape and an honest interval for its mean radius
+    (``radius_ci_*``: Student-t interval of the sector mean; sectors are treated as independent,
+    which neighbouring sectors are not quite).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``radius_km`` (sector, change) with coords ``azimuth_deg`` (sector centres); per change:
+        ``mean_radius_km``, ``sector_sd_km``, ``radius_ci_low``/``radius_ci_high``.
+    """
+    from scipy import stats
+
+    if n_sectors < 3:
+        raise InputError(f"n_sectors must be >= 3, got {n_sectors}")
+    da = da.transpose("lat", "lon")
+    lat2, lon2 = np.meshgrid(da["lat"].values, da["lon"].values, indexing="ij")
+    p1, p2 = np.deg2rad(centre_lat), np.deg2rad(lat2)
+    dl = np.deg2rad(lon2 - centre_lon)
+    brg = np.rad2deg(np.arctan2(np.sin(dl) * np.cos(p2),
+                                np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl))) % 360.0
+    width = 360.0 / n_sectors
+    sector = np.floor(brg / width).astype(int) % n_sectors
+    radii = np.full((n_sectors, n_bkps), np.nan)
+    dist = great_circle_distance(lat2, lon2, centre_lat, centre_lon)
+    x = da.values.astype(float)
+    w = area_weights(da).values
+    edges = np.arange(0.0, max_km + 0.5 * bin_km, bin_km)
+    nb = edges.size - 1
+    r = 0.5 * (edges[1:] + edges[:-1])
+    ok_all = np.isfinite(x) & (dist < max_km)
+    b_all = np.clip(np.digitize(dist, edges) - 1, 0, nb - 1)
+    idx = sector * nb + b_all
+    sw = np.bincount(idx[ok_all], w[ok_all], n_sectors * nb).reshape(n_sectors, nb)
+    swx = np.bincount(idx[ok_all], (w * x)[ok_all], n_sectors * nb).reshape(n_sectors, nb)
+    for k in range(n_sectors):
+        good = sw[k] > 0
+        if good.sum() < (n_bkps + 1) * min_size:
+            continue
+        y, rk = swx[k, good] / sw[k, good], r[good]
+        bk = _segment(y, n_bkps, min_size, None)
+        radii[k] = [0.5 * (rk[b - 1] + rk[b]) for b in bk]
+    ok = np.isfinite(radii[:, 0])
+    if ok.sum() < 3:
+        raise InputError("fewer than 3 sectors had enough valid bins; use fewer sectors or a larger max_km")
+    mean = np.nanmean(radii, axis=0)
+    sd = np.nanstd(radii, axis=0, ddof=1)
+    t = stats.t.ppf(0.5 + level / 2, ok.sum() - 1)
+    half = t * sd / np.sqrt(ok.sum())
+    out = xr.Dataset(
+        {
+            "radius_km": (("azimuth_deg", "change"), radii),
+            "mean_radius_km": ("change", mean),
+            "median_radius_km": ("change", np.nanmedian(radii, axis=0)),
+            "sector_sd_km": ("change", sd),
+            "radius_ci_low": ("change", mean - half),
+            "radius_ci_high": ("change", mean + half),
+        },
+        coords={"azimuth_deg": (np.arange(n_sectors) + 0.5) * width, "change": np.arange(n_bkps)},
+    )
+    for v in out.data_vars:
+        out[v].attrs["units"] = "km"
+    out["azimuth_deg"].attrs["units"] = "deg"
+    out.attrs.update(centre_lat=float(centre_lat), centre_lon=float(centre_lon), n_sectors=n_sectors,
+                     level=level, variable=str(da.name),
+                     method="per-sector piecewise-constant least squares (Dynp, ruptures); t interval")
+    return out
+
+
+def boundary_path(centre_lat: float, centre_lon: float, azimuth_deg, radius_km) -> pd.DataFrame:
+    """Closed boundary through per-sector radii (linear in azimuth), NaN-broken at ±180° longitude."""
+    az = np.asarray(azimuth_deg, dtype=float)
+    r = np.asarray(radius_km, dtype=float)
+    ok = np.isfinite(r)
+    if ok.sum() < 3:
+        raise InputError("need at least 3 finite sector radii to draw a boundary")
+    az, r = az[ok], r[ok]
+    fine = np.linspace(0.0, 360.0, 361)
+    rf = np.interp(fine, az, r, period=360.0)
+    lat, lon = destination_point(centre_lat, centre_lon, fine, rf)
+    lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+    jumps = np.nonzero(np.abs(np.diff(lon)) > 180.0)[0]
+    return pd.DataFrame({"lon": np.insert(lon, jumps + 1, np.nan), "lat": np.insert(lat, jumps + 1, np.nan)})
+
+
 def circle_path(centre_lat: float, centre_lon: float, radius_km: float, n: int = 361) -> pd.DataFrame:
     """Points (``lon``, ``lat``) of a small circle on the Moon, with NaN rows where it crosses ±180°.
 
@@ -305,10 +409,11 @@ def spa_boundaries(
     *,
     variables: dict[str, int | None] | None = None,
     bin_km: float = 50.0,
-    max_km: float = 3000.0,
+    max_km: float = 2000.0,
+    n_sectors: int = 12,
     n_boot: int = 200,
     seed: int = 0,
-) -> dict[str, tuple[xr.Dataset, xr.Dataset]]:
+) -> dict[str, dict[str, xr.Dataset]]:
     """Radial profiles and change points of several variables around the SPA centre.
 
     Parameters
@@ -318,14 +423,16 @@ def spa_boundaries(
     centre
         ``{"lat": ..., "lon": ...}``; default :func:`basin_centre` ("South Pole-Aitken").
     variables
-        Name -> number of breaks (``None`` = automatic). Default: FeO 1 (the Fe-anomaly boundary),
-        mg_number 2 (inner and outer edge of the Mg-pyroxene ring), elevation 1 (the basin rim),
-        for those present in ``ds``.
+        Name -> number of breaks. Default: FeO 1 (the Fe-anomaly boundary), mg_number 2 (inner and
+        outer edge of the Mg-pyroxene ring), elevation 1 (the basin wall), for those in ``ds``.
+    n_sectors
+        Azimuth sectors for :func:`sector_change_points` (0 to skip).
 
     Returns
     -------
     dict
-        Name -> (profile Dataset, change-point Dataset).
+        Name -> ``{"profile": ..., "change_points": ..., "sectors": ...}`` (Datasets from
+        :func:`radial_profile`, :func:`detect_change_points`, :func:`sector_change_points`).
     """
     c = basin_centre() if centre is None else centre
     variables = variables or {k: v for k, v in {"FeO": 1, "mg_number": 2, "elevation": 1}.items() if k in ds}
@@ -338,5 +445,9 @@ def spa_boundaries(
         prof = radial_profile(ds[name], c["lat"], c["lon"], bin_km=bin_km, max_km=max_km)
         cp = detect_change_points(prof["mean"].assign_attrs(variable=name, units=prof.attrs["units"]),
                                   nb, n_boot=n_boot, seed=seed)
-        out[name] = (prof, cp)
+        res = {"profile": prof, "change_points": cp}
+        if n_sectors:
+            res["sectors"] = sector_change_points(ds[name], c["lat"], c["lon"], nb or 1, n_sectors=n_sectors,
+                                                  bin_km=bin_km, max_km=max_km)
+        out[name] = res
     return out
