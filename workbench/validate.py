@@ -38,8 +38,14 @@ __all__ = [
     "check_sun",
     "check_matching_grids",
     "check_station_table",
+    "read_station_csv",
+    "read_csv",
+    "STATION_BANDS",
     "check_checkpoint",
 ]
+
+#: Reflectance columns of a Clementine UVVIS station table (``clementine_sample_stations``).
+STATION_BANDS: tuple[str, ...] = ("R415", "R750", "R900", "R950", "R1000")
 
 _LUNAR_CODE = re.compile(r"^IAU_2015:301\d\d$")
 
@@ -372,6 +378,59 @@ def check_station_table(
                 f"in row {i + 1}; use numbers (blank for missing)"
             )
         out[col] = vals.astype(float)
+    return out
+
+
+def read_csv(path, **kwargs) -> pd.DataFrame:
+    """:func:`pandas.read_csv` whose failures are one :class:`InputError` naming the file and the fix.
+
+    Missing file, a folder, an empty file, unparseable or non-UTF-8 text all become ``InputError``.
+    """
+    origin = str(path)
+    try:
+        return pd.read_csv(path, **kwargs)
+    except FileNotFoundError:
+        raise InputError(f"{origin}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{origin} is a folder; give the CSV file itself") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{origin}: the file is empty; it needs a header row and one row per station") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{origin}: not a readable CSV ({first}); save it as UTF-8 comma-separated text with one header row"
+        ) from None
+
+
+def read_station_csv(path, required: Sequence[str] = STATION_BANDS, numeric: Sequence[str] | None = None
+                     ) -> pd.DataFrame:
+    """Read a station CSV (one header row, comma-separated) and check it with :func:`check_station_table`.
+
+    Parameters
+    ----------
+    path
+        CSV file, e.g. ``clementine_5band_sample_stations.csv`` (columns ``R415 ... R1000``; optional
+        ``lat_deg``, ``lon_deg_east_0_360``, ``FeO_wt_pct``, ``TiO2_wt_pct``).
+    required, numeric
+        As in :func:`check_station_table`. Latitude/longitude columns, when present, are range-checked.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, not a CSV, missing columns, non-numeric values, coordinates out of range.
+    """
+    origin = str(path)
+    df = read_csv(path)
+    df.columns = [str(c).strip() for c in df.columns]
+    coords = [c for c in ("lat_deg", "lon_deg_east_0_360", "lat", "lon") if c in df.columns]
+    out = check_station_table(df, required, numeric=[*(required if numeric is None else numeric), *coords],
+                              origin=origin)
+    lat = out[[c for c in coords if c.startswith("lat")]].to_numpy(dtype=float)
+    lon = out[[c for c in coords if c.startswith("lon")]].to_numpy(dtype=float)
+    try:
+        check_latlon(lat, lon)
+    except InputError as exc:
+        raise InputError(f"{origin}: {exc}") from None
     return out
 
 

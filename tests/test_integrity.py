@@ -1,0 +1,248 @@
+"""Integrity of outputs and downloads: atomic writes survive SIGKILL, corrupt caches are fetched again.
+
+Each test kills a real subprocess with SIGKILL in the middle of writing (so no ``finally`` or ``atexit``
+can run) and checks that nothing half-written appears under the final name and that what was there
+before is intact.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from workbench import catalog
+from workbench.errors import InputError
+from workbench.io import atomic_path, atomic_write_text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_robustness import PAYLOAD, catalog_env, manifest_dict, serve, write_manifest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _spawn(code: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+
+
+def _kill_when(proc: subprocess.Popen, marker: str, timeout: float = 60.0) -> None:
+    """Wait until the child prints ``marker``, then SIGKILL it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if marker in line:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            return
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    pytest.fail(f"child never reached {marker!r}: {proc.stderr.read()[-2000:]}")
+
+
+def _partials(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".part")]
+
+
+WRITE_FILE = """
+    import sys, time
+    from workbench.io import atomic_path
+    with atomic_path(sys.argv[1]) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(b"x" * 1_000_000)
+            fh.flush()
+            print("half-written", flush=True)
+            time.sleep(60)
+            fh.write(b"y" * 1_000_000)
+"""
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "overwrite"])
+def test_atomic_file_survives_sigkill(tmp_path: Path, existing: bool) -> None:
+    final = tmp_path / "out" / "result.bin"
+    if existing:
+        final.parent.mkdir()
+        final.write_bytes(b"old complete result")
+    proc = _spawn(WRITE_FILE, str(final))
+    _kill_when(proc, "half-written")
+    assert proc.returncode == -signal.SIGKILL
+    if existing:
+        assert final.read_bytes() == b"old complete result"  # the old output is intact
+    else:
+        assert not final.exists()  # no half-written file under the final name
+    # the killed writer's temporary is hidden (.result.bin.*.part) and never mistaken for the result
+    for p in _partials(tmp_path):
+        assert p.name.startswith(".result.bin.") and p.stat().st_size == 1_000_000
+
+
+WRITE_ZARR = """
+    import sys, time
+    import numpy as np, xarray as xr
+    from workbench.io import atomic_path
+    ds = xr.Dataset({"v": (("lat", "lon"), np.arange(64 * 128, dtype="f4").reshape(64, 128) + float(sys.argv[2]))})
+    with atomic_path(sys.argv[1]) as tmp:
+        ds.isel(lat=slice(0, 32)).to_zarr(tmp, mode="w")
+        print("half-written", flush=True)
+        time.sleep(60)
+        ds.isel(lat=slice(32, 64)).to_zarr(tmp, append_dim="lat")
+"""
+
+
+@pytest.mark.slow  # the child imports xarray + zarr: ~3-10 s on 2 busy cores
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "overwrite"])
+def test_atomic_zarr_store_survives_sigkill(tmp_path: Path, existing: bool) -> None:
+    final = tmp_path / "map.zarr"
+    if existing:
+        old = xr.Dataset({"v": (("lat", "lon"), np.ones((64, 128), "f4"))})
+        with atomic_path(final) as tmp:
+            old.to_zarr(tmp)
+    proc = _spawn(WRITE_ZARR, str(final), "5")
+    _kill_when(proc, "half-written")
+    if existing:
+        got = xr.open_zarr(final)["v"].values
+        assert got.shape == (64, 128) and np.all(got == 1)  # old store whole and readable
+    else:
+        assert not final.exists()
+
+
+def test_atomic_path_cleans_up_on_error(tmp_path: Path) -> None:
+    final = tmp_path / "r.json"
+    with pytest.raises(RuntimeError), atomic_path(final) as tmp:
+        tmp.write_text('{"half": ')
+        raise RuntimeError("crash while writing")
+    assert not final.exists() and not list(tmp_path.iterdir())
+
+
+def test_atomic_write_never_replaces_a_folder(tmp_path: Path) -> None:
+    """``--json DIR`` by mistake must not delete DIR (atomic_path used to rmtree it)."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "precious.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match="is an existing folder; give a file name"):
+        atomic_write_text(folder, "{}")
+    assert (folder / "precious.csv").read_text() == "a,b\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_cli_json_into_folder_keeps_folder(tmp_path: Path, monkeypatch) -> None:
+    import workbench.bench as bench
+    from workbench.cli import main
+
+    monkeypatch.setattr(bench, "get_benchmark", lambda name: lambda fast=False: {"x": 1.0})
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("keep")
+    assert main(["bench", sorted(bench.BENCHMARKS)[0], "--json", str(folder)]) == 2
+    assert (folder / "keep.txt").read_text() == "keep"
+
+
+# ------------------------------------------------------------------------------------ the catalogue
+@pytest.mark.parametrize("damage", ["truncate", "flip-byte", "empty"])
+def test_corrupt_cache_is_detected_and_fetched_again(tmp_path: Path, damage: str) -> None:
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "robust_table.csv").write_bytes(PAYLOAD)
+    with serve(tmp_path / "www") as url:
+        m = manifest_dict(sources=[{"url": f"{url}/robust_table.csv"}])
+        write_manifest(tmp_path / "manifests", m)
+        with catalog_env(tmp_path):
+            (cached,) = catalog.fetch("robust_table")
+            assert cached.read_bytes() == PAYLOAD
+            data = bytearray(PAYLOAD)
+            if damage == "truncate":
+                data = data[: len(data) // 3]
+            elif damage == "flip-byte":
+                data[100] ^= 0x01
+            else:
+                data = bytearray()
+            cached.write_bytes(bytes(data))
+            st = cached.stat()
+            os.utime(cached, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # a later write
+            (again,) = catalog.fetch("robust_table")
+            assert again == cached and again.read_bytes() == PAYLOAD  # fetched again, verified
+            aside = list(cached.parent.glob("robust_table.csv.corrupt-*"))
+            assert len(aside) == 1 and aside[0].read_bytes() == bytes(data)  # kept for inspection, never used
+            assert catalog.open_table("robust_table")["value"].sum() == sum(range(200))
+
+
+def test_corrupt_mirror_copy_is_never_used(tmp_path: Path) -> None:
+    (tmp_path / "mirror").mkdir()
+    bad = PAYLOAD.replace(b"7", b"8")
+    (tmp_path / "mirror" / "robust_table.csv").write_bytes(bad)
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "robust_table.csv").write_bytes(PAYLOAD)
+    with serve(tmp_path / "www") as url:
+        m = manifest_dict(sources=[{"mirror": "robust_table.csv"}, {"url": f"{url}/robust_table.csv"}])
+        write_manifest(tmp_path / "manifests", m)
+        with catalog_env(tmp_path, mirror=tmp_path / "mirror"):
+            (p,) = catalog.fetch("robust_table")
+    assert p.read_bytes() == PAYLOAD and p.parent != tmp_path / "mirror"
+    assert (tmp_path / "mirror" / "robust_table.csv").read_bytes() == bad  # the read-only mirror is untouched
+
+
+FETCH = """
+    import sys
+    from workbench import catalog
+    print("fetching", flush=True)
+    catalog.fetch("robust_table")
+"""
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Sends half of the payload, then stalls (the client is killed meanwhile)."""
+
+    started = threading.Event()
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(PAYLOAD)))
+        self.end_headers()
+        self.wfile.write(PAYLOAD[: len(PAYLOAD) // 2])
+        self.wfile.flush()
+        type(self).started.set()
+        time.sleep(20)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_download_killed_midway_leaves_no_cache_file(tmp_path: Path) -> None:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/robust_table.csv"
+    try:
+        m = manifest_dict(sources=[{"url": url}])
+        write_manifest(tmp_path / "manifests", m)
+        with catalog_env(tmp_path):
+            _SlowHandler.started.clear()
+            proc = _spawn(FETCH)
+            assert _SlowHandler.started.wait(60), proc.stderr.read()[-2000:]
+            time.sleep(0.2)  # the client has half the bytes
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            cache = tmp_path / "cache" / "robust_table"
+            assert not (cache / "robust_table.csv").exists()
+            assert not (cache / ".download" / "robust_table.csv").exists()  # pooch writes to a temp name
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    # the next run downloads again and gets the whole, verified file
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "robust_table.csv").write_bytes(PAYLOAD)
+    with serve(tmp_path / "www") as url2:
+        write_manifest(tmp_path / "manifests", manifest_dict(sources=[{"url": f"{url2}/robust_table.csv"}]))
+        with catalog_env(tmp_path):
+            (p,) = catalog.fetch("robust_table")
+    assert p.read_bytes() == PAYLOAD
