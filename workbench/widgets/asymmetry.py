@@ -1,0 +1,289 @@
+"""Notebook 04 panel: hemispheric asymmetry of any global variable, with the split drawn on the map.
+
+State lives in :class:`AsymmetryState`; :func:`asymmetry_view` is the one pure function that turns a
+state into the map (with the split line and, optionally, the SPA boundaries), the area-weighted
+distributions of the two sides, a results table and a readout. :class:`AsymmetryPanel` wires the
+controls to it. :func:`spa_profile_view` draws the SPA radial profiles with their change points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .. import maps
+from ..analysis import asymmetry as A
+from ..analysis import spa as S
+from ..errors import InputError
+from ..geo import MOON_RADIUS_KM
+from . import base
+
+SPLITS = ("near/far", "north/south", "great circle")
+
+
+@dataclass
+class AsymmetryState:
+    """Control values of :class:`AsymmetryPanel`."""
+
+    variable: str = "mg_number"
+    split: str = "near/far"
+    pole_lat: float = 0.0  # great-circle split: pole of the circle (deg)
+    pole_lon: float = 0.0
+    threshold: float = 65.0  # in the variable's units: "fraction of area above"
+    highlands_only: bool = False
+    block_deg: float = 10.0
+    show_spa: bool = True
+
+
+@dataclass
+class AsymmetryView:
+    """Everything one state produces."""
+
+    map: object
+    distributions: object
+    table: pd.DataFrame
+    comparison: dict
+    readout: str
+
+
+def split_masks(ds: xr.Dataset | xr.DataArray, state: AsymmetryState) -> dict[str, xr.DataArray]:
+    """The two regions of the chosen split (before any highland restriction)."""
+    h = A.hemisphere_masks(ds)
+    if state.split == "near/far":
+        return {"near": h["near"], "far": h["far"]}
+    if state.split == "north/south":
+        return {"north": h["north"], "south": h["south"]}
+    if state.split == "great circle":
+        g = A.great_circle_split(ds, state.pole_lat, state.pole_lon)
+        return {"pole side": g["pole side"], "antipode side": g["antipode side"]}
+    raise InputError(f"unknown split {state.split!r}; choose one of {SPLITS}")
+
+
+def _split_lines(state: AsymmetryState):
+    import holoviews as hv
+
+    style = dict(color="white", line_width=2, line_dash="dashed")
+    if state.split == "near/far":
+        return hv.VLine(-90.0).opts(**style) * hv.VLine(90.0).opts(**style)
+    if state.split == "north/south":
+        return hv.HLine(0.0).opts(**style)
+    p = S.circle_path(state.pole_lat, state.pole_lon, np.pi / 2 * MOON_RADIUS_KM)
+    return hv.Path([p[["lon", "lat"]].values], kdims=["lon", "lat"]).opts(**style)
+
+
+def _spa_overlay(spa_results: dict | None):
+    import holoviews as hv
+
+    if not spa_results:
+        return None
+    colours = {"FeO": "orange", "mg_number": "magenta", "elevation": "cyan"}
+    paths = []
+    for name, res in spa_results.items():
+        sec = res.get("sectors")
+        if sec is None:
+            continue
+        for k in sec["change"].values:
+            p = S.boundary_path(sec.attrs["centre_lat"], sec.attrs["centre_lon"], sec["azimuth_deg"].values,
+                                sec["radius_km"].sel(change=k).values)
+            paths.append(hv.Path([p[["lon", "lat"]].values], kdims=["lon", "lat"],
+                                 label=f"{name} boundary {int(k) + 1}").opts(
+                color=colours.get(name, "yellow"), line_width=2))
+    return hv.Overlay(paths) if paths else None
+
+
+def asymmetry_view(
+    ds: xr.Dataset,
+    state: AsymmetryState,
+    *,
+    n_boot: int = 300,
+    n_perm: int = 499,
+    spa_results: dict | None = None,
+    display_ppd: float = 2.0,
+    seed: int = 0,
+) -> AsymmetryView:
+    """The pure function behind the panel: statistics, map, distributions and readout for one state.
+
+    Parameters
+    ----------
+    ds
+        Dataset with global (lat, lon) variables (and ``terrane`` for ``highlands_only``).
+    state
+        The panel state.
+    n_boot, n_perm, seed
+        Bootstrap replicates, permutations and seed for the intervals and the p-value.
+    spa_results
+        Output of :func:`workbench.analysis.spa.spa_boundaries` to draw (when ``state.show_spa``).
+    display_ppd
+        The map is coarsened to at most this resolution for display only (statistics use the full grid).
+    """
+    import holoviews as hv
+
+    if state.variable not in ds:
+        raise InputError(f"variable {state.variable!r} not in the dataset; choose from {list(ds.data_vars)}")
+    da = ds[state.variable]
+    regions = split_masks(ds, state)
+    if state.highlands_only:
+        if "terrane" not in ds:
+            raise InputError("highlands_only needs a 'terrane' variable (the synthetic Moon has one)")
+        hl = A.terrane_masks(ds["terrane"]).get("feldspathic_highlands")
+        if hl is None:
+            raise InputError("the terrane variable has no 'feldspathic_highlands' class")
+        regions = {k: v & hl for k, v in regions.items()}
+    (na, ma), (nb, mb) = regions.items()
+    st = A.region_statistics(da, regions, block_deg=state.block_deg, n_boot=n_boot, seed=seed,
+                             quantiles=(0.05, 0.5, 0.95))
+    cmp_ = A.compare_regions(da, ma, mb, block_deg=state.block_deg, n_boot=n_boot, n_perm=n_perm,
+                             seed=seed, names=(na, nb))
+    fr = A.fraction_above(da, state.threshold, regions, block_deg=state.block_deg, n_boot=n_boot, seed=seed)
+    units = da.attrs.get("units", "")
+    units = "" if units == "1" else units
+    table = pd.DataFrame({
+        f"mean {units}".strip(): st["mean"].values,
+        "mean 95% CI": [f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(st["mean_ci_low"].values,
+                                                                   st["mean_ci_high"].values, strict=True)],
+        f"median {units}".strip(): st["median"].values,
+        f"q05–q95 {units}".strip(): [f"{a:.4g} – {b:.4g}" for a, b in zip(
+            st["quantiles"].sel(quantile=0.05).values, st["quantiles"].sel(quantile=0.95).values, strict=True)],
+        f"area > {state.threshold:g}": [f"{f:.3f} [{lo:.3f}, {hi:.3f}]" for f, lo, hi in zip(
+            fr["fraction"].values, fr["fraction_ci_low"].values, fr["fraction_ci_high"].values, strict=True)],
+        "area (10⁶ km²)": st["area_km2"].values / 1e6,
+        "blocks": st["n_units"].values,
+    }, index=pd.Index([na, nb], name="region"))
+    # map (display only: coarsen)
+    ppd = 1.0 / float(abs(da["lat"].values[1] - da["lat"].values[0]))
+    f = max(1, int(round(ppd / display_ppd)))
+    shown = da.coarsen(lat=f, lon=f, boundary="trim").mean() if f > 1 else da
+    shown = shown.where(xr.concat([ma, mb], "r").any("r").coarsen(lat=f, lon=f, boundary="trim").max() > 0
+                        if f > 1 else (ma | mb))
+    shown.attrs = dict(da.attrs)
+    shown.name = da.name
+    m = maps.lunar_map(shown, rasterize=False, width=560, height=280,
+                       title=f"{state.variable} — {na} vs {nb}" + (" (highlands)" if state.highlands_only else ""))
+    m = m * _split_lines(state)
+    if state.show_spa:
+        ov = _spa_overlay(spa_results)
+        if ov is not None:
+            m = m * ov
+    dist = A.region_distributions(da, regions, bins=60)
+    curves = [hv.Curve((dist["value"].values, dist.sel(region=r).values), kdims=[f"{state.variable} {units}".strip()],
+                       vdims=["area density"], label=r) for r in (na, nb)]
+    vlines = [hv.VLine(float(st["mean"].sel(region=r))).opts(line_dash="dotted", color=c)
+              for r, c in zip((na, nb), ("#30a2da", "#fc4f30"), strict=True)]
+    dists = hv.Overlay(curves + vlines + [hv.VLine(state.threshold).opts(color="black")]).opts(
+        title="area-weighted distributions (dotted: means; black: threshold)", frame_width=380,
+        frame_height=220, legend_position="top_right")
+    p = cmp_["p_value"]
+    readout = (
+        f"<b>{na} − {nb}</b> = {cmp_['value']:.4g} {units}, 95% CI [{cmp_['ci95'][0]:.4g}, "
+        f"{cmp_['ci95'][1]:.4g}], block-permutation p = {p:.3g}"
+        f"{' (the smallest possible with ' + str(n_perm) + ' permutations)' if p <= 1 / (n_perm + 1) + 1e-12 else ''}"
+        f"<br>Cohen's d = {cmp_['cohens_d']:.2f}; P({na} &gt; {nb}) = {cmp_['cles']:.2f}"
+        f"<br><small>{state.block_deg:g}° blocks, {n_boot} bootstrap replicates, {n_perm} permutations</small>"
+    )
+    return AsymmetryView(map=m, distributions=dists, table=table, comparison=cmp_, readout=readout)
+
+
+class AsymmetryPanel(base.Panel):
+    """Variable, split and threshold controls; live map, distributions side by side and a results table."""
+
+    State = AsymmetryState
+    title = "Hemispheric asymmetry"
+
+    def __init__(self, ds: xr.Dataset, state: AsymmetryState | None = None, *, n_boot: int = 300,
+                 n_perm: int = 499, spa_results: dict | None = None, **overrides):
+        self.ds = ds
+        self.variables = [v for v in ds.data_vars if set(ds[v].dims) == {"lat", "lon"}
+                          and ds[v].dtype.kind == "f"]
+        self.n_boot, self.n_perm, self.spa_results = n_boot, n_perm, spa_results
+        self._ranges = {v: (float(ds[v].quantile(0.001)), float(ds[v].quantile(0.999))) for v in self.variables}
+        self._medians = {v: float(ds[v].median()) for v in self.variables}
+        self._dist_pipe = None
+        self._table = None
+        self.last_view: AsymmetryView | None = None
+        super().__init__(state, **overrides)
+
+    def make_controls(self):
+        lo, hi = self._ranges.get(self.State.variable, (0.0, 100.0))
+        return {
+            "variable": base.choice("variable", self.variables, buttons=False),
+            "split": base.choice("split", list(SPLITS), buttons=False),
+            "pole_lat": base.slider("circle pole lat", "deg", -90, 90, 5),
+            "pole_lon": base.slider("circle pole lon", "deg", -180, 180, 5),
+            "threshold": base.slider("threshold", None, lo, hi, (hi - lo) / 200),
+            "highlands_only": base.checkbox("highlands only"),
+            "block_deg": base.choice("block size (deg)", [5.0, 10.0, 15.0, 20.0, 30.0], buttons=False),
+            "show_spa": base.checkbox("draw SPA boundaries"),
+        }
+
+    def set(self, **changes):
+        if "variable" in changes and changes["variable"] in self._ranges:
+            lo, hi = self._ranges[changes["variable"]]
+            t = self.controls["threshold"]
+            self._busy = True
+            try:
+                t.min, t.max = min(t.min, lo), max(t.max, hi)
+                t.min, t.max, t.step = lo, hi, (hi - lo) / 200
+            finally:
+                self._busy = False
+            if "threshold" not in changes and changes["variable"] != self.state.variable:
+                # a threshold in the old variable's units means nothing: start at the new median
+                changes["threshold"] = float(np.round(self._medians[changes["variable"]], 3))
+        super().set(**changes)
+
+    def compute(self, state):
+        view = asymmetry_view(self.ds, state, n_boot=self.n_boot, n_perm=self.n_perm,
+                              spa_results=self.spa_results)
+        self.last_view = view
+        return view.map, view.readout
+
+    def update(self):
+        result = super().update()
+        self._show_extras()
+        return result
+
+    def _show_extras(self):
+        import holoviews as hv
+        import ipywidgets as w
+
+        v = self.last_view
+        if v is None:
+            return
+        if self._dist_pipe is None:
+            self._dist_pipe = hv.streams.Pipe(data=v.distributions)
+            dmap = hv.DynamicMap(lambda data: data, streams=[self._dist_pipe])
+            self._table = w.HTML()
+            self._dist_widget = base._to_ipywidget(dmap)
+            self.output.layout.flex_flow = "row wrap"
+            self.output.children = (*self.output.children, self._dist_widget, self._table)
+        else:
+            self._dist_pipe.send(v.distributions)
+        self._table.value = v.table.to_html(float_format=lambda x: f"{x:.4g}")
+
+
+def spa_profile_view(spa_results: dict):
+    """Radial profiles of each variable with the change points (lines) and their sector intervals (bands)."""
+    import holoviews as hv
+
+    plots = []
+    for name, res in spa_results.items():
+        prof, cp = res["profile"], res["change_points"]
+        units = prof.attrs.get("units", "")
+        d = prof["distance_km"].values
+        y = prof["mean"].values
+        el = hv.Curve((d, y), kdims=["distance from SPA centre (km)"], vdims=[f"{name} ({units})"],
+                      label="profile")
+        el = el * hv.Curve((cp["fit"]["distance_km"].values, cp["fit"].values),
+                           kdims=el.kdims, vdims=el.vdims, label="step fit").opts(line_dash="dashed")
+        sec = res.get("sectors")
+        for k in cp["change"].values:
+            if sec is not None:
+                el = el * hv.VSpan(float(sec["radius_ci_low"][k]), float(sec["radius_ci_high"][k])).opts(
+                    alpha=0.2, color="grey")
+            el = el * hv.VLine(float(cp["radius_km"][k])).opts(color="red")
+        plots.append(el.opts(title=f"{name}: boundaries at "
+                             + ", ".join(f"{r:.0f}" for r in cp["radius_km"].values) + " km",
+                             frame_width=300, frame_height=200, show_legend=False))
+    return hv.Layout(plots).cols(3)
