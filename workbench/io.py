@@ -29,7 +29,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     'hello'
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"cannot write {final}: part of its folder path is an existing file; "
+                         "choose another path") from None
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
