@@ -141,3 +141,15 @@ def test_long_task_check_raises_stop_requested():
     task.request_stop()
     with pytest.raises(base.StopRequested):
         task.result(timeout=5)
+
+
+def test_bad_control_combination_is_reported_and_the_map_kept():
+    p = MapPanel()
+    good = p._pipe.data
+    p.controls["clim"].value = (500.0, 500.0)  # empty colour range -> InputError inside compute
+    assert p.n_computes == 2 and p.error and "low < high" in p.error
+    assert "low &lt; high" in p.readout.value
+    assert p._pipe.data is good
+    p.controls["clim"].value = (0.0, 500.0)
+    assert p.error is None and p._pipe.data is not good
+    p.cleanup()

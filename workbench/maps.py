@@ -58,13 +58,16 @@ def setup_notebook(force: bool = False) -> None:
     if _setup_done and not force:
         return
     import holoviews as hv
-
-    hv.extension("bokeh", inline=True, logo=False)
-    import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
-    import hvplot.xarray  # noqa: F401  (registers .hvplot on DataArrays)
     import panel as pn
 
     pn.config.inline = True
+    # class-level default too: importing hvplot calls hv.extension() again, which would otherwise
+    # re-load Panel's resources from its CDN
+    hv.extension.inline = True
+    hv.extension("bokeh", inline=True, logo=False)
+    import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
+    import hvplot.xarray  # noqa: F401  (registers .hvplot on DataArrays)
+
     pn.extension(inline=True)
     inline_panel_css()
     _setup_done = True

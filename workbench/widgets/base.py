@@ -44,6 +44,7 @@ when stopped) — a cooperative stop that never kills the kernel. ``task.result(
 from __future__ import annotations
 
 import dataclasses
+import html
 import threading
 import time
 from collections.abc import Callable
@@ -55,7 +56,7 @@ import ipywidgets as w
 from ..errors import InputError, WorkbenchError
 
 #: Width of the control column and of control labels (CSS).
-CONTROL_WIDTH = "320px"
+CONTROL_WIDTH = "400px"
 LABEL_WIDTH = "130px"
 
 
@@ -229,6 +230,9 @@ class Panel:
         The current state (a frozen snapshot is passed to ``compute``).
     n_computes
         How many times ``compute`` has been called (one per change, for tests and benchmarks).
+    error
+        The message of the :class:`~workbench.errors.WorkbenchError` the last ``compute`` raised
+        (shown in red in the readout; the previous map stays), or ``None``.
     last_update_s
         Wall time of the last ``compute`` + plot push, in seconds.
     """
@@ -245,6 +249,7 @@ class Panel:
         self.state = dataclasses.replace(base, **overrides) if overrides else base
         self._initial = dataclasses.replace(self.state)
         self.n_computes = 0
+        self.error: str | None = None
         self.last_update_s = float("nan")
         self._busy = False
         self.controls: dict[str, w.ValueWidget] = self.make_controls()
@@ -270,6 +275,8 @@ class Panel:
                               layout=w.Layout(width=CONTROL_WIDTH, min_width=CONTROL_WIDTH))
         self.widget = w.HBox([self.sidebar, self.output], layout=w.Layout(align_items="flex-start"))
         self.widget.add_class("workbench-panel")
+        self.output.add_class("workbench-panel-output")
+        self.readout.add_class("workbench-panel-readout")
         self.update()
 
     # -- subclass API -------------------------------------------------------------------------------
@@ -313,8 +320,16 @@ class Panel:
     def update(self) -> Any:
         """Call ``compute(state)`` once and push the result to the output; returns the result."""
         t0 = time.perf_counter()
-        result = self.compute(dataclasses.replace(self.state))
         self.n_computes += 1
+        try:
+            result = self.compute(dataclasses.replace(self.state))
+        except WorkbenchError as exc:
+            # bad control combination (e.g. an empty colour range): say so, keep the last map
+            self.error = str(exc)
+            self.readout.value = f"<span style='color:#b42318'>{html.escape(str(exc))}</span>"
+            self.last_update_s = time.perf_counter() - t0
+            return None
+        self.error = None
         readout = None
         if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
             result, readout = result
