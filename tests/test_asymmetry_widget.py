@@ -12,7 +12,7 @@ from workbench.widgets import asymmetry as W
 
 @pytest.fixture(scope="module")
 def ds():
-    t = geo.global_template(1)
+    t = geo.global_template(0.5)  # 2-degree cells keep the panel tests fast
     lat2, lon2 = np.meshgrid(t["lat"].values, t["lon"].values, indexing="ij")
     rng = np.random.default_rng(0)
     mg = 63.0 - 3.0 * np.cos(np.deg2rad(lon2)) + rng.normal(size=lat2.shape)
