@@ -42,6 +42,7 @@ __all__ = [
     "read_csv",
     "STATION_BANDS",
     "check_checkpoint",
+    "load_weights",
 ]
 
 #: Reflectance columns of a Clementine UVVIS station table (``clementine_sample_stations``).
@@ -478,3 +479,40 @@ def check_checkpoint(meta: Mapping[str, Any], architecture: Mapping[str, Any] | 
                 f"{origin} was trained on bands {_fmt_nm(a)} but the data has {_fmt_nm(b)}; use a checkpoint "
                 "for this instrument or fine-tune on these bands"
             )
+
+
+def load_weights(path, map_location: str = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` whose failures are one :class:`CheckpointError`.
+
+    Only tensors, numbers, strings and plain containers are accepted: a file that holds other Python
+    objects (which would run code when unpickled) is refused, never loaded with ``weights_only=False``.
+    A truncated or corrupted file gets a message saying so.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, unsafe (pickled objects), truncated or corrupted file.
+    """
+    import pickle  # noqa: S403 - only for the exception type raised by torch's safe unpickler
+
+    import torch
+
+    origin = str(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{origin}: no such weights file; train the model or give the right path") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{origin} is a folder; give the .pt weights file") from None
+    except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "global" in ln]
+        first = lines[0][:160] if lines else "unsupported object"
+        raise CheckpointError(
+            f"{origin} is not a plain weights file: it holds Python objects that could run code when loaded "
+            f"({first}); it was refused. Use weights saved by the workbench (tensors and plain values only)"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0].split(". ")[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{origin} is truncated or corrupted ({first}); re-download it or retrain the model"
+        ) from None
