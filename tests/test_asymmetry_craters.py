@@ -73,3 +73,23 @@ def test_bad_table_is_explained():
         C.crater_density(pd.DataFrame({"Lon": [0.0], "Lat": [0.0], "D": [1.0]}))
     with pytest.raises(InputError, match="latitude"):
         C.crater_density(pd.DataFrame({"lon": [0.0], "lat": [95.0], "diameter_km": [1.0]}))
+
+
+def test_block_interval_sees_clustering_that_poisson_does_not():
+    rng = np.random.default_rng(5)
+    uni = _uniform_craters(3000, seed=4)
+    # clustered: 60 clusters of 50 craters within ~2 degrees of each centre
+    centres = _uniform_craters(60, seed=6, lat_max=70.0)
+    clus = pd.DataFrame({
+        "lon": np.repeat(centres["lon"].values, 50) + rng.normal(0, 2, 3000),
+        "lat": np.clip(np.repeat(centres["lat"].values, 50) + rng.normal(0, 2, 3000), -89.9, 89.9),
+        "diameter_km": 25.0})
+    clus["lon"] = (clus["lon"] + 180) % 360 - 180
+
+    def ratio(df):
+        s = C.crater_density(df, n_boot=400).sel(region="near")
+        return float((s["density_block_ci_high"] - s["density_block_ci_low"])
+                     / (s["density_ci_high"] - s["density_ci_low"]))
+
+    assert 0.6 < ratio(uni) < 1.6
+    assert ratio(clus) > 3.0
