@@ -467,7 +467,7 @@ def _destripe_neighbour(v: np.ndarray, half: int, window: int, n_iter: int,
             ratio = np.where((ref > 0) & (c > 0), c / ref, np.nan)
             a = np.nanmedian(ratio, axis=0) if np.isfinite(ratio).any() else np.ones(c.shape[1])
         a = np.where(np.isfinite(a) & (a > 0), a, np.nan)
-        a = a / _running(a, window, True)
+        a = a / _running(a, window, False)
         a = np.where(np.isfinite(a) & (a > 0), a, 1.0)
         c = c / a
         G = G * a
@@ -478,7 +478,7 @@ def _destripe_neighbour(v: np.ndarray, half: int, window: int, n_iter: int,
                 d = c - ref
                 b = np.nanmedian(d, axis=0) if np.isfinite(d).any() else np.zeros(c.shape[1])
             b = np.where(np.isfinite(b), b, np.nan)
-            b = b - _running(b, window, True)
+            b = b - _running(b, window, False)
             b = np.where(np.isfinite(b), b, 0.0)
             c = c - b
             O = O + G * b
@@ -503,7 +503,7 @@ def destripe(
         ``half_width`` neighbours on either side (which share its scene but average its stripe away).
         The median over rows of ``column / reference`` is its relative gain, then (second pass) the
         median of ``column − reference`` its relative offset; only their column-to-column part
-        (minus a running median over ``window`` columns) is removed. Because the neighbours' own
+        (minus a running mean over ``window`` columns) is removed. Because the neighbours' own
         stripes leak into the reference, each pass is repeated ``n_iter`` times (the leak shrinks by
         the neighbour averaging each time). Pairing the rows and taking medians over whole columns
         cancels most of the scene, so it works on strongly structured images.
