@@ -16,7 +16,7 @@ import math
 def register(sub) -> None:
     p = sub.add_parser(
         "asymmetry",
-        help="near/far and north/south statistics of a variable (or crater densities) with 95% intervals",
+        help="near/far and north/south statistics of a variable (or crater densities) with 95%% intervals",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
     p.add_argument("--dataset", required=True, metavar="ID",
