@@ -19,6 +19,7 @@ from .io import atomic_write_text
 BENCHMARKS: dict[str, str] = {
     "widgets": "workbench.widgets.bench:run",
     "synth": "workbench.synth.bench:run",
+    "topography": "workbench.topography.bench:run",
 }
 
 

@@ -19,6 +19,7 @@ COMMANDS: list[str] = [
     "workbench.commands.demo",
     "workbench.commands.bench",
     "workbench.commands.asymmetry",
+    "workbench.commands.topo",
 ]
 
 

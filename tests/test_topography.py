@@ -1,0 +1,140 @@
+"""Tests of workbench.topography: tiling, scale recovery, SfS, reconstruct API and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from workbench.errors import InputError
+from workbench.synth.render import render
+from workbench.synth.terrain import make_terrain
+from workbench.topography.model import (
+    downsample,
+    lowpass,
+    reconstruct,
+    rmse,
+    scale_recovery,
+    upsample,
+    weights_paths,
+)
+from workbench.topography.sfs import sfs
+from workbench.topography.tiles import blend_tiles, raised_cosine, tile_starts
+
+
+def test_tiles_cover_and_blend_seamlessly():
+    assert tile_starts(100, 40, 10) == [0, 30, 60]
+    w = raised_cosine(40, 10)
+    assert w[0] < 0.05 and w[20] == 1.0 and np.all(w > 0)
+    rng = np.random.default_rng(0)
+    field = rng.normal(size=(90, 130))
+    out = blend_tiles(lambda win: field[win], field.shape, tile=32, overlap=8)
+    np.testing.assert_allclose(out, field)  # identical tile outputs blend to the input exactly
+    ones = blend_tiles(lambda win: np.ones((win[0].stop - win[0].start, win[1].stop - win[1].start)),
+                       (70, 70), tile=32, overlap=8)
+    np.testing.assert_allclose(ones, 1.0)
+
+
+def test_upsample_downsample_roundtrip():
+    c = np.arange(12.0).reshape(3, 4)
+    up = upsample(c, (24, 32))
+    assert up.shape == (24, 32)
+    np.testing.assert_allclose(downsample(upsample(np.full((4, 4), 7.0), (32, 32)), 8), 7.0)
+    # a linear ramp survives up- then down-sampling (away from the borders)
+    ramp = np.add.outer(np.arange(8.0), np.arange(8.0)) * 10
+    np.testing.assert_allclose(downsample(upsample(ramp, (64, 64)), 8)[2:-2, 2:-2], ramp[2:-2, 2:-2], atol=0.1)
+
+
+def test_scale_recovery_fit_recovers_scale_and_offset():
+    z = make_terrain(128, 5.0, seed=1).values
+    z_up = upsample(downsample(z, 8), z.shape)
+    h = 0.5 * z - 300.0  # right shape, wrong vertical scale and offset
+    fixed = scale_recovery(h, z_up, 8, "fit")
+    assert rmse(fixed, z) < 0.25 * rmse(h, z)
+    blended = scale_recovery(z, z_up, 8, "blend")  # a perfect network stays (almost) perfect
+    assert rmse(blended, z) < 0.5 * rmse(z_up, z)
+    assert np.allclose(lowpass(np.ones((16, 16)), 8), 1.0)
+    with pytest.raises(InputError):
+        scale_recovery(h, z_up, 8, "magic")
+
+
+def test_sfs_improves_on_bicubic_at_moderate_sun():
+    z = make_terrain(48, 5.0, seed=11, sfd_slope=1.8, saturation=0.4).values
+    img = render(z, 120.0, 30.0, pixel_size=5.0).values
+    z_up = upsample(downsample(z, 8), z.shape)
+    z_sfs = sfs(img, z_up, 5.0, 120.0, 30.0, max_iter=40)
+    assert rmse(z_sfs, z) < 0.9 * rmse(z_up, z)
+
+
+def _pair(n=64, ps=5.0):
+    z = make_terrain(n, ps, seed=3).values
+    return render(z, 45.0, 20.0, pixel_size=ps).values, downsample(z, 8), z
+
+
+def test_reconstruct_upsample_and_metadata():
+    img, coarse, z = _pair()
+    out = reconstruct(img, coarse, 45.0, 20.0, method="upsample", pixel_size=5.0)
+    assert out.shape == img.shape and out.attrs["units"] == "m" and out.attrs["method"] == "upsample"
+    assert rmse(out.values, z) < 3 * np.std(z)
+
+
+@pytest.mark.parametrize("el", [0.0, -1.0, 91.0])
+def test_bad_sun_elevation(el):
+    img, coarse, _ = _pair()
+    with pytest.raises(InputError, match="elevation"):
+        reconstruct(img, coarse, 45.0, el, method="upsample", pixel_size=5.0)
+
+
+def test_bad_inputs_each_get_one_clear_error():
+    img, coarse, _ = _pair()
+    with pytest.raises(InputError, match="same extent"):
+        reconstruct(img, coarse[:, :5], 45.0, 20.0, method="upsample", pixel_size=5.0)
+    bad = img.copy()
+    bad[3, 3] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        reconstruct(bad, coarse, 45.0, 20.0, method="upsample", pixel_size=5.0)
+    km = xr.DataArray(coarse / 1000, dims=("y", "x"), attrs={"units": "km"})
+    with pytest.raises(InputError, match="metres"):
+        reconstruct(img, km, 45.0, 20.0, method="upsample", pixel_size=5.0)
+    with pytest.raises(InputError, match="pixel size"):
+        reconstruct(img, coarse, 45.0, 20.0, method="upsample")
+    # DataArrays whose coordinates cover different areas
+    y = (np.arange(64)[::-1] + 0.5) * 5.0
+    x = (np.arange(64) + 0.5) * 5.0
+    a = xr.DataArray(img, dims=("y", "x"), coords={"y": y, "x": x})
+    c = xr.DataArray(coarse, dims=("y", "x"), coords={"y": y[4::8] + 1000.0, "x": x[4::8]}, attrs={"units": "m"})
+    with pytest.raises(InputError, match="extent"):
+        reconstruct(a, c, 45.0, 20.0, method="upsample")
+
+
+@pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")
+def test_network_reconstruction_runs_and_beats_nothing_silly():
+    img, coarse, z = _pair(96, 4.0)
+    out = reconstruct(img, coarse, 45.0, 20.0, method="network", pixel_size=4.0)
+    assert out.shape == img.shape and np.all(np.isfinite(out.values))
+    z_up = upsample(coarse, z.shape)
+    assert rmse(out.values, z) < 2.0 * rmse(z_up, z)  # sane scale (the benchmark measures the real gain)
+
+
+def test_cli_npy_and_tif(tmp_path):
+    from workbench.cli import main
+
+    img, coarse, _ = _pair()
+    np.save(tmp_path / "img.npy", img)
+    np.save(tmp_path / "dem.npy", coarse)
+    args = ["topo", "reconstruct", "--image", str(tmp_path / "img.npy"), "--coarse-dem", str(tmp_path / "dem.npy"),
+            "--sun-azimuth", "45", "--sun-elevation", "20", "--method", "upsample", "--pixel-size", "5"]
+    assert main(args + ["--out", str(tmp_path / "z.npy")]) == 0
+    z = np.load(tmp_path / "z.npy")
+    assert z.shape == img.shape
+    assert main(args + ["--out", str(tmp_path / "z.tif")]) == 0
+    import rioxarray
+
+    t = rioxarray.open_rasterio(tmp_path / "z.tif")
+    np.testing.assert_allclose(t.values[0], z, rtol=1e-5)
+    # bad input: exit code 2, no output left behind
+    assert main(args[:-2] + ["--out", str(tmp_path / "bad.npy")]) == 2  # .npy without --pixel-size
+    assert main(["topo", "reconstruct", "--image", str(tmp_path / "img.npy"), "--coarse-dem",
+                 str(tmp_path / "dem.npy"), "--sun-azimuth", "45", "--sun-elevation", "0", "--method",
+                 "upsample", "--pixel-size", "5", "--out", str(tmp_path / "bad.npy")]) == 2
+    assert not (tmp_path / "bad.npy").exists()

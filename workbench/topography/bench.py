@@ -1,0 +1,141 @@
+"""Benchmark ``topography``: RMSE and slope error of network / SfS / bicubic upsampling on held-out tiles.
+
+Held-out sets (never used in training):
+
+* procedural terrains with seeds ≥ 10000 (training used < 5000, validation 5000–9999);
+* real LOLA south-polar 1600 m DEM tiles (the training never reads the south-polar DEM); the coarse DEM
+  is the tile block-averaged 8×.
+
+Each tile is rendered (Lunar-Lambert, cast shadows, 1 % noise) at sun elevations 2°, 5°, 15°, 30° and a
+seeded random azimuth. ``rmse_m`` / ``slope_error_deg`` are the procedural means, the ``*_lola_south``
+keys the real-terrain means. ``seconds_1024`` times the network (rendering of the coarse DEM, U-Net in
+blended tiles, scale recovery) on a 1024 × 1024 image.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from .model import rmse, scale_recovery, slope_error_deg, upsample
+from .train import FACTOR, TEST_SEED0, make_pair, procedural_tile
+
+ELEVATIONS = (2.0, 5.0, 15.0, 30.0)
+METHODS = ("network", "sfs", "upsample")
+
+
+def _south_tiles(n: int, size: int) -> list[tuple[np.ndarray, float]]:
+    from ..catalog import open_dataset
+
+    z = open_dataset("lola_ldem_south_1600m")["elevation"].values.astype(np.float64)
+    starts = range(24, z.shape[0] - size, size + 8)
+    tiles = [(z[y:y + size, x:x + size], 1600.0) for y in starts for x in starts]
+    rng = np.random.default_rng(2024)
+    pick = rng.choice(len(tiles), size=min(n, len(tiles)), replace=False)
+    return [tiles[i] for i in sorted(pick) if np.all(np.isfinite(tiles[i][0]))]
+
+
+def evaluate(tiles, seed: int = 0) -> dict:
+    """Per-method, per-elevation mean RMSE (m) and slope error (deg); scale-recovery comparison."""
+    from .model import load_network, network_relief
+    from .sfs import sfs
+
+    net, _ = load_network()
+    rng = np.random.default_rng(seed)
+    acc = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS + ("fit", "blend", "fit-blend")}
+    slope = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS}
+    for z, ps in tiles:
+        for el in ELEVATIONS:
+            az = float(rng.uniform(0, 360))
+            img, coarse, _, _ = make_pair(z, ps, az, el, rng)
+            z_up = upsample(coarse, z.shape)
+            h = network_relief(img, z_up, ps, az, el, net=net)
+            out = {"upsample": z_up, "sfs": sfs(img, z_up, ps, az, el)}
+            for m in ("fit", "blend", "fit-blend"):
+                out[m] = scale_recovery(h, z_up, FACTOR, m)
+            out["network"] = out["fit-blend"]
+            key = f"{el:g}"
+            for m, zz in out.items():
+                acc[m][key].append(rmse(zz, z))
+                if m in slope:
+                    slope[m][key].append(slope_error_deg(zz, z, ps))
+    mean = {m: {k: round(float(np.mean(v)), 4) for k, v in d.items()} for m, d in acc.items()}
+    smean = {m: {k: round(float(np.mean(v)), 4) for k, v in d.items()} for m, d in slope.items()}
+    return {"rmse": {m: mean[m] for m in METHODS}, "slope": smean,
+            "scale_recovery": {m: mean[m] for m in ("fit", "blend", "fit-blend")}, "n_tiles": len(tiles)}
+
+
+def _targets(rmse_m: dict) -> dict:
+    low = [k for k in rmse_m["network"] if float(k) <= 5]
+    ratio = {k: round(rmse_m["network"][k] / rmse_m["sfs"][k], 3) for k in rmse_m["network"]}
+    return {
+        "network_over_sfs": ratio,
+        "network_le_0.6_sfs_at_le_5deg": bool(all(ratio[k] <= 0.6 for k in low)),
+        "network_below_upsample_all": bool(all(rmse_m["network"][k] < rmse_m["upsample"][k] for k in ratio)),
+    }
+
+
+def seconds_network_1024(repeats: int = 2) -> float:
+    """Best-of-``repeats`` wall time of the network reconstruction of a 1024² image."""
+    from ..synth.render import render
+    from ..synth.terrain import make_terrain
+    from .model import downsample, reconstruct
+
+    z = make_terrain(1024, 2.0, seed=TEST_SEED0 + 999).values
+    img = render(z, 135.0, 10.0, pixel_size=2.0).values
+    coarse = downsample(z, FACTOR)
+    reconstruct(img[:128, :128], coarse[:16, :16], 135.0, 10.0, pixel_size=2.0)  # load + warm up
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        reconstruct(img, coarse, 135.0, 10.0, method="network", pixel_size=2.0)
+        best = min(best, time.perf_counter() - t0)
+    return float(best)
+
+
+def seconds_render_2048() -> float:
+    """Wall time of :func:`workbench.synth.render` on a 2048² DEM with cast shadows."""
+    from ..synth.render import render
+    from ..synth.terrain import make_terrain
+
+    z = make_terrain(2048, 5.0, seed=1).values
+    render(z[:64, :64], 100.0, 10.0, pixel_size=5.0)
+    best = np.inf
+    for az in (100.0, 30.0):
+        t0 = time.perf_counter()
+        render(z, az, 10.0, pixel_size=5.0)
+        best = min(best, time.perf_counter() - t0)
+    return float(best)
+
+
+def run(fast: bool = False) -> dict:
+    """The ``topography`` benchmark (see the module docstring)."""
+    import torch
+
+    n_proc, n_real, size = (3, 3, 96) if fast else (8, 8, 128)
+    proc = [procedural_tile(TEST_SEED0 + k, size) for k in range(n_proc)]
+    south = _south_tiles(n_real, size)
+    t0 = time.perf_counter()
+    ev_p = evaluate(proc, seed=1)
+    ev_s = evaluate(south, seed=2)
+    t_eval = time.perf_counter() - t0
+    return {
+        "rmse_m": ev_p["rmse"],
+        "slope_error_deg": ev_p["slope"],
+        "rmse_m_lola_south": ev_s["rmse"],
+        "slope_error_deg_lola_south": ev_s["slope"],
+        "scale_recovery_rmse_m": {"procedural": ev_p["scale_recovery"], "lola_south": ev_s["scale_recovery"]},
+        "targets_procedural": _targets(ev_p["rmse"]),
+        "targets_lola_south": _targets(ev_s["rmse"]),
+        "seconds_1024": round(seconds_network_1024(), 3),
+        "seconds_render_2048": round(seconds_render_2048(), 3),
+        "n_tiles": {"procedural": ev_p["n_tiles"], "lola_south": ev_s["n_tiles"]},
+        "tile_size": size,
+        "coarse_factor": FACTOR,
+        "evaluation_seconds": round(t_eval, 1),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "fast": bool(fast),
+    }

@@ -1,0 +1,278 @@
+"""Topography reconstruction: one image + a coarse DEM → a DEM on the image grid.
+
+Three methods share one entry point, :func:`reconstruct`:
+
+* ``"upsample"`` — bicubic interpolation of the coarse DEM (the baseline every method must beat);
+* ``"sfs"`` — shape-from-shading refinement of the upsampled DEM (:mod:`workbench.topography.sfs`);
+* ``"network"`` — the U-Net of :mod:`workbench.topography.net` predicts relative relief, and **scale
+  recovery** takes the absolute heights and vertical scale from the coarse DEM in the low frequencies.
+
+Scale recovery (:func:`scale_recovery`) comes in two flavours, compared in the benchmark:
+
+* ``"fit"`` — per tile, a scale ``a`` and offset ``b`` fitted by least squares so that the low-pass of
+  ``a·h + b`` matches the low-pass of the upsampled coarse DEM; result ``a·h + b``;
+* ``"blend"`` — frequency-domain blend: low frequencies from the coarse DEM, high frequencies from the
+  network, ``G(z_up) + h − G(h)`` with a Gaussian low-pass ``G`` whose cut-off sits at the coarse DEM's
+  Nyquist frequency (σ = factor/2 pixels).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+from ..errors import CheckpointError, InputError
+from ..synth.render import _METRIC_UNITS, check_sun, render
+from .sfs import sfs
+from .tiles import blend_tiles
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_NAME = "topography_unet"
+METHODS = ("network", "sfs", "upsample")
+SCALE_RECOVERY = ("fit", "blend", "fit-blend")
+
+
+# ----------------------------------------------------------------------------------------- grids
+def upsample(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bicubic upsampling of ``coarse`` onto a finer grid covering the same extent (pixel-area aligned)."""
+    coarse = np.asarray(coarse, dtype=np.float64)
+    cy, cx = coarse.shape
+    ny, nx = shape
+    yy = (np.arange(ny) + 0.5) * cy / ny - 0.5
+    xx = (np.arange(nx) + 0.5) * cx / nx - 0.5
+    grid = np.meshgrid(yy, xx, indexing="ij")
+    return ndimage.map_coordinates(coarse, grid, order=3, mode="nearest")
+
+
+def downsample(z: np.ndarray, factor: int) -> np.ndarray:
+    """Block mean by an integer ``factor`` (the shape must be divisible)."""
+    z = np.asarray(z, dtype=np.float64)
+    ny, nx = z.shape
+    if ny % factor or nx % factor:
+        raise InputError(f"shape {z.shape} is not divisible by the downsampling factor {factor}")
+    return z.reshape(ny // factor, factor, nx // factor, factor).mean(axis=(1, 3))
+
+
+def lowpass(z: np.ndarray, factor: float) -> np.ndarray:
+    """Gaussian low-pass with σ = factor/2 pixels: keeps what a DEM ``factor`` times coarser resolves."""
+    return ndimage.gaussian_filter(np.asarray(z, dtype=np.float64), sigma=max(factor / 2.0, 0.5), mode="reflect")
+
+
+def scale_recovery(h: np.ndarray, z_up: np.ndarray, factor: float, method: str = "fit-blend") -> np.ndarray:
+    """Put relative relief ``h`` (metres, arbitrary offset) on the absolute scale of the coarse DEM.
+
+    ``"fit"``: ``a·h + b`` with (a, b) least squares between low-passes; ``"blend"``: low frequencies
+    from ``z_up``, high from ``h``; ``"fit-blend"``: blend after rescaling ``h`` by the fitted ``a``.
+    """
+    if method not in SCALE_RECOVERY:
+        raise InputError(f"unknown scale recovery {method!r}; use one of {SCALE_RECOVERY}")
+    lh, lz = lowpass(h, factor), lowpass(z_up, factor)
+    if method == "blend":
+        return lz + (h - lh)
+    dh = lh - lh.mean()
+    var = float((dh * dh).sum())
+    a = float((dh * (lz - lz.mean())).sum()) / var if var > 0 else 1.0
+    a = float(np.clip(a, 0.25, 4.0))  # a wildly wrong scale means no usable low-frequency signal
+    if method == "fit":
+        return a * h + (lz.mean() - a * lh.mean())
+    return lz + a * (h - lh)
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float:
+    """Root-mean-square difference (NaN-aware)."""
+    return float(np.sqrt(np.nanmean((np.asarray(a, float) - np.asarray(b, float)) ** 2)))
+
+
+def slope_deg(z: np.ndarray, pixel_size: float) -> np.ndarray:
+    """Slope angle (degrees) by central differences."""
+    gy, gx = np.gradient(np.asarray(z, dtype=np.float64), pixel_size)
+    return np.degrees(np.arctan(np.hypot(gx, gy)))
+
+
+def slope_error_deg(z: np.ndarray, truth: np.ndarray, pixel_size: float) -> float:
+    """Mean absolute slope-angle error (degrees)."""
+    return float(np.nanmean(np.abs(slope_deg(z, pixel_size) - slope_deg(truth, pixel_size))))
+
+
+# ----------------------------------------------------------------------------------------- network
+def weights_paths(name: str = WEIGHTS_NAME) -> tuple[Path, Path]:
+    """Paths of the committed weights and their JSON record."""
+    return WEIGHTS_DIR / f"{name}.pt", WEIGHTS_DIR / f"{name}.json"
+
+
+@lru_cache(maxsize=4)
+def load_network(path: str | None = None):
+    """Load the committed U-Net (or the weights at ``path``); checks the sha256 of the record."""
+    from ..validate import load_weights  # torch.load(weights_only=True); unsafe/corrupt files -> CheckpointError
+    from .net import TopoUNet
+
+    pt, js = (Path(path), Path(path).with_suffix(".json")) if path else weights_paths()
+    if not pt.exists():
+        raise CheckpointError(
+            f"topography weights not found at {pt}; train them with "
+            "`python -m workbench.topography.train` or use --method sfs/upsample"
+        )
+    record = json.loads(js.read_text()) if js.exists() else {}
+    digest = hashlib.sha256(pt.read_bytes()).hexdigest()
+    if record.get("sha256") and record["sha256"] != digest:
+        raise CheckpointError(f"sha256 of {pt} does not match its record {js}; retrain or restore the file")
+    state = load_weights(pt)
+    cfg = state.pop("_config", None)
+    if not isinstance(cfg, dict):
+        cfg = record.get("config", {"width": 16})
+    net = TopoUNet(**{k: int(v) for k, v in cfg.items()})
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{pt} does not fit the TopoUNet architecture ({exc}); retrain the weights") from exc
+    net.eval()
+    return net, record
+
+
+def network_relief(image: np.ndarray, z_up: np.ndarray, pixel_size: float, sun_azimuth: float,
+                   sun_elevation: float, net=None, tile: int = 512, overlap: int = 64) -> np.ndarray:
+    """Relative relief (metres, arbitrary offset) predicted by the network, in blended tiles."""
+    import torch
+
+    from .net import features
+
+    if net is None:
+        net, _ = load_network()
+    shading = render(z_up, sun_azimuth, sun_elevation, pixel_size=pixel_size).values
+    z_px = z_up / pixel_size
+    device = next(net.parameters()).device
+
+    def run(win):
+        x = features(image[win], z_px[win], shading[win], sun_azimuth, sun_elevation)
+        with torch.inference_mode():
+            h = net(torch.from_numpy(x)[None].to(device))[0, 0].cpu().numpy().astype(np.float64)
+        # tile outputs are relative to their own mean coarse height: restore it before blending
+        return h + z_px[win].mean()
+
+    return blend_tiles(run, image.shape, tile=tile, overlap=overlap) * pixel_size
+
+
+# ----------------------------------------------------------------------------------------- API
+def _as_array(obj, name: str) -> tuple[np.ndarray, xr.DataArray | None]:
+    if isinstance(obj, xr.DataArray):
+        if obj.ndim == 3 and "band" in obj.dims and obj.sizes["band"] == 1:
+            obj = obj.isel(band=0, drop=True)
+        if obj.ndim != 2:
+            raise InputError(f"{name} must be 2-D, got dims {obj.dims}")
+        return np.asarray(obj.values, dtype=np.float64), obj
+    arr = np.asarray(obj, dtype=np.float64)
+    if arr.ndim != 2:
+        raise InputError(f"{name} must be a 2-D array, got shape {arr.shape}")
+    return arr, None
+
+
+def _extent(da: xr.DataArray) -> tuple[float, float, float, float] | None:
+    if "y" in da.coords and "x" in da.coords and da.sizes.get("y", 0) > 1 and da.sizes.get("x", 0) > 1:
+        y, x = da["y"].values.astype(float), da["x"].values.astype(float)
+        dy, dx = abs(y[1] - y[0]), abs(x[1] - x[0])
+        return (min(y) - dy / 2, max(y) + dy / 2, min(x) - dx / 2, max(x) + dx / 2)
+    return None
+
+
+def reconstruct(
+    image,
+    coarse_dem,
+    sun_azimuth: float,
+    sun_elevation: float,
+    method: str = "network",
+    pixel_size: float | None = None,
+    scale_method: str = "fit-blend",
+    **sfs_options,
+) -> xr.DataArray:
+    """Reconstruct a DEM on the image grid from one image and a coarse DEM of the same extent.
+
+    Parameters
+    ----------
+    image
+        Radiance factor (or any linear brightness) on ``(y, x)``: a DataArray with metre coordinates
+        or a 2-D ndarray with ``pixel_size``. Row 0 north/up, columns east/right. No NaN allowed.
+    coarse_dem
+        Heights in metres covering the same extent with fewer pixels (DataArray or ndarray).
+    sun_azimuth, sun_elevation
+        Degrees: azimuth clockwise from up/north towards the sun; elevation in (0, 90].
+    method
+        ``"network"``, ``"sfs"`` or ``"upsample"``.
+    pixel_size
+        Image pixel size in metres (overrides / replaces the image coordinates).
+    scale_method
+        Scale recovery of the network output: ``"fit"``, ``"blend"`` or ``"fit-blend"``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``elevation`` (m) on the image grid, attrs with the method and geometry.
+    """
+    az, el = check_sun(sun_azimuth, sun_elevation)
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    img, img_da = _as_array(image, "image")
+    dem, dem_da = _as_array(coarse_dem, "coarse DEM")
+    if not np.all(np.isfinite(img)):
+        raise InputError(f"image contains {int((~np.isfinite(img)).sum())} NaN/inf pixels; fill or crop them first")
+    if not np.all(np.isfinite(dem)):
+        raise InputError("coarse DEM contains NaN/inf; fill its gaps (e.g. interpolate) first")
+    if np.any(img < 0):
+        raise InputError("image has negative values; give radiance factor or another non-negative brightness")
+    if dem_da is not None:
+        units = str(dem_da.attrs.get("units", "m")).strip().lower()
+        if units not in _METRIC_UNITS:
+            raise InputError(
+                f"coarse DEM units are {dem_da.attrs.get('units')!r}, not metres; convert to metres first"
+            )
+    if pixel_size is None and img_da is not None:
+        ext = _extent(img_da)
+        if ext is not None:
+            pixel_size = abs(float(img_da["y"].values[1] - img_da["y"].values[0]))
+        elif "pixel_size" in img_da.attrs:
+            pixel_size = float(np.atleast_1d(img_da.attrs["pixel_size"])[0])
+    if pixel_size is None or not np.isfinite(pixel_size) or pixel_size <= 0:
+        raise InputError("image pixel size unknown: give pixel_size (metres per pixel) or metre y/x coordinates")
+    ny, nx = img.shape
+    cy, cx = dem.shape
+    fy, fx = ny / cy, nx / cx
+    if cy < 2 or cx < 2 or fy < 1 or abs(fy - fx) > 0.01 * max(fy, fx):
+        raise InputError(
+            f"image {img.shape} and coarse DEM {dem.shape} do not cover the same extent with square pixels "
+            "(the size ratios differ); crop both to the same area"
+        )
+    if img_da is not None and dem_da is not None:
+        e1, e2 = _extent(img_da), _extent(dem_da)
+        if e1 is not None and e2 is not None:
+            tol = 0.5 * pixel_size * fy
+            if max(abs(a - b) for a, b in zip(e1, e2, strict=True)) > tol:
+                raise InputError(
+                    f"image extent {np.round(e1, 1).tolist()} and coarse DEM extent {np.round(e2, 1).tolist()} "
+                    "differ; crop or reproject them to the same area"
+                )
+    z_up = upsample(dem, img.shape)
+    attrs: dict = {}
+    if method == "upsample":
+        z = z_up
+    elif method == "sfs":
+        z = sfs(img, z_up, pixel_size, az, el, **sfs_options)
+    else:
+        net, record = load_network()
+        h = network_relief(img, z_up, pixel_size, az, el, net=net)
+        z = scale_recovery(h, z_up, fy, scale_method)
+        attrs["scale_recovery"] = scale_method
+        attrs["weights_sha256"] = record.get("sha256", "")
+    attrs.update({"units": "m", "long_name": "reconstructed elevation", "method": method,
+                  "sun_azimuth": az, "sun_elevation": el, "pixel_size": float(pixel_size),
+                  "coarse_factor": float(fy)})
+    if img_da is not None and "y" in img_da.coords and "x" in img_da.coords:
+        return xr.DataArray(z, coords={k: img_da.coords[k] for k in ("y", "x")}, dims=("y", "x"),
+                            name="elevation", attrs=attrs)
+    y = (np.arange(ny)[::-1] + 0.5) * pixel_size
+    x = (np.arange(nx) + 0.5) * pixel_size
+    return xr.DataArray(z, coords={"y": y, "x": x}, dims=("y", "x"), name="elevation", attrs=attrs)

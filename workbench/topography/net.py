@@ -1,0 +1,100 @@
+"""A small U-Net from (image, sun geometry, upsampled coarse DEM) to relative relief.
+
+Input channels (all built by :func:`features`):
+
+0. image / median lit brightness (removes albedo and exposure);
+1. shadow mask (image below 5 % of the median lit brightness);
+2. rendering of the upsampled coarse DEM under the same sun, normalised the same way — the network sees
+   where the image departs from what the coarse DEM predicts;
+3. upsampled coarse DEM in pixel units (minus its mean, / 16);
+4–6. the unit sun vector (east, north, up), constant over the tile.
+
+The output is relative relief in pixel units (heights / pixel size), defined up to an offset: absolute
+heights and the vertical scale are recovered from the coarse DEM afterwards
+(:func:`workbench.topography.model.scale_recovery`). Working in pixel units makes the network
+independent of the ground sampling distance (slopes, not metres, are what shading measures).
+
+References
+----------
+Ronneberger, O., Fischer, P. & Brox, T. (2015), U-Net: convolutional networks for biomedical image
+segmentation, MICCAI, LNCS 9351:234–241.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+N_INPUTS = 7
+Z_SCALE = 16.0
+
+
+def features(image: np.ndarray, z_up_px: np.ndarray, shading_up: np.ndarray,
+             sun_azimuth: float, sun_elevation: float) -> np.ndarray:
+    """Stack the network inputs (float32, ``(7, ny, nx)``); see the module docstring."""
+    img = np.asarray(image, dtype=np.float64)
+    lit = img[img > 0]
+    med = float(np.median(lit)) if lit.size else 1.0
+    med = med if med > 0 else 1.0
+    sh = np.asarray(shading_up, dtype=np.float64)
+    lit_s = sh[sh > 0]
+    med_s = float(np.median(lit_s)) if lit_s.size else 1.0
+    az, el = np.deg2rad(sun_azimuth), np.deg2rad(sun_elevation)
+    sun = (np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el))
+    z = np.asarray(z_up_px, dtype=np.float64)
+    out = np.empty((N_INPUTS,) + img.shape, dtype=np.float32)
+    out[0] = np.clip(img / med, 0.0, 5.0)
+    out[1] = img < 0.05 * med
+    out[2] = np.clip(sh / (med_s if med_s > 0 else 1.0), 0.0, 5.0)
+    out[3] = (z - z.mean()) / Z_SCALE
+    for k in range(3):
+        out[4 + k] = sun[k]
+    return out
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, padding_mode="replicate"), nn.GELU(),
+        nn.Conv2d(cout, cout, 3, padding=1, padding_mode="replicate"), nn.GELU(),
+    )
+
+
+class TopoUNet(nn.Module):
+    """Three-level U-Net (widths ``w, 2w, 4w, 8w``) with a residual head on the coarse-DEM channel.
+
+    The output is ``Z_SCALE · x[3] + correction``: the network starts from the upsampled coarse relief
+    and learns the high-resolution correction. Input sizes need not be multiples of 8 (padded inside).
+    """
+
+    def __init__(self, width: int = 16, in_channels: int = N_INPUTS):
+        super().__init__()
+        w = width
+        self.config = {"width": width, "in_channels": in_channels}
+        self.enc1 = _block(in_channels, w)
+        self.enc2 = _block(w, 2 * w)
+        self.enc3 = _block(2 * w, 4 * w)
+        self.mid = _block(4 * w, 8 * w)
+        self.up3 = nn.ConvTranspose2d(8 * w, 4 * w, 2, stride=2)
+        self.dec3 = _block(8 * w, 4 * w)
+        self.up2 = nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2)
+        self.dec2 = _block(4 * w, 2 * w)
+        self.up1 = nn.ConvTranspose2d(2 * w, w, 2, stride=2)
+        self.dec1 = _block(2 * w, w)
+        self.head = nn.Conv2d(w, 1, 1)
+        self.pool = nn.AvgPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ny, nx = x.shape[-2:]
+        py, px = (-ny) % 8, (-nx) % 8
+        if py or px:
+            x = nn.functional.pad(x, (0, px, 0, py), mode="replicate")
+        e1 = self.enc1(x)
+        e2 = self.enc2(self.pool(e1))
+        e3 = self.enc3(self.pool(e2))
+        m = self.mid(self.pool(e3))
+        d3 = self.dec3(torch.cat([self.up3(m), e3], 1))
+        d2 = self.dec2(torch.cat([self.up2(d3), e2], 1))
+        d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))
+        out = Z_SCALE * x[:, 3:4] + self.head(d1)
+        return out[..., :ny, :nx]

@@ -1,0 +1,244 @@
+"""Train the topography U-Net and write ``workbench/weights/topography_unet.{pt,json}``.
+
+Training pairs are (image, coarse DEM) → true relief, rendered with :func:`workbench.synth.render`
+(Lunar-Lambert, cast shadows, 1 % noise) at sun elevations drawn log-uniformly in [1°, 60°] and
+azimuths uniformly in [0°, 360°), from
+
+* procedural terrains (:func:`workbench.synth.make_terrain`, training seeds < 5000; seeds 5000–9999 are
+  the validation set, ≥ 10000 the held-out test set of the benchmark), and
+* random crops of the real LOLA north-polar 1600 m DEM and of the LOLA 4 px/deg global DEM
+  (|lat| < 60°, treated as a local grid with 7.58 km pixels).
+
+The south-polar LOLA DEM is never read here: it is the held-out real test terrain.
+
+Usage: ``python -m workbench.topography.train --minutes 8 --seed 0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import sys
+import time
+
+import numpy as np
+
+from ..geo import MOON_RADIUS_M
+from ..synth.render import render
+from ..synth.terrain import SFD_SLOPE_LROC_5_20KM, make_terrain
+from .model import downsample, upsample, weights_paths
+from .net import features
+
+FACTOR = 8
+TRAIN_SEEDS = range(0, 5000)
+VAL_SEED0 = 5000
+TEST_SEED0 = 10000
+
+
+def procedural_tile(seed: int, size: int) -> tuple[np.ndarray, float]:
+    """A procedural terrain with randomised parameters (deterministic per seed)."""
+    rng = np.random.default_rng(seed + 7_000_000)
+    ps = float(np.exp(rng.uniform(np.log(1.0), np.log(20.0))))
+    z = make_terrain(
+        size, ps, seed=seed,
+        sfd_slope=float(rng.uniform(SFD_SLOPE_LROC_5_20KM, 2.2)),
+        saturation=float(rng.uniform(0.05, 0.5)),
+        degraded_fraction=float(rng.uniform(0.3, 0.9)),
+        roughness_m=float(rng.uniform(0.5, 3.0)) * (ps / 5.0) ** 0.2,
+        hurst=float(rng.uniform(0.7, 0.95)),
+    )
+    return z.values, ps
+
+
+def real_crops(n: int, size: int, rng: np.random.Generator) -> list[tuple[np.ndarray, float]]:
+    """Random crops of the LOLA north-polar (1600 m) and global 4 ppd DEMs (never the south pole)."""
+    from ..catalog import open_dataset
+
+    north = open_dataset("lola_ldem_north_1600m")["elevation"].values.astype(np.float64)
+    glob = open_dataset("lola_ldem_4ppd")["elevation"]
+    lat = glob["lat"].values
+    rows = np.where(np.abs(lat) < 60)[0]
+    g = glob.values.astype(np.float64)
+    ps_g = float(np.deg2rad(abs(lat[1] - lat[0])) * MOON_RADIUS_M)
+    out = []
+    for k in range(n):
+        if k % 2 == 0:
+            src, ps, r0, r1 = north, 1600.0, 0, north.shape[0]
+        else:
+            src, ps, r0, r1 = g, ps_g, rows[0], rows[-1]
+        y = rng.integers(r0, r1 - size)
+        x = rng.integers(0, src.shape[1] - size)
+        tile = src[y:y + size, x:x + size]
+        if not np.all(np.isfinite(tile)):
+            continue
+        tile = np.rot90(tile, rng.integers(4))
+        if rng.random() < 0.5:
+            tile = tile[:, ::-1]
+        out.append((np.ascontiguousarray(tile), ps))
+    return out
+
+
+def make_pair(z: np.ndarray, ps: float, az: float, el: float, rng: np.random.Generator,
+              noise: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, coarse DEM, features, target) for one terrain and sun; target in pixel units."""
+    img = render(z, az, el, pixel_size=ps).values.astype(np.float64)
+    med = np.median(img[img > 0]) if np.any(img > 0) else 1.0
+    img = np.clip(img + rng.normal(0.0, noise * med, img.shape), 0.0, None)
+    coarse = downsample(z, FACTOR)
+    z_up = upsample(coarse, z.shape)
+    shading = render(z_up, az, el, pixel_size=ps).values
+    x = features(img, z_up / ps, shading, az, el)
+    target = (z - z_up.mean()) / ps
+    return img, coarse, x, target.astype(np.float32)
+
+
+def sample_sun(rng: np.random.Generator) -> tuple[float, float]:
+    """Azimuth uniform in [0, 360), elevation log-uniform in [1, 60] degrees."""
+    return float(rng.uniform(0, 360)), float(np.exp(rng.uniform(np.log(1.0), np.log(60.0))))
+
+
+def build_dataset(n_proc: int, n_real: int, size: int, renders: int, seed: int):
+    rng = np.random.default_rng(seed)
+    terrains = [procedural_tile(s, size) for s in TRAIN_SEEDS[:n_proc]]
+    terrains += real_crops(n_real, size, rng)
+    X, Y = [], []
+    for z, ps in terrains:
+        for _ in range(renders):
+            az, el = sample_sun(rng)
+            _, _, x, t = make_pair(z, ps, az, el, rng)
+            X.append(x)
+            Y.append(t[None])
+    return np.stack(X), np.stack(Y)
+
+
+def loss_fn(pred, target):
+    """L1 on relief (pixel units) + L1 on its gradients (slopes)."""
+    import torch
+
+    d = pred - target
+    gx = torch.diff(d, dim=-1).abs().mean()
+    gy = torch.diff(d, dim=-2).abs().mean()
+    return d.abs().mean() + 2.0 * (gx + gy)
+
+
+def validate(net, n: int = 24, size: int = 96, seed: int = 1) -> dict:
+    """RMSE (m) on validation procedural tiles for the three scale recoveries and bicubic upsampling."""
+    import torch
+
+    from .model import rmse, scale_recovery
+
+    rng = np.random.default_rng(seed)
+    res: dict[str, list] = {"upsample": [], "fit": [], "blend": [], "fit-blend": [], "raw": []}
+    for k in range(n):
+        z, ps = procedural_tile(VAL_SEED0 + k, size)
+        az, el = sample_sun(rng)
+        _, coarse, x, _ = make_pair(z, ps, az, el, rng)
+        z_up = upsample(coarse, z.shape)
+        with torch.inference_mode():
+            h = net(torch.from_numpy(x)[None])[0, 0].numpy().astype(np.float64)
+        h = (h + z_up.mean() / ps) * ps
+        res["upsample"].append(rmse(z_up, z))
+        res["raw"].append(rmse(h, z))
+        for m in ("fit", "blend", "fit-blend"):
+            res[m].append(rmse(scale_recovery(h, z_up, FACTOR, m), z))
+    return {k: float(np.mean(v)) for k, v in res.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from .net import TopoUNet
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--minutes", type=float, default=8.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-proc", type=int, default=300)
+    p.add_argument("--n-real", type=int, default=160)
+    p.add_argument("--renders", type=int, default=3)
+    p.add_argument("--size", type=int, default=96)
+    p.add_argument("--width", type=int, default=12)
+    p.add_argument("--batch", type=int, default=12)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--snapshot", default=None, help="also save a float32 snapshot here every 100 steps")
+    p.add_argument("--out", default=None, help="weights path (default: the committed location)")
+    args = p.parse_args(argv)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    X, Y = build_dataset(args.n_proc, args.n_real, args.size, args.renders, args.seed)
+    t_data = time.time() - t0
+    print(f"dataset {X.shape} in {t_data:.0f} s", flush=True)
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    net = TopoUNet(width=args.width)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    budget = args.minutes * 60.0
+    rng = np.random.default_rng(args.seed + 1)
+    step, t1, losses = 0, time.time(), []
+    while time.time() - t1 < budget:
+        frac = (time.time() - t1) / budget
+        for gparam in opt.param_groups:
+            gparam["lr"] = args.lr * 0.5 * (1 + np.cos(np.pi * min(frac, 1.0)))
+        idx = torch.from_numpy(rng.integers(0, len(Xt), args.batch))
+        xb, yb = Xt[idx], Yt[idx]
+        k = int(rng.integers(4))  # rot90 augmentation needs the sun vector rotated too: use flips only
+        if k == 1:  # east-west mirror: sun east component flips
+            xb, yb = xb.flip(-1), yb.flip(-1)
+            xb[:, 4] = -xb[:, 4]
+        elif k == 2:  # north-south mirror: sun north component flips
+            xb, yb = xb.flip(-2), yb.flip(-2)
+            xb[:, 5] = -xb[:, 5]
+        loss = loss_fn(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        if step % 50 == 0:
+            print(f"step {step} loss {np.mean(losses[-50:]):.4f} {time.time() - t1:.0f} s", flush=True)
+        if args.snapshot and step % 100 == 0:
+            torch.save({"_config": net.config, **net.state_dict()}, args.snapshot)
+    net.eval()
+    val = validate(net)
+    print("validation", val, flush=True)
+    pt, js = weights_paths() if args.out is None else (args.out, args.out.replace(".pt", ".json"))
+    state = {k: v.detach().to(torch.float16) for k, v in net.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    from ..io import atomic_path, atomic_write_text
+
+    with atomic_path(pt) as tmp:
+        tmp.write_bytes(data)
+    record = {
+        "name": "topography_unet",
+        "command": "python -m workbench.topography.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "seed": args.seed,
+        "config": net.config,
+        "data": {
+            "procedural": f"make_terrain seeds 0..{args.n_proc - 1}, {args.size}^2, pixel 1-20 m, "
+                          "randomised SFD slope/density/roughness",
+            "real": f"{args.n_real} random {args.size}^2 crops of lola_ldem_north_1600m and lola_ldem_4ppd "
+                    "(|lat| < 60); south-polar DEM excluded (held-out test)",
+            "renders_per_terrain": args.renders,
+            "sun": "azimuth U(0, 360), elevation log-uniform in [1, 60] deg; Lunar-Lambert, cast shadows, 1% noise",
+            "coarse_factor": FACTOR,
+            "n_samples": int(len(X)),
+        },
+        "training": {"steps": step, "batch": args.batch, "lr": args.lr, "minutes": args.minutes,
+                     "final_loss": float(np.mean(losses[-50:])) if losses else None,
+                     "dataset_seconds": round(t_data, 1), "threads": args.threads,
+                     "weights_dtype": "float16"},
+        "metrics": {"validation_rmse_m (procedural seeds 5000+, 96^2, mean over 24 tiles)": val},
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
+    atomic_write_text(js, json.dumps(record, indent=2))
+    print(json.dumps(record["metrics"]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
