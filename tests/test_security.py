@@ -249,3 +249,27 @@ def test_make_lab_goes_through_workbench_lab() -> None:
     make = (PKG.parent / "Makefile").read_text()
     block = make.split("\nlab:", 1)[1].split("\n\n", 1)[0]
     assert "workbench lab" in block and "0.0.0.0" not in block
+
+
+def test_malicious_checkpoint_is_refused_without_running_code(tmp_path: Path) -> None:
+    import torch
+
+    from workbench.errors import CheckpointError
+    from workbench.validate import load_weights
+
+    marker = tmp_path / "pwned"
+
+    class RunsCode:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    p = tmp_path / "evil.pt"
+    torch.save({"weight": torch.zeros(2), "x": RunsCode()}, p)
+    with pytest.raises(CheckpointError, match="not a plain weights file"):
+        load_weights(p)
+    assert not marker.exists()
+    good = tmp_path / "good.pt"
+    torch.save({"weight": torch.ones(2), "config": {"width": 16}}, good)
+    assert load_weights(good)["config"] == {"width": 16}

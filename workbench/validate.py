@@ -493,8 +493,6 @@ def load_weights(path, map_location: str = "cpu") -> Any:
     CheckpointError
         Missing, unsafe (pickled objects), truncated or corrupted file.
     """
-    import pickle  # noqa: S403 - only for the exception type raised by torch's safe unpickler
-
     import torch
 
     origin = str(path)
@@ -504,15 +502,15 @@ def load_weights(path, map_location: str = "cpu") -> Any:
         raise CheckpointError(f"{origin}: no such weights file; train the model or give the right path") from None
     except IsADirectoryError:
         raise CheckpointError(f"{origin} is a folder; give the .pt weights file") from None
-    except pickle.UnpicklingError as exc:
+    except Exception as exc:
+        if type(exc).__name__ != "UnpicklingError":  # not a refused object: a damaged file
+            first = str(exc).strip().splitlines()[0].split(". ")[0][:160] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(
+                f"{origin} is truncated or corrupted ({first}); re-download it or retrain the model"
+            ) from None
         lines = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "global" in ln]
         first = lines[0][:160] if lines else "unsupported object"
         raise CheckpointError(
             f"{origin} is not a plain weights file: it holds Python objects that could run code when loaded "
             f"({first}); it was refused. Use weights saved by the workbench (tensors and plain values only)"
-        ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0].split(". ")[0][:160] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{origin} is truncated or corrupted ({first}); re-download it or retrain the model"
         ) from None
