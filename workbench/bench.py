@@ -18,8 +18,10 @@ from .io import atomic_write_text
 #: name -> "module:function"; each module adds its own line.
 BENCHMARKS: dict[str, str] = {
     "widgets": "workbench.widgets.bench:run",
+    "inversion": "workbench.inversion.bench:run",
     "synth": "workbench.synth.bench:run",
     "topography": "workbench.topography.bench:run",
+    "calibration": "workbench.calibration:bench",
 }
 
 

@@ -409,8 +409,11 @@ def normalise(reflectance, i, e, g, model: str = "lunar-lambert", params: dict |
         else:
             L_obs, L_std = mcewen_L(gg), mcewen_L(to[2])
         pc = params.get("phase_coeffs", [])
+        f_obs = lunar_lambert_phase(gg, pc)
+        if isinstance(gg, xr.DataArray):  # keep the labels so that xarray broadcasts by name
+            L_obs, f_obs = gg.copy(data=np.asarray(L_obs)), gg.copy(data=np.asarray(f_obs))
         num = lunar_lambert(*to, L=L_std) * lunar_lambert_phase(to[2], pc)
-        den = _ll_shape(ii, ee, L_obs) * lunar_lambert_phase(gg, pc)
+        den = _ll_shape(ii, ee, L_obs) * f_obs
         lit = np.cos(np.deg2rad(ii)) > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             out = R * num / den
