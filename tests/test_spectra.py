@@ -73,3 +73,23 @@ def test_nan_in_nan_out_and_bad_wavelength():
     assert np.all(np.isfinite(out[0])) and np.all(np.isnan(out[1]))
     with pytest.raises(InputError, match="nm"):
         spectra.reflectance_from_modes(m, mg, xr.DataArray([0.1, 0.1], dims="p"), wavelength=[0.4, 0.75])
+
+
+def test_behaves_like_the_real_clementine_stations(mirror):
+    """Lucey (2000) applied to synthetic spectra and to the 36 real stations gives similar errors."""
+    import pandas as pd
+
+    from workbench.synth.bench import reality_check
+    from workbench.synth.moon import make_moon
+
+    stations = pd.read_csv(mirror / "samples" / "clementine_5band_sample_stations.csv")
+    moon = make_moon(seed=0, resolution_ppd=1, geography="procedural", cache=False)
+    out = reality_check(moon, stations, n_pixels=3000)
+    real, syn = out["real"], out["synthetic"]
+    assert real["lucey_feo_rmse"] == pytest.approx(1.24, abs=0.01)  # the published figure on these data
+    assert syn["lucey_feo_rmse"] < 2.5 * real["lucey_feo_rmse"]
+    assert syn["lucey_tio2_rmse"] < 2.5 * real["lucey_tio2_rmse"]
+    for key in ("r750_high_feo_p5_p95", "r750_low_feo_p5_p95", "r415_r750_p5_p95", "r950_r750_p5_p95"):
+        np.testing.assert_allclose(syn[key], real[key], rtol=0.2, err_msg=key)
+    # same sign of the trends: darker soils have lower R950/R750 (stronger 1 µm band) and are redder
+    assert syn["trend_r950_r750_vs_r750"][0] > 0 and syn["trend_r415_r750_vs_r750"][0] > 0

@@ -54,7 +54,7 @@ from .minerals import MINERALS, oxides_from_modes
 log = logging.getLogger(__name__)
 
 #: Bump when the composition/geography model changes (part of the cache key).
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
 
 #: Terrane codes (index = int8 value).
 TERRANES: tuple[str, ...] = (
@@ -447,7 +447,7 @@ def _composition(lat, lon, mare, seed):
 #: npFe⁰ (wt%) of a fully mature soil per wt% FeO: mature mare soils (FeO ~18) carry ≈ 0.5 wt%,
 #: mature highland soils (FeO ~5) ≈ 0.15 wt% (Morris 1980: Is/FeO ≈ 60–80 at maturity; Lucey &
 #: Riner 2011; Taylor et al. 2001, JGR 106:27985).
-NPFE_PER_FEO = 0.028
+NPFE_PER_FEO = 0.043
 
 
 # --------------------------------------------------------------------------------------------------

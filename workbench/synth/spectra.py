@@ -74,35 +74,40 @@ IRON_NK: tuple[tuple[float, ...], ...] = (
 PARAMS: dict = {
     # grain optical path (µm): lunar soil median grain ~60-80 µm, the optically active fine fraction
     # (<45 µm) dominates (Pieters et al. 1993, JGR 98:20817); tuned against the Clementine stations.
-    "grain_size_um": 20.0,
+    "grain_size_um": 6.2,
     # real refractive indices (Deer, Howie & Zussman 1992)
     "n": {"plagioclase": 1.57, "low_ca_pyroxene": 1.70, "high_ca_pyroxene": 1.70, "olivine": 1.72,
           "glass": 1.65},
     # Fe2+-O charge transfer edge (UV): k = a * FeO/10 * exp(-(λ-400)/scale); Burns (1993) ch. 4;
     # strength tuned so mature soils have R415/R750 ≈ 0.55–0.70 as the Clementine stations.
-    "uv_k": 1.2e-3, "uv_scale_nm": 90.0,
+    "uv_k": 2e-4, "uv_scale_nm": 80.0,
     # continuum (k floor) of transparent silicates (Lucey 1998)
-    "k0": 2e-5,
+    "k0": 1.27e-3,
     # low-Ca pyroxene: Band I 900→930 nm, Band II 1800→2080 nm with Fs (Adams 1974; Klima et al. 2007)
-    "lcp_bands": [((900.0, 935.0), 0.075, 1.6e-3), ((1800.0, 2080.0), 0.055, 0.9e-3)],
+    "lcp_bands": [((900.0, 935.0), 0.075, 1.12e-3), ((1800.0, 2080.0), 0.055, 0.63e-3)],
     # high-Ca pyroxene: Band I 970→1060 nm, Band II 2150→2350 nm (Adams 1974; Cloutis & Gaffey 1991)
-    "hcp_bands": [((970.0, 1060.0), 0.085, 1.3e-3), ((2150.0, 2350.0), 0.06, 0.7e-3)],
+    "hcp_bands": [((970.0, 1060.0), 0.085, 0.91e-3), ((2150.0, 2350.0), 0.06, 0.49e-3)],
     # olivine composite band: M1 ~850, M2 ~1050, M1 ~1250 nm, shifting longwards with Fa
     # (Sunshine & Pieters 1998); amplitudes in their relative strengths 0.3:1:0.6.
-    "ol_bands": [((845.0, 880.0), 0.07, 0.4e-3), ((1045.0, 1085.0), 0.09, 1.4e-3),
-                 ((1210.0, 1310.0), 0.08, 0.85e-3)],
+    "ol_bands": [((845.0, 880.0), 0.07, 0.28e-3), ((1045.0, 1085.0), 0.09, 0.98e-3),
+                 ((1210.0, 1310.0), 0.08, 0.6e-3)],
     # plagioclase Fe2+ band at 1250 nm (Adams & Goullaud 1978); per 10 wt% FeO (0.3 wt% in the phase)
     "plag_band": ((1250.0, 1250.0), 0.07, 1.5e-2),
     # agglutinitic / volcanic glass: broad Fe2+ bands near 1000 and 1900 nm (Bell et al. 1976,
     # Proc. LSC 7:2543) and a dark continuum (agglutinates are the darkest soil component,
     # Pieters et al. 1993).
-    "glass_bands": [((1000.0, 1000.0), 0.14, 0.8e-3), ((1900.0, 1900.0), 0.10, 0.4e-3)],
-    "glass_k0": 5e-4,
+    "glass_bands": [((1000.0, 1000.0), 0.14, 0.56e-3), ((1900.0, 1900.0), 0.10, 0.28e-3)],
+    "glass_k0": 1.06e-3,
     # ilmenite: opaque; nearly flat single-scattering albedo, slightly higher towards the UV
     # (Riner et al. 2009); value at 750 nm and slope per 100 nm towards shorter wavelengths.
-    "ilmenite_w750": 0.16, "ilmenite_w_slope_per_100nm": 0.006,
+    "ilmenite_w750": 0.041, "ilmenite_w_slope_per_100nm": 0.05,
     # npFe: host index and densities (soil 3.1, iron 7.87 g/cm^3)
     "npfe_host_n": 1.7, "rho_soil": 3.1, "rho_fe": 7.87,
+    # Lunar soils carry both small (<~10 nm, reddening) and larger (Britt–Pieters, >~40 nm,
+    # darkening but not reddening) iron particles (Lucey & Riner 2011). This fraction of the iron
+    # abundance is taken as large particles, modelled as a grey absorber of coefficient
+    # ``large_iron_alpha`` (µm⁻¹ per wt% Fe); both tuned against the Clementine stations.
+    "large_iron_fraction": 0.19, "large_iron_alpha": 0.243,
 }
 
 
@@ -174,6 +179,9 @@ def iron_optical_constants(wavelength) -> tuple[np.ndarray, np.ndarray]:
 def npfe_absorption(wavelength, npfe_wt) -> np.ndarray:
     """Absorption coefficient (µm⁻¹) added by nanophase iron, Hapke (2001) eq. 4 / Lucey & Riner (2011).
 
+    The small-particle share (``1 - PARAMS["large_iron_fraction"]``) follows Hapke's expression; the
+    large-particle share is a grey absorber (darkening without reddening, Lucey & Riner 2011).
+
     Parameters
     ----------
     wavelength
@@ -190,9 +198,11 @@ def npfe_absorption(wavelength, npfe_wt) -> np.ndarray:
     n_fe, k_fe = iron_optical_constants(wl)
     nh = PARAMS["npfe_host_n"]
     z = nh**3 * n_fe * k_fe / ((n_fe**2 - k_fe**2 + 2 * nh**2) ** 2 + (2 * n_fe * k_fe) ** 2)
-    phi = np.atleast_1d(np.asarray(npfe_wt, dtype=float))[:, None] / 100.0 * (
-        PARAMS["rho_soil"] / PARAMS["rho_fe"])
-    return 36.0 * np.pi * z[None, :] * phi / (wl[None, :] / 1000.0)
+    fe = np.atleast_1d(np.asarray(npfe_wt, dtype=float))[:, None]
+    small = 1.0 - PARAMS["large_iron_fraction"]
+    phi = small * fe / 100.0 * (PARAMS["rho_soil"] / PARAMS["rho_fe"])
+    grey = PARAMS["large_iron_fraction"] * fe * PARAMS["large_iron_alpha"]
+    return 36.0 * np.pi * z[None, :] * phi / (wl[None, :] / 1000.0) + grey
 
 
 def _slab_albedo(alpha_um, n):
