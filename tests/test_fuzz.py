@@ -277,8 +277,15 @@ def argvs(draw):
             continue
         n = {None: 1, "?": draw(st.integers(0, 1)), "*": draw(st.integers(0, 2)), "+": draw(st.integers(1, 2))}.get(
             a.nargs, a.nargs if isinstance(a.nargs, int) else 1)
-        vals = [draw(st.sampled_from(list(map(str, a.choices))) if a.choices and draw(st.booleans()) else token)
-                for _ in range(n)]
+        if a.choices and draw(st.booleans()):
+            value = st.sampled_from(list(map(str, a.choices)))
+        elif a.dest in ("id", "dataset") and draw(st.booleans()):
+            value = st.sampled_from(IDS)
+        elif a.type in (int, float) and draw(st.booleans()):
+            value = st.sampled_from(NUMBERS)
+        else:
+            value = token
+        vals = [draw(value) for _ in range(n)]
         argv += ([draw(st.sampled_from(a.option_strings))] if a.option_strings else []) + vals
     return argv
 
