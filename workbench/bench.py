@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "synth": "workbench.synth.bench:run",
     "topography": "workbench.topography.bench:run",
     "calibration": "workbench.calibration:bench",
+    "prospectivity": "workbench.analysis.prospectivity:bench",
 }
 
 
