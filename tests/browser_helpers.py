@@ -63,11 +63,17 @@ def start_lab(root: Path, workdir: Path, timeout: float = 180.0) -> LabServer:
         env["WORKBENCH_DATA_MIRROR"] = os.environ["WORKBENCH_DATA_MIRROR"]
     env["JUPYTER_RUNTIME_DIR"] = str(workdir / "runtime")
     env["IPYTHONDIR"] = str(workdir / "ipython")
+    # a private config dir whose page_config turns off JupyterLab's news pop-up (it covers plots)
+    labconfig = workdir / "config" / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "page_config.json").write_text(
+        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
+    env["JUPYTER_CONFIG_DIR"] = str(workdir / "config")
     env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
     jupyter = Path(sys.executable).with_name("jupyter")
     cmd = [str(jupyter) if jupyter.exists() else "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
            f"--port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--ServerApp.open_browser=False",
+           "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
