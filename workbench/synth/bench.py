@@ -27,14 +27,16 @@ def _trend(x, y):
     return round(float(slope), 3), round(float(icpt), 3)
 
 
-def reality_check(moon=None, stations=None, n_pixels: int = 5000, seed: int = 0) -> dict:
+def reality_check(moon=None, stations=None, n_pixels: int = 8000, seed: int = 0) -> dict:
     """Compare the synthetic Moon's composition–reflectance relation with the real Clementine stations.
 
     Both sides go through the same Lucey (2000) FeO/TiO2 algorithms: on the 36 Apollo/Luna stations
     (real Clementine spectra vs measured soil chemistry) and on ``n_pixels`` random synthetic pixels
     (synthetic spectra at the Clementine bands vs their known oxides). Also reported: R750 ranges
     (5–95 %) of high-FeO (> 13 wt%) and low-FeO (< 7 wt%) soils, and the least-squares trends of
-    R950/R750 and R415/R750 against R750.
+    R950/R750 and R415/R750 against R750. ``synthetic_matched`` repeats the figures on composition
+    analogues of the stations (mean of the 5 synthetic pixels nearest in FeO/TiO2 to each station),
+    and ``matched_band_rmse`` is the RMS difference between their spectra and the real ones.
 
     Parameters
     ----------
@@ -69,9 +71,22 @@ def reality_check(moon=None, stations=None, n_pixels: int = 5000, seed: int = 0)
     bands = resample_to_instrument(refl, "clementine_uvvis").compute()
     syn = pd.DataFrame({b: bands.sel(band=b).values for b in bands["band"].values})
     syn["FeO"], syn["TiO2"] = pts["FeO"].values, pts["TiO2"].values
-    out = {}
+    # composition-matched analogues: for every station the mean spectrum of the 5 synthetic pixels
+    # closest in (FeO, TiO2), so that trends are compared on the same composition mix
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.c_[syn["FeO"], syn["TiO2"]])
+    dist, idx = tree.query(np.c_[stations["FeO_wt_pct"], stations["TiO2_wt_pct"]], k=5)
+    bnames = list(bands["band"].values)
+    matched = pd.DataFrame({b: syn[b].to_numpy()[idx].mean(axis=1) for b in bnames})
+    matched["FeO"] = syn["FeO"].to_numpy()[idx].mean(axis=1)
+    matched["TiO2"] = syn["TiO2"].to_numpy()[idx].mean(axis=1)
+    out = {"matched_band_rmse": {b: round(float(np.sqrt(np.mean((matched[b] - stations[b]) ** 2))), 4)
+                                 for b in bnames},
+           "matched_composition_distance_wt_pct": round(float(dist.mean()), 3)}
     for label, df, feo, tio2 in (("real", stations, stations["FeO_wt_pct"], stations["TiO2_wt_pct"]),
-                                 ("synthetic", syn, syn["FeO"], syn["TiO2"])):
+                                 ("synthetic", syn, syn["FeO"], syn["TiO2"]),
+                                 ("synthetic_matched", matched, matched["FeO"], matched["TiO2"])):
         f, t = _lucey2000(df["R415"].to_numpy(), df["R750"].to_numpy(), df["R950"].to_numpy())
         feo, tio2 = np.asarray(feo, float), np.asarray(tio2, float)
         hi, lo = feo > 13, feo < 7

@@ -54,7 +54,7 @@ from .minerals import MINERALS, oxides_from_modes
 log = logging.getLogger(__name__)
 
 #: Bump when the composition/geography model changes (part of the cache key).
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
 
 #: Terrane codes (index = int8 value).
 TERRANES: tuple[str, ...] = (
@@ -229,7 +229,7 @@ def procedural_geography(resolution_ppd: float = 4, seed: int = 0) -> xr.Dataset
     rng = np.random.default_rng([seed, 101])
     # crustal dichotomy: far side ~ +1.9 km above near side (LOLA: −1.10 vs +0.61 km means)
     d_far = _dist_km(la, lo, 5.0, -160.0)
-    elev = 2500.0 * np.exp(-((d_far / 1800.0) ** 2)) - 900.0
+    elev = 4200.0 * np.exp(-((d_far / 2300.0) ** 2)) - 1500.0
     # SPA: 6 km deep elliptical depression with a rim
     rs = _spa_radius(la, lo)
     elev += -6000.0 * np.clip(1 - rs**2, 0, None) ** 0.7 + 1500.0 * np.exp(-(((rs - 1.05) / 0.15) ** 2))
@@ -351,7 +351,7 @@ def real_geography(resolution_ppd: float = 4, seed: int = 0) -> xr.Dataset:
 #: KREEP-rich norite (Jolliff et al. 2000); SPA interior is noritic with high-Ca pyroxene and the
 #: annulus Mg-rich low-Ca pyroxene (Moriarty & Pieters 2018). Glass is agglutinate (McKay et al. 1991).
 TERRANE_MODES: dict[str, tuple[tuple[float, ...], float]] = {
-    "feldspathic_highlands": ((0.78, 0.075, 0.03, 0.025, 0.004, 0.086), 66.0),
+    "feldspathic_highlands": ((0.75, 0.09, 0.035, 0.03, 0.005, 0.09), 66.0),
     "mare": ((0.29, 0.12, 0.30, 0.06, 0.04, 0.19), 45.0),
     "procellarum_kreep": ((0.55, 0.20, 0.08, 0.03, 0.015, 0.125), 58.0),
     "south_pole_aitken": ((0.46, 0.17, 0.17, 0.025, 0.01, 0.165), 60.0),
