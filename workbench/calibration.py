@@ -155,7 +155,7 @@ def check_same_grid(target: xr.DataArray, reference: xr.DataArray) -> tuple[xr.D
 # ------------------------------------------------------------------------------ cross-calibration
 def _theil_sen(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
     """Theil–Sen slope/intercept with Sen's distribution-free slope CI (scipy.stats.theilslopes)."""
-    res = stats.theilslopes(y, x, alpha=alpha, method="separate")
+    res = stats.theilslopes(y, x, alpha=alpha, method="joint")  # intercept = median(y - slope x)
     return float(res.slope), float(res.intercept), float(res.low_slope), float(res.high_slope)
 
 
@@ -193,7 +193,7 @@ def _fit_band(x, y, method, ci, alpha, n_boot, rng):
         for k in range(n_boot):
             j = rng.integers(0, n, n)
             if method == "theil-sen":
-                r = stats.theilslopes(y[j], x[j], method="separate")
+                r = stats.theilslopes(y[j], x[j], method="joint")
                 boots[k] = r.slope, r.intercept
             else:
                 boots[k] = _huber(x[j], y[j])
