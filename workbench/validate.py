@@ -43,6 +43,8 @@ __all__ = [
     "STATION_BANDS",
     "check_checkpoint",
     "load_weights",
+    "load_npy",
+    "open_raster",
 ]
 
 #: Reflectance columns of a Clementine UVVIS station table (``clementine_sample_stations``).
@@ -514,3 +516,36 @@ def load_weights(path, map_location: str = "cpu") -> Any:
             f"{origin} is not a plain weights file: it holds Python objects that could run code when loaded "
             f"({first}); it was refused. Use weights saved by the workbench (tensors and plain values only)"
         ) from None
+
+
+def load_npy(path, what: str = "array") -> np.ndarray:
+    """``numpy.load(path, allow_pickle=False)`` whose failures are one :class:`InputError`.
+
+    A truncated or damaged ``.npy``, a pickled object array, or a file that is not ``.npy`` at all is
+    refused with a message naming the file and the fix.
+    """
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{what} file {path} does not exist") from None
+    except (ValueError, OSError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{what} {path} is not a readable .npy array ({first}); save it with numpy.save(path, array) "
+            "as a plain numeric array"
+        ) from None
+
+
+def open_raster(path, what: str = "raster", **kwargs):
+    """``rioxarray.open_rasterio(path)`` whose failures are one :class:`InputError` (damaged/not a raster)."""
+    import rioxarray
+
+    try:
+        return rioxarray.open_rasterio(path, **kwargs)
+    except FileNotFoundError:
+        raise InputError(f"{what} file {path} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - rasterio raises RasterioIOError, CPLE_* and others
+        if type(exc).__module__.split(".")[0] not in {"rasterio", "rioxarray"} and not isinstance(exc, OSError):
+            raise
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{what} {path} is not a readable GeoTIFF ({first}); check the file or re-export it") from None

@@ -32,19 +32,21 @@ def register(sub) -> None:
 
 
 def _read(path: str, what: str, is_dem: bool) -> xr.DataArray | np.ndarray:
+    from ..validate import load_npy
+
     p = Path(path)
     if not p.exists():
         raise InputError(f"{what} file {path} does not exist")
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        arr = np.load(p, allow_pickle=False)
+        arr = load_npy(p, what)  # damaged/pickled .npy -> InputError
         if arr.ndim != 2:
             raise InputError(f"{what} {path} must be a 2-D array, got shape {arr.shape}")
         return arr.astype(np.float64)
     if suffix in (".tif", ".tiff"):
-        import rioxarray
+        from ..validate import open_raster
 
-        da = rioxarray.open_rasterio(p, masked=True)
+        da = open_raster(p, what, masked=True)  # damaged GeoTIFF -> InputError
         if "band" in da.dims:
             if da.sizes["band"] != 1:
                 raise InputError(f"{what} {path} has {da.sizes['band']} bands; give a single-band GeoTIFF")
