@@ -655,7 +655,7 @@ def local_geometry(elevation: xr.DataArray, phase: float, sun_azimuth: float = 9
     Surface normals come from the elevation gradient (m over the cell size of a ``(lat, lon)`` grid on
     the lunar sphere); the sun lies ``phase`` degrees from the zenith towards ``sun_azimuth`` (degrees
     clockwise from north). Returns ``{"i", "e", "g"}`` DataArrays/float in degrees, as
-    :func:`workbench.synth.observe` takes them.
+    :func:`workbench.synth.observe` takes them; ``i`` is NaN on self-shadowed slopes (i ≥ 90°).
     """
     from .geo import MOON_RADIUS_M
 
@@ -671,6 +671,7 @@ def local_geometry(elevation: xr.DataArray, phase: float, sun_azimuth: float = 9
     s = np.array([np.sin(gr) * np.sin(az), np.sin(gr) * np.cos(az), np.cos(gr)])
     i = np.rad2deg(np.arccos(np.clip(np.tensordot(s, n, axes=1), -1, 1)))
     e = np.rad2deg(np.arccos(np.clip(n[2], -1, 1)))
+    i = np.where(i < 90.0, i, np.nan)  # slopes facing away from the sun are unlit: NaN, not clipped
     wrap = elevation.copy
     return {"i": wrap(data=i).assign_attrs(units="deg"), "e": wrap(data=e).assign_attrs(units="deg"),
             "g": float(phase)}
