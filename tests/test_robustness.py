@@ -317,6 +317,23 @@ def _read_stations(tmp: Path, df: pd.DataFrame | None = None, text: str | None =
     return read_stations(p, require_targets=train)
 
 
+def _topo_cli(tmp: Path, image: str = "img.npy", dem_file: str = "dem.npy", el: str = "20") -> None:
+    rng = np.random.default_rng(0)
+    np.save(tmp / "img.npy", 0.1 + 0.05 * rng.random((32, 32)))
+    np.save(tmp / "dem.npy", 100 * rng.random((8, 8)))
+    (tmp / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    (tmp / "bad.tif").write_text("not a tiff")
+    cli(["topo", "reconstruct", "--image", str(tmp / image), "--coarse-dem", str(tmp / dem_file),
+         "--sun-azimuth", "90", f"--sun-elevation={el}", "--out", str(tmp / "out.npy"), "--method", "upsample",
+         "--pixel-size", "5"])
+
+
+def _invert_cli(tmp: Path) -> None:
+    stations().to_csv(tmp / "train.csv", index=False)
+    cli(["invert", "stations", "--train", str(tmp / "train.csv"), "--predict", str(tmp / "train.csv"),
+         "--out", str(tmp / "out.csv")])
+
+
 CASES: list[Case] = [
     # -- bands ------------------------------------------------------------------------------------
     Case("wrong band count", "4 of the 5 Clementine bands given to a 5-band model",
@@ -540,6 +557,14 @@ CASES: list[Case] = [
          lambda t: validate.check_station_table(station_csv(t, stations().iloc[:0]), STATION_COLUMNS,
                                                 origin="stations.csv"),
          wb.errors.InputError, r"no rows"),
+    Case("image and coarse DEM do not match", "`workbench topo reconstruct` with a damaged .npy DEM (CLI)",
+         lambda t: _topo_cli(t, dem_file="bad.npy"), CliError, r"is not a readable .npy array", code=2),
+    Case("image and coarse DEM do not match", "`workbench topo reconstruct` with a text file named .tif (CLI)",
+         lambda t: _topo_cli(t, image="bad.tif"), CliError, r"is not a readable GeoTIFF", code=2),
+    Case("sun elevation <= 0 or > 90", "`workbench topo reconstruct --sun-elevation=-1` (CLI)",
+         lambda t: _topo_cli(t, el="-1"), CliError, r"sun elevation -1.0 deg is outside", code=2),
+    Case("station CSV", "`workbench invert stations` with a TRAIN lacking measured oxides (CLI)",
+         _invert_cli, CliError, r"TRAIN needs measured FeO_wt_pct", code=2),
     # -- CLI ----------------------------------------------------------------------------------------
     Case("CLI usage", "unknown subcommand",
          lambda t: cli(["frobnicate"]), CliError, r"invalid choice: 'frobnicate'", code=2),
