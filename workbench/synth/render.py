@@ -29,6 +29,8 @@ Horn, B. K. P. (1981), Hill shading and the reflectance map, Proc. IEEE 69:14–
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -320,3 +322,18 @@ def render(
         return xr.DataArray(out.astype(np.float32), coords=dem.coords, dims=dem.dims, name="radiance_factor",
                             attrs=attrs)
     return xr.DataArray(out.astype(np.float32), dims=("y", "x"), name="radiance_factor", attrs=attrs)
+
+
+class _CallableModule(types.ModuleType):
+    """``workbench.synth.render`` is both this module and the function :func:`render`.
+
+    Importing the submodule makes Python bind ``workbench.synth.render`` to the *module*, which would
+    shadow the lazily exported function of the same name; making the module callable keeps
+    ``from workbench.synth import render; render(dem, az, el)`` working either way.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return render(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

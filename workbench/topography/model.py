@@ -136,7 +136,7 @@ def load_network(path: str | None = None):
 
 
 def network_relief(image: np.ndarray, z_up: np.ndarray, pixel_size: float, sun_azimuth: float,
-                   sun_elevation: float, net=None, tile: int = 512, overlap: int = 64) -> np.ndarray:
+                   sun_elevation: float, net=None, tile: int = 1024, overlap: int = 64) -> np.ndarray:
     """Relative relief (metres, arbitrary offset) predicted by the network, in blended tiles."""
     import torch
 

@@ -1,0 +1,139 @@
+"""Notebook 03 panel: re-render a terrain under a chosen sun and reconstruct it three ways.
+
+State lives in :class:`TopographyState`; :func:`topography_view` is the one pure function that turns a
+state and a :class:`Scene` (true DEM + pixel size) into the panels: rendered image with its shadows,
+truth, coarse DEM, SfS, network, error maps and an elevation profile along one row, plus a readout of
+the RMSE of each method. :class:`TopographyPanel` wires sliders to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from ..synth.render import render
+from ..topography.model import downsample, reconstruct, rmse, slope_error_deg, upsample
+from . import base
+
+FACTOR = 8
+
+
+@dataclass
+class TopographyState:
+    """Control values of :class:`TopographyPanel` (degrees; profile row as a fraction of the height)."""
+
+    sun_azimuth: float = 135.0
+    sun_elevation: float = 10.0
+    profile_row: float = 0.5
+    run_sfs: bool = True
+
+
+@dataclass
+class Scene:
+    """A true DEM (``(y, x)`` metres) with its pixel size, the coarse DEM derived from it."""
+
+    dem: xr.DataArray
+    pixel_size: float
+    factor: int = FACTOR
+    coarse: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        if self.dem.dims != ("y", "x"):
+            raise InputError(f"scene DEM must be on (y, x) metres, got {self.dem.dims}")
+        ny, nx = self.dem.shape
+        z = self.dem.values[: ny - ny % self.factor, : nx - nx % self.factor]
+        self.dem = self.dem.isel(y=slice(0, z.shape[0]), x=slice(0, z.shape[1]))
+        self.coarse = downsample(z, self.factor)
+
+
+@dataclass
+class TopographyView:
+    """Everything one state produces."""
+
+    image: xr.DataArray
+    results: dict
+    metrics: dict
+    layout: object
+    readout: str
+
+
+def _like(dem: xr.DataArray, values: np.ndarray, name: str, units: str = "m", long_name: str = "") -> xr.DataArray:
+    return xr.DataArray(values, coords=dem.coords, dims=dem.dims, name=name,
+                        attrs={"units": units, "long_name": long_name or name})
+
+
+def reconstruct_all(scene: Scene, state: TopographyState) -> tuple[xr.DataArray, dict]:
+    """Render the scene under the state's sun and reconstruct it with each method."""
+    img = render(scene.dem, state.sun_azimuth, state.sun_elevation)
+    methods = ["upsample", "network"] + (["sfs"] if state.run_sfs else [])
+    out = {m: reconstruct(img.values, scene.coarse, state.sun_azimuth, state.sun_elevation, method=m,
+                          pixel_size=scene.pixel_size).values for m in methods}
+    return img, out
+
+
+def topography_view(state: TopographyState, scene: Scene) -> TopographyView:
+    """The pure update of the panel: image, truth, coarse, reconstructions, errors, profile, readout."""
+    import holoviews as hv
+
+    from .. import maps
+
+    img, res = reconstruct_all(scene, state)
+    truth = scene.dem.values
+    metrics = {m: {"rmse_m": rmse(z, truth), "slope_error_deg": slope_error_deg(z, truth, scene.pixel_size)}
+               for m, z in res.items()}
+    lo, hi = float(np.nanmin(truth)), float(np.nanmax(truth))
+    err_lim = max(1e-6, float(np.nanpercentile(np.abs(res["upsample"] - truth), 99)))
+    tiles = [maps.image_map(img, cmap="gray", title=f"image (sun {state.sun_azimuth:.0f}°, "
+                                                    f"{state.sun_elevation:.1f}°)", size=260),
+             maps.image_map(_like(scene.dem, truth, "elevation", long_name="truth"), clim=(lo, hi),
+                            title="truth", size=260),
+             maps.image_map(_like(scene.dem, upsample(scene.coarse, truth.shape), "elevation"), clim=(lo, hi),
+                            title=f"coarse DEM ({scene.factor}x), bicubic", size=260)]
+    for m in ("sfs", "network"):
+        if m in res:
+            tiles.append(maps.image_map(_like(scene.dem, res[m], "elevation"), clim=(lo, hi), title=m, size=260))
+    for m in ("upsample", "sfs", "network"):
+        if m in res:
+            tiles.append(maps.image_map(_like(scene.dem, res[m] - truth, "error"), cmap="RdBu_r",
+                                        clim=(-err_lim, err_lim),
+                                        title=f"{m} error (RMSE {metrics[m]['rmse_m']:.2f} m)", size=260))
+    row = int(np.clip(state.profile_row, 0, 1) * (truth.shape[0] - 1))
+    x = scene.dem["x"].values
+    curves = [hv.Curve((x, truth[row]), "x", "elevation", label="truth").opts(color="black", line_width=2)]
+    colours = {"upsample": "#999999", "sfs": "#e66101", "network": "#1f78b4"}
+    for m, z in res.items():
+        curves.append(hv.Curve((x, z[row]), "x", "elevation", label=m).opts(color=colours[m]))
+    prof = hv.Overlay(curves).opts(title=f"profile along row {row}", width=520, height=260,
+                                   xlabel="x (m)", ylabel="elevation (m)", legend_position="bottom_right")
+    layout = hv.Layout(tiles + [prof]).cols(4)
+    readout = "<br>".join(f"{m}: RMSE {v['rmse_m']:.2f} m, slope error {v['slope_error_deg']:.2f}°"
+                          for m, v in metrics.items())
+    shadow = float((img.values == 0).mean())
+    readout += f"<br>shadowed: {100 * shadow:.0f} % of the image"
+    return TopographyView(img, res, metrics, layout, readout)
+
+
+class TopographyPanel(base.Panel):
+    """Sliders for the sun; each change re-renders the terrain and re-runs the reconstructions."""
+
+    State = TopographyState
+    title = "Topography from one image + a coarse DEM"
+
+    def __init__(self, scene: Scene, state: TopographyState | None = None, **overrides):
+        self.scene = scene
+        super().__init__(state, **overrides)
+
+    def make_controls(self):
+        return {
+            "sun_azimuth": base.slider("sun azimuth", "deg", 0.0, 360.0, 5.0),
+            "sun_elevation": base.slider("sun elevation", "deg", 1.0, 60.0, 0.5),
+            "profile_row": base.slider("profile row", "fraction", 0.0, 1.0, 0.01),
+            "run_sfs": base.checkbox("run shape-from-shading (slower)", True),
+        }
+
+    def compute(self, state):
+        view = topography_view(state, self.scene)
+        return view.layout, view.readout
