@@ -447,7 +447,7 @@ def test_cli_topo_reconstruct_inputs(cli_sandbox, image, dem, az, el, out, metho
             assert not new - {"sub"}, f"failed run left {new}"
 
 
-@FUZZ
+@settings(FUZZ, max_examples=max(10, FUZZ_EXAMPLES // 4))  # each successful run trains a GP (~1 s)
 @given(train=st.sampled_from([*INPUT_FILES, "missing.csv"]), pred=st.sampled_from([*INPUT_FILES, "missing.csv"]),
        out=st.sampled_from(OUTS), prior=st.sampled_from(["none", "lucey2000"]))
 def test_cli_invert_stations_inputs(cli_sandbox, train, pred, out, prior) -> None:
