@@ -435,10 +435,14 @@ def _composition(lat, lon, mare, seed):
     rd = rng.uniform(5, 30, n_small)
     fresh = np.zeros_like(mg)
     for a, b, dk in zip(rlat, rlon, rd, strict=True):
-        box = (np.abs(la - a) < 5) & (np.abs(((lo - b + 180) % 360) - 180) < 5 / max(np.cos(np.deg2rad(a)), 0.1))
-        if box.any():
-            r = _dist_km(la[box], lo[box], a, b) / (dk / 2)
-            fresh[box] = np.maximum(fresh[box], np.exp(-((r / 1.5) ** 2)))
+        rows = np.nonzero(np.abs(lat - a) < 5)[0]
+        if rows.size == 0:
+            continue
+        sl = slice(rows[0], rows[-1] + 1)
+        box = np.abs(((lo[sl] - b + 180) % 360) - 180) < 5 / max(np.cos(np.deg2rad(a)), 0.1)
+        r = _dist_km(la[sl][box], lo[sl][box], a, b) / (dk / 2)
+        sub = fresh[sl]
+        sub[box] = np.maximum(sub[box], np.exp(-((r / 1.5) ** 2)))
     maturity = np.clip(maturity * (1 - 0.6 * fresh), 0.05, 1.0).astype("float32")
     _ = names
     return code, modes.astype("float32"), mg.astype("float32"), maturity
@@ -446,7 +450,8 @@ def _composition(lat, lon, mare, seed):
 
 #: npFe⁰ (wt%) of a fully mature soil per wt% FeO: mature mare soils (FeO ~18) carry ≈ 0.5 wt%,
 #: mature highland soils (FeO ~5) ≈ 0.15 wt% (Morris 1980: Is/FeO ≈ 60–80 at maturity; Lucey &
-#: Riner 2011; Taylor et al. 2001, JGR 106:27985).
+#: Riner 2011; Taylor et al. 2001, JGR 106:27985). Value fitted with the spectral parameters against the
+#: Clementine stations (see workbench.synth.spectra.PARAMS): mature mare ≈ 0.65, highlands ≈ 0.18 wt%.
 NPFE_PER_FEO = 0.043
 
 
