@@ -1,0 +1,104 @@
+"""Known-answer tests of the classical oxide algorithms and the scikit-learn baselines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from workbench.errors import InputError
+from workbench.inversion import baselines as bl
+
+
+@pytest.fixture(scope="module")
+def stations(mirror):
+    """The 36 real Clementine sampling-station spectra with measured FeO/TiO2 (needs the mirror)."""
+    from workbench.catalog import open_table
+
+    return open_table("clementine_sample_stations")
+
+
+# A hand-computed point: R415=0.06, R750=0.10, R950=0.11 (R950/R750 = 1.1)
+R415, R750, R950 = 0.06, 0.10, 0.11
+
+
+def test_lucey2000_feo_known_answer():
+    theta = math.atan((1.19 - 1.1) / (0.10 - 0.08))  # = atan(4.5)
+    assert bl.lucey_feo(R750, R950) == pytest.approx(17.427 * theta - 7.565, abs=1e-9)
+    assert bl.lucey_feo(R750, R950) == pytest.approx(15.9985, abs=1e-3)
+
+
+def test_lucey2000_tio2_known_answer():
+    theta = math.atan((0.6 - 0.42) / 0.10)  # = atan(1.8)
+    assert bl.lucey_tio2(R415, R750) == pytest.approx(3.708 * theta**5.979, rel=1e-9)
+    assert bl.lucey_tio2(R415, R750) == pytest.approx(5.3640, abs=1e-3)
+
+
+def test_omat_wilcox_lawrence_known_answers():
+    assert bl.omat_lucey2000(R750, R950) == pytest.approx(math.hypot(0.02, 0.09), rel=1e-9)
+    wil = -137.97 * (0.10 * math.sin(1.3885) + 1.1 * math.cos(1.3885)) + 57.46
+    assert bl.wilcox2005_feo(R750, R950) == pytest.approx(wil, rel=1e-9)
+    assert bl.wilcox2005_feo(R750, R950) == pytest.approx(16.378, abs=1e-3)
+    t = (1.22 - 1.1) / (0.10 - 0.04)  # = 2
+    assert bl.lawrence2002_feo(R750, R950) == pytest.approx(5.7 * (-0.147 + 0.372 * t - 0.036 * t * t) + 2.15)
+    assert bl.lawrence2002_feo(R750, R950) == pytest.approx(4.7321, abs=1e-4)
+
+
+def test_lucey_on_real_stations(stations):
+    """The published algorithm reproduces the documented ~1.24 / 0.97 wt% RMSE on the 36 stations."""
+    feo = bl.lucey_feo(stations.R750.values, stations.R950.values)
+    tio2 = bl.lucey_tio2(stations.R415.values, stations.R750.values)
+    assert np.sqrt(np.mean((feo - stations.FeO_wt_pct) ** 2)) == pytest.approx(1.24, abs=0.01)
+    assert np.sqrt(np.mean((tio2 - stations.TiO2_wt_pct) ** 2)) == pytest.approx(0.97, abs=0.01)
+
+
+def test_nan_propagates_and_negative_raises():
+    r750 = np.array([0.1, np.nan])
+    out = bl.lucey_feo(r750, np.array([0.11, 0.11]))
+    assert np.isfinite(out[0]) and np.isnan(out[1])
+    with pytest.raises(InputError, match="negative"):
+        bl.lucey_feo(np.array([0.1, -0.01]), np.array([0.11, 0.11]))
+
+
+def test_refit_recovers_known_constants():
+    rng = np.random.default_rng(0)
+    r750 = rng.uniform(0.08, 0.25, 200)
+    r950 = r750 * rng.uniform(1.0, 1.2, 200)
+    r415 = r750 * rng.uniform(0.5, 0.7, 200)
+    truth_fe = dict(x0=0.05, y0=1.25, slope=15.0, intercept=-5.0)
+    fe = bl.lucey_feo(r750, r950, **truth_fe)
+    fit = bl.fit_lucey_feo(r750, r950, fe)
+    assert fit.train_rmse < 1e-4
+    for k, v in truth_fe.items():
+        assert fit.params[k] == pytest.approx(v, rel=1e-3, abs=1e-4)
+    truth_ti = dict(x0=0.0, y0=0.45, a=4.0, b=5.0)
+    ti = bl.lucey_tio2(r415, r750, **truth_ti)
+    fit = bl.fit_lucey_tio2(r415, r750, ti)
+    assert fit.train_rmse < 1e-3
+    assert fit.params["b"] == pytest.approx(5.0, rel=1e-2)
+
+
+def test_classical_maps_on_cube():
+    wl = [415.0, 750.0, 900.0, 950.0, 1000.0]
+    vals = np.array([R415, R750, 0.105, R950, 0.112])[:, None, None] * np.ones((5, 2, 3))
+    cube = xr.DataArray(vals, dims=("band", "lat", "lon"),
+                        coords={"band": list(bl.CLEMENTINE_BANDS), "wavelength": ("band", wl)})
+    ds = bl.classical_maps(cube)
+    assert ds.FeO_lucey2000.attrs["units"] == "wt%"
+    np.testing.assert_allclose(ds.FeO_lucey2000.values, 15.9985, atol=1e-3)
+    with pytest.raises(InputError, match="950"):
+        bl.classical_maps(cube.isel(band=[0, 1, 2]))
+
+
+@pytest.mark.parametrize("kind", bl.SKLEARN_KINDS)
+def test_sklearn_baselines_learn_a_simple_law(kind):
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0.05, 0.3, (400, 5))
+    Y = np.c_[20 * X[:, 3] / X[:, 1], 5 * np.log(X[:, 0])]
+    m = bl.SklearnInverter(kind, size=30).fit(X[:300], Y[:300], [415, 750, 900, 950, 1000])
+    P = m.predict(np.r_[X[300:], np.full((1, 5), np.nan)])
+    assert P.shape == (101, 2) and np.isnan(P[-1]).all()
+    r2 = 1 - np.sum((P[:-1] - Y[300:]) ** 2, 0) / np.sum((Y[300:] - Y[300:].mean(0)) ** 2, 0)
+    assert (r2 > 0.6).all()  # piecewise-constant forests are the weakest here

@@ -1,0 +1,61 @@
+"""``workbench invert stations|map ...``: oxide inversion from the command line."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("invert", help="invert reflectance to oxide abundances")
+    isub = p.add_subparsers(dest="invert_command", metavar="WHAT")
+    isub.required = True
+
+    s = isub.add_parser("stations", help="FeO/TiO2 at stations from Clementine 5-band spectra (CSV in/out)")
+    s.add_argument("--train", required=True, metavar="TRAIN.csv",
+                   help="stations with R415..R1000 and measured FeO_wt_pct, TiO2_wt_pct")
+    s.add_argument("--predict", required=True, metavar="PRED.csv", help="stations with R415..R1000")
+    s.add_argument("--out", required=True, metavar="OUT.csv", help="PRED rows with predictions added")
+    s.add_argument("--prior", choices=["none", "lucey2000", "synthetic"], default="none",
+                   help="prior mean of the GP (default: none, the best in leave-one-out CV)")
+    s.add_argument("--cv", choices=["station", "mission"], default=None,
+                   help="also print leave-one-out cross-validation on TRAIN")
+    s.set_defaults(func=_stations)
+
+    m = isub.add_parser("map", help="global oxide map of the synthetic Moon (or a reflectance zarr) to zarr")
+    m.add_argument("--out", required=True, metavar="OUT.zarr")
+    m.add_argument("--ppd", type=int, default=4, help="pixels per degree of the synthetic Moon")
+    m.add_argument("--input", default=None, metavar="REFL.zarr",
+                   help="reflectance cube (band, lat, lon) in zarr; default: the synthetic Moon")
+    m.add_argument("--weights", default=None, help="weights .pt (default: committed inversion_kaguya_mi)")
+    m.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (default: local)")
+    m.add_argument("--chunk", type=int, default=512, help="chunk size in pixels (lat and lon)")
+    m.set_defaults(func=_map)
+
+
+def _stations(args) -> int:
+    from ..inversion import stations as st
+    from ..io import atomic_path
+
+    train = st.read_stations(args.train, require_targets=True)
+    pred = st.read_stations(args.predict)
+    prior = None
+    if args.prior == "lucey2000":
+        prior = st.lucey_prior
+    elif args.prior == "synthetic":
+        from ..inversion.model import synthetic_station_prior
+
+        prior = synthetic_station_prior()
+    if args.cv:
+        methods = {"gp_prior": lambda: st.StationInverter(prior=prior)} if prior is not None else None
+        print(st.cross_validate(train, by=args.cv, methods=methods).round(3).to_string())
+    keep = [c for c in pred.columns if c in st.BANDS or c in ("sno", "site", "lat_deg", "lon_deg_east_0_360")]
+    out = st.StationInverter(prior=prior).fit(train).predict(pred[keep])
+    with atomic_path(args.out) as tmp:
+        out.to_csv(tmp, index=False)
+    print(f"wrote {len(out)} rows to {args.out}")
+    return 0
+
+
+def _map(args) -> int:
+    from ..inversion.global_map import invert_global_cli
+
+    invert_global_cli(args)
+    return 0
