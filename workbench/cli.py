@@ -18,6 +18,7 @@ COMMANDS: list[str] = [
     "workbench.commands.data",
     "workbench.commands.demo",
     "workbench.commands.bench",
+    "workbench.commands.invert",
     "workbench.commands.asymmetry",
     "workbench.commands.topo",
 ]
