@@ -328,6 +328,17 @@ def _topo_cli(tmp: Path, image: str = "img.npy", dem_file: str = "dem.npy", el: 
          "--pixel-size", "5"])
 
 
+def _earth_geotiff_cli(tmp: Path) -> None:
+    pytest.importorskip("rioxarray")
+    rng = np.random.default_rng(0)
+    for name, n, px in (("img", 32, 100.0), ("dem", 8, 400.0)):
+        c = (np.arange(n) + 0.5) * px
+        da = xr.DataArray(0.1 + rng.random((n, n)), dims=("y", "x"), coords={"y": c[::-1], "x": c})
+        da.rio.write_crs("EPSG:3857").rio.to_raster(tmp / f"{name}.tif")
+    cli(["topo", "reconstruct", "--image", str(tmp / "img.tif"), "--coarse-dem", str(tmp / "dem.tif"),
+         "--sun-azimuth", "90", "--sun-elevation", "20", "--out", str(tmp / "out.npy"), "--method", "upsample"])
+
+
 def _invert_cli(tmp: Path) -> None:
     stations().to_csv(tmp / "train.csv", index=False)
     cli(["invert", "stations", "--train", str(tmp / "train.csv"), "--predict", str(tmp / "train.csv"),
@@ -371,6 +382,8 @@ CASES: list[Case] = [
     Case("non-lunar CRS", "polar stereographic data where a lat/lon grid is needed",
          lambda t: validate.check_crs(_set_crs(cube(), "IAU_2015:30135"), expected="IAU_2015:30100"),
          wb.errors.InputError, r"needs IAU_2015:30100"),
+    Case("non-lunar CRS", "`workbench topo reconstruct` on GeoTIFFs in Web Mercator (EPSG:3857) (CLI)",
+         _earth_geotiff_cli, CliError, r"'EPSG:3857' is not a lunar CRS", code=2),
     Case("non-lunar CRS", "a manifest declaring an Earth CRS",
          lambda t: _bad_manifest(t, lambda d: d.update(crs="EPSG:4326")), wb.errors.ManifestError, r"field 'crs'"),
     # -- reflectance --------------------------------------------------------------------------------

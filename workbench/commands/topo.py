@@ -44,7 +44,7 @@ def _read(path: str, what: str, is_dem: bool) -> xr.DataArray | np.ndarray:
             raise InputError(f"{what} {path} must be a 2-D array, got shape {arr.shape}")
         return arr.astype(np.float64)
     if suffix in (".tif", ".tiff"):
-        from ..validate import open_raster
+        from ..validate import check_crs, open_raster
 
         da = open_raster(p, what, masked=True)  # damaged GeoTIFF -> InputError
         if "band" in da.dims:
@@ -53,6 +53,7 @@ def _read(path: str, what: str, is_dem: bool) -> xr.DataArray | np.ndarray:
             da = da.isel(band=0, drop=True)
         crs = da.rio.crs
         if crs is not None:
+            check_crs(da.assign_attrs(crs=crs.to_string()))  # an Earth/Mars CRS -> InputError
             if crs.is_geographic:
                 raise InputError(
                     f"{what} {path} is in geographic degrees; reproject it to a metric projection "
