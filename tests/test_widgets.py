@@ -153,3 +153,13 @@ def test_bad_control_combination_is_reported_and_the_map_kept():
     p.controls["clim"].value = (0.0, 500.0)
     assert p.error is None and p._pipe.data is not good
     p.cleanup()
+
+
+@pytest.mark.slow
+def test_widgets_benchmark_measures_a_live_update_in_a_kernel():
+    from workbench.widgets import bench
+
+    r = bench.run(fast=True)
+    assert r["map_shape"] == [720, 1440]
+    assert r["patch_messages_per_update"] > 0 and r["patch_bytes_per_update"] > 0
+    assert 0 < r["update_latency_ms_p50"] <= r["update_latency_ms_p95"] <= r["update_latency_ms_max"]
