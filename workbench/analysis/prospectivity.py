@@ -169,10 +169,7 @@ class ProspectivityModel:
         from ..config import get_device
         from ..validate import load_weights  # torch.load(weights_only=True); unsafe/corrupt -> CheckpointError
 
-        try:
-            state = load_weights(path)
-        except FileNotFoundError as exc:
-            raise CheckpointError(f"no checkpoint at {path}; train one with prospectivity.fit(...)") from exc
+        state = load_weights(path)
         if not isinstance(state, dict) or state.get("format") != "workbench.prospectivity/1":
             raise CheckpointError(f"{path} is not a prospectivity checkpoint; train one with fit()")
         norm = Normalisation.from_dict(state["normalisation"])

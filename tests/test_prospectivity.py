@@ -1,0 +1,200 @@
+"""Prospectivity: layers, normalisation, network, baselines, candidates, evaluation (fast, seeded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy.ndimage import gaussian_filter
+
+from workbench.analysis import prospectivity as P
+from workbench.analysis.layers import Normalisation, crater_density, roughness, slope, stack_layers
+from workbench.errors import CheckpointError, InputError
+from workbench.geo import MOON_RADIUS_KM, MOON_RADIUS_M, area_weights, global_grid
+
+LAYERS = ("TiO2", "FeO", "npfe", "elevation")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models: one thread avoids oversubscription on a shared 2-core machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def random_fields(seed: int = 0, ppd: float = 0.5, blob: bool = True) -> xr.Dataset:
+    """Smooth random layers on a global grid, with a bright TiO2 blob (the 'deposit') if asked."""
+    rng = np.random.default_rng(seed)
+    lat, lon = global_grid(ppd)
+    ds = xr.Dataset(coords={"lat": lat, "lon": lon})
+
+    def field(scale, off):
+        f = gaussian_filter(rng.normal(size=(lat.size, lon.size)), 3, mode=("nearest", "wrap"))
+        return (off + scale * f / f.std()).astype("float32")
+
+    ds["TiO2"] = (("lat", "lon"), np.abs(field(1.5, 2.0)), {"units": "wt%"})
+    ds["FeO"] = (("lat", "lon"), field(3.0, 10.0), {"units": "wt%"})
+    ds["npfe"] = (("lat", "lon"), field(0.05, 0.3), {"units": "wt%"})
+    ds["elevation"] = (("lat", "lon"), field(1500.0, 0.0), {"units": "m"})
+    truth = np.zeros((lat.size, lon.size), bool)
+    if blob:
+        yy, xx = np.mgrid[: lat.size, : lon.size]
+        truth = (yy - lat.size // 2) ** 2 + (xx - lon.size // 3) ** 2 <= 9
+        ds["TiO2"] = ds["TiO2"].where(~truth, ds["TiO2"] + 12.0)
+    ds["deposit"] = (("lat", "lon"), truth)
+    return ds
+
+
+def test_normalisation_round_trips():
+    st = stack_layers(random_fields(1), LAYERS)
+    norm = Normalisation.fit(st)
+    z = norm.apply(st)
+    assert np.allclose(np.nanmean(z.values, axis=(1, 2)), 0, atol=1e-4)
+    assert np.allclose(np.nanstd(z.values, axis=(1, 2)), 1, atol=1e-3)
+    back = norm.invert(z)
+    np.testing.assert_allclose(back.values, st.values, rtol=1e-4, atol=1e-2)
+    assert Normalisation.from_dict(norm.to_dict()) == norm
+    with pytest.raises(InputError, match="differ"):
+        norm.apply(st.isel(layer=[1, 0, 2, 3]))
+
+
+def test_constant_layer_is_refused():
+    ds = random_fields(0)
+    ds["npfe"] = ds["npfe"] * 0 + 0.3
+    with pytest.raises(InputError, match="constant"):
+        Normalisation.fit(stack_layers(ds, LAYERS))
+
+
+def test_slope_known_answer_on_sphere():
+    lat, lon = global_grid(1)
+    la, lo = np.meshgrid(lat, lon, indexing="ij")
+    # elevation rising 0.1 m per metre northwards -> slope atan(0.1) everywhere
+    z = xr.DataArray(0.1 * MOON_RADIUS_M * np.deg2rad(la), coords={"lat": lat, "lon": lon}, dims=("lat", "lon"))
+    s = slope(z)
+    assert s.attrs["units"] == "deg"
+    np.testing.assert_allclose(s.values[5:-5], np.rad2deg(np.arctan(0.1)), rtol=1e-6)
+    # eastward ramp along the equator: metric spacing is R cos(lat) dlon -> slope atan(0.05) at lat ~0
+    z2 = xr.DataArray(0.05 * MOON_RADIUS_M * np.deg2rad(lo) * np.cos(np.deg2rad(la)),
+                      coords={"lat": lat, "lon": lon}, dims=("lat", "lon"))
+    s2 = slope(z2).sel(lat=0.5)
+    np.testing.assert_allclose(s2.values[5:-5], np.rad2deg(np.arctan(0.05)), rtol=1e-3)
+
+
+def test_crater_density_counts_in_caps():
+    tmpl = random_fields(0, ppd=1, blob=False)
+    craters = pd.DataFrame({"lat": [0.0, 0.2], "lon": [10.0, 10.2], "diameter_km": [30.0, 5.0]})
+    d = crater_density(craters, tmpl, radius_km=100.0)
+    cap = 2 * np.pi * MOON_RADIUS_KM**2 * (1 - np.cos(100.0 / MOON_RADIUS_KM))
+    assert d.sel(lat=0.5, lon=10.5).item() == pytest.approx(2 / cap, rel=1e-5)
+    assert d.sel(lat=40.5, lon=10.5).item() == 0.0
+    d20 = crater_density(craters, tmpl, radius_km=100.0, min_diameter_km=20)
+    assert d20.sel(lat=0.5, lon=10.5).item() == pytest.approx(1 / cap, rel=1e-5)
+    with pytest.raises(InputError, match="diameter_km"):
+        crater_density(craters.drop(columns="diameter_km"), tmpl)
+
+
+def test_stack_layers_derives_and_explains():
+    ds = random_fields(0)
+    st = stack_layers(ds, ("TiO2", "slope", "roughness"))
+    assert st.dims == ("layer", "lat", "lon") and st.attrs["layer_units"] == ["wt%", "deg", "m"]
+    assert float(roughness(ds["elevation"]).min()) >= 0
+    with pytest.raises(InputError, match="crater table"):
+        stack_layers(ds, ("TiO2", "crater_density"))
+
+
+def test_zscore_baseline_finds_planted_blob():
+    ds = random_fields(3)
+    st = stack_layers(ds, LAYERS)
+    norm = Normalisation.fit(stack_layers(random_fields(4, blob=False), LAYERS))
+    s = P.zscore_score(st, norm)
+    res = P.evaluate(s, ds["deposit"])
+    assert res["auc"] > 0.99
+    top = np.unravel_index(np.nanargmax(s.values), s.shape)
+    assert ds["deposit"].values[top]
+
+
+def test_pca_and_isolation_forest_rank_blob_high():
+    train = [stack_layers(random_fields(5, blob=False), LAYERS)]
+    ds = random_fields(6)
+    st = stack_layers(ds, LAYERS)
+    norm = Normalisation.fit(train)
+    assert P.evaluate(P.isolation_forest_score(train, st, norm, max_pixels=5000), ds["deposit"])["auc"] > 0.95
+    assert P.evaluate(P.pca_score(train, st, norm), ds["deposit"])["auc"] > 0.9
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    train = [stack_layers(random_fields(s, blob=False), LAYERS) for s in (7, 8)]
+    cfg = {"tile": 16, "patch": 4, "dim": 16, "depth": 1, "heads": 2, "fusion_channels": 8}
+    return P.fit(train, config=cfg, steps=5, batch_size=4, seed=0)
+
+
+def test_model_trains_and_scores(tiny_model):
+    assert len(tiny_model.history) == 5 and all(np.isfinite(tiny_model.history))
+    assert len(tiny_model.error_scale) == len(LAYERS)
+    ds = random_fields(9)
+    st = stack_layers(ds, LAYERS)
+    st[0, 3, 4] = np.nan
+    s = P.anomaly_score(tiny_model, st)
+    assert s.dims == ("lat", "lon") and s.shape == st.shape[1:]
+    assert np.isnan(s.values[3, 4])
+    assert np.isfinite(np.delete(s.values.ravel(), 3 * st.shape[2] + 4)).all()
+    assert (s.values[np.isfinite(s.values)] >= 0).all()
+
+
+def test_model_save_load_round_trip(tiny_model, tmp_path):
+    st = stack_layers(random_fields(10), LAYERS)
+    path = tiny_model.save(tmp_path / "m.pt")
+    back = P.ProspectivityModel.load(path)
+    assert back.normalisation == tiny_model.normalisation
+    np.testing.assert_allclose(P.anomaly_score(back, st).values, P.anomaly_score(tiny_model, st).values,
+                               rtol=1e-5)
+    with pytest.raises(CheckpointError, match="no such weights file"):
+        P.ProspectivityModel.load(tmp_path / "missing.pt")
+    with pytest.raises(InputError, match="differ"):
+        P.anomaly_score(back, stack_layers(random_fields(10), ("FeO", "TiO2", "npfe", "elevation")))
+
+
+def test_fit_rejects_bad_config():
+    st = stack_layers(random_fields(0), LAYERS)
+    with pytest.raises(InputError, match="unknown config"):
+        P.fit(st, config={"depht": 2}, steps=1)
+    with pytest.raises(InputError, match="multiple"):
+        P.fit(st, config={"tile": 18, "patch": 4}, steps=1)
+
+
+def test_candidate_regions_areas_and_seam():
+    lat, lon = global_grid(1)
+    s = xr.DataArray(np.zeros((lat.size, lon.size), "float32"), coords={"lat": lat, "lon": lon},
+                     dims=("lat", "lon"))
+    s[40:43, 100:104] = 5.0          # 12 px, one region
+    s[60:62, :2] = 3.0               # straddles the +-180 seam with the next block
+    s[60:62, -1:] = 3.0
+    tio2 = s * 0 + 7.0
+    tab = P.candidate_regions(s, 1.0, tio2=tio2)
+    assert len(tab) == 2
+    first = tab.iloc[0]
+    assert first["mean_score"] == pytest.approx(5.0) and first["n_pixels"] == 12
+    assert first["area_km2"] == pytest.approx(float(area_weights(s)[40:43, 100:104].sum()), rel=1e-6)
+    assert first["mean_TiO2"] == pytest.approx(7.0)
+    seam = tab.iloc[1]
+    assert seam["n_pixels"] == 6 and abs(seam["lon"]) > 179.0
+    assert len(P.candidate_regions(s, 10.0)) == 0
+
+
+def test_evaluate_known_answers():
+    ds = random_fields(2)
+    truth = ds["deposit"]
+    perfect = truth.astype("float32")
+    res = P.evaluate(perfect, truth)
+    assert res["auc"] == pytest.approx(1.0)
+    assert res["precision_at_top"] == pytest.approx(1.0) or res["base_rate"] < 0.01
+    inverted = P.evaluate(-perfect, truth)
+    assert inverted["auc"] == pytest.approx(0.0)
+    with pytest.raises(InputError, match="both"):
+        P.evaluate(perfect, truth & False)
