@@ -62,6 +62,8 @@ def remote_references(page: str) -> list[str]:
 def _replace_widget_outputs(nb) -> int:
     n = 0
     for cell in nb.cells:
+        if "outputs" in cell:  # empty display_data (HoloViews' comm markers) cannot be shown in HTML
+            cell["outputs"] = [o for o in cell["outputs"] if "data" not in o or o["data"]]
         for out in cell.get("outputs", []):
             data = out.get("data")
             if data and WIDGET_MIME in data:
