@@ -300,6 +300,14 @@ class Normalisation:
         out.attrs = {k: v for k, v in z.attrs.items() if k not in ("units", "normalisation")}
         return out
 
+    def select(self, layers: Sequence[str]) -> Normalisation:
+        """The normalisation of a subset of the layers (in the given order)."""
+        bad = [k for k in layers if k not in self.layers]
+        if bad or not len(layers):
+            raise InputError(f"choose one or more of {list(self.layers)}; got {list(layers)}")
+        idx = [self.layers.index(k) for k in layers]
+        return Normalisation(tuple(layers), tuple(self.mean[i] for i in idx), tuple(self.std[i] for i in idx))
+
     def to_dict(self) -> dict:
         """JSON/torch-safe dictionary."""
         return {"layers": list(self.layers), "mean": list(self.mean), "std": list(self.std)}

@@ -48,6 +48,8 @@ __all__ = [
     "stack_layers",
     "fit",
     "anomaly_score",
+    "layer_errors",
+    "score_from_layer_errors",
     "zscore_score",
     "isolation_forest_score",
     "pca_score",
@@ -327,7 +329,7 @@ def _layer_errors(net, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
 
 
 def _score_array(model: ProspectivityModel, z: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Sum over layers of the scaled squared error of each layer predicted from the others + context."""
+    """(C, H, W) scaled squared error of each layer predicted from the others and the context."""
     t = model.config["tile"]
     c, h, w = z.shape
     if h < t:
@@ -343,20 +345,20 @@ def _score_array(model: ProspectivityModel, z: np.ndarray, batch_size: int = 16)
     ramp = np.minimum(np.arange(t) + 0.5, t - np.arange(t) - 0.5) / (t / 2)
     wt = np.outer(ramp, ramp) ** 2
     inv = 1.0 / np.asarray(model.error_scale, dtype="float32")[:, None, None]
-    acc = np.zeros((h, w), dtype="float64")
+    acc = np.zeros((c, h, w), dtype="float64")
     cnt = np.zeros((h, w), dtype="float64")
     pos = [(r, q) for r in rows for q in cols]
     chunk_n = 64
     for b0 in range(0, len(pos), chunk_n):
         chunk = pos[b0 : b0 + chunk_n]
         x = np.stack([zf[:, r : r + t][:, :, (q + np.arange(t)) % w] for r, q in chunk])
-        err = (_layer_errors(model.net, x, batch_size) * inv).sum(axis=1)
+        err = _layer_errors(model.net, x, batch_size) * inv
         for (r, q), e in zip(chunk, err, strict=True):
             cc = (q + np.arange(t)) % w
-            acc[r : r + t, cc] += e * wt
+            acc[:, r : r + t, cc] += e * wt
             cnt[r : r + t, cc] += wt
     out = acc / np.maximum(cnt, 1e-12)
-    out[~valid] = np.nan
+    out[:, ~valid] = np.nan
     return out
 
 
@@ -368,18 +370,43 @@ def _as_score(values: np.ndarray, like: xr.DataArray, name: str, method: str) ->
     return da
 
 
-def anomaly_score(model: ProspectivityModel, stack: xr.DataArray, batch_size: int = 16) -> xr.DataArray:
+def layer_errors(model: ProspectivityModel, stack: xr.DataArray, batch_size: int = 16) -> xr.DataArray:
+    """Per-layer network errors ``(layer, lat, lon)``: each layer hidden and predicted from the others.
+
+    Each value is the squared z-error divided by that layer's typical error on the training Moons
+    (about 1 on ordinary ground). Tiles overlap by half and are blended with a tapered weight. NaN in
+    any layer gives NaN at that pixel. :func:`anomaly_score` is the sum over layers.
+    """
+    z = model.normalisation.apply(stack).values
+    out = xr.DataArray(_score_array(model, z, batch_size).astype("float32"), coords=stack.coords,
+                       dims=stack.dims, name="layer_error")
+    out.attrs.update(units="1", long_name="scaled squared prediction error per layer",
+                     crs=stack.attrs.get("crs", "IAU_2015:30100"))
+    return out
+
+
+def anomaly_score(model: ProspectivityModel, stack: xr.DataArray, batch_size: int = 16,
+                  layers: Sequence[str] | None = None) -> xr.DataArray:
     """Network anomaly score on a ``(layer, lat, lon)`` stack.
 
     For every layer in turn the layer is hidden and predicted from the other layers and the spatial
-    context; the score is the sum over layers of the squared z-error divided by that layer's typical
-    error on the training Moons (so ~1 per layer on ordinary ground). Tiles overlap by half and are
-    blended with a tapered weight.
-
+    context; the score is the sum over layers (or over ``layers`` only) of the squared z-error divided
+    by that layer's typical error on the training Moons, so about one per layer on ordinary ground.
     NaN in any layer gives NaN score at that pixel.
     """
-    z = model.normalisation.apply(stack).values
-    return _as_score(_score_array(model, z, batch_size), stack, "anomaly_score", "network")
+    err = layer_errors(model, stack, batch_size)
+    return score_from_layer_errors(err, layers)
+
+
+def score_from_layer_errors(err: xr.DataArray, layers: Sequence[str] | None = None) -> xr.DataArray:
+    """Sum of :func:`layer_errors` over ``layers`` (all by default) as a network anomaly score."""
+    if layers is not None:
+        bad = [k for k in layers if k not in list(err["layer"].values)]
+        if bad or not len(layers):
+            raise InputError(
+                f"choose one or more of the model's layers {list(err['layer'].values)}; got {list(layers)}")
+        err = err.sel(layer=list(layers))
+    return _as_score(err.sum("layer", skipna=False).values, err, "anomaly_score", "network")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,225 @@
+"""Notebook 05 panel: unsupervised prospectivity maps, thresholded candidate regions, click-to-zoom.
+
+:class:`ProspectivityContext` holds everything computed once (the layer stack of the Moon to explore,
+the network's per-layer errors, the training stacks for the baselines, the truth when known).
+:func:`prospectivity_view` is the one pure function: state → anomaly map (zoomed on the selected
+candidate), ranked candidate table and readout. :class:`ProspectivityPanel` wires layer checkboxes, a
+method choice, the anomaly-threshold slider and a clickable ranked candidate list to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .. import maps
+from ..analysis import prospectivity as P
+from ..analysis.layers import Normalisation
+from ..errors import InputError
+from . import base
+
+METHODS = ("network", "zscore", "isolation_forest", "pca")
+
+
+@dataclass
+class ProspectivityState:
+    """Control values of :class:`ProspectivityPanel` (one checkbox per layer of the benchmark stack)."""
+
+    method: str = "network"
+    threshold_pct: float = 99.0  # score percentile (of the area) above which ground is a candidate
+    min_pixels: int = 3
+    selected: int = 0  # rank of the candidate to zoom to; 0 = whole Moon
+    TiO2: bool = True
+    FeO: bool = True
+    mg_number: bool = True
+    elevation: bool = True
+    slope: bool = True
+    roughness: bool = True
+    npfe: bool = True
+    crater_density: bool = True
+
+
+@dataclass
+class ProspectivityContext:
+    """Precomputed inputs of the panel.
+
+    Attributes
+    ----------
+    stack
+        ``(layer, lat, lon)`` stack of the Moon explored (held out from training).
+    errors
+        :func:`workbench.analysis.prospectivity.layer_errors` of the network on ``stack``.
+    normalisation
+        The model's normalisation (also used by the baselines).
+    train
+        Training stacks (the baselines are fitted on them, never on ``stack``).
+    tio2
+        TiO2 (wt%) for the candidate table.
+    truth
+        Optional boolean truth (planted deposits) for the readout's AUC / precision.
+    """
+
+    stack: xr.DataArray
+    errors: xr.DataArray
+    normalisation: Normalisation
+    train: list[xr.DataArray]
+    tio2: xr.DataArray
+    truth: xr.DataArray | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def layers(self) -> list[str]:
+        return [str(v) for v in self.stack["layer"].values]
+
+
+@dataclass
+class ProspectivityView:
+    """What one state produces."""
+
+    map: object
+    table: pd.DataFrame
+    score: xr.DataArray
+    threshold: float
+    metrics: dict | None
+    readout: str
+
+
+def selected_layers(ctx: ProspectivityContext, state: ProspectivityState) -> list[str]:
+    """The layers of the stack whose checkbox is ticked."""
+    return [k for k in ctx.layers if getattr(state, k, True)]
+
+
+def method_score(ctx: ProspectivityContext, method: str, layers: list[str]) -> xr.DataArray:
+    """Anomaly score of ``method`` on the chosen layers (cached per method and layer set)."""
+    key = (method, tuple(layers))
+    if key in ctx._cache:
+        return ctx._cache[key]
+    if method == "network":
+        s = P.score_from_layer_errors(ctx.errors, layers)
+    else:
+        norm = ctx.normalisation.select(layers)
+        st = ctx.stack.sel(layer=layers)
+        tr = [t.sel(layer=layers) for t in ctx.train]
+        if method == "zscore":
+            s = P.zscore_score(st, norm)
+        elif method == "isolation_forest":
+            s = P.isolation_forest_score(tr, st, norm, max_pixels=50_000)
+        elif method == "pca":
+            if len(layers) < 2:
+                raise InputError("PCA reconstruction needs at least 2 layers; tick another layer")
+            s = P.pca_score(tr, st, norm)
+        else:
+            raise InputError(f"unknown method {method!r}; choose one of {METHODS}")
+    ctx._cache[key] = s
+    return s
+
+
+def _zoom_box(row: pd.Series, pad_deg: float = 4.0) -> tuple[tuple[float, float], tuple[float, float]]:
+    lat0, lat1 = row["lat_min"] - pad_deg, row["lat_max"] + pad_deg
+    lon0, lon1 = row["lon_min"] - pad_deg, row["lon_max"] + pad_deg
+    if lon1 - lon0 > 180:  # straddles the seam: centre on the centroid instead
+        half = max(lat1 - lat0, 8.0)
+        lon0, lon1 = row["lon"] - half, row["lon"] + half
+    return (max(lon0, -180.0), min(lon1, 180.0)), (max(lat0, -90.0), min(lat1, 90.0))
+
+
+def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, width: int = 640,
+                       height: int = 320) -> ProspectivityView:
+    """The pure function behind the panel: score, candidates, (zoomed) map and readout for one state."""
+    import holoviews as hv
+
+    layers = selected_layers(ctx, state)
+    if not layers:
+        raise InputError("no layer ticked; tick at least one layer")
+    if not 50.0 <= state.threshold_pct < 100.0:
+        raise InputError(f"threshold percentile must lie in [50, 100), got {state.threshold_pct}")
+    score = method_score(ctx, state.method, layers)
+    thr = float(np.nanpercentile(score.values, state.threshold_pct))
+    table = P.candidate_regions(score, thr, tio2=ctx.tio2, min_pixels=state.min_pixels)
+    lo, hi = (float(v) for v in np.nanpercentile(score.values, [1.0, 99.9]))
+    m = maps.lunar_map(score, clim=(lo, max(hi, lo + 1e-6)), cmap="inferno", rasterize=False, width=width,
+                       height=height, title=f"anomaly score — {state.method} ({len(layers)} layers)")
+    if len(table):
+        pts = hv.Points(table, kdims=["lon", "lat"], vdims=["rank", "area_km2", "mean_score", "mean_TiO2"])
+        m = m * pts.opts(color="cyan", marker="circle", fill_alpha=0.0, size=10, line_width=1.5,
+                         tools=["hover"])
+    if ctx.truth is not None:
+        tp = ctx.truth.values
+        la, lo_ = np.meshgrid(ctx.truth["lat"].values, ctx.truth["lon"].values, indexing="ij")
+        m = m * hv.Points((lo_[tp], la[tp]), kdims=["lon", "lat"], label="planted deposits").opts(
+            color="lime", size=2, alpha=0.5)
+    sel = int(state.selected)
+    if 0 < sel <= len(table):
+        (x0, x1), (y0, y1) = _zoom_box(table.iloc[sel - 1])
+    else:
+        (x0, x1), (y0, y1) = (-180.0, 180.0), (-90.0, 90.0)
+    # framewise: the live plot takes the new axis ranges on every update (zoom in and back out)
+    m = m.opts(hv.opts.Image(xlim=(x0, x1), ylim=(y0, y1), framewise=True))
+    metrics = P.evaluate(score, ctx.truth) if ctx.truth is not None else None
+    area = float(table["area_km2"].sum()) if len(table) else 0.0
+    readout = (f"threshold {thr:.3g} (score percentile {state.threshold_pct:g}) → <b>{len(table)}</b> "
+               f"candidate regions, {area / 1e3:.1f} thousand km²")
+    if metrics is not None:
+        readout += (f"<br>vs planted deposits: AUC <b>{metrics['auc']:.3f}</b>, precision in top 1% of area "
+                    f"<b>{metrics['precision_at_top']:.3f}</b> (deposit area fraction {metrics['base_rate']:.4f})")
+    if sel > len(table):
+        readout += f"<br><span style='color:#b42318'>no candidate of rank {sel}: showing the whole Moon</span>"
+    return ProspectivityView(map=m, table=table, score=score, threshold=thr, metrics=metrics, readout=readout)
+
+
+def _row_label(r: pd.Series) -> str:
+    return (f"#{int(r['rank']):>3}  {r['lat']:+6.1f}°N {r['lon']:+7.1f}°E  {r['area_km2']:>9.0f} km²  "
+            f"score {r['mean_score']:.3g}  TiO2 {r['mean_TiO2']:.1f} wt%")
+
+
+class ProspectivityPanel(base.Panel):
+    """Layer checkboxes, method, anomaly-threshold slider; live map and a clickable ranked candidate list."""
+
+    State = ProspectivityState
+    title = "Unsupervised prospectivity"
+
+    def __init__(self, ctx: ProspectivityContext, state: ProspectivityState | None = None, **overrides):
+        self.ctx = ctx
+        self.view: ProspectivityView | None = None
+        super().__init__(state, **overrides)
+
+    def make_controls(self):
+        import ipywidgets as w
+
+        ctrls = {
+            "method": base.choice("method", METHODS),
+            "threshold_pct": base.slider("threshold (score percentile)", "%", 90.0, 99.9, 0.1, 99.0),
+            "min_pixels": base.int_slider("min region size", "px", 1, 50, 1, 3),
+        }
+        for k in self.ctx.layers:
+            if k in ProspectivityState.__dataclass_fields__:
+                ctrls[k] = base.checkbox(f"layer: {k}", True)
+        # the ranked candidate table: selecting a row zooms the map (0 = whole Moon)
+        ctrls["selected"] = w.Select(options=[("whole Moon", 0)], value=0, rows=10,
+                                     description="candidates", layout=w.Layout(width=base.CONTROL_WIDTH))
+        ctrls["selected"].add_class("workbench-candidates")
+        ctrls["selected"].style.font_family = "monospace"
+        return ctrls
+
+    def compute(self, state: ProspectivityState):
+        self.view = prospectivity_view(self.ctx, state)
+        return self.view.map, self.view.readout
+
+    def update(self):
+        res = super().update()
+        if self.view is not None and "selected" in self.controls:
+            sel = self.controls["selected"]
+            opts = [("whole Moon", 0)] + [(_row_label(r), int(r["rank"])) for _, r in
+                                           self.view.table.head(200).iterrows()]
+            if list(sel.options) != opts:
+                self._busy = True
+                try:
+                    sel.options = opts
+                    keep = self.state.selected if self.state.selected < len(opts) else 0
+                    sel.value = keep
+                finally:
+                    self._busy = False
+        return res
