@@ -317,6 +317,21 @@ def _read_stations(tmp: Path, df: pd.DataFrame | None = None, text: str | None =
     return read_stations(p, require_targets=train)
 
 
+def _inverter():
+    """A small untrained residual-CNN oxide inverter for the Clementine bands."""
+    model = pytest.importorskip("workbench.inversion.model")
+    return model.OxideInverter([f"R{w:g}" for w in CLEMENTINE_NM], CLEMENTINE_NM, width=8, depth=1, stem=4,
+                               members=2)
+
+
+def _inverter_load(tmp: Path, bands=None, path: Path | None = None) -> None:
+    model = pytest.importorskip("workbench.inversion.model")
+    if path is None:
+        path = tmp / "clementine.pt"
+        _inverter().save(path)
+    model.OxideInverter.load(path, bands=bands)
+
+
 def _topo_cli(tmp: Path, image: str = "img.npy", dem_file: str = "dem.npy", el: str = "20") -> None:
     rng = np.random.default_rng(0)
     np.save(tmp / "img.npy", 0.1 + 0.05 * rng.random((32, 32)))
@@ -359,6 +374,19 @@ CASES: list[Case] = [
     Case("wrong wavelengths", "Kaguya MI 1050 nm where the model expects 1000 nm",
          lambda t: validate.check_bands(cube([415, 750, 900, 950, 1050]), CLEMENTINE_NM), wb.errors.InputError,
          r"do not match.*1050 nm where 1000 nm is expected"),
+    Case("wrong band count", "residual CNN (OxideInverter.predict) given 4 of its 5 bands",
+         lambda t: _inverter().predict(cube(CLEMENTINE_NM[:4])), wb.errors.InputError,
+         r"band mismatch.*missing \['R1000'\]"),
+    Case("wrong band count", "residual CNN given LRO WAC bands",
+         lambda t: _inverter().predict(cube([321, 360, 415, 566, 604, 643, 689])), wb.errors.InputError,
+         r"band mismatch"),
+    Case("wrong wavelengths", "residual CNN: band named R1000 but centred at 1050 nm",
+         lambda t: _inverter().predict(cube([415, 750, 900, 950, 1050]).assign_coords(
+             band=[f"R{w:g}" for w in CLEMENTINE_NM])), wb.errors.InputError, r"\[1050.0\] nm do not match"),
+    Case("NaN/inf/negative reflectance", "residual CNN given an infinite pixel",
+         lambda t: _inverter().predict(with_value(cube(), np.inf)), wb.errors.InputError, r"infinite value"),
+    Case("NaN/inf/negative reflectance", "residual CNN given a negative pixel",
+         lambda t: _inverter().predict(with_value(cube(), -0.01)), wb.errors.InputError, r"negative value"),
     Case("wrong wavelengths", "band dim without a wavelength coordinate",
          lambda t: validate.check_bands(cube().drop_vars("wavelength"), CLEMENTINE_NM), wb.errors.InputError,
          r"no 'wavelength' coordinate"),
@@ -477,6 +505,12 @@ CASES: list[Case] = [
          lambda t: validate.check_checkpoint({"architecture": {}, "wavelengths": CLEMENTINE_NM},
                                              wavelengths=[321, 360, 415, 566, 604, 643, 689]),
          wb.errors.CheckpointError, r"trained on bands 415, 750, 900, 950, 1000 nm but the data has 321"),
+    Case("checkpoint mismatch", "residual CNN checkpoint for Clementine loaded for LRO WAC bands",
+         lambda t: _inverter_load(t, bands=["R321", "R360", "R415", "R566", "R604", "R643", "R689"]),
+         wb.errors.CheckpointError, r"was trained on bands \['R415'.*not \['R321'"),
+    Case("checkpoint mismatch", "a plain state dict of another network given to OxideInverter.load",
+         lambda t: _inverter_load(t, path=_other_arch_checkpoint(t)), wb.errors.CheckpointError,
+         r"holds architecture"),
     Case("checkpoint mismatch", "topography weights from another network (load_network)",
          lambda t: _topo_load(_other_arch_checkpoint(t)), wb.errors.CheckpointError,
          r"does not fit the TopoUNet architecture"),
@@ -638,6 +672,15 @@ def test_nan_reflectance_propagates() -> None:
     out = _lucey(da)
     assert np.isnan(out.FeO_lucey2000.values[1, 2])
     assert np.isfinite(out.FeO_lucey2000.values).sum() == out.FeO_lucey2000.size - 1
+
+
+def test_band_order_is_matched_by_name() -> None:
+    """The residual CNN matches bands by name: a cube in another band order gives the same result."""
+    m = _inverter()
+    a, b = m.predict(cube()), m.predict(cube().isel(band=slice(None, None, -1)))
+    np.testing.assert_allclose(a.FeO.values, b.FeO.values)
+    nan = m.predict(with_value(cube(), np.nan))  # NaN in, NaN out; the other pixels unchanged
+    assert np.isnan(nan.FeO.values[1, 2]) and np.isfinite(nan.FeO.values).sum() == nan.FeO.size - 1
 
 
 def test_valid_inputs_pass(tmp_path: Path) -> None:

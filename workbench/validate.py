@@ -67,7 +67,7 @@ def _values(obj: Any) -> np.ndarray | None:
         ) from None
 
 
-def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True):
+def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True, allow_all_nan: bool = False):
     """Refuse infinite, negative or entirely missing reflectance (NaN pixels are allowed).
 
     Parameters
@@ -79,6 +79,8 @@ def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True):
         How the array is called in the message.
     allow_nan
         When False, any NaN is refused too.
+    allow_all_nan
+        When True, an entirely NaN array passes (e.g. one fully masked block of a chunked map).
 
     Returns
     -------
@@ -108,7 +110,7 @@ def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True):
             "Mask them as NaN (e.g. da.where(np.isfinite(da))) — usually a division by zero in calibration"
         )
     nan = np.isnan(arr)
-    if nan.all():
+    if nan.all() and not allow_all_nan:
         raise InputError(f"{name} is entirely NaN; check the band selection and the region (nothing to invert)")
     if not allow_nan and nan.any():
         raise InputError(
