@@ -137,3 +137,10 @@ def test_sites_overlay_hover_and_wrapping():
     assert tips["site"] == "@site" and "FeO (wt%)" in tips
     with pytest.raises(InputError, match="site"):
         maps.sites_overlay(df.drop(columns="site"))
+
+
+def test_regional_map_keeps_its_own_extent():
+    da = _global(4.0).sel(lat=slice(30, 10), lon=slice(-40, -10))
+    fig = maps.render_bokeh(maps.lunar_map(da))
+    assert fig.x_range.start == pytest.approx(-40.0) and fig.x_range.end == pytest.approx(-10.0)
+    assert fig.y_range.start == pytest.approx(10.0) and fig.y_range.end == pytest.approx(30.0)

@@ -190,6 +190,13 @@ def roll_longitude(da: xr.DataArray, centre: Literal["near", "far"] = "near") ->
     return out
 
 
+def _extent(centres: np.ndarray) -> tuple[float, float]:
+    """Edges (min, max) of cell-centred coordinates."""
+    c = np.asarray(centres, dtype="float64")
+    half = abs(float(c[1] - c[0])) / 2 if c.size > 1 else 0.5
+    return float(c.min()) - half, float(c.max()) + half
+
+
 def _should_rasterize(da: xr.DataArray, rasterize: bool | None) -> bool:
     return bool(rasterize) if rasterize is not None else da.size > RASTERIZE_ABOVE_PIXELS
 
@@ -250,7 +257,10 @@ def lunar_map(
     vname = str(da.name or "value")
     src = da.rename(vname).astype("float32") if da.dtype != "float32" else da.rename(vname)
     img = hv.Image(src, kdims=["lon", "lat"], vdims=[hv.Dimension(vname, label=label)])
-    xlim = (0.0, 360.0) if centre == "far" else (-180.0, 180.0)
+    (x0, x1), (y0, y1) = _extent(da["lon"].values), _extent(da["lat"].values)
+    global_x, global_y = x1 - x0 > 359.0, y1 - y0 > 179.0
+    xlim = ((0.0, 360.0) if centre == "far" else (-180.0, 180.0)) if global_x else (x0, x1)
+    ylim = (-90.0, 90.0) if global_y else (y0, y1)
     img = img.opts(
         cmap=cmap or default_cmap(da, diverging),
         clim=(lo, hi),
@@ -262,9 +272,9 @@ def lunar_map(
         frame_width=width,
         frame_height=height,
         xlim=xlim,
-        ylim=(-90.0, 90.0),
-        xticks=[xlim[0] + 30 * i for i in range(13)],
-        yticks=[-90 + 30 * i for i in range(7)],
+        ylim=ylim,
+        xticks=[xlim[0] + 30 * i for i in range(13)] if global_x else None,
+        yticks=[-90 + 30 * i for i in range(7)] if global_y else None,
         tools=["hover"] if hover else [],
         active_tools=["wheel_zoom"],
         clipping_colors={"NaN": "#00000000"},
