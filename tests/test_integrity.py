@@ -246,3 +246,56 @@ def test_download_killed_midway_leaves_no_cache_file(tmp_path: Path) -> None:
         with catalog_env(tmp_path):
             (p,) = catalog.fetch("robust_table")
     assert p.read_bytes() == PAYLOAD
+
+
+# ------------------------------------------------------------------------------------------- load
+def run_limited(argv: list[str], limit_bytes: int, timeout: float, env: dict | None = None) -> dict:
+    """Run ``argv`` under ``RLIMIT_AS = limit_bytes``; sample the whole process tree's RSS.
+
+    Returns exit status, wall time, the peak summed RSS of the process and its children (sampled every
+    0.1 s with psutil) and the kernel's ``ru_maxrss`` of the main process (exact, from ``wait4``).
+    """
+    import resource
+
+    import psutil
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, preexec_fn=limit, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, cwd=REPO)
+    ps = psutil.Process(proc.pid)
+    peak, out_lines = 0, []
+    reader = threading.Thread(target=lambda: out_lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    status, usage = None, None
+    while status is None:
+        try:
+            total = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
+            peak = max(peak, total)
+        except psutil.Error:
+            pass
+        pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            status, usage = st, ru
+            break
+        if time.monotonic() - t0 > timeout:
+            os.kill(proc.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.1)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    reader.join(5)
+    return {"returncode": proc.returncode, "wall_s": round(time.monotonic() - t0, 1),
+            "peak_tree_rss_mb": round(peak / 2**20, 1), "maxrss_mb": round(usage.ru_maxrss / 1024, 1),
+            "limit_mb": limit_bytes // 2**20, "output_tail": "".join(out_lines)[-3000:]}
+
+
+def test_run_limited_enforces_the_limit() -> None:
+    """The harness really limits memory: allocating 600 MB under a 400 MB address-space limit fails."""
+    code = "import numpy as np; a = np.ones(600 * 2**20 // 8); print(a.sum())"
+    r = run_limited([sys.executable, "-c", code], 400 * 2**20, timeout=60)
+    assert r["returncode"] != 0 and "MemoryError" in r["output_tail"]
+    r = run_limited([sys.executable, "-c", "import numpy as np; print(np.ones(2**24).sum())"], 2**30, timeout=60)
+    assert r["returncode"] == 0 and r["maxrss_mb"] > 100  # 128 MB array + interpreter
