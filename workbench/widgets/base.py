@@ -227,7 +227,7 @@ class Panel:
     Attributes
     ----------
     state
-        The current state (a frozen snapshot is passed to ``compute``).
+        The current state (``compute`` receives a copy, so it cannot change the panel).
     n_computes
         How many times ``compute`` has been called (one per change, for tests and benchmarks).
     error
@@ -329,13 +329,15 @@ class Panel:
             self.readout.value = f"<span style='color:#b42318'>{html.escape(str(exc))}</span>"
             self.last_update_s = time.perf_counter() - t0
             return None
-        self.error = None
+        had_error, self.error = self.error is not None, None
         readout = None
         if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
             result, readout = result
         self._show(result)
         if readout is not None:
             self.readout.value = readout
+        elif had_error:
+            self.readout.value = ""
         self.last_update_s = time.perf_counter() - t0
         return result
 
