@@ -188,6 +188,7 @@ def stack_layers(
     layers: Sequence[str] = DEFAULT_LAYERS,
     craters: pd.DataFrame | None = None,
     crater_radius_km: float = 150.0,
+    max_abs_lat: float | None = None,
 ) -> xr.DataArray:
     """Stack named layers of ``ds`` into one ``(layer, lat, lon)`` float32 array.
 
@@ -205,6 +206,10 @@ def stack_layers(
         Crater table (``lat``, ``lon``, ``diameter_km``) for ``crater_density`` when ``ds`` lacks it.
     crater_radius_km
         Counting radius of the crater density.
+    max_abs_lat
+        Keep only rows with ``|lat| <= max_abs_lat`` (degrees). Near the poles a latitude-longitude grid
+        is so distorted (cells shrink to slivers, slopes come from neighbours a few hundred metres
+        apart) that polar caps belong in a polar projection; 70 is a common cut.
 
     Returns
     -------
@@ -237,6 +242,10 @@ def stack_layers(
         units.append(str(da.attrs.get("units", LAYER_UNITS.get(name, "?"))))
     stack = xr.concat(out, dim=pd.Index(list(layers), name="layer"), coords="minimal", compat="override")
     stack = stack.transpose("layer", "lat", "lon")
+    if max_abs_lat is not None:
+        if not 0 < max_abs_lat <= 90:
+            raise InputError(f"max_abs_lat must lie in (0, 90] degrees, got {max_abs_lat}")
+        stack = stack.isel(lat=np.flatnonzero(np.abs(stack["lat"].values) <= max_abs_lat))
     stack.name = "layers"
     stack.attrs = {"layer_units": units, "crs": ds.attrs.get("crs", "IAU_2015:30100")}
     return stack

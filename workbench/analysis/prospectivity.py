@@ -247,7 +247,7 @@ def fit(
     max_seconds
         Stop early after this much wall time.
     progress
-        Optional callable ``progress(step, steps, loss)``.
+        Optional callable ``progress(step, steps, loss)``; training stops early when it returns ``False``.
 
     Returns
     -------
@@ -293,8 +293,8 @@ def fit(
         opt.step()
         sched.step()
         history.append(float(loss.detach()))
-        if progress is not None:
-            progress(len(history), steps, history[-1])
+        if progress is not None and progress(len(history), steps, history[-1]) is False:
+            break  # the caller asked to stop (e.g. a Stop button)
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
     net.eval()
@@ -570,7 +570,9 @@ def candidate_regions(
 def evaluate(score: xr.DataArray, truth: xr.DataArray, top_fraction: float = 0.01) -> dict:
     """Area-weighted ROC AUC and precision in the top ``top_fraction`` of area.
 
-    Pixels are weighted by their spherical area; pixels with NaN score are left out.
+    Pixels are weighted by their spherical area; pixels with NaN score are left out. ``truth`` may
+    cover a larger grid (e.g. the whole Moon when ``score`` was computed on a latitude band): it is
+    matched to the grid of ``score``.
 
     Returns
     -------
@@ -584,6 +586,8 @@ def evaluate(score: xr.DataArray, truth: xr.DataArray, top_fraction: float = 0.0
 
     if not 0 < top_fraction <= 1:
         raise InputError(f"top_fraction must lie in (0, 1], got {top_fraction}")
+    if truth.shape != score.shape:
+        truth = truth.sel(lat=score["lat"], lon=score["lon"])
     s = score.values.ravel()
     y = truth.values.astype(bool).ravel()
     w = area_weights(score).values.ravel()
@@ -608,16 +612,28 @@ def evaluate(score: xr.DataArray, truth: xr.DataArray, top_fraction: float = 0.0
 BENCH_LAYERS: tuple[str, ...] = ("TiO2", "FeO", "mg_number", "elevation", "slope", "roughness", "npfe")
 
 
+#: Latitude band of the benchmark (the polar caps belong in a polar projection).
+BENCH_MAX_ABS_LAT = 70.0
+
+
 def synthetic_case(seed: int, resolution_ppd: float = 4, n_deposits: int | None = None,
-                   layers: Sequence[str] = BENCH_LAYERS) -> tuple[xr.DataArray, xr.Dataset]:
-    """A procedural synthetic Moon of ``seed`` with planted deposits (same seed) and its layer stack."""
+                   layers: Sequence[str] = BENCH_LAYERS, max_abs_lat: float | None = BENCH_MAX_ABS_LAT
+                   ) -> tuple[xr.DataArray, xr.Dataset]:
+    """A procedural synthetic Moon of ``seed`` with planted deposits (same seed) and its layer stack.
+
+    Deposit radii scale with the resolution (1-15 px at 4 px/deg, i.e. about 8-115 km), their number
+    with the area in pixels (40 at 4 px/deg), so the physical set-up is the same at every resolution.
+    The stack covers ``|lat| <= max_abs_lat``; deposits are planted within 60 degrees of the equator.
+    """
     from ..synth import make_moon
     from ..synth.deposits import plant_deposits
 
     n = n_deposits if n_deposits is not None else max(5, int(round(40 * (resolution_ppd / 4) ** 2)))
     moon = make_moon(seed=seed, resolution_ppd=resolution_ppd, geography="procedural")
-    moon = plant_deposits(moon.drop_vars("reflectance"), n=n, seed=seed)
-    return stack_layers(moon, layers), moon
+    r_hi = max(2.0, 15.0 * resolution_ppd / 4)
+    moon = plant_deposits(moon.drop_vars("reflectance"), n=n, seed=seed, radius_px=(1.0, r_hi),
+                          reflectance=False)
+    return stack_layers(moon, layers, max_abs_lat=max_abs_lat), moon
 
 
 def bench(fast: bool = False) -> dict:
@@ -665,6 +681,7 @@ def bench(fast: bool = False) -> dict:
         "test_seeds": list(test_seeds),
         "resolution_ppd": ppd,
         "layers": list(BENCH_LAYERS),
+        "max_abs_lat": BENCH_MAX_ABS_LAT,
         "train_steps": model.info["steps_done"],
         "train_seconds": model.info["train_seconds"],
         "final_train_loss": float(np.mean(model.history[-50:])),
