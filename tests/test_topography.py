@@ -138,3 +138,20 @@ def test_cli_npy_and_tif(tmp_path):
                  str(tmp_path / "dem.npy"), "--sun-azimuth", "45", "--sun-elevation", "0", "--method",
                  "upsample", "--pixel-size", "5", "--out", str(tmp_path / "bad.npy")]) == 2
     assert not (tmp_path / "bad.npy").exists()
+
+
+def test_cli_rejects_geographic_geotiff(tmp_path):
+    import rioxarray  # noqa: F401
+
+    from workbench.cli import main
+
+    img, coarse, _ = _pair()
+    lat = np.linspace(10, 9, 64)
+    lon = np.linspace(20, 21, 64)
+    da = xr.DataArray(img.astype("float32"), dims=("y", "x"), coords={"y": lat, "x": lon}).rio.write_crs("EPSG:4326")
+    da.rio.to_raster(tmp_path / "img.tif")
+    np.save(tmp_path / "dem.npy", coarse)
+    rc = main(["topo", "reconstruct", "--image", str(tmp_path / "img.tif"), "--coarse-dem", str(tmp_path / "dem.npy"),
+               "--sun-azimuth", "45", "--sun-elevation", "20", "--method", "upsample", "--pixel-size", "5",
+               "--out", str(tmp_path / "z.npy")])
+    assert rc == 2 and not (tmp_path / "z.npy").exists()

@@ -1,0 +1,38 @@
+"""Tests of the notebook 03 panel (workbench.widgets.topography)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.synth.terrain import make_terrain
+from workbench.topography.model import weights_paths
+
+pytestmark = [
+    pytest.mark.slow,  # imports holoviews, bokeh and torch: several seconds on a shared 2-core machine
+    pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet"),
+]
+
+
+def test_topography_view_is_a_pure_function_of_the_state():
+    from workbench.widgets.topography import Scene, TopographyState, topography_view
+
+    scene = Scene(make_terrain(52, 5.0, seed=10_001), 5.0)
+    assert scene.dem.shape == (48, 48) and scene.coarse.shape == (6, 6)  # cropped to a multiple of 8
+    state = TopographyState(sun_azimuth=200.0, sun_elevation=20.0, run_sfs=False)
+    a = topography_view(state, scene)
+    b = topography_view(state, scene)
+    assert set(a.results) == {"upsample", "network"}
+    np.testing.assert_allclose(a.results["network"], b.results["network"])
+    assert "RMSE" in a.readout and "shadowed" in a.readout
+    assert a.image.attrs["sun_elevation"] == 20.0
+
+
+def test_panel_updates_once_per_change():
+    from workbench.widgets.topography import Scene, TopographyPanel, TopographyState
+
+    panel = TopographyPanel(Scene(make_terrain(48, 5.0, seed=10_002), 5.0), TopographyState(run_sfs=False))
+    n = panel.n_computes
+    panel.controls["sun_elevation"].value = 5.0
+    assert panel.n_computes == n + 1 and panel.error is None
+    panel.cleanup()
