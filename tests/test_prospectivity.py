@@ -184,7 +184,12 @@ def test_candidate_regions_areas_and_seam():
     assert first["mean_TiO2"] == pytest.approx(7.0)
     seam = tab.iloc[1]
     assert seam["n_pixels"] == 6 and abs(seam["lon"]) > 179.0
+    assert first["total_score"] == pytest.approx((5.0 - 1.0) * first["area_km2"], rel=1e-5)
+    by_area = P.candidate_regions(s, 1.0, rank_by="area_km2")
+    assert by_area.iloc[0]["n_pixels"] == 12 and list(by_area["rank"]) == [1, 2]
     assert len(P.candidate_regions(s, 10.0)) == 0
+    with pytest.raises(InputError, match="rank_by"):
+        P.candidate_regions(s, 1.0, rank_by="score")
 
 
 def test_evaluate_known_answers():

@@ -475,6 +475,7 @@ def candidate_regions(
     threshold: float,
     tio2: xr.DataArray | None = None,
     min_pixels: int = 1,
+    rank_by: str = "mean_score",
 ) -> pd.DataFrame:
     """Connected regions (8-connected, wrapping in longitude) where ``score > threshold``.
 
@@ -488,14 +489,18 @@ def candidate_regions(
         Optional (lat, lon) TiO2 (wt%) for the ``mean_TiO2`` column.
     min_pixels
         Smaller regions are dropped.
+    rank_by
+        ``"mean_score"`` (intensity: small, sharp anomalies first), ``"total_score"`` (the area
+        integral of the score above the threshold, km2: large coherent anomalies first) or
+        ``"area_km2"``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per region, ranked by ``mean_score`` (descending): ``rank``, ``lat``, ``lon``
+        One row per region, ranked by ``rank_by`` (descending): ``rank``, ``lat``, ``lon``
         (area-weighted centre, degrees), ``area_km2`` (spherical), ``n_pixels``, ``mean_score``,
-        ``max_score``, ``mean_TiO2`` (wt%, NaN without ``tio2``), ``lat_min``, ``lat_max``,
-        ``lon_min``, ``lon_max``.
+        ``max_score``, ``total_score``, ``mean_TiO2`` (wt%, NaN without ``tio2``), ``lat_min``,
+        ``lat_max``, ``lon_min``, ``lon_max``.
     """
     from scipy import ndimage
     from scipy.sparse import coo_matrix
@@ -507,11 +512,13 @@ def candidate_regions(
         raise InputError(f"score must have dims ('lat', 'lon'), got {score.dims}")
     if not np.isfinite(threshold):
         raise InputError(f"threshold must be finite, got {threshold}")
+    if rank_by not in ("mean_score", "total_score", "area_km2"):
+        raise InputError(f"rank_by must be 'mean_score', 'total_score' or 'area_km2', got {rank_by!r}")
     s = score.values
     above = np.isfinite(s) & (s > threshold)
     lab, n = ndimage.label(above, structure=np.ones((3, 3), dtype=int))
     cols = [
-        "rank", "lat", "lon", "area_km2", "n_pixels", "mean_score", "max_score", "mean_TiO2",
+        "rank", "lat", "lon", "area_km2", "n_pixels", "mean_score", "max_score", "total_score", "mean_TiO2",
         "lat_min", "lat_max", "lon_min", "lon_max",
     ]
     if n == 0:
@@ -556,11 +563,12 @@ def candidate_regions(
         "n_pixels": agg["n_pixels"],
         "mean_score": agg["ws"] / agg["area_km2"],
         "max_score": agg["max_score"],
+        "total_score": agg["ws"] - threshold * agg["area_km2"],
         "mean_TiO2": agg["wt"] / agg["area_km2"] if tio2 is not None else np.nan,
         "lat_min": agg["lat_min"], "lat_max": agg["lat_max"],
         "lon_min": agg["lon_min"], "lon_max": agg["lon_max"],
     })
-    out = out[out["n_pixels"] >= min_pixels].sort_values("mean_score", ascending=False)
+    out = out[out["n_pixels"] >= min_pixels].sort_values(rank_by, ascending=False, kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     out = out.reset_index(drop=True)
     out.attrs["units"] = {"lat": "deg", "lon": "deg", "area_km2": "km2", "mean_TiO2": "wt%"}

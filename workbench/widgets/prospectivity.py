@@ -31,6 +31,7 @@ class ProspectivityState:
     method: str = "network"
     threshold_pct: float = 99.0  # score percentile (of the area) above which ground is a candidate
     min_pixels: int = 3
+    rank_by: str = "total_score"
     selected: int = 0  # rank of the candidate to zoom to; 0 = whole Moon
     TiO2: bool = True
     FeO: bool = True
@@ -138,7 +139,7 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
         raise InputError(f"threshold percentile must lie in [50, 100), got {state.threshold_pct}")
     score = method_score(ctx, state.method, layers)
     thr = float(np.nanpercentile(score.values, state.threshold_pct))
-    table = P.candidate_regions(score, thr, tio2=ctx.tio2, min_pixels=state.min_pixels)
+    table = P.candidate_regions(score, thr, tio2=ctx.tio2, min_pixels=state.min_pixels, rank_by=state.rank_by)
     lo, hi = (float(v) for v in np.nanpercentile(score.values, [1.0, 99.9]))
     m = maps.lunar_map(score, clim=(lo, max(hi, lo + 1e-6)), cmap="inferno", rasterize=False, width=width,
                        height=height, title=f"anomaly score — {state.method} ({len(layers)} layers)")
@@ -193,6 +194,8 @@ class ProspectivityPanel(base.Panel):
             "method": base.choice("method", METHODS),
             "threshold_pct": base.slider("threshold (score percentile)", "%", 90.0, 99.9, 0.1, 99.0),
             "min_pixels": base.int_slider("min region size", "px", 1, 50, 1, 3),
+            "rank_by": base.choice("rank by", {"area × score": "total_score", "mean score": "mean_score",
+                                               "area": "area_km2"}),
         }
         for k in self.ctx.layers:
             if k in ProspectivityState.__dataclass_fields__:
