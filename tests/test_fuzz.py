@@ -204,6 +204,32 @@ def test_inversion_read_stations_fuzz(data: bytes, require_targets: bool) -> Non
             assert df[c].dtype.kind == "f" or df[c].dtype.kind == "i"
 
 
+@FUZZ
+@given(station_csv_bytes())
+def test_catalog_open_table_fuzz(data: bytes) -> None:
+    """A table dataset whose (hash-verified) CSV is malformed opens or fails with a WorkbenchError."""
+    import hashlib
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).parent))
+    from test_robustness import catalog_env, manifest_dict, write_manifest
+
+    assume(len(data) > 0)  # the schema refuses size 0
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        (tmp / "mirror").mkdir()
+        (tmp / "mirror" / "fuzz_table.csv").write_bytes(data)
+        m = manifest_dict("fuzz_table", data=data)
+        assert m["files"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+        write_manifest(tmp / "manifests", m)
+        with catalog_env(tmp, mirror=tmp / "mirror"):
+            try:
+                df = catalog.open_table("fuzz_table")
+            except WorkbenchError:
+                return
+        assert isinstance(df, pd.DataFrame)
+
+
 def test_station_csv_real_file(mirror) -> None:
     df = read_station_csv(mirror / "samples" / "clementine_5band_sample_stations.csv")
     assert len(df) == 36 and df["R750"].between(0, 1).all()

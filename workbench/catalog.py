@@ -468,7 +468,9 @@ def _read_table(m: Manifest, path: Path) -> pd.DataFrame:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
             df = pd.read_sql_query(f'SELECT * FROM "{m.table}"', con)
     else:
-        df = pd.read_csv(path)
+        from .validate import read_csv  # a malformed CSV -> InputError naming the file
+
+        df = read_csv(path)
         df = df.drop(columns=[c for c in df.columns if c in m.drop_columns or c.startswith("Unnamed")])
     if m.columns:
         df = df.rename(columns=m.columns)
