@@ -228,6 +228,20 @@ def _truncated_mirror(tmp: Path) -> None:
     _fetch_with(tmp, manifest_dict(), mirror=tmp / "mirror")
 
 
+def _wrong_format(tmp: Path, reader: str) -> None:
+    """A hash-verified file that is not what the manifest's reader expects."""
+    data = b"not a raster at all\n" * 10
+    (tmp / "mirror").mkdir()
+    (tmp / "mirror" / "wrong_format.bin").write_bytes(data)
+    m = manifest_dict("wrong_format", data=data, sources=[{"mirror": "wrong_format.bin"}])
+    m.update(kind="raster", reader=reader, variables={"elevation": {"units": "m"}})
+    if reader == "image":
+        m["grid"] = {"bounds": [-180.0, -90.0, 180.0, 90.0]}
+    write_manifest(tmp / "manifests", m)
+    with catalog_env(tmp, mirror=tmp / "mirror"):
+        wb.open_dataset("wrong_format")
+
+
 def _outside_manifest(tmp: Path, mutate: Callable[[dict], None]) -> None:
     d = manifest_dict("outside_set")
     mutate(d)
@@ -457,6 +471,10 @@ CASES: list[Case] = [
          _truncated_mirror, wb.errors.DataUnavailableError, r"not found \(or hash differs\)"),
     Case("sha256 mismatch", "downloaded file of the right size with different bytes",
          _tampered_download, wb.errors.ChecksumError, r"does not match the manifest.*moved aside"),
+    Case("truncated or corrupted download", "a verified file that is not a GeoTIFF (manifest reader 'geotiff')",
+         lambda t: _wrong_format(t, "geotiff"), wb.errors.InputError, r"cannot be read.*fix the manifest's 'reader'"),
+    Case("truncated or corrupted download", "a verified file that is not an image (manifest reader 'image')",
+         lambda t: _wrong_format(t, "image"), wb.errors.InputError, r"cannot identify image file"),
     Case("sha256 mismatch", "`workbench data hash` on a missing file (CLI)",
          lambda t: cli(["data", "hash", str(t / "nope.tif")]), CliError, r"no such file", code=2),
     # -- manifests ----------------------------------------------------------------------------------

@@ -514,10 +514,13 @@ def open_dataset(dataset_id: str, **options: Any) -> xr.Dataset:
 
         return make_moon(**{**m.options, **options})
     paths = fetch(dataset_id)
-    if m.reader == "geotiff":
-        return _read_geotiff(m, paths[0])
-    if m.reader == "image":
-        return _read_image(m, paths[0])
+    from .validate import readable
+
+    with readable(paths[0], f"{m.id} (reader {m.reader!r})"):  # a file that is not what the manifest says
+        if m.reader == "geotiff":
+            return _read_geotiff(m, paths[0])
+        if m.reader == "image":
+            return _read_image(m, paths[0])
     df = _read_table(m, paths[0])
     ds = xr.Dataset.from_dataframe(df.rename_axis("row"))
     for k, v in m.variables.items():

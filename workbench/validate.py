@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -45,6 +46,7 @@ __all__ = [
     "load_weights",
     "load_npy",
     "open_raster",
+    "readable",
 ]
 
 #: Reflectance columns of a Clementine UVVIS station table (``clementine_sample_stations``).
@@ -551,3 +553,17 @@ def open_raster(path, what: str = "raster", **kwargs):
             raise
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{what} {path} is not a readable GeoTIFF ({first}); check the file or re-export it") from None
+
+
+@contextlib.contextmanager
+def readable(path, what: str = "file"):
+    """Turn a reader's ``OSError`` (rasterio's RasterioIOError, PIL's UnidentifiedImageError, ...) into
+    one :class:`InputError` naming the file: for files that exist and passed their hash but cannot be read."""
+    try:
+        yield
+    except (OSError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{what}: {path} cannot be read ({first}); the file does not match its declared format — "
+            "fix the manifest's 'reader' or the file"
+        ) from None
