@@ -104,10 +104,45 @@ def _build_net(n_layers: int, cfg: dict):
             out = self.head(tok).view(b, g, g, self.n_layers, p, p).permute(0, 3, 1, 4, 2, 5)
             return out.reshape(b, self.n_layers, g * p, g * p) + self.pixel_head(h)
 
-    return FusionMAE(n_layers, **cfg)
+    class FusionConvAE(nn.Module):
+        """Same fusion convolution and masked objective, with a convolutional encoder-decoder."""
+
+        def __init__(self, n_layers: int, tile: int, patch: int, fusion_channels: int, fusion_kernel: int,
+                     dim: int, depth: int, heads: int):
+            super().__init__()
+            self.n_layers = n_layers
+            fc = fusion_channels
+            self.fusion = nn.Sequential(
+                nn.Conv2d(2 * n_layers, fc, fusion_kernel, padding=fusion_kernel // 2, padding_mode="replicate"),
+                nn.GELU(),
+            )
+            enc = [nn.Conv2d(fc, dim // 2, 3, stride=2, padding=1), nn.GELU(),
+                   nn.Conv2d(dim // 2, dim, 3, stride=2, padding=1), nn.GELU()]
+            for _ in range(depth):
+                enc += [nn.Conv2d(dim, dim, 3, padding=1), nn.GELU()]
+            self.encoder = nn.Sequential(*enc)
+            self.decoder = nn.Sequential(
+                nn.ConvTranspose2d(dim, dim // 2, 2, stride=2), nn.GELU(),
+                nn.ConvTranspose2d(dim // 2, fc, 2, stride=2), nn.GELU(),
+                nn.Conv2d(fc, n_layers, 1))
+            self.pixel_head = nn.Sequential(
+                nn.Conv2d(fc, 32, 1), nn.GELU(), nn.Conv2d(32, n_layers, 1))
+
+        def forward(self, x, mask):
+            h = self.fusion(torch.cat([x * (1.0 - mask), mask], dim=1))
+            return self.decoder(self.encoder(h)) + self.pixel_head(h)
+
+    cfg = dict(cfg)
+    arch = cfg.pop("arch", "vit")
+    if arch == "vit":
+        return FusionMAE(n_layers, **cfg)
+    if arch == "conv":
+        return FusionConvAE(n_layers, **cfg)
+    raise InputError(f"arch must be 'vit' or 'conv', got {arch!r}")
 
 
 DEFAULT_CONFIG: dict = {
+    "arch": "vit",
     "tile": 32,
     "patch": 4,
     "fusion_channels": 16,
@@ -236,8 +271,9 @@ def fit(
     stacks
         ``(layer, lat, lon)`` stacks from :func:`stack_layers` (training Moons/regions; no labels).
     config
-        Architecture overrides of :data:`DEFAULT_CONFIG` (tile, patch, fusion_channels, fusion_kernel,
-        dim, depth, heads).
+        Architecture overrides of :data:`DEFAULT_CONFIG`: ``arch`` (``"vit"``, the masked-autoencoder
+        Transformer, or ``"conv"``, a convolutional encoder-decoder with the same fusion convolution and
+        objective, for comparison), tile, patch, fusion_channels, fusion_kernel, dim, depth, heads.
     steps, batch_size, lr
         AdamW optimisation with a one-cycle learning-rate schedule.
     patch_ratio
@@ -649,7 +685,8 @@ def bench(fast: bool = False) -> dict:
 
     Every method (network and baselines) is fitted on the training Moons only (normalisation included)
     and evaluated on the held-out Moons against the planted deposits: area-weighted ROC AUC and the
-    precision in the top 1% of area, averaged over the test seeds.
+    precision in the top 1% of area, averaged over the test seeds. ``conv_autoencoder`` is the same
+    fusion convolution and objective with a convolutional encoder-decoder instead of the ViT.
     """
     import torch
 
@@ -661,7 +698,8 @@ def bench(fast: bool = False) -> dict:
     train = [synthetic_case(s, ppd)[0] for s in train_seeds]
     t_data = time.perf_counter() - t0
     model = fit(train, steps=steps, seed=0)
-    methods = ("network", "zscore", "isolation_forest", "pca")
+    conv = fit(train, steps=steps, seed=0, config={"arch": "conv"})  # the comparison the issue asks for
+    methods = ("network", "zscore", "isolation_forest", "pca", "conv_autoencoder")
     per_seed: dict[str, dict] = {m: {} for m in methods}
     t_score = 0.0
     dep_frac = []
@@ -675,16 +713,19 @@ def bench(fast: bool = False) -> dict:
             "pca": pca_score(train, stack, model.normalisation, seed=0),
         }
         t_score += time.perf_counter() - t1
+        scores["conv_autoencoder"] = anomaly_score(conv, stack)
         for m in methods:
             per_seed[m][str(s)] = evaluate(scores[m], moon["deposit"], top_fraction=0.01)
         dep_frac.append(per_seed["network"][str(s)]["base_rate"])
     auc = {m: float(np.mean([v["auc"] for v in per_seed[m].values()])) for m in methods}
     p1 = {m: float(np.mean([v["precision_at_top"] for v in per_seed[m].values()])) for m in methods}
+    baselines = ("zscore", "isolation_forest", "pca")
     return {
         "auc": auc,
         "precision_at_1pct": p1,
         "per_seed": per_seed,
         "deposit_area_fraction": float(np.mean(dep_frac)),
+        "precision_at_1pct_best_possible": float(min(1.0, np.mean(dep_frac) / 0.01)),
         "train_seeds": list(train_seeds),
         "test_seeds": list(test_seeds),
         "resolution_ppd": ppd,
@@ -692,10 +733,12 @@ def bench(fast: bool = False) -> dict:
         "max_abs_lat": BENCH_MAX_ABS_LAT,
         "train_steps": model.info["steps_done"],
         "train_seconds": model.info["train_seconds"],
+        "conv_train_seconds": conv.info["train_seconds"],
         "final_train_loss": float(np.mean(model.history[-50:])),
-        "score_seconds": round(t_score, 2),
+        "score_seconds_network_and_baselines": round(t_score, 2),
         "data_seconds": round(t_data, 2),
         "config": model.config,
         "torch_threads": 1,
-        "network_beats_all_baselines_auc": bool(all(auc["network"] > auc[m] for m in methods[1:])),
+        "network_beats_all_baselines_auc": bool(all(auc["network"] > auc[m] for m in baselines)),
+        "network_beats_all_baselines_precision": bool(all(p1["network"] > p1[m] for m in baselines)),
     }
