@@ -203,3 +203,26 @@ def test_evaluate_known_answers():
     assert inverted["auc"] == pytest.approx(0.0)
     with pytest.raises(InputError, match="both"):
         P.evaluate(perfect, truth & False)
+
+
+def test_conv_variant_trains_and_bad_arch_is_refused():
+    st = stack_layers(random_fields(11), LAYERS)
+    m = P.fit(st, config={"arch": "conv", "tile": 16, "dim": 16, "depth": 1, "fusion_channels": 8},
+              steps=2, batch_size=2)
+    s = P.anomaly_score(m, st)
+    assert s.shape == st.shape[1:] and np.isfinite(s.values).all()
+    with pytest.raises(InputError, match="arch"):
+        P.fit(st, config={"arch": "mlp"}, steps=1)
+
+
+def test_stack_band_and_fit_stop():
+    ds = random_fields(12)
+    st = stack_layers(ds, LAYERS, max_abs_lat=60)
+    assert float(abs(st["lat"]).max()) <= 60
+    with pytest.raises(InputError, match="max_abs_lat"):
+        stack_layers(ds, LAYERS, max_abs_lat=0)
+    m = P.fit(st, config={"tile": 16, "dim": 16, "depth": 1, "heads": 2, "fusion_channels": 8}, steps=50,
+              batch_size=2, progress=lambda step, n, loss: step < 3)
+    assert len(m.history) == 3
+    # truth on the full grid is matched to a band-limited score
+    assert 0.0 <= P.evaluate(P.zscore_score(st, m.normalisation), ds["deposit"])["auc"] <= 1.0
