@@ -1,0 +1,121 @@
+"""The residual CNN wrapper: shapes, validation, NaN handling, fine-tuning modes, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from workbench.errors import CheckpointError, InputError
+from workbench.inversion.model import TARGETS, OxideInverter, site_mask
+from workbench.inversion.resnet import ResidualInversionNet
+
+BANDS = ["R415", "R750", "R950"]
+WL = [415.0, 750.0, 950.0]
+
+
+def _toy(h=24, w=32, seed=0):
+    """A toy cube whose 'oxides' are simple functions of band ratios (learnable in a few steps)."""
+    rng = np.random.default_rng(seed)
+    lat = np.linspace(10, -10, h)
+    lon = np.linspace(-20, 20, w)
+    base = rng.uniform(0.08, 0.25, (h, w))
+    ratio = rng.uniform(0.9, 1.2, (h, w))
+    refl = xr.DataArray(np.stack([base * 0.6, base, base * ratio]).astype(np.float32), dims=("band", "lat", "lon"),
+                        coords={"band": BANDS, "wavelength": ("band", WL), "lat": lat, "lon": lon})
+    truth = xr.Dataset({t: (("lat", "lon"), (k + 1) * 10 * (1.2 - ratio) + 5 * base) for k, t in enumerate(TARGETS)},
+                       coords={"lat": lat, "lon": lon})
+    return refl, truth
+
+
+def _tiny(seed=0):
+    return OxideInverter(BANDS, WL, width=16, depth=1, stem=8, members=2, seed=seed)
+
+
+def test_forward_shapes_and_flops():
+    net = ResidualInversionNet(3, 7, width=16, depth=1, stem=8, members=2)
+    mean, lv = net(torch.rand(2, 3, 10, 12) + 0.05)
+    assert mean.shape == (2, 2, 7, 10, 12) and lv.shape == mean.shape
+    assert net(torch.rand(1, 3, 10, 12) + 0.05, pad=False)[0].shape == (2, 1, 7, 8, 10)
+    assert net.flops_per_pixel() == 2 * 2 * (9 * 3 * 8 + 8 * 16 + 2 * 16 * 16 + 16 * 14)
+
+
+def test_fit_learns_and_predict_contract():
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=40, batch=8, patch=8, lr=1e-2)
+    refl = refl.copy()
+    refl[:, 3, 4] = np.nan
+    out = m.predict(refl)
+    for t in TARGETS:
+        assert out[t].attrs["units"] in ("wt%", "1") and f"{t}_std" in out
+    assert np.isnan(out.FeO.values[3, 4]) and np.isnan(out.FeO_std.values[3, 4])
+    assert np.isfinite(out.FeO.values).sum() == out.FeO.size - 1
+    assert (out.FeO_std.values[np.isfinite(out.FeO_std.values)] > 0).all()
+    err = np.nanmean((out.FeO.values - truth.FeO.values) ** 2) ** 0.5
+    assert err < truth.FeO.std().item()  # better than predicting the mean
+
+
+def test_bad_input_errors():
+    refl, truth = _toy(8, 8)
+    m = _tiny()
+    with pytest.raises(InputError, match="missing"):
+        m.predict(refl.isel(band=[0, 1]))
+    with pytest.raises(InputError, match="extra"):
+        extra = xr.concat([refl, refl.isel(band=[0]).assign_coords(band=["R1000"], wavelength=("band", [1000.0]))],
+                          "band")
+        m.predict(extra)
+    with pytest.raises(InputError, match="wavelengths"):
+        m.predict(refl.assign_coords(wavelength=("band", [415.0, 760.0, 950.0])))
+    neg = refl.copy()
+    neg[0, 0, 0] = -0.01
+    with pytest.raises(InputError, match="negative"):
+        m.predict(neg)
+    with pytest.raises(InputError, match="mode"):
+        m.fine_tune(refl, truth, site_mask(truth, 0, 0, 500), mode="bogus")
+
+
+@pytest.mark.parametrize("mode", ["head", "lora", "full"])
+def test_fine_tune_modes(mode):
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=10, batch=4, patch=8)
+    before = {k: v.clone() for k, v in m.net.state_dict().items()}
+    mask = site_mask(truth, 0.0, 0.0, 300.0)
+    assert mask.sum() > 4
+    m.fine_tune(refl, truth, mask, mode=mode, steps=5)
+    after = m.net.state_dict()
+    assert set(after) == set(before)  # LoRA merged back: plain architecture
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("head") for k in changed)
+    if mode == "head":
+        assert all(k.startswith("head") for k in changed)
+    else:
+        assert any(k.startswith("blocks") for k in changed)
+
+
+def test_save_load_roundtrip_and_errors(tmp_path):
+    refl, truth = _toy(8, 8)
+    m = _tiny().fit(refl, truth, steps=3, batch=2, patch=6)
+    digest = m.save(tmp_path / "w.pt")
+    assert len(digest) == 64 and (tmp_path / "w.json").exists()
+    m2 = OxideInverter.load(tmp_path / "w.pt", bands=BANDS)
+    np.testing.assert_allclose(m.predict(refl).FeO.values, m2.predict(refl).FeO.values, rtol=1e-5)
+    with pytest.raises(CheckpointError, match="bands"):
+        OxideInverter.load(tmp_path / "w.pt", bands=["R415", "R750", "R1000"])
+    with pytest.raises(CheckpointError, match="sha256"):
+        OxideInverter.load(tmp_path / "w.pt", sha256="0" * 64)
+    torch.save({"arch": "unet", "state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="architecture"):
+        OxideInverter.load(tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        OxideInverter.load(tmp_path / "junk.pt")
+
+
+def test_calibrate_sets_coverage():
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=8, batch=4, patch=8)
+    m.calibrate(refl, truth, level=0.95)
+    pred = m.predict(refl)
+    z = np.abs(pred.FeO - truth.FeO) / pred.FeO_std
+    assert 0.93 <= float((z <= 1.959964).mean()) <= 0.97

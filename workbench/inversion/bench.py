@@ -1,0 +1,104 @@
+"""``workbench bench inversion``: held-out accuracy, fine-tuning gain, coverage and global-map speed.
+
+Everything is measured in one run: the far-side hold-out experiment (committed pre-trained weights
+when present, otherwise a model pre-trained here), the matmul peak of this machine and the
+16 px/deg global map written to zarr through dask.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Measured fp32 GEMM throughput (GFLOP/s) of torch on this machine, best of ``repeats``."""
+    import torch
+
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def _upsample(refl: xr.DataArray, factor: int) -> xr.DataArray:
+    """Nearest-neighbour upsampling of a global (band, lat, lon) grid by an integer factor."""
+    from ..geo import global_grid
+
+    ppd = refl.sizes["lon"] / 360.0 * factor
+    lat, lon = global_grid(ppd)
+    data = np.repeat(np.repeat(refl.values, factor, axis=1), factor, axis=2)
+    return xr.DataArray(data, dims=refl.dims, coords={"band": refl["band"], "wavelength": refl["wavelength"],
+                                                      "lat": lat, "lon": lon}, attrs=refl.attrs)
+
+
+def run(fast: bool = False) -> dict:
+    from ..config import fast_mode
+    from .experiment import far_side_experiment, rmse_table
+    from .global_map import invert_to_zarr
+    from .model import committed_weights, load_pretrained
+
+    fast = fast or fast_mode()
+    instrument = "clementine_uvvis"
+    pretrained = load_pretrained(instrument) if committed_weights(instrument).exists() else None
+    t0 = time.perf_counter()
+    exp = far_side_experiment(instrument, ppd=4, steps=100 if fast else 1200, ft_steps=60 if fast else 150,
+                              pretrained=pretrained, sklearn_pixels=10_000 if fast else 40_000)
+    experiment_s = time.perf_counter() - t0
+    table = rmse_table(exp)
+    pre, ft = table["resnet_pretrained"], table["resnet_finetuned"]
+    sk_best = {t: min(table[k][t] for k in ("pls", "random_forest", "gbm") if k in table) for t in pre}
+    cov = exp.coverage["resnet_finetuned"]
+    out: dict = {
+        "instrument": instrument,
+        "heldout": "synthetic far side (|lon|>90) minus the fine-tuning site; models trained on the near side",
+        "heldout_rmse": table,
+        "heldout_r2": {str(m): {t: round(float(r[(t, "r2")]), 4) for t in pre} for m, r in exp.table.iterrows()
+                       if np.isfinite(r[("FeO", "r2")])},
+        "finetune_feo_gain": round(1 - ft["FeO"] / pre["FeO"], 4),
+        "finetune_gain_by_target": {t: round(1 - ft[t] / pre[t], 4) for t in pre},
+        "ratio_to_lucey2000": {t: round(ft[t] / table["lucey2000"][t], 3) for t in ("FeO", "TiO2")},
+        "ratio_to_best_sklearn": {t: round(ft[t] / sk_best[t], 3) for t in pre},
+        "interval_coverage_95": round(float(np.mean([c["cov95"] for c in cov.values()])), 4),
+        "interval_coverage_68": round(float(np.mean([c["cov68"] for c in cov.values()])), 4),
+        "interval_coverage_by_target": cov,
+        "pretrained_weights": "committed" if pretrained is not None else "trained in this run",
+        "experiment_seconds": round(experiment_s, 1),
+    }
+    model = exp.models["resnet_finetuned"]
+    factor = 1 if fast else 4
+    refl = _upsample(exp.refl, factor) if factor > 1 else exp.refl
+    npix = refl.sizes["lat"] * refl.sizes["lon"]
+    peak = matmul_gflops()
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        res = invert_to_zarr(refl, model, Path(d) / "map.zarr", chunk=720, progress=False)
+        seconds = time.perf_counter() - t0
+        n_out = len(res.data_vars)
+    model_gflops = model.net.flops_per_pixel() * npix / seconds / 1e9
+    out.update({
+        f"global_{4 * factor}ppd_seconds": round(seconds, 2),
+        "global_map_pixels": npix,
+        "global_map_outputs": n_out,
+        "global_map_note": ("reflectance of the 4 px/deg synthetic observation upsampled x4 to the 16 px/deg grid; "
+                            "the time is inversion + zarr write of all outputs (means and stds)") if factor > 1 else "",
+        "throughput_mpix_per_s": round(npix / seconds / 1e6, 3),
+        "matmul_gflops": round(peak, 1),
+        "model_gflop_per_pixel": model.net.flops_per_pixel() / 1e9,
+        "model_gflops": round(model_gflops, 1),
+        "flop_utilization": round(model_gflops / peak, 3),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+    })
+    if fast:
+        out["global_16ppd_seconds"] = None
+    return out

@@ -1,0 +1,189 @@
+"""Global oxide maps chunk by chunk with dask, written to zarr, resumable, local or on a cluster.
+
+:func:`invert_lazy` builds a lazy ``xarray.Dataset`` of every target and its uncertainty: each dask chunk
+of the ``(band, lat, lon)`` reflectance cube gets a one-pixel halo (``dask.array.map_overlap``, periodic
+in longitude for global grids — the 3×3 stem of the network needs its neighbours, so plain
+``map_blocks`` would leave seams) and runs the network on it. :func:`invert_to_zarr` writes it region
+by region to a zarr store with a progress bar; finished chunk rows are recorded in
+``<out>.partial/progress.json`` so an interrupted run continues where it stopped. The store is renamed
+to its final name only when complete. ``scheduler`` (a ``dask.distributed`` address) sends the work to
+an existing cluster; otherwise the local threaded scheduler is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from .model import UNITS, OxideInverter
+
+
+def _block_fn(model: OxideInverter):
+    import torch
+
+    def fn(block: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            if np.any(block < 0):
+                raise InputError("reflectance has negative values in a chunk; fix the calibration offset "
+                                 "or set those pixels to NaN")
+        with torch.no_grad():
+            mean, std = model.predict_arrays(np.asarray(block, np.float32), tile_rows=block.shape[1])
+        # the block carries a one-pixel halo on every side: drop it (the halo pixels only fed the 3x3 stem)
+        return np.concatenate([mean, std])[:, 1:-1, 1:-1].astype(np.float32)
+
+    return fn
+
+
+def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512) -> xr.Dataset:
+    """Lazy Dataset of ``<target>`` and ``<target>_std`` (lat, lon) for a (band, lat, lon) cube."""
+    if "band" not in refl.dims:
+        raise InputError("reflectance needs a 'band' dim (band, lat, lon)")
+    refl = refl.transpose("band", "lat", "lon")
+    model.check_input(refl.isel(lat=slice(0, 1), lon=slice(0, 1)))  # bands and wavelengths
+    refl = refl.sel(band=model.bands)
+    arr = refl.data if isinstance(refl.data, da.Array) else da.from_array(refl.values)
+    arr = arr.astype(np.float32).rechunk({0: -1, 1: chunk, 2: chunk})
+    lon = refl["lon"].values
+    periodic = lon.size > 1 and lon.size * abs(float(lon[1] - lon[0])) >= 359.9
+    K = len(model.targets)
+    out = da.map_overlap(_block_fn(model), arr, depth={0: 0, 1: 1, 2: 1},
+                         boundary={0: "none", 1: "nearest", 2: "periodic" if periodic else "nearest"},
+                         chunks=((2 * K,), arr.chunks[1], arr.chunks[2]), dtype=np.float32, trim=False,
+                         meta=np.empty((0, 0, 0), np.float32))
+    ds = xr.Dataset(coords={"lat": refl["lat"], "lon": refl["lon"]},
+                    attrs={"crs": refl.attrs.get("crs", "IAU_2015:30100"), "bands": ",".join(model.bands)})
+    for k, t in enumerate(model.targets):
+        ds[t] = (("lat", "lon"), out[k], {"units": UNITS.get(t, "1")})
+        ds[f"{t}_std"] = (("lat", "lon"), out[K + k], {"units": UNITS.get(t, "1"),
+                                                       "long_name": f"{t} 1-sigma uncertainty"})
+    return ds
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathLike, chunk: int = 512,
+                   scheduler: str | None = None, progress: bool = True, workers: int = 2,
+                   overwrite: bool = False) -> xr.Dataset:
+    """Invert ``refl`` chunk by chunk and write ``out`` (zarr); resumes an interrupted run.
+
+    Parameters
+    ----------
+    refl
+        ``(band, lat, lon)`` reflectance (numpy- or dask-backed) with the model's bands.
+    model
+        A fitted :class:`OxideInverter`.
+    out
+        Final zarr path; work happens in ``<out>.partial`` and is renamed on completion.
+    scheduler
+        Address of an existing ``dask.distributed`` scheduler (``tcp://host:8786``); None = local
+        threads (``workers`` threads, torch one thread each).
+    overwrite
+        Replace an existing complete store at ``out``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The store opened lazily.
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} exists; pass overwrite=True (CLI: delete it) to recompute")
+    part = out.with_name(out.name + ".partial")
+    log_path = part / "progress.json"
+    ds = invert_lazy(refl, model, chunk)
+    lat_chunks = ds[model.targets[0]].data.chunks[0]
+    starts = np.concatenate([[0], np.cumsum(lat_chunks)])
+    done: set[int] = set()
+    if part.exists() and log_path.exists():
+        rec = json.loads(log_path.read_text())
+        if rec.get("chunks") == list(map(int, lat_chunks)) and rec.get("bands") == model.bands:
+            done = set(rec["done"])
+        else:
+            shutil.rmtree(part)
+    if not done:
+        if part.exists():
+            shutil.rmtree(part)
+        ds.to_zarr(part, compute=False, mode="w")
+
+    def save_log():
+        tmp = log_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"chunks": list(map(int, lat_chunks)), "bands": model.bands,
+                                   "done": sorted(done)}))
+        os.replace(tmp, log_path)
+
+    todo = [i for i in range(len(lat_chunks)) if i not in done]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(lat_chunks), initial=len(done), desc="oxide map (chunk rows)", disable=not progress)
+    client = None
+    if scheduler:
+        from distributed import Client
+
+        client = Client(scheduler)
+    t0 = time.perf_counter()
+    try:
+        threads = 1 if workers > 1 else (os.cpu_count() or 1)
+        local = {"scheduler": "threads", "num_workers": workers} if client is None else {}
+        with _torch_threads(threads), dask.config.set(**local):
+            for i in todo:
+                region = {"lat": slice(int(starts[i]), int(starts[i + 1])), "lon": slice(None)}
+                piece = ds.isel(lat=region["lat"]).drop_vars(["lat", "lon"])
+                job = piece.to_zarr(part, region=region, compute=False)
+                if client is not None:
+                    client.compute(job).result()
+                else:
+                    dask.compute(job)
+                done.add(i)
+                save_log()
+                bar.update(1)
+    finally:
+        bar.close()
+        if client is not None:
+            client.close()
+    elapsed = time.perf_counter() - t0
+    log_path.unlink()
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(part, out)
+    res = xr.open_zarr(out)
+    res.attrs["seconds"] = elapsed
+    return res
+
+
+def invert_global_cli(args) -> None:
+    """Implementation of ``workbench invert map``."""
+    from .model import load_pretrained
+
+    if args.input:
+        refl = xr.open_zarr(args.input)
+        refl = refl[next(iter(refl.data_vars))] if isinstance(refl, xr.Dataset) else refl
+        model = OxideInverter.load(args.weights) if args.weights else load_pretrained(
+            str(refl.attrs.get("instrument", "kaguya_mi")))
+    else:
+        from ..synth import make_moon, observe
+
+        model = OxideInverter.load(args.weights) if args.weights else load_pretrained("clementine_uvvis")
+        inst = "clementine_uvvis" if len(model.bands) == 5 else "kaguya_mi"
+        refl = observe(make_moon(resolution_ppd=args.ppd), inst, snr=100, seed=1)["reflectance"]
+    res = invert_to_zarr(refl, model, args.out, chunk=args.chunk, scheduler=args.scheduler)
+    print(f"wrote {args.out}: {list(res.data_vars)} in {res.attrs['seconds']:.1f} s")

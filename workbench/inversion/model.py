@@ -1,0 +1,440 @@
+"""The oxide-inversion wrapper: ``fit`` / ``fine_tune`` / ``calibrate`` / ``predict`` / ``save`` / ``load``.
+
+:class:`OxideInverter` wraps :class:`~workbench.inversion.resnet.ResidualInversionNet` with everything a
+user needs: band and wavelength checks, target scaling and units, chunked prediction over whole maps
+(NaN in → NaN out), deep-ensemble uncertainty with a post-hoc interval calibration, three fine-tuning
+modes (head-only refit, low-rank adaptation, full), and checkpoints that record architecture, band list,
+wavelengths and sha256 (loaded with ``torch.load(weights_only=True)``). The torch device comes from
+:func:`workbench.config.get_device`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..config import get_device
+from ..errors import CheckpointError, InputError
+from ..io import atomic_path
+from ..validate import check_reflectance
+from .resnet import ARCH, ResidualInversionNet, ensemble_moments, gaussian_nll
+
+#: Outputs of the network, in order.
+TARGETS: tuple[str, ...] = ("FeO", "TiO2", "Al2O3", "MgO", "CaO", "SiO2", "mg_number")
+UNITS = {t: "wt%" for t in TARGETS} | {"mg_number": "1"}
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+WAVELENGTH_TOL_NM = 1.0
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def site_mask(template: xr.DataArray | xr.Dataset, lat: float, lon: float, radius_km: float) -> xr.DataArray:
+    """Boolean (lat, lon) mask of the pixels within ``radius_km`` of a site (great-circle distance)."""
+    from ..geo import great_circle_distance
+
+    lat2, lon2 = xr.broadcast(template["lat"], template["lon"])
+    d = great_circle_distance(lat2, lon2, lat, lon)
+    return (d <= radius_km).transpose("lat", "lon").rename("site_mask")
+
+
+class OxideInverter:
+    """Reflectance cube (band, lat, lon) → oxides (wt%) and Mg# with per-pixel uncertainty.
+
+    Parameters
+    ----------
+    bands, wavelengths
+        Band names and centre wavelengths (nm) the model is built for; inputs must match them.
+    width, depth, stem, members
+        Network size (see :class:`~workbench.inversion.resnet.ResidualInversionNet`); ``members`` is
+        the deep-ensemble size.
+    seed
+        Seed of the weight initialisation.
+
+    Examples
+    --------
+    >>> m = OxideInverter(["R415", "R750"], [415.0, 750.0], width=8, depth=1, stem=4, members=2)
+    >>> m.net.config["n_bands"], m.targets[0]
+    (2, 'FeO')
+    """
+
+    def __init__(self, bands: Sequence[str], wavelengths: Sequence[float], targets: Sequence[str] = TARGETS,
+                 width: int = 64, depth: int = 2, stem: int = 32, members: int = 4, seed: int = 0):
+        if len(bands) != len(wavelengths):
+            raise InputError(f"{len(bands)} band names but {len(wavelengths)} wavelengths; give one each")
+        self.bands = [str(b) for b in bands]
+        self.wavelengths = [float(w) for w in wavelengths]
+        self.targets = [str(t) for t in targets]
+        torch.manual_seed(seed)
+        self.net = ResidualInversionNet(len(self.bands), len(self.targets), width=width, depth=depth,
+                                        stem=stem, members=members)
+        self.y_mean = np.zeros(len(self.targets), np.float32)
+        self.y_std = np.ones(len(self.targets), np.float32)
+        self.std_scale = np.ones(len(self.targets), np.float32)
+        self.meta: dict = {}
+        self.device = get_device()
+
+    # ------------------------------------------------------------------------------------ checks
+    @property
+    def config(self) -> dict:
+        return dict(self.net.config, bands=self.bands, wavelengths=self.wavelengths, targets=self.targets)
+
+    def check_input(self, refl: xr.DataArray) -> np.ndarray:
+        """Validate a ``(band, lat, lon)`` cube against the model's bands; return float32 numpy.
+
+        Raises :class:`InputError` for missing/extra bands, mismatched wavelengths and negative values.
+        """
+        if not isinstance(refl, xr.DataArray) or "band" not in refl.dims:
+            raise InputError("predict() needs an xarray.DataArray with a 'band' dim (band, lat, lon); "
+                             "use workbench.synth.resample_to_instrument or observe(...)['reflectance']")
+        names = [str(b) for b in refl["band"].values] if "band" in refl.coords else []
+        if len(names) != len(self.bands) or set(names) != set(self.bands):
+            missing = sorted(set(self.bands) - set(names))
+            extra = sorted(set(names) - set(self.bands))
+            raise InputError(f"band mismatch: model expects {self.bands}; missing {missing}, extra {extra}. "
+                             "Select the model's bands (refl.sel(band=model.bands)) or use weights "
+                             "trained for this instrument")
+        refl = refl.sel(band=self.bands)
+        if "wavelength" in refl.coords:
+            wl = np.asarray(refl["wavelength"].values, float)
+            bad = np.abs(wl - np.asarray(self.wavelengths)) > WAVELENGTH_TOL_NM
+            if bad.any():
+                raise InputError(f"wavelengths {wl[bad].tolist()} nm do not match the weights' "
+                                 f"{np.asarray(self.wavelengths)[bad].tolist()} nm; use weights trained "
+                                 "for this instrument (or fine-tune a model on its bands)")
+        refl = refl.transpose("band", ...)
+        arr = np.asarray(refl.values, dtype=np.float32)
+        check_reflectance(arr, allow_all_nan=True)  # inf is refused, not silently turned into NaN
+        if arr.ndim != 3:
+            raise InputError(f"expected (band, lat, lon), got dims {refl.dims}")
+        with np.errstate(invalid="ignore"):
+            neg = arr < 0
+        if neg.any():
+            raise InputError(f"reflectance has {int(neg.sum())} negative value(s) (min {np.nanmin(arr):.4g}); "
+                             "fix the calibration offset or set those pixels to NaN")
+        return arr
+
+    def _targets_array(self, truth: xr.Dataset, like: xr.DataArray) -> np.ndarray:
+        missing = [t for t in self.targets if t not in truth]
+        if missing:
+            raise InputError(f"truth is missing {missing}; it needs {self.targets}")
+        return np.stack([np.asarray(truth[t].transpose(*like.dims[1:]).values, np.float32)
+                         for t in self.targets])
+
+    # ------------------------------------------------------------------------------------ training
+    def _prepare(self, refl, truth, mask):
+        X = self.check_input(refl)
+        Y = self._targets_array(truth, refl.transpose("band", ...))
+        M = np.ones(X.shape[1:], bool) if mask is None else np.asarray(mask.transpose(*refl.dims[1:]).values, bool)
+        valid = M & np.isfinite(X).all(0) & (X > 0).all(0) & np.isfinite(Y).all(0)
+        if valid.sum() == 0:
+            raise InputError("no valid training pixels (mask empty or all NaN)")
+        return X, Y, valid
+
+    def _set_stats(self, X, Y, valid):
+        logx = np.log(X[:, valid])
+        self.net.in_mean.copy_(torch.from_numpy(logx.mean(1)))
+        self.net.in_std.copy_(torch.from_numpy(logx.std(1) + 1e-6))
+        self.y_mean = Y[:, valid].mean(1).astype(np.float32)
+        self.y_std = (Y[:, valid].std(1) + 1e-6).astype(np.float32)
+
+    def _sampler(self, X, Y, valid, patch, rng):
+        """Random ``patch``×``patch`` targets (+1-pixel input halo) centred on valid pixels."""
+        H, W = valid.shape
+        rows, cols = np.nonzero(valid)
+        fill = np.exp(self.net.in_mean.cpu().numpy())[:, None, None].astype(np.float32)
+        Xf = np.where(np.isfinite(X) & (X > 0), X, fill)
+        Xp = np.pad(Xf, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        Yn = (Y - self.y_mean[:, None, None]) / self.y_std[:, None, None]
+        Yn = np.where(valid[None], Yn, 0.0).astype(np.float32)
+        p = min(patch, H, W)
+
+        def batch(n):
+            k = rng.integers(0, len(rows), n)
+            r0 = np.clip(rows[k] - p // 2, 0, H - p)
+            c0 = np.clip(cols[k] - p // 2, 0, W - p)
+            xb = np.stack([Xp[:, r : r + p + 2, c : c + p + 2] for r, c in zip(r0, c0, strict=True)])
+            yb = np.stack([Yn[:, r : r + p, c : c + p] for r, c in zip(r0, c0, strict=True)])
+            mb = np.stack([valid[None, r : r + p, c : c + p] for r, c in zip(r0, c0, strict=True)])
+            return torch.from_numpy(xb), torch.from_numpy(yb), torch.from_numpy(mb)
+
+        return batch
+
+    def _train(self, params, batches: Sequence[Callable], weights: Sequence[float], steps: int, lr: float,
+               progress: Callable[[int, int, float], None] | None = None, weight_decay: float = 0.0) -> list:
+        net = self.net.to(self.device)
+        net.train()
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
+        losses = []
+        for step in range(steps):
+            loss = 0.0
+            for make, w in zip(batches, weights, strict=True):
+                xb, yb, mb = (t.to(self.device) for t in make())
+                mean, log_var = net(xb, pad=False)
+                loss = loss + w * gaussian_nll(mean, log_var, yb, mb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(step + 1, steps, losses[-1])
+        net.eval()
+        return losses
+
+    def fit(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray | None = None, steps: int = 600,
+            batch: int = 16, patch: int = 24, lr: float = 3e-3, seed: int = 0,
+            progress: Callable[[int, int, float], None] | None = None) -> OxideInverter:
+        """Pre-train on a reflectance cube with known oxides (e.g. the synthetic Moon's near side).
+
+        ``mask`` (lat, lon) bool selects training pixels; NaN pixels are skipped. Gaussian NLL of every
+        ensemble member on random patches; AdamW with a one-cycle schedule.
+        """
+        X, Y, valid = self._prepare(refl, truth, mask)
+        self._set_stats(X, Y, valid)
+        rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        sampler = self._sampler(X, Y, valid, patch, rng)
+        t0 = time.perf_counter()
+        losses = self._train(list(self.net.parameters()), [lambda: sampler(batch)], [1.0], steps, lr, progress,
+                             weight_decay=1e-4)
+        self.meta["fit"] = dict(steps=steps, batch=batch, patch=patch, lr=lr, seed=seed,
+                                n_pixels=int(valid.sum()), final_loss=float(np.mean(losses[-20:])),
+                                seconds=round(time.perf_counter() - t0, 1))
+        return self
+
+    def fine_tune(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray, mode: str = "lora",
+                  steps: int = 150, lr: float | None = None, rank: int = 4, replay: tuple | None = None,
+                  replay_weight: float = 1.0, batch: int = 8, seed: int = 0,
+                  progress: Callable[[int, int, float], None] | None = None) -> OxideInverter:
+        """Adapt to a few sample sites: ``mode`` = ``"head"`` (refit the output layer only), ``"lora"``
+        (rank-``rank`` adapters on every trunk layer + head; merged back afterwards) or ``"full"``.
+
+        ``mask`` selects the site pixels (e.g. :func:`site_mask`). ``replay=(refl, truth, mask)`` mixes
+        patches of the pre-training data into every step (weight ``replay_weight``) so the model does not
+        forget the rest of the Moon. Standardisation statistics are kept from pre-training.
+        """
+        if mode not in ("head", "lora", "full"):
+            raise InputError(f"unknown fine-tuning mode {mode!r}; use 'head', 'lora' or 'full'")
+        X, Y, valid = self._prepare(refl, truth, mask)
+        rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        size = int(max(3, min(8, math.isqrt(int(valid.sum())) + 2)))
+        site_sampler = self._sampler(X, Y, valid, size, rng)
+        batches = [lambda: site_sampler(batch)]
+        weights = [1.0]
+        if replay is not None:
+            rX, rY, rvalid = self._prepare(*replay)
+            rs = self._sampler(rX, rY, rvalid, 24, rng)
+            batches.append(lambda: rs(batch))
+            weights.append(replay_weight)
+        for p in self.net.parameters():
+            p.requires_grad_(mode == "full")
+        if mode == "lora":
+            self.net.add_lora(rank)
+        params = list(self.net.head.parameters())
+        if mode == "lora":
+            params += [p for n, p in self.net.named_parameters() if "lora_" in n]
+        elif mode == "full":
+            params = list(self.net.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        lr = lr or {"head": 3e-3, "lora": 2e-3, "full": 3e-4}[mode]
+        losses = self._train(params, batches, weights, steps, lr, progress)
+        if mode == "lora":
+            self.net.merge_lora()
+        for p in self.net.parameters():
+            p.requires_grad_(True)
+        self.meta.setdefault("fine_tune", []).append(
+            dict(mode=mode, steps=steps, lr=lr, rank=rank if mode == "lora" else None,
+                 n_pixels=int(valid.sum()), replay=replay is not None, final_loss=float(np.mean(losses[-10:]))))
+        return self
+
+    # ------------------------------------------------------------------------------------ predict
+    @torch.no_grad()
+    def predict_arrays(self, X: np.ndarray, tile_rows: int = 64, periodic_lon: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std (K, H, W) in target units for a validated float32 (band, H, W) array.
+
+        Row tiles with a one-pixel halo; edges replicate-padded (``periodic_lon`` wraps longitude).
+        Pixels with a NaN or non-positive band come out NaN.
+        """
+        net = self.net.to(self.device).eval()
+        C, H, W = X.shape
+        bad = ~(np.isfinite(X).all(0) & (X > 0).all(0))
+        fill = np.exp(net.in_mean.cpu().numpy())[:, None, None].astype(np.float32)
+        Xf = np.where(bad[None], fill, X).astype(np.float32)
+        if periodic_lon:
+            Xp = np.concatenate([Xf[:, :, -1:], Xf, Xf[:, :, :1]], axis=2)
+            Xp = np.pad(Xp, ((0, 0), (1, 1), (0, 0)), mode="edge")
+        else:
+            Xp = np.pad(Xf, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        K = len(self.targets)
+        mean = np.empty((K, H, W), np.float32)
+        std = np.empty((K, H, W), np.float32)
+        ym, ys = self.y_mean[:, None, None], self.y_std[:, None, None]
+        for r0 in range(0, H, tile_rows):
+            r1 = min(H, r0 + tile_rows)
+            xb = torch.from_numpy(np.ascontiguousarray(Xp[None, :, r0 : r1 + 2])).to(self.device)
+            m, lv = net(xb, pad=False)
+            mu, sd = ensemble_moments(m, lv)
+            mean[:, r0:r1] = mu[0].cpu().numpy() * ys + ym
+            std[:, r0:r1] = sd[0].cpu().numpy() * ys * self.std_scale[:, None, None]
+        mean[:, bad] = np.nan
+        std[:, bad] = np.nan
+        return mean, std
+
+    def predict(self, refl: xr.DataArray, tile_rows: int = 64) -> xr.Dataset:
+        """Invert a ``(band, lat, lon)`` cube → Dataset of ``<target>`` and ``<target>_std`` on (lat, lon).
+
+        NaN (or zero) reflectance pixels come out NaN; negative reflectance or mismatched bands raise
+        :class:`InputError`.
+        """
+        X = self.check_input(refl)
+        spatial = [d for d in refl.dims if d != "band"]
+        periodic = False
+        if "lon" in refl.coords and refl["lon"].size > 1:
+            lon = refl["lon"].values
+            periodic = lon.size * abs(float(lon[1] - lon[0])) >= 359.9  # a full circle of longitude
+        mean, std = self.predict_arrays(X, tile_rows, periodic_lon=bool(periodic))
+        coords = {k: v for k, v in refl.coords.items() if "band" not in v.dims}
+        out = xr.Dataset(coords=coords, attrs={k: v for k, v in refl.attrs.items() if k == "crs"})
+        for k, t in enumerate(self.targets):
+            out[t] = xr.DataArray(mean[k], dims=spatial, attrs={"units": UNITS.get(t, "1"),
+                                                                   "long_name": f"{t} (residual CNN)"})
+            out[f"{t}_std"] = xr.DataArray(std[k], dims=spatial, attrs={
+                "units": UNITS.get(t, "1"), "long_name": f"{t} 1-sigma predictive uncertainty (deep ensemble)"})
+        out.attrs["model"] = ARCH
+        out.attrs["bands"] = ",".join(self.bands)
+        return out
+
+    def calibrate(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray | None = None,
+                  level: float = 0.95) -> np.ndarray:
+        """Scale the predicted std per target so ``level`` intervals cover ``level`` of calibration pixels.
+
+        A post-hoc, split-conformal style recalibration (Kuleshov et al. 2018); use pixels *not* used for
+        the held-out evaluation. Returns the scale factors (also stored and saved).
+        """
+        self.std_scale = np.ones(len(self.targets), np.float32)
+        pred = self.predict(refl)
+        zq = float(np.sqrt(2) * _erfinv(level))
+        scale = []
+        for t in self.targets:
+            z = np.abs((pred[t] - truth[t]) / pred[f"{t}_std"])
+            if mask is not None:
+                z = z.where(mask)
+            q = float(np.nanquantile(z.values, level))
+            scale.append(q / zq if np.isfinite(q) and q > 0 else 1.0)
+        self.std_scale = np.asarray(scale, np.float32)
+        self.meta["calibration"] = dict(level=level, scale=[float(s) for s in scale])
+        return self.std_scale
+
+    # ------------------------------------------------------------------------------------ I/O
+    def save(self, path: str | Path, record: dict | None = None) -> str:
+        """Save weights + config + band list (atomic); write ``<path>.json`` record; return sha256."""
+        path = Path(path)
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        blob = {
+            "arch": ARCH,
+            "config": json.dumps(self.config),
+            "state_dict": state,
+            "y_mean": torch.from_numpy(self.y_mean),
+            "y_std": torch.from_numpy(self.y_std),
+            "std_scale": torch.from_numpy(np.asarray(self.std_scale, np.float32)),
+            "meta": json.dumps(self.meta, default=float),
+        }
+        with atomic_path(path) as tmp:
+            torch.save(blob, tmp)
+        digest = sha256_file(path)
+        rec = {"file": path.name, "sha256": digest, "arch": ARCH, "config": self.config, "meta": self.meta,
+               **(record or {})}
+        with atomic_path(path.with_suffix(".json")) as tmp:
+            tmp.write_text(json.dumps(rec, indent=2, default=float))
+        return digest
+
+    @classmethod
+    def load(cls, path: str | Path, bands: Sequence[str] | None = None, sha256: str | None = None
+             ) -> OxideInverter:
+        """Load a checkpoint (``weights_only=True``); check its sha256 (when given or recorded beside it)
+        and, when ``bands`` is given, that it was trained on exactly those bands."""
+        path = Path(path)
+        if not path.exists():
+            raise CheckpointError(f"checkpoint {path} does not exist; train one with fit() and save()")
+        rec_path = path.with_suffix(".json")
+        if sha256 is None and rec_path.exists():
+            sha256 = json.loads(rec_path.read_text()).get("sha256")
+        if sha256 is not None and sha256_file(path) != sha256:
+            raise CheckpointError(f"checkpoint {path} sha256 does not match its record; the file is "
+                                  "corrupt or was replaced — re-download or retrain it")
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle/zip errors
+            raise CheckpointError(f"{path} is not a readable weights-only torch checkpoint ({exc})") from exc
+        if not isinstance(blob, dict) or blob.get("arch") != ARCH:
+            got = blob.get("arch") if isinstance(blob, dict) else type(blob).__name__
+            raise CheckpointError(f"{path} holds architecture {got!r}, not {ARCH!r}; load it with the "
+                                  "code that wrote it or retrain")
+        cfg = json.loads(blob["config"])
+        if bands is not None and list(bands) != cfg["bands"]:
+            raise CheckpointError(f"{path} was trained on bands {cfg['bands']}, not {list(bands)}; "
+                                  "use weights for this instrument")
+        m = cls(cfg["bands"], cfg["wavelengths"], cfg["targets"], width=cfg["width"], depth=cfg["depth"],
+                stem=cfg["stem"], members=cfg["members"])
+        try:
+            m.net.load_state_dict(blob["state_dict"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"{path}: weights do not fit the architecture ({exc}); retrain") from exc
+        m.y_mean = blob["y_mean"].numpy()
+        m.y_std = blob["y_std"].numpy()
+        m.std_scale = blob["std_scale"].numpy()
+        m.meta = json.loads(blob["meta"])
+        return m
+
+
+def _erfinv(p: float) -> float:
+    from scipy.special import erfinv
+
+    return float(erfinv(p))
+
+
+def committed_weights(instrument: str) -> Path:
+    """Path of the committed pre-trained weights for a virtual instrument."""
+    return WEIGHTS_DIR / f"inversion_{instrument}.pt"
+
+
+def load_pretrained(instrument: str = "kaguya_mi") -> OxideInverter:
+    """The committed model pre-trained on the synthetic Moon for ``instrument`` (sha256-checked)."""
+    path = committed_weights(instrument)
+    if not path.exists():
+        raise CheckpointError(f"no committed weights for {instrument!r} at {path}; run "
+                              "`python -m workbench.inversion.train --instrument INSTRUMENT` to make them")
+    return OxideInverter.load(path)
+
+
+def synthetic_station_prior() -> Callable[[np.ndarray], np.ndarray]:
+    """FeO/TiO2 prior ``f(X (n, 5)) -> (n, 2)`` from the Clementine model pre-trained on the synthetic Moon."""
+    model = load_pretrained("clementine_uvvis")
+    i_fe, i_ti = model.targets.index("FeO"), model.targets.index("TiO2")
+
+    def prior(X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, np.float32)
+        mean, _ = model.predict_arrays(X.T[:, :, None])  # (band, n, 1): each station a 1×1 patch
+        return np.c_[mean[i_fe, :, 0], mean[i_ti, :, 0]]
+
+    return prior

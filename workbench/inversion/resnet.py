@@ -1,0 +1,160 @@
+"""The residual inversion network (torch): multiband patch → six oxides and Mg#, with uncertainty.
+
+Architecture (one forward pass computes a whole deep ensemble):
+
+* input: log reflectance of ``n_bands`` bands, standardised with stored statistics;
+* **stem**: a 3×3 convolution (spatial context of one pixel each side — it averages noise and sees
+  local texture), one per ensemble member, computed as a single convolution;
+* **trunk**: ``depth`` residual blocks ``x + W₂·GELU(W₁·x)`` of 1×1 convolutions (per-pixel, width
+  ``width``). The members' 1×1 layers run as one batched matrix multiply (``torch.baddbmm``) so the
+  network is compute-bound in large GEMMs and reaches a good fraction of the CPU's matmul peak;
+* **head**: per output a mean and a log-variance (heteroscedastic Gaussian, Kendall & Gal 2017).
+
+The ``members`` independently initialised members form a deep ensemble (Lakshminarayanan et al. 2017):
+predictive mean = mean of member means; variance = mean of member variances + variance of member means.
+Optional low-rank adapters (LoRA, Hu et al. 2022) on every trunk layer support few-sample fine-tuning.
+
+References
+----------
+He, K. et al. (2016). Deep residual learning for image recognition. CVPR.
+Lakshminarayanan, B., Pritzel, A., Blundell, C. (2017). Simple and scalable predictive uncertainty
+estimation using deep ensembles. NeurIPS.
+Kendall, A., Gal, Y. (2017). What uncertainties do we need in Bayesian deep learning? NeurIPS.
+Hu, E. J. et al. (2022). LoRA: low-rank adaptation of large language models. ICLR.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ARCH = "resnet-ens-v1"
+
+
+class EnsembleLinear(nn.Module):
+    """``members`` independent linear maps applied as one batched matmul, with optional LoRA.
+
+    Input and output shape ``(members, N, features)``.
+    """
+
+    def __init__(self, members: int, n_in: int, n_out: int, lora_rank: int = 0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(members, n_in, n_out))
+        self.bias = nn.Parameter(torch.zeros(members, 1, n_out))
+        bound = 1.0 / math.sqrt(n_in)
+        nn.init.uniform_(self.weight, -bound * math.sqrt(3), bound * math.sqrt(3))
+        self.lora_rank = 0
+        if lora_rank:
+            self.add_lora(lora_rank)
+
+    def add_lora(self, rank: int) -> None:
+        """Add trainable low-rank adapters ``A·B`` (B zero-initialised, so the output is unchanged)."""
+        m, n_in, n_out = self.weight.shape
+        self.lora_rank = rank
+        self.lora_a = nn.Parameter(torch.randn(m, n_in, rank) / math.sqrt(n_in))
+        self.lora_b = nn.Parameter(torch.zeros(m, rank, n_out))
+
+    def effective_weight(self) -> torch.Tensor:
+        if self.lora_rank:
+            return self.weight + self.lora_a @ self.lora_b
+        return self.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.effective_weight())
+
+
+class ResidualInversionNet(nn.Module):
+    """Deep-ensemble residual network from ``(B, n_bands, H, W)`` reflectance to ``n_out`` Gaussians.
+
+    ``forward`` returns ``(mean, log_var)`` each ``(members, B, n_out, H, W)`` in *standardised* target
+    units; :class:`workbench.inversion.model.OxideInverter` handles scaling and units.
+    """
+
+    def __init__(self, n_bands: int, n_out: int = 7, width: int = 64, depth: int = 2, stem: int = 32,
+                 members: int = 4, lora_rank: int = 0):
+        super().__init__()
+        self.config = dict(arch=ARCH, n_bands=n_bands, n_out=n_out, width=width, depth=depth, stem=stem,
+                           members=members, lora_rank=lora_rank)
+        self.members = members
+        self.n_out = n_out
+        self.register_buffer("in_mean", torch.zeros(n_bands))
+        self.register_buffer("in_std", torch.ones(n_bands))
+        self.stem = nn.Conv2d(n_bands, members * stem, 3, padding=0)
+        self.inp = EnsembleLinear(members, stem, width, lora_rank)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList([EnsembleLinear(members, width, width, lora_rank),
+                           EnsembleLinear(members, width, width, lora_rank)]) for _ in range(depth)
+        )
+        self.head = EnsembleLinear(members, width, 2 * n_out)
+        with torch.no_grad():  # residual branches start small (stable deep residual training)
+            for blk in self.blocks:
+                blk[1].weight.mul_(0.1)
+
+    #: pixels of context each side needed by the stem (the 3×3 convolution)
+    halo = 1
+
+    def flops_per_pixel(self) -> int:
+        """Multiply-adds ×2 per output pixel of one forward pass (all members)."""
+        c = self.config
+        m, s, w = c["members"], c["stem"], c["width"]
+        return 2 * m * (9 * c["n_bands"] * s + s * w + 2 * c["depth"] * w * w + w * 2 * c["n_out"])
+
+    def forward(self, x: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x``: reflectance ``(B, n_bands, H, W)``, finite and > 0.
+
+        With ``pad=True`` edges are replicate-padded so the output is ``H×W``; with ``pad=False`` the
+        caller supplies a one-pixel halo and gets ``(H-2)×(W-2)``.
+        """
+        z = (torch.log(x) - self.in_mean[:, None, None]) / self.in_std[:, None, None]
+        if pad:
+            z = F.pad(z, (1, 1, 1, 1), mode="replicate")
+        h = F.gelu(self.stem(z))  # (B, M*S, H, W)
+        b, _, hh, ww = h.shape
+        m = self.members
+        h = h.reshape(b, m, -1, hh * ww).permute(1, 0, 3, 2).reshape(m, b * hh * ww, -1)
+        h = self.inp(h)
+        for l1, l2 in self.blocks:
+            h = h + l2(F.gelu(l1(h)))
+        out = self.head(F.gelu(h))  # (M, N, 2*n_out)
+        out = out.reshape(m, b, hh, ww, 2 * self.n_out).permute(0, 1, 4, 2, 3)
+        mean, log_var = out[:, :, : self.n_out], out[:, :, self.n_out :]
+        return mean, log_var.clamp(-12.0, 8.0)
+
+    def add_lora(self, rank: int) -> None:
+        """Add LoRA adapters of ``rank`` to the input and trunk layers."""
+        for layer in [self.inp, *[lyr for blk in self.blocks for lyr in blk]]:
+            layer.add_lora(rank)
+        self.config["lora_rank"] = rank
+
+    def merge_lora(self) -> None:
+        """Fold the adapters into the weights (same outputs, plain architecture again)."""
+        for layer in [self.inp, *[lyr for blk in self.blocks for lyr in blk]]:
+            if layer.lora_rank:
+                with torch.no_grad():
+                    layer.weight.copy_(layer.effective_weight())
+                del layer.lora_a, layer.lora_b
+                layer.lora_rank = 0
+        self.config["lora_rank"] = 0
+
+
+def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean Gaussian negative log-likelihood over members, outputs and (masked) pixels.
+
+    ``mean``/``log_var``: (M, B, K, H, W); ``target``: (B, K, H, W); ``mask``: (B, 1, H, W) bool.
+    """
+    nll = 0.5 * (log_var + (target.unsqueeze(0) - mean) ** 2 * torch.exp(-log_var))
+    if mask is None:
+        return nll.mean()
+    w = mask.unsqueeze(0).to(nll.dtype).expand_as(nll)
+    return (nll * w).sum() / w.sum().clamp_min(1.0)
+
+
+def ensemble_moments(mean: torch.Tensor, log_var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictive mean and standard deviation of the ensemble mixture (over dim 0)."""
+    mu = mean.mean(0)
+    var = torch.exp(log_var).mean(0) + mean.var(0, unbiased=False)
+    return mu, var.sqrt()
