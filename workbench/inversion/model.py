@@ -267,13 +267,38 @@ class OxideInverter:
         return self
 
     # ------------------------------------------------------------------------------------ predict
+    def with_members(self, k: int) -> OxideInverter:
+        """A copy that uses only the first ``k`` ensemble members (smaller ensemble, faster, less sure)."""
+        import copy
+
+        if not 1 <= k <= self.net.members:
+            raise InputError(f"ensemble size must be 1..{self.net.members}, got {k}")
+        new = copy.deepcopy(self)
+        if k == self.net.members:
+            return new
+        sub = ResidualInversionNet(len(self.bands), len(self.targets), width=self.net.config["width"],
+                                   depth=self.net.config["depth"], stem=self.net.config["stem"], members=k)
+        state = {}
+        stem = self.net.config["stem"]
+        for name, v in self.net.state_dict().items():
+            if name.startswith("stem."):
+                state[name] = v[: k * stem]
+            elif name.startswith(("inp.", "blocks.", "head.")):
+                state[name] = v[:k]
+            else:
+                state[name] = v
+        sub.load_state_dict(state)
+        new.net = sub
+        return new
+
     @torch.no_grad()
-    def predict_arrays(self, X: np.ndarray, tile_rows: int = 64, periodic_lon: bool = False
-                       ) -> tuple[np.ndarray, np.ndarray]:
+    def predict_arrays(self, X: np.ndarray, tile_rows: int = 64, periodic_lon: bool = False,
+                       epistemic: bool = False) -> tuple[np.ndarray, ...]:
         """Mean and std (K, H, W) in target units for a validated float32 (band, H, W) array.
 
         Row tiles with a one-pixel halo; edges replicate-padded (``periodic_lon`` wraps longitude).
-        Pixels with a NaN or non-positive band come out NaN.
+        Pixels with a NaN or non-positive band come out NaN. With ``epistemic=True`` a third array holds
+        the ensemble disagreement (std of the member means), the part a new sample can reduce.
         """
         net = self.net.to(self.device).eval()
         C, H, W = X.shape
@@ -288,6 +313,7 @@ class OxideInverter:
         K = len(self.targets)
         mean = np.empty((K, H, W), np.float32)
         std = np.empty((K, H, W), np.float32)
+        epi = np.empty((K, H, W), np.float32) if epistemic else None
         ym, ys = self.y_mean[:, None, None], self.y_std[:, None, None]
         for r0 in range(0, H, tile_rows):
             r1 = min(H, r0 + tile_rows)
@@ -296,15 +322,20 @@ class OxideInverter:
             mu, sd = ensemble_moments(m, lv)
             mean[:, r0:r1] = mu[0].cpu().numpy() * ys + ym
             std[:, r0:r1] = sd[0].cpu().numpy() * ys * self.std_scale[:, None, None]
+            if epi is not None:
+                epi[:, r0:r1] = m[:, 0].std(0, unbiased=False).cpu().numpy() * ys
         mean[:, bad] = np.nan
         std[:, bad] = np.nan
+        if epi is not None:
+            epi[:, bad] = np.nan
+            return mean, std, epi
         return mean, std
 
-    def predict(self, refl: xr.DataArray, tile_rows: int = 64) -> xr.Dataset:
+    def predict(self, refl: xr.DataArray, tile_rows: int = 64, epistemic: bool = False) -> xr.Dataset:
         """Invert a ``(band, lat, lon)`` cube → Dataset of ``<target>`` and ``<target>_std`` on (lat, lon).
 
         NaN (or zero) reflectance pixels come out NaN; negative reflectance or mismatched bands raise
-        :class:`InputError`.
+        :class:`InputError`. ``epistemic=True`` adds ``<target>_epistemic_std`` (ensemble disagreement).
         """
         X = self.check_input(refl)
         spatial = [d for d in refl.dims if d != "band"]
@@ -312,7 +343,8 @@ class OxideInverter:
         if "lon" in refl.coords and refl["lon"].size > 1:
             lon = refl["lon"].values
             periodic = lon.size * abs(float(lon[1] - lon[0])) >= 359.9  # a full circle of longitude
-        mean, std = self.predict_arrays(X, tile_rows, periodic_lon=bool(periodic))
+        arrays = self.predict_arrays(X, tile_rows, periodic_lon=bool(periodic), epistemic=epistemic)
+        mean, std = arrays[:2]
         coords = {k: v for k, v in refl.coords.items() if "band" not in v.dims}
         out = xr.Dataset(coords=coords, attrs={k: v for k, v in refl.attrs.items() if k == "crs"})
         for k, t in enumerate(self.targets):
@@ -320,6 +352,9 @@ class OxideInverter:
                                                                    "long_name": f"{t} (residual CNN)"})
             out[f"{t}_std"] = xr.DataArray(std[k], dims=spatial, attrs={
                 "units": UNITS.get(t, "1"), "long_name": f"{t} 1-sigma predictive uncertainty (deep ensemble)"})
+            if epistemic:
+                out[f"{t}_epistemic_std"] = xr.DataArray(arrays[2][k], dims=spatial, attrs={
+                    "units": UNITS.get(t, "1"), "long_name": f"{t} ensemble disagreement (1 sigma)"})
         out.attrs["model"] = ARCH
         out.attrs["bands"] = ",".join(self.bands)
         return out

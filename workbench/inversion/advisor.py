@@ -1,0 +1,95 @@
+"""Site advisor: rank candidate landing sites by how much a sample there would reduce model uncertainty.
+
+A returned sample teaches the model about the spectra that look like its site. The score of a
+candidate is the *information density* criterion of active learning (Settles & Craven 2008): the
+model's epistemic uncertainty (deep-ensemble disagreement) summed over all map pixels that are
+spectrally similar to the candidate (within ``radius`` in standardised log-reflectance space), area
+weighted — i.e. the expected amount of uncertain ground a sample there would inform. It is a
+ranking heuristic, not a guarantee; notebook 02 checks it by actually fine-tuning on the top and the
+bottom candidates.
+
+References
+----------
+Settles, B., Craven, M. (2008). An analysis of active learning strategies for sequence labeling tasks.
+EMNLP. (information density)
+Lakshminarayanan, B. et al. (2017). Deep ensembles. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import InputError
+
+#: Candidate sites (lat, lon; degrees) — named far- and near-side features and the sampled sites.
+CANDIDATES: dict[str, tuple[float, float]] = {
+    "Chang'e-6 (Apollo basin, SPA)": (-41.64, -153.99),
+    "SPA centre": (-53.0, -169.0),
+    "Tsiolkovskiy": (-20.4, 129.1),
+    "Mare Moscoviense": (27.3, 147.9),
+    "Korolev": (-4.4, -157.4),
+    "Hertzsprung": (2.6, -129.2),
+    "Mare Ingenii": (-33.7, 163.5),
+    "Apollo basin": (-36.1, -151.8),
+    "Aristarchus plateau": (24.0, -49.0),
+    "Mare Crisium": (17.0, 59.1),
+    "Mare Tranquillitatis": (8.5, 31.4),
+    "Feldspathic highlands (far side)": (15.0, 175.0),
+}
+
+
+def site_advisor(pred: xr.Dataset, refl: xr.DataArray, candidates: dict[str, tuple[float, float]] | None = None,
+                 target: str = "FeO", radius: float = 0.5) -> pd.DataFrame:
+    """Rank ``candidates`` by the uncertainty a sample there would address.
+
+    Parameters
+    ----------
+    pred
+        Output of ``OxideInverter.predict(refl, epistemic=True)``.
+    refl
+        The ``(band, lat, lon)`` reflectance the prediction came from.
+    target
+        Oxide whose uncertainty is scored (``"all"`` sums the standardised uncertainty of all targets).
+    radius
+        Spectral-similarity radius (RMS over bands of standardised log reflectance).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``site, lat, lon, epistemic_std_at_site, similar_area_pct, score`` sorted by ``score``
+        (higher = a sample there is expected to reduce more uncertainty).
+    """
+    from ..geo import area_weights
+
+    cands = candidates or CANDIDATES
+    names = [t for t in (pred.data_vars) if t.endswith("_epistemic_std")]
+    if not names:
+        raise InputError("pred has no '<oxide>_epistemic_std'; call model.predict(refl, epistemic=True)")
+    if target == "all":
+        epi = sum(pred[n] / float(pred[n].mean()) for n in names)
+    else:
+        if f"{target}_epistemic_std" not in pred:
+            raise InputError(f"unknown target {target!r}; use one of {[n[:-14] for n in names]} or 'all'")
+        epi = pred[f"{target}_epistemic_std"]
+    Z = np.log(refl.transpose("band", "lat", "lon").values.astype(np.float64))
+    mu = np.nanmean(Z, axis=(1, 2), keepdims=True)
+    sd = np.nanstd(Z, axis=(1, 2), keepdims=True)
+    Z = (Z - mu) / sd
+    w = np.asarray(area_weights(pred).transpose("lat", "lon").values, float)
+    w = w / np.nansum(w)
+    e = np.nan_to_num(epi.transpose("lat", "lon").values)
+    rows = []
+    for name, (lat, lon) in cands.items():
+        i = int(np.abs(pred["lat"].values - lat).argmin())
+        j = int(np.abs(pred["lon"].values - lon).argmin())
+        z0 = Z[:, i, j][:, None, None]
+        if not np.isfinite(z0).all():
+            continue
+        d = np.sqrt(np.nanmean((Z - z0) ** 2, axis=0))
+        sim = np.isfinite(d) & (d <= radius)
+        rows.append({"site": name, "lat": lat, "lon": lon, "epistemic_std_at_site": float(e[i, j]),
+                     "similar_area_pct": float(100 * w[sim].sum()),
+                     "score": float((w * e)[sim].sum() * 1000)})
+    return pd.DataFrame(rows).sort_values("score", ascending=False).reset_index(drop=True)

@@ -1,0 +1,246 @@
+"""Notebook 02 panels: oxide maps with uncertainty and error, a live metrics table, the site advisor.
+
+:class:`InversionLab` holds the data (the synthetic Moon seen by a virtual instrument) and caches every
+trained or fine-tuned model; the panels hold only their state and call one pure function of it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import InputError
+from ..inversion import baselines as bl
+from ..inversion.advisor import CANDIDATES, site_advisor
+from ..inversion.experiment import _pixels, _table_to_ds, default_site, make_split, metrics
+from ..inversion.model import TARGETS, load_pretrained, site_mask
+from . import base
+
+METHODS = ("resnet_finetuned", "resnet_pretrained", "lucey2000", "pls", "random_forest", "gbm")
+
+
+def site_options() -> dict[str, tuple[float, float]]:
+    """Returned-sample sites (from ``workbench.samples``) plus the advisor's candidate sites."""
+    out: dict[str, tuple[float, float]] = {}
+    try:
+        from ..samples import sample_sites
+
+        for _, r in sample_sites().iterrows():
+            out[str(r["site"])] = (float(r["lat"]), float(r["lon"]))
+    except Exception:  # noqa: BLE001 - no catalog: the typed-in Chang'e-6 site still works
+        out["Chang'e-6"] = default_site()
+    for k, v in CANDIDATES.items():
+        out.setdefault(k, v)
+    return out
+
+
+class InversionLab:
+    """Synthetic-Moon data and a cache of models for the inversion panels.
+
+    Parameters
+    ----------
+    ppd, snr, seed
+        Synthetic Moon resolution, instrument signal-to-noise ratio and seed.
+    ft_steps
+        Fine-tuning steps per (sites, mode) combination (small in fast mode).
+    pretrained
+        ``{instrument: OxideInverter}`` to use instead of the committed weights.
+    """
+
+    def __init__(self, ppd: float = 4, snr: float = 100.0, seed: int = 0, ft_steps: int = 150,
+                 sklearn_pixels: int = 20_000, pretrained: dict | None = None):
+        from ..synth import make_moon
+
+        self.pretrained = dict(pretrained or {})
+
+        self.moon = make_moon(seed=seed, resolution_ppd=ppd)
+        self.truth = self.moon[list(TARGETS)].compute()
+        self.snr, self.seed, self.ft_steps, self.sklearn_pixels = snr, seed, ft_steps, sklearn_pixels
+        self.sites = site_options()
+        self.masks = make_split(self.truth, default_site(), 60.0)
+        self._refl: dict = {}
+        self._models: dict = {}
+        self._preds: dict = {}
+
+    def refl(self, instrument: str) -> xr.DataArray:
+        from ..synth import observe
+
+        if instrument not in self._refl:
+            self._refl[instrument] = observe(self.moon, instrument, snr=self.snr,
+                                             seed=self.seed + 1)["reflectance"].compute()
+        return self._refl[instrument]
+
+    def site_mask(self, sites: tuple[str, ...], radius_km: float = 60.0) -> xr.DataArray:
+        mask = xr.zeros_like(self.truth["FeO"], dtype=bool)
+        for s in sites:
+            if s not in self.sites:
+                raise InputError(f"unknown site {s!r}; choose from {sorted(self.sites)}")
+            mask = mask | site_mask(self.truth, *self.sites[s], radius_km)
+        return mask
+
+    def model(self, instrument: str, sites: tuple[str, ...] = (), mode: str = "lora", members: int = 4):
+        """Pre-trained (committed weights) or fine-tuned model, cached by its inputs."""
+        key = (instrument, tuple(sorted(sites)), mode, members)
+        if key not in self._models:
+            if not sites:
+                base_model = self.pretrained.get(instrument) or load_pretrained(instrument)
+                self._models[key] = base_model.with_members(members)
+            else:
+                m = copy.deepcopy(self.model(instrument, (), mode, members))
+                refl = self.refl(instrument)
+                m.fine_tune(refl, self.truth, self.site_mask(sites), mode=mode, steps=self.ft_steps,
+                            replay=(refl, self.truth, self.masks["train"]), seed=self.seed)
+                self._models[key] = m
+        return self._models[key]
+
+    def predict(self, instrument: str, method: str, sites: tuple[str, ...] = ("Chang'e-6",),
+                mode: str = "lora", members: int = 4) -> xr.Dataset:
+        """Prediction of ``method`` on the whole Moon (cached)."""
+        if method == "resnet_pretrained":
+            sites = ()
+        key = (instrument, method, tuple(sorted(sites)), mode, members)
+        if key in self._preds:
+            return self._preds[key]
+        refl = self.refl(instrument)
+        if method.startswith("resnet"):
+            pred = self.model(instrument, sites if method == "resnet_finetuned" else (), mode,
+                              members).predict(refl, epistemic=True)
+        elif method == "lucey2000":
+            c = bl.classical_maps(refl)
+            pred = xr.Dataset({"FeO": c.FeO_lucey2000, "TiO2": c.TiO2_lucey2000})
+        elif method in bl.SKLEARN_KINDS:
+            rng = np.random.default_rng(self.seed)
+            X, Y = _pixels(refl, self.truth, self.masks["train"], self.sklearn_pixels, rng)
+            wl = refl["wavelength"].values
+            m = bl.SklearnInverter(method, seed=self.seed, size=60).fit(X, Y, wl)
+            Xall = refl.transpose("band", "lat", "lon").values.reshape(refl.sizes["band"], -1).T
+            pred = _table_to_ds(m.predict(Xall), refl)
+            for t in TARGETS:
+                pred[t].attrs["units"] = "1" if t == "mg_number" else "wt%"
+        else:
+            raise InputError(f"unknown method {method!r}; choose one of {METHODS}")
+        self._preds[key] = pred
+        return pred
+
+    def computed_methods(self, instrument: str, sites, mode: str, members: int) -> list[str]:
+        """Methods already computed for these settings (the metrics table grows as you explore)."""
+        out = []
+        for m in METHODS:
+            key_sites = () if m == "resnet_pretrained" else tuple(sorted(sites))
+            if (instrument, m, key_sites, mode, members) in self._preds:
+                out.append(m)
+        return out
+
+    def metrics_table(self, instrument: str, methods, sites, mode, members) -> pd.DataFrame:
+        """Far-side hold-out RMSE (wt%) per method and target (site pixels excluded)."""
+        test = self.masks["test"] & ~self.site_mask(sites, 100.0) if sites else self.masks["test"]
+        rows = {}
+        for m in methods:
+            met = metrics(self.predict(instrument, m, sites, mode, members), self.truth, test)
+            rows[m] = {t: d["rmse"] for t, d in met.items()}
+        return pd.DataFrame(rows).T.reindex(columns=list(TARGETS))
+
+
+@dataclass
+class InversionState:
+    instrument: str = "clementine_uvvis"
+    method: str = "resnet_finetuned"
+    oxide: str = "FeO"
+    layer: str = "value"
+    sites: tuple = ("Chang'e-6",)
+    members: int = 4
+    mode: str = "lora"
+
+
+def inversion_view(lab: InversionLab, state: InversionState):
+    """Pure view: the map of ``state.layer`` for the chosen oxide and method + a metrics table (HTML)."""
+    from ..maps import lunar_map
+
+    pred = lab.predict(state.instrument, state.method, tuple(state.sites), state.mode, state.members)
+    if state.oxide not in pred:
+        raise InputError(f"{state.method} does not estimate {state.oxide}; pick FeO/TiO2 or another method")
+    units = "1" if state.oxide == "mg_number" else "wt%"
+    if state.layer == "value":
+        da = pred[state.oxide].assign_attrs(units=units, long_name=f"{state.oxide} — {state.method}")
+        plot = lunar_map(da, centre="far")
+    elif state.layer == "uncertainty":
+        if f"{state.oxide}_std" not in pred:
+            raise InputError(f"{state.method} gives no uncertainty; choose a resnet method")
+        da = pred[f"{state.oxide}_std"].assign_attrs(units=units, long_name=f"{state.oxide} 1σ — {state.method}")
+        plot = lunar_map(da, centre="far")
+    elif state.layer == "error":
+        da = (pred[state.oxide] - lab.truth[state.oxide]).assign_attrs(
+            units=units, long_name=f"{state.oxide} error (prediction − truth) — {state.method}")
+        plot = lunar_map(da, centre="far", diverging=True)
+    else:
+        raise InputError(f"unknown layer {state.layer!r}; use value, uncertainty or error")
+    methods = lab.computed_methods(state.instrument, state.sites, state.mode, state.members)
+    table = lab.metrics_table(state.instrument, methods, tuple(state.sites), state.mode, state.members)
+    html = ("<b>Far-side hold-out RMSE</b> (wt%; Mg# in units)<br>"
+            + table.round(2).to_html(na_rep="–", border=0))
+    return plot, html
+
+
+class InversionPanel(base.Panel):
+    """Instrument, method, fine-tuning sites, ensemble size → oxide / uncertainty / error maps + metrics."""
+
+    State = InversionState
+    title = "Oxide inversion (far side held out)"
+
+    def __init__(self, lab: InversionLab, **overrides):
+        self.lab = lab
+        super().__init__(**overrides)
+
+    def make_controls(self):
+        import ipywidgets as w
+
+        ctrl = {
+            "instrument": base.choice("instrument", ["clementine_uvvis", "kaguya_mi"], buttons=False),
+            "method": base.choice("method", list(METHODS), buttons=False),
+            "oxide": base.choice("oxide", list(TARGETS), buttons=False),
+            "layer": base.choice("layer", ["value", "uncertainty", "error"]),
+            "mode": base.choice("fine-tune", ["head", "lora", "full"]),
+            "members": base.int_slider("ensemble size", None, 1, 4),
+        }
+        ctrl["sites"] = w.SelectMultiple(options=list(self.lab.sites), description="fine-tune sites",
+                                         rows=6, style={"description_width": base.LABEL_WIDTH})
+        return ctrl
+
+    def compute(self, state):
+        return inversion_view(self.lab, state)
+
+
+@dataclass
+class AdvisorState:
+    oxide: str = "FeO"
+    radius: float = 0.5
+    members: int = 4
+
+
+def advisor_view(lab: InversionLab, state: AdvisorState, instrument: str = "clementine_uvvis"):
+    """Pure view: candidate sites ranked by the uncertainty a new sample there would address."""
+    pred = lab.predict(instrument, "resnet_pretrained", (), "lora", state.members)
+    return site_advisor(pred, lab.refl(instrument), target=state.oxide, radius=state.radius).round(3)
+
+
+class SiteAdvisorPanel(base.Panel):
+    """Rank candidate landing sites by expected uncertainty reduction (information density)."""
+
+    State = AdvisorState
+    title = "Site advisor"
+
+    def __init__(self, lab: InversionLab, **overrides):
+        self.lab = lab
+        super().__init__(**overrides)
+
+    def make_controls(self):
+        return {"oxide": base.choice("oxide", [*TARGETS, "all"], buttons=False),
+                "radius": base.slider("spectral radius", "σ", 0.1, 1.5, 0.05),
+                "members": base.int_slider("ensemble size", None, 2, 4)}
+
+    def compute(self, state):
+        return advisor_view(self.lab, state)
