@@ -8,6 +8,7 @@ before is intact.
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import signal
 import subprocess
@@ -299,3 +300,128 @@ def test_run_limited_enforces_the_limit() -> None:
     assert r["returncode"] != 0 and "MemoryError" in r["output_tail"]
     r = run_limited([sys.executable, "-c", "import numpy as np; print(np.ones(2**24).sum())"], 2**30, timeout=60)
     assert r["returncode"] == 0 and r["maxrss_mb"] > 100  # 128 MB array + interpreter
+
+
+# ------------------------------------------------------------------ resumable global inversion (zarr)
+GLOBAL_SETUP = """
+import numpy as np, xarray as xr
+from workbench.inversion import global_map as gm
+from workbench.inversion.model import OxideInverter
+
+WL = [415.0, 750.0, 900.0, 950.0, 1000.0]
+NLAT, NLON, CHUNK = 128, 64, 16
+
+
+def make_refl():
+    rng = np.random.default_rng(7)
+    lat = 90 - (np.arange(NLAT) + 0.5) * 180 / NLAT
+    lon = -180 + (np.arange(NLON) + 0.5) * 360 / NLON
+    data = (0.05 + 0.2 * rng.random((5, NLAT, NLON))).astype("f4")
+    data[:, 40:44, 10:20] = np.nan  # a masked patch: NaN in, NaN out
+    return xr.DataArray(data, dims=("band", "lat", "lon"), attrs={"units": "1", "crs": "IAU_2015:30100"},
+                        coords={"band": [f"R{w:g}" for w in WL], "wavelength": ("band", WL), "lat": lat, "lon": lon})
+
+
+def make_model(seed=0):
+    return OxideInverter([f"R{w:g}" for w in WL], WL, width=8, depth=1, stem=4, members=2, seed=seed)
+
+
+def slow_blocks(delay):
+    orig = gm._block_fn
+
+    def wrapped(model):
+        f = orig(model)
+
+        def g(block):
+            import time
+            time.sleep(delay)
+            return f(block)
+        return g
+    gm._block_fn = wrapped
+"""
+
+GLOBAL_CHILD = GLOBAL_SETUP + """
+import sys
+slow_blocks(0.15)
+print("start", flush=True)
+gm.invert_to_zarr(make_refl(), make_model(int(sys.argv[2])), sys.argv[1], chunk=CHUNK, progress=False, workers=1)
+print("finished", flush=True)
+"""
+
+
+def _global_ns() -> dict:
+    pytest.importorskip("workbench.inversion.global_map")
+    ns: dict = {}
+    exec(compile(GLOBAL_SETUP, "<global setup>", "exec"), ns)  # noqa: S102 - our own test source
+    return ns
+
+
+def _kill_after_rows(proc: subprocess.Popen, progress: Path, rows: int, timeout: float = 120) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if progress.exists():
+            try:
+                done = json.loads(progress.read_text())["done"]
+            except (ValueError, KeyError):
+                done = []
+            if len(done) >= rows:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+                return done
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("no progress within the time limit")
+
+
+@pytest.mark.slow  # two processes importing torch + dask, plus the runs: ~10-20 s on 2 busy cores
+def test_global_inversion_resumes_after_sigkill(tmp_path: Path, monkeypatch) -> None:
+    ns = _global_ns()
+    gm = ns["gm"]
+    out = tmp_path / "oxides.zarr"
+    progress = tmp_path / "oxides.zarr.partial" / "progress.json"
+    proc = _spawn(GLOBAL_CHILD, str(out), "0")
+    done_before = _kill_after_rows(proc, progress, rows=2)
+    n_rows = ns["NLAT"] // ns["CHUNK"]
+    assert proc.returncode == -signal.SIGKILL and 2 <= len(done_before) < n_rows
+    assert not out.exists()  # nothing under the final name while unfinished
+
+    calls = []
+    orig = gm._block_fn
+
+    def counting(model):
+        f = orig(model)
+
+        def g(block):
+            calls.append(block.shape)
+            return f(block)
+        return g
+
+    monkeypatch.setattr(gm, "_block_fn", counting)
+    res = gm.invert_to_zarr(ns["make_refl"](), ns["make_model"](0), out, chunk=ns["CHUNK"], progress=False)
+    lon_blocks = ns["NLON"] // ns["CHUNK"]
+    rows_after = json.loads(progress.read_text())["done"] if progress.exists() else None
+    assert rows_after is None and not (tmp_path / "oxides.zarr.partial").exists()
+    recomputed_rows = len(calls) / lon_blocks
+    assert recomputed_rows <= n_rows - len(done_before), (recomputed_rows, done_before)  # resumed, not restarted
+
+    clean = gm.invert_to_zarr(ns["make_refl"](), ns["make_model"](0), tmp_path / "clean.zarr", chunk=ns["CHUNK"],
+                              progress=False)
+    for v in clean.data_vars:
+        np.testing.assert_allclose(res[v].values, clean[v].values, rtol=1e-5, atol=1e-5, err_msg=v)
+    assert np.isnan(res["FeO"].values[41, 15]) and np.isfinite(res["FeO"].values[0]).all()
+
+
+@pytest.mark.slow
+def test_global_inversion_does_not_resume_with_other_weights(tmp_path: Path) -> None:
+    """A rerun with different weights (same bands and grid) must not reuse the killed run's chunks."""
+    ns = _global_ns()
+    gm = ns["gm"]
+    out = tmp_path / "oxides.zarr"
+    proc = _spawn(GLOBAL_CHILD, str(out), "0")  # weights from seed 0
+    _kill_after_rows(proc, tmp_path / "oxides.zarr.partial" / "progress.json", rows=2)
+    res = gm.invert_to_zarr(ns["make_refl"](), ns["make_model"](1), out, chunk=ns["CHUNK"], progress=False)
+    clean = gm.invert_to_zarr(ns["make_refl"](), ns["make_model"](1), tmp_path / "clean.zarr", chunk=ns["CHUNK"],
+                              progress=False)
+    np.testing.assert_allclose(res["FeO"].values, clean["FeO"].values, rtol=1e-5, atol=1e-5)

@@ -47,6 +47,7 @@ __all__ = [
     "load_npy",
     "open_raster",
     "readable",
+    "fingerprint",
 ]
 
 #: Reflectance columns of a Clementine UVVIS station table (``clementine_sample_stations``).
@@ -567,3 +568,29 @@ def readable(path, what: str = "file"):
             f"{what}: {path} cannot be read ({first}); the file does not match its declared format — "
             "fix the manifest's 'reader' or the file"
         ) from None
+
+
+def fingerprint(*objs: Any) -> str:
+    """A deterministic content key of inputs (arrays, DataArrays, torch state dicts, plain values).
+
+    Used to check that a partial output belongs to the same inputs before resuming it. numpy data is
+    hashed; dask-backed data is keyed by its graph name (deterministic for the same recipe; an object dask
+    cannot tokenize deterministically gives a random key, so the run recomputes rather than mixing).
+    """
+    import hashlib
+
+    from dask.base import tokenize
+
+    def plain(o: Any) -> Any:
+        if hasattr(o, "detach") and hasattr(o, "cpu"):  # torch tensor
+            return o.detach().cpu().numpy()
+        if isinstance(o, Mapping):
+            return {str(k): plain(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [plain(v) for v in o]
+        return o
+
+    h = hashlib.sha256()
+    for o in objs:
+        h.update(tokenize(plain(o)).encode())
+    return h.hexdigest()[:32]

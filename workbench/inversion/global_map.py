@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from ..validate import fingerprint
 from .model import UNITS, OxideInverter
 
 
@@ -111,12 +112,14 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     part = out.with_name(out.name + ".partial")
     log_path = part / "progress.json"
     ds = invert_lazy(refl, model, chunk)
+    key = fingerprint(refl, model.net.state_dict(), model.y_mean, model.y_std, model.std_scale)  # same run?
     lat_chunks = ds[model.targets[0]].data.chunks[0]
     starts = np.concatenate([[0], np.cumsum(lat_chunks)])
     done: set[int] = set()
     if part.exists() and log_path.exists():
         rec = json.loads(log_path.read_text())
-        if rec.get("chunks") == list(map(int, lat_chunks)) and rec.get("bands") == model.bands:
+        if rec.get("chunks") == list(map(int, lat_chunks)) and rec.get("bands") == model.bands and \
+                rec.get("fingerprint") == key:  # never resume another input's or model's chunks
             done = set(rec["done"])
         else:
             shutil.rmtree(part)
@@ -128,7 +131,7 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     def save_log():
         tmp = log_path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"chunks": list(map(int, lat_chunks)), "bands": model.bands,
-                                   "done": sorted(done)}))
+                                   "fingerprint": key, "done": sorted(done)}))
         os.replace(tmp, log_path)
 
     todo = [i for i in range(len(lat_chunks)) if i not in done]
