@@ -155,3 +155,17 @@ def test_cli_rejects_geographic_geotiff(tmp_path):
                "--sun-azimuth", "45", "--sun-elevation", "20", "--method", "upsample", "--pixel-size", "5",
                "--out", str(tmp_path / "z.npy")])
     assert rc == 2 and not (tmp_path / "z.npy").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")
+def test_benchmark_keys(mirror):
+    from workbench.topography.bench import run
+
+    res = run(fast=True)
+    for key in ("rmse_m", "rmse_m_lola_south"):
+        assert set(res[key]) == {"network", "sfs", "upsample"}
+        for m in res[key]:
+            assert set(res[key][m]) == {"2", "5", "15", "30"}
+            assert all(np.isfinite(v) and v > 0 for v in res[key][m].values())
+    assert res["seconds_1024"] > 0 and "slope_error_deg" in res

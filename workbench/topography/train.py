@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--init", default=None, help="start from these weights (.pt) instead of random")
     p.add_argument("--snapshot", default=None, help="also save a float32 snapshot here every 100 steps")
     p.add_argument("--out", default=None, help="weights path (default: the committed location)")
     args = p.parse_args(argv)
@@ -173,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dataset {X.shape} in {t_data:.0f} s", flush=True)
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
     net = TopoUNet(width=args.width)
+    if args.init:
+        from .model import load_network
+
+        init_net, _ = load_network(args.init)
+        net.load_state_dict({k: v.float() for k, v in init_net.state_dict().items()})
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     budget = args.minutes * 60.0
     rng = np.random.default_rng(args.seed + 1)
@@ -227,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             "coarse_factor": FACTOR,
             "n_samples": int(len(X)),
         },
-        "training": {"steps": step, "batch": args.batch, "lr": args.lr, "minutes": args.minutes,
+        "training": {"steps": step, "init": args.init, "batch": args.batch, "lr": args.lr, "minutes": args.minutes,
                      "final_loss": float(np.mean(losses[-50:])) if losses else None,
                      "dataset_seconds": round(t_data, 1), "threads": args.threads,
                      "weights_dtype": "float16"},
