@@ -425,3 +425,35 @@ def test_global_inversion_does_not_resume_with_other_weights(tmp_path: Path) -> 
     clean = gm.invert_to_zarr(ns["make_refl"](), ns["make_model"](1), tmp_path / "clean.zarr", chunk=ns["CHUNK"],
                               progress=False)
     np.testing.assert_allclose(res["FeO"].values, clean["FeO"].values, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow  # 16 px/deg: ~17 Mpix through the residual CNN; minutes to tens of minutes on 2 cores
+def test_global_inversion_16ppd_under_4gb(tmp_path: Path, capsys) -> None:
+    """``workbench invert map --ppd 16`` completes under a 4 GiB address-space limit; peak RSS reported.
+
+    ``WORKBENCH_LOAD_PPD`` / ``WORKBENCH_LOAD_CHUNK`` change the size and chunking; the committed Clementine
+    weights are used when present, otherwise an untrained network of the same architecture (memory and
+    time do not depend on the weights' values).
+    """
+    pytest.importorskip("workbench.inversion.global_map")
+    from workbench.inversion.model import OxideInverter, committed_weights
+
+    ppd = os.environ.get("WORKBENCH_LOAD_PPD", "16")
+    chunk = os.environ.get("WORKBENCH_LOAD_CHUNK", "128")
+    weights = committed_weights("clementine_uvvis")
+    if not weights.exists():
+        weights = tmp_path / "untrained_clementine.pt"
+        wl = [415.0, 750.0, 900.0, 950.0, 1000.0]
+        OxideInverter([f"R{w:g}" for w in wl], wl).save(weights)
+    out = tmp_path / f"oxides_{ppd}ppd.zarr"
+    argv = [sys.executable, "-m", "workbench", "invert", "map", "--ppd", ppd, "--chunk", chunk, "--out", str(out),
+            "--weights", str(weights)]
+    r = run_limited(argv, 4 * 2**30, timeout=3600)
+    with capsys.disabled():
+        print(f"\nglobal inversion {ppd} px/deg, chunk {chunk}: exit {r['returncode']}, {r['wall_s']} s, "
+              f"peak RSS {r['peak_tree_rss_mb']} MB (kernel maxrss {r['maxrss_mb']} MB) under a 4096 MB limit")
+    assert r["returncode"] == 0, r["output_tail"]
+    assert r["peak_tree_rss_mb"] < 4096
+    res = xr.open_zarr(out)
+    assert res.sizes == {"lat": 180 * int(ppd), "lon": 360 * int(ppd)}
+    assert np.isfinite(res["FeO"].isel(lat=slice(0, 64)).values).mean() > 0.5
