@@ -25,7 +25,7 @@ from ..config import get_device
 from ..errors import CheckpointError, InputError
 from ..io import atomic_path
 from ..validate import check_reflectance
-from .resnet import ARCH, ResidualInversionNet, ensemble_moments, gaussian_nll
+from .resnet import ARCH, ResidualInversionNet, gaussian_nll
 
 #: Outputs of the network, in order.
 TARGETS: tuple[str, ...] = ("FeO", "TiO2", "Al2O3", "MgO", "CaO", "SiO2", "mg_number")
@@ -73,7 +73,7 @@ class OxideInverter:
     """
 
     def __init__(self, bands: Sequence[str], wavelengths: Sequence[float], targets: Sequence[str] = TARGETS,
-                 width: int = 64, depth: int = 2, stem: int = 32, members: int = 4, seed: int = 0):
+                 width: int = 96, depth: int = 2, stem: int = 32, members: int = 4, seed: int = 0):
         if len(bands) != len(wavelengths):
             raise InputError(f"{len(bands)} band names but {len(wavelengths)} wavelengths; give one each")
         self.bands = [str(b) for b in bands]
@@ -318,12 +318,11 @@ class OxideInverter:
         for r0 in range(0, H, tile_rows):
             r1 = min(H, r0 + tile_rows)
             xb = torch.from_numpy(np.ascontiguousarray(Xp[None, :, r0 : r1 + 2])).to(self.device)
-            m, lv = net(xb, pad=False)
-            mu, sd = ensemble_moments(m, lv)
-            mean[:, r0:r1] = mu[0].cpu().numpy() * ys + ym
-            std[:, r0:r1] = sd[0].cpu().numpy() * ys * self.std_scale[:, None, None]
+            res = net.predict_moments(xb, pad=False, epistemic=epi is not None)
+            mean[:, r0:r1] = res[0][0].cpu().numpy() * ys + ym
+            std[:, r0:r1] = res[1][0].cpu().numpy() * ys * self.std_scale[:, None, None]
             if epi is not None:
-                epi[:, r0:r1] = m[:, 0].std(0, unbiased=False).cpu().numpy() * ys
+                epi[:, r0:r1] = res[2][0].cpu().numpy() * ys
         mean[:, bad] = np.nan
         std[:, bad] = np.nan
         if epi is not None:

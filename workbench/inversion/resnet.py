@@ -5,7 +5,7 @@ Architecture (one forward pass computes a whole deep ensemble):
 * input: log reflectance of ``n_bands`` bands, standardised with stored statistics;
 * **stem**: a 3×3 convolution (spatial context of one pixel each side — it averages noise and sees
   local texture), one per ensemble member, computed as a single convolution;
-* **trunk**: ``depth`` residual blocks ``x + W₂·GELU(W₁·x)`` of 1×1 convolutions (per-pixel, width
+* **trunk**: ``depth`` residual blocks ``x + W₂·ReLU(W₁·x)`` of 1×1 convolutions (per-pixel, width
   ``width``). The members' 1×1 layers run as one batched matrix multiply (``torch.baddbmm``) so the
   network is compute-bound in large GEMMs and reaches a good fraction of the CPU's matmul peak;
 * **head**: per output a mean and a log-variance (heteroscedastic Gaussian, Kendall & Gal 2017).
@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-ARCH = "resnet-ens-v1"
+ARCH = "resnet-ens-v2"
 
 
 class EnsembleLinear(nn.Module):
@@ -73,7 +73,7 @@ class ResidualInversionNet(nn.Module):
     units; :class:`workbench.inversion.model.OxideInverter` handles scaling and units.
     """
 
-    def __init__(self, n_bands: int, n_out: int = 7, width: int = 64, depth: int = 2, stem: int = 32,
+    def __init__(self, n_bands: int, n_out: int = 7, width: int = 96, depth: int = 2, stem: int = 32,
                  members: int = 4, lora_rank: int = 0):
         super().__init__()
         self.config = dict(arch=ARCH, n_bands=n_bands, n_out=n_out, width=width, depth=depth, stem=stem,
@@ -102,26 +102,59 @@ class ResidualInversionNet(nn.Module):
         m, s, w = c["members"], c["stem"], c["width"]
         return 2 * m * (9 * c["n_bands"] * s + s * w + 2 * c["depth"] * w * w + w * 2 * c["n_out"])
 
-    def forward(self, x: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x``: reflectance ``(B, n_bands, H, W)``, finite and > 0.
+    def forward_flat(self, x: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        """Raw head output ``(members, B·H·W, 2·n_out)`` (pixel-major) and ``(B, H, W)``.
 
-        With ``pad=True`` edges are replicate-padded so the output is ``H×W``; with ``pad=False`` the
-        caller supplies a one-pixel halo and gets ``(H-2)×(W-2)``.
+        The per-pixel trunk runs on ``(members, pixels, channels)`` tensors: batched GEMMs with the bias
+        add and ReLU done in place and the residual add fused into the GEMM (``baddbmm``), so little
+        time goes to memory-bound element-wise passes.
         """
         z = (torch.log(x) - self.in_mean[:, None, None]) / self.in_std[:, None, None]
         if pad:
             z = F.pad(z, (1, 1, 1, 1), mode="replicate")
-        h = F.gelu(self.stem(z))  # (B, M*S, H, W)
+        h = torch.relu_(self.stem(z))  # (B, M*S, H, W)
         b, _, hh, ww = h.shape
         m = self.members
         h = h.reshape(b, m, -1, hh * ww).permute(1, 0, 3, 2).reshape(m, b * hh * ww, -1)
         h = self.inp(h)
         for l1, l2 in self.blocks:
-            h = h + l2(F.gelu(l1(h)))
-        out = self.head(F.gelu(h))  # (M, N, 2*n_out)
-        out = out.reshape(m, b, hh, ww, 2 * self.n_out).permute(0, 1, 4, 2, 3)
+            a = torch.relu(l1(h))
+            h = torch.baddbmm(h + l2.bias, a, l2.effective_weight())  # h + (a W2 + b2)
+        out = self.head(torch.relu(h))
+        return out, (b, hh, ww)
+
+    def forward(self, x: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x``: reflectance ``(B, n_bands, H, W)``, finite and > 0.
+
+        With ``pad=True`` edges are replicate-padded so the output is ``H×W``; with ``pad=False`` the
+        caller supplies a one-pixel halo and gets ``(H-2)×(W-2)``. Returns ``(mean, log_var)``, each
+        ``(members, B, n_out, H, W)``.
+        """
+        out, (b, hh, ww) = self.forward_flat(x, pad)
+        out = out.reshape(self.members, b, hh, ww, 2 * self.n_out).permute(0, 1, 4, 2, 3)
         mean, log_var = out[:, :, : self.n_out], out[:, :, self.n_out :]
         return mean, log_var.clamp(-12.0, 8.0)
+
+    @torch.no_grad()
+    def predict_moments(self, x: torch.Tensor, pad: bool = True, epistemic: bool = False):
+        """Inference path: ensemble mean, total std (and optionally member-mean std) as ``(B, n_out, H, W)``.
+
+        Moments are reduced over members in the pixel-major layout before one final transpose.
+        """
+        out, (b, hh, ww) = self.forward_flat(x, pad)
+        k = self.n_out
+        mean = out[..., :k]
+        var = torch.exp(out[..., k:].clamp(-12.0, 8.0))
+        mu = mean.mean(0)
+        spread = (mean - mu).square_().mean(0)
+        std = (var.mean(0) + spread).sqrt_()
+
+        def grid(t):
+            return t.reshape(b, hh, ww, k).permute(0, 3, 1, 2)
+
+        if epistemic:
+            return grid(mu), grid(std), grid(spread.sqrt())
+        return grid(mu), grid(std)
 
     def add_lora(self, rank: int) -> None:
         """Add LoRA adapters of ``rank`` to the input and trunk layers."""
