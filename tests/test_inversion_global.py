@@ -76,3 +76,17 @@ def test_negative_chunk_raises(model):
     refl[0, 3, 3] = -0.1
     with pytest.raises(InputError, match="negative"):
         global_map.invert_lazy(refl.chunk({"lat": 60}), model, chunk=60).FeO.compute()
+
+
+def test_cli_invert_map(tmp_path):
+    from workbench.cli import main
+
+    clem = ["R415", "R750", "R900", "R950", "R1000"]
+    tiny = OxideInverter(clem, [415.0, 750.0, 900.0, 950.0, 1000.0], width=8, depth=1, stem=4, members=2)
+    tiny.save(tmp_path / "tiny.pt")
+    out = tmp_path / "m.zarr"
+    assert main(["invert", "map", "--out", str(out), "--ppd", "1", "--weights", str(tmp_path / "tiny.pt"),
+                 "--chunk", "90"]) == 0
+    ds = xr.open_zarr(out)
+    assert ds.FeO.shape == (180, 360) and "mg_number_std" in ds
+    assert main(["invert", "map", "--out", str(out), "--ppd", "1", "--weights", str(tmp_path / "tiny.pt")]) == 2
