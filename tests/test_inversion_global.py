@@ -78,6 +78,7 @@ def test_negative_chunk_raises(model):
         global_map.invert_lazy(refl.chunk({"lat": 60}), model, chunk=60).FeO.compute()
 
 
+@pytest.mark.slow
 def test_cli_invert_map(tmp_path):
     from workbench.cli import main
 
