@@ -44,6 +44,21 @@ class LabServer:
     def url(self, notebook: str) -> str:
         return f"{self.base}/lab/tree/{notebook}?token={self.token}"
 
+    def shutdown_kernels(self) -> None:
+        """Shut down every kernel of this server (REST API), so notebooks do not pile up memory."""
+        import json
+
+        hdr = {"Authorization": f"token {self.token}"}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(f"{self.base}/api/kernels", headers=hdr),
+                                        timeout=10) as r:
+                kernels = json.loads(r.read())
+            for k in kernels:
+                req = urllib.request.Request(f"{self.base}/api/kernels/{k['id']}", method="DELETE", headers=hdr)
+                urllib.request.urlopen(req, timeout=30).close()
+        except OSError:
+            pass
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -69,11 +84,17 @@ def start_lab(root: Path, workdir: Path, timeout: float = 180.0) -> LabServer:
     (labconfig / "page_config.json").write_text(
         '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
     env["JUPYTER_CONFIG_DIR"] = str(workdir / "config")
+    # private user settings: render every cell (no virtual scrolling), so plots far down exist and paint
+    settings = workdir / "user-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
     jupyter = Path(sys.executable).with_name("jupyter")
     cmd = [str(jupyter) if jupyter.exists() else "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
            f"--port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
            "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
+           f"--LabApp.user_settings_dir={workdir / 'user-settings'}",
+           f"--LabApp.workspaces_dir={workdir / 'workspaces'}",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
