@@ -338,6 +338,17 @@ def _inverter():
                                members=2)
 
 
+def _text_file(p: Path) -> Path:
+    p.write_text("these are not weights\n")
+    return p
+
+
+def _saved_inverter(tmp: Path) -> Path:
+    p = tmp / "clementine.pt"
+    _inverter().save(p)
+    return p
+
+
 def _inverter_load(tmp: Path, bands=None, path: Path | None = None) -> None:
     model = pytest.importorskip("workbench.inversion.model")
     if path is None:
@@ -529,6 +540,9 @@ CASES: list[Case] = [
     Case("checkpoint mismatch", "a plain state dict of another network given to OxideInverter.load",
          lambda t: _inverter_load(t, path=_other_arch_checkpoint(t)), wb.errors.CheckpointError,
          r"holds architecture"),
+    Case("checkpoint: unsafe or corrupt", "a text file given as --weights to OxideInverter.load",
+         lambda t: _inverter_load(t, path=_text_file(t / "weights.pt")),
+         wb.errors.CheckpointError, r"is not a torch weights file, or it is truncated or corrupted"),
     Case("checkpoint mismatch", "topography weights from another network (load_network)",
          lambda t: _topo_load(_other_arch_checkpoint(t)), wb.errors.CheckpointError,
          r"does not fit the TopoUNet architecture"),
@@ -536,7 +550,8 @@ CASES: list[Case] = [
          lambda t: _topo_load(_malicious_checkpoint(t)), wb.errors.CheckpointError,
          r"not a plain weights file.*posix.system.*refused"),
     Case("checkpoint: unsafe or corrupt", "a truncated .pt file (topography)",
-         lambda t: _topo_load(_truncated_checkpoint(t)), wb.errors.CheckpointError, r"truncated or corrupted"),
+         lambda t: _topo_load(_truncated_checkpoint(t)), wb.errors.CheckpointError,
+         r"truncated or corrupted \(PytorchStreamReader failed"),
     Case("checkpoint: unsafe or corrupt", "a pickled os.system call given to ProspectivityModel.load",
          lambda t: _prospectivity_load(_malicious_checkpoint(t)), wb.errors.CheckpointError,
          r"not a plain weights file"),
@@ -628,6 +643,10 @@ CASES: list[Case] = [
          lambda t: _topo_cli(t, image="bad.tif"), CliError, r"is not a readable GeoTIFF", code=2),
     Case("sun elevation <= 0 or > 90", "`workbench topo reconstruct --sun-elevation=-1` (CLI)",
          lambda t: _topo_cli(t, el="-1"), CliError, r"sun elevation -1.0 deg is outside", code=2),
+    Case("CLI usage", "`workbench invert map --chunk 0` (CLI)",
+         lambda t: cli(["invert", "map", "--ppd", "1", "--chunk", "0", "--out", str(t / "m.zarr"), "--weights",
+                        str(_saved_inverter(t))]), CliError,
+         r"chunk must be a whole number of pixels >= 8", code=2),
     Case("station CSV", "`workbench invert stations` with a TRAIN lacking measured oxides (CLI)",
          _invert_cli, CliError, r"TRAIN needs measured FeO_wt_pct", code=2),
     # -- CLI ----------------------------------------------------------------------------------------

@@ -511,12 +511,19 @@ def load_weights(path, map_location: str = "cpu") -> Any:
         raise CheckpointError(f"{origin} is a folder; give the .pt weights file") from None
     except Exception as exc:
         if type(exc).__name__ != "UnpicklingError":  # not a refused object: a damaged file
-            first = str(exc).strip().splitlines()[0].split(". ")[0][:160] if str(exc).strip() else type(exc).__name__
+            first = str(exc).strip().splitlines()[0].split(". ")[0][:160] if str(exc).strip() else ""
+            detail = f" ({first})" if isinstance(exc, RuntimeError) and first else ""  # others: 'pop from ...'
             raise CheckpointError(
-                f"{origin} is truncated or corrupted ({first}); re-download it or retrain the model"
+                f"{origin} is not a torch weights file, or it is truncated or corrupted{detail}; "
+                "re-download it or retrain the model"
             ) from None
         lines = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "global" in ln]
-        first = lines[0][:160] if lines else "unsupported object"
+        if not lines:  # not a pickle of objects at all: garbage or another format
+            raise CheckpointError(
+                f"{origin} is not a torch weights file, or it is truncated or corrupted; "
+                "re-download it or retrain the model"
+            ) from None
+        first = lines[0][:160]
         raise CheckpointError(
             f"{origin} is not a plain weights file: it holds Python objects that could run code when loaded "
             f"({first}); it was refused. Use weights saved by the workbench (tensors and plain values only)"

@@ -49,6 +49,8 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512) -> x
     """Lazy Dataset of ``<target>`` and ``<target>_std`` (lat, lon) for a (band, lat, lon) cube."""
     if "band" not in refl.dims:
         raise InputError("reflectance needs a 'band' dim (band, lat, lon)")
+    if not isinstance(chunk, (int, np.integer)) or chunk < 8:
+        raise InputError(f"chunk must be a whole number of pixels >= 8 (e.g. 128 or 512), got {chunk!r}")
     refl = refl.transpose("band", "lat", "lon")
     model.check_input(refl.isel(lat=slice(0, 1), lon=slice(0, 1)))  # bands and wavelengths
     refl = refl.sel(band=model.bands)

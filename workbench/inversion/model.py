@@ -24,7 +24,7 @@ import xarray as xr
 from ..config import get_device
 from ..errors import CheckpointError, InputError
 from ..io import atomic_path
-from ..validate import check_reflectance
+from ..validate import check_reflectance, load_weights
 from .resnet import ARCH, ResidualInversionNet, gaussian_nll
 
 #: Outputs of the network, in order.
@@ -416,10 +416,7 @@ class OxideInverter:
         if sha256 is not None and sha256_file(path) != sha256:
             raise CheckpointError(f"checkpoint {path} sha256 does not match its record; the file is "
                                   "corrupt or was replaced — re-download or retrain it")
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle/zip errors
-            raise CheckpointError(f"{path} is not a readable weights-only torch checkpoint ({exc})") from exc
+        blob = load_weights(path)  # torch.load(weights_only=True); unsafe/corrupt files -> CheckpointError
         if not isinstance(blob, dict) or blob.get("arch") != ARCH:
             got = blob.get("arch") if isinstance(blob, dict) else type(blob).__name__
             raise CheckpointError(f"{path} holds architecture {got!r}, not {ARCH!r}; load it with the "
