@@ -42,7 +42,8 @@ class LabServer:
         return f"http://127.0.0.1:{self.port}"
 
     def url(self, notebook: str) -> str:
-        return f"{self.base}/lab/tree/{notebook}?token={self.token}"
+        # ?reset: start from an empty workspace (no tabs restored from the previous notebook)
+        return f"{self.base}/lab/tree/{notebook}?reset&token={self.token}"
 
     def shutdown_kernels(self) -> None:
         """Shut down every kernel of this server (REST API), so notebooks do not pile up memory."""
@@ -177,9 +178,12 @@ JS_NOTEBOOK_STATE = """
 
 JS_RUN_ALL = """
 async () => {
-  const nb = window.jupyterapp.shell.currentWidget;
+  const app = window.jupyterapp;
+  const nb = app.shell.currentWidget;
+  app.shell.activateById(nb.id);  // the command acts on the active notebook
   await nb.sessionContext.ready;
-  await window.jupyterapp.commands.execute('notebook:run-all-cells');
+  await nb.revealed;
+  await app.commands.execute('notebook:run-all-cells');
   return true;
 }
 """

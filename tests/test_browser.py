@@ -83,7 +83,6 @@ def _wait_idle_kernel(page, timeout_s: float) -> None:
 
 
 def _run_all(page, timeout_s: float) -> dict:
-    page.locator(".jp-Notebook .jp-Cell").first.click()  # focus the notebook (the command acts on it)
     page.evaluate(JS_RUN_ALL)
     t0 = time.monotonic()
     t_end = t0 + timeout_s
@@ -98,7 +97,6 @@ def _run_all(page, timeout_s: float) -> dict:
             return s
         if not retried and time.monotonic() - t0 > 60 and s and s["done"] == 0 and s["status"] == "idle":
             # nothing started (the command can be swallowed while JupyterLab is still settling)
-            page.locator(".jp-Notebook .jp-Cell").first.click()
             page.evaluate(JS_RUN_ALL)
             retried = True
         time.sleep(1.0)
