@@ -77,7 +77,10 @@ def run_demo(out_dir: str | Path = "outputs/demo", only: str | None = None, fast
             nb, err = execute_notebook(nb_path, timeout=timeout, env=env)
             seconds = time.perf_counter() - t0
             html = out / f"{nb_path.stem}.html"
-            _export_html(nb, html)
+            try:
+                _export_html(nb, html)
+            except Exception as exc:  # e.g. demo_report.OfflineError: the page would load from the network
+                err = err or f"HTML export failed: {type(exc).__name__}: {exc}"[:500]
             fig_file = Path(hdir) / f"{nb_path.stem}.json"
             figures = json.loads(fig_file.read_text()) if fig_file.exists() else {}
             results.append({"notebook": nb_path.stem, "ok": err is None, "seconds": round(seconds, 1),
