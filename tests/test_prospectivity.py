@@ -226,3 +226,69 @@ def test_stack_band_and_fit_stop():
     assert len(m.history) == 3
     # truth on the full grid is matched to a band-limited score
     assert 0.0 <= P.evaluate(P.zscore_score(st, m.normalisation), ds["deposit"])["auc"] <= 1.0
+
+
+def _errors(values: np.ndarray, layers=("TiO2", "FeO", "npfe", "elevation")) -> xr.DataArray:
+    lat, lon = global_grid(values.shape[1] / 180)
+    return xr.DataArray(values.astype("float32"), coords={"layer": list(layers), "lat": lat, "lon": lon},
+                        dims=("layer", "lat", "lon"))
+
+
+def test_score_rules_known_answers():
+    rng = np.random.default_rng(0)
+    train = _errors(rng.gamma(2.0, 0.5, size=(4, 18, 36)) * np.array([1, 2, 1, 4])[:, None, None])
+    stats = P.fit_error_stats(train)
+    w = np.broadcast_to(area_weights(train.isel(layer=0)).values, (18, 36)).ravel()
+    x = train.values.reshape(4, -1)
+    np.testing.assert_allclose(stats["mean"], np.average(x, axis=1, weights=w), rtol=1e-6)
+    np.testing.assert_allclose(stats["std"], np.sqrt(np.diag(np.cov(x, aweights=w))), rtol=1e-6)
+    e = _errors(rng.gamma(2.0, 0.5, size=(4, 18, 36)))
+    ev = e.values
+    np.testing.assert_allclose(P.score_from_layer_errors(e).values, ev.sum(0), rtol=1e-5)
+    # topography is context only: the elevation error does not enter the score
+    np.testing.assert_allclose(P.score_from_layer_errors(e, rule="context").values, ev[:3].sum(0), rtol=1e-5)
+    np.testing.assert_allclose(P.score_from_layer_errors(e, rule="weighted", stats=stats).values,
+                               (ev / stats["std"][:, None, None]).sum(0), rtol=1e-5)
+    # Mahalanobis with identity covariance and unit mean: sum of squared excesses above the mean
+    ident = {"layers": list(e["layer"].values), "mean": np.ones(4), "std": np.ones(4), "cov": np.eye(4)}
+    m = P.score_from_layer_errors(e, rule="mahalanobis", stats=ident).values
+    np.testing.assert_allclose(m, (np.maximum(ev - 1, 0) ** 2).sum(0), rtol=1e-5, atol=1e-6)
+    # a pixel predicted better than usual in every layer is not anomalous
+    low = e.copy()
+    low[:, 3, 3] = 0.0
+    assert P.score_from_layer_errors(low, rule="mahalanobis", stats=stats).values[3, 3] == 0.0
+    # correlated errors (one cause seen in two layers) count less than the same excess in independent ones
+    cov = np.eye(4)
+    cov[0, 1] = cov[1, 0] = 0.9
+    corr = dict(ident, cov=cov)
+    both = _errors(np.ones((4, 18, 36)))
+    both[:2, 0, 0] = 3.0
+    assert (P.score_from_layer_errors(both, rule="mahalanobis", stats=corr).values[0, 0]
+            < P.score_from_layer_errors(both, rule="mahalanobis", stats=ident).values[0, 0])
+
+
+def test_score_rules_refuse_bad_input():
+    e = _errors(np.ones((4, 18, 36)))
+    with pytest.raises(InputError, match="rule must be one of"):
+        P.score_from_layer_errors(e, rule="max")
+    with pytest.raises(InputError, match="calibrate_score"):
+        P.score_from_layer_errors(e, rule="mahalanobis")
+    with pytest.raises(InputError, match="non-topographic"):
+        P.score_from_layer_errors(e, layers=["elevation"], rule="context")
+    stats = P.fit_error_stats(e.sel(layer=["TiO2", "FeO"]) + _errors(np.random.default_rng(1).random((2, 18, 36)),
+                                                                       ("TiO2", "FeO")))
+    with pytest.raises(InputError, match="no layers"):
+        P.score_from_layer_errors(e, rule="weighted", stats=stats)
+
+
+def test_calibrated_model_round_trips_rule(tiny_model, tmp_path):
+    train = [stack_layers(random_fields(s, blob=False), LAYERS) for s in (7, 8)]
+    P.calibrate_score(tiny_model, train, rule="mahalanobis")
+    assert tiny_model.error_stats["layers"] == list(LAYERS)
+    st = stack_layers(random_fields(13), LAYERS)
+    s = P.anomaly_score(tiny_model, st)
+    assert s.attrs["method"] == "network (mahalanobis)" and (s.values >= 0).all()
+    back = P.ProspectivityModel.load(tiny_model.save(tmp_path / "m.pt"))
+    assert back.score_rule == "mahalanobis"
+    np.testing.assert_allclose(P.anomaly_score(back, st).values, s.values, rtol=1e-5)
+    tiny_model.score_rule = "sum"  # the module fixture is shared

@@ -50,6 +50,10 @@ __all__ = [
     "anomaly_score",
     "layer_errors",
     "score_from_layer_errors",
+    "fit_error_stats",
+    "calibrate_score",
+    "SCORE_RULES",
+    "TOPOGRAPHIC_LAYERS",
     "zscore_score",
     "isolation_forest_score",
     "pca_score",
@@ -176,6 +180,10 @@ class ProspectivityModel:
     history: list[float] = field(default_factory=list)
     info: dict = field(default_factory=dict)
     error_scale: tuple[float, ...] = ()
+    #: Statistics of the per-layer errors on the training Moons (:func:`calibrate_score`), and the
+    #: scoring rule :func:`anomaly_score` uses by default.
+    error_stats: dict = field(default_factory=dict)
+    score_rule: str = "sum"
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -194,6 +202,9 @@ class ProspectivityModel:
             "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
             "history": [float(v) for v in self.history],
             "error_scale": [float(v) for v in self.error_scale],
+            "error_stats": {k: (list(map(str, v)) if k == "layers" else np.asarray(v, "float64").tolist())
+                            for k, v in self.error_stats.items()},
+            "score_rule": self.score_rule,
             "info": {k: v for k, v in self.info.items() if isinstance(v, int | float | str)},
         }
         with atomic_path(path) as tmp:
@@ -216,8 +227,10 @@ class ProspectivityModel:
         except RuntimeError as exc:
             raise CheckpointError(f"checkpoint {path} does not match the architecture: {exc}") from exc
         net.to(get_device()).eval()
+        stats = {k: (list(v) if k == "layers" else np.asarray(v, dtype="float64"))
+                 for k, v in state.get("error_stats", {}).items()}
         return cls(net, norm, state["config"], list(state.get("history", [])), dict(state.get("info", {})),
-                   tuple(state["error_scale"]))
+                   tuple(state["error_scale"]), stats, state.get("score_rule", "sum"))
 
 
 def _tiles_from(z: np.ndarray, tile: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -421,28 +434,143 @@ def layer_errors(model: ProspectivityModel, stack: xr.DataArray, batch_size: int
     return out
 
 
+#: Layers that describe the terrain rather than the composition: with ``rule="context"`` they stay
+#: visible to the network as context, but their prediction errors are not scored.
+TOPOGRAPHIC_LAYERS: tuple[str, ...] = ("elevation", "slope", "roughness", "crater_density")
+
+#: Ways of combining the per-layer errors into one score (see :func:`score_from_layer_errors`).
+SCORE_RULES: tuple[str, ...] = ("sum", "context", "weighted", "mahalanobis")
+
+
+def fit_error_stats(errors: xr.DataArray | Sequence[xr.DataArray]) -> dict:
+    """Statistics of the per-layer errors on training Moons, for the ``weighted`` and ``mahalanobis`` rules.
+
+    Parameters
+    ----------
+    errors
+        One or several :func:`layer_errors` maps ``(layer, lat, lon)`` of the *training* Moons (no
+        labels are used; the score must never be calibrated on the Moons it is evaluated on).
+
+    Returns
+    -------
+    dict
+        ``layers`` (names), ``mean`` and ``std`` (per layer) and ``cov`` (layer x layer covariance),
+        over the area-weighted finite pixels.
+    """
+    from ..geo import area_weights
+
+    errors = [errors] if isinstance(errors, xr.DataArray) else list(errors)
+    if not errors:
+        raise InputError("give the layer errors of at least one training Moon")
+    names = [str(v) for v in errors[0]["layer"].values]
+    xs, ws = [], []
+    for e in errors:
+        if [str(v) for v in e["layer"].values] != names:
+            raise InputError("all error maps must have the same layers in the same order")
+        x = e.values.reshape(len(names), -1).T
+        w = np.broadcast_to(area_weights(e.isel(layer=0)).values, e.shape[1:]).ravel()
+        ok = np.isfinite(x).all(axis=1)
+        xs.append(x[ok].astype("float64"))
+        ws.append(w[ok])
+    x, w = np.concatenate(xs), np.concatenate(ws)
+    if len(x) <= len(names):
+        raise InputError("too few finite pixels in the training error maps to fit their statistics")
+    mean = np.average(x, axis=0, weights=w)
+    cov = np.cov(x, rowvar=False, aweights=w)
+    return {"layers": names, "mean": mean, "std": np.sqrt(np.diag(cov)), "cov": cov}
+
+
+def calibrate_score(model: ProspectivityModel, train: xr.DataArray | Sequence[xr.DataArray],
+                    rule: str | None = None, batch_size: int = 16) -> ProspectivityModel:
+    """Fit the error statistics of ``model`` on its training stacks (in place) and set its score rule.
+
+    Returns the model, whose :attr:`ProspectivityModel.error_stats` are then saved with it.
+    """
+    train = [train] if isinstance(train, xr.DataArray) else list(train)
+    model.error_stats = fit_error_stats([layer_errors(model, t, batch_size) for t in train])
+    if rule is not None:
+        _check_rule(rule)
+        model.score_rule = rule
+    return model
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in SCORE_RULES:
+        raise InputError(f"rule must be one of {SCORE_RULES}, got {rule!r}")
+
+
 def anomaly_score(model: ProspectivityModel, stack: xr.DataArray, batch_size: int = 16,
-                  layers: Sequence[str] | None = None) -> xr.DataArray:
+                  layers: Sequence[str] | None = None, rule: str | None = None) -> xr.DataArray:
     """Network anomaly score on a ``(layer, lat, lon)`` stack.
 
     For every layer in turn the layer is hidden and predicted from the other layers and the spatial
-    context; the score is the sum over layers (or over ``layers`` only) of the squared z-error divided
-    by that layer's typical error on the training Moons, so about one per layer on ordinary ground.
-    NaN in any layer gives NaN score at that pixel.
+    context (:func:`layer_errors`, each scaled by its typical error on the training Moons, so about one
+    per layer on ordinary ground); the errors are combined by ``rule`` (default: the model's
+    :attr:`~ProspectivityModel.score_rule`), see :func:`score_from_layer_errors`. NaN in any layer gives
+    NaN score at that pixel.
     """
     err = layer_errors(model, stack, batch_size)
-    return score_from_layer_errors(err, layers)
+    return score_from_layer_errors(err, layers, rule=rule or model.score_rule, stats=model.error_stats)
 
 
-def score_from_layer_errors(err: xr.DataArray, layers: Sequence[str] | None = None) -> xr.DataArray:
-    """Sum of :func:`layer_errors` over ``layers`` (all by default) as a network anomaly score."""
+def score_from_layer_errors(err: xr.DataArray, layers: Sequence[str] | None = None, rule: str = "sum",
+                            stats: dict | None = None) -> xr.DataArray:
+    """Combine :func:`layer_errors` into one network anomaly score.
+
+    Parameters
+    ----------
+    err
+        ``(layer, lat, lon)`` scaled squared errors.
+    layers
+        Score only these layers (all by default); the others remain context for the network.
+    rule
+        ``"sum"``: the sum of the errors (every layer weighs the same on ordinary ground).
+        ``"context"``: the sum over the non-topographic layers only (:data:`TOPOGRAPHIC_LAYERS` are
+        context: seen by the encoder, not scored). ``"weighted"``: each error divided by its standard
+        deviation on the training Moons, so layers whose errors are erratic there (unpredictable
+        ground, e.g. crater rims in slope) weigh less. ``"mahalanobis"``: the squared Mahalanobis
+        distance of the per-layer error vector from its mean on the training Moons (Mahalanobis 1936),
+        which also discounts errors that co-occur in many layers; only excesses above the training
+        mean count (a pixel predicted *better* than usual is not anomalous).
+    stats
+        :func:`fit_error_stats` of the training Moons (needed by ``weighted`` and ``mahalanobis``).
+
+    References
+    ----------
+    Mahalanobis, P. C. (1936), On the generalised distance in statistics, Proc. Natl. Inst. Sci.
+    India 2, 49-55.
+    """
+    _check_rule(rule)
+    names = [str(v) for v in err["layer"].values]
     if layers is not None:
-        bad = [k for k in layers if k not in list(err["layer"].values)]
+        bad = [k for k in layers if k not in names]
         if bad or not len(layers):
-            raise InputError(
-                f"choose one or more of the model's layers {list(err['layer'].values)}; got {list(layers)}")
-        err = err.sel(layer=list(layers))
-    return _as_score(err.sum("layer", skipna=False).values, err, "anomaly_score", "network")
+            raise InputError(f"choose one or more of the model's layers {names}; got {list(layers)}")
+    chosen = list(layers) if layers is not None else names
+    if rule == "context":
+        chosen = [k for k in chosen if k not in TOPOGRAPHIC_LAYERS]
+        if not chosen:
+            raise InputError(f"rule 'context' scores only non-topographic layers; none among {list(layers)}")
+    e = err.sel(layer=chosen)
+    if rule in ("sum", "context"):
+        return _as_score(e.sum("layer", skipna=False).values, err, "anomaly_score", "network")
+    if not stats:
+        raise InputError(f"rule {rule!r} needs the error statistics of the training Moons: run "
+                         "calibrate_score(model, train) (or pass stats=fit_error_stats(train_errors))")
+    missing = [k for k in chosen if k not in stats["layers"]]
+    if missing:
+        raise InputError(f"the error statistics have no layers {missing}; refit them with these layers")
+    idx = [list(stats["layers"]).index(k) for k in chosen]
+    x = e.values.reshape(len(chosen), -1).T.astype("float64")
+    mean = np.asarray(stats["mean"])[idx]
+    if rule == "weighted":
+        std = np.maximum(np.asarray(stats["std"])[idx], 1e-12)
+        s = (x / std).sum(axis=1)
+    else:
+        cov = np.asarray(stats["cov"])[np.ix_(idx, idx)]
+        d = np.maximum(x - mean, 0.0)
+        s = np.einsum("ij,jk,ik->i", d, np.linalg.pinv(cov, hermitian=True), d)
+    return _as_score(s.reshape(err.shape[1:]), err, "anomaly_score", f"network ({rule})")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -680,65 +808,120 @@ def synthetic_case(seed: int, resolution_ppd: float = 4, n_deposits: int | None 
     return stack_layers(moon, layers, max_abs_lat=max_abs_lat), moon
 
 
-def bench(fast: bool = False) -> dict:
-    """Held-out-seed benchmark: train on Moons of some seeds, score Moons of other seeds.
+#: Seeds of the benchmark's Moons: the networks and baselines are fitted on ``train``; the network's
+#: scoring rule is chosen on ``validation``; ``test`` is evaluated once with everything fixed.
+#: ``continuity`` (seeds 3-4) was the held-out pair of the first version of this benchmark, on which
+#: the shortcomings of the summed score were diagnosed; it is still reported, but not as the headline.
+BENCH_SEEDS: dict[str, tuple[int, ...]] = {"train": (1, 2), "validation": (5, 6), "test": (7, 8),
+                                           "continuity": (3, 4)}
+BENCH_SEEDS_FAST: dict[str, tuple[int, ...]] = {"train": (1, 2), "validation": (5,), "test": (7,),
+                                                "continuity": ()}
 
-    Every method (network and baselines) is fitted on the training Moons only (normalisation included)
-    and evaluated on the held-out Moons against the planted deposits: area-weighted ROC AUC and the
-    precision in the top 1% of area, averaged over the test seeds. ``conv_autoencoder`` is the same
-    fusion convolution and objective with a convolutional encoder-decoder instead of the ViT.
+
+def bench(fast: bool = False) -> dict:
+    """Held-out-seed benchmark: train on some Moons, choose the score rule on others, test on new ones.
+
+    1. Every method (network and baselines, normalisation included) is fitted on the training Moons;
+       the network's error statistics (:func:`calibrate_score`) too.
+    2. For each network, the scoring rule (:data:`SCORE_RULES`) with the highest mean AUC on the
+       validation Moons is chosen; the validation table of every rule and baseline is reported.
+    3. All methods are evaluated once on the test Moons against the planted deposits: area-weighted
+       ROC AUC and the precision in the top 1% of area, averaged over the test seeds (``auc``,
+       ``precision_at_1pct``), and likewise on the continuity seeds (``continuity``).
+
+    ``conv_autoencoder`` is the same fusion convolution and objective with a convolutional
+    encoder-decoder instead of the ViT (its rule is chosen on validation the same way).
     """
     import torch
 
     torch.set_num_threads(1)  # the box is shared: one thread is faster than two contending ones
     ppd = 2 if fast else 4
-    train_seeds, test_seeds = ((1, 2), (3,)) if fast else ((1, 2), (3, 4))
+    seeds = BENCH_SEEDS_FAST if fast else BENCH_SEEDS
     steps = 400 if fast else 1200
     t0 = time.perf_counter()
-    train = [synthetic_case(s, ppd)[0] for s in train_seeds]
+    train = [synthetic_case(s, ppd)[0] for s in seeds["train"]]
     t_data = time.perf_counter() - t0
-    model = fit(train, steps=steps, seed=0)
-    conv = fit(train, steps=steps, seed=0, config={"arch": "conv"})  # the comparison the issue asks for
-    methods = ("network", "zscore", "isolation_forest", "pca", "conv_autoencoder")
-    per_seed: dict[str, dict] = {m: {} for m in methods}
-    t_score = 0.0
-    dep_frac = []
-    for s in test_seeds:
-        stack, moon = synthetic_case(s, ppd)
-        t1 = time.perf_counter()
-        scores = {
-            "network": anomaly_score(model, stack),
-            "zscore": zscore_score(stack, model.normalisation),
-            "isolation_forest": isolation_forest_score(train, stack, model.normalisation, seed=0),
-            "pca": pca_score(train, stack, model.normalisation, seed=0),
-        }
-        t_score += time.perf_counter() - t1
-        scores["conv_autoencoder"] = anomaly_score(conv, stack)
-        for m in methods:
-            per_seed[m][str(s)] = evaluate(scores[m], moon["deposit"], top_fraction=0.01)
-        dep_frac.append(per_seed["network"][str(s)]["base_rate"])
-    auc = {m: float(np.mean([v["auc"] for v in per_seed[m].values()])) for m in methods}
-    p1 = {m: float(np.mean([v["precision_at_top"] for v in per_seed[m].values()])) for m in methods}
+    nets = {"network": fit(train, steps=steps, seed=0),
+            "conv_autoencoder": fit(train, steps=steps, seed=0, config={"arch": "conv"})}
+    t1 = time.perf_counter()
+    for m in nets.values():
+        calibrate_score(m, train)
+    t_calib = time.perf_counter() - t1
     baselines = ("zscore", "isolation_forest", "pca")
-    return {
+    t_score = 0.0
+
+    def evaluate_seeds(seed_list, rules_of) -> dict:
+        """{method: {seed: metrics}}; ``rules_of(name)`` lists the rules to evaluate for a network."""
+        nonlocal t_score
+        out: dict[str, dict] = {}
+        for s in seed_list:
+            stack, moon = synthetic_case(s, ppd)
+            truth = moon["deposit"]
+            for name, net in nets.items():
+                t2 = time.perf_counter()
+                err = layer_errors(net, stack)
+                t_score += (time.perf_counter() - t2) if name == "network" else 0.0
+                for rule in rules_of(name):
+                    key = name if rule is None else f"{name}:{rule}"
+                    sc = score_from_layer_errors(err, rule=rule or net.score_rule, stats=net.error_stats)
+                    out.setdefault(key, {})[str(s)] = evaluate(sc, truth, top_fraction=0.01)
+            t2 = time.perf_counter()
+            norm = nets["network"].normalisation
+            base = {"zscore": zscore_score(stack, norm),
+                    "isolation_forest": isolation_forest_score(train, stack, norm, seed=0),
+                    "pca": pca_score(train, stack, norm, seed=0)}
+            t_score += time.perf_counter() - t2
+            for m, sc in base.items():
+                out.setdefault(m, {})[str(s)] = evaluate(sc, truth, top_fraction=0.01)
+        return out
+
+    def mean_of(per_seed: dict, key: str) -> dict:
+        return {m: float(np.mean([v[key] for v in d.values()])) for m, d in per_seed.items()}
+
+    val = evaluate_seeds(seeds["validation"], lambda name: SCORE_RULES)
+    val_auc = mean_of(val, "auc")
+    chosen = {}
+    for name, net in nets.items():
+        chosen[name] = max(SCORE_RULES, key=lambda r, n=name: val_auc[f"{n}:{r}"])
+        net.score_rule = chosen[name]
+    test = evaluate_seeds(seeds["test"], lambda name: (None, "sum"))  # + the first version's rule
+    auc, p1 = mean_of(test, "auc"), mean_of(test, "precision_at_top")
+    dep_frac = [v["base_rate"] for v in test["zscore"].values()]
+    out = {
         "auc": auc,
         "precision_at_1pct": p1,
-        "per_seed": per_seed,
+        "per_seed": test,
         "deposit_area_fraction": float(np.mean(dep_frac)),
         "precision_at_1pct_best_possible": float(min(1.0, np.mean(dep_frac) / 0.01)),
-        "train_seeds": list(train_seeds),
-        "test_seeds": list(test_seeds),
+        "train_seeds": list(seeds["train"]),
+        "validation_seeds": list(seeds["validation"]),
+        "test_seeds": list(seeds["test"]),
+        "continuity_seeds": list(seeds["continuity"]),
+        "seed_roles": "networks, error statistics and baselines fitted on train_seeds; score rule chosen by "
+                      "mean validation AUC on validation_seeds; auc/precision_at_1pct on test_seeds, "
+                      "evaluated once; continuity_seeds = the earlier held-out pair (already inspected)",
+        "score_rules": list(SCORE_RULES),
+        "score_rule": chosen,
+        "validation_auc": val_auc,
+        "validation_precision_at_1pct": mean_of(val, "precision_at_top"),
         "resolution_ppd": ppd,
         "layers": list(BENCH_LAYERS),
         "max_abs_lat": BENCH_MAX_ABS_LAT,
-        "train_steps": model.info["steps_done"],
-        "train_seconds": model.info["train_seconds"],
-        "conv_train_seconds": conv.info["train_seconds"],
-        "final_train_loss": float(np.mean(model.history[-50:])),
+        "train_steps": nets["network"].info["steps_done"],
+        "train_seconds": nets["network"].info["train_seconds"],
+        "conv_train_seconds": nets["conv_autoencoder"].info["train_seconds"],
+        "calibration_seconds_both_networks": round(t_calib, 2),
+        "final_train_loss": float(np.mean(nets["network"].history[-50:])),
         "score_seconds_network_and_baselines": round(t_score, 2),
         "data_seconds": round(t_data, 2),
-        "config": model.config,
+        "config": nets["network"].config,
         "torch_threads": 1,
         "network_beats_all_baselines_auc": bool(all(auc["network"] > auc[m] for m in baselines)),
         "network_beats_all_baselines_precision": bool(all(p1["network"] > p1[m] for m in baselines)),
     }
+    if seeds["continuity"]:
+        cont = evaluate_seeds(seeds["continuity"], lambda name: (None, "sum"))
+        out["continuity"] = {"auc": mean_of(cont, "auc"), "precision_at_1pct": mean_of(cont, "precision_at_top"),
+                             "per_seed": cont}
+    out["total_seconds"] = round(time.perf_counter() - t0, 1)
+    return out
