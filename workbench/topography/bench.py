@@ -44,7 +44,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
 
     net, _ = load_network()
     rng = np.random.default_rng(seed)
-    acc = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS + ("fit", "blend", "fit-blend")}
+    acc = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS + ("fit", "blend", "fit-blend", "none")}
     slope = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS}
     for z, ps in tiles:
         for el in ELEVATIONS:
@@ -53,7 +53,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
             z_up = upsample(coarse, z.shape)
             h = network_relief(img, z_up, ps, az, el, net=net)
             out = {"upsample": z_up, "sfs": sfs(img, z_up, ps, az, el)}
-            for m in ("fit", "blend", "fit-blend"):
+            for m in ("fit", "blend", "fit-blend", "none"):
                 out[m] = scale_recovery(h, z_up, FACTOR, m)
             out["network"] = out["fit"]  # the scale recovery chosen on the validation set
             key = f"{el:g}"
@@ -64,7 +64,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
     mean = {m: {k: round(float(np.mean(v)), 4) for k, v in d.items()} for m, d in acc.items()}
     smean = {m: {k: round(float(np.mean(v)), 4) for k, v in d.items()} for m, d in slope.items()}
     return {"rmse": {m: mean[m] for m in METHODS}, "slope": smean,
-            "scale_recovery": {m: mean[m] for m in ("fit", "blend", "fit-blend")}, "n_tiles": len(tiles)}
+            "scale_recovery": {m: mean[m] for m in ("fit", "blend", "fit-blend", "none")}, "n_tiles": len(tiles)}
 
 
 def _targets(rmse_m: dict) -> dict:

@@ -38,7 +38,7 @@ from .tiles import blend_tiles
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_NAME = "topography_unet"
 METHODS = ("network", "sfs", "upsample")
-SCALE_RECOVERY = ("fit", "blend", "fit-blend")
+SCALE_RECOVERY = ("fit", "blend", "fit-blend", "none")
 
 
 # ----------------------------------------------------------------------------------------- grids
@@ -71,10 +71,13 @@ def scale_recovery(h: np.ndarray, z_up: np.ndarray, factor: float, method: str =
     """Put relative relief ``h`` (metres, arbitrary offset) on the absolute scale of the coarse DEM.
 
     ``"fit"``: ``a·h + b`` with (a, b) least squares between low-passes; ``"blend"``: low frequencies
-    from ``z_up``, high from ``h``; ``"fit-blend"``: blend after rescaling ``h`` by the fitted ``a``.
+    from ``z_up``, high from ``h``; ``"fit-blend"``: blend after rescaling ``h`` by the fitted ``a``;
+    ``"none"``: ``h`` unchanged (the network's own heights, for comparison).
     """
     if method not in SCALE_RECOVERY:
         raise InputError(f"unknown scale recovery {method!r}; use one of {SCALE_RECOVERY}")
+    if method == "none":
+        return np.asarray(h, dtype=np.float64)
     lh, lz = lowpass(h, factor), lowpass(z_up, factor)
     if method == "blend":
         return lz + (h - lh)
