@@ -61,6 +61,9 @@ class ProspectivityContext:
         TiO2 (wt%) for the candidate table.
     truth
         Optional boolean truth (planted deposits) for the readout's AUC / precision.
+    score_rule, error_stats
+        How the network's per-layer errors become one score (the model's ``score_rule`` and
+        ``error_stats``; see :func:`workbench.analysis.prospectivity.score_from_layer_errors`).
     """
 
     stack: xr.DataArray
@@ -69,6 +72,8 @@ class ProspectivityContext:
     train: list[xr.DataArray]
     tio2: xr.DataArray
     truth: xr.DataArray | None = None
+    score_rule: str = "sum"
+    error_stats: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -99,7 +104,7 @@ def method_score(ctx: ProspectivityContext, method: str, layers: list[str]) -> x
     if key in ctx._cache:
         return ctx._cache[key]
     if method == "network":
-        s = P.score_from_layer_errors(ctx.errors, layers)
+        s = P.score_from_layer_errors(ctx.errors, layers, rule=ctx.score_rule, stats=ctx.error_stats)
     else:
         norm = ctx.normalisation.select(layers)
         st = ctx.stack.sel(layer=layers)
