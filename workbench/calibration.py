@@ -26,6 +26,10 @@ matching, Int. J. Remote Sens. 21(12):2505–2511.
 Horn, B. K. P., Woodham, R. J. (1979), Destriping LANDSAT MSS images by histogram modification,
 Computer Graphics and Image Processing 10:69–83.
 Efron, B., Tibshirani, R. (1993), An Introduction to the Bootstrap, Chapman & Hall (percentile CIs).
+Künsch, H. R. (1989), The jackknife and the bootstrap for general stationary observations, Ann. Stat.
+17:1217–1241 (block bootstrap).
+Lahiri, S. N. (2003), Resampling Methods for Dependent Data, Springer (spatial block bootstrap).
+Fuller, W. A. (1987), Measurement Error Models, Wiley (errors-in-variables attenuation, instruments).
 """
 
 from __future__ import annotations
@@ -181,6 +185,99 @@ def _median_ci(r: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(rs[lo]), float(rs[hi])
 
 
+def _neighbour_instrument(a: np.ndarray) -> np.ndarray:
+    """Mean of the 8 neighbours of every pixel of a 2-D image (itself excluded, NaN-aware)."""
+    ok = np.isfinite(a)
+    k = np.ones((3, 3))
+    k[1, 1] = 0.0
+    s = ndimage.convolve(np.where(ok, a, 0.0), k, mode="nearest")
+    n = ndimage.convolve(ok.astype(float), k, mode="nearest")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / n, np.nan)
+
+
+def _theil_iv(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float, float]:
+    """Theil's split-pair slope with the pairs ranked by an instrument ``z``; offset = median residual.
+
+    The points are sorted by ``z`` and the k-th of the lower half is paired with the k-th of the upper
+    half (Theil's 1950 abbreviated method); the slope is the median of the pair slopes. Ranking by the
+    noisy ``x`` itself (or using all pairs, as Theil–Sen does) pushes the reference noise outward in
+    the selected pairs and attenuates the slope by about σ²/var(x) (errors-in-variables); an
+    instrument independent of that noise does not, and with symmetric noise the median pair slope is
+    then unbiased wherever the pair's true separation exceeds the noise.
+    """
+    o = np.argsort(z, kind="stable")
+    xs, ys = x[o], y[o]
+    m = xs.size // 2
+    dx = xs[xs.size - m:] - xs[:m]
+    dy = ys[xs.size - m:] - ys[:m]
+    good = dx != 0
+    slope = float(np.median(dy[good] / dx[good]))
+    return slope, float(np.median(y - slope * x))
+
+
+def correlation_range(resid: np.ndarray, threshold: float = 0.1, max_lag: int = 32) -> int:
+    """Smallest lag (pixels) at which the residual autocorrelation falls below ``threshold``.
+
+    The autocorrelation of the mean-removed residual image (NaN → 0) is computed along both axes for
+    lags 1 … ``max_lag`` (limited to a quarter of the image); the larger of the two ranges is returned
+    (``max_lag`` when it never falls that low). 1 means uncorrelated neighbours.
+    """
+    r = np.where(np.isfinite(resid), resid - np.nanmean(resid), 0.0)
+    var = float(np.mean(r * r))
+    if var <= 0:
+        return 1
+    out = 1
+    for axis in (0, 1):
+        n = r.shape[axis]
+        lag_max = max(1, min(max_lag, n // 4))
+        lag = lag_max
+        for k in range(1, lag_max + 1):
+            a = np.take(r, range(0, n - k), axis=axis)
+            b = np.take(r, range(k, n), axis=axis)
+            if float(np.mean(a * b)) / var < threshold:
+                lag = k
+                break
+        out = max(out, lag)
+    return out
+
+
+def _block_bootstrap_iv(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, ok: np.ndarray, alpha: float,
+                        n_boot: int, tile: int | None, rng) -> tuple[float, ...]:
+    """IV Theil fit with a spatial (tile) block bootstrap of its percentile intervals (one band).
+
+    The 2-D grid is cut into ``tile × tile`` tiles; each replicate draws as many tiles as there are,
+    with replacement, and refits on their pixels, so residuals correlated within a tile stay together
+    (Künsch 1989; Lahiri 2003). ``tile=None`` takes it from the residuals: one more than their
+    autocorrelation range (:func:`correlation_range`), at least 2 and at most a quarter of the shorter
+    side. Returns gain, offset, the gain and offset intervals and the tile size used.
+    """
+    x, y, z = X[ok], Y[ok], Z[ok]
+    g, o = _theil_iv(x, y, z)
+    if tile is None:
+        resid = np.where(ok, Y - g * X - o, np.nan)
+        tile = correlation_range(resid) + 1
+        tile = int(np.clip(tile, 2, max(2, min(X.shape) // 4)))
+    rows, cols = np.nonzero(ok)
+    ntx = -(-X.shape[1] // tile)
+    tid = (rows // tile) * ntx + cols // tile
+    order = np.argsort(tid, kind="stable")
+    uniq, starts, counts = np.unique(tid[order], return_index=True, return_counts=True)
+    boots = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, uniq.size, uniq.size)
+        c = counts[pick]
+        first = np.cumsum(c) - c  # where each drawn tile starts in the replicate
+        idx = order[np.repeat(starts[pick] - first, c) + np.arange(int(c.sum()))]
+        if idx.size < 10:
+            continue
+        boots.append(_theil_iv(x[idx], y[idx], z[idx]))
+    b = np.asarray(boots)
+    g_lo, g_hi = np.quantile(b[:, 0], [alpha / 2, 1 - alpha / 2])
+    o_lo, o_hi = np.quantile(b[:, 1], [alpha / 2, 1 - alpha / 2])
+    return g, o, float(g_lo), float(g_hi), float(o_lo), float(o_hi), tile
+
+
 def _fit_band(x, y, method, ci, alpha, n_boot, rng):
     if method == "theil-sen":
         slope, intercept, s_lo, s_hi = _theil_sen(x, y, alpha)
@@ -214,20 +311,34 @@ def _fit_band(x, y, method, ci, alpha, n_boot, rng):
 def fit_cross_calibration(
     target: xr.DataArray | xr.Dataset,
     reference: xr.DataArray | xr.Dataset,
-    method: Literal["theil-sen", "huber"] = "theil-sen",
-    ci: Literal["sen", "bootstrap"] = "sen",
+    method: Literal["theil-iv", "theil-sen", "huber"] = "theil-iv",
+    ci: Literal["block-bootstrap", "sen", "bootstrap"] = "block-bootstrap",
     confidence: float = 0.95,
     max_pixels: int = 2000,
     block: int = 3,
-    n_boot: int = 100,
+    n_boot: int = 200,
+    tile: int | None = None,
     min_pixels: int = MIN_PIXELS,
     seed: int = 0,
 ) -> xr.Dataset:
     """Fit the target sensor's per-band gain and offset against a reference sensor.
 
     The model is ``target = gain · reference + offset`` per band, over the pixels valid (finite) in
-    both images; :func:`apply_cross_calibration` inverts it. Pixels are randomly subsampled to
-    ``max_pixels`` per band (Theil–Sen costs O(n²)); the subsample is seeded.
+    both images; :func:`apply_cross_calibration` inverts it.
+
+    The default estimator (``"theil-iv"``) is Theil's split-pair slope with the pairs ranked by an
+    *instrument*, the mean of each pixel's 8 neighbours in the reference: its noise is independent of
+    the pixel's own, so the slope is free of the errors-in-variables attenuation (≈ σ²/var) that noise
+    in the reference gives Theil–Sen and least squares (0.6 % at SNR 100 with ``block=1``, 0.1 % with
+    ``block=3`` on the synthetic Moon, several times the Sen interval's half-width, which is why those
+    intervals missed the truth). It needs a scene that is smooth over a pixel (neighbours share its
+    ground) and noise that is not spatially correlated. Its intervals come from a spatial block
+    bootstrap (``ci="block-bootstrap"``): tiles of ``tile × tile`` (block-mean) pixels are resampled
+    with replacement and the fit repeated ``n_boot`` times; by default the tile side is one more than
+    the residuals' autocorrelation range (:func:`correlation_range`: the first lag at which it falls
+    below 0.1), so that spatially correlated residuals are resampled together. It uses every pixel
+    (O(n log n) per replicate). ``"theil-sen"`` and ``"huber"`` subsample pixels to ``max_pixels`` per
+    band (Theil–Sen costs O(n²)); the subsample is seeded.
 
     Parameters
     ----------
@@ -235,16 +346,20 @@ def fit_cross_calibration(
         Spectral cubes (``band`` + two spatial dims) on the same grid with the same band list; they
         may cover different extents, only the overlap is used. A Dataset's ``reflectance`` is used.
     method
-        ``"theil-sen"`` (median of pairwise slopes; breakdown point 29 %) or ``"huber"``
-        (:class:`sklearn.linear_model.HuberRegressor`, ε = 1.35).
+        ``"theil-iv"`` (default, above), ``"theil-sen"`` (median of all pairwise slopes; breakdown
+        point 29 %) or ``"huber"`` (:class:`sklearn.linear_model.HuberRegressor`, ε = 1.35).
     ci
-        ``"sen"``: Sen's (1968) distribution-free slope interval (:func:`scipy.stats.theilslopes`), and
+        ``"block-bootstrap"`` (default; ``method="theil-iv"`` only): spatial block bootstrap
+        percentile intervals, see above. ``"sen"``: Sen's (1968) distribution-free slope interval
+        (:func:`scipy.stats.theilslopes`; it assumes independent pixels and no reference noise), and
         for the offset the union of the order-statistic intervals of the median residual over that slope
         interval (conservative). ``"bootstrap"``: percentile intervals from ``n_boot`` pair resamples.
     confidence
         Two-sided confidence level of the intervals.
+    tile
+        Side of the bootstrap tiles in (block-mean) pixels; None chooses it from the residuals.
     max_pixels, n_boot, seed
-        Subsample size (pixels per band), bootstrap replicates, random seed. The bootstrap refits
+        Subsample size (pixels per band; not used by ``"theil-iv"``), bootstrap replicates, seed. The bootstrap refits
         ``n_boot`` times per band (seconds per band at 2000 pixels); ``ci="sen"`` costs one fit.
     block
         Fit on means of ``block × block`` pixel blocks (blocks with any NaN are dropped). Averaging is
@@ -271,10 +386,15 @@ def fit_cross_calibration(
     ----------
     Theil (1950); Sen (1968); Huber (1964); Efron & Tibshirani (1993); Gross et al. (2022).
     """
-    if method not in ("theil-sen", "huber"):
-        raise InputError(f"unknown method {method!r}; use 'theil-sen' or 'huber'")
-    if ci not in ("sen", "bootstrap"):
-        raise InputError(f"unknown ci {ci!r}; use 'sen' or 'bootstrap'")
+    if method not in ("theil-iv", "theil-sen", "huber"):
+        raise InputError(f"unknown method {method!r}; use 'theil-iv', 'theil-sen' or 'huber'")
+    if ci not in ("block-bootstrap", "sen", "bootstrap"):
+        raise InputError(f"unknown ci {ci!r}; use 'block-bootstrap', 'sen' or 'bootstrap'")
+    if (method == "theil-iv") != (ci == "block-bootstrap"):
+        raise InputError(f"ci={ci!r} does not go with method={method!r}: use method='theil-iv' with "
+                         "ci='block-bootstrap', or 'theil-sen'/'huber' with ci='sen'/'bootstrap'")
+    if tile is not None and tile < 1:
+        raise InputError(f"tile must be a positive integer or None, got {tile}")
     if not 0 < confidence < 1:
         raise InputError(f"confidence must lie in (0, 1), got {confidence}")
     t, r = check_same_grid(as_cube(target), as_cube(reference))
@@ -297,9 +417,11 @@ def fit_cross_calibration(
         tb, rb = t.values, r.values
     cols = {k: [] for k in ("gain", "gain_low", "gain_high", "offset", "offset_low", "offset_high",
                             "n_pixels", "rmse_before", "rmse_after", "bias_before", "bias_after")}
+    tiles = []
     for b in range(len(bands)):
-        x = np.asarray(rb[b], dtype=float).ravel()
-        y = np.asarray(tb[b], dtype=float).ravel()
+        X2 = np.asarray(rb[b], dtype=float)
+        Y2 = np.asarray(tb[b], dtype=float)
+        x, y = X2.ravel(), Y2.ravel()
         ok = np.isfinite(x) & np.isfinite(y)
         n = int(ok.sum())
         if n < min_pixels:
@@ -314,8 +436,15 @@ def fit_cross_calibration(
                 f"reference band {bands[b]!r} is constant over the overlap; a gain cannot be fitted "
                 "without contrast - use a larger or more varied overlap"
             )
-        sel = rng.choice(n, max_pixels, replace=False) if n > max_pixels else slice(None)
-        g, o, g_lo, g_hi, o_lo, o_hi = _fit_band(x[sel], y[sel], method, ci, alpha, n_boot, rng)
+        if method == "theil-iv":
+            Z2 = _neighbour_instrument(X2)
+            ok2 = np.isfinite(X2) & np.isfinite(Y2) & np.isfinite(Z2)
+            g, o, g_lo, g_hi, o_lo, o_hi, used = _block_bootstrap_iv(X2, Y2, Z2, ok2, alpha, n_boot,
+                                                                     tile, rng)
+            tiles.append(used)
+        else:
+            sel = rng.choice(n, max_pixels, replace=False) if n > max_pixels else slice(None)
+            g, o, g_lo, g_hi, o_lo, o_hi = _fit_band(x[sel], y[sel], method, ci, alpha, n_boot, rng)
         if not np.isfinite(g) or g <= 0:
             raise InputError(
                 f"fitted gain for band {bands[b]!r} is {g:.4g}; the images do not look like the same "
@@ -359,6 +488,9 @@ def fit_cross_calibration(
         block=block,
         seed=seed,
     )
+    if tiles:
+        ds["bootstrap_tile"] = xr.DataArray(np.asarray(tiles), dims=("band",), attrs={
+            "units": "pixel", "long_name": "side of the block-bootstrap tiles (block-mean pixels)"})
     return ds
 
 
@@ -752,12 +884,41 @@ def phase_angle_experiment(moon: xr.Dataset, phases=(15.0, 30.0, 45.0, 60.0, 75.
     return out
 
 
+def interval_coverage(n_rep: int = 12, resolution_ppd: int = 1, snr: float = 100.0,
+                      confidence: float = 0.95, seed: int = 0, **fit_kw) -> dict:
+    """Coverage of the cross-calibration gain intervals over independent repetitions.
+
+    Each repetition draws a new synthetic Moon (``make_moon`` seed), new noise for both sensors and
+    new injected per-band gains (σ = 5 %) and offsets (σ = 0.005), fits
+    :func:`fit_cross_calibration` (``fit_kw`` passed on) and counts the bands whose interval holds the
+    injected gain. Returns ``gain_ci_coverage`` (fraction), ``gain_ci_trials`` (band-fits),
+    ``gain_ci_nominal`` and the mean interval half-width ``gain_ci_halfwidth_pct`` (% of the gain).
+    """
+    from .synth import make_moon, observe
+
+    hits, width = [], []
+    for k in range(n_rep):
+        moon = make_moon(seed=seed + k, resolution_ppd=resolution_ppd)
+        ref = observe(moon, "clementine_uvvis", snr=snr, seed=1000 + 2 * k)["reflectance"].compute()
+        tgt = observe(moon, "clementine_uvvis", snr=snr, gain_error=0.05, offset_error=0.005,
+                      seed=1001 + 2 * k)
+        c = fit_cross_calibration(tgt["reflectance"].compute(), ref, confidence=confidence, seed=k,
+                                  **fit_kw)
+        g = tgt["gain"].values
+        hits.extend((c["gain_low"].values <= g) & (g <= c["gain_high"].values))
+        width.extend((c["gain_high"].values - c["gain_low"].values) / 2 / g * 100)
+    return {"gain_ci_coverage": float(np.mean(hits)), "gain_ci_trials": len(hits),
+            "gain_ci_nominal": confidence, "gain_ci_trials_ppd": resolution_ppd,
+            "gain_ci_halfwidth_pct": float(np.mean(width))}
+
+
 def bench(fast: bool = False) -> dict:
     """``workbench bench calibration``: cross-calibration, destriping and photometric normalisation on
     the synthetic Moon with known injected errors (seeded).
 
     * gains/offsets: Clementine-like sensor with per-band gain errors (σ = 5 %) and offsets
       (σ = 0.005) fitted against an error-free reference, both at SNR 100;
+    * interval coverage: :func:`interval_coverage` (12 repetitions × 5 bands at 1 px/deg; 6 in fast);
     * stripes: 2 % per-detector gain stripes (and 0.02 % offsets) at SNR 100;
     * FeO spread: :func:`phase_angle_experiment` at phases 15–75°.
     """
@@ -776,8 +937,12 @@ def bench(fast: bool = False) -> dict:
     res["cross_calibration_seconds"] = round(time.perf_counter() - t1, 3)
     res["gain_error_pct"] = float(np.abs(c["gain"].values / tgt["gain"].values - 1).max() * 100)
     res["offset_error"] = float(np.abs(c["offset"].values - tgt["offset"].values).max())
-    res["gain_ci_coverage"] = float(np.mean((c["gain_low"].values <= tgt["gain"].values)
-                                            & (tgt["gain"].values <= c["gain_high"].values)))
+    res["gain_ci_coverage_headline"] = float(np.mean((c["gain_low"].values <= tgt["gain"].values)
+                                                     & (tgt["gain"].values <= c["gain_high"].values)))
+    res["bootstrap_tile"] = [int(v) for v in c["bootstrap_tile"].values]
+    t1 = time.perf_counter()
+    res.update(interval_coverage(n_rep=6 if fast else 12, resolution_ppd=1))
+    res["coverage_seconds"] = round(time.perf_counter() - t1, 3)
     res["rmse_before"] = float(c["rmse_before"].max())
     res["rmse_after"] = float(c["rmse_after"].max())
     st = observe(moon, "clementine_uvvis", snr=100, stripes=0.02, seed=1).compute()
