@@ -253,6 +253,8 @@ def test_score_rules_known_answers():
     ident = {"layers": list(e["layer"].values), "mean": np.ones(4), "std": np.ones(4), "cov": np.eye(4)}
     m = P.score_from_layer_errors(e, rule="mahalanobis", stats=ident).values
     np.testing.assert_allclose(m, (np.maximum(ev - 1, 0) ** 2).sum(0), rtol=1e-5, atol=1e-6)
+    cm = P.score_from_layer_errors(e, rule="context_mahalanobis", stats=ident).values
+    np.testing.assert_allclose(cm, (np.maximum(ev[:3] - 1, 0) ** 2).sum(0), rtol=1e-5, atol=1e-6)
     # a pixel predicted better than usual in every layer is not anomalous
     low = e.copy()
     low[:, 3, 3] = 0.0

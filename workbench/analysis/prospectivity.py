@@ -439,7 +439,8 @@ def layer_errors(model: ProspectivityModel, stack: xr.DataArray, batch_size: int
 TOPOGRAPHIC_LAYERS: tuple[str, ...] = ("elevation", "slope", "roughness", "crater_density")
 
 #: Ways of combining the per-layer errors into one score (see :func:`score_from_layer_errors`).
-SCORE_RULES: tuple[str, ...] = ("sum", "context", "weighted", "mahalanobis")
+SCORE_RULES: tuple[str, ...] = ("sum", "weighted", "mahalanobis", "context", "context_weighted",
+                                 "context_mahalanobis")
 
 
 def fit_error_stats(errors: xr.DataArray | Sequence[xr.DataArray]) -> dict:
@@ -532,6 +533,7 @@ def score_from_layer_errors(err: xr.DataArray, layers: Sequence[str] | None = No
         distance of the per-layer error vector from its mean on the training Moons (Mahalanobis 1936),
         which also discounts errors that co-occur in many layers; only excesses above the training
         mean count (a pixel predicted *better* than usual is not anomalous).
+        ``"context_weighted"``, ``"context_mahalanobis"``: these two over the non-topographic layers.
     stats
         :func:`fit_error_stats` of the training Moons (needed by ``weighted`` and ``mahalanobis``).
 
@@ -547,10 +549,10 @@ def score_from_layer_errors(err: xr.DataArray, layers: Sequence[str] | None = No
         if bad or not len(layers):
             raise InputError(f"choose one or more of the model's layers {names}; got {list(layers)}")
     chosen = list(layers) if layers is not None else names
-    if rule == "context":
+    if rule.startswith("context"):
         chosen = [k for k in chosen if k not in TOPOGRAPHIC_LAYERS]
         if not chosen:
-            raise InputError(f"rule 'context' scores only non-topographic layers; none among {list(layers)}")
+            raise InputError(f"rule {rule!r} scores only non-topographic layers; none among {list(layers)}")
     e = err.sel(layer=chosen)
     if rule in ("sum", "context"):
         return _as_score(e.sum("layer", skipna=False).values, err, "anomaly_score", "network")
@@ -563,7 +565,7 @@ def score_from_layer_errors(err: xr.DataArray, layers: Sequence[str] | None = No
     idx = [list(stats["layers"]).index(k) for k in chosen]
     x = e.values.reshape(len(chosen), -1).T.astype("float64")
     mean = np.asarray(stats["mean"])[idx]
-    if rule == "weighted":
+    if rule.endswith("weighted"):
         std = np.maximum(np.asarray(stats["std"])[idx], 1e-12)
         s = (x / std).sum(axis=1)
     else:
