@@ -621,7 +621,7 @@ def destripe(
     image: xr.DataArray | xr.Dataset,
     along: str | None = None,
     method: Literal["neighbour", "moments"] = "neighbour",
-    window: int = 81,
+    window: int | None = None,
     half_width: int = 3,
     n_iter: int = 4,
     robust: bool = True,
@@ -659,11 +659,17 @@ def destripe(
         ``"neighbour"`` or ``"moments"`` (see above).
     window
         Running-median width in columns (the scale above which column variation counts as scene).
+        None (default): an eighth of the number of columns, clipped to 31…81 (odd). Stripe power at
+        column scales above the window is left in place, so narrow images need a narrower window:
+        on the notebook's 180-column region at 1 px/deg (2 % stripes, SNR 100) a fixed 81 removed
+        84 % of the stripe power and 31 removes 89.5 %; on 720- and 1440-column globes 81 is best
+        (93.5 % / 94.2 % vs 93.1 % / 93.6 % with 31).
     half_width
         Neighbours each side in the ``"neighbour"`` reference.
     n_iter
-        Iterations of each ``"neighbour"`` pass. The defaults (81, 3, 4) remove 93 % of the stripe
-        power of the synthetic Moon at 2 and 4 px/deg with 2 % gain stripes at SNR 100.
+        Iterations of each ``"neighbour"`` pass. With the defaults (window 81 there, 3, 4) 93–94 % of
+        the stripe power of the synthetic Moon at 2 and 4 px/deg with 2 % gain stripes at SNR 100 is
+        removed (more iterations or wider neighbourhoods do worse: the scene leaks in).
     robust
         ``"moments"`` only: median and IQR/1.349 instead of mean and standard deviation.
 
@@ -689,6 +695,8 @@ def destripe(
     if method not in ("neighbour", "moments"):
         raise InputError(f"unknown destriping method {method!r}; use 'neighbour' or 'moments'")
     across = cols if along == rows else rows
+    if window is None:
+        window = int(np.clip(da.sizes[across] // 8, 31, 81)) | 1
     if window < 3:
         raise InputError(f"window must be at least 3 columns, got {window}")
     if half_width < 1 or n_iter < 1:
