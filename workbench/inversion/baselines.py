@@ -128,6 +128,9 @@ def lawrence2002_feo(r750, r950):
 
     Lawrence et al. (2002) recalibration of the Clementine iron parameter against Lunar Prospector
     gamma-ray iron (origin x0=0.04, y0=1.22), in the form implemented by GRASS GIS ``i.feotio2``.
+    Caution: in this form it reads ~4–6 wt% at mare stations (RMSE 8.4 wt% on the 36 Clementine
+    stations), i.e. it is on the coarse gamma-ray footprint scale, not soil FeO; the constants could not
+    be checked against the paper here.
     """
     check_reflectance(r750, r950)
     with np.errstate(divide="ignore", invalid="ignore"):
