@@ -87,6 +87,9 @@ def test_correlation_range_sees_correlated_residuals():
     assert cal.correlation_range(white) == 1
     smooth = ndimage.gaussian_filter(white, 4)
     assert cal.correlation_range(smooth) >= 6
+    assert cal.bootstrap_tiles(white) == (2, 2)
+    stripes = white * 0.1 + rng.normal(size=100)[None, :]  # whole-column residual stripes
+    assert cal.bootstrap_tiles(stripes) == (100, 2)  # strips along the columns
 
 
 def test_huber_bootstrap_agrees_with_theil_sen():
