@@ -139,6 +139,8 @@ def test_bad_inputs_raise_clear_errors():
         cal.fit_cross_calibration(truth.rename(lat="row"), truth)
     with pytest.raises(InputError, match="unknown method"):
         cal.fit_cross_calibration(truth, truth, method="ols")
+    with pytest.raises(InputError, match="does not go with"):
+        cal.fit_cross_calibration(truth, truth, method="huber", ci="block-bootstrap")
 
 
 def test_nan_in_nan_out():

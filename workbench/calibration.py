@@ -333,7 +333,7 @@ def fit_cross_calibration(
     target: xr.DataArray | xr.Dataset,
     reference: xr.DataArray | xr.Dataset,
     method: Literal["theil-iv", "theil-sen", "huber"] = "theil-iv",
-    ci: Literal["block-bootstrap", "sen", "bootstrap"] = "block-bootstrap",
+    ci: Literal["block-bootstrap", "sen", "bootstrap"] | None = None,
     confidence: float = 0.95,
     max_pixels: int = 2000,
     block: int = 3,
@@ -371,11 +371,13 @@ def fit_cross_calibration(
         ``"theil-iv"`` (default, above), ``"theil-sen"`` (median of all pairwise slopes; breakdown
         point 29 %) or ``"huber"`` (:class:`sklearn.linear_model.HuberRegressor`, ε = 1.35).
     ci
-        ``"block-bootstrap"`` (default; ``method="theil-iv"`` only): spatial block bootstrap
-        percentile intervals, see above. ``"sen"``: Sen's (1968) distribution-free slope interval
-        (:func:`scipy.stats.theilslopes`; it assumes independent pixels and no reference noise), and
-        for the offset the union of the order-statistic intervals of the median residual over that slope
-        interval (conservative). ``"bootstrap"``: percentile intervals from ``n_boot`` pair resamples.
+        None: the method's own (``"block-bootstrap"`` for ``"theil-iv"``, ``"sen"`` for
+        ``"theil-sen"``, ``"bootstrap"`` for ``"huber"``). ``"block-bootstrap"`` (``"theil-iv"``
+        only): spatial block bootstrap percentile intervals, see above. ``"sen"``: Sen's (1968)
+        distribution-free slope interval (:func:`scipy.stats.theilslopes`; it assumes independent
+        pixels and no reference noise), and for the offset the union of the order-statistic
+        intervals of the median residual over that slope interval (conservative).
+        ``"bootstrap"``: percentile intervals from ``n_boot`` pair resamples.
     confidence
         Two-sided confidence level of the intervals.
     tile
@@ -411,6 +413,8 @@ def fit_cross_calibration(
     """
     if method not in ("theil-iv", "theil-sen", "huber"):
         raise InputError(f"unknown method {method!r}; use 'theil-iv', 'theil-sen' or 'huber'")
+    if ci is None:
+        ci = {"theil-iv": "block-bootstrap", "theil-sen": "sen", "huber": "bootstrap"}[method]
     if ci not in ("block-bootstrap", "sen", "bootstrap"):
         raise InputError(f"unknown ci {ci!r}; use 'block-bootstrap', 'sen' or 'bootstrap'")
     if (method == "theil-iv") != (ci == "block-bootstrap"):
