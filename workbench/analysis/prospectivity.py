@@ -9,10 +9,13 @@ The layers (oxides, Mg#, elevation, slope, crater density, maturity; see
    per-pixel 1x1 path from the fused channels) reconstructs every layer of every pixel. Training is
    masked modelling across sources and space (MAE/SimMIM style): whole layers and random patches are
    hidden (zeroed before the fusion, so nothing leaks) and the loss is the error on what was hidden;
-3. the **anomaly score** hides each layer in turn and sums the squared z-errors of its prediction
+3. the **anomaly score** hides each layer in turn and takes the squared z-errors of its prediction
    from the other layers and the surroundings, each divided by that layer's typical error on the
-   training Moons. Ground whose layers do not fit together the way they do elsewhere, given its
-   context, scores high. Tiles overlap by half and are blended with a tapered weight.
+   training Moons; a **score rule** combines them (:data:`SCORE_RULES`: the sum, the sum with
+   topography as context only, inverse-variance weights, or a one-sided Mahalanobis distance, with
+   statistics fitted on the training Moons by :func:`calibrate_score`). Ground whose layers do not
+   fit together the way they do elsewhere, given its context, scores high. Tiles overlap by half and
+   are blended with a tapered weight.
 
 Baselines (scikit-learn): per-layer ``|z|`` sum, Isolation Forest, PCA reconstruction error, all
 per-pixel. Candidate regions are connected components above a threshold, with spherical areas.
