@@ -64,3 +64,10 @@ def test_every_subcommand_has_working_help():
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, p in sub.choices.items():
         assert p.format_help(), name
+
+
+@pytest.mark.parametrize("port", ["-1", "80", "70000", "abc"])
+def test_lab_rejects_bad_ports(port, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["lab", "--port", port])
+    assert exc.value.code == 2 and "port must be" in capsys.readouterr().err

@@ -20,8 +20,20 @@ def register(sub) -> None:
     p.set_defaults(func=_demo)
 
     lab = sub.add_parser("lab", help="start JupyterLab on notebooks/, bound to localhost with a token")
-    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--port", type=_port, default=8888, help="TCP port on 127.0.0.1 (1024-65535)")
     lab.set_defaults(func=_lab)
+
+
+def _port(text: str) -> int:
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a whole number, got {text!r}") from None
+    if not 1024 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1024 and 65535, got {port}")
+    return port
 
 
 def _demo(args) -> int:
