@@ -38,7 +38,9 @@ def _block_fn(model: OxideInverter):
                 raise InputError("reflectance has negative values in a chunk; fix the calibration offset "
                                  "or set those pixels to NaN")
         with torch.no_grad():
-            mean, std = model.predict_arrays(np.asarray(block, np.float32), tile_rows=block.shape[1])
+            # ~64k pixels per forward pass: activations stay ~100 MB per thread and in cache-friendly pieces
+            rows = max(1, 65536 // max(1, block.shape[2]))
+            mean, std = model.predict_arrays(np.asarray(block, np.float32), tile_rows=rows)
         # the block carries a one-pixel halo on every side: drop it (the halo pixels only fed the 3x3 stem)
         return np.concatenate([mean, std])[:, 1:-1, 1:-1].astype(np.float32)
 
