@@ -294,3 +294,17 @@ def test_calibrated_model_round_trips_rule(tiny_model, tmp_path):
     assert back.score_rule == "mahalanobis"
     np.testing.assert_allclose(P.anomaly_score(back, st).values, s.values, rtol=1e-5)
     tiny_model.score_rule = "sum"  # the module fixture is shared
+
+
+@pytest.mark.slow
+def test_fast_bench_reports_disjoint_seed_roles():
+    res = P.bench(fast=True)
+    train, val, test = (set(res[k]) for k in ("train_seeds", "validation_seeds", "test_seeds"))
+    assert train and val and test and not (train & val) and not (train & test) and not (val & test)
+    assert set(res["score_rule"].values()) <= set(P.SCORE_RULES)
+    for m in ("network", "zscore", "isolation_forest", "pca", "conv_autoencoder"):
+        assert 0.0 <= res["auc"][m] <= 1.0 and 0.0 <= res["precision_at_1pct"][m] <= 1.0
+        assert set(res["per_seed"][m]) == {str(s) for s in test}
+    # the chosen rule is the best on validation, never on the test Moons
+    best = max(P.SCORE_RULES, key=lambda r: res["validation_auc"][f"network:{r}"])
+    assert res["score_rule"]["network"] == best
