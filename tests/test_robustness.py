@@ -655,7 +655,9 @@ CASES: list[Case] = [
     Case("CLI usage", "missing required argument",
          lambda t: cli(["data", "fetch"]), CliError, r"the following arguments are required: id", code=2),
     Case("CLI usage", "non-integer port for `workbench lab`",
-         lambda t: cli(["lab", "--port", "eighty"]), CliError, r"invalid int value: 'eighty'", code=2),
+         lambda t: cli(["lab", "--port", "eighty"]), CliError, r"port must be a whole number, got 'eighty'", code=2),
+    Case("CLI usage", "port out of range for `workbench lab`",
+         lambda t: cli(["lab", "--port", "-1"]), CliError, r"port must be between 1024 and 65535, got -1", code=2),
 ]
 
 
