@@ -240,3 +240,13 @@ def test_extra_manifest_dir_must_pass_schema(tmp_path, monkeypatch):
     with pytest.raises(ManifestError, match="bad.yaml"):
         catalog.manifests()
     monkeypatch.setenv("WORKBENCH_MANIFESTS", os.pathsep)
+
+
+def test_available_is_false_offline_and_note_says_how_to_fix(tmp_path, monkeypatch, isolated_cache):
+    m, src = _local_manifest(tmp_path, b"a,b\n1,2\n", [{"mirror": "f.csv"}])
+    monkeypatch.setattr(catalog, "get_manifest", lambda i: m)
+    monkeypatch.delenv("WORKBENCH_DATA_MIRROR", raising=False)
+    assert catalog.available("tiny") is False
+    monkeypatch.setenv("WORKBENCH_DATA_MIRROR", str(src))
+    assert catalog.available("tiny") is True
+    assert "WORKBENCH_DATA_MIRROR" in catalog.unavailable_note("tiny")

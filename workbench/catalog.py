@@ -368,6 +368,25 @@ def fetch(dataset_id: str) -> list[Path]:
     return [fetch_file(m, f) for f in m.files]
 
 
+def available(dataset_id: str) -> bool:
+    """True if every file of a dataset can be had now (cache, mirror, repository or a reachable source).
+
+    Notebooks use it to skip, with a message, sections whose data has no public package source (e.g. the
+    crater catalogues and the Clementine station table need ``WORKBENCH_DATA_MIRROR``).
+    """
+    try:
+        fetch(dataset_id)
+    except (DataUnavailableError, ChecksumError):
+        return False
+    return True
+
+
+def unavailable_note(*dataset_ids: str) -> str:
+    """A one-line note for a notebook section skipped because these datasets are unavailable."""
+    return (f"skipped: {', '.join(dataset_ids)} not available on this machine (no package source); "
+            "set WORKBENCH_DATA_MIRROR to a folder holding a copy of the data to run this section")
+
+
 def verify(dataset_id: str | None = None) -> pd.DataFrame:
     """Fetch and verify one or all datasets; a table of id, file, status and local path."""
     ids = [dataset_id] if dataset_id else list(manifests())
