@@ -13,7 +13,7 @@ Names are imported lazily so that ``import workbench.inversion`` does not import
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_getattr
 
 _EXPORTS = {
     "OxideInverter": "workbench.inversion.model",
@@ -29,7 +29,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'workbench.inversion' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -5,7 +5,7 @@ Names are imported lazily so that ``import workbench.synth`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_getattr
 
 _EXPORTS = {
     "make_moon": "workbench.synth.moon",
@@ -19,7 +19,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'workbench.synth' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

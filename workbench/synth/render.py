@@ -39,6 +39,7 @@ import xarray as xr
 from ..errors import InputError
 from ..geo import MOON_RADIUS_M
 from ..photometry import hapke, lunar_lambert
+from ..validate import check_sun
 
 _METRIC_UNITS = {"m", "metre", "metres", "meter", "meters"}
 
@@ -66,19 +67,6 @@ class DemGrid:
         if self.flip_x:
             a = a[:, ::-1]
         return a
-
-
-def check_sun(sun_azimuth: float, sun_elevation: float) -> tuple[float, float]:
-    """Validate the sun geometry: elevation in (0, 90] degrees, finite azimuth (wrapped to [0, 360))."""
-    az, el = float(sun_azimuth), float(sun_elevation)
-    if not np.isfinite(az):
-        raise InputError("sun azimuth must be a finite number of degrees (clockwise from north)")
-    if not np.isfinite(el) or el <= 0.0 or el > 90.0:
-        raise InputError(
-            f"sun elevation {el} deg is outside (0, 90]: the sun must be above the horizon; "
-            "give the elevation in degrees above the local horizontal"
-        )
-    return az % 360.0, el
 
 
 def _check_units(da: xr.DataArray) -> None:
