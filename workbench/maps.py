@@ -209,6 +209,19 @@ def _finish(img, rasterize: bool, width: int, height: int):
     return ds_rasterize(img, width=width, height=height, dynamic=True)
 
 
+def _colour_opts(da: xr.DataArray, cmap, lo: float, hi: float, label: str, title, **extra) -> dict:
+    """Options every map shares: colour map and range, a colour bar labelled with units, title, NaN clear."""
+    return dict(
+        cmap=cmap,
+        clim=(lo, hi),
+        colorbar=True,
+        clabel=label,
+        title=title if title is not None else str(da.attrs.get("long_name", da.name or "")),
+        clipping_colors={"NaN": "#00000000"},
+        **extra,
+    )
+
+
 def lunar_map(
     da: xr.DataArray,
     cmap: str | None = None,
@@ -261,14 +274,10 @@ def lunar_map(
     global_x, global_y = x1 - x0 > 359.0, y1 - y0 > 179.0
     xlim = ((0.0, 360.0) if centre == "far" else (-180.0, 180.0)) if global_x else (x0, x1)
     ylim = (-90.0, 90.0) if global_y else (y0, y1)
-    img = img.opts(
-        cmap=cmap or default_cmap(da, diverging),
-        clim=(lo, hi),
-        colorbar=True,
-        clabel=label,
+    img = img.opts(**_colour_opts(
+        da, cmap or default_cmap(da, diverging), lo, hi, label, title,
         xlabel="longitude (°E)",
         ylabel="latitude (°N)",
-        title=title if title is not None else str(da.attrs.get("long_name", da.name or "")),
         frame_width=width,
         frame_height=height,
         xlim=xlim,
@@ -277,8 +286,7 @@ def lunar_map(
         yticks=[-90 + 30 * i for i in range(7)] if global_y else None,
         tools=["hover"] if hover else [],
         active_tools=["wheel_zoom"],
-        clipping_colors={"NaN": "#00000000"},
-    )
+    ))
     return _finish(img, _should_rasterize(da, rasterize), width, height)
 
 
@@ -312,21 +320,16 @@ def polar_map(
     hv = _hv()
     vname = str(da.name or "value")
     km = da.assign_coords(x=da["x"] / 1000.0, y=da["y"] / 1000.0).rename(vname).astype("float32")
-    img = hv.Image(km, kdims=["x", "y"], vdims=[hv.Dimension(vname, label=label)]).opts(
-        cmap=cmap or default_cmap(da),
-        clim=(lo, hi),
-        colorbar=True,
-        clabel=label,
+    img = hv.Image(km, kdims=["x", "y"], vdims=[hv.Dimension(vname, label=label)]).opts(**_colour_opts(
+        da, cmap or default_cmap(da), lo, hi, label, title,
         xlabel="x (km)",
         ylabel="y (km)",
-        title=title if title is not None else str(da.attrs.get("long_name", da.name or "")),
         frame_width=size,
         frame_height=size,
         data_aspect=None,
         tools=["hover"],
         active_tools=["wheel_zoom"],
-        clipping_colors={"NaN": "#00000000"},
-    )
+    ))
     out = _finish(img, _should_rasterize(da, rasterize), size, size)
     if not graticule:
         return out
@@ -360,19 +363,14 @@ def image_map(
     hv = _hv()
     vname = str(da.name or "value")
     img = hv.Image(da.rename(vname).astype("float32"), kdims=["x", "y"],
-                   vdims=[hv.Dimension(vname, label=label)]).opts(
-        cmap=cmap or default_cmap(da),
-        clim=(lo, hi),
-        colorbar=True,
-        clabel=label,
+                   vdims=[hv.Dimension(vname, label=label)]).opts(**_colour_opts(
+        da, cmap or default_cmap(da), lo, hi, label, title,
         xlabel="x (m)",
         ylabel="y (m)",
-        title=title if title is not None else str(da.attrs.get("long_name", da.name or "")),
         frame_width=size,
         data_aspect=1,
         tools=["hover"],
-        clipping_colors={"NaN": "#00000000"},
-    )
+    ))
     return _finish(img, _should_rasterize(da, rasterize), size, size)
 
 
