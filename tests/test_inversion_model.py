@@ -119,3 +119,27 @@ def test_calibrate_sets_coverage():
     pred = m.predict(refl)
     z = np.abs(pred.FeO - truth.FeO) / pred.FeO_std
     assert 0.93 <= float((z <= 1.959964).mean()) <= 0.97
+
+
+def test_site_discrepancy_widens_intervals_and_survives_save(tmp_path):
+    """A site whose truth is shifted by +3 wt% (a new terrane the model never saw) sets a discrepancy
+    std of about 3 for every target; later stds include it in quadrature; checkpoints keep it."""
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=10, batch=4, patch=8)
+    m.calibrate(refl, truth, level=0.95)
+    mask = site_mask(truth, 0.0, 0.0, 300.0)
+    before = m.predict(refl)
+    shifted = truth + 3.0 * mask  # the far side: same spectra, other composition
+    d = m._site_discrepancy(refl, shifted, mask)
+    resid = (before.FeO - shifted.FeO).values[mask.values]
+    expect = np.sqrt(max(np.mean(resid**2) - np.mean(before.FeO_std.values[mask.values] ** 2), 0.0))
+    assert d[0] == pytest.approx(expect, rel=1e-4) and d[0] > 2.0
+    m.fine_tune(refl, shifted, mask, mode="head", steps=2)
+    np.testing.assert_allclose(m.discrepancy_std, d, rtol=1e-5)
+    after = m.predict(refl)
+    assert float(after.FeO_std.min()) >= d[0] * (1 - 1e-5)
+    m.save(tmp_path / "w.pt")
+    np.testing.assert_allclose(OxideInverter.load(tmp_path / "w.pt").discrepancy_std, d, rtol=1e-6)
+    no = _tiny().fit(refl, truth, steps=2, batch=2, patch=6)
+    no.fine_tune(refl, shifted, mask, mode="head", steps=1, discrepancy=False)
+    assert not no.discrepancy_std.any()

@@ -10,6 +10,7 @@ from workbench.errors import InputError
 from workbench.synth.render import render
 from workbench.synth.terrain import make_terrain
 from workbench.topography.model import (
+    area_downsample,
     downsample,
     lowpass,
     reconstruct,
@@ -56,6 +57,24 @@ def test_scale_recovery_fit_recovers_scale_and_offset():
     assert np.allclose(lowpass(np.ones((16, 16)), 8), 1.0)
     with pytest.raises(InputError):
         scale_recovery(h, z_up, 8, "magic")
+
+
+def test_backproject_matches_coarse_means_and_never_hurts():
+    """Back-projection makes the block means equal the coarse DEM; since the truth has those block means,
+    correcting a wrong offset/tilt in the low frequencies brings the result closer to the truth."""
+    z = make_terrain(128, 5.0, seed=2).values
+    c = downsample(z, 8)
+    z_up = upsample(c, z.shape)
+    ramp = np.add.outer(np.arange(128.0), np.zeros(128)) * 0.2
+    h = z + 40.0 + ramp  # right detail, wrong offset and a spurious tilt
+    fixed = scale_recovery(h, z_up, 8, "backproject", coarse=c)
+    np.testing.assert_allclose(downsample(fixed, 8), c, atol=0.05 * float(np.std(c)))
+    assert rmse(fixed, z) < 0.05 * rmse(h, z)
+    assert rmse(scale_recovery(z, z_up, 8, "backproject", coarse=c), z) < 0.2 * rmse(z_up, z)  # perfect stays good
+    with pytest.raises(InputError, match="coarse"):
+        scale_recovery(h, z_up, 8, "backproject")
+    odd = area_downsample(np.ones((50, 50)), (7, 7))  # sizes that do not divide: approximate block means
+    np.testing.assert_allclose(odd, 1.0)
 
 
 def test_sfs_improves_on_bicubic_at_moderate_sun():

@@ -37,10 +37,8 @@ def _block_fn(model: OxideInverter):
             if np.any(block < 0):
                 raise InputError("reflectance has negative values in a chunk; fix the calibration offset "
                                  "or set those pixels to NaN")
-        with torch.no_grad():
-            # ~64k pixels per forward pass: activations stay ~100 MB per thread and in cache-friendly pieces
-            rows = max(1, 65536 // max(1, block.shape[2]))
-            mean, std = model.predict_arrays(np.asarray(block, np.float32), tile_rows=rows)
+        with torch.no_grad():  # passes of ~PASS_PIXELS pixels (see workbench.inversion.model)
+            mean, std = model.predict_arrays(np.asarray(block, np.float32))
         # the block carries a one-pixel halo on every side: drop it (the halo pixels only fed the 3x3 stem)
         return np.concatenate([mean, std])[:, 1:-1, 1:-1].astype(np.float32)
 
@@ -118,7 +116,8 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     ds = invert_lazy(refl, model, chunk)
     for v in ds.variables.values():  # the input's storage encoding (e.g. zarr v2 Blosc codecs) is not ours
         v.encoding = {}
-    key = fingerprint(refl, model.net.state_dict(), model.y_mean, model.y_std, model.std_scale)  # same run?
+    key = fingerprint(refl, model.net.state_dict(), model.y_mean, model.y_std, model.std_scale,
+                      model.discrepancy_std)  # same run?
     lat_chunks = ds[model.targets[0]].data.chunks[0]
     starts = np.concatenate([[0], np.cumsum(lat_chunks)])
     done: set[int] = set()

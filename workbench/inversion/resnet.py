@@ -118,9 +118,9 @@ class ResidualInversionNet(nn.Module):
         h = h.reshape(b, m, -1, hh * ww).permute(1, 0, 3, 2).reshape(m, b * hh * ww, -1)
         h = self.inp(h)
         for l1, l2 in self.blocks:
-            a = torch.relu(l1(h))
+            a = l1(h).relu_()
             h = torch.baddbmm(h + l2.bias, a, l2.effective_weight())  # h + (a W2 + b2)
-        out = self.head(torch.relu(h))
+        out = self.head(h.relu_() if not torch.is_grad_enabled() else torch.relu(h))
         return out, (b, hh, ww)
 
     def forward(self, x: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .model import rmse, scale_recovery, slope_error_deg, upsample
+from .model import DEFAULT_SCALE_RECOVERY, SCALE_RECOVERY, rmse, scale_recovery, slope_error_deg, upsample
 from .train import FACTOR, TEST_SEED0, make_pair, procedural_tile
 
 ELEVATIONS = (2.0, 5.0, 15.0, 30.0)
@@ -44,7 +44,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
 
     net, _ = load_network()
     rng = np.random.default_rng(seed)
-    acc = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS + ("fit", "blend", "fit-blend", "none")}
+    acc = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS + SCALE_RECOVERY}
     slope = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS}
     for z, ps in tiles:
         for el in ELEVATIONS:
@@ -53,9 +53,9 @@ def evaluate(tiles, seed: int = 0) -> dict:
             z_up = upsample(coarse, z.shape)
             h = network_relief(img, z_up, ps, az, el, net=net)
             out = {"upsample": z_up, "sfs": sfs(img, z_up, ps, az, el)}
-            for m in ("fit", "blend", "fit-blend", "none"):
-                out[m] = scale_recovery(h, z_up, FACTOR, m)
-            out["network"] = out["fit"]  # the scale recovery chosen on the validation set
+            for m in SCALE_RECOVERY:
+                out[m] = scale_recovery(h, z_up, FACTOR, m, coarse=coarse)
+            out["network"] = out[DEFAULT_SCALE_RECOVERY]  # the scale recovery chosen on the validation set
             key = f"{el:g}"
             for m, zz in out.items():
                 acc[m][key].append(rmse(zz, z))
@@ -64,7 +64,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
     mean = {m: {k: round(float(np.mean(v)), 4) for k, v in d.items()} for m, d in acc.items()}
     smean = {m: {k: round(float(np.mean(v)), 4) for k, v in d.items()} for m, d in slope.items()}
     return {"rmse": {m: mean[m] for m in METHODS}, "slope": smean,
-            "scale_recovery": {m: mean[m] for m in ("fit", "blend", "fit-blend", "none")}, "n_tiles": len(tiles)}
+            "scale_recovery": {m: mean[m] for m in SCALE_RECOVERY}, "n_tiles": len(tiles)}
 
 
 def _targets(rmse_m: dict) -> dict:
@@ -135,6 +135,7 @@ def run(fast: bool = False) -> dict:
         "scale_recovery_rmse_m": {"procedural": ev_p["scale_recovery"], "lola_south": ev_s["scale_recovery"]},
         "targets_procedural": _targets(ev_p["rmse"]),
         "targets_lola_south": _targets(ev_s["rmse"]),
+        "scale_recovery_default": DEFAULT_SCALE_RECOVERY,
         "seconds_1024": round(sec_1024, 3),
         "cpu_seconds_1024": round(cpu_1024, 3),
         "seconds_render_2048": round(seconds_render_2048(), 3),

@@ -127,10 +127,10 @@ def validate(net, n: int = 24, size: int = 96, seed: int = 1) -> dict:
     """RMSE (m) on validation procedural tiles for the three scale recoveries and bicubic upsampling."""
     import torch
 
-    from .model import rmse, scale_recovery
+    from .model import SCALE_RECOVERY, rmse, scale_recovery
 
     rng = np.random.default_rng(seed)
-    res: dict[str, list] = {"upsample": [], "fit": [], "blend": [], "fit-blend": [], "raw": []}
+    res: dict[str, list] = {"upsample": [], "raw": [], **{m: [] for m in SCALE_RECOVERY if m != "none"}}
     for k in range(n):
         z, ps = procedural_tile(VAL_SEED0 + k, size)
         az, el = sample_sun(rng)
@@ -141,8 +141,9 @@ def validate(net, n: int = 24, size: int = 96, seed: int = 1) -> dict:
         h = (h + z_up.mean() / ps) * ps
         res["upsample"].append(rmse(z_up, z))
         res["raw"].append(rmse(h, z))
-        for m in ("fit", "blend", "fit-blend"):
-            res[m].append(rmse(scale_recovery(h, z_up, FACTOR, m), z))
+        for m in SCALE_RECOVERY:
+            if m != "none":  # "none" is "raw"
+                res[m].append(rmse(scale_recovery(h, z_up, FACTOR, m, coarse=coarse), z))
     return {k: float(np.mean(v)) for k, v in res.items()}
 
 
