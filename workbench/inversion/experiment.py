@@ -66,6 +66,26 @@ def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TA
     return out
 
 
+def library_data(recipe: dict) -> tuple[xr.DataArray, xr.Dataset]:
+    """Observed reflectance and truth of the spectral library described by ``recipe`` (see ``fit``)."""
+    from ..synth import observe
+    from ..synth.library import spectral_library
+
+    lib = spectral_library(seed=int(recipe["seed"]))
+    refl = observe(lib, recipe["instrument"], snr=recipe["snr"], seed=int(recipe["observe_seed"]))["reflectance"]
+    return refl.compute(), lib[list(TARGETS)].compute()
+
+
+def replay_sources(model: OxideInverter, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray) -> list:
+    """What fine-tuning replays: the near-side training pixels, plus the spectral library when the model
+    was pre-trained on one (so fine-tuning does not forget the rock types only the library holds)."""
+    sources = [(refl, truth, mask)]
+    recipe = model.meta.get("fit", {}).get("library")
+    if recipe:
+        sources.append((*library_data(recipe), None))
+    return sources
+
+
 @dataclass
 class Experiment:
     """Inputs and results of :func:`far_side_experiment` (kept for maps and widgets)."""
@@ -116,6 +136,7 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
                         ft_mode: str = "lora", site: str | tuple[float, float] = "Chang'e-6",
                         radius_km: float = 60.0, sklearn_pixels: int = 40_000,
                         pretrained: OxideInverter | None = None, methods: tuple[str, ...] | None = None,
+                        library: bool = False,
                         progress: Callable[[str], None] | None = None) -> Experiment:
     """Run the far-side hold-out experiment and return predictions, models and a metrics table.
 
@@ -128,6 +149,10 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         is pre-trained here for ``steps`` steps on the near side.
     methods
         Subset of ``lucey2000, lucey_refit, pls, random_forest, gbm`` to run (default: all that apply).
+    library
+        Pre-train the CNN (when ``pretrained`` is None) on the near side *and* the physics-based spectral
+        library (:func:`workbench.synth.library.spectral_library`, observed with the same instrument
+        and noise): spectra of the whole petrological range, no far-side truth.
 
     Returns
     -------
@@ -175,7 +200,9 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     if pretrained is None:
         say(f"pre-training the residual CNN ({steps} steps)")
         model = OxideInverter(list(map(str, refl["band"].values)), wl, members=members, seed=seed)
-        model.fit(refl, truth, masks["train"], steps=steps, seed=seed)
+        recipe = {"seed": seed + 100, "instrument": instrument, "snr": snr, "observe_seed": seed + 101}
+        lib = (*library_data(recipe), recipe) if library else None
+        model.fit(refl, truth, masks["train"], steps=steps, seed=seed, library=lib)
         model.calibrate(refl, truth, masks["calib"])
     else:
         model = pretrained
@@ -187,7 +214,7 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
 
     tuned = copy.deepcopy(model)
     tuned.fine_tune(refl, truth, masks["site"], mode=ft_mode, steps=ft_steps, seed=seed,
-                    replay=(refl, truth, masks["train"]))
+                    replay=replay_sources(model, refl, truth, masks["train"]))
     exp.models["resnet_finetuned"] = tuned
     exp.predictions["resnet_finetuned"] = tuned.predict(refl)
 

@@ -206,35 +206,49 @@ class OxideInverter:
 
     def fit(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray | None = None, steps: int = 600,
             batch: int = 16, patch: int = 24, lr: float = 3e-3, seed: int = 0,
+            library: tuple[xr.DataArray, xr.Dataset] | tuple[xr.DataArray, xr.Dataset, dict] | None = None,
             progress: Callable[[int, int, float], None] | None = None) -> OxideInverter:
         """Pre-train on a reflectance cube with known oxides (e.g. the synthetic Moon's near side).
 
         ``mask`` (lat, lon) bool selects training pixels; NaN pixels are skipped. Gaussian NLL of every
-        ensemble member on random patches; AdamW with a one-cycle schedule.
+        ensemble member on random patches; AdamW with a one-cycle schedule. ``library=(refl, truth)``
+        adds a second source — e.g. the physics-based spectral library of
+        :func:`workbench.synth.library.spectral_library` — from which every step draws an equal batch; an
+        optional third element (a dict saying how the library was made) is kept in ``meta["fit"]``.
         """
         X, Y, valid = self._prepare(refl, truth, mask)
         self._set_stats(X, Y, valid)
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         sampler = self._sampler(X, Y, valid, patch, rng)
+        sources = [lambda: sampler(batch)]
+        n_lib = 0
+        if library is not None:
+            lX, lY, lvalid = self._prepare(library[0], library[1], None)
+            lib_sampler = self._sampler(lX, lY, lvalid, patch, rng)
+            sources.append(lambda: lib_sampler(batch))
+            n_lib = int(lvalid.sum())
         t0 = time.perf_counter()
-        losses = self._train(list(self.net.parameters()), [lambda: sampler(batch)], [1.0], steps, lr, progress,
+        losses = self._train(list(self.net.parameters()), sources, [1.0] * len(sources), steps, lr, progress,
                              weight_decay=1e-4)
         self.meta["fit"] = dict(steps=steps, batch=batch, patch=patch, lr=lr, seed=seed,
-                                n_pixels=int(valid.sum()), final_loss=float(np.mean(losses[-20:])),
-                                seconds=round(time.perf_counter() - t0, 1))
+                                n_pixels=int(valid.sum()), library_pixels=n_lib,
+                                final_loss=float(np.mean(losses[-20:])), seconds=round(time.perf_counter() - t0, 1))
+        if library is not None and len(library) > 2:
+            self.meta["fit"]["library"] = dict(library[2])
         return self
 
     def fine_tune(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray, mode: str = "lora",
-                  steps: int = 150, lr: float | None = None, rank: int = 4, replay: tuple | None = None,
+                  steps: int = 150, lr: float | None = None, rank: int = 4, replay: tuple | list | None = None,
                   replay_weight: float = 1.0, batch: int = 8, seed: int = 0, discrepancy: bool = True,
                   progress: Callable[[int, int, float], None] | None = None) -> OxideInverter:
         """Adapt to a few sample sites: ``mode`` = ``"head"`` (refit the output layer only), ``"lora"``
         (rank-``rank`` adapters on every trunk layer + head; merged back afterwards) or ``"full"``.
 
-        ``mask`` selects the site pixels (e.g. :func:`site_mask`). ``replay=(refl, truth, mask)`` mixes
-        patches of the pre-training data into every step (weight ``replay_weight``) so the model does not
-        forget the rest of the Moon. Standardisation statistics are kept from pre-training.
+        ``mask`` selects the site pixels (e.g. :func:`site_mask`). ``replay=(refl, truth, mask)`` (or a list
+        of such sources, e.g. the near side and the spectral library) mixes patches of the pre-training
+        data into every step (total weight ``replay_weight``) so the model does not forget what it knew.
+        Standardisation statistics are kept from pre-training.
 
         With ``discrepancy=True`` the model's error at the new site *before* fine-tuning — an honest
         held-out error, since the site was never seen — sets a domain-shift term: per target
@@ -255,11 +269,12 @@ class OxideInverter:
         site_sampler = self._sampler(X, Y, valid, size, rng)
         batches = [lambda: site_sampler(batch)]
         weights = [1.0]
-        if replay is not None:
-            rX, rY, rvalid = self._prepare(*replay)
+        sources = [] if replay is None else [replay] if isinstance(replay, tuple) else list(replay)
+        for src in sources:
+            rX, rY, rvalid = self._prepare(*src)
             rs = self._sampler(rX, rY, rvalid, 24, rng)
-            batches.append(lambda: rs(batch))
-            weights.append(replay_weight)
+            batches.append(lambda rs=rs: rs(batch))
+            weights.append(replay_weight / len(sources))
         for p in self.net.parameters():
             p.requires_grad_(mode == "full")
         if mode == "lora":

@@ -25,11 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ppd", type=float, default=4)
+    p.add_argument("--library", action="store_true",
+                   help="also pre-train on the physics-based spectral library (workbench.synth.library)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     exp = far_side_experiment(args.instrument, ppd=args.ppd, seed=args.seed, steps=args.steps,
                               ft_steps=args.ft_steps, members=args.members, methods=("lucey2000",),
+                              library=args.library,
                               progress=lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}", flush=True))
     model = exp.models["resnet_pretrained"]
     out = args.out or committed_weights(args.instrument)
@@ -37,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m workbench.inversion." + "train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "data": (f"workbench.synth.make_moon(seed={args.seed}, resolution_ppd={args.ppd}) observed with "
                  f"observe(instrument={args.instrument!r}, snr=100, seed={args.seed + 1}); training pixels: "
-                 "near side (|lon|<=90) minus a calibration stripe lattice"),
+                 "near side (|lon|<=90) minus a calibration stripe lattice"
+                 + ("; plus workbench.synth.library.spectral_library(seed=seed+100) observed the same way "
+                    "(physics-based spectra of random lunar rock compositions, no map)" if args.library else "")),
         "seed": args.seed,
         "heldout": "far side (|lon|>90) minus a ring around the Chang'e-6 site",
         "heldout_rmse_wt_pct": rmse_table(exp),

@@ -16,7 +16,7 @@ import xarray as xr
 from ..errors import InputError
 from ..inversion import baselines as bl
 from ..inversion.advisor import CANDIDATES, site_advisor
-from ..inversion.experiment import _pixels, _table_to_ds, default_site, make_split, metrics
+from ..inversion.experiment import _pixels, _table_to_ds, default_site, make_split, metrics, replay_sources
 from ..inversion.model import TARGETS, load_pretrained, site_mask
 from . import base
 
@@ -93,7 +93,7 @@ class InversionLab:
                 m = copy.deepcopy(self.model(instrument, (), mode, members))
                 refl = self.refl(instrument)
                 m.fine_tune(refl, self.truth, self.site_mask(sites), mode=mode, steps=self.ft_steps,
-                            replay=(refl, self.truth, self.masks["train"]), seed=self.seed)
+                            replay=replay_sources(m, refl, self.truth, self.masks["train"]), seed=self.seed)
                 self._models[key] = m
         return self._models[key]
 
