@@ -143,3 +143,20 @@ def test_site_discrepancy_widens_intervals_and_survives_save(tmp_path):
     no = _tiny().fit(refl, truth, steps=2, batch=2, patch=6)
     no.fine_tune(refl, shifted, mask, mode="head", steps=1, discrepancy=False)
     assert not no.discrepancy_std.any()
+
+
+def test_far_side_experiment_with_library_runs_every_method():
+    """The whole hold-out experiment on a 1 px/deg Moon (a few steps): one table, every method scored on
+    the same far-side pixels; the library-trained GBM appears; intervals include the site discrepancy."""
+    from workbench.inversion.experiment import far_side_experiment, rmse_table
+
+    exp = far_side_experiment(ppd=1, steps=4, ft_steps=2, members=2, sklearn_pixels=400,
+                              methods=("lucey2000", "gbm"), library=True)
+    table = rmse_table(exp)
+    assert {"lucey2000", "gbm", "gbm_library", "resnet_pretrained", "resnet_finetuned"} <= set(table)
+    assert set(table["resnet_finetuned"]) == set(TARGETS) and set(table["lucey2000"]) == {"FeO", "TiO2"}
+    assert all(np.isfinite(v) and v > 0 for row in table.values() for v in row.values())
+    tuned = exp.models["resnet_finetuned"]
+    assert tuned.meta["fit"]["library"]["instrument"] == "clementine_uvvis"
+    assert tuned.discrepancy_std.shape == (len(TARGETS),)
+    assert not (exp.masks["site"] & exp.masks["test"]).any()  # the fine-tuning site is never scored

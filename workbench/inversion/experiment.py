@@ -196,12 +196,24 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         m = bl.SklearnInverter(kind, seed=seed, size=60).fit(Xs, Ys, wl)
         exp.models[kind] = m
         exp.predictions[kind] = _table_to_ds(m.predict(Xall), refl)
+    recipe = {"seed": seed + 100, "instrument": instrument, "snr": snr, "observe_seed": seed + 101}
+    if pretrained is not None:
+        recipe = pretrained.meta.get("fit", {}).get("library")
+    elif not library:
+        recipe = None
+    lib = (*library_data(recipe), recipe) if recipe else None
+    if lib is not None and "gbm" in wanted:
+        # the same training data as the CNN (near side + library): separates the data from the model
+        say("scikit-learn gbm on the near side + spectral library")
+        Xs, Ys = _pixels(refl, truth, masks["train"], sklearn_pixels // 2, rng)
+        Xl, Yl = _pixels(lib[0], lib[1], xr.ones_like(lib[1][TARGETS[0]], dtype=bool), sklearn_pixels // 2, rng)
+        m = bl.SklearnInverter("gbm", seed=seed, size=60).fit(np.r_[Xs, Xl], np.r_[Ys, Yl], wl)
+        exp.models["gbm_library"] = m
+        exp.predictions["gbm_library"] = _table_to_ds(m.predict(Xall), refl)
 
     if pretrained is None:
         say(f"pre-training the residual CNN ({steps} steps)")
         model = OxideInverter(list(map(str, refl["band"].values)), wl, members=members, seed=seed)
-        recipe = {"seed": seed + 100, "instrument": instrument, "snr": snr, "observe_seed": seed + 101}
-        lib = (*library_data(recipe), recipe) if library else None
         model.fit(refl, truth, masks["train"], steps=steps, seed=seed, library=lib)
         model.calibrate(refl, truth, masks["calib"])
     else:
