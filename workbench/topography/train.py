@@ -113,14 +113,20 @@ def build_dataset(n_proc: int, n_real: int, size: int, renders: int, seed: int):
     return np.stack(X), np.stack(Y)
 
 
-def loss_fn(pred, target):
-    """L1 on relief (pixel units) + L1 on its gradients (slopes)."""
+def loss_fn(pred, target, mse_weight: float = 0.0):
+    """L1 on relief (pixel units) + L1 on its gradients (slopes) [+ ``mse_weight`` · squared error].
+
+    The squared-error term weights the large misses that dominate an RMSE (used for a final phase).
+    """
     import torch
 
     d = pred - target
     gx = torch.diff(d, dim=-1).abs().mean()
     gy = torch.diff(d, dim=-2).abs().mean()
-    return d.abs().mean() + 2.0 * (gx + gy)
+    loss = d.abs().mean() + 2.0 * (gx + gy)
+    if mse_weight:
+        loss = loss + mse_weight * (d - d.mean(dim=(-2, -1), keepdim=True)).square().mean()
+    return loss
 
 
 def validate(net, n: int = 24, size: int = 96, seed: int = 1) -> dict:
@@ -163,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--mse-weight", type=float, default=0.0, help="add this weight x squared error to the loss")
     p.add_argument("--init", default=None, help="start from these weights (.pt) instead of random")
     p.add_argument("--snapshot", default=None, help="also save a float32 snapshot here every 100 steps")
     p.add_argument("--out", default=None, help="weights path (default: the committed location)")
@@ -197,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         elif k == 2:  # north-south mirror: sun north component flips
             xb, yb = xb.flip(-2), yb.flip(-2)
             xb[:, 5] = -xb[:, 5]
-        loss = loss_fn(net(xb), yb)
+        loss = loss_fn(net(xb), yb, args.mse_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -235,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             "n_samples": int(len(X)),
         },
         "training": {"steps": step, "init": args.init, "batch": args.batch, "lr": args.lr, "minutes": args.minutes,
+                     "loss": "L1 + 2 L1(gradient)"
+                     + (f" + {args.mse_weight} MSE (offset-free)" if args.mse_weight else ""),
                      "final_loss": float(np.mean(losses[-50:])) if losses else None,
                      "dataset_seconds": round(t_data, 1), "threads": args.threads,
                      "weights_dtype": "float16"},
