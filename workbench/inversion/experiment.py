@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -67,12 +68,21 @@ def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TA
 
 
 def library_data(recipe: dict) -> tuple[xr.DataArray, xr.Dataset]:
-    """Observed reflectance and truth of the spectral library described by ``recipe`` (see ``fit``)."""
+    """Observed reflectance and truth of the spectral library described by ``recipe`` (see ``fit``).
+
+    Cached per recipe: every fine-tune of a session replays the same library.
+    """
+    return _library_data(int(recipe["seed"]), str(recipe["instrument"]), float(recipe["snr"]),
+                         int(recipe["observe_seed"]))
+
+
+@lru_cache(maxsize=2)
+def _library_data(seed: int, instrument: str, snr: float, observe_seed: int) -> tuple[xr.DataArray, xr.Dataset]:
     from ..synth import observe
     from ..synth.library import spectral_library
 
-    lib = spectral_library(seed=int(recipe["seed"]))
-    refl = observe(lib, recipe["instrument"], snr=recipe["snr"], seed=int(recipe["observe_seed"]))["reflectance"]
+    lib = spectral_library(seed=seed)
+    refl = observe(lib, instrument, snr=snr, seed=observe_seed)["reflectance"]
     return refl.compute(), lib[list(TARGETS)].compute()
 
 

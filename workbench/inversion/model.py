@@ -299,6 +299,12 @@ class OxideInverter:
 
     def _site_discrepancy(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray) -> np.ndarray:
         """Per-target domain-shift std from the current model's residuals on ``mask`` (see fine_tune)."""
+        spatial = [d for d in refl.dims if d != "band"]
+        rows, cols = np.nonzero(np.asarray(mask.transpose(*spatial).values, bool))
+        if rows.size:  # predict only the window around the site (plus the stem's context)
+            win = {spatial[0]: slice(max(rows.min() - 2, 0), rows.max() + 3),
+                   spatial[1]: slice(max(cols.min() - 2, 0), cols.max() + 3)}
+            refl, truth, mask = refl.isel(win), truth.isel(win), mask.isel(win)
         pred = self.predict(refl)
         m = np.asarray(mask.transpose(*pred[self.targets[0]].dims).values, bool)
         out = []
