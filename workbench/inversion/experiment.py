@@ -86,6 +86,17 @@ def _library_data(seed: int, instrument: str, snr: float, observe_seed: int) -> 
     return refl.compute(), lib[list(TARGETS)].compute()
 
 
+def fit_gbm_library(refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray,
+                    library: tuple[xr.DataArray, xr.Dataset], n_pixels: int, seed: int = 0) -> bl.SklearnInverter:
+    """Gradient boosting on the same data as the library-pre-trained CNN: half near-side pixels under
+    ``mask``, half spectral-library pixels. Separates what the data buys from what the model buys."""
+    rng = np.random.default_rng(seed)
+    Xs, Ys = _pixels(refl, truth, mask, n_pixels // 2, rng)
+    Xl, Yl = _pixels(library[0], library[1], xr.ones_like(library[1][TARGETS[0]], dtype=bool), n_pixels // 2, rng)
+    return bl.SklearnInverter("gbm", seed=seed, size=60).fit(np.r_[Xs, Xl], np.r_[Ys, Yl],
+                                                               refl["wavelength"].values)
+
+
 def replay_sources(model: OxideInverter, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray) -> list:
     """What fine-tuning replays: the near-side training pixels, plus the spectral library when the model
     was pre-trained on one (so fine-tuning does not forget the rock types only the library holds)."""
@@ -213,11 +224,8 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         recipe = None
     lib = (*library_data(recipe), recipe) if recipe else None
     if lib is not None and "gbm" in wanted:
-        # the same training data as the CNN (near side + library): separates the data from the model
         say("scikit-learn gbm on the near side + spectral library")
-        Xs, Ys = _pixels(refl, truth, masks["train"], sklearn_pixels // 2, rng)
-        Xl, Yl = _pixels(lib[0], lib[1], xr.ones_like(lib[1][TARGETS[0]], dtype=bool), sklearn_pixels // 2, rng)
-        m = bl.SklearnInverter("gbm", seed=seed, size=60).fit(np.r_[Xs, Xl], np.r_[Ys, Yl], wl)
+        m = fit_gbm_library(refl, truth, masks["train"], lib[:2], sklearn_pixels, seed)
         exp.models["gbm_library"] = m
         exp.predictions["gbm_library"] = _table_to_ds(m.predict(Xall), refl)
 

@@ -16,11 +16,20 @@ import xarray as xr
 from ..errors import InputError
 from ..inversion import baselines as bl
 from ..inversion.advisor import CANDIDATES, site_advisor
-from ..inversion.experiment import _pixels, _table_to_ds, default_site, make_split, metrics, replay_sources
+from ..inversion.experiment import (
+    _pixels,
+    _table_to_ds,
+    default_site,
+    fit_gbm_library,
+    library_data,
+    make_split,
+    metrics,
+    replay_sources,
+)
 from ..inversion.model import TARGETS, load_pretrained, site_mask
 from . import base
 
-METHODS = ("resnet_finetuned", "resnet_pretrained", "lucey2000", "pls", "random_forest", "gbm")
+METHODS = ("resnet_finetuned", "resnet_pretrained", "lucey2000", "pls", "random_forest", "gbm", "gbm_library")
 
 
 def site_options() -> dict[str, tuple[float, float]]:
@@ -112,11 +121,18 @@ class InversionLab:
         elif method == "lucey2000":
             c = bl.classical_maps(refl)
             pred = xr.Dataset({"FeO": c.FeO_lucey2000, "TiO2": c.TiO2_lucey2000})
-        elif method in bl.SKLEARN_KINDS:
-            rng = np.random.default_rng(self.seed)
-            X, Y = _pixels(refl, self.truth, self.masks["train"], self.sklearn_pixels, rng)
-            wl = refl["wavelength"].values
-            m = bl.SklearnInverter(method, seed=self.seed, size=60).fit(X, Y, wl)
+        elif method in bl.SKLEARN_KINDS or method == "gbm_library":
+            if method == "gbm_library":
+                recipe = self.model(instrument).meta.get("fit", {}).get("library")
+                if not recipe:
+                    raise InputError("gbm_library needs weights pre-trained with a spectral library; "
+                                     "choose gbm or retrain with `python -m workbench.inversion.train --library`")
+                m = fit_gbm_library(refl, self.truth, self.masks["train"], library_data(recipe),
+                                    self.sklearn_pixels, self.seed)
+            else:
+                rng = np.random.default_rng(self.seed)
+                X, Y = _pixels(refl, self.truth, self.masks["train"], self.sklearn_pixels, rng)
+                m = bl.SklearnInverter(method, seed=self.seed, size=60).fit(X, Y, refl["wavelength"].values)
             Xall = refl.transpose("band", "lat", "lon").values.reshape(refl.sizes["band"], -1).T
             pred = _table_to_ds(m.predict(Xall), refl)
             for t in TARGETS:
