@@ -67,6 +67,11 @@ def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TA
     return out
 
 
+def library_recipe(model: OxideInverter) -> dict | None:
+    """How the spectral library the model was pre-trained on was made (``None``: no library)."""
+    return model.meta.get("fit", {}).get("library")
+
+
 def library_data(recipe: dict) -> tuple[xr.DataArray, xr.Dataset]:
     """Observed reflectance and truth of the spectral library described by ``recipe`` (see ``fit``).
 
@@ -101,7 +106,7 @@ def replay_sources(model: OxideInverter, refl: xr.DataArray, truth: xr.Dataset, 
     """What fine-tuning replays: the near-side training pixels, plus the spectral library when the model
     was pre-trained on one (so fine-tuning does not forget the rock types only the library holds)."""
     sources = [(refl, truth, mask)]
-    recipe = model.meta.get("fit", {}).get("library")
+    recipe = library_recipe(model)
     if recipe:
         sources.append((*library_data(recipe), None))
     return sources
@@ -217,11 +222,11 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         m = bl.SklearnInverter(kind, seed=seed, size=60).fit(Xs, Ys, wl)
         exp.models[kind] = m
         exp.predictions[kind] = _table_to_ds(m.predict(Xall), refl)
-    recipe = {"seed": seed + 100, "instrument": instrument, "snr": snr, "observe_seed": seed + 101}
     if pretrained is not None:
-        recipe = pretrained.meta.get("fit", {}).get("library")
-    elif not library:
-        recipe = None
+        recipe = library_recipe(pretrained)
+    else:
+        recipe = {"seed": seed + 100, "instrument": instrument, "snr": snr, "observe_seed": seed + 101} \
+            if library else None
     lib = (*library_data(recipe), recipe) if recipe else None
     if lib is not None and "gbm" in wanted:
         say("scikit-learn gbm on the near side + spectral library")

@@ -120,7 +120,7 @@ class ResidualInversionNet(nn.Module):
         for l1, l2 in self.blocks:
             a = l1(h).relu_()
             h = torch.baddbmm(h + l2.bias, a, l2.effective_weight())  # h + (a W2 + b2)
-        out = self.head(h.relu_() if not torch.is_grad_enabled() else torch.relu(h))
+        out = self.head(torch.relu(h))
         return out, (b, hh, ww)
 
     def forward(self, x: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,7 @@ from ..inversion.experiment import (
     default_site,
     fit_gbm_library,
     library_data,
+    library_recipe,
     make_split,
     metrics,
     replay_sources,
@@ -123,7 +124,7 @@ class InversionLab:
             pred = xr.Dataset({"FeO": c.FeO_lucey2000, "TiO2": c.TiO2_lucey2000})
         elif method in bl.SKLEARN_KINDS or method == "gbm_library":
             if method == "gbm_library":
-                recipe = self.model(instrument).meta.get("fit", {}).get("library")
+                recipe = library_recipe(self.model(instrument))
                 if not recipe:
                     raise InputError("gbm_library needs weights pre-trained with a spectral library; "
                                      "choose gbm or retrain with `python -m workbench.inversion.train --library`")
