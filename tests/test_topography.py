@@ -135,6 +135,46 @@ def test_network_reconstruction_runs_and_beats_nothing_silly():
     assert rmse(out.values, z) < 2.0 * rmse(z_up, z)  # sane scale (the benchmark measures the real gain)
 
 
+@pytest.mark.parametrize(("az", "axis", "caster_side"), [(270, 1, 0), (90, 1, 1), (0, 0, 0), (180, 0, 1)])
+def test_shadow_runs_count_from_the_caster(az, axis, caster_side):
+    from workbench.topography.net import shadow_runs
+
+    m = np.zeros((11, 11), bool)
+    if axis == 1:
+        m[5, 3:7] = True
+    else:
+        m[3:7, 5] = True
+    to_caster, to_end = shadow_runs(m, az)
+    line = (to_caster[5, 3:7], to_end[5, 3:7]) if axis == 1 else (to_caster[3:7, 5], to_end[3:7, 5])
+    near_sun = [1, 2, 3, 4] if caster_side == 0 else [4, 3, 2, 1]  # the caster sits on the sun's side
+    np.testing.assert_allclose(line[0], near_sun, atol=1e-6)
+    np.testing.assert_allclose(line[1], near_sun[::-1], atol=1e-6)
+    assert to_caster[~m].max() == 0 and to_end[~m].max() == 0
+
+
+def test_shadow_runs_measure_a_cast_shadow_behind_a_wall():
+    """A 10 m wall under a 10 deg sun from the west casts a 10/tan(10 deg) = 56.7 m shadow eastwards."""
+    from workbench.topography.net import shadow_runs
+
+    z = np.zeros((40, 120))
+    z[:, 20] = 10.0
+    img = render(z, 270.0, 10.0, pixel_size=1.0).values
+    shadow = img < 0.05 * np.median(img[img > 0])
+    to_caster, to_end = shadow_runs(shadow, 270.0)
+    length = (to_caster + to_end - 1)[20, 21:30].max()
+    assert abs(length - 10.0 / np.tan(np.deg2rad(10.0))) <= 2.0
+
+
+@pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")
+def test_network_sfs_starts_from_the_network():
+    img, coarse, z = _pair(96, 4.0)
+    net = reconstruct(img, coarse, 45.0, 20.0, method="network", pixel_size=4.0)
+    both = reconstruct(img, coarse, 45.0, 20.0, method="network_sfs", pixel_size=4.0, max_iter=5)
+    assert both.attrs["method"] == "network_sfs" and np.all(np.isfinite(both.values))
+    change = rmse(both.values, net.values)
+    assert 0 < change < rmse(upsample(coarse, z.shape), net.values)  # a polish of the network's DEM
+
+
 def test_cli_npy_and_tif(tmp_path):
     from workbench.cli import main
 
@@ -183,7 +223,7 @@ def test_benchmark_keys(mirror):
 
     res = run(fast=True)
     for key in ("rmse_m", "rmse_m_lola_south"):
-        assert set(res[key]) == {"network", "sfs", "upsample"}
+        assert set(res[key]) == {"network", "sfs", "upsample", "network_sfs"}
         for m in res[key]:
             assert set(res[key][m]) == {"2", "5", "15", "30"}
             assert all(np.isfinite(v) and v > 0 for v in res[key][m].values())

@@ -26,6 +26,8 @@ def test_topography_view_is_a_pure_function_of_the_state():
     np.testing.assert_allclose(a.results["network"], b.results["network"])
     assert "RMSE" in a.readout and "shadowed" in a.readout
     assert a.image.attrs["sun_elevation"] == 20.0
+    c = topography_view(TopographyState(sun_azimuth=200.0, sun_elevation=20.0, run_sfs=True), scene)
+    assert set(c.results) == {"upsample", "network", "sfs", "network_sfs"} and "network_sfs" in c.readout
 
 
 def test_panel_updates_once_per_change():

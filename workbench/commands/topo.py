@@ -26,7 +26,8 @@ def register(sub) -> None:
     r.add_argument("--sun-azimuth", type=float, required=True, help="degrees clockwise from up/north towards the sun")
     r.add_argument("--sun-elevation", type=float, required=True, help="degrees above the horizontal, in (0, 90]")
     r.add_argument("--out", required=True, help="output heights (m): .tif or .npy")
-    r.add_argument("--method", choices=("network", "sfs", "upsample"), default="network")
+    r.add_argument("--method", choices=("network", "sfs", "upsample", "network_sfs"), default="network",
+                   help="network_sfs: the network's DEM refined by shape-from-shading (slower)")
     r.add_argument("--pixel-size", type=float, default=None, help="image pixel size in metres (required for .npy)")
     r.set_defaults(func=_reconstruct)
 

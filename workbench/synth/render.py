@@ -19,6 +19,13 @@ carried forward with linear interpolation between neighbouring cells. A pixel is
 horizon lies above it. This is the classic line-sweep horizon algorithm (e.g. Dozier, Bruno & Downey 1981;
 Cabral, Max & Springmeyer 1987), written so that each step is one numpy operation over a whole row.
 
+Accuracy: against a brute-force ray march (bilinear heights every 0.25 pixel), 0–2 % of the pixels of a
+rough tile (LOLA south-polar 1600 m or procedural terrain, sun 2–5°) differ, the same level as an exact
+running-maximum horizon on a grid rotated into the sun (tried, not adopted: its bilinear resampling lowers
+the casters as much). The interpolation does diffuse the carried horizon sideways when the sun is off the
+grid axes and diagonals, so an isolated narrow caster throws a shadow that is too short: a 20 m,
+5-pixel pillar under a 10° sun from azimuth 33° shades 80 pixels instead of 113. Mind this for boulders.
+
 References
 ----------
 Dozier, J., Bruno, J. & Downey, P. (1981), A faster solution to the horizon problem, Computers &

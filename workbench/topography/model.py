@@ -1,11 +1,15 @@
 """Topography reconstruction: one image + a coarse DEM → a DEM on the image grid.
 
-Three methods share one entry point, :func:`reconstruct`:
+Four methods share one entry point, :func:`reconstruct`:
 
 * ``"upsample"`` — bicubic interpolation of the coarse DEM (the baseline every method must beat);
 * ``"sfs"`` — shape-from-shading refinement of the upsampled DEM (:mod:`workbench.topography.sfs`);
 * ``"network"`` — the U-Net of :mod:`workbench.topography.net` predicts relative relief, and **scale
-  recovery** takes the absolute heights and vertical scale from the coarse DEM in the low frequencies.
+  recovery** takes the absolute heights and vertical scale from the coarse DEM in the low frequencies;
+* ``"network_sfs"`` — the network's DEM polished by the same shape-from-shading, started from it and held
+  to it by the ``λ(z − z_0)²`` term instead of to the upsampled coarse DEM (a learned initial DEM, as ASP's
+  ``sfs`` is usually run from a stereo or laser DEM; Alexandrov & Beyer 2018). Slower (the cost of SfS),
+  and it only helps where pixels are lit: shadows keep the network's heights.
 
 Scale recovery (:func:`scale_recovery`) comes in several flavours, compared in the benchmark:
 
@@ -27,6 +31,8 @@ below ``"fit"`` (``python -m workbench.topography.train`` records the comparison
 
 References
 ----------
+Alexandrov, O. & Beyer, R. A. (2018), Multiview shape-from-shading for planetary images, Earth and Space
+Science 5:652–666.
 Irani, M. & Peleg, S. (1991), Improving resolution by image registration, CVGIP: Graphical Models and
 Image Processing 53:231–239.
 """
@@ -49,7 +55,7 @@ from .tiles import blend_tiles
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_NAME = "topography_unet"
-METHODS = ("network", "sfs", "upsample")
+METHODS = ("network", "sfs", "upsample", "network_sfs")
 SCALE_RECOVERY = ("backproject", "fit", "blend", "fit-blend", "none")
 DEFAULT_SCALE_RECOVERY = "backproject"
 BACKPROJECT_ITERATIONS = 3
@@ -197,9 +203,10 @@ def network_relief(image: np.ndarray, z_up: np.ndarray, pixel_size: float, sun_a
     shading = render(z_up, sun_azimuth, sun_elevation, pixel_size=pixel_size).values
     z_px = z_up / pixel_size
     device = next(net.parameters()).device
+    n_in = int(net.config["in_channels"])
 
     def run(win):
-        x = features(image[win], z_px[win], shading[win], sun_azimuth, sun_elevation)
+        x = features(image[win], z_px[win], shading[win], sun_azimuth, sun_elevation, n_in)
         with torch.inference_mode():
             h = net(torch.from_numpy(x)[None].to(device))[0, 0].cpu().numpy().astype(np.float64)
         # tile outputs are relative to their own mean coarse height: restore it before blending
@@ -252,7 +259,7 @@ def reconstruct(
     sun_azimuth, sun_elevation
         Degrees: azimuth clockwise from up/north towards the sun; elevation in (0, 90].
     method
-        ``"network"``, ``"sfs"`` or ``"upsample"``.
+        ``"network"``, ``"sfs"``, ``"upsample"`` or ``"network_sfs"`` (network, then SfS from it).
     pixel_size
         Image pixel size in metres (overrides / replaces the image coordinates).
     scale_method
@@ -317,6 +324,8 @@ def reconstruct(
         z = scale_recovery(h, z_up, fy, scale_method, coarse=dem)
         attrs["scale_recovery"] = scale_method
         attrs["weights_sha256"] = record.get("sha256", "")
+        if method == "network_sfs":
+            z = sfs(img, z, pixel_size, az, el, **sfs_options)
     attrs.update({"units": "m", "long_name": "reconstructed elevation", "method": method,
                   "sun_azimuth": az, "sun_elevation": el, "pixel_size": float(pixel_size),
                   "coarse_factor": float(fy)})

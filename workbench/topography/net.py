@@ -7,7 +7,13 @@ Input channels (all built by :func:`features`):
 2. rendering of the upsampled coarse DEM under the same sun, normalised the same way — the network sees
    where the image departs from what the coarse DEM predicts;
 3. upsampled coarse DEM in pixel units (minus its mean, / 16);
-4–6. the unit sun vector (east, north, up), constant over the tile.
+4–6. the unit sun vector (east, north, up), constant over the tile;
+7–8. shadow geometry: for a shadowed pixel, how far the sun's ray has dropped (pixel units, distance ×
+   tan(elevation)) since it grazed the last lit pixel towards the sun (the caster), and how far it drops
+   from there to the shadow's far end. A cast shadow bounds the terrain beneath the ray; these two numbers
+   hand the network that bound, which a small convolutional receptive field cannot measure over the
+   tens of pixels a 2° shadow spans (:func:`shadow_runs`). Weights trained with 7 inputs still load
+   and get channels 0–6 only.
 
 The output is relative relief in pixel units (heights / pixel size), defined up to an offset: absolute
 heights and the vertical scale are recovered from the coarse DEM afterwards
@@ -24,15 +30,50 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch import nn
 
-N_INPUTS = 7
+N_INPUTS = 9
 Z_SCALE = 16.0
 
 
+def _runs_left(r: np.ndarray) -> np.ndarray:
+    """Per row, how many consecutive True pixels end at each pixel (0 where False)."""
+    j = np.arange(r.shape[1], dtype=np.int32)[None, :]
+    last = np.maximum.accumulate(np.where(r, -1, j), axis=1)
+    return np.where(r, j - last, 0).astype(np.float32)
+
+
+def shadow_runs(mask: np.ndarray, sun_azimuth: float) -> tuple[np.ndarray, np.ndarray]:
+    """Distances (pixels) along the sun direction from each shadowed pixel to the shadow's ends.
+
+    Returns ``(to_caster, to_end)``: steps towards the sun to the last shadowed pixel before the caster
+    (1 next to the caster) and steps away from the sun to the shadow's far end (1 at the far end); both
+    0 on lit pixels. The mask is rotated so that the sun lies along -x, runs are counted along rows,
+    and the result is rotated back (nearest neighbour, then bilinear).
+
+    Parameters
+    ----------
+    mask
+        Boolean shadow mask, row 0 north/up.
+    sun_azimuth
+        Degrees clockwise from up towards the sun (the renderer's convention).
+    """
+    m = np.asarray(mask, dtype=np.float32)
+    ny, nx = m.shape
+    ang = float(sun_azimuth) + 90.0  # sun towards the west (270 deg) needs no rotation
+    r = ndimage.rotate(m, ang, reshape=True, order=0, mode="constant", cval=0.0) > 0.5
+    out = []
+    for a in (_runs_left(r), _runs_left(r[:, ::-1])[:, ::-1]):
+        b = ndimage.rotate(a, -ang, reshape=True, order=1, mode="constant", cval=0.0)
+        y0, x0 = (b.shape[0] - ny) // 2, (b.shape[1] - nx) // 2
+        out.append(b[y0:y0 + ny, x0:x0 + nx] * m)
+    return out[0], out[1]
+
+
 def features(image: np.ndarray, z_up_px: np.ndarray, shading_up: np.ndarray,
-             sun_azimuth: float, sun_elevation: float) -> np.ndarray:
-    """Stack the network inputs (float32, ``(7, ny, nx)``); see the module docstring."""
+             sun_azimuth: float, sun_elevation: float, n_inputs: int = N_INPUTS) -> np.ndarray:
+    """Stack the network inputs (float32, ``(n_inputs, ny, nx)``, 7 or 9); see the module docstring."""
     img = np.asarray(image, dtype=np.float64)
     lit = img[img > 0]
     med = float(np.median(lit)) if lit.size else 1.0
@@ -43,13 +84,18 @@ def features(image: np.ndarray, z_up_px: np.ndarray, shading_up: np.ndarray,
     az, el = np.deg2rad(sun_azimuth), np.deg2rad(sun_elevation)
     sun = (np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el))
     z = np.asarray(z_up_px, dtype=np.float64)
-    out = np.empty((N_INPUTS,) + img.shape, dtype=np.float32)
+    out = np.empty((n_inputs,) + img.shape, dtype=np.float32)
     out[0] = np.clip(img / med, 0.0, 5.0)
     out[1] = img < 0.05 * med
     out[2] = np.clip(sh / (med_s if med_s > 0 else 1.0), 0.0, 5.0)
     out[3] = (z - z.mean()) / Z_SCALE
     for k in range(3):
         out[4 + k] = sun[k]
+    if n_inputs > 7:
+        to_caster, to_end = shadow_runs(out[1] > 0.5, sun_azimuth)
+        drop = np.tan(el)
+        out[7] = np.clip(to_caster * drop, 0.0, 20.0)
+        out[8] = np.clip(to_end * drop, 0.0, 20.0)
     return out
 
 

@@ -187,7 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         from .model import load_network
 
         init_net, _ = load_network(args.init)
-        net.load_state_dict({k: v.float() for k, v in init_net.state_dict().items()})
+        state = {k: v.float() for k, v in init_net.state_dict().items()}
+        w = state["enc1.0.weight"]
+        if w.shape[1] < net.config["in_channels"]:  # older weights with fewer inputs: new inputs start at zero
+            pad = torch.zeros((w.shape[0], net.config["in_channels"] - w.shape[1]) + tuple(w.shape[2:]))
+            state["enc1.0.weight"] = torch.cat([w, pad], 1)
+        net.load_state_dict(state)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     budget = args.minutes * 60.0
     rng = np.random.default_rng(args.seed + 1)

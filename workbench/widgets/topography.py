@@ -1,9 +1,9 @@
-"""Notebook 03 panel: re-render a terrain under a chosen sun and reconstruct it three ways.
+"""Notebook 03 panel: re-render a terrain under a chosen sun and reconstruct it (up to four ways).
 
 State lives in :class:`TopographyState`; :func:`topography_view` is the one pure function that turns a
 state and a :class:`Scene` (true DEM + pixel size) into the panels: rendered image with its shadows,
-truth, coarse DEM, SfS, network, error maps and an elevation profile along one row, plus a readout of
-the RMSE of each method. :class:`TopographyPanel` wires sliders to it.
+truth, coarse DEM, SfS, network, network + SfS polish, error maps and an elevation profile along one
+row, plus a readout of the RMSE of each method. :class:`TopographyPanel` wires sliders to it.
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ def reconstruct_all(scene: Scene, state: TopographyState) -> tuple[xr.DataArray,
     methods = ["upsample", "network"] + (["sfs"] if state.run_sfs else [])
     out = {m: reconstruct(img.values, scene.coarse, state.sun_azimuth, state.sun_elevation, method=m,
                           pixel_size=scene.pixel_size).values for m in methods}
+    if state.run_sfs:  # the network's DEM polished by SfS: same solver, started from the network
+        from ..topography.sfs import sfs
+
+        out["network_sfs"] = sfs(img.values, out["network"], scene.pixel_size, state.sun_azimuth,
+                                 state.sun_elevation)
     return img, out
 
 
@@ -92,10 +97,10 @@ def topography_view(state: TopographyState, scene: Scene) -> TopographyView:
                             title="truth", size=260),
              maps.image_map(_like(scene.dem, upsample(scene.coarse, truth.shape), "elevation"), clim=(lo, hi),
                             title=f"coarse DEM ({scene.factor}x), bicubic", size=260)]
-    for m in ("sfs", "network"):
+    for m in ("sfs", "network", "network_sfs"):
         if m in res:
             tiles.append(maps.image_map(_like(scene.dem, res[m], "elevation"), clim=(lo, hi), title=m, size=260))
-    for m in ("upsample", "sfs", "network"):
+    for m in ("upsample", "sfs", "network", "network_sfs"):
         if m in res:
             tiles.append(maps.image_map(_like(scene.dem, res[m] - truth, "error"), cmap="RdBu_r",
                                         clim=(-err_lim, err_lim),
@@ -103,7 +108,7 @@ def topography_view(state: TopographyState, scene: Scene) -> TopographyView:
     row = int(np.clip(state.profile_row, 0, 1) * (truth.shape[0] - 1))
     x = scene.dem["x"].values
     curves = [hv.Curve((x, truth[row]), "x", "elevation", label="truth").opts(color="black", line_width=2)]
-    colours = {"upsample": "#999999", "sfs": "#e66101", "network": "#1f78b4"}
+    colours = {"upsample": "#999999", "sfs": "#e66101", "network": "#1f78b4", "network_sfs": "#33a02c"}
     for m, z in res.items():
         curves.append(hv.Curve((x, z[row]), "x", "elevation", label=m).opts(color=colours[m]))
     prof = hv.Overlay(curves).opts(title=f"profile along row {row}", width=520, height=260,
