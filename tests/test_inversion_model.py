@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 import xarray as xr
 
 from workbench.errors import CheckpointError, InputError
-from workbench.inversion.model import TARGETS, OxideInverter, site_mask
+from workbench.inversion.model import TARGETS, WEIGHTS_DIR, OxideInverter, site_mask
 from workbench.inversion.resnet import ResidualInversionNet
 
 BANDS = ["R415", "R750", "R950"]
@@ -160,3 +162,16 @@ def test_far_side_experiment_with_library_runs_every_method():
     assert tuned.meta["fit"]["library"]["instrument"] == "clementine_uvvis"
     assert tuned.discrepancy_std.shape == (len(TARGETS),)
     assert not (exp.masks["site"] & exp.masks["test"]).any()  # the fine-tuning site is never scored
+
+
+@pytest.mark.parametrize("path", sorted(WEIGHTS_DIR.glob("inversion_*.pt")), ids=lambda p: p.stem)
+def test_committed_inversion_weights_match_their_instrument(path):
+    """Every committed checkpoint loads (sha256 checked against its record) and carries its instrument's bands."""
+    from workbench.synth.instruments import INSTRUMENTS
+
+    instrument = path.stem.removeprefix("inversion_")
+    table = INSTRUMENTS[instrument]
+    model = OxideInverter.load(path, bands=table["name"].tolist())
+    np.testing.assert_allclose(model.wavelengths, table["center_nm"].to_numpy(float))
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert instrument in record["command"] and "heldout_rmse_wt_pct" in record
