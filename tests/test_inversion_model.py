@@ -175,3 +175,20 @@ def test_committed_inversion_weights_match_their_instrument(path):
     np.testing.assert_allclose(model.wavelengths, table["center_nm"].to_numpy(float))
     record = json.loads(path.with_suffix(".json").read_text())
     assert instrument in record["command"] and "heldout_rmse_wt_pct" in record
+
+
+@pytest.mark.parametrize("discrepancy", [0.0, 0.5])
+def test_epistemic_std_is_the_member_spread_in_every_row_tile(discrepancy):
+    """Regression: the ensemble-disagreement output was once filled for the last row tile only (and only
+    with a discrepancy term), leaving uninitialised memory elsewhere for the site advisor to rank."""
+    refl, _ = _toy(h=12, w=10)
+    m = _tiny()
+    m.discrepancy_std[:] = discrepancy
+    X = refl.values.astype(np.float32)
+    mean, std, epi = m.predict_arrays(X, tile_rows=3, epistemic=True)
+    with torch.no_grad():  # the member means, computed directly in one pass
+        Xp = torch.from_numpy(np.pad(X, ((0, 0), (1, 1), (1, 1)), mode="edge"))[None]
+        member_means, _ = m.net(Xp, pad=False)
+    expected = member_means[:, 0].std(0, unbiased=False).numpy() * m.y_std[:, None, None]
+    np.testing.assert_allclose(epi, expected, rtol=1e-4, atol=1e-6)
+    assert np.all(std >= epi - 1e-6)  # total spread includes the disagreement

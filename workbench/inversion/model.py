@@ -373,10 +373,10 @@ class OxideInverter:
             res = net.predict_moments(xb, pad=False, epistemic=epi is not None)
             mean[:, r0:r1] = res[0][0].cpu().numpy() * ys + ym
             std[:, r0:r1] = res[1][0].cpu().numpy() * ys * self.std_scale[:, None, None]
-        if np.any(self.discrepancy_std > 0):
-            std = np.sqrt(std**2 + self.discrepancy_std[:, None, None] ** 2, dtype=np.float32)
             if epi is not None:
                 epi[:, r0:r1] = res[2][0].cpu().numpy() * ys
+        if np.any(self.discrepancy_std > 0):
+            std = np.sqrt(std**2 + self.discrepancy_std[:, None, None] ** 2, dtype=np.float32)
         mean[:, bad] = np.nan
         std[:, bad] = np.nan
         if epi is not None:
