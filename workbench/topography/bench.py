@@ -20,11 +20,10 @@ import time
 
 import numpy as np
 
-from .model import DEFAULT_SCALE_RECOVERY, SCALE_RECOVERY, rmse, scale_recovery, slope_error_deg, upsample
+from .model import DEFAULT_SCALE_RECOVERY, METHODS, SCALE_RECOVERY, rmse, scale_recovery, slope_error_deg, upsample
 from .train import FACTOR, TEST_SEED0, make_pair, procedural_tile
 
 ELEVATIONS = (2.0, 5.0, 15.0, 30.0)
-METHODS = ("network", "sfs", "upsample", "network_sfs")
 
 
 def _south_tiles(n: int, size: int) -> list[tuple[np.ndarray, float]]:
