@@ -390,8 +390,8 @@ def test_global_inversion_resumes_after_sigkill(tmp_path: Path, monkeypatch) -> 
     calls = []
     orig = gm._block_fn
 
-    def counting(model):
-        f = orig(model)
+    def counting(model, precision):
+        f = orig(model, precision)
 
         def g(block):
             calls.append(block.shape)

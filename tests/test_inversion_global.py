@@ -33,8 +33,8 @@ def model():
 def test_lazy_equals_in_memory_across_chunk_seams(model):
     refl = _globe()
     refl[:, 5, 7] = np.nan
-    lazy = global_map.invert_lazy(refl, model, chunk=50)
-    assert lazy.FeO.data.numblocks == (4, 8)
+    lazy = global_map.invert_lazy(refl, model, chunk=50, precision="float32")
+    assert lazy.FeO.data.numblocks == (4, 8) and lazy.attrs["precision"] == "float32"
     eager = model.predict(refl)
     np.testing.assert_allclose(lazy.FeO.values, eager.FeO.values, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(lazy.TiO2_std.values, eager.TiO2_std.values, rtol=1e-4, atol=1e-4)
@@ -47,8 +47,8 @@ def test_zarr_resume(tmp_path, model, monkeypatch):
     real = global_map._block_fn
     calls = {"n": 0}
 
-    def flaky(m):
-        fn = real(m)
+    def flaky(m, precision):
+        fn = real(m, precision)
 
         def wrapped(block):
             calls["n"] += 1
@@ -59,16 +59,42 @@ def test_zarr_resume(tmp_path, model, monkeypatch):
 
     monkeypatch.setattr(global_map, "_block_fn", flaky)
     with pytest.raises(RuntimeError, match="simulated"):
-        global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False)
+        global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32")
     assert not out.exists()
     done = json.loads((tmp_path / "map.zarr.partial" / "progress.json").read_text())["done"]
     assert 0 < len(done) < 3
     monkeypatch.setattr(global_map, "_block_fn", real)
-    res = global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False)
+    res = global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32")
     np.testing.assert_allclose(res.FeO.values, model.predict(refl).FeO.values, rtol=1e-4, atol=1e-4)
     assert res.FeO.attrs["units"] == "wt%" and "mg_number_std" in res
     with pytest.raises(InputError, match="exists"):
         global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False)
+
+
+def test_bfloat16_map_is_close_to_float32_and_keeps_nan(model):
+    """The bfloat16 path (the default where the CPU has native bf16) differs from float32 by rounding only."""
+    refl = _globe(seed=3)
+    refl[:, 20, 30] = np.nan
+    bf = global_map.invert_lazy(refl, model, chunk=60, precision="bfloat16").compute()
+    fp = model.predict(refl)
+    assert bf.attrs["precision"] == "bfloat16"
+    for v in ("FeO", "mg_number", "FeO_std"):
+        scale = float(model.y_std[model.targets.index(v.removesuffix("_std"))])  # one std of the target
+        err = np.nanmax(np.abs(bf[v].values - fp[v].values))
+        assert 0 < err < 0.02 * scale, (v, err, scale)  # rounded (not identical), but only by bf16 rounding
+    assert np.isnan(bf.FeO.values[20, 30]) and np.isnan(bf.FeO_std.values[20, 30])
+    assert np.isfinite(bf.FeO.values[21]).all()
+
+
+def test_precision_names(monkeypatch):
+    from workbench.config import inference_precision
+
+    assert inference_precision("float32") == "float32" and inference_precision("BFloat16") == "bfloat16"
+    assert inference_precision("auto") in ("float32", "bfloat16")
+    monkeypatch.setenv("WORKBENCH_PRECISION", "float32")
+    assert inference_precision() == "float32"
+    with pytest.raises(InputError, match="auto, float32, bfloat16"):
+        inference_precision("fp8")
 
 
 def test_negative_chunk_raises(model):

@@ -1,4 +1,4 @@
-"""Run-time settings chosen in one place: data/cache directories, fast mode, torch device."""
+"""Run-time settings chosen in one place: data/cache directories, fast mode, torch device and precision."""
 
 from __future__ import annotations
 
@@ -42,3 +42,39 @@ def get_device(prefer: str | None = None):
     if name:
         return torch.device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def bfloat16_is_fast(device) -> bool:
+    """True when ``device`` runs bfloat16 matrix products natively (CUDA with bf16, or a CPU with
+    AVX512-BF16/AMX as reported by oneDNN)."""
+    import torch
+
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        try:
+            return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def inference_precision(precision: str | None = None, device=None) -> str:
+    """Resolve an inference precision: ``precision`` or ``WORKBENCH_PRECISION`` (default ``"auto"``).
+
+    ``"auto"`` is ``"bfloat16"`` where :func:`bfloat16_is_fast` holds for ``device`` (default
+    :func:`get_device`), else ``"float32"``. Unknown names raise :class:`~workbench.errors.InputError`
+    naming the choices.
+    """
+    name = (precision or os.environ.get("WORKBENCH_PRECISION") or "auto").strip().lower()
+    if name not in PRECISIONS:
+        from .errors import InputError
+
+        raise InputError(f"unknown precision {name!r}: use one of {', '.join(PRECISIONS)} "
+                         "(argument or WORKBENCH_PRECISION)")
+    if name == "auto":
+        return "bfloat16" if bfloat16_is_fast(device if device is not None else get_device()) else "float32"
+    return name

@@ -16,12 +16,13 @@ import numpy as np
 import xarray as xr
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """Measured fp32 GEMM throughput (GFLOP/s) of torch on this machine, best of ``repeats``."""
+def matmul_gflops(n: int = 2048, repeats: int = 10, precision: str = "float32") -> float:
+    """Measured GEMM throughput (GFLOP/s) of torch on this machine in ``precision``, best of ``repeats``."""
     import torch
 
-    a = torch.randn(n, n)
-    b = torch.randn(n, n)
+    dtype = getattr(torch, precision)
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(repeats):
@@ -77,29 +78,62 @@ def run(fast: bool = False) -> dict:
         "experiment_seconds": round(experiment_s, 1),
     }
     model = exp.models["resnet_finetuned"]
+    from ..config import inference_precision
+    from .experiment import coverage, metrics
+
+    precision = inference_precision("auto", model.device)
+    if precision != "float32":  # the same held-out evaluation with the faster arithmetic
+        pred = model.predict(exp.refl, precision=precision)
+        met = metrics(pred, exp.truth, exp.masks["test"])
+        cov_p = coverage(pred, exp.truth, exp.masks["test"])
+        out[f"heldout_rmse_finetuned_{precision}"] = {t: round(float(met[t]["rmse"]), 4) for t in pre}
+        out[f"interval_coverage_95_{precision}"] = round(float(np.mean([c["cov95"] for c in cov_p.values()])), 4)
     factor = 1 if fast else 4
     refl = _upsample(exp.refl, factor) if factor > 1 else exp.refl
     npix = refl.sizes["lat"] * refl.sizes["lon"]
-    peak = matmul_gflops()
-    with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        res = invert_to_zarr(refl, model, Path(d) / "map.zarr", chunk=720, progress=False)
-        seconds = time.perf_counter() - t0
-        n_out = len(res.data_vars)
-    model_gflops = model.net.flops_per_pixel() * npix / seconds / 1e9
+    key = f"global_{4 * factor}ppd_seconds"
+    runs = {}
+    for prec in dict.fromkeys([precision, "float32"]):  # the default arithmetic first, then float32
+        peak = matmul_gflops(precision=prec)
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            res = invert_to_zarr(refl, model, Path(d) / "map.zarr", chunk=720, progress=False, precision=prec)
+            seconds = time.perf_counter() - t0
+            n_out = len(res.data_vars)
+            sample = {t: res[t].values[::8] for t in model.targets}  # every 8th row, to compare precisions
+        gflops = model.net.flops_per_pixel() * npix / seconds / 1e9
+        runs[prec] = dict(seconds=seconds, peak=peak, gflops=gflops, sample=sample)
+    main = runs[precision]
     out.update({
-        f"global_{4 * factor}ppd_seconds": round(seconds, 2),
+        "precision": precision,
+        "precision_note": ("bfloat16: the trunk's GEMMs and the head in bfloat16 (float32 accumulation), "
+                           "stem and moments in float32; chosen automatically where the CPU has native bf16"
+                           if precision == "bfloat16" else "float32 throughout"),
+        key: round(main["seconds"], 2),
         "global_map_pixels": npix,
         "global_map_outputs": n_out,
         "global_map_note": ("reflectance of the 4 px/deg synthetic observation upsampled x4 to the 16 px/deg grid; "
                             "the time is inversion + zarr write of all outputs (means and stds)") if factor > 1 else "",
-        "throughput_mpix_per_s": round(npix / seconds / 1e6, 3),
-        "matmul_gflops": round(peak, 1),
+        "throughput_mpix_per_s": round(npix / main["seconds"] / 1e6, 3),
+        "matmul_gflops": round(main["peak"], 1),
         "model_gflop_per_pixel": model.net.flops_per_pixel() / 1e9,
-        "model_gflops": round(model_gflops, 1),
-        "flop_utilization": round(model_gflops / peak, 3),
-        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+        "model_gflops": round(main["gflops"], 1),
+        "flop_utilization": round(main["gflops"] / main["peak"], 3),
     })
+    if precision != "float32":
+        ref = runs["float32"]
+        out.update({
+            f"{key}_float32": round(ref["seconds"], 2),
+            "matmul_gflops_float32": round(ref["peak"], 1),
+            "model_gflops_float32": round(ref["gflops"], 1),
+            "flop_utilization_float32": round(ref["gflops"] / ref["peak"], 3),
+            "speedup_vs_float32": round(ref["seconds"] / main["seconds"], 2),
+            f"map_{precision}_minus_float32": {
+                t: {"rms": round(float(np.sqrt(np.nanmean((main["sample"][t] - ref["sample"][t]) ** 2))), 4),
+                    "max_abs": round(float(np.nanmax(np.abs(main["sample"][t] - ref["sample"][t]))), 4)}
+                for t in model.targets},
+        })
+    out["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
     if fast:
         out["global_16ppd_seconds"] = None
     return out

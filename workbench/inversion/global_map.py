@@ -24,12 +24,13 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..config import inference_precision
 from ..errors import InputError
 from ..validate import fingerprint
 from .model import UNITS, OxideInverter
 
 
-def _block_fn(model: OxideInverter):
+def _block_fn(model: OxideInverter, precision: str):
     import torch
 
     def fn(block: np.ndarray) -> np.ndarray:
@@ -38,15 +39,21 @@ def _block_fn(model: OxideInverter):
                 raise InputError("reflectance has negative values in a chunk; fix the calibration offset "
                                  "or set those pixels to NaN")
         with torch.no_grad():  # passes of ~PASS_PIXELS pixels (see workbench.inversion.model)
-            mean, std = model.predict_arrays(np.asarray(block, np.float32))
+            mean, std = model.predict_arrays(np.asarray(block, np.float32), precision=precision)
         # the block carries a one-pixel halo on every side: drop it (the halo pixels only fed the 3x3 stem)
         return np.concatenate([mean, std])[:, 1:-1, 1:-1].astype(np.float32)
 
     return fn
 
 
-def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512) -> xr.Dataset:
-    """Lazy Dataset of ``<target>`` and ``<target>_std`` (lat, lon) for a (band, lat, lon) cube."""
+def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
+                precision: str | None = None) -> xr.Dataset:
+    """Lazy Dataset of ``<target>`` and ``<target>_std`` (lat, lon) for a (band, lat, lon) cube.
+
+    ``precision``: ``"float32"``, ``"bfloat16"`` or ``"auto"`` (default: ``WORKBENCH_PRECISION``, else
+    ``"auto"`` = bfloat16 where the device computes it natively; see
+    :func:`workbench.config.inference_precision`). The precision used is stored in ``attrs``.
+    """
     if "band" not in refl.dims:
         raise InputError("reflectance needs a 'band' dim (band, lat, lon)")
     if not isinstance(chunk, (int, np.integer)) or chunk < 8:
@@ -59,12 +66,14 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512) -> x
     lon = refl["lon"].values
     periodic = lon.size > 1 and lon.size * abs(float(lon[1] - lon[0])) >= 359.9
     K = len(model.targets)
-    out = da.map_overlap(_block_fn(model), arr, depth={0: 0, 1: 1, 2: 1},
+    precision = inference_precision(precision, model.device)
+    out = da.map_overlap(_block_fn(model, precision), arr, depth={0: 0, 1: 1, 2: 1},
                          boundary={0: "none", 1: "nearest", 2: "periodic" if periodic else "nearest"},
                          chunks=((2 * K,), arr.chunks[1], arr.chunks[2]), dtype=np.float32, trim=False,
                          meta=np.empty((0, 0, 0), np.float32))
     ds = xr.Dataset(coords={"lat": refl["lat"], "lon": refl["lon"]},
-                    attrs={"crs": refl.attrs.get("crs", "IAU_2015:30100"), "bands": ",".join(model.bands)})
+                    attrs={"crs": refl.attrs.get("crs", "IAU_2015:30100"), "bands": ",".join(model.bands),
+                           "precision": precision})
     for k, t in enumerate(model.targets):
         ds[t] = (("lat", "lon"), out[k], {"units": UNITS.get(t, "1")})
         ds[f"{t}_std"] = (("lat", "lon"), out[K + k], {"units": UNITS.get(t, "1"),
@@ -86,7 +95,7 @@ def _torch_threads(n: int):
 
 def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathLike, chunk: int = 512,
                    scheduler: str | None = None, progress: bool = True, workers: int = 2,
-                   overwrite: bool = False) -> xr.Dataset:
+                   overwrite: bool = False, precision: str | None = None) -> xr.Dataset:
     """Invert ``refl`` chunk by chunk and write ``out`` (zarr); resumes an interrupted run.
 
     Parameters
@@ -102,6 +111,9 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
         threads (``workers`` threads, torch one thread each).
     overwrite
         Replace an existing complete store at ``out``.
+    precision
+        Network arithmetic, see :func:`invert_lazy` (bfloat16 by default where native: about 2.5x faster
+        on such CPUs, means within ~0.01 wt% rms of float32).
 
     Returns
     -------
@@ -113,11 +125,11 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
         raise InputError(f"{out} exists; pass overwrite=True (CLI: delete it) to recompute")
     part = out.with_name(out.name + ".partial")
     log_path = part / "progress.json"
-    ds = invert_lazy(refl, model, chunk)
+    ds = invert_lazy(refl, model, chunk, precision)
     for v in ds.variables.values():  # the input's storage encoding (e.g. zarr v2 Blosc codecs) is not ours
         v.encoding = {}
     key = fingerprint(refl, model.net.state_dict(), model.y_mean, model.y_std, model.std_scale,
-                      model.discrepancy_std)  # same run?
+                      model.discrepancy_std, ds.attrs["precision"])  # same run?
     lat_chunks = ds[model.targets[0]].data.chunks[0]
     starts = np.concatenate([[0], np.cumsum(lat_chunks)])
     done: set[int] = set()
@@ -193,5 +205,7 @@ def invert_global_cli(args) -> None:
         model = OxideInverter.load(args.weights) if args.weights else load_pretrained("clementine_uvvis")
         inst = "clementine_uvvis" if len(model.bands) == 5 else "kaguya_mi"
         refl = observe(make_moon(resolution_ppd=args.ppd), inst, snr=100, seed=1)["reflectance"]
-    res = invert_to_zarr(refl, model, args.out, chunk=args.chunk, scheduler=args.scheduler)
-    print(f"wrote {args.out}: {list(res.data_vars)} in {res.attrs['seconds']:.1f} s")
+    res = invert_to_zarr(refl, model, args.out, chunk=args.chunk, scheduler=args.scheduler,
+                         precision=getattr(args, "precision", None))
+    print(f"wrote {args.out}: {list(res.data_vars)} in {res.attrs['seconds']:.1f} s "
+          f"({res.attrs.get('precision', 'float32')})")

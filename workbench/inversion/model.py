@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..config import get_device
+from ..config import get_device, inference_precision
 from ..errors import CheckpointError, InputError
 from ..io import atomic_path
 from ..validate import check_reflectance, load_weights
@@ -343,14 +343,18 @@ class OxideInverter:
 
     @torch.no_grad()
     def predict_arrays(self, X: np.ndarray, tile_rows: int | None = None, periodic_lon: bool = False,
-                       epistemic: bool = False) -> tuple[np.ndarray, ...]:
+                       epistemic: bool = False, precision: str = "float32") -> tuple[np.ndarray, ...]:
         """Mean and std (K, H, W) in target units for a validated float32 (band, H, W) array.
 
         Row tiles (``tile_rows`` rows, default about :data:`PASS_PIXELS` pixels) with a one-pixel halo;
         edges replicate-padded (``periodic_lon`` wraps longitude). Pixels with a NaN or non-positive band
         come out NaN. With ``epistemic=True`` a third array holds the ensemble disagreement (std of the
-        member means), the part a new sample can reduce.
+        member means), the part a new sample can reduce. ``precision`` ``"bfloat16"`` (or ``"auto"``, see
+        :func:`workbench.config.inference_precision`) runs the network's matrix products in bfloat16:
+        2-3x faster on CPUs with native bf16, predictions within about 0.01 wt% rms of float32
+        (``workbench bench inversion`` reports both).
         """
+        bf16 = inference_precision(precision, self.device) == "bfloat16"
         net = self.net.to(self.device).eval()
         C, H, W = X.shape
         bad = ~(np.isfinite(X).all(0) & (X > 0).all(0))
@@ -370,7 +374,7 @@ class OxideInverter:
         for r0 in range(0, H, tile_rows):
             r1 = min(H, r0 + tile_rows)
             xb = torch.from_numpy(np.ascontiguousarray(Xp[None, :, r0 : r1 + 2])).to(self.device)
-            res = net.predict_moments(xb, pad=False, epistemic=epi is not None)
+            res = net.predict_moments(xb, pad=False, epistemic=epi is not None, bfloat16=bf16)
             mean[:, r0:r1] = res[0][0].cpu().numpy() * ys + ym
             std[:, r0:r1] = res[1][0].cpu().numpy() * ys * self.std_scale[:, None, None]
             if epi is not None:
@@ -384,11 +388,13 @@ class OxideInverter:
             return mean, std, epi
         return mean, std
 
-    def predict(self, refl: xr.DataArray, tile_rows: int | None = None, epistemic: bool = False) -> xr.Dataset:
+    def predict(self, refl: xr.DataArray, tile_rows: int | None = None, epistemic: bool = False,
+                precision: str = "float32") -> xr.Dataset:
         """Invert a ``(band, lat, lon)`` cube → Dataset of ``<target>`` and ``<target>_std`` on (lat, lon).
 
         NaN (or zero) reflectance pixels come out NaN; negative reflectance or mismatched bands raise
         :class:`InputError`. ``epistemic=True`` adds ``<target>_epistemic_std`` (ensemble disagreement).
+        ``precision``: see :meth:`predict_arrays`.
         """
         X = self.check_input(refl)
         spatial = [d for d in refl.dims if d != "band"]
@@ -396,7 +402,8 @@ class OxideInverter:
         if "lon" in refl.coords and refl["lon"].size > 1:
             lon = refl["lon"].values
             periodic = lon.size * abs(float(lon[1] - lon[0])) >= 359.9  # a full circle of longitude
-        arrays = self.predict_arrays(X, tile_rows, periodic_lon=bool(periodic), epistemic=epistemic)
+        arrays = self.predict_arrays(X, tile_rows, periodic_lon=bool(periodic), epistemic=epistemic,
+                                     precision=precision)
         mean, std = arrays[:2]
         coords = {k: v for k, v in refl.coords.items() if "band" not in v.dims}
         out = xr.Dataset(coords=coords, attrs={k: v for k, v in refl.attrs.items() if k == "crs"})

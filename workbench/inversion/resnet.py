@@ -102,12 +102,15 @@ class ResidualInversionNet(nn.Module):
         m, s, w = c["members"], c["stem"], c["width"]
         return 2 * m * (9 * c["n_bands"] * s + s * w + 2 * c["depth"] * w * w + w * 2 * c["n_out"])
 
-    def forward_flat(self, x: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    def forward_flat(self, x: torch.Tensor, pad: bool = True, dtype: torch.dtype | None = None
+                     ) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """Raw head output ``(members, B·H·W, 2·n_out)`` (pixel-major) and ``(B, H, W)``.
 
         The per-pixel trunk runs on ``(members, pixels, channels)`` tensors: batched GEMMs with the bias
         add and ReLU done in place and the residual add fused into the GEMM (``baddbmm``), so little
-        time goes to memory-bound element-wise passes.
+        time goes to memory-bound element-wise passes. ``dtype`` (e.g. ``torch.bfloat16``) runs the trunk
+        and head in that type (weights cast per call; GEMMs accumulate in float32 inside oneDNN/cuBLAS);
+        the input normalisation and the 3×3 stem stay in float32.
         """
         z = (torch.log(x) - self.in_mean[:, None, None]) / self.in_std[:, None, None]
         if pad:
@@ -115,12 +118,23 @@ class ResidualInversionNet(nn.Module):
         h = torch.relu_(self.stem(z))  # (B, M*S, H, W)
         b, _, hh, ww = h.shape
         m = self.members
-        h = h.reshape(b, m, -1, hh * ww).permute(1, 0, 3, 2).reshape(m, b * hh * ww, -1)
-        h = self.inp(h)
+        dt = dtype or h.dtype
+        # one copy: to pixel-major (members, pixels, channels) and, if asked, to the trunk's dtype
+        h = h.reshape(b, m, -1, hh * ww).permute(1, 0, 3, 2).to(dt, memory_format=torch.contiguous_format)
+        h = h.reshape(m, b * hh * ww, -1)
+
+        def lin(layer: EnsembleLinear, t: torch.Tensor) -> torch.Tensor:
+            return torch.baddbmm(layer.bias.to(dt), t, layer.effective_weight().to(dt))
+
+        h = lin(self.inp, h)
+        inplace = not torch.is_grad_enabled()  # inference: update the residual stream in place
         for l1, l2 in self.blocks:
-            a = l1(h).relu_()
-            h = torch.baddbmm(h + l2.bias, a, l2.effective_weight())  # h + (a W2 + b2)
-        out = self.head(torch.relu(h))
+            a = lin(l1, h).relu_()
+            if inplace:  # h += a W2 + b2 without copying h into a new output first
+                h.baddbmm_(a, l2.effective_weight().to(dt)).add_(l2.bias.to(dt))
+            else:
+                h = torch.baddbmm(h + l2.bias.to(dt), a, l2.effective_weight().to(dt))  # h + (a W2 + b2)
+        out = lin(self.head, h.relu_() if inplace else torch.relu(h))
         return out, (b, hh, ww)
 
     def forward(self, x: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,12 +150,16 @@ class ResidualInversionNet(nn.Module):
         return mean, log_var.clamp(-12.0, 8.0)
 
     @torch.no_grad()
-    def predict_moments(self, x: torch.Tensor, pad: bool = True, epistemic: bool = False):
+    def predict_moments(self, x: torch.Tensor, pad: bool = True, epistemic: bool = False,
+                        bfloat16: bool = False):
         """Inference path: ensemble mean, total std (and optionally member-mean std) as ``(B, n_out, H, W)``.
 
         Moments are reduced over members in the pixel-major layout before one final transpose.
+        ``bfloat16=True`` runs the trunk and head in bfloat16 (see :meth:`forward_flat`); the moments
+        are computed in float32.
         """
-        out, (b, hh, ww) = self.forward_flat(x, pad)
+        out, (b, hh, ww) = self.forward_flat(x, pad, torch.bfloat16 if bfloat16 else None)
+        out = out.float()
         k = self.n_out
         mean = out[..., :k]
         var = torch.exp(out[..., k:].clamp(-12.0, 8.0))

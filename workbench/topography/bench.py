@@ -39,10 +39,9 @@ def _south_tiles(n: int, size: int) -> list[tuple[np.ndarray, float]]:
 
 def evaluate(tiles, seed: int = 0) -> dict:
     """Per-method, per-elevation mean RMSE (m) and slope error (deg); scale-recovery comparison."""
-    from .model import load_network, network_relief
+    from .model import load_network, network_relief, network_weights
     from .sfs import sfs
 
-    net, _ = load_network()
     rng = np.random.default_rng(seed)
     acc = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS + SCALE_RECOVERY}
     slope = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS}
@@ -51,7 +50,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
             az = float(rng.uniform(0, 360))
             img, coarse, _, _ = make_pair(z, ps, az, el, rng)
             z_up = upsample(coarse, z.shape)
-            h = network_relief(img, z_up, ps, az, el, net=net)
+            h = network_relief(img, z_up, ps, az, el, net=load_network(network_weights(el))[0])
             out = {"upsample": z_up, "sfs": sfs(img, z_up, ps, az, el)}
             for m in SCALE_RECOVERY:
                 out[m] = scale_recovery(h, z_up, FACTOR, m, coarse=coarse)

@@ -22,6 +22,7 @@ import io
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -94,19 +95,20 @@ def make_pair(z: np.ndarray, ps: float, az: float, el: float, rng: np.random.Gen
     return img, coarse, x, target.astype(np.float32)
 
 
-def sample_sun(rng: np.random.Generator, el_max: float = 60.0) -> tuple[float, float]:
-    """Azimuth uniform in [0, 360), elevation log-uniform in [1, ``el_max``] degrees."""
-    return float(rng.uniform(0, 360)), float(np.exp(rng.uniform(np.log(1.0), np.log(el_max))))
+def sample_sun(rng: np.random.Generator, el_max: float = 60.0, el_min: float = 1.0) -> tuple[float, float]:
+    """Azimuth uniform in [0, 360), elevation log-uniform in [``el_min``, ``el_max``] degrees."""
+    return float(rng.uniform(0, 360)), float(np.exp(rng.uniform(np.log(el_min), np.log(el_max))))
 
 
-def build_dataset(n_proc: int, n_real: int, size: int, renders: int, seed: int, el_max: float = 60.0):
+def build_dataset(n_proc: int, n_real: int, size: int, renders: int, seed: int, el_max: float = 60.0,
+                  el_min: float = 1.0):
     rng = np.random.default_rng(seed)
     terrains = [procedural_tile(s, size) for s in TRAIN_SEEDS[:n_proc]]
     terrains += real_crops(n_real, size, rng)
     X, Y = [], []
     for z, ps in terrains:
         for _ in range(renders):
-            az, el = sample_sun(rng, el_max)
+            az, el = sample_sun(rng, el_max, el_min)
             _, _, x, t = make_pair(z, ps, az, el, rng)
             X.append(x)
             Y.append(t[None])
@@ -170,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--el-max", type=float, default=60.0, help="highest training sun elevation (deg)")
+    p.add_argument("--el-min", type=float, default=1.0, help="lowest training sun elevation (deg)")
     p.add_argument("--mse-weight", type=float, default=0.0, help="add this weight x squared error to the loss")
     p.add_argument("--init", default=None, help="start from these weights (.pt) instead of random")
     p.add_argument("--snapshot", default=None, help="also save a float32 snapshot here every 100 steps")
@@ -178,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    X, Y = build_dataset(args.n_proc, args.n_real, args.size, args.renders, args.seed, args.el_max)
+    X, Y = build_dataset(args.n_proc, args.n_real, args.size, args.renders, args.seed, args.el_max,
+                         args.el_min)
     t_data = time.time() - t0
     print(f"dataset {X.shape} in {t_data:.0f} s", flush=True)
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_path(pt) as tmp:
         tmp.write_bytes(data)
     record = {
-        "name": "topography_unet",
+        "name": Path(pt).stem,
         "command": "python -m workbench.topography.train " + " ".join(sys.argv[1:] if argv is None else argv),
         "seed": args.seed,
         "config": net.config,
@@ -243,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             "real": f"{args.n_real} random {args.size}^2 crops of lola_ldem_north_1600m and lola_ldem_4ppd "
                     "(|lat| < 60); south-polar DEM excluded (held-out test)",
             "renders_per_terrain": args.renders,
-            "sun": f"azimuth U(0, 360), elevation log-uniform in [1, {args.el_max:g}] deg; Lunar-Lambert, "
-                   "cast shadows, 1% noise",
+            "sun": f"azimuth U(0, 360), elevation log-uniform in [{args.el_min:g}, {args.el_max:g}] deg; "
+                   "Lunar-Lambert, cast shadows, 1% noise",
             "coarse_factor": FACTOR,
             "n_samples": int(len(X)),
         },
