@@ -647,6 +647,9 @@ CASES: list[Case] = [
          lambda t: cli(["invert", "map", "--ppd", "1", "--chunk", "0", "--out", str(t / "m.zarr"), "--weights",
                         str(_saved_inverter(t))]), CliError,
          r"chunk must be a whole number of pixels >= 8", code=2),
+    Case("CLI usage", "unknown inference precision (`WORKBENCH_PRECISION=fp8` or `precision=\"fp8\"`)",
+         lambda t: wb.config.inference_precision("fp8"), wb.errors.InputError,
+         r"unknown precision 'fp8': use one of auto, float32, bfloat16"),
     Case("station CSV", "`workbench invert stations` with a TRAIN lacking measured oxides (CLI)",
          _invert_cli, CliError, r"TRAIN needs measured FeO_wt_pct", code=2),
     # -- CLI ----------------------------------------------------------------------------------------

@@ -135,6 +135,17 @@ def test_network_reconstruction_runs_and_beats_nothing_silly():
     assert rmse(out.values, z) < 2.0 * rmse(z_up, z)  # sane scale (the benchmark measures the real gain)
 
 
+def test_low_sun_weights_are_used_only_at_low_sun(tmp_path, monkeypatch):
+    import workbench.topography.model as tm
+
+    monkeypatch.setattr(tm, "WEIGHTS_DIR", tmp_path)
+    assert tm.network_weights(2.0) is None  # no specialist there: the general weights
+    pt = tmp_path / f"{tm.LOW_SUN_WEIGHTS_NAME}.pt"
+    pt.write_bytes(b"")
+    assert tm.network_weights(2.0) == str(pt) and tm.network_weights(tm.LOW_SUN_MAX_DEG) == str(pt)
+    assert tm.network_weights(tm.LOW_SUN_MAX_DEG + 0.1) is None and tm.network_weights(30.0) is None
+
+
 @pytest.mark.parametrize(("az", "axis", "caster_side"), [(270, 1, 0), (90, 1, 1), (0, 0, 0), (180, 0, 1)])
 def test_shadow_runs_count_from_the_caster(az, axis, caster_side):
     from workbench.topography.net import shadow_runs
