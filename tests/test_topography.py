@@ -146,6 +146,29 @@ def test_low_sun_weights_are_used_only_at_low_sun(tmp_path, monkeypatch):
     assert tm.network_weights(tm.LOW_SUN_MAX_DEG + 0.1) is None and tm.network_weights(30.0) is None
 
 
+@pytest.mark.skipif(not weights_paths("topography_unet_lowsun")[0].exists(), reason="no low-sun weights committed")
+def test_committed_low_sun_weights_are_used_at_low_sun():
+    z = make_terrain(64, 5.0, seed=3).values
+    coarse = downsample(z, 8)
+    names = {}
+    for el in (3.0, 20.0):
+        img = render(z, 45.0, el, pixel_size=5.0).values
+        out = reconstruct(img, coarse, 45.0, el, method="network", pixel_size=5.0)
+        assert np.all(np.isfinite(out.values))
+        names[el] = out.attrs["weights"]
+    assert names == {3.0: "topography_unet_lowsun", 20.0: "topography_unet"}
+
+
+def test_ratio_ci_brackets_the_ratio_and_narrows_with_more_tiles():
+    from workbench.topography.bench import ratio_ci
+
+    rng = np.random.default_rng(0)
+    few, many = rng.normal(1.0, 0.3, 8).clip(0.1), rng.normal(1.0, 0.3, 200).clip(0.1)
+    lo8, hi8 = ratio_ci(0.6 * few, few * rng.uniform(0.8, 1.2, 8))
+    lo, hi = ratio_ci(0.6 * many, many * rng.uniform(0.8, 1.2, 200))
+    assert lo < 0.6 < hi and lo8 < 0.6 < hi8 and (hi - lo) < (hi8 - lo8)
+
+
 @pytest.mark.parametrize(("az", "axis", "caster_side"), [(270, 1, 0), (90, 1, 1), (0, 0, 0), (180, 0, 1)])
 def test_shadow_runs_count_from_the_caster(az, axis, caster_side):
     from workbench.topography.net import shadow_runs
@@ -239,3 +262,5 @@ def test_benchmark_keys(mirror):
             assert set(res[key][m]) == {"2", "5", "15", "30"}
             assert all(np.isfinite(v) and v > 0 for v in res[key][m].values())
     assert res["seconds_1024"] > 0 and "slope_error_deg" in res
+    lo, hi = res["targets_lola_south"]["network_over_sfs_ci95"]["2"]
+    assert lo <= res["targets_lola_south"]["network_over_sfs"]["2"] <= hi
