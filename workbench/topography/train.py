@@ -53,8 +53,12 @@ def procedural_tile(seed: int, size: int) -> tuple[np.ndarray, float]:
     return z.values, ps
 
 
-def real_crops(n: int, size: int, rng: np.random.Generator) -> list[tuple[np.ndarray, float]]:
-    """Random crops of the LOLA north-polar (1600 m) and global 4 ppd DEMs (never the south pole)."""
+def real_crops(n: int, size: int, rng: np.random.Generator, north_fraction: float = 0.5
+               ) -> list[tuple[np.ndarray, float]]:
+    """Random crops of the LOLA north-polar (1600 m) and global 4 ppd DEMs (never the south pole).
+
+    ``north_fraction`` of the crops come from the north-polar DEM (the default alternates the two).
+    """
     from ..catalog import open_dataset
 
     north = open_dataset("lola_ldem_north_1600m")["elevation"].values.astype(np.float64)
@@ -65,7 +69,7 @@ def real_crops(n: int, size: int, rng: np.random.Generator) -> list[tuple[np.nda
     ps_g = float(np.deg2rad(abs(lat[1] - lat[0])) * MOON_RADIUS_M)
     out = []
     for k in range(n):
-        if k % 2 == 0:
+        if (k % 2 == 0) if north_fraction == 0.5 else (rng.random() < north_fraction):
             src, ps, r0, r1 = north, 1600.0, 0, north.shape[0]
         else:
             src, ps, r0, r1 = g, ps_g, rows[0], rows[-1]
@@ -101,10 +105,10 @@ def sample_sun(rng: np.random.Generator, el_max: float = 60.0, el_min: float = 1
 
 
 def build_dataset(n_proc: int, n_real: int, size: int, renders: int, seed: int, el_max: float = 60.0,
-                  el_min: float = 1.0):
+                  el_min: float = 1.0, north_fraction: float = 0.5):
     rng = np.random.default_rng(seed)
     terrains = [procedural_tile(s, size) for s in TRAIN_SEEDS[:n_proc]]
-    terrains += real_crops(n_real, size, rng)
+    terrains += real_crops(n_real, size, rng, north_fraction)
     X, Y = [], []
     for z, ps in terrains:
         for _ in range(renders):
@@ -173,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--el-max", type=float, default=60.0, help="highest training sun elevation (deg)")
     p.add_argument("--el-min", type=float, default=1.0, help="lowest training sun elevation (deg)")
+    p.add_argument("--north-fraction", type=float, default=0.5,
+                   help="fraction of the real crops taken from the north-polar DEM (the rest: global 4 ppd)")
     p.add_argument("--mse-weight", type=float, default=0.0, help="add this weight x squared error to the loss")
     p.add_argument("--init", default=None, help="start from these weights (.pt) instead of random")
     p.add_argument("--snapshot", default=None, help="also save a float32 snapshot here every 100 steps")
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     X, Y = build_dataset(args.n_proc, args.n_real, args.size, args.renders, args.seed, args.el_max,
-                         args.el_min)
+                         args.el_min, args.north_fraction)
     t_data = time.time() - t0
     print(f"dataset {X.shape} in {t_data:.0f} s", flush=True)
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
@@ -244,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         "data": {
             "procedural": f"make_terrain seeds 0..{args.n_proc - 1}, {args.size}^2, pixel 1-20 m, "
                           "randomised SFD slope/density/roughness",
-            "real": f"{args.n_real} random {args.size}^2 crops of lola_ldem_north_1600m and lola_ldem_4ppd "
-                    "(|lat| < 60); south-polar DEM excluded (held-out test)",
+            "real": f"{args.n_real} random {args.size}^2 crops of lola_ldem_north_1600m (fraction "
+                    f"{args.north_fraction:g}) and lola_ldem_4ppd (|lat| < 60); south-polar DEM excluded "
+                    "(held-out test)",
             "renders_per_terrain": args.renders,
             "sun": f"azimuth U(0, 360), elevation log-uniform in [{args.el_min:g}, {args.el_max:g}] deg; "
                    "Lunar-Lambert, cast shadows, 1% noise",
