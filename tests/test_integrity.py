@@ -329,8 +329,8 @@ def make_model(seed=0):
 def slow_blocks(delay):
     orig = gm._block_fn
 
-    def wrapped(model):
-        f = orig(model)
+    def wrapped(model, precision):
+        f = orig(model, precision)
 
         def g(block):
             import time
