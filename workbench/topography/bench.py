@@ -41,7 +41,7 @@ def _south_tiles(n: int, size: int) -> list[tuple[np.ndarray, float]]:
 
 def evaluate(tiles, seed: int = 0) -> dict:
     """Per-method, per-elevation mean RMSE (m) and slope error (deg); scale-recovery comparison."""
-    from .model import load_network, network_relief, network_weights
+    from .model import network_relief
     from .sfs import sfs
 
     rng = np.random.default_rng(seed)
@@ -52,7 +52,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
             az = float(rng.uniform(0, 360))
             img, coarse, _, _ = make_pair(z, ps, az, el, rng)
             z_up = upsample(coarse, z.shape)
-            h = network_relief(img, z_up, ps, az, el, net=load_network(network_weights(el))[0])
+            h = network_relief(img, z_up, ps, az, el)  # the weights for this sun (model.network_weights)
             out = {"upsample": z_up, "sfs": sfs(img, z_up, ps, az, el)}
             for m in SCALE_RECOVERY:
                 out[m] = scale_recovery(h, z_up, FACTOR, m, coarse=coarse)
@@ -84,12 +84,12 @@ def ratio_ci(num: list[float], den: list[float], level: float = 0.95, n_boot: in
     return [round(float(np.quantile(r, q)), 3), round(float(np.quantile(r, 1 - q)), 3)]
 
 
-def _targets(rmse_m: dict, ci: dict | None = None) -> dict:
+def _targets(rmse_m: dict, ci: dict) -> dict:
     low = [k for k in rmse_m["network"] if float(k) <= 5]
     ratio = {k: round(rmse_m["network"][k] / rmse_m["sfs"][k], 3) for k in rmse_m["network"]}
     return {
         "network_over_sfs": ratio,
-        "network_over_sfs_ci95": ci or {},
+        "network_over_sfs_ci95": ci,
         "network_sfs_over_sfs": {k: round(rmse_m["network_sfs"][k] / rmse_m["sfs"][k], 3) for k in ratio},
         "network_le_0.6_sfs_at_le_5deg": bool(all(ratio[k] <= 0.6 for k in low)),
         "network_below_upsample_all": bool(all(rmse_m["network"][k] < rmse_m["upsample"][k] for k in ratio)),
