@@ -163,6 +163,17 @@ def test_far_side_experiment_with_library_runs_every_method():
     assert tuned.discrepancy_std.shape == (len(TARGETS),)
     assert not (exp.masks["site"] & exp.masks["test"]).any()  # the fine-tuning site is never scored
 
+    from workbench.inversion.advisor import CANDIDATES
+    from workbench.inversion.experiment import advisor_site_experiment
+
+    adv = advisor_site_experiment(exp, ft_steps=2)
+    assert adv["site"] == adv["ranking"][0] and abs(adv["lon"]) > 90  # a far-side candidate, ranked first
+    assert (adv["lat"], adv["lon"]) == CANDIDATES[adv["site"]]
+    assert 0 < adv["test_pixels"] < int(exp.masks["test"].sum()) and adv["site_pixels"] > 0
+    assert set(adv["heldout_rmse"]) == set(table)
+    # the pre-trained model is the same, only the pixels it is scored on changed
+    assert adv["heldout_rmse"]["resnet_pretrained"] != table["resnet_pretrained"]
+
 
 @pytest.mark.parametrize("path", sorted(WEIGHTS_DIR.glob("inversion_*.pt")), ids=lambda p: p.stem)
 def test_committed_inversion_weights_match_their_instrument(path):

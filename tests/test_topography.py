@@ -171,7 +171,7 @@ def test_ratio_ci_brackets_the_ratio_and_narrows_with_more_tiles():
 
 @pytest.mark.parametrize(("az", "axis", "caster_side"), [(270, 1, 0), (90, 1, 1), (0, 0, 0), (180, 0, 1)])
 def test_shadow_runs_count_from_the_caster(az, axis, caster_side):
-    from workbench.topography.net import shadow_runs
+    from workbench.topography.shadows import shadow_runs
 
     m = np.zeros((11, 11), bool)
     if axis == 1:
@@ -188,7 +188,7 @@ def test_shadow_runs_count_from_the_caster(az, axis, caster_side):
 
 def test_shadow_runs_measure_a_cast_shadow_behind_a_wall():
     """A 10 m wall under a 10 deg sun from the west casts a 10/tan(10 deg) = 56.7 m shadow eastwards."""
-    from workbench.topography.net import shadow_runs
+    from workbench.topography.shadows import shadow_runs
 
     z = np.zeros((40, 120))
     z[:, 20] = 10.0
@@ -197,6 +197,30 @@ def test_shadow_runs_measure_a_cast_shadow_behind_a_wall():
     to_caster, to_end = shadow_runs(shadow, 270.0)
     length = (to_caster + to_end - 1)[20, 21:30].max()
     assert abs(length - 10.0 / np.tan(np.deg2rad(10.0))) <= 2.0
+
+
+def test_lit_level_ignores_the_noise_in_large_shadows():
+    """2° sun over rough terrain: ~70 % in shadow, 1 % noise; the shadow mask must still find the shadows.
+
+    The plain median of the positive pixels lands in the shadows' noise (the bug this guards against);
+    ``lit_level`` must stay within a few per cent of the noise-free lit median, and the features' shadow
+    mask must flag (almost) every pixel the renderer shaded.
+    """
+    from workbench.topography.net import features
+    from workbench.topography.shadows import lit_level
+
+    z = make_terrain(96, 5.0, seed=3).values
+    clean = render(z, 40.0, 2.0, pixel_size=5.0).values
+    truth = float(np.median(clean[clean > 0]))
+    dark = clean == 0
+    assert dark.mean() > 0.5
+    img = np.clip(clean + np.random.default_rng(0).normal(0.0, 0.01 * truth, clean.shape), 0.0, None)
+    assert np.median(img[img > 0]) < 0.5 * truth  # the naive estimate fails here
+    assert lit_level(img) == pytest.approx(truth, rel=0.05)
+    x = features(img, np.zeros_like(z), clean, 40.0, 2.0)
+    assert (x[1][dark] > 0.5).mean() > 0.99
+    assert (x[1][~dark] > 0.5).mean() < 0.05
+    assert lit_level(np.zeros((4, 4))) == 1.0
 
 
 @pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")

@@ -270,3 +270,43 @@ def rmse_table(exp: Experiment) -> dict[str, dict[str, float]]:
         out[str(method)] = {t: round(float(row[(t, "rmse")]), 4) for t in TARGETS
                             if (t, "rmse") in row.index and np.isfinite(row[(t, "rmse")])}
     return out
+
+
+def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: int = 150, seed: int = 0,
+                            radius_km: float = 60.0, target: str = "FeO") -> dict:
+    """Fine-tune on the far-side site the advisor ranks first, instead of Chang'e-6; same models otherwise.
+
+    The site is chosen from the pre-trained model's uncertainty alone
+    (:func:`workbench.inversion.advisor.site_advisor` over the far-side candidates, no truth). Every method
+    in ``exp`` is scored on the far-side test pixels minus both sites and a 100 km ring around the new one.
+
+    Returns
+    -------
+    dict
+        ``site``, ``lat``, ``lon``, ``site_pixels``, ``test_pixels``, ``ranking`` (far-side candidates,
+        best first) and ``heldout_rmse`` (method → target → RMSE), with ``resnet_finetuned`` now the
+        model fine-tuned at the advisor's site.
+    """
+    import copy
+
+    from .advisor import site_advisor
+
+    pre = exp.models["resnet_pretrained"]
+    rank = site_advisor(pre.predict(exp.refl, epistemic=True), exp.refl, target=target)
+    far = rank[rank["lon"].abs() > 90].reset_index(drop=True)
+    best = far.iloc[0]
+    site = (float(best["lat"]), float(best["lon"]))
+    site_px = site_mask(exp.truth, *site, radius_km) & make_split(exp.truth, site, radius_km)["site"]
+    test = exp.masks["test"] & ~site_mask(exp.truth, *site, radius_km + 40.0)
+    tuned = copy.deepcopy(pre)
+    tuned.fine_tune(exp.refl, exp.truth, site_px, mode=ft_mode, steps=ft_steps, seed=seed,
+                    replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))
+    preds = {k: v for k, v in exp.predictions.items() if k != "resnet_finetuned"}
+    preds["resnet_finetuned"] = tuned.predict(exp.refl)
+    table = {name: {t: round(d["rmse"], 4) for t, d in metrics(p, exp.truth, test).items()}
+             for name, p in preds.items()}
+    cov = coverage(preds["resnet_finetuned"], exp.truth, test)
+    return {"site": str(best["site"]), "lat": site[0], "lon": site[1], "criterion": f"site_advisor(target={target!r})",
+            "site_pixels": int(site_px.sum()), "test_pixels": int(test.sum()),
+            "ranking": far["site"].tolist(), "heldout_rmse": table,
+            "interval_coverage_95": round(float(np.mean([c["cov95"] for c in cov.values()])), 4)}

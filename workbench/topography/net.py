@@ -2,7 +2,7 @@
 
 Input channels (all built by :func:`features`):
 
-0. image / median lit brightness (removes albedo and exposure);
+0. image / median lit brightness (removes albedo and exposure; :func:`lit_level`);
 1. shadow mask (image below 5 % of the median lit brightness);
 2. rendering of the upsampled coarse DEM under the same sun, normalised the same way — the network sees
    where the image departs from what the coarse DEM predicts;
@@ -12,7 +12,7 @@ Input channels (all built by :func:`features`):
    tan(elevation)) since it grazed the last lit pixel towards the sun (the caster), and how far it drops
    from there to the shadow's far end. A cast shadow bounds the terrain beneath the ray; these two numbers
    hand the network that bound, which a small convolutional receptive field cannot measure over the
-   tens of pixels a 2° shadow spans (:func:`shadow_runs`). Weights trained with 7 inputs still load
+   tens of pixels a 2° shadow spans (:func:`~workbench.topography.shadows.shadow_runs`). Weights trained with 7 inputs still load
    and get channels 0–6 only.
 
 The output is relative relief in pixel units (heights / pixel size), defined up to an offset: absolute
@@ -30,64 +30,28 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import ndimage
 from torch import nn
+
+from .shadows import SHADOW_FRACTION, lit_level, shadow_runs
 
 N_INPUTS = 9
 Z_SCALE = 16.0
-
-
-def _runs_left(r: np.ndarray) -> np.ndarray:
-    """Per row, how many consecutive True pixels end at each pixel (0 where False)."""
-    j = np.arange(r.shape[1], dtype=np.int32)[None, :]
-    last = np.maximum.accumulate(np.where(r, -1, j), axis=1)
-    return np.where(r, j - last, 0).astype(np.float32)
-
-
-def shadow_runs(mask: np.ndarray, sun_azimuth: float) -> tuple[np.ndarray, np.ndarray]:
-    """Distances (pixels) along the sun direction from each shadowed pixel to the shadow's ends.
-
-    Returns ``(to_caster, to_end)``: steps towards the sun to the last shadowed pixel before the caster
-    (1 next to the caster) and steps away from the sun to the shadow's far end (1 at the far end); both
-    0 on lit pixels. The mask is rotated so that the sun lies along -x, runs are counted along rows,
-    and the result is rotated back (nearest neighbour, then bilinear).
-
-    Parameters
-    ----------
-    mask
-        Boolean shadow mask, row 0 north/up.
-    sun_azimuth
-        Degrees clockwise from up towards the sun (the renderer's convention).
-    """
-    m = np.asarray(mask, dtype=np.float32)
-    ny, nx = m.shape
-    ang = float(sun_azimuth) + 90.0  # sun towards the west (270 deg) needs no rotation
-    r = ndimage.rotate(m, ang, reshape=True, order=0, mode="constant", cval=0.0) > 0.5
-    out = []
-    for a in (_runs_left(r), _runs_left(r[:, ::-1])[:, ::-1]):
-        b = ndimage.rotate(a, -ang, reshape=True, order=1, mode="constant", cval=0.0)
-        y0, x0 = (b.shape[0] - ny) // 2, (b.shape[1] - nx) // 2
-        out.append(b[y0:y0 + ny, x0:x0 + nx] * m)
-    return out[0], out[1]
 
 
 def features(image: np.ndarray, z_up_px: np.ndarray, shading_up: np.ndarray,
              sun_azimuth: float, sun_elevation: float, n_inputs: int = N_INPUTS) -> np.ndarray:
     """Stack the network inputs (float32, ``(n_inputs, ny, nx)``, 7 or 9); see the module docstring."""
     img = np.asarray(image, dtype=np.float64)
-    lit = img[img > 0]
-    med = float(np.median(lit)) if lit.size else 1.0
-    med = med if med > 0 else 1.0
+    med = lit_level(img)
     sh = np.asarray(shading_up, dtype=np.float64)
-    lit_s = sh[sh > 0]
-    med_s = float(np.median(lit_s)) if lit_s.size else 1.0
+    med_s = lit_level(sh)
     az, el = np.deg2rad(sun_azimuth), np.deg2rad(sun_elevation)
     sun = (np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el))
     z = np.asarray(z_up_px, dtype=np.float64)
     out = np.empty((n_inputs,) + img.shape, dtype=np.float32)
     out[0] = np.clip(img / med, 0.0, 5.0)
-    out[1] = img < 0.05 * med
-    out[2] = np.clip(sh / (med_s if med_s > 0 else 1.0), 0.0, 5.0)
+    out[1] = img < SHADOW_FRACTION * med
+    out[2] = np.clip(sh / med_s, 0.0, 5.0)
     out[3] = (z - z.mean()) / Z_SCALE
     for k in range(3):
         out[4 + k] = sun[k]

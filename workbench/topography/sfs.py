@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..photometry import mcewen_L
+from .shadows import lit_level
 
 __all__ = ["sfs", "lunar_lambert_torch"]
 
@@ -76,7 +77,8 @@ def sfs(
     initial_dem_weight
         Weight λ of ``(z - z_init)²`` (pixel units).
     shadow_threshold
-        Pixels darker than this fraction of the median lit brightness are masked as shadow.
+        Pixels darker than this fraction of the lit brightness (:func:`~workbench.topography.shadows.lit_level`)
+        are masked as shadow.
     max_iter
         L-BFGS iterations.
 
@@ -88,8 +90,7 @@ def sfs(
     import torch
 
     img = np.asarray(image, dtype=np.float64)
-    lit_vals = img[img > 0]
-    med = float(np.median(lit_vals)) if lit_vals.size else 1.0
+    med = lit_level(img, shadow_threshold)
     mask = img > shadow_threshold * med
     n_lit = max(int(mask.sum()), 1)
     with torch.no_grad():
