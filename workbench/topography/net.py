@@ -12,8 +12,8 @@ Input channels (all built by :func:`features`):
    tan(elevation)) since it grazed the last lit pixel towards the sun (the caster), and how far it drops
    from there to the shadow's far end. A cast shadow bounds the terrain beneath the ray; these two numbers
    hand the network that bound, which a small convolutional receptive field cannot measure over the
-   tens of pixels a 2° shadow spans (:func:`~workbench.topography.shadows.shadow_runs`). Weights trained with 7 inputs still load
-   and get channels 0–6 only.
+   tens of pixels a 2° shadow spans (:func:`~workbench.topography.shadows.shadow_runs`). Weights trained
+   with 7 inputs still load and get channels 0–6 only.
 
 The output is relative relief in pixel units (heights / pixel size), defined up to an offset: absolute
 heights and the vertical scale are recovered from the coarse DEM afterwards
