@@ -296,8 +296,8 @@ def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: in
     far = rank[rank["lon"].abs() > 90].reset_index(drop=True)
     best = far.iloc[0]
     site = (float(best["lat"]), float(best["lon"]))
-    site_px = site_mask(exp.truth, *site, radius_km) & make_split(exp.truth, site, radius_km)["site"]
-    test = exp.masks["test"] & ~site_mask(exp.truth, *site, radius_km + 40.0)
+    split = make_split(exp.truth, site, radius_km)
+    site_px, test = split["site"], exp.masks["test"] & split["test"]
     tuned = copy.deepcopy(pre)
     tuned.fine_tune(exp.refl, exp.truth, site_px, mode=ft_mode, steps=ft_steps, seed=seed,
                     replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))

@@ -2,8 +2,8 @@
 
 Input channels (all built by :func:`features`):
 
-0. image / median lit brightness (removes albedo and exposure; :func:`lit_level`);
-1. shadow mask (image below 5 % of the median lit brightness);
+0. image / median lit brightness (removes albedo and exposure; :func:`~workbench.topography.shadows.lit_level`);
+1. shadow mask (image below 5 % of the median lit brightness; :func:`~workbench.topography.shadows.shadow_mask`);
 2. rendering of the upsampled coarse DEM under the same sun, normalised the same way — the network sees
    where the image departs from what the coarse DEM predicts;
 3. upsampled coarse DEM in pixel units (minus its mean, / 16);
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .shadows import SHADOW_FRACTION, lit_level, shadow_runs
+from .shadows import lit_level, shadow_mask, shadow_runs
 
 N_INPUTS = 9
 Z_SCALE = 16.0
@@ -42,7 +42,7 @@ def features(image: np.ndarray, z_up_px: np.ndarray, shading_up: np.ndarray,
              sun_azimuth: float, sun_elevation: float, n_inputs: int = N_INPUTS) -> np.ndarray:
     """Stack the network inputs (float32, ``(n_inputs, ny, nx)``, 7 or 9); see the module docstring."""
     img = np.asarray(image, dtype=np.float64)
-    med = lit_level(img)
+    shadowed, med = shadow_mask(img)
     sh = np.asarray(shading_up, dtype=np.float64)
     med_s = lit_level(sh)
     az, el = np.deg2rad(sun_azimuth), np.deg2rad(sun_elevation)
@@ -50,7 +50,7 @@ def features(image: np.ndarray, z_up_px: np.ndarray, shading_up: np.ndarray,
     z = np.asarray(z_up_px, dtype=np.float64)
     out = np.empty((n_inputs,) + img.shape, dtype=np.float32)
     out[0] = np.clip(img / med, 0.0, 5.0)
-    out[1] = img < SHADOW_FRACTION * med
+    out[1] = shadowed
     out[2] = np.clip(sh / med_s, 0.0, 5.0)
     out[3] = (z - z.mean()) / Z_SCALE
     for k in range(3):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..photometry import mcewen_L
-from .shadows import lit_level
+from .shadows import shadow_mask
 
 __all__ = ["sfs", "lunar_lambert_torch"]
 
@@ -90,8 +90,8 @@ def sfs(
     import torch
 
     img = np.asarray(image, dtype=np.float64)
-    med = lit_level(img, shadow_threshold)
-    mask = img > shadow_threshold * med
+    shadowed, med = shadow_mask(img, shadow_threshold)
+    mask = ~shadowed
     n_lit = max(int(mask.sum()), 1)
     with torch.no_grad():
         I = torch.as_tensor(img / med, dtype=torch.float64)

@@ -69,3 +69,10 @@ def lit_level(image: np.ndarray, fraction: float = SHADOW_FRACTION, iterations: 
             break
         med = new
     return med if med > 0 else 1.0
+
+
+def shadow_mask(image: np.ndarray, fraction: float = SHADOW_FRACTION) -> tuple[np.ndarray, float]:
+    """``(shadowed, level)``: pixels darker than ``fraction`` × the lit level, and that level (:func:`lit_level`)."""
+    img = np.asarray(image, dtype=np.float64)
+    level = lit_level(img, fraction)
+    return img < fraction * level, level
