@@ -223,6 +223,52 @@ def test_lit_level_ignores_the_noise_in_large_shadows():
     assert lit_level(np.zeros((4, 4))) == 1.0
 
 
+@pytest.mark.parametrize(("turns", "mirror"), [(1, False), (2, False), (3, True), (0, True)])
+def test_a_view_of_the_features_is_the_features_of_the_turned_scene(turns, mirror):
+    """Turning the tile and the sun together: the map channels and the sun vector must agree with
+    features computed from the turned image, DEM and azimuth (the renderer's convention), and
+    ``unview`` must undo the turn."""
+    from workbench.topography.net import features, unview, view_features
+
+    z = make_terrain(48, 5.0, seed=4).values
+    az, el = 37.0, 12.0
+    img = render(z, az, el, pixel_size=5.0).values
+    x = features(img, z / 5.0, img, az, el)
+
+    def turn(a):
+        return np.rot90(a[:, ::-1] if mirror else a, turns)
+
+    az_v = ((-az if mirror else az) - 90.0 * turns) % 360.0
+    zt = np.ascontiguousarray(turn(z))
+    img_t = render(zt, az_v, el, pixel_size=5.0).values
+    np.testing.assert_allclose(img_t, turn(img), atol=1e-12)  # the turned sun casts the turned image
+    expected = features(img_t, zt / 5.0, img_t, az_v, el)
+    got = view_features(x, turns, mirror)
+    np.testing.assert_allclose(got[:7], expected[:7], atol=1e-6)
+    assert np.abs(got[7:] - expected[7:]).mean() < 0.05  # shadow lengths: resampled along another grid
+    np.testing.assert_array_equal(unview(got[0], turns, mirror), x[0])
+
+
+@pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")
+def test_more_views_average_the_network_and_bad_counts_are_refused(tmp_path):
+    from workbench.cli import main
+
+    img, coarse, z = _pair(64, 4.0)
+    one = reconstruct(img, coarse, 45.0, 20.0, method="network", pixel_size=4.0, views=1)
+    np.save(tmp_path / "img.npy", img)
+    np.save(tmp_path / "dem.npy", coarse)
+    assert main(["topo", "reconstruct", "--image", str(tmp_path / "img.npy"), "--coarse-dem", str(tmp_path / "dem.npy"),
+                 "--sun-azimuth", "45", "--sun-elevation", "20", "--pixel-size", "4", "--views", "1",
+                 "--out", str(tmp_path / "z.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), one.values, rtol=1e-5, atol=1e-3)
+    two = reconstruct(img, coarse, 45.0, 20.0, method="network", pixel_size=4.0, views=2)
+    assert one.attrs["views"] == 1 and two.attrs["views"] == 2
+    assert 0 < rmse(one.values, two.values) < rmse(one.values, upsample(coarse, z.shape))
+    for bad in (0, 9):
+        with pytest.raises(InputError, match="views must be 1 to 8"):
+            reconstruct(img, coarse, 45.0, 20.0, method="network", pixel_size=4.0, views=bad)
+
+
 @pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")
 def test_network_sfs_starts_from_the_network():
     img, coarse, z = _pair(96, 4.0)

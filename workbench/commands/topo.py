@@ -29,6 +29,9 @@ def register(sub) -> None:
     r.add_argument("--method", choices=("network", "sfs", "upsample", "network_sfs"), default="network",
                    help="network_sfs: the network's DEM refined by shape-from-shading (slower)")
     r.add_argument("--pixel-size", type=float, default=None, help="image pixel size in metres (required for .npy)")
+    r.add_argument("--views", type=int, default=None,
+                   help="network: average over this many mirrored/rotated views of each tile, 1-8 "
+                        "(default 2; more is slower and slightly more accurate)")
     r.set_defaults(func=_reconstruct)
 
 
@@ -94,8 +97,9 @@ def _reconstruct(args) -> int:
     crs = img.attrs.pop("_crs", None) if isinstance(img, xr.DataArray) else None
     if isinstance(dem, xr.DataArray):
         dem.attrs.pop("_crs", None)
+    views = {} if args.views is None else {"views": args.views}
     z = reconstruct(img, dem, args.sun_azimuth, args.sun_elevation, method=args.method,
-                    pixel_size=args.pixel_size)
+                    pixel_size=args.pixel_size, **views)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".npy":
             with open(tmp, "wb") as f:

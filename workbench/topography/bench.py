@@ -11,8 +11,10 @@ seeded random azimuth. ``rmse_m`` / ``slope_error_deg`` are the procedural means
 keys the real-terrain means; ``network_over_sfs_ci95`` is a paired bootstrap interval over tiles of each
 ratio. At sun ≤ 7° the network runs with the low-sun weights (:func:`~workbench.topography.model.network_weights`).
 ``network_sfs`` (the network's DEM refined by SfS) is reported beside the
-three methods the targets name. ``seconds_1024`` times the network (rendering of the coarse DEM, U-Net in
-blended tiles, scale recovery) on a 1024 × 1024 image.
+three methods the targets name. The network averages :data:`~workbench.topography.model.DEFAULT_VIEWS`
+mirrored/rotated views of each tile; ``network_single_view_rmse_m`` is the network on one view, for
+comparison. ``seconds_1024`` times the network (rendering of the coarse DEM, U-Net in blended tiles and
+views, scale recovery) on a 1024 × 1024 image.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ import time
 
 import numpy as np
 
-from .model import DEFAULT_SCALE_RECOVERY, METHODS, SCALE_RECOVERY, rmse, scale_recovery, slope_error_deg, upsample
+from .model import (
+    DEFAULT_SCALE_RECOVERY,
+    DEFAULT_VIEWS,
+    METHODS,
+    SCALE_RECOVERY,
+    backproject,
+    rmse,
+    scale_recovery,
+    slope_error_deg,
+    upsample,
+)
 from .train import FACTOR, TEST_SEED0, make_pair, procedural_tile
 
 ELEVATIONS = (2.0, 5.0, 15.0, 30.0)
@@ -45,7 +57,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
     from .sfs import sfs
 
     rng = np.random.default_rng(seed)
-    acc = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS + SCALE_RECOVERY}
+    acc = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS + SCALE_RECOVERY + ("network_1view",)}
     slope = {k: {f"{e:g}": [] for e in ELEVATIONS} for k in METHODS}
     for z, ps in tiles:
         for el in ELEVATIONS:
@@ -57,6 +69,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
             for m in SCALE_RECOVERY:
                 out[m] = scale_recovery(h, z_up, FACTOR, m, coarse=coarse)
             out["network"] = out[DEFAULT_SCALE_RECOVERY]  # the scale recovery chosen on the validation set
+            out["network_1view"] = backproject(network_relief(img, z_up, ps, az, el, views=1), coarse)
             out["network_sfs"] = sfs(img, out["network"], ps, az, el)
             key = f"{el:g}"
             for m, zz in out.items():
@@ -67,6 +80,7 @@ def evaluate(tiles, seed: int = 0) -> dict:
     smean = {m: {k: round(float(np.mean(v)), 4) for k, v in d.items()} for m, d in slope.items()}
     return {"rmse": {m: mean[m] for m in METHODS}, "slope": smean,
             "scale_recovery": {m: mean[m] for m in SCALE_RECOVERY}, "n_tiles": len(tiles),
+            "single_view": mean["network_1view"],
             "ratio_ci95": {k: ratio_ci(acc["network"][k], acc["sfs"][k]) for k in acc["network"]}}
 
 
@@ -155,6 +169,8 @@ def run(fast: bool = False) -> dict:
         "targets_procedural": _targets(ev_p["rmse"], ev_p["ratio_ci95"]),
         "targets_lola_south": _targets(ev_s["rmse"], ev_s["ratio_ci95"]),
         "scale_recovery_default": DEFAULT_SCALE_RECOVERY,
+        "views": DEFAULT_VIEWS,
+        "network_single_view_rmse_m": {"procedural": ev_p["single_view"], "lola_south": ev_s["single_view"]},
         "seconds_1024": round(sec_1024, 3),
         "cpu_seconds_1024": round(cpu_1024, 3),
         "seconds_render_2048": round(seconds_render_2048(), 3),

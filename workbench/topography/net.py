@@ -63,6 +63,34 @@ def features(image: np.ndarray, z_up_px: np.ndarray, shading_up: np.ndarray,
     return out
 
 
+#: dihedral views of a tile for test-time averaging, as (quarter turns, east-west mirror), in order of use:
+#: the 180° turn first (most different shadows for the fewest views), then the mirrors, then the quarter turns
+VIEWS = ((0, False), (2, False), (0, True), (2, True), (1, False), (3, False), (1, True), (3, True))
+
+
+def view_features(x: np.ndarray, turns: int, mirror: bool) -> np.ndarray:
+    """The inputs of a mirrored (east-west) then rotated (``np.rot90``, ``turns`` times) tile.
+
+    Every map channel is mirrored/rotated with the tile; the sun vector (channels 4–5, east and north) is
+    transformed with it — mirroring flips east, a quarter turn maps (east, north) to (−north, east) —
+    so the view is a tile the network could have been trained on (the training's mirror augmentation
+    does the same).
+    """
+    v = x[:, :, ::-1] if mirror else x
+    v = np.rot90(v, turns, axes=(1, 2)).copy()
+    e, n = float(x[4, 0, 0]) * (-1 if mirror else 1), float(x[5, 0, 0])
+    for _ in range(turns % 4):
+        e, n = -n, e
+    v[4], v[5] = e, n
+    return v
+
+
+def unview(h: np.ndarray, turns: int, mirror: bool) -> np.ndarray:
+    """Undo :func:`view_features` on a 2-D output."""
+    h = np.rot90(h, -turns)
+    return h[:, ::-1] if mirror else h
+
+
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1, padding_mode="replicate"), nn.GELU(),

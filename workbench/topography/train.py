@@ -159,6 +159,40 @@ def validate(net, n: int = 24, size: int = 96, seed: int = 1) -> dict:
     return {k: float(np.mean(v)) for k, v in res.items()}
 
 
+def low_sun_validation(weights: str | None = None, views: int | None = None,
+                       elevations: tuple[float, ...] = (2.0, 3.0, 5.0, 7.0), n: int = 12, size: int = 128) -> dict:
+    """Network/SfS RMSE ratios on the validation sets that decide whether new low-sun weights are adopted.
+
+    ``n`` procedural tiles (seeds ``VAL_SEED0 + 100 + k``) and ``n`` crops of the LOLA north-polar DEM
+    (``real_crops`` with generator seed 99; that DEM is in the training data, so this set is not clean),
+    each rendered at every elevation with seeded azimuths (generator seed 5) and 1 % noise; the network
+    (``weights``, default: the weights :func:`~workbench.topography.model.network_weights` picks) with
+    back-projection, SfS from the upsampled coarse DEM. Returns ``{"proc": {el: ratio}, "lola_north": ...}``
+    with the ratio of mean RMSEs. Needs the LOLA north-polar DEM (mirror or download).
+    """
+    from .model import DEFAULT_VIEWS, backproject, load_network, network_relief, network_weights, rmse
+    from .sfs import sfs
+
+    sets = {"proc": [procedural_tile(VAL_SEED0 + 100 + k, size) for k in range(n)],
+            "lola_north": real_crops(n, size, np.random.default_rng(99), north_fraction=1.0)}
+    out: dict[str, dict[str, float]] = {}
+    for name, tiles in sets.items():
+        rng = np.random.default_rng(5)
+        out[name] = {}
+        for el in elevations:
+            net = load_network(weights if weights else network_weights(el))[0]
+            num, den = [], []
+            for z, ps in tiles:
+                az = float(rng.uniform(0, 360))
+                img, coarse, _, _ = make_pair(z, ps, az, el, rng)
+                z_up = upsample(coarse, z.shape)
+                h = network_relief(img, z_up, ps, az, el, net=net, views=DEFAULT_VIEWS if views is None else views)
+                num.append(rmse(backproject(h, coarse), z))
+                den.append(rmse(sfs(img, z_up, ps, az, el), z))
+            out[name][f"{el:g}"] = round(float(np.mean(num) / np.mean(den)), 4)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
