@@ -10,8 +10,8 @@ Four methods share one entry point, :func:`reconstruct`:
   to it by the ``λ(z − z_0)²`` term instead of to the upsampled coarse DEM (a learned initial DEM, as ASP's
   ``sfs`` is usually run from a stereo or laser DEM; Alexandrov & Beyer 2018). Slower (the cost of SfS),
   and it only helps where pixels are lit: shadows keep the network's heights. In the benchmark it beats
-  the network at every sun elevation on the LOLA south-polar tiles (RMSE −1 % at 2°, −4 % at 5°, −19 % at
-  15°, −3 % at 30°) and on procedural tiles except at 5° (+0.2 %).
+  the network at every sun elevation, on the LOLA south-polar tiles (RMSE −1 % at 2°, −3 % at 5°, −19 % at
+  15°, −3 % at 30°) and on procedural tiles (−0.4 %, −0.2 %, −4 %, −7 %).
 
 The network's output is averaged over mirrored/rotated views of each tile (test-time augmentation,
 ``views``, default :data:`DEFAULT_VIEWS`), with the sun vector turned with the tile.
