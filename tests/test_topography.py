@@ -264,8 +264,8 @@ def test_more_views_average_the_network_and_bad_counts_are_refused(tmp_path):
     two = reconstruct(img, coarse, 45.0, 20.0, method="network", pixel_size=4.0, views=2)
     assert one.attrs["views"] == 1 and two.attrs["views"] == 2
     assert 0 < rmse(one.values, two.values) < rmse(one.values, upsample(coarse, z.shape))
-    for bad in (0, 9):
-        with pytest.raises(InputError, match="views must be 1 to 8"):
+    for bad in (0, 9, 1.5, True):
+        with pytest.raises(InputError, match="views must be a whole number from 1 to 8"):
             reconstruct(img, coarse, 45.0, 20.0, method="network", pixel_size=4.0, views=bad)
 
 

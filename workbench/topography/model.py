@@ -71,8 +71,8 @@ SCALE_RECOVERY = ("backproject", "fit", "blend", "fit-blend", "none")
 DEFAULT_SCALE_RECOVERY = "backproject"
 BACKPROJECT_ITERATIONS = 3
 #: test-time views averaged by :func:`network_relief`: two (the tile and its 180° turn) keep a 1024² tile
-#: under 2 s on 2 cores; on the validation tiles they cut the network/SfS ratio at 2° by 3 % (procedural) and
-#: 1.4 % (LOLA north), four views by 3.9 % / 2.3 %, eight by 4.6 % / 2.7 %
+#: under 2 s on 2 cores; on the validation tiles (stage-2 low-sun weights) they cut the network/SfS ratio at 2°
+#: by 3 % (procedural) and 1.4 % (LOLA north), four views by 3.9 % / 2.3 %, eight by 4.6 % / 2.7 %
 DEFAULT_VIEWS = 2
 
 
@@ -234,8 +234,8 @@ def network_relief(image: np.ndarray, z_up: np.ndarray, pixel_size: float, sun_a
 
     from .net import VIEWS, features, unview, view_features
 
-    if not 1 <= int(views) <= len(VIEWS):
-        raise InputError(f"views must be 1 to {len(VIEWS)}, got {views}")
+    if isinstance(views, bool) or not isinstance(views, (int, np.integer)) or not 1 <= views <= len(VIEWS):
+        raise InputError(f"views must be a whole number from 1 to {len(VIEWS)}, got {views!r}")
     if net is None:
         net, _ = load_network(network_weights(sun_elevation))
     shading = render(z_up, sun_azimuth, sun_elevation, pixel_size=pixel_size).values
