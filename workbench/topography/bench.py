@@ -29,7 +29,6 @@ from .model import (
     DEFAULT_VIEWS,
     METHODS,
     SCALE_RECOVERY,
-    backproject,
     rmse,
     scale_recovery,
     slope_error_deg,
@@ -69,7 +68,8 @@ def evaluate(tiles, seed: int = 0) -> dict:
             for m in SCALE_RECOVERY:
                 out[m] = scale_recovery(h, z_up, FACTOR, m, coarse=coarse)
             out["network"] = out[DEFAULT_SCALE_RECOVERY]  # the scale recovery chosen on the validation set
-            out["network_1view"] = backproject(network_relief(img, z_up, ps, az, el, views=1), coarse)
+            h1 = network_relief(img, z_up, ps, az, el, views=1)
+            out["network_1view"] = scale_recovery(h1, z_up, FACTOR, DEFAULT_SCALE_RECOVERY, coarse=coarse)
             out["network_sfs"] = sfs(img, out["network"], ps, az, el)
             key = f"{el:g}"
             for m, zz in out.items():

@@ -167,10 +167,18 @@ def low_sun_validation(weights: str | None = None, views: int | None = None,
     (``real_crops`` with generator seed 99; that DEM is in the training data, so this set is not clean),
     each rendered at every elevation with seeded azimuths (generator seed 5) and 1 % noise; the network
     (``weights``, default: the weights :func:`~workbench.topography.model.network_weights` picks) with
-    back-projection, SfS from the upsampled coarse DEM. Returns ``{"proc": {el: ratio}, "lola_north": ...}``
+    the default scale recovery, SfS from the upsampled coarse DEM. Returns ``{"proc": {el: ratio}, "lola_north": ...}``
     with the ratio of mean RMSEs. Needs the LOLA north-polar DEM (mirror or download).
     """
-    from .model import DEFAULT_VIEWS, backproject, load_network, network_relief, network_weights, rmse
+    from .model import (
+        DEFAULT_SCALE_RECOVERY,
+        DEFAULT_VIEWS,
+        load_network,
+        network_relief,
+        network_weights,
+        rmse,
+        scale_recovery,
+    )
     from .sfs import sfs
 
     sets = {"proc": [procedural_tile(VAL_SEED0 + 100 + k, size) for k in range(n)],
@@ -187,7 +195,7 @@ def low_sun_validation(weights: str | None = None, views: int | None = None,
                 img, coarse, _, _ = make_pair(z, ps, az, el, rng)
                 z_up = upsample(coarse, z.shape)
                 h = network_relief(img, z_up, ps, az, el, net=net, views=DEFAULT_VIEWS if views is None else views)
-                num.append(rmse(backproject(h, coarse), z))
+                num.append(rmse(scale_recovery(h, z_up, FACTOR, DEFAULT_SCALE_RECOVERY, coarse=coarse), z))
                 den.append(rmse(sfs(img, z_up, ps, az, el), z))
             out[name][f"{el:g}"] = round(float(np.mean(num) / np.mean(den)), 4)
     return out
