@@ -46,6 +46,18 @@ def test_upsample_downsample_roundtrip():
     np.testing.assert_allclose(downsample(upsample(ramp, (64, 64)), 8)[2:-2, 2:-2], ramp[2:-2, 2:-2], atol=0.1)
 
 
+@pytest.mark.parametrize("coarse_shape,shape", [((16, 16), (128, 128)), ((5, 7), (40, 56)), ((20, 30), (77, 115))])
+def test_upsample_is_the_cubic_spline_of_map_coordinates(coarse_shape, shape):
+    """The matrix-product upsampling equals scipy's 2-D cubic-spline interpolation at the fine pixel centres."""
+    from scipy import ndimage
+
+    c = np.random.default_rng(3).normal(size=coarse_shape) * 100
+    yy = (np.arange(shape[0]) + 0.5) * coarse_shape[0] / shape[0] - 0.5
+    xx = (np.arange(shape[1]) + 0.5) * coarse_shape[1] / shape[1] - 0.5
+    ref = ndimage.map_coordinates(c, np.meshgrid(yy, xx, indexing="ij"), order=3, mode="nearest")
+    np.testing.assert_allclose(upsample(c, shape), ref, atol=1e-9)
+
+
 def test_scale_recovery_fit_recovers_scale_and_offset():
     z = make_terrain(128, 5.0, seed=1).values
     z_up = upsample(downsample(z, 8), z.shape)
@@ -244,6 +256,8 @@ def test_a_view_of_the_features_is_the_features_of_the_turned_scene(turns, mirro
     np.testing.assert_allclose(img_t, turn(img), atol=1e-12)  # the turned sun casts the turned image
     expected = features(img_t, zt / 5.0, img_t, az_v, el)
     got = view_features(x, turns, mirror)
+    hwc = view_features(np.moveaxis(x, 0, -1), turns, mirror, channels_last=True)  # the (y, x, channel) layout
+    np.testing.assert_array_equal(np.moveaxis(hwc, -1, 0), got)
     np.testing.assert_allclose(got[:7], expected[:7], atol=1e-6)
     assert np.abs(got[7:] - expected[7:]).mean() < 0.05  # shadow lengths: resampled along another grid
     np.testing.assert_array_equal(unview(got[0], turns, mirror), x[0])
@@ -267,6 +281,50 @@ def test_more_views_average_the_network_and_bad_counts_are_refused(tmp_path):
     for bad in (0, 9, 1.5, True):
         with pytest.raises(InputError, match="views must be a whole number from 1 to 8"):
             reconstruct(img, coarse, 45.0, 20.0, method="network", pixel_size=4.0, views=bad)
+
+
+def test_replicate_pad_matches_torch_in_both_memory_formats():
+    import torch
+
+    from workbench.topography.net import ReplicateConv2d, replicate_pad
+
+    x = torch.randn(2, 5, 7, 9, generator=torch.Generator().manual_seed(0))
+    for p in (1, 2):
+        ref = torch.nn.functional.pad(x, (p, p, p, p), mode="replicate")
+        assert torch.equal(replicate_pad(x, p), ref)
+        cl = replicate_pad(x.contiguous(memory_format=torch.channels_last), p)
+        assert torch.equal(cl, ref) and cl.is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(1)
+    ours, theirs = ReplicateConv2d(5, 3), torch.nn.Conv2d(5, 3, 3, padding=1, padding_mode="replicate")
+    theirs.load_state_dict(ours.state_dict())
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = ours(xa), theirs(xb)
+    torch.testing.assert_close(ya, yb)
+    ya.square().sum().backward()
+    yb.square().sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad)  # trainable: the same gradients through the padding
+    torch.testing.assert_close(ours.weight.grad, theirs.weight.grad)
+
+
+@pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")
+def test_bfloat16_network_stays_close_to_float32_and_bad_precision_is_refused(tmp_path):
+    from workbench.cli import main
+
+    img, coarse, z = _pair(64, 4.0)
+    f32 = reconstruct(img, coarse, 45.0, 3.0, method="network", pixel_size=4.0, views=1, precision="float32")
+    bf16 = reconstruct(img, coarse, 45.0, 3.0, method="network", pixel_size=4.0, views=1, precision="bfloat16")
+    assert f32.attrs["precision"] == "float32" and bf16.attrs["precision"] == "bfloat16"
+    # bfloat16 keeps ~3 significant digits: a small change next to the network's error, but a change
+    assert 0 < rmse(f32.values, bf16.values) < 0.1 * rmse(f32.values, z)
+    np.save(tmp_path / "img.npy", img)
+    np.save(tmp_path / "dem.npy", coarse)
+    args = ["topo", "reconstruct", "--image", str(tmp_path / "img.npy"), "--coarse-dem", str(tmp_path / "dem.npy"),
+            "--sun-azimuth", "45", "--sun-elevation", "3", "--pixel-size", "4", "--views", "1",
+            "--out", str(tmp_path / "z.npy")]
+    assert main(args + ["--precision", "float32"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), f32.values, rtol=1e-5, atol=1e-3)
+    with pytest.raises(InputError, match="unknown precision 'half'"):
+        reconstruct(img, coarse, 45.0, 3.0, method="network", pixel_size=4.0, precision="half")
 
 
 @pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..config import PRECISIONS
 from ..errors import InputError
 
 
@@ -31,7 +32,10 @@ def register(sub) -> None:
     r.add_argument("--pixel-size", type=float, default=None, help="image pixel size in metres (required for .npy)")
     r.add_argument("--views", type=int, default=None,
                    help="network: average over this many mirrored/rotated views of each tile, 1-8 "
-                        "(default 2; more is slower and slightly more accurate)")
+                        "(default 6; more is slower and slightly more accurate)")
+    r.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="network arithmetic (default: WORKBENCH_PRECISION or auto = bfloat16 where the CPU/GPU "
+                        "runs it natively, else float32)")
     r.set_defaults(func=_reconstruct)
 
 
@@ -99,7 +103,7 @@ def _reconstruct(args) -> int:
         dem.attrs.pop("_crs", None)
     views = {} if args.views is None else {"views": args.views}
     z = reconstruct(img, dem, args.sun_azimuth, args.sun_elevation, method=args.method,
-                    pixel_size=args.pixel_size, **views)
+                    pixel_size=args.pixel_size, precision=args.precision, **views)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".npy":
             with open(tmp, "wb") as f:

@@ -68,20 +68,23 @@ def features(image: np.ndarray, z_up_px: np.ndarray, shading_up: np.ndarray,
 VIEWS = ((0, False), (2, False), (0, True), (2, True), (1, False), (3, False), (1, True), (3, True))
 
 
-def view_features(x: np.ndarray, turns: int, mirror: bool) -> np.ndarray:
+def view_features(x: np.ndarray, turns: int, mirror: bool, channels_last: bool = False) -> np.ndarray:
     """The inputs of a mirrored (east-west) then rotated (``np.rot90``, ``turns`` times) tile.
 
     Every map channel is mirrored/rotated with the tile; the sun vector (channels 4–5, east and north) is
     transformed with it — mirroring flips east, a quarter turn maps (east, north) to (−north, east) —
     so the view is a tile the network could have been trained on (the training's mirror augmentation
-    does the same).
+    does the same). ``x`` is ``(channel, y, x)``, or ``(y, x, channel)`` with ``channels_last`` (the
+    layout of a channels-last tensor: a view is then one copy of whole pixels, 5x faster on a 1024² tile).
     """
-    v = x[:, :, ::-1] if mirror else x
-    v = np.rot90(v, turns, axes=(1, 2)).copy()
-    e, n = float(x[4, 0, 0]) * (-1 if mirror else 1), float(x[5, 0, 0])
+    sp = (0, 1) if channels_last else (1, 2)
+    v = np.flip(x, sp[1]) if mirror else x
+    v = np.rot90(v, turns, axes=sp).copy()
+    ch = (lambda k: (..., k)) if channels_last else (lambda k: k)
+    e, n = float(x[ch(4)].flat[0]) * (-1 if mirror else 1), float(x[ch(5)].flat[0])
     for _ in range(turns % 4):
         e, n = -n, e
-    v[4], v[5] = e, n
+    v[ch(4)], v[ch(5)] = e, n
     return v
 
 
@@ -91,11 +94,40 @@ def unview(h: np.ndarray, turns: int, mirror: bool) -> np.ndarray:
     return h[:, ::-1] if mirror else h
 
 
+def replicate_pad(x: torch.Tensor, p: int = 1) -> torch.Tensor:
+    """Pad the last two dimensions by ``p`` pixels repeating the edge values, keeping the memory format.
+
+    The same values as ``F.pad(x, (p, p, p, p), mode="replicate")``, written into a tensor of ``x``'s
+    layout: torch's replication pad returns a contiguous (NCHW) tensor that the next channels-last
+    convolution converts back, and in bfloat16 that pair of copies cost more than the convolutions
+    themselves (a 1024² U-Net view: 0.30 s with it, 0.14 s with this).
+    """
+    n, c, h, w = x.shape
+    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    out = torch.empty((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype, device=x.device, memory_format=fmt)
+    out[:, :, p:-p, p:-p] = x
+    out[:, :, :p, p:-p] = x[:, :, :1]
+    out[:, :, -p:, p:-p] = x[:, :, -1:]
+    out[:, :, :, :p] = out[:, :, :, p:p + 1]
+    out[:, :, :, -p:] = out[:, :, :, -p - 1:-p]
+    return out
+
+
+class ReplicateConv2d(nn.Conv2d):
+    """``nn.Conv2d(..., padding=k // 2, padding_mode="replicate")`` (same parameters and state dict) whose
+    padding is done by :func:`replicate_pad`."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3):
+        super().__init__(cin, cout, kernel, padding=kernel // 2, padding_mode="replicate")
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return nn.functional.conv2d(replicate_pad(x, self.padding[0]), weight, bias, self.stride, 0,
+                                    self.dilation, self.groups)
+
+
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, padding_mode="replicate"), nn.GELU(),
-        nn.Conv2d(cout, cout, 3, padding=1, padding_mode="replicate"), nn.GELU(),
-    )
+    return nn.Sequential(ReplicateConv2d(cin, cout), nn.GELU(), ReplicateConv2d(cout, cout), nn.GELU())
 
 
 class TopoUNet(nn.Module):
