@@ -9,9 +9,10 @@ Four methods share one entry point, :func:`reconstruct`:
 * ``"network_sfs"`` — the network's DEM polished by the same shape-from-shading, started from it and held
   to it by the ``λ(z − z_0)²`` term instead of to the upsampled coarse DEM (a learned initial DEM, as ASP's
   ``sfs`` is usually run from a stereo or laser DEM; Alexandrov & Beyer 2018). Slower (the cost of SfS),
-  and it only helps where pixels are lit: shadows keep the network's heights. In the benchmark it beats
-  the network at every sun elevation, on the LOLA south-polar tiles (RMSE −1 % at 2°, −3 % at 5°, −19 % at
-  15°, −3 % at 30°) and on procedural tiles (−0.4 %, −0.2 %, −4 %, −7 %).
+  and it only helps where pixels are lit: shadows keep the network's heights. In the benchmark (six
+  views) it beats the network at every sun elevation on the LOLA south-polar tiles (RMSE −1 % at 2°, −2 %
+  at 5°, −17 % at 15°, −3 % at 30°); on procedural tiles it gains little below 30° (−0.2 %, +0.1 %,
+  −0.3 %, −7 %).
 
 The network's output is averaged over mirrored/rotated views of each tile (test-time augmentation,
 ``views``, default :data:`DEFAULT_VIEWS`), with the sun vector turned with the tile.
@@ -71,7 +72,7 @@ METHODS = ("network", "sfs", "upsample", "network_sfs")
 SCALE_RECOVERY = ("backproject", "fit", "blend", "fit-blend", "none")
 DEFAULT_SCALE_RECOVERY = "backproject"
 BACKPROJECT_ITERATIONS = 3
-#: test-time views averaged by :func:`network_relief`. Six keep a 1024² tile at about 1.4 s on 2 cores with
+#: test-time views averaged by :func:`network_relief`. Six keep a 1024² tile at 1.4–1.7 s on 2 cores with
 #: bfloat16 convolutions (eight: 1.9 s, too close to the 2 s budget). On the validation tiles (stage-6 low-sun
 #: weights, ``train.low_sun_validation``) the network/SfS ratio at 2° is 0.6072 / 0.5039 (procedural / LOLA
 #: north) with two views in float32, 0.6049 / 0.4993 with four in bfloat16 (0.6045 / 0.4998 in float32),
