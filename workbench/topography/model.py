@@ -81,19 +81,25 @@ DEFAULT_VIEWS = 6
 
 
 # ----------------------------------------------------------------------------------------- grids
-@lru_cache(maxsize=8)
 def _cubic_operator(n_out: int, n_in: int) -> np.ndarray:
     """``(n_out, n_in)`` matrix of 1-D cubic-spline interpolation from ``n_in`` to ``n_out`` pixel centres.
 
     Column ``j`` is the interpolant of the unit vector ``e_j`` (``ndimage.map_coordinates``, order 3,
     mode ``"nearest"``): the spline prefilter and the tensor-product kernel are both separable, so the 2-D
-    interpolation of an array ``C`` is exactly ``A_y @ C @ A_x.T``.
+    interpolation of an array ``C`` is exactly ``A_y @ C @ A_x.T``. Operators up to 32 MB are cached.
     """
+    return _cached_cubic_operator(n_out, n_in) if n_out * n_in <= 1 << 22 else _build_cubic_operator(n_out, n_in)
+
+
+def _build_cubic_operator(n_out: int, n_in: int) -> np.ndarray:
     coords = ((np.arange(n_out) + 0.5) * n_in / n_out - 0.5)[None]
     eye = np.eye(n_in)
     op = np.stack([ndimage.map_coordinates(eye[j], coords, order=3, mode="nearest") for j in range(n_in)], axis=1)
-    op.flags.writeable = False  # cached and shared
+    op.flags.writeable = False  # may be cached and shared
     return op
+
+
+_cached_cubic_operator = lru_cache(maxsize=8)(_build_cubic_operator)
 
 
 def upsample(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
