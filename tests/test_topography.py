@@ -289,7 +289,7 @@ def test_replicate_pad_matches_torch_in_both_memory_formats():
     from workbench.topography.net import ReplicateConv2d, replicate_pad
 
     x = torch.randn(2, 5, 7, 9, generator=torch.Generator().manual_seed(0))
-    for p in (1, 2):
+    for p in (0, 1, 2):
         ref = torch.nn.functional.pad(x, (p, p, p, p), mode="replicate")
         assert torch.equal(replicate_pad(x, p), ref)
         cl = replicate_pad(x.contiguous(memory_format=torch.channels_last), p)

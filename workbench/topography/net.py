@@ -102,6 +102,8 @@ def replicate_pad(x: torch.Tensor, p: int = 1) -> torch.Tensor:
     convolution converts back, and in bfloat16 that pair of copies cost more than the convolutions
     themselves (a 1024² U-Net view: 0.30 s with it, 0.14 s with this).
     """
+    if p == 0:
+        return x
     n, c, h, w = x.shape
     cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     fmt = torch.channels_last if cl else torch.contiguous_format
