@@ -77,14 +77,13 @@ def view_features(x: np.ndarray, turns: int, mirror: bool, channels_last: bool =
     does the same). ``x`` is ``(channel, y, x)``, or ``(y, x, channel)`` with ``channels_last`` (the
     layout of a channels-last tensor: a view is then one copy of whole pixels, 5x faster on a 1024² tile).
     """
-    sp = (0, 1) if channels_last else (1, 2)
-    v = np.flip(x, sp[1]) if mirror else x
-    v = np.rot90(v, turns, axes=sp).copy()
-    ch = (lambda k: (..., k)) if channels_last else (lambda k: k)
-    e, n = float(x[ch(4)].flat[0]) * (-1 if mirror else 1), float(x[ch(5)].flat[0])
+    c, sp = (-1, (0, 1)) if channels_last else (0, (1, 2))
+    v = np.rot90(np.flip(x, sp[1]) if mirror else x, turns, axes=sp).copy()
+    xc, vc = np.moveaxis(x, c, 0), np.moveaxis(v, c, 0)  # channel-first views of the same memory
+    e, n = float(xc[4, 0, 0]) * (-1 if mirror else 1), float(xc[5, 0, 0])
     for _ in range(turns % 4):
         e, n = -n, e
-    v[ch(4)], v[ch(5)] = e, n
+    vc[4], vc[5] = e, n
     return v
 
 
