@@ -11,7 +11,7 @@ import xarray as xr
 
 from workbench.errors import CheckpointError, InputError
 from workbench.inversion.model import TARGETS, WEIGHTS_DIR, OxideInverter, site_mask
-from workbench.inversion.resnet import ResidualInversionNet
+from workbench.inversion.resnet import PackedBF16, ResidualInversionNet, packed_bf16_supported
 
 BANDS = ["R415", "R750", "R950"]
 WL = [415.0, 750.0, 950.0]
@@ -41,6 +41,28 @@ def test_forward_shapes_and_flops():
     assert mean.shape == (2, 2, 7, 10, 12) and lv.shape == mean.shape
     assert net(torch.rand(1, 3, 10, 12) + 0.05, pad=False)[0].shape == (2, 1, 7, 8, 10)
     assert net.flops_per_pixel() == 2 * 2 * (9 * 3 * 8 + 8 * 16 + 2 * 16 * 16 + 16 * 14)
+
+
+@pytest.mark.skipif(not packed_bf16_supported(), reason="this CPU or torch build has no oneDNN bfloat16 linears")
+@pytest.mark.parametrize("depth,lora", [(2, 0), (1, 2), (3, 0)])
+def test_packed_bfloat16_path_is_the_same_network(depth, lora):
+    """The fused inference path (biases folded, oneDNN kernels) computes the training path's function."""
+    torch.manual_seed(depth)
+    net = ResidualInversionNet(3, 7, width=32, depth=depth, stem=8, members=3, lora_rank=lora).eval()
+    with torch.no_grad():
+        for p in net.parameters():  # non-zero biases and adapters, so folding them is exercised
+            p.add_(0.2 * torch.randn_like(p))
+    x = torch.rand(1, 3, 9, 13) + 0.05
+    with torch.no_grad():
+        ref, shape = net.forward_flat(x, pad=True)
+        got, shape2 = PackedBF16(net, 9 * 13)(x, pad=True)
+        mean, std = net.predict_moments(x, pad=True, bfloat16=True, packed=PackedBF16(net, 9 * 13))
+        mean32, std32 = net.predict_moments(x, pad=True)
+    assert got.dtype == torch.bfloat16 and got.shape == ref.shape and shape2 == shape == (1, 9, 13)
+    scale = ref.abs().max()
+    assert (got.float() - ref).abs().max() < 0.03 * scale  # bfloat16 rounding, not a different function
+    assert (mean - mean32).abs().max() < 0.03 * mean32.abs().max()
+    assert (std - std32).abs().max() < 0.03 * std32.abs().max()
 
 
 def test_fit_learns_and_predict_contract():

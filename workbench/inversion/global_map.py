@@ -60,9 +60,12 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
         raise InputError(f"chunk must be a whole number of pixels >= 8 (e.g. 128 or 512), got {chunk!r}")
     refl = refl.transpose("band", "lat", "lon")
     model.check_input(refl.isel(lat=slice(0, 1), lon=slice(0, 1)))  # bands and wavelengths
-    refl = refl.sel(band=model.bands)
-    arr = refl.data if isinstance(refl.data, da.Array) else da.from_array(refl.values)
-    arr = arr.astype(np.float32).rechunk({0: -1, 1: chunk, 2: chunk})
+    if list(map(str, refl["band"].values)) != list(model.bands):
+        refl = refl.sel(band=model.bands)
+    if isinstance(refl.data, da.Array):
+        arr = refl.data.astype(np.float32).rechunk({0: -1, 1: chunk, 2: chunk})
+    else:  # wrap in memory as it is: no content hash for a name, no copy into blocks
+        arr = da.from_array(np.asarray(refl.values, np.float32), chunks=(-1, chunk, chunk), name=False)
     lon = refl["lon"].values
     periodic = lon.size > 1 and lon.size * abs(float(lon[1] - lon[0])) >= 359.9
     K = len(model.targets)
@@ -79,6 +82,23 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
         ds[f"{t}_std"] = (("lat", "lon"), out[K + k], {"units": UNITS.get(t, "1"),
                                                        "long_name": f"{t} 1-sigma uncertainty"})
     return ds
+
+
+def map_encoding(ds: xr.Dataset, level: int = 1) -> dict:
+    """zarr encoding of the map's variables: zstd at ``level`` (1: the fastest).
+
+    Measured on the 16 px/deg map (14 float32 outputs, 929 MB): zarr's default (zstd level 3) writes
+    352 MB in 3.3 s on 2 cores, level 1 writes 465 MB in 1.7 s, Blosc-LZ4 505 MB in 1.5 s.
+    """
+    import zarr
+
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        from zarr.codecs import ZstdCodec
+
+        return {v: {"compressors": (ZstdCodec(level=level),)} for v in ds.data_vars}
+    from numcodecs import Zstd
+
+    return {v: {"compressor": Zstd(level=level)} for v in ds.data_vars}
 
 
 @contextlib.contextmanager
@@ -143,7 +163,7 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     if not done:
         if part.exists():
             shutil.rmtree(part)
-        ds.to_zarr(part, compute=False, mode="w")
+        ds.to_zarr(part, compute=False, mode="w", encoding=map_encoding(ds))
 
     def save_log():
         tmp = log_path.with_suffix(".tmp")
