@@ -185,6 +185,17 @@ def test_far_side_experiment_with_library_runs_every_method():
     assert tuned.discrepancy_std.shape == (len(TARGETS),)
     assert not (exp.masks["site"] & exp.masks["test"]).any()  # the fine-tuning site is never scored
 
+    from workbench.inversion.experiment import bias_table, finetune_modes
+
+    modes = finetune_modes(exp, ("head", "lora"), ft_steps=2)
+    assert modes["lora"] == table["resnet_finetuned"]  # the experiment's own fine-tune, reused
+    assert set(modes["head"]) == set(TARGETS) and modes["head"] != modes["lora"]
+    bias = bias_table(exp)
+    m = exp.masks["test"].values
+    err = exp.predictions["gbm"]["MgO"].values[m] - exp.truth["MgO"].values[m]
+    assert bias["gbm"]["MgO"] == pytest.approx(np.mean(err), abs=1e-4)
+    assert all(abs(b) <= table[name][t] + 1e-4 for name, row in bias.items() for t, b in row.items())  # |bias| ≤ RMSE
+
     from workbench.inversion.advisor import CANDIDATES
     from workbench.inversion.experiment import advisor_site_experiment
 

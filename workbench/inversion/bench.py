@@ -56,7 +56,7 @@ def _ratios(table: dict[str, dict[str, float]]) -> dict:
 
 def run(fast: bool = False) -> dict:
     from ..config import fast_mode
-    from .experiment import advisor_site_experiment, far_side_experiment, rmse_table
+    from .experiment import advisor_site_experiment, bias_table, far_side_experiment, finetune_modes, rmse_table
     from .global_map import invert_to_zarr
     from .model import committed_weights, load_pretrained
 
@@ -83,6 +83,14 @@ def run(fast: bool = False) -> dict:
         "pretrained_weights": "committed" if pretrained is not None else "trained in this run",
         "experiment_seconds": round(experiment_s, 1),
     }
+    bias = bias_table(exp)
+    out["heldout_bias"] = bias
+    out["bias_only_gain_ceiling"] = {  # the RMSE cut a perfect removal of the pre-trained model's offset gives
+        t: round(1 - float(np.sqrt(max(pre[t] ** 2 - b**2, 0.0))) / pre[t], 4)
+        for t, b in bias["resnet_pretrained"].items()}
+    t0 = time.perf_counter()
+    out["finetune_modes_rmse"] = finetune_modes(exp, ft_steps=60 if fast else 150)
+    out["finetune_modes_seconds"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
     adv = advisor_site_experiment(exp, ft_steps=60 if fast else 150)
     out["advisor_site"] = {**adv, **_ratios(adv["heldout_rmse"]), "seconds": round(time.perf_counter() - t0, 1),

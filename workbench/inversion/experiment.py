@@ -263,6 +263,47 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     return exp
 
 
+def finetune_modes(exp: Experiment, modes: tuple[str, ...] = ("head", "lora", "full"), ft_steps: int = 150,
+                   seed: int = 0) -> dict[str, dict[str, float]]:
+    """Far-side test RMSE (target → wt%) after fine-tuning the pre-trained CNN of ``exp`` at its site
+    with each ``mode`` of :meth:`OxideInverter.fine_tune` (same steps, replay and seed; each mode's own
+    default learning rate). ``"lora"`` is what ``exp`` reports as ``resnet_finetuned`` and is reused.
+    """
+    import copy
+
+    pre = exp.models["resnet_pretrained"]
+    out = {}
+    for mode in modes:
+        if mode == "lora" and "resnet_finetuned" in exp.predictions:
+            pred = exp.predictions["resnet_finetuned"]
+        else:
+            tuned = copy.deepcopy(pre)
+            tuned.fine_tune(exp.refl, exp.truth, exp.masks["site"], mode=mode, steps=ft_steps, seed=seed,
+                            replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))
+            pred = tuned.predict(exp.refl)
+        out[mode] = {t: round(d["rmse"], 4) for t, d in metrics(pred, exp.truth, exp.masks["test"]).items()}
+    return out
+
+
+def bias_table(exp: Experiment, methods: tuple[str, ...] = ("resnet_pretrained", "resnet_finetuned", "gbm_library",
+                                                            "gbm")) -> dict[str, dict[str, float]]:
+    """Mean error (prediction − truth, wt%) on the far-side test pixels per method and target.
+
+    Beside the RMSE it separates a shared offset — what one new sample can correct where it applies —
+    from scatter: ``1 − sqrt(RMSE² − bias²) / RMSE`` is the largest fractional RMSE cut that removing
+    the offset alone would give.
+    """
+    mask = exp.masks["test"].values
+    out = {}
+    for name in methods:
+        if name not in exp.predictions:
+            continue
+        pred = exp.predictions[name]
+        out[name] = {t: round(float(np.nanmean(pred[t].values[mask] - exp.truth[t].values[mask])), 4)
+                     for t in TARGETS if t in pred}
+    return out
+
+
 def rmse_table(exp: Experiment) -> dict[str, dict[str, float]]:
     """``{method: {target: rmse}}`` from an experiment's table (JSON-friendly)."""
     out: dict[str, dict[str, float]] = {}

@@ -39,9 +39,9 @@ def _block_fn(model: OxideInverter, precision: str):
                 raise InputError("reflectance has negative values in a chunk; fix the calibration offset "
                                  "or set those pixels to NaN")
         with torch.no_grad():  # passes of ~PASS_PIXELS pixels (see workbench.inversion.model)
-            mean, std = model.predict_arrays(np.asarray(block, np.float32), precision=precision)
-        # the block carries a one-pixel halo on every side: drop it (the halo pixels only fed the 3x3 stem)
-        return np.concatenate([mean, std])[:, 1:-1, 1:-1].astype(np.float32)
+            # the block carries a one-pixel halo on every side: it only feeds the 3x3 stem
+            mean, std = model.predict_arrays(np.asarray(block, np.float32), precision=precision, halo=True)
+        return np.concatenate([mean, std])
 
     return fn
 
