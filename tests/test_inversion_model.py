@@ -65,6 +65,22 @@ def test_packed_bfloat16_path_is_the_same_network(depth, lora):
     assert (std - std32).abs().max() < 0.03 * std32.abs().max()
 
 
+def test_predict_arrays_on_a_haloed_block_is_the_interior_of_the_full_prediction():
+    refl, _ = _toy(h=11, w=14)
+    X = refl.values.copy()
+    X[:, 0, 5] = np.nan  # a bad pixel in the halo feeds neighbours but is not an output
+    X[:, 4, 6] = np.nan
+    m = _tiny()
+    full = m.predict_arrays(X)
+    inner = m.predict_arrays(X, halo=True)
+    assert inner[0].shape == (7, 9, 12)
+    for a, b in zip(full, inner, strict=True):
+        np.testing.assert_allclose(b, a[:, 1:-1, 1:-1], rtol=1e-5, atol=1e-6)
+    assert np.isnan(inner[0][:, 3, 5]).all() and np.isfinite(inner[0][:, 0, 4]).all()
+    with pytest.raises(InputError, match="at least 3x3"):
+        m.predict_arrays(X[:, :2], halo=True)
+
+
 def test_fit_learns_and_predict_contract():
     refl, truth = _toy()
     m = _tiny().fit(refl, truth, steps=40, batch=8, patch=8, lr=1e-2)
