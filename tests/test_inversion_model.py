@@ -11,7 +11,7 @@ import xarray as xr
 
 from workbench.errors import CheckpointError, InputError
 from workbench.inversion.model import TARGETS, WEIGHTS_DIR, OxideInverter, site_mask
-from workbench.inversion.resnet import PackedBF16, ResidualInversionNet, packed_bf16_supported
+from workbench.inversion.resnet import PackedInference, ResidualInversionNet, packed_supported
 
 BANDS = ["R415", "R750", "R950"]
 WL = [415.0, 750.0, 950.0]
@@ -43,26 +43,32 @@ def test_forward_shapes_and_flops():
     assert net.flops_per_pixel() == 2 * 2 * (9 * 3 * 8 + 8 * 16 + 2 * 16 * 16 + 16 * 14)
 
 
-@pytest.mark.skipif(not packed_bf16_supported(), reason="this CPU or torch build has no oneDNN bfloat16 linears")
+@pytest.mark.skipif(not packed_supported(), reason="this torch build has no oneDNN fused linears")
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bfloat16"])
 @pytest.mark.parametrize("depth,lora", [(2, 0), (1, 2), (3, 0)])
-def test_packed_bfloat16_path_is_the_same_network(depth, lora):
-    """The fused inference path (biases folded, oneDNN kernels) computes the training path's function."""
+def test_packed_inference_is_the_same_network(depth, lora, bf16):
+    """The fused inference path (oneDNN kernels; bfloat16: biases folded) computes the training path's function."""
+    if bf16 and not packed_supported(bfloat16=True):
+        pytest.skip("this CPU has no native bfloat16 in oneDNN")
     torch.manual_seed(depth)
     net = ResidualInversionNet(3, 7, width=32, depth=depth, stem=8, members=3, lora_rank=lora).eval()
     with torch.no_grad():
         for p in net.parameters():  # non-zero biases and adapters, so folding them is exercised
             p.add_(0.2 * torch.randn_like(p))
     x = torch.rand(1, 3, 9, 13) + 0.05
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    tol = 0.03 if bf16 else 1e-5  # bfloat16 rounding; float32: the same numbers
     with torch.no_grad():
         ref, shape = net.forward_flat(x, pad=True)
-        got, shape2 = PackedBF16(net, 9 * 13)(x, pad=True)
-        mean, std = net.predict_moments(x, pad=True, bfloat16=True, packed=PackedBF16(net, 9 * 13))
+        got, shape2 = PackedInference(net, 9 * 13, dtype)(x, pad=True)
+        mean, std = net.predict_moments(x, pad=True, bfloat16=bf16, packed=PackedInference(net, 9 * 13, dtype))
         mean32, std32 = net.predict_moments(x, pad=True)
-    assert got.dtype == torch.bfloat16 and got.shape == ref.shape and shape2 == shape == (1, 9, 13)
-    scale = ref.abs().max()
-    assert (got.float() - ref).abs().max() < 0.03 * scale  # bfloat16 rounding, not a different function
-    assert (mean - mean32).abs().max() < 0.03 * mean32.abs().max()
-    assert (std - std32).abs().max() < 0.03 * std32.abs().max()
+    assert got.dtype == dtype and got.shape == ref.shape and shape2 == shape == (1, 9, 13)
+    assert (got.float() - ref).abs().max() < tol * ref.abs().max()
+    assert (mean - mean32).abs().max() < tol * mean32.abs().max()
+    assert (std - std32).abs().max() < tol * std32.abs().max()
+    with pytest.raises(ValueError, match="does not match"):
+        net.predict_moments(x, bfloat16=not bf16, packed=PackedInference(net, 9 * 13, dtype))
 
 
 def test_predict_arrays_on_a_haloed_block_is_the_interior_of_the_full_prediction():

@@ -25,7 +25,7 @@ from ..config import get_device, inference_precision
 from ..errors import CheckpointError, InputError
 from ..io import atomic_path
 from ..validate import check_reflectance, load_weights
-from .resnet import ARCH, PackedBF16, ResidualInversionNet, gaussian_nll, packed_bf16_supported
+from .resnet import ARCH, PackedInference, ResidualInversionNet, gaussian_nll, packed_supported
 
 #: Outputs of the network, in order.
 TARGETS: tuple[str, ...] = ("FeO", "TiO2", "Al2O3", "MgO", "CaO", "SiO2", "mg_number")
@@ -381,7 +381,9 @@ class OxideInverter:
         std = np.empty((K, H, W), np.float32)
         epi = np.empty((K, H, W), np.float32) if epistemic else None
         ym, ys = self.y_mean[:, None, None], self.y_std[:, None, None]
-        packed = PackedBF16(net, tile_rows * W) if bf16 and packed_bf16_supported(self.device) else None
+        packed = None  # fused oneDNN kernels where the CPU has them (see PackedInference), else forward_flat
+        if packed_supported(self.device, bf16):
+            packed = PackedInference(net, tile_rows * W, torch.bfloat16 if bf16 else torch.float32)
         for r0 in range(0, H, tile_rows):
             r1 = min(H, r0 + tile_rows)
             xb = torch.from_numpy(np.ascontiguousarray(Xp[None, :, r0 : r1 + 2])).to(self.device)
