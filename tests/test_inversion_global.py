@@ -117,3 +117,12 @@ def test_cli_invert_map(tmp_path):
     ds = xr.open_zarr(out)
     assert ds.FeO.shape == (180, 360) and "mg_number_std" in ds
     assert main(["invert", "map", "--out", str(out), "--ppd", "1", "--weights", str(tmp_path / "tiny.pt")]) == 2
+
+
+def test_matmul_peak_is_the_fastest_backend_measured():
+    from workbench.inversion.bench import matmul_gflops_by_backend
+    from workbench.inversion.resnet import packed_supported
+
+    rates = matmul_gflops_by_backend(n=128, repeats=2)
+    assert "torch.matmul" in rates and all(v > 0 for v in rates.values())
+    assert ("onednn_linear" in rates) == packed_supported()
