@@ -7,7 +7,8 @@ Architecture (one forward pass computes a whole deep ensemble):
   local texture), one per ensemble member, computed as a single convolution;
 * **trunk**: ``depth`` residual blocks ``x + W₂·ReLU(W₁·x)`` of 1×1 convolutions (per-pixel, width
   ``width``). The members' 1×1 layers run as one batched matrix multiply (``torch.baddbmm``) so the
-  network is compute-bound in large GEMMs and reaches a good fraction of the CPU's matmul peak;
+  network is compute-bound in large GEMMs and reaches a good fraction of the CPU's matmul peak
+  (inference on CPUs goes through :class:`PackedInference`: the same function with fused oneDNN kernels);
 * **head**: per output a mean and a log-variance (heteroscedastic Gaussian, Kendall & Gal 2017).
 
 The ``members`` independently initialised members form a deep ensemble (Lakshminarayanan et al. 2017):
