@@ -207,7 +207,13 @@ def test_far_side_experiment_with_library_runs_every_method():
     assert tuned.discrepancy_std.shape == (len(TARGETS),)
     assert not (exp.masks["site"] & exp.masks["test"]).any()  # the fine-tuning site is never scored
 
-    from workbench.inversion.experiment import bias_table, finetune_modes
+    from workbench.inversion.experiment import bias_table, finetune_modes, finetune_validation
+
+    val = finetune_validation(exp.models["resnet_pretrained"], ppd=1, sites=("Chang'e-6",), ft_steps=2,
+                              variants={"lora_lib": dict(mode="lora", replay=("library",))})
+    assert set(val["Chang'e-6"]) == {"pretrained", "lora_lib"}  # another Moon: not the experiment's numbers
+    assert val["Chang'e-6"]["pretrained"] != table["resnet_pretrained"]
+    assert all(np.isfinite(v) for row in val["Chang'e-6"].values() for v in row.values())
 
     modes = finetune_modes(exp, ("head", "lora"), ft_steps=2)
     assert modes["lora"] == table["resnet_finetuned"]  # the experiment's own fine-tune, reused

@@ -285,6 +285,66 @@ def finetune_modes(exp: Experiment, modes: tuple[str, ...] = ("head", "lora", "f
     return out
 
 
+#: Fine-tuning variants compared by :func:`finetune_validation`: keyword arguments of ``fine_tune`` and
+#: which pre-training sources are replayed (``near`` side, spectral ``library``).
+FINETUNE_VARIANTS: dict[str, dict] = {
+    "lora_near+lib": dict(mode="lora", replay=("near", "library")),  # the default
+    "lora_lib": dict(mode="lora", replay=("library",)),
+    "head_near+lib": dict(mode="head", replay=("near", "library")),
+    "full_near+lib": dict(mode="full", replay=("near", "library")),
+    "head_lib": dict(mode="head", replay=("library",)),
+    "full_lib": dict(mode="full", replay=("library",)),
+    "lora_near+lib_w0.5": dict(mode="lora", replay=("near", "library"), replay_weight=0.5),
+}
+
+
+def finetune_validation(pretrained: OxideInverter, moon_seed: int = 1, ppd: float = 4, snr: float = 100.0,
+                        instrument: str = "clementine_uvvis", sites: tuple[str, ...] = ("Chang'e-6", "Korolev"),
+                        variants: dict | None = None,
+                        ft_steps: int = 150, seed: int = 0, pretrain_seed: int = 0,
+                        progress: Callable[[str], None] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """Choose how to fine-tune without touching the benchmark: the far-side experiment on *another*
+    synthetic Moon (``moon_seed``; the benchmark's is seed 0), for each variant and site.
+
+    The model is ``pretrained`` as it is (it never saw this Moon); replay draws on its own pre-training
+    data (the near side of the seed-``pretrain_seed`` Moon and its spectral library). Returns
+    ``{site: {variant | "pretrained": {target: far-side test RMSE}}}``. Session 8's rule, fixed before
+    it ran: adopt a variant only if its mean RMSE ratio to the default over the seven targets is below
+    0.97 at every site and no target is more than 10 % worse at any site.
+    """
+    import copy
+
+    from ..synth import make_moon, observe
+    from .advisor import CANDIDATES
+
+    say = progress or (lambda s: None)
+    moon = make_moon(seed=moon_seed, resolution_ppd=ppd)
+    refl = observe(moon, instrument, snr=snr, seed=moon_seed + 1)["reflectance"].compute()
+    truth = moon[list(TARGETS) + ["terrane"]].compute()
+    moon0 = make_moon(seed=pretrain_seed, resolution_ppd=ppd)
+    refl0 = observe(moon0, instrument, snr=snr, seed=pretrain_seed + 1)["reflectance"].compute()
+    truth0 = moon0[list(TARGETS)].compute()
+    sources = {"near": (refl0, truth0, make_split(truth0, CHANGE6)["train"])}
+    recipe = library_recipe(pretrained)
+    if recipe:
+        sources["library"] = (*library_data(recipe), None)
+    p0 = pretrained.predict(refl)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for site in sites:
+        ll = CANDIDATES[site] if site in CANDIDATES else default_site(site)
+        masks = make_split(truth, ll)
+        out[site] = {"pretrained": {t: round(d["rmse"], 4) for t, d in metrics(p0, truth, masks["test"]).items()}}
+        for name, kw in (variants or FINETUNE_VARIANTS).items():
+            say(f"{site}: {name}")
+            kw = dict(kw)
+            replay = [sources[k] for k in kw.pop("replay") if k in sources]
+            tuned = copy.deepcopy(pretrained)
+            tuned.fine_tune(refl, truth, masks["site"], steps=ft_steps, seed=seed, replay=replay or None, **kw)
+            out[site][name] = {t: round(d["rmse"], 4)
+                               for t, d in metrics(tuned.predict(refl), truth, masks["test"]).items()}
+    return out
+
+
 def bias_table(exp: Experiment, methods: tuple[str, ...] = ("resnet_pretrained", "resnet_finetuned", "gbm_library",
                                                             "gbm")) -> dict[str, dict[str, float]]:
     """Mean error (prediction − truth, wt%) on the far-side test pixels per method and target.
