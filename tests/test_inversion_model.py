@@ -71,6 +71,19 @@ def test_packed_inference_is_the_same_network(depth, lora, bf16):
         net.predict_moments(x, bfloat16=not bf16, packed=PackedInference(net, 9 * 13, dtype))
 
 
+def test_predict_is_the_same_with_and_without_the_fused_kernels(monkeypatch):
+    """``predict`` uses PackedInference where oneDNN has it and the training path elsewhere: same numbers."""
+    import workbench.inversion.model as model_mod
+
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=3, batch=4, patch=8)
+    fused = m.predict(refl, epistemic=True)
+    monkeypatch.setattr(model_mod, "packed_supported", lambda *a, **k: False)
+    plain = m.predict(refl, epistemic=True)
+    for v in fused.data_vars:
+        np.testing.assert_allclose(fused[v].values, plain[v].values, rtol=1e-4, atol=1e-5)
+
+
 def test_predict_arrays_on_a_haloed_block_is_the_interior_of_the_full_prediction():
     refl, _ = _toy(h=11, w=14)
     X = refl.values.copy()
