@@ -92,12 +92,15 @@ def _library_data(seed: int, instrument: str, snr: float, observe_seed: int) -> 
 
 
 def fit_gbm_library(refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray,
-                    library: tuple[xr.DataArray, xr.Dataset], n_pixels: int, seed: int = 0) -> bl.SklearnInverter:
-    """Gradient boosting on the same data as the library-pre-trained CNN: half near-side pixels under
-    ``mask``, half spectral-library pixels. Separates what the data buys from what the model buys."""
+                    library: tuple[xr.DataArray, xr.Dataset], n_pixels: int, seed: int = 0,
+                    library_share: float = 0.5) -> bl.SklearnInverter:
+    """Gradient boosting on the same data as the library-pre-trained CNN: near-side pixels under ``mask``
+    and spectral-library pixels, ``library_share`` of them from the library (the CNN's mix: library weight
+    w gives w / (1 + w)). Separates what the data buys from what the model buys."""
     rng = np.random.default_rng(seed)
-    Xs, Ys = _pixels(refl, truth, mask, n_pixels // 2, rng)
-    Xl, Yl = _pixels(library[0], library[1], xr.ones_like(library[1][TARGETS[0]], dtype=bool), n_pixels // 2, rng)
+    n_lib = int(round(n_pixels * library_share))
+    Xs, Ys = _pixels(refl, truth, mask, n_pixels - n_lib, rng)
+    Xl, Yl = _pixels(library[0], library[1], xr.ones_like(library[1][TARGETS[0]], dtype=bool), n_lib, rng)
     return bl.SklearnInverter("gbm", seed=seed, size=60).fit(np.r_[Xs, Xl], np.r_[Ys, Yl],
                                                                refl["wavelength"].values)
 
@@ -162,7 +165,7 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
                         ft_mode: str = "lora", site: str | tuple[float, float] = "Chang'e-6",
                         radius_km: float = 60.0, sklearn_pixels: int = 40_000,
                         pretrained: OxideInverter | None = None, methods: tuple[str, ...] | None = None,
-                        library: bool = False,
+                        library: bool = False, library_weight: float = 1.0,
                         progress: Callable[[str], None] | None = None) -> Experiment:
     """Run the far-side hold-out experiment and return predictions, models and a metrics table.
 
@@ -179,6 +182,9 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         Pre-train the CNN (when ``pretrained`` is None) on the near side *and* the physics-based spectral
         library (:func:`workbench.synth.library.spectral_library`, observed with the same instrument
         and noise): spectra of the whole petrological range, no far-side truth.
+    library_weight
+        Weight of the library's loss in that pre-training (recorded with the recipe; ``gbm_library`` gets
+        the same mix of pixels).
 
     Returns
     -------
@@ -225,19 +231,21 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     if pretrained is not None:
         recipe = library_recipe(pretrained)
     else:
-        recipe = {"seed": seed + 100, "instrument": instrument, "snr": snr, "observe_seed": seed + 101} \
-            if library else None
+        recipe = {"seed": seed + 100, "instrument": instrument, "snr": snr, "observe_seed": seed + 101,
+                  "weight": float(library_weight)} if library else None
     lib = (*library_data(recipe), recipe) if recipe else None
     if lib is not None and "gbm" in wanted:
         say("scikit-learn gbm on the near side + spectral library")
-        m = fit_gbm_library(refl, truth, masks["train"], lib[:2], sklearn_pixels, seed)
+        w = float(recipe.get("weight", 1.0))
+        m = fit_gbm_library(refl, truth, masks["train"], lib[:2], sklearn_pixels, seed, library_share=w / (1 + w))
         exp.models["gbm_library"] = m
         exp.predictions["gbm_library"] = _table_to_ds(m.predict(Xall), refl)
 
     if pretrained is None:
         say(f"pre-training the residual CNN ({steps} steps)")
         model = OxideInverter(list(map(str, refl["band"].values)), wl, members=members, seed=seed)
-        model.fit(refl, truth, masks["train"], steps=steps, seed=seed, library=lib)
+        model.fit(refl, truth, masks["train"], steps=steps, seed=seed, library=lib,
+                  library_weight=float(recipe.get("weight", 1.0)) if recipe else 1.0)
         model.calibrate(refl, truth, masks["calib"])
     else:
         model = pretrained

@@ -207,7 +207,8 @@ class OxideInverter:
     def fit(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray | None = None, steps: int = 600,
             batch: int = 16, patch: int = 24, lr: float = 3e-3, seed: int = 0,
             library: tuple[xr.DataArray, xr.Dataset] | tuple[xr.DataArray, xr.Dataset, dict] | None = None,
-            progress: Callable[[int, int, float], None] | None = None) -> OxideInverter:
+            progress: Callable[[int, int, float], None] | None = None, library_weight: float = 1.0
+            ) -> OxideInverter:
         """Pre-train on a reflectance cube with known oxides (e.g. the synthetic Moon's near side).
 
         ``mask`` (lat, lon) bool selects training pixels; NaN pixels are skipped. Gaussian NLL of every
@@ -215,7 +216,10 @@ class OxideInverter:
         adds a second source — e.g. the physics-based spectral library of
         :func:`workbench.synth.library.spectral_library` — from which every step draws an equal batch; an
         optional third element (a dict saying how the library was made) is kept in ``meta["fit"]``.
+        ``library_weight`` weights the library's loss against the map's (1: equal).
         """
+        if not library_weight > 0:
+            raise InputError(f"library_weight must be > 0, got {library_weight!r}")
         X, Y, valid = self._prepare(refl, truth, mask)
         self._set_stats(X, Y, valid)
         rng = np.random.default_rng(seed)
@@ -229,8 +233,8 @@ class OxideInverter:
             sources.append(lambda: lib_sampler(batch))
             n_lib = int(lvalid.sum())
         t0 = time.perf_counter()
-        losses = self._train(list(self.net.parameters()), sources, [1.0] * len(sources), steps, lr, progress,
-                             weight_decay=1e-4)
+        losses = self._train(list(self.net.parameters()), sources, [1.0, library_weight][: len(sources)], steps, lr,
+                             progress, weight_decay=1e-4)
         self.meta["fit"] = dict(steps=steps, batch=batch, patch=patch, lr=lr, seed=seed,
                                 n_pixels=int(valid.sum()), library_pixels=n_lib,
                                 final_loss=float(np.mean(losses[-20:])), seconds=round(time.perf_counter() - t0, 1))
