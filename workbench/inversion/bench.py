@@ -45,11 +45,6 @@ def matmul_gflops_by_backend(n: int = 2048, repeats: int = 10, precision: str = 
     return out
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10, precision: str = "float32") -> float:
-    """The machine's measured matmul peak in ``precision``: the best backend of :func:`matmul_gflops_by_backend`."""
-    return max(matmul_gflops_by_backend(n, repeats, precision).values())
-
-
 def _upsample(refl: xr.DataArray, factor: int) -> xr.DataArray:
     """Nearest-neighbour upsampling of a global (band, lat, lon) grid by an integer factor."""
     from ..geo import global_grid

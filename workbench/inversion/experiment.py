@@ -57,6 +57,21 @@ def metrics(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TAR
     return out
 
 
+def rmse_by_target(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray) -> dict[str, float]:
+    """``{target: RMSE}`` over ``mask`` (4 decimals, JSON-friendly), from :func:`metrics`."""
+    return {t: round(d["rmse"], 4) for t, d in metrics(pred, truth, mask).items()}
+
+
+def fine_tuned(model: OxideInverter, refl: xr.DataArray, truth: xr.Dataset, site: xr.DataArray,
+               **kwargs) -> OxideInverter:
+    """A copy of ``model`` fine-tuned on the ``site`` pixels (``kwargs`` go to ``fine_tune``); ``model`` is kept."""
+    import copy
+
+    tuned = copy.deepcopy(model)
+    tuned.fine_tune(refl, truth, site, **kwargs)
+    return tuned
+
+
 def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TARGETS) -> dict[str, dict]:
     """Fraction of ``mask`` pixels whose truth lies inside the ±1σ (68%) and ±1.96σ (95%) intervals."""
     out = {}
@@ -234,18 +249,18 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         recipe = {"seed": seed + 100, "instrument": instrument, "snr": snr, "observe_seed": seed + 101,
                   "weight": float(library_weight)} if library else None
     lib = (*library_data(recipe), recipe) if recipe else None
+    lib_weight = float(recipe.get("weight", 1.0)) if recipe else 1.0
     if lib is not None and "gbm" in wanted:
         say("scikit-learn gbm on the near side + spectral library")
-        w = float(recipe.get("weight", 1.0))
-        m = fit_gbm_library(refl, truth, masks["train"], lib[:2], sklearn_pixels, seed, library_share=w / (1 + w))
+        m = fit_gbm_library(refl, truth, masks["train"], lib[:2], sklearn_pixels, seed,
+                            library_share=lib_weight / (1 + lib_weight))
         exp.models["gbm_library"] = m
         exp.predictions["gbm_library"] = _table_to_ds(m.predict(Xall), refl)
 
     if pretrained is None:
         say(f"pre-training the residual CNN ({steps} steps)")
         model = OxideInverter(list(map(str, refl["band"].values)), wl, members=members, seed=seed)
-        model.fit(refl, truth, masks["train"], steps=steps, seed=seed, library=lib,
-                  library_weight=float(recipe.get("weight", 1.0)) if recipe else 1.0)
+        model.fit(refl, truth, masks["train"], steps=steps, seed=seed, library=lib, library_weight=lib_weight)
         model.calibrate(refl, truth, masks["calib"])
     else:
         model = pretrained
@@ -253,11 +268,8 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     exp.predictions["resnet_pretrained"] = model.predict(refl)
 
     say(f"fine-tuning on one far-side site ({ft_mode}, {int(masks['site'].sum())} pixels)")
-    import copy
-
-    tuned = copy.deepcopy(model)
-    tuned.fine_tune(refl, truth, masks["site"], mode=ft_mode, steps=ft_steps, seed=seed,
-                    replay=replay_sources(model, refl, truth, masks["train"]))
+    tuned = fine_tuned(model, refl, truth, masks["site"], mode=ft_mode, steps=ft_steps, seed=seed,
+                       replay=replay_sources(model, refl, truth, masks["train"]))
     exp.models["resnet_finetuned"] = tuned
     exp.predictions["resnet_finetuned"] = tuned.predict(refl)
 
@@ -277,19 +289,15 @@ def finetune_modes(exp: Experiment, modes: tuple[str, ...] = ("head", "lora", "f
     with each ``mode`` of :meth:`OxideInverter.fine_tune` (same steps, replay and seed; each mode's own
     default learning rate). ``"lora"`` is what ``exp`` reports as ``resnet_finetuned`` and is reused.
     """
-    import copy
-
     pre = exp.models["resnet_pretrained"]
     out = {}
     for mode in modes:
         if mode == "lora" and "resnet_finetuned" in exp.predictions:
             pred = exp.predictions["resnet_finetuned"]
         else:
-            tuned = copy.deepcopy(pre)
-            tuned.fine_tune(exp.refl, exp.truth, exp.masks["site"], mode=mode, steps=ft_steps, seed=seed,
-                            replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))
-            pred = tuned.predict(exp.refl)
-        out[mode] = {t: round(d["rmse"], 4) for t, d in metrics(pred, exp.truth, exp.masks["test"]).items()}
+            pred = fine_tuned(pre, exp.refl, exp.truth, exp.masks["site"], mode=mode, steps=ft_steps, seed=seed,
+                              replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"])).predict(exp.refl)
+        out[mode] = rmse_by_target(pred, exp.truth, exp.masks["test"])
     return out
 
 
@@ -320,8 +328,6 @@ def finetune_validation(pretrained: OxideInverter, moon_seed: int = 1, ppd: floa
     it ran: adopt a variant only if its mean RMSE ratio to the default over the seven targets is below
     0.97 at every site and no target is more than 10 % worse at any site.
     """
-    import copy
-
     from ..synth import make_moon, observe
     from .advisor import CANDIDATES
 
@@ -341,15 +347,14 @@ def finetune_validation(pretrained: OxideInverter, moon_seed: int = 1, ppd: floa
     for site in sites:
         ll = CANDIDATES[site] if site in CANDIDATES else default_site(site)
         masks = make_split(truth, ll)
-        out[site] = {"pretrained": {t: round(d["rmse"], 4) for t, d in metrics(p0, truth, masks["test"]).items()}}
+        out[site] = {"pretrained": rmse_by_target(p0, truth, masks["test"])}
         for name, kw in (variants or FINETUNE_VARIANTS).items():
             say(f"{site}: {name}")
             kw = dict(kw)
             replay = [sources[k] for k in kw.pop("replay") if k in sources]
-            tuned = copy.deepcopy(pretrained)
-            tuned.fine_tune(refl, truth, masks["site"], steps=ft_steps, seed=seed, replay=replay or None, **kw)
-            out[site][name] = {t: round(d["rmse"], 4)
-                               for t, d in metrics(tuned.predict(refl), truth, masks["test"]).items()}
+            tuned = fine_tuned(pretrained, refl, truth, masks["site"], steps=ft_steps, seed=seed,
+                               replay=replay or None, **kw)
+            out[site][name] = rmse_by_target(tuned.predict(refl), truth, masks["test"])
     return out
 
 
@@ -396,8 +401,6 @@ def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: in
         best first) and ``heldout_rmse`` (method → target → RMSE), with ``resnet_finetuned`` now the
         model fine-tuned at the advisor's site.
     """
-    import copy
-
     from .advisor import site_advisor
 
     pre = exp.models["resnet_pretrained"]
@@ -407,13 +410,11 @@ def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: in
     site = (float(best["lat"]), float(best["lon"]))
     split = make_split(exp.truth, site, radius_km)
     site_px, test = split["site"], exp.masks["test"] & split["test"]
-    tuned = copy.deepcopy(pre)
-    tuned.fine_tune(exp.refl, exp.truth, site_px, mode=ft_mode, steps=ft_steps, seed=seed,
-                    replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))
+    tuned = fine_tuned(pre, exp.refl, exp.truth, site_px, mode=ft_mode, steps=ft_steps, seed=seed,
+                       replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))
     preds = {k: v for k, v in exp.predictions.items() if k != "resnet_finetuned"}
     preds["resnet_finetuned"] = tuned.predict(exp.refl)
-    table = {name: {t: round(d["rmse"], 4) for t, d in metrics(p, exp.truth, test).items()}
-             for name, p in preds.items()}
+    table = {name: rmse_by_target(p, exp.truth, test) for name, p in preds.items()}
     cov = coverage(preds["resnet_finetuned"], exp.truth, test)
     return {"site": str(best["site"]), "lat": site[0], "lon": site[1], "criterion": f"site_advisor(target={target!r})",
             "site_pixels": int(site_px.sum()), "test_pixels": int(test.sum()),
