@@ -16,7 +16,14 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
+# .venv takes about 2.5 GB (torch, JupyterLab, chromium's Playwright driver): refuse early, not half-installed.
+SETUP_FREE_MB ?= 3000
+
 $(STAMP): pyproject.toml $(CONSTRAINTS)
+	@free=$$(df -Pm . | awk 'NR==2 {print $$4}'); if [ -n "$$free" ] && [ "$$free" -lt $(SETUP_FREE_MB) ]; then \
+	  echo "error: only $$free MB free on the disk of $$(pwd); setting up .venv needs about $(SETUP_FREE_MB) MB." >&2; \
+	  echo "       Free some space (old clones' .venv folders, ~/.cache/lunar-workbench) and run make again." >&2; \
+	  exit 1; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS) -e '.[dev]'
 	@touch $(STAMP)
