@@ -311,6 +311,10 @@ FINETUNE_VARIANTS: dict[str, dict] = {
     "head_lib": dict(mode="head", replay=("library",)),
     "full_lib": dict(mode="full", replay=("library",)),
     "lora_near+lib_w0.5": dict(mode="lora", replay=("near", "library"), replay_weight=0.5),
+    # tried with the 2400-step weights (none passed the rule; mean ratio to the default at Chang'e-6 / Korolev):
+    "lora_near+lib_w2": dict(mode="lora", replay=("near", "library"), replay_weight=2.0),  # 1.002 / 1.006
+    "lora_near+lib_w4": dict(mode="lora", replay=("near", "library"), replay_weight=4.0),  # 1.010 / 1.019
+    "lora_near+lib_lr1e-3": dict(mode="lora", replay=("near", "library"), lr=1e-3),  # 1.010 / 0.995
 }
 
 
