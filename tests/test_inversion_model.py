@@ -115,6 +115,39 @@ def test_fit_learns_and_predict_contract():
     assert err < truth.FeO.std().item()  # better than predicting the mean
 
 
+def test_beta_nll_known_gradients_and_fit_records_it():
+    from workbench.inversion.resnet import gaussian_nll
+
+    torch.manual_seed(0)
+    mean = torch.randn(2, 3, 7, 4, 4, requires_grad=True)
+    log_var = (torch.randn(2, 3, 7, 4, 4) * 0.8).requires_grad_(True)
+    y = torch.randn(3, 7, 4, 4)
+    err = mean.detach() - y
+    # beta = 0: the Gaussian NLL, d/dmu = (mu - y) / sigma^2 (per element, over the mean's element count)
+    gaussian_nll(mean, log_var, y).backward()
+    n = mean.numel()
+    assert torch.allclose(mean.grad, err * torch.exp(-log_var.detach()) / n, atol=1e-6)
+    # beta = 1: the mean's gradient is the squared error's, whatever the predicted variance
+    mean.grad = None
+    gaussian_nll(mean, log_var, y, beta=1.0).backward()
+    assert torch.allclose(mean.grad, err / n, atol=1e-6)
+    # the value is the NLL weighted by the (constant) variance^beta
+    b = 0.5
+    ref = (0.5 * (log_var + err**2 * torch.exp(-log_var)) * torch.exp(b * log_var)).mean()
+    assert torch.allclose(gaussian_nll(mean.detach(), log_var.detach(), y, beta=b), ref.detach())
+    # ... and the weight is held constant: d/d(log var) = 0.5 (1 - err^2 / sigma^2) sigma^(2 beta), no more
+    log_var.grad = None
+    gaussian_nll(mean.detach(), log_var, y, beta=b).backward()
+    s2 = torch.exp(log_var.detach())
+    assert torch.allclose(log_var.grad, 0.5 * (1 - err**2 / s2) * s2**b / n, atol=1e-6)
+
+    refl, truth = _toy(12, 12)
+    m = _tiny().fit(refl, truth, steps=3, batch=4, patch=8, beta_nll=0.5)
+    assert m.meta["fit"]["beta_nll"] == 0.5
+    with pytest.raises(InputError, match="beta_nll"):
+        _tiny().fit(refl, truth, steps=1, beta_nll=2.0)
+
+
 def test_bad_input_errors():
     refl, truth = _toy(8, 8)
     m = _tiny()

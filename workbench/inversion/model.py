@@ -181,7 +181,8 @@ class OxideInverter:
         return batch
 
     def _train(self, params, batches: Sequence[Callable], weights: Sequence[float], steps: int, lr: float,
-               progress: Callable[[int, int, float], None] | None = None, weight_decay: float = 0.0) -> list:
+               progress: Callable[[int, int, float], None] | None = None, weight_decay: float = 0.0,
+               beta: float = 0.0) -> list:
         net = self.net.to(self.device)
         net.train()
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -192,7 +193,7 @@ class OxideInverter:
             for make, w in zip(batches, weights, strict=True):
                 xb, yb, mb = (t.to(self.device) for t in make())
                 mean, log_var = net(xb, pad=False)
-                loss = loss + w * gaussian_nll(mean, log_var, yb, mb)
+                loss = loss + w * gaussian_nll(mean, log_var, yb, mb, beta=beta)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -207,8 +208,8 @@ class OxideInverter:
     def fit(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray | None = None, steps: int = 600,
             batch: int = 16, patch: int = 24, lr: float = 3e-3, seed: int = 0,
             library: tuple[xr.DataArray, xr.Dataset] | tuple[xr.DataArray, xr.Dataset, dict] | None = None,
-            progress: Callable[[int, int, float], None] | None = None, library_weight: float = 1.0
-            ) -> OxideInverter:
+            progress: Callable[[int, int, float], None] | None = None, library_weight: float = 1.0,
+            beta_nll: float = 0.0) -> OxideInverter:
         """Pre-train on a reflectance cube with known oxides (e.g. the synthetic Moon's near side).
 
         ``mask`` (lat, lon) bool selects training pixels; NaN pixels are skipped. Gaussian NLL of every
@@ -216,10 +217,15 @@ class OxideInverter:
         adds a second source — e.g. the physics-based spectral library of
         :func:`workbench.synth.library.spectral_library` — from which every step draws an equal batch; an
         optional third element (a dict saying how the library was made) is kept in ``meta["fit"]``.
-        ``library_weight`` weights the library's loss against the map's (1: equal).
+        ``library_weight`` weights the library's loss against the map's (1: equal). ``beta_nll`` in [0, 1]
+        selects the β-NLL loss (:func:`~workbench.inversion.resnet.gaussian_nll`; 0: plain NLL); it is
+        recorded in ``meta["fit"]`` and later fine-tunes use it too.
         """
         if not library_weight > 0:
             raise InputError(f"library_weight must be > 0, got {library_weight!r}")
+        if not 0.0 <= beta_nll <= 1.0:
+            raise InputError(f"beta_nll must be in [0, 1] (0: plain Gaussian NLL, 0.5: Seitzer et al.), "
+                             f"got {beta_nll!r}")
         X, Y, valid = self._prepare(refl, truth, mask)
         self._set_stats(X, Y, valid)
         rng = np.random.default_rng(seed)
@@ -234,8 +240,8 @@ class OxideInverter:
             n_lib = int(lvalid.sum())
         t0 = time.perf_counter()
         losses = self._train(list(self.net.parameters()), sources, [1.0, library_weight][: len(sources)], steps, lr,
-                             progress, weight_decay=1e-4)
-        self.meta["fit"] = dict(steps=steps, batch=batch, patch=patch, lr=lr, seed=seed,
+                             progress, weight_decay=1e-4, beta=beta_nll)
+        self.meta["fit"] = dict(steps=steps, batch=batch, patch=patch, lr=lr, seed=seed, beta_nll=beta_nll,
                                 n_pixels=int(valid.sum()), library_pixels=n_lib,
                                 final_loss=float(np.mean(losses[-20:])), seconds=round(time.perf_counter() - t0, 1))
         if library is not None and len(library) > 2:
@@ -291,7 +297,8 @@ class OxideInverter:
         for p in params:
             p.requires_grad_(True)
         lr = lr or {"head": 3e-3, "lora": 2e-3, "full": 3e-4}[mode]
-        losses = self._train(params, batches, weights, steps, lr, progress)
+        losses = self._train(params, batches, weights, steps, lr, progress,
+                             beta=float(self.meta.get("fit", {}).get("beta_nll", 0.0)))
         if mode == "lora":
             self.net.merge_lora()
         for p in self.net.parameters():
