@@ -41,6 +41,16 @@ def test_lazy_equals_in_memory_across_chunk_seams(model):
     assert np.isnan(lazy.FeO.values[5, 7])
 
 
+def test_lazy_equals_in_memory_with_context_windows():
+    """A wider halo (context windows) is carried across chunk seams and the periodic longitude wrap."""
+    refl = _globe()
+    m = OxideInverter(BANDS, [415.0, 750.0, 950.0], width=8, depth=1, stem=4, members=2, context=(5,))
+    lazy = global_map.invert_lazy(refl, m, chunk=40, precision="float32")
+    eager = m.predict(refl)
+    np.testing.assert_allclose(lazy.MgO.values, eager.MgO.values, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(lazy.MgO_std.values, eager.MgO_std.values, rtol=1e-4, atol=1e-4)
+
+
 def test_zarr_resume(tmp_path, model, monkeypatch):
     refl = _globe()
     out = tmp_path / "map.zarr"

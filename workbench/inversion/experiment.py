@@ -181,7 +181,7 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
                         radius_km: float = 60.0, sklearn_pixels: int = 40_000,
                         pretrained: OxideInverter | None = None, methods: tuple[str, ...] | None = None,
                         library: bool = False, library_weight: float = 1.0, beta_nll: float = 0.0,
-                        progress: Callable[[str], None] | None = None) -> Experiment:
+                        context: tuple[int, ...] = (), progress: Callable[[str], None] | None = None) -> Experiment:
     """Run the far-side hold-out experiment and return predictions, models and a metrics table.
 
     Parameters
@@ -202,6 +202,8 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         the same mix of pixels).
     beta_nll
         Loss of that pre-training: 0 the Gaussian NLL, > 0 the β-NLL (see :meth:`OxideInverter.fit`).
+    context
+        Context windows (odd sizes in pixels) of the CNN pre-trained here (see :class:`OxideInverter`).
 
     Returns
     -------
@@ -261,7 +263,8 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
 
     if pretrained is None:
         say(f"pre-training the residual CNN ({steps} steps)")
-        model = OxideInverter(list(map(str, refl["band"].values)), wl, members=members, seed=seed)
+        model = OxideInverter(list(map(str, refl["band"].values)), wl, members=members, seed=seed,
+                              context=context)
         model.fit(refl, truth, masks["train"], steps=steps, seed=seed, library=lib, library_weight=lib_weight,
                   beta_nll=beta_nll)
         model.calibrate(refl, truth, masks["calib"])

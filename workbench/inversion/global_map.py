@@ -1,13 +1,13 @@
 """Global oxide maps chunk by chunk with dask, written to zarr, resumable, local or on a cluster.
 
-:func:`invert_lazy` builds a lazy ``xarray.Dataset`` of every target and its uncertainty: each dask chunk
-of the ``(band, lat, lon)`` reflectance cube gets a one-pixel halo (``dask.array.map_overlap``, periodic
-in longitude for global grids — the 3×3 stem of the network needs its neighbours, so plain
-``map_blocks`` would leave seams) and runs the network on it. :func:`invert_to_zarr` writes it region
-by region to a zarr store with a progress bar; finished chunk rows are recorded in
-``<out>.partial/progress.json`` so an interrupted run continues where it stopped. The store is renamed
-to its final name only when complete. ``scheduler`` (a ``dask.distributed`` address) sends the work to
-an existing cluster; otherwise the local threaded scheduler is used.
+:func:`invert_lazy` builds a lazy ``xarray.Dataset`` of every target and its uncertainty: each dask chunk of
+the ``(band, lat, lon)`` reflectance cube gets the network's halo (``dask.array.map_overlap``, periodic in
+longitude for global grids — the 3×3 stem and any context windows of the network need their neighbours, so
+plain ``map_blocks`` would leave seams) and runs the network on it. :func:`invert_to_zarr` writes it region by
+region to a zarr store with a progress bar; finished chunk rows are recorded in
+``<out>.partial/progress.json`` so an interrupted run continues where it stopped. The store is renamed to its
+final name only when complete. ``scheduler`` (a ``dask.distributed`` address) sends the work to an existing
+cluster; otherwise the local threaded scheduler is used.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _block_fn(model: OxideInverter, precision: str):
                 raise InputError("reflectance has negative values in a chunk; fix the calibration offset "
                                  "or set those pixels to NaN")
         with torch.no_grad():  # passes of ~PASS_PIXELS pixels (see workbench.inversion.model)
-            # the block carries a one-pixel halo on every side: it only feeds the 3x3 stem
+            # the block carries the network's halo on every side (the 3x3 stem and any context windows)
             mean, std = model.predict_arrays(np.asarray(block, np.float32), precision=precision, halo=True)
         return np.concatenate([mean, std])
 
@@ -70,7 +70,7 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
     periodic = lon.size > 1 and lon.size * abs(float(lon[1] - lon[0])) >= 359.9
     K = len(model.targets)
     precision = inference_precision(precision, model.device)
-    out = da.map_overlap(_block_fn(model, precision), arr, depth={0: 0, 1: 1, 2: 1},
+    out = da.map_overlap(_block_fn(model, precision), arr, depth={0: 0, 1: model.net.halo, 2: model.net.halo},
                          boundary={0: "none", 1: "nearest", 2: "periodic" if periodic else "nearest"},
                          chunks=((2 * K,), arr.chunks[1], arr.chunks[2]), dtype=np.float32, trim=False,
                          meta=np.empty((0, 0, 0), np.float32))

@@ -63,9 +63,10 @@ class OxideInverter:
     ----------
     bands, wavelengths
         Band names and centre wavelengths (nm) the model is built for; inputs must match them.
-    width, depth, stem, members
+    width, depth, stem, members, context
         Network size (see :class:`~workbench.inversion.resnet.ResidualInversionNet`); ``members`` is
-        the deep-ensemble size.
+        the deep-ensemble size, ``context`` the odd window sizes (pixels) of the box-averaged bands fed
+        beside each pixel's own (``()``: none, the 3×3 stem only).
     seed
         Seed of the weight initialisation.
 
@@ -77,7 +78,8 @@ class OxideInverter:
     """
 
     def __init__(self, bands: Sequence[str], wavelengths: Sequence[float], targets: Sequence[str] = TARGETS,
-                 width: int = 96, depth: int = 2, stem: int = 32, members: int = 4, seed: int = 0):
+                 width: int = 96, depth: int = 2, stem: int = 32, members: int = 4, seed: int = 0,
+                 context: Sequence[int] = ()):
         if len(bands) != len(wavelengths):
             raise InputError(f"{len(bands)} band names but {len(wavelengths)} wavelengths; give one each")
         self.bands = [str(b) for b in bands]
@@ -85,7 +87,7 @@ class OxideInverter:
         self.targets = [str(t) for t in targets]
         torch.manual_seed(seed)
         self.net = ResidualInversionNet(len(self.bands), len(self.targets), width=width, depth=depth,
-                                        stem=stem, members=members)
+                                        stem=stem, members=members, context=tuple(context))
         self.y_mean = np.zeros(len(self.targets), np.float32)
         self.y_std = np.ones(len(self.targets), np.float32)
         self.std_scale = np.ones(len(self.targets), np.float32)
@@ -159,12 +161,13 @@ class OxideInverter:
         self.y_std = (Y[:, valid].std(1) + 1e-6).astype(np.float32)
 
     def _sampler(self, X, Y, valid, patch, rng):
-        """Random ``patch``×``patch`` targets (+1-pixel input halo) centred on valid pixels."""
+        """Random ``patch``×``patch`` targets (+ the network's input halo) centred on valid pixels."""
         H, W = valid.shape
+        h = self.net.halo
         rows, cols = np.nonzero(valid)
         fill = np.exp(self.net.in_mean.cpu().numpy())[:, None, None].astype(np.float32)
         Xf = np.where(np.isfinite(X) & (X > 0), X, fill)
-        Xp = np.pad(Xf, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        Xp = np.pad(Xf, ((0, 0), (h, h), (h, h)), mode="edge")
         Yn = (Y - self.y_mean[:, None, None]) / self.y_std[:, None, None]
         Yn = np.where(valid[None], Yn, 0.0).astype(np.float32)
         p = min(patch, H, W)
@@ -173,7 +176,7 @@ class OxideInverter:
             k = rng.integers(0, len(rows), n)
             r0 = np.clip(rows[k] - p // 2, 0, H - p)
             c0 = np.clip(cols[k] - p // 2, 0, W - p)
-            xb = np.stack([Xp[:, r : r + p + 2, c : c + p + 2] for r, c in zip(r0, c0, strict=True)])
+            xb = np.stack([Xp[:, r : r + p + 2 * h, c : c + p + 2 * h] for r, c in zip(r0, c0, strict=True)])
             yb = np.stack([Yn[:, r : r + p, c : c + p] for r, c in zip(r0, c0, strict=True)])
             mb = np.stack([valid[None, r : r + p, c : c + p] for r, c in zip(r0, c0, strict=True)])
             return torch.from_numpy(xb), torch.from_numpy(yb), torch.from_numpy(mb)
@@ -312,9 +315,10 @@ class OxideInverter:
         """Per-target domain-shift std from the current model's residuals on ``mask`` (see fine_tune)."""
         spatial = [d for d in refl.dims if d != "band"]
         rows, cols = np.nonzero(np.asarray(mask.transpose(*spatial).values, bool))
-        if rows.size:  # predict only the window around the site (plus the stem's context)
-            win = {spatial[0]: slice(max(rows.min() - 2, 0), rows.max() + 3),
-                   spatial[1]: slice(max(cols.min() - 2, 0), cols.max() + 3)}
+        if rows.size:  # predict only the window around the site (plus the network's context)
+            h = self.net.halo + 1
+            win = {spatial[0]: slice(max(rows.min() - h, 0), rows.max() + h + 1),
+                   spatial[1]: slice(max(cols.min() - h, 0), cols.max() + h + 1)}
             refl, truth, mask = refl.isel(win), truth.isel(win), mask.isel(win)
         pred = self.predict(refl)
         m = np.asarray(mask.transpose(*pred[self.targets[0]].dims).values, bool)
@@ -338,7 +342,8 @@ class OxideInverter:
         if k == self.net.members:
             return new
         sub = ResidualInversionNet(len(self.bands), len(self.targets), width=self.net.config["width"],
-                                   depth=self.net.config["depth"], stem=self.net.config["stem"], members=k)
+                                   depth=self.net.config["depth"], stem=self.net.config["stem"], members=k,
+                                   context=self.net.context)
         state = {}
         stem = self.net.config["stem"]
         for name, v in self.net.state_dict().items():
@@ -358,10 +363,11 @@ class OxideInverter:
                        ) -> tuple[np.ndarray, ...]:
         """Mean and std (K, H, W) in target units for a validated float32 (band, H, W) array.
 
-        Row tiles (``tile_rows`` rows, default about :data:`PASS_PIXELS` pixels) with a one-pixel halo;
-        edges replicate-padded (``periodic_lon`` wraps longitude). ``halo=True``: ``X`` already carries a
-        one-pixel halo on every side (e.g. a dask block from ``map_overlap``) and the outputs are
-        ``(K, H-2, W-2)``, without it. Pixels with a NaN or non-positive band come out NaN. With
+        Row tiles (``tile_rows`` rows, default about :data:`PASS_PIXELS` pixels) with the network's
+        input halo (``net.halo`` pixels: 1 for the 3×3 stem, more with context windows); edges
+        replicate-padded (``periodic_lon`` wraps longitude). ``halo=True``: ``X`` already carries that
+        halo ``h`` on every side (e.g. a dask block from ``map_overlap``) and the outputs are
+        ``(K, H-2h, W-2h)``, without it. Pixels with a NaN or non-positive band come out NaN. With
         ``epistemic=True`` a third array holds the ensemble disagreement (std of the member means), the
         part a new sample can reduce. ``precision`` ``"bfloat16"`` (or ``"auto"``, see
         :func:`workbench.config.inference_precision`) runs the network's matrix products in bfloat16:
@@ -377,16 +383,20 @@ class OxideInverter:
         fill = np.exp(net.in_mean.cpu().numpy())[:, None, None].astype(np.float32)
         has_bad = bool(bad.any())
         Xf = np.where(bad[None], fill, X).astype(np.float32) if has_bad else np.asarray(X, np.float32)
+        h = net.halo
         if halo:
-            if H < 3 or W < 3:
-                raise InputError(f"a block with a one-pixel halo needs at least 3x3 pixels, got {H}x{W}")
-            Xp, H, W, bad = Xf, H - 2, W - 2, bad[1:-1, 1:-1]
+            if H < 2 * h + 1 or W < 2 * h + 1:
+                raise InputError(f"a block with a {h}-pixel halo needs at least {2 * h + 1}x{2 * h + 1} pixels, "
+                                 f"got {H}x{W}")
+            Xp, H, W, bad = Xf, H - 2 * h, W - 2 * h, bad[h:-h, h:-h]
             has_bad = bool(bad.any())
         elif periodic_lon:
-            Xp = np.concatenate([Xf[:, :, -1:], Xf, Xf[:, :, :1]], axis=2)
-            Xp = np.pad(Xp, ((0, 0), (1, 1), (0, 0)), mode="edge")
+            if W < h:
+                raise InputError(f"a periodic map needs at least {h} longitudes, got {W}")
+            Xp = np.concatenate([Xf[:, :, -h:], Xf, Xf[:, :, :h]], axis=2)
+            Xp = np.pad(Xp, ((0, 0), (h, h), (0, 0)), mode="edge")
         else:
-            Xp = np.pad(Xf, ((0, 0), (1, 1), (1, 1)), mode="edge")
+            Xp = np.pad(Xf, ((0, 0), (h, h), (h, h)), mode="edge")
         K = len(self.targets)
         tile_rows = tile_rows or max(1, PASS_PIXELS // max(1, W))
         mean = np.empty((K, H, W), np.float32)
@@ -401,7 +411,7 @@ class OxideInverter:
                 packed = None
         for r0 in range(0, H, tile_rows):
             r1 = min(H, r0 + tile_rows)
-            xb = torch.from_numpy(np.ascontiguousarray(Xp[None, :, r0 : r1 + 2])).to(self.device)
+            xb = torch.from_numpy(np.ascontiguousarray(Xp[None, :, r0 : r1 + 2 * h])).to(self.device)
             res = net.predict_moments(xb, pad=False, epistemic=epi is not None, bfloat16=bf16, packed=packed)
             np.multiply(res[0][0].cpu().numpy(), ys, out=mean[:, r0:r1])
             mean[:, r0:r1] += ym
@@ -521,7 +531,7 @@ class OxideInverter:
             raise CheckpointError(f"{path} was trained on bands {cfg['bands']}, not {list(bands)}; "
                                   "use weights for this instrument")
         m = cls(cfg["bands"], cfg["wavelengths"], cfg["targets"], width=cfg["width"], depth=cfg["depth"],
-                stem=cfg["stem"], members=cfg["members"])
+                stem=cfg["stem"], members=cfg["members"], context=cfg.get("context", ()))
         try:
             m.net.load_state_dict(blob["state_dict"])
         except RuntimeError as exc:

@@ -3,6 +3,11 @@
 Architecture (one forward pass computes a whole deep ensemble):
 
 * input: log reflectance of ``n_bands`` bands, standardised with stored statistics;
+* **context** (optional): the standardised bands box-averaged over ``context`` windows (e.g. 5×5 and
+  11×11 pixels), stacked with the pixel's own bands. Composition varies smoothly across a terrane while
+  the detector noise does not, so a wider window measures weak spectral signals (the mafic silicates'
+  Mg#, read from small shifts of the 1 µm band) with less noise — a fixed multi-scale input in the spirit
+  of pyramid pooling (Zhao et al. 2017), computed as separable running means;
 * **stem**: a 3×3 convolution (spatial context of one pixel each side — it averages noise and sees
   local texture), one per ensemble member, computed as a single convolution;
 * **trunk**: ``depth`` residual blocks ``x + W₂·ReLU(W₁·x)`` of 1×1 convolutions (per-pixel, width
@@ -22,6 +27,7 @@ Lakshminarayanan, B., Pritzel, A., Blundell, C. (2017). Simple and scalable pred
 estimation using deep ensembles. NeurIPS.
 Kendall, A., Gal, Y. (2017). What uncertainties do we need in Bayesian deep learning? NeurIPS.
 Hu, E. J. et al. (2022). LoRA: low-rank adaptation of large language models. ICLR.
+Zhao, H. et al. (2017). Pyramid scene parsing network. CVPR.
 """
 
 from __future__ import annotations
@@ -75,15 +81,23 @@ class ResidualInversionNet(nn.Module):
     """
 
     def __init__(self, n_bands: int, n_out: int = 7, width: int = 96, depth: int = 2, stem: int = 32,
-                 members: int = 4, lora_rank: int = 0):
+                 members: int = 4, lora_rank: int = 0, context: tuple[int, ...] | list[int] = ()):
         super().__init__()
+        context = tuple(int(k) for k in context)
+        if any(k < 3 or k % 2 == 0 for k in context):
+            raise ValueError(f"context windows must be odd sizes >= 3 (e.g. (5, 11)), got {context}")
         self.config = dict(arch=ARCH, n_bands=n_bands, n_out=n_out, width=width, depth=depth, stem=stem,
                            members=members, lora_rank=lora_rank)
+        if context:  # only written when used: older checkpoints' configs stay as they were
+            self.config["context"] = list(context)
+        self.context = context
+        #: pixels of input needed each side of an output pixel: the 3×3 stem's one, plus the widest window's
+        self.halo = 1 + max(context, default=1) // 2
         self.members = members
         self.n_out = n_out
         self.register_buffer("in_mean", torch.zeros(n_bands))
         self.register_buffer("in_std", torch.ones(n_bands))
-        self.stem = nn.Conv2d(n_bands, members * stem, 3, padding=0)
+        self.stem = nn.Conv2d(n_bands * (1 + len(context)), members * stem, 3, padding=0)
         self.inp = EnsembleLinear(members, stem, width, lora_rank)
         self.blocks = nn.ModuleList(
             nn.ModuleList([EnsembleLinear(members, width, width, lora_rank),
@@ -94,14 +108,35 @@ class ResidualInversionNet(nn.Module):
             for blk in self.blocks:
                 blk[1].weight.mul_(0.1)
 
-    #: pixels of context each side needed by the stem (the 3×3 convolution)
-    halo = 1
-
     def flops_per_pixel(self) -> int:
-        """Multiply-adds ×2 per output pixel of one forward pass (all members)."""
+        """Multiply-adds ×2 per output pixel of one forward pass (all members; the context windows'
+        running means, 4 additions per band and window, are left out)."""
         c = self.config
         m, s, w = c["members"], c["stem"], c["width"]
-        return 2 * m * (9 * c["n_bands"] * s + s * w + 2 * c["depth"] * w * w + w * 2 * c["n_out"])
+        n_in = c["n_bands"] * (1 + len(self.context))
+        return 2 * m * (9 * n_in * s + s * w + 2 * c["depth"] * w * w + w * 2 * c["n_out"])
+
+    def stem_input(self, x: torch.Tensor, pad: bool = True) -> torch.Tensor:
+        """Standardised log reflectance (and its context-window means) for the 3×3 stem.
+
+        ``x``: ``(B, n_bands, H, W)``. With ``pad=True`` the edges are replicate-padded by :attr:`halo`
+        first; otherwise ``x`` carries that halo. Returns ``(B, n_bands·(1 + len(context)), H' + 2, W' + 2)``
+        with ``H' × W'`` the output pixels: the stem's one-pixel margin is kept.
+        """
+        z = (torch.log(x) - self.in_mean[:, None, None]) / self.in_std[:, None, None]
+        h = self.halo
+        if pad:
+            z = F.pad(z, (h, h, h, h), mode="replicate")
+        if not self.context:
+            return z
+        rows, cols = z.shape[-2] - 2 * (h - 1), z.shape[-1] - 2 * (h - 1)
+        parts = [z[..., h - 1 : h - 1 + rows, h - 1 : h - 1 + cols]]
+        for k in self.context:
+            e = h - 1 - k // 2  # margin left after the window's own k // 2
+            zc = z[..., e : e + rows + k - 1, e : e + cols + k - 1]
+            # separable box mean: the same numbers as avg_pool2d(zc, k, 1) at 2k instead of k² additions
+            parts.append(F.avg_pool2d(F.avg_pool2d(zc, (k, 1), 1), (1, k), 1))
+        return torch.cat(parts, 1)
 
     def forward_flat(self, x: torch.Tensor, pad: bool = True, dtype: torch.dtype | None = None
                      ) -> tuple[torch.Tensor, tuple[int, int, int]]:
@@ -113,10 +148,7 @@ class ResidualInversionNet(nn.Module):
         and head in that type (weights cast per call; GEMMs accumulate in float32 inside oneDNN/cuBLAS);
         the input normalisation and the 3×3 stem stay in float32.
         """
-        z = (torch.log(x) - self.in_mean[:, None, None]) / self.in_std[:, None, None]
-        if pad:
-            z = F.pad(z, (1, 1, 1, 1), mode="replicate")
-        h = torch.relu_(self.stem(z))  # (B, M*S, H, W)
+        h = torch.relu_(self.stem(self.stem_input(x, pad)))  # (B, M*S, H, W)
         b, _, hh, ww = h.shape
         m = self.members
         dt = dtype or h.dtype
@@ -142,7 +174,7 @@ class ResidualInversionNet(nn.Module):
         """``x``: reflectance ``(B, n_bands, H, W)``, finite and > 0.
 
         With ``pad=True`` edges are replicate-padded so the output is ``H×W``; with ``pad=False`` the
-        caller supplies a one-pixel halo and gets ``(H-2)×(W-2)``. Returns ``(mean, log_var)``, each
+        caller supplies a :attr:`halo`-pixel margin ``h`` and gets ``(H-2h)×(W-2h)``. Returns ``(mean, log_var)``, each
         ``(members, B, n_out, H, W)``.
         """
         out, (b, hh, ww) = self.forward_flat(x, pad)
@@ -260,9 +292,7 @@ class PackedInference:
         """Raw head output ``(members, B·H·W, 2·n_out)`` in ``dtype``, as :meth:`~ResidualInversionNet.forward_flat`."""
         lin = torch.ops.mkldnn._linear_pointwise
         net = self.net
-        z = (torch.log(x) - net.in_mean[:, None, None]) / net.in_std[:, None, None]
-        if pad:
-            z = F.pad(z, (1, 1, 1, 1), mode="replicate")
+        z = net.stem_input(x, pad)
         h = torch.relu_(net.stem(z.contiguous(memory_format=torch.channels_last)))  # (B, M*S, H, W), NHWC
         b, ch, hh, ww = h.shape
         s = ch // net.members

@@ -31,12 +31,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="weight of the library's loss against the near side's (default 1: equal)")
     p.add_argument("--beta-nll", type=float, default=0.0,
                    help="beta-NLL loss (Seitzer et al. 2022): 0 = Gaussian NLL (default), 0.5 = their recommendation")
+    p.add_argument("--context", type=int, nargs="*", default=[],
+                   help="context windows of the network (odd sizes in pixels, e.g. 5 11; default: none)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     exp = far_side_experiment(args.instrument, ppd=args.ppd, seed=args.seed, steps=args.steps,
                               ft_steps=args.ft_steps, members=args.members, methods=("lucey2000",),
                               library=args.library, library_weight=args.library_weight, beta_nll=args.beta_nll,
+                              context=tuple(args.context),
                               progress=lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}", flush=True))
     model = exp.models["resnet_pretrained"]
     out = args.out or committed_weights(args.instrument)
