@@ -7,7 +7,7 @@ Architecture (one forward pass computes a whole deep ensemble):
   11×11 pixels), stacked with the pixel's own bands. Composition varies smoothly across a terrane while
   the detector noise does not, so a wider window measures weak spectral signals (the mafic silicates'
   Mg#, read from small shifts of the 1 µm band) with less noise — a fixed multi-scale input in the spirit
-  of pyramid pooling (Zhao et al. 2017), computed as separable running means;
+  of pyramid pooling (Zhao et al. 2017), computed from running sums (a summed-area table, Crow 1984);
 * **stem**: a 3×3 convolution (spatial context of one pixel each side — it averages noise and sees
   local texture), one per ensemble member, computed as a single convolution;
 * **trunk**: ``depth`` residual blocks ``x + W₂·ReLU(W₁·x)`` of 1×1 convolutions (per-pixel, width
@@ -28,6 +28,7 @@ estimation using deep ensembles. NeurIPS.
 Kendall, A., Gal, Y. (2017). What uncertainties do we need in Bayesian deep learning? NeurIPS.
 Hu, E. J. et al. (2022). LoRA: low-rank adaptation of large language models. ICLR.
 Zhao, H. et al. (2017). Pyramid scene parsing network. CVPR.
+Crow, F. C. (1984). Summed-area tables for texture mapping. SIGGRAPH '84, 207–212.
 """
 
 from __future__ import annotations
@@ -131,24 +132,29 @@ class ResidualInversionNet(nn.Module):
             return z
         rows, cols = z.shape[-2] - 2 * (h - 1), z.shape[-1] - 2 * (h - 1)
         parts = [z[..., h - 1 : h - 1 + rows, h - 1 : h - 1 + cols]]
+        # box means from running sums (summed-area table), separable, in float64 so that differences of
+        # large sums keep float32's precision: 4 additions per value whatever the window (4x faster than
+        # avg_pool2d at 11x11 on CPU)
+        c_rows = F.pad(z.double().cumsum(-2), (0, 0, 1, 0))
         for k in self.context:
             e = h - 1 - k // 2  # margin left after the window's own k // 2
-            zc = z[..., e : e + rows + k - 1, e : e + cols + k - 1]
-            # separable box mean: the same numbers as avg_pool2d(zc, k, 1) at 2k instead of k² additions
-            parts.append(F.avg_pool2d(F.avg_pool2d(zc, (k, 1), 1), (1, k), 1))
+            r = c_rows[..., e + k : e + k + rows, :] - c_rows[..., e : e + rows, :]
+            c = F.pad(r.cumsum(-1), (1, 0))
+            parts.append(((c[..., e + k : e + k + cols] - c[..., e : e + cols]) / (k * k)).to(z.dtype))
         return torch.cat(parts, 1)
 
-    def forward_flat(self, x: torch.Tensor, pad: bool = True, dtype: torch.dtype | None = None
-                     ) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    def forward_flat(self, x: torch.Tensor, pad: bool = True, dtype: torch.dtype | None = None,
+                     prepared: bool = False) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """Raw head output ``(members, B·H·W, 2·n_out)`` (pixel-major) and ``(B, H, W)``.
 
         The per-pixel trunk runs on ``(members, pixels, channels)`` tensors: batched GEMMs with the bias
         add and ReLU done in place and the residual add fused into the GEMM (``baddbmm``), so little
         time goes to memory-bound element-wise passes. ``dtype`` (e.g. ``torch.bfloat16``) runs the trunk
         and head in that type (weights cast per call; GEMMs accumulate in float32 inside oneDNN/cuBLAS);
-        the input normalisation and the 3×3 stem stay in float32.
+        the input normalisation and the 3×3 stem stay in float32. ``prepared=True``: ``x`` is already
+        :meth:`stem_input`'s output (``pad`` is then ignored) — computed once for many row tiles.
         """
-        h = torch.relu_(self.stem(self.stem_input(x, pad)))  # (B, M*S, H, W)
+        h = torch.relu_(self.stem(x if prepared else self.stem_input(x, pad)))  # (B, M*S, H, W)
         b, _, hh, ww = h.shape
         m = self.members
         dt = dtype or h.dtype
@@ -184,20 +190,20 @@ class ResidualInversionNet(nn.Module):
 
     @torch.no_grad()
     def predict_moments(self, x: torch.Tensor, pad: bool = True, epistemic: bool = False,
-                        bfloat16: bool = False, packed: PackedInference | None = None):
+                        bfloat16: bool = False, packed: PackedInference | None = None, prepared: bool = False):
         """Inference path: ensemble mean, total std (and optionally member-mean std) as ``(B, n_out, H, W)``.
 
         Moments are reduced over members in the pixel-major layout before one final transpose.
         ``bfloat16=True`` runs the trunk and head in bfloat16 (see :meth:`forward_flat`). ``packed`` (a
         :class:`PackedInference` of this network, in the matching type) runs the fused kernels instead;
-        the moments are computed in float32.
+        the moments are computed in float32. ``prepared``: see :meth:`forward_flat`.
         """
         if packed is not None:
             if (packed.dtype == torch.bfloat16) != bfloat16:
                 raise ValueError("the packed plan's type does not match bfloat16=")
-            out, (b, hh, ww) = packed(x, pad)
+            out, (b, hh, ww) = packed(x, pad, prepared)
         else:
-            out, (b, hh, ww) = self.forward_flat(x, pad, torch.bfloat16 if bfloat16 else None)
+            out, (b, hh, ww) = self.forward_flat(x, pad, torch.bfloat16 if bfloat16 else None, prepared)
         out = out.float()
         k = self.n_out
         mean = out[..., :k]
@@ -288,11 +294,12 @@ class PackedInference:
                 head = (pack(net.head.effective_weight()[i]), net.head.bias[i, 0].detach().to(dtype))
                 self.members.append(dict(inp=inp, blocks=blocks, head=head))
 
-    def __call__(self, x: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    def __call__(self, x: torch.Tensor, pad: bool = True, prepared: bool = False
+                 ) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """Raw head output ``(members, B·H·W, 2·n_out)`` in ``dtype``, as :meth:`~ResidualInversionNet.forward_flat`."""
         lin = torch.ops.mkldnn._linear_pointwise
         net = self.net
-        z = net.stem_input(x, pad)
+        z = x if prepared else net.stem_input(x, pad)
         h = torch.relu_(net.stem(z.contiguous(memory_format=torch.channels_last)))  # (B, M*S, H, W), NHWC
         b, ch, hh, ww = h.shape
         s = ch // net.members
