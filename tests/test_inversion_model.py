@@ -62,6 +62,19 @@ def test_context_windows_are_box_means_of_the_replicate_padded_bands():
     for j, k in enumerate((3, 7)):
         ref = np.stack([ndimage.uniform_filter(np.pad(b, 4, mode="edge"), k, mode="nearest")[3:-3, 3:-3] for b in z])
         np.testing.assert_allclose(got[3 * (j + 1) : 3 * (j + 2)], ref, atol=1e-5)
+    # a missing pixel enters as 0 and is left out of its neighbours' window means (normalised convolution)
+    x[0, :, 3, 4] = float("nan")
+    z[:, 3, 4] = 0.0
+    v = np.ones((1, 10, 12))
+    v[0, 3, 4] = 0.0
+    got = net.stem_input(x, pad=True)[0].numpy()
+    np.testing.assert_allclose(got[:3], np.pad(z, ((0, 0), (1, 1), (1, 1)), mode="edge"), atol=1e-6)
+    for j, k in enumerate((3, 7)):
+        def box(a, k=k):
+            return np.stack([ndimage.uniform_filter(np.pad(b, 4, mode="edge"), k, mode="nearest")[3:-3, 3:-3]
+                             for b in a])
+        np.testing.assert_allclose(got[3 * (j + 1) : 3 * (j + 2)], box(z) / box(v), atol=1e-5)
+    x[0, :, 3, 4] = 0.2
     # an unpadded input with the halo gives the interior; the output shrinks by the halo
     assert net(x, pad=False)[0].shape == (2, 1, 7, 2, 4)
     assert net.flops_per_pixel() == 2 * 2 * (9 * 9 * 8 + 8 * 16 + 2 * 16 * 16 + 16 * 14)

@@ -168,8 +168,7 @@ class OxideInverter:
         H, W = valid.shape
         h = self.net.halo
         rows, cols = np.nonzero(valid)
-        fill = np.exp(self.net.in_mean.cpu().numpy())[:, None, None].astype(np.float32)
-        Xf = np.where(np.isfinite(X) & (X > 0), X, fill)
+        Xf = np.where(np.isfinite(X) & (X > 0), X, np.float32(np.nan))  # missing: see stem_input
         Xp = np.pad(Xf, ((0, 0), (h, h), (h, h)), mode="edge")
         Yn = (Y - self.y_mean[:, None, None]) / self.y_std[:, None, None]
         Yn = np.where(valid[None], Yn, 0.0).astype(np.float32)
@@ -393,9 +392,8 @@ class OxideInverter:
         C, H, W = X.shape
         with np.errstate(invalid="ignore"):
             bad = ~((X > 0) & (X < np.inf)).all(0)  # NaN compares False: catches NaN, inf, zero, negative
-        fill = np.exp(net.in_mean.cpu().numpy())[:, None, None].astype(np.float32)
-        has_bad = bool(bad.any())
-        Xf = np.where(bad[None], fill, X).astype(np.float32) if has_bad else np.asarray(X, np.float32)
+        has_bad = bool(bad.any())  # missing pixels go in as NaN: the network's stem_input handles them
+        Xf = np.where(bad[None], np.float32(np.nan), X).astype(np.float32) if has_bad else np.asarray(X, np.float32)
         h = net.halo
         if halo:
             if H < 2 * h + 1 or W < 2 * h + 1:

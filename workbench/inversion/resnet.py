@@ -29,6 +29,7 @@ Kendall, A., Gal, Y. (2017). What uncertainties do we need in Bayesian deep lear
 Hu, E. J. et al. (2022). LoRA: low-rank adaptation of large language models. ICLR.
 Zhao, H. et al. (2017). Pyramid scene parsing network. CVPR.
 Crow, F. C. (1984). Summed-area tables for texture mapping. SIGGRAPH '84, 207–212.
+Knutsson, H., Westin, C.-F. (1993). Normalized and differential convolution. CVPR, 515–523.
 """
 
 from __future__ import annotations
@@ -123,8 +124,16 @@ class ResidualInversionNet(nn.Module):
         ``x``: ``(B, n_bands, H, W)``. With ``pad=True`` the edges are replicate-padded by :attr:`halo`
         first; otherwise ``x`` carries that halo. Returns ``(B, n_bands·(1 + len(context)), H' + 2, W' + 2)``
         with ``H' × W'`` the output pixels: the stem's one-pixel margin is kept.
+
+        Missing pixels (NaN, or reflectance ≤ 0) enter as the training mean (0 after standardising) and
+        are left out of the context means, which average the valid pixels of each window only
+        (normalised convolution, Knutsson & Westin 1993); a window with none gives 0.
         """
         z = (torch.log(x) - self.in_mean[:, None, None]) / self.in_std[:, None, None]
+        valid = torch.isfinite(z)
+        complete = bool(valid.all())
+        if not complete:
+            z = torch.where(valid, z, 0.0)
         h = self.halo
         if pad:
             z = F.pad(z, (h, h, h, h), mode="replicate")
@@ -132,15 +141,26 @@ class ResidualInversionNet(nn.Module):
             return z
         rows, cols = z.shape[-2] - 2 * (h - 1), z.shape[-1] - 2 * (h - 1)
         parts = [z[..., h - 1 : h - 1 + rows, h - 1 : h - 1 + cols]]
-        # box means from running sums (summed-area table), separable, in float64 so that differences of
-        # large sums keep float32's precision: 4 additions per value whatever the window (4x faster than
-        # avg_pool2d at 11x11 on CPU)
-        c_rows = F.pad(z.double().cumsum(-2), (0, 0, 1, 0))
-        for k in self.context:
-            e = h - 1 - k // 2  # margin left after the window's own k // 2
-            r = c_rows[..., e + k : e + k + rows, :] - c_rows[..., e : e + rows, :]
-            c = F.pad(r.cumsum(-1), (1, 0))
-            parts.append(((c[..., e + k : e + k + cols] - c[..., e : e + cols]) / (k * k)).to(z.dtype))
+
+        def box_sums(t: torch.Tensor) -> list[torch.Tensor]:
+            # summed-area table, separable, in float64 so that differences of large sums keep float32's
+            # precision: 4 additions per value whatever the window (4x faster than avg_pool2d at 11x11)
+            c_rows = F.pad(t.double().cumsum(-2), (0, 0, 1, 0))
+            out = []
+            for k in self.context:
+                e = h - 1 - k // 2  # margin left after the window's own k // 2
+                r = c_rows[..., e + k : e + k + rows, :] - c_rows[..., e : e + rows, :]
+                c = F.pad(r.cumsum(-1), (1, 0))
+                out.append(c[..., e + k : e + k + cols] - c[..., e : e + cols])
+            return out
+
+        sums = box_sums(z)
+        if complete:
+            counts = [float(k * k) for k in self.context]
+        else:
+            v = valid.to(z.dtype)
+            counts = [n.clamp_min(1.0) for n in box_sums(F.pad(v, (h, h, h, h), mode="replicate") if pad else v)]
+        parts += [(sm / n).to(z.dtype) for sm, n in zip(sums, counts, strict=True)]
         return torch.cat(parts, 1)
 
     def forward_flat(self, x: torch.Tensor, pad: bool = True, dtype: torch.dtype | None = None,
