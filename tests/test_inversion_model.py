@@ -262,6 +262,34 @@ def test_context_model_trains_fine_tunes_saves_and_subsets(tmp_path):
     assert one.net.context == (5,) and np.isfinite(one.predict(refl).FeO.values).all()
 
 
+def test_gated_fine_tune_weights_targets_by_their_unexplained_site_error():
+    """gate=True: each target's site loss is weighted by max(0, mean r² − mean σ²) / mean r²; a zero weight
+    removes that target's pull on the network (its gradient vanishes)."""
+    from workbench.inversion.resnet import gaussian_nll
+
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=5, batch=4, patch=8)
+    mask = site_mask(truth, 0.0, 0.0, 300.0)
+    shifted = truth.copy()
+    shifted["FeO"] = truth["FeO"] + 100.0  # a shift far beyond the model's stated noise, for FeO only
+    r2, s2 = m._site_residuals(refl, shifted, mask)
+    expected = np.maximum(r2 - s2, 0) / r2
+    assert (r2 > 0).all() and expected[0] > 0.5 and expected[0] == expected.max()
+    r2c, s2c = m._site_residuals(refl, truth, mask)  # the true site: errors within the (wide) stated noise
+    assert (r2c <= s2c).all()
+    before = {k: v.clone() for k, v in m.net.state_dict().items()}
+    m.fine_tune(refl, truth, mask, mode="full", steps=3, gate=True, discrepancy=False)  # nothing to learn
+    assert m.meta["fine_tune"][-1]["site_weight"] == [0.0] * 7
+    assert all(torch.equal(before[k], v) for k, v in m.net.state_dict().items())  # nothing moved
+    m.fine_tune(refl, shifted, mask, steps=2, gate=True)
+    np.testing.assert_allclose(m.meta["fine_tune"][-1]["site_weight"], expected, atol=1e-4)
+    mean = torch.zeros(2, 1, 7, 3, 3, requires_grad=True)
+    w = torch.tensor([1.0, 0, 1, 1, 1, 1, 0.5])
+    gaussian_nll(mean, torch.zeros_like(mean), torch.ones(1, 7, 3, 3), target_weight=w).backward()
+    g = mean.grad[0, 0, :, 0, 0]
+    assert g[1] == 0 and torch.allclose(g[6], 0.5 * g[0])
+
+
 def test_calibrate_sets_coverage():
     refl, truth = _toy()
     m = _tiny().fit(refl, truth, steps=8, batch=4, patch=8)

@@ -321,6 +321,10 @@ FINETUNE_VARIANTS: dict[str, dict] = {
     "lora_near+lib_w2": dict(mode="lora", replay=("near", "library"), replay_weight=2.0),  # 1.002 / 1.006
     "lora_near+lib_w4": dict(mode="lora", replay=("near", "library"), replay_weight=4.0),  # 1.010 / 1.019
     "lora_near+lib_lr1e-3": dict(mode="lora", replay=("near", "library"), lr=1e-3),  # 1.010 / 0.995
+    # session 10, context-window weights, judged on validation Moons 1 and 3-8 (14 cases) by a rule fixed first
+    # (mean ratio to the default <= 1.00, worst fine-tuning loss >= 5 points smaller, no target > 10 % worse):
+    # mean ratio 1.0003, worst loss -5.0 % vs the default's -13.3 %, worst target +8.5 %: not adopted (by 0.0003)
+    "lora_gated": dict(mode="lora", replay=("near", "library"), gate=True),
 }
 
 

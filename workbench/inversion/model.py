@@ -187,18 +187,20 @@ class OxideInverter:
 
     def _train(self, params, batches: Sequence[Callable], weights: Sequence[float], steps: int, lr: float,
                progress: Callable[[int, int, float], None] | None = None, weight_decay: float = 0.0,
-               beta: float = 0.0) -> list:
+               beta: float = 0.0, target_weights: Sequence[np.ndarray | None] | None = None) -> list:
         net = self.net.to(self.device)
         net.train()
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
         losses = []
+        tw = [None if t is None else torch.as_tensor(t, dtype=torch.float32, device=self.device)
+              for t in (target_weights or [None] * len(batches))]
         for step in range(steps):
             loss = 0.0
-            for make, w in zip(batches, weights, strict=True):
+            for make, w, wt in zip(batches, weights, tw, strict=True):
                 xb, yb, mb = (t.to(self.device) for t in make())
                 mean, log_var = net(xb, pad=False)
-                loss = loss + w * gaussian_nll(mean, log_var, yb, mb, beta=beta)
+                loss = loss + w * gaussian_nll(mean, log_var, yb, mb, beta=beta, target_weight=wt)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -256,7 +258,7 @@ class OxideInverter:
     def fine_tune(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray, mode: str = "lora",
                   steps: int = 150, lr: float | None = None, rank: int = 4, replay: tuple | list | None = None,
                   replay_weight: float = 1.0, batch: int = 8, seed: int = 0, discrepancy: bool = True,
-                  progress: Callable[[int, int, float], None] | None = None) -> OxideInverter:
+                  gate: bool = False, progress: Callable[[int, int, float], None] | None = None) -> OxideInverter:
         """Adapt to a few sample sites: ``mode`` = ``"head"`` (refit the output layer only), ``"lora"``
         (rank-``rank`` adapters on every trunk layer + head; merged back afterwards) or ``"full"``.
 
@@ -272,12 +274,23 @@ class OxideInverter:
         O'Hagan 2001). Fine-tuning removes the error *at* the site, not the shift elsewhere in the new
         region, which the ensemble alone does not see (its intervals were calibrated on the old region).
         Repeated fine-tunes keep the largest term per target.
+
+        With ``gate=True`` each target's loss on the site pixels is weighted by the share of the model's
+        squared error there that its own predicted variance does not explain,
+        ``w = max(0, mean(r²) − mean(σ²)) / mean(r²)``: a target whose site errors are within the model's
+        stated noise teaches nothing about a shift and is left to the replayed data.
         """
         if mode not in ("head", "lora", "full"):
             raise InputError(f"unknown fine-tuning mode {mode!r}; use 'head', 'lora' or 'full'")
         X, Y, valid = self._prepare(refl, truth, mask)
-        if discrepancy:
-            self.discrepancy_std = np.maximum(self.discrepancy_std, self._site_discrepancy(refl, truth, mask))
+        site_weight = None
+        if discrepancy or gate:
+            r2, s2 = self._site_residuals(refl, truth, mask)
+            excess = np.maximum(r2 - s2, 0.0)
+            if discrepancy:
+                self.discrepancy_std = np.maximum(self.discrepancy_std, np.sqrt(excess).astype(np.float32))
+            if gate:
+                site_weight = np.where(r2 > 0, excess / np.where(r2 > 0, r2, 1.0), 0.0).astype(np.float32)
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         size = int(max(3, min(8, math.isqrt(int(valid.sum())) + 2)))
@@ -303,18 +316,26 @@ class OxideInverter:
             p.requires_grad_(True)
         lr = lr or {"head": 3e-3, "lora": 2e-3, "full": 3e-4}[mode]
         losses = self._train(params, batches, weights, steps, lr, progress,
-                             beta=float(self.meta.get("fit", {}).get("beta_nll", 0.0)))
+                             beta=float(self.meta.get("fit", {}).get("beta_nll", 0.0)),
+                             target_weights=[site_weight] + [None] * len(sources))
         if mode == "lora":
             self.net.merge_lora()
         for p in self.net.parameters():
             p.requires_grad_(True)
         self.meta.setdefault("fine_tune", []).append(
             dict(mode=mode, steps=steps, lr=lr, rank=rank if mode == "lora" else None,
-                 n_pixels=int(valid.sum()), replay=replay is not None, final_loss=float(np.mean(losses[-10:]))))
+                 n_pixels=int(valid.sum()), replay=replay is not None, final_loss=float(np.mean(losses[-10:])),
+                 site_weight=None if site_weight is None else [round(float(w), 4) for w in site_weight]))
         return self
 
     def _site_discrepancy(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray) -> np.ndarray:
         """Per-target domain-shift std from the current model's residuals on ``mask`` (see fine_tune)."""
+        r2, s2 = self._site_residuals(refl, truth, mask)
+        return np.sqrt(np.maximum(r2 - s2, 0.0)).astype(np.float32)
+
+    def _site_residuals(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """Per target, the current model's mean squared error and mean predicted variance on ``mask``."""
         spatial = [d for d in refl.dims if d != "band"]
         rows, cols = np.nonzero(np.asarray(mask.transpose(*spatial).values, bool))
         if rows.size:  # predict only the window around the site (plus the network's context)
@@ -324,14 +345,14 @@ class OxideInverter:
             refl, truth, mask = refl.isel(win), truth.isel(win), mask.isel(win)
         pred = self.predict(refl)
         m = np.asarray(mask.transpose(*pred[self.targets[0]].dims).values, bool)
-        out = []
-        for t in self.targets:
+        r2, s2 = np.zeros(len(self.targets)), np.zeros(len(self.targets))
+        for k, t in enumerate(self.targets):
             r = (pred[t].values - truth[t].transpose(*pred[t].dims).values)[m]
             s = pred[f"{t}_std"].values[m]
             ok = np.isfinite(r) & np.isfinite(s)
-            excess = float(np.mean(r[ok] ** 2) - np.mean(s[ok] ** 2)) if ok.any() else 0.0
-            out.append(np.sqrt(max(excess, 0.0)))
-        return np.asarray(out, np.float32)
+            if ok.any():
+                r2[k], s2[k] = float(np.mean(r[ok] ** 2)), float(np.mean(s[ok] ** 2))
+        return r2, s2
 
     # ------------------------------------------------------------------------------------ predict
     def with_members(self, k: int) -> OxideInverter:

@@ -338,13 +338,15 @@ class PackedInference:
 
 
 def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor,
-                 mask: torch.Tensor | None = None, beta: float = 0.0) -> torch.Tensor:
+                 mask: torch.Tensor | None = None, beta: float = 0.0,
+                 target_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean Gaussian negative log-likelihood over members, outputs and (masked) pixels.
 
     ``mean``/``log_var``: (M, B, K, H, W); ``target``: (B, K, H, W); ``mask``: (B, 1, H, W) bool.
     ``beta`` > 0 gives the β-NLL of Seitzer et al. (2022): every pixel's term is weighted by its predicted
     variance to the power β, held constant in the gradient, so that pixels the network calls noisy still
     pull on the mean (β = 1: the mean's gradient is the squared error's; β = 0: the plain NLL).
+    ``target_weight`` (K,) weights each output's terms (the mean is still over all of them).
 
     References
     ----------
@@ -354,6 +356,8 @@ def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor
     nll = 0.5 * (log_var + (target.unsqueeze(0) - mean) ** 2 * torch.exp(-log_var))
     if beta:
         nll = nll * torch.exp(beta * log_var.detach())
+    if target_weight is not None:
+        nll = nll * target_weight[:, None, None].to(nll.dtype)
     if mask is None:
         return nll.mean()
     w = mask.unsqueeze(0).to(nll.dtype).expand_as(nll)
