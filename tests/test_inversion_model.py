@@ -300,8 +300,8 @@ def test_calibrate_sets_coverage():
 
 
 def test_site_discrepancy_widens_intervals_and_survives_save(tmp_path):
-    """A site whose truth is shifted by +3 wt% (a new terrane the model never saw) sets a discrepancy
-    std of about 3 for every target; later stds include it in quadrature; checkpoints keep it."""
+    """A site whose truth is shifted by +3 wt% (a new terrane the model never saw) sets a per-target discrepancy
+    std of about 3 (later stds include it in quadrature) or, pooled, one factor on every std; checkpoints keep both."""
     refl, truth = _toy()
     m = _tiny().fit(refl, truth, steps=10, batch=4, patch=8)
     m.calibrate(refl, truth, level=0.95)
@@ -312,15 +312,33 @@ def test_site_discrepancy_widens_intervals_and_survives_save(tmp_path):
     resid = (before.FeO - shifted.FeO).values[mask.values]
     expect = np.sqrt(max(np.mean(resid**2) - np.mean(before.FeO_std.values[mask.values] ** 2), 0.0))
     assert d[0] == pytest.approx(expect, rel=1e-4) and d[0] > 2.0
-    m.fine_tune(refl, shifted, mask, mode="head", steps=2)
+    import copy
+
+    pooled = copy.deepcopy(m)
+    m.fine_tune(refl, shifted, mask, mode="head", steps=2, discrepancy="per_target")
     np.testing.assert_allclose(m.discrepancy_std, d, rtol=1e-5)
+    assert m.shift_scale == 1.0
     after = m.predict(refl)
     assert float(after.FeO_std.min()) >= d[0] * (1 - 1e-5)
     m.save(tmp_path / "w.pt")
     np.testing.assert_allclose(OxideInverter.load(tmp_path / "w.pt").discrepancy_std, d, rtol=1e-6)
+    # the default pools the shift over targets: one factor sqrt(max(1, mean_t mean(r²)/mean(σ²))) on every std
+    r2, s2 = pooled._site_residuals(refl, shifted, mask)
+    lam = np.sqrt(max(1.0, np.mean(r2 / s2)))
+    assert lam > 1.5
+    pooled.fine_tune(refl, shifted, mask, mode="head", steps=2)
+    assert pooled.shift_scale == pytest.approx(lam, rel=1e-6) and not pooled.discrepancy_std.any()
+    widened = pooled.predict(refl)
+    pooled.shift_scale = 1.0
+    np.testing.assert_allclose(widened.MgO_std.values, lam * pooled.predict(refl).MgO_std.values, rtol=1e-5)
+    pooled.shift_scale = lam
+    pooled.save(tmp_path / "p.pt")
+    assert OxideInverter.load(tmp_path / "p.pt").shift_scale == pytest.approx(lam, rel=1e-6)
     no = _tiny().fit(refl, truth, steps=2, batch=2, patch=6)
     no.fine_tune(refl, shifted, mask, mode="head", steps=1, discrepancy=False)
-    assert not no.discrepancy_std.any()
+    assert not no.discrepancy_std.any() and no.shift_scale == 1.0
+    with pytest.raises(InputError, match="unknown discrepancy"):
+        no.fine_tune(refl, shifted, mask, steps=1, discrepancy="global")
 
 
 def test_far_side_experiment_with_library_runs_every_method():

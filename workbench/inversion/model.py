@@ -96,6 +96,8 @@ class OxideInverter:
         self.std_scale = np.ones(len(self.targets), np.float32)
         #: domain-shift ("model discrepancy") std per target, added in quadrature to every prediction's std
         self.discrepancy_std = np.zeros(len(self.targets), np.float32)
+        #: domain-shift factor on every target's std (pooled over targets; see fine_tune), 1 = none
+        self.shift_scale = 1.0
         self.meta: dict = {}
         self.device = get_device()
 
@@ -257,7 +259,7 @@ class OxideInverter:
 
     def fine_tune(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray, mode: str = "lora",
                   steps: int = 150, lr: float | None = None, rank: int = 4, replay: tuple | list | None = None,
-                  replay_weight: float = 1.0, batch: int = 8, seed: int = 0, discrepancy: bool = True,
+                  replay_weight: float = 1.0, batch: int = 8, seed: int = 0, discrepancy: bool | str = "pooled",
                   gate: bool = False, progress: Callable[[int, int, float], None] | None = None) -> OxideInverter:
         """Adapt to a few sample sites: ``mode`` = ``"head"`` (refit the output layer only), ``"lora"``
         (rank-``rank`` adapters on every trunk layer + head; merged back afterwards) or ``"full"``.
@@ -267,13 +269,20 @@ class OxideInverter:
         data into every step (total weight ``replay_weight``) so the model does not forget what it knew.
         Standardisation statistics are kept from pre-training.
 
-        With ``discrepancy=True`` the model's error at the new site *before* fine-tuning — an honest
-        held-out error, since the site was never seen — sets a domain-shift term: per target
-        ``σ_d² = max(0, mean(r²) − mean(σ²))`` (residual ``r``, predicted std ``σ``, over the site pixels),
-        added in quadrature to every later prediction's std (a constant model-discrepancy term, Kennedy &
+        ``discrepancy``: the model's error at the new site *before* fine-tuning — an honest held-out error,
+        since the site was never seen — sets a domain-shift term (a model-discrepancy term, Kennedy &
         O'Hagan 2001). Fine-tuning removes the error *at* the site, not the shift elsewhere in the new
         region, which the ensemble alone does not see (its intervals were calibrated on the old region).
-        Repeated fine-tunes keep the largest term per target.
+        With residuals ``r`` and predicted std ``σ`` over the site pixels:
+
+        * ``"pooled"`` (default): every target's std is multiplied by one factor
+          ``λ = sqrt(max(1, mean over targets of mean(r²)/mean(σ²)))`` (:attr:`shift_scale`; repeated
+          fine-tunes multiply it). One site's per-target errors are noisy; pooling them over the targets
+          gave more even coverage on validation Moons (session 10: mean |cov95 − 0.95| 0.124 vs 0.128,
+          share of targets in 0.90–0.98 0.21 vs 0.19 over 14 cases — both still far from even);
+        * ``"per_target"`` (or ``True``; sessions 6–9): ``σ_d² = max(0, mean(r²) − mean(σ²))`` per target,
+          added in quadrature (:attr:`discrepancy_std`; repeated fine-tunes keep the largest);
+        * ``False`` or ``"none"``: no term.
 
         With ``gate=True`` each target's loss on the site pixels is weighted by the share of the model's
         squared error there that its own predicted variance does not explain,
@@ -282,13 +291,18 @@ class OxideInverter:
         """
         if mode not in ("head", "lora", "full"):
             raise InputError(f"unknown fine-tuning mode {mode!r}; use 'head', 'lora' or 'full'")
+        shift = {True: "per_target", False: "none"}.get(discrepancy, discrepancy)
+        if shift not in ("pooled", "per_target", "none"):
+            raise InputError(f"unknown discrepancy {discrepancy!r}; use 'pooled', 'per_target' or 'none'")
         X, Y, valid = self._prepare(refl, truth, mask)
         site_weight = None
-        if discrepancy or gate:
+        if shift != "none" or gate:
             r2, s2 = self._site_residuals(refl, truth, mask)
             excess = np.maximum(r2 - s2, 0.0)
-            if discrepancy:
+            if shift == "per_target":
                 self.discrepancy_std = np.maximum(self.discrepancy_std, np.sqrt(excess).astype(np.float32))
+            elif shift == "pooled" and (s2 > 0).any():
+                self.shift_scale *= float(np.sqrt(max(1.0, float(np.mean(r2[s2 > 0] / s2[s2 > 0])))))
             if gate:
                 site_weight = np.where(r2 > 0, excess / np.where(r2 > 0, r2, 1.0), 0.0).astype(np.float32)
         rng = np.random.default_rng(seed)
@@ -325,7 +339,8 @@ class OxideInverter:
         self.meta.setdefault("fine_tune", []).append(
             dict(mode=mode, steps=steps, lr=lr, rank=rank if mode == "lora" else None,
                  n_pixels=int(valid.sum()), replay=replay is not None, final_loss=float(np.mean(losses[-10:])),
-                 site_weight=None if site_weight is None else [round(float(w), 4) for w in site_weight]))
+                 site_weight=None if site_weight is None else [round(float(w), 4) for w in site_weight],
+                 discrepancy=shift, shift_scale=round(self.shift_scale, 4)))
         return self
 
     def _site_discrepancy(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray) -> np.ndarray:
@@ -386,7 +401,7 @@ class OxideInverter:
         ym, ys = self.y_mean[:, None, None], self.y_std[:, None, None]
         np.multiply(res[0][0].cpu().numpy(), ys, out=mean[:, r0:r1])
         mean[:, r0:r1] += ym
-        np.multiply(res[1][0].cpu().numpy(), ys * self.std_scale[:, None, None], out=std[:, r0:r1])
+        np.multiply(res[1][0].cpu().numpy(), ys * self.std_scale[:, None, None] * self.shift_scale, out=std[:, r0:r1])
         if epi is not None:
             np.multiply(res[2][0].cpu().numpy(), ys, out=epi[:, r0:r1])
 
@@ -500,11 +515,12 @@ class OxideInverter:
         the held-out evaluation. Returns the scale factors (also stored and saved).
         """
         self.std_scale = np.ones(len(self.targets), np.float32)
-        saved, self.discrepancy_std = self.discrepancy_std, np.zeros_like(self.discrepancy_std)
-        try:  # calibrate the ensemble's own spread; the discrepancy term is added on top afterwards
+        saved = self.discrepancy_std, self.shift_scale
+        self.discrepancy_std, self.shift_scale = np.zeros_like(self.discrepancy_std), 1.0
+        try:  # calibrate the ensemble's own spread; the domain-shift terms apply on top afterwards
             pred = self.predict(refl)
         finally:
-            self.discrepancy_std = saved
+            self.discrepancy_std, self.shift_scale = saved
         zq = float(np.sqrt(2) * _erfinv(level))
         scale = []
         for t in self.targets:
@@ -530,6 +546,7 @@ class OxideInverter:
             "y_std": torch.from_numpy(self.y_std),
             "std_scale": torch.from_numpy(np.asarray(self.std_scale, np.float32)),
             "discrepancy_std": torch.from_numpy(np.asarray(self.discrepancy_std, np.float32)),
+            "shift_scale": torch.tensor(float(self.shift_scale)),
             "meta": json.dumps(self.meta, default=float),
         }
         with atomic_path(path) as tmp:
@@ -575,6 +592,8 @@ class OxideInverter:
         m.std_scale = blob["std_scale"].numpy()
         if "discrepancy_std" in blob:  # checkpoints written before the term existed have none
             m.discrepancy_std = blob["discrepancy_std"].numpy()
+        if "shift_scale" in blob:
+            m.shift_scale = float(blob["shift_scale"])
         m.meta = json.loads(blob["meta"])
         return m
 
