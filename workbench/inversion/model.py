@@ -343,11 +343,6 @@ class OxideInverter:
                  discrepancy=shift, shift_scale=round(self.shift_scale, 4)))
         return self
 
-    def _site_discrepancy(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray) -> np.ndarray:
-        """Per-target domain-shift std from the current model's residuals on ``mask`` (see fine_tune)."""
-        r2, s2 = self._site_residuals(refl, truth, mask)
-        return np.sqrt(np.maximum(r2 - s2, 0.0)).astype(np.float32)
-
     def _site_residuals(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray
                         ) -> tuple[np.ndarray, np.ndarray]:
         """Per target, the current model's mean squared error and mean predicted variance on ``mask``."""
