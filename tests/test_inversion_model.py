@@ -28,6 +28,8 @@ def _toy(h=24, w=32, seed=0):
                         coords={"band": BANDS, "wavelength": ("band", WL), "lat": lat, "lon": lon})
     truth = xr.Dataset({t: (("lat", "lon"), (k + 1) * 10 * (1.2 - ratio) + 5 * base) for k, t in enumerate(TARGETS)},
                        coords={"lat": lat, "lon": lon})
+    mgo, feo = truth["MgO"] / 40.304, truth["FeO"] / 71.844
+    truth["mg_number"] = 100 * mgo / (mgo + feo)  # molar, as the model derives it from MgO and FeO
     return refl, truth
 
 
@@ -342,6 +344,123 @@ def test_site_discrepancy_widens_intervals_and_survives_save(tmp_path):
         no.fine_tune(refl, shifted, mask, steps=1, discrepancy="global")
 
 
+def test_extrapolation_scale_known_answers():
+    """κ puts ``level`` of the truth inside the intervals on average over cases, each case weighted equally."""
+    from workbench.inversion.shift_calibration import case_coverage, extrapolation_scale
+
+    rng = np.random.default_rng(0)
+    sd = np.array([1.0, 2.0, 0.5, 1.0, 1.0, 1.0, 3.0])  # the true spread of z per target
+    cases = [{"z": {t: np.abs(rng.normal(0, sd[k], 40_000)).astype(np.float32) for k, t in enumerate(TARGETS)}}
+             for _ in range(3)]
+    k = extrapolation_scale(cases)
+    np.testing.assert_allclose(k, sd, rtol=0.03)  # |z| ~ |N(0, s²)|: the 95 % quantile is 1.96 s
+    np.testing.assert_allclose(case_coverage(cases, k).mean(0), 0.95, atol=2e-3)
+    np.testing.assert_allclose(case_coverage(cases).mean(0)[:2], [0.95, 0.673], atol=0.01)  # 2Φ(1.96/2) − 1
+    one = extrapolation_scale(cases, per_target=False)
+    assert np.ptp(one) == 0 and 0.95 == pytest.approx(case_coverage(cases, one).mean(), abs=2e-3)
+    # equal case weights: a small case with large errors is not outvoted by a big case with small ones
+    big, small = np.full(1000, 1.0, np.float32), np.full(10, 3.0, np.float32)
+    two = [{"z": {"FeO": big}}, {"z": {"FeO": small}}]
+    kk = extrapolation_scale(two, targets=["FeO"])[0]
+    assert 3.0 / 1.959964 <= kk <= 3.0 / 1.959964 * 1.0001  # pixel weights would give 1 / 1.96
+    assert case_coverage(two, [kk], targets=["FeO"]).tolist() == [[1.0], [1.0]]
+
+
+def test_leave_one_moon_out_scores_each_moon_with_the_others_factor():
+    from workbench.inversion.shift_calibration import case_coverage, extrapolation_scale, leave_one_moon_out
+
+    rng = np.random.default_rng(1)
+    cases = [{"moon": m, "z": {t: np.abs(rng.normal(0, 1 + m, 5000)).astype(np.float32) for t in TARGETS}}
+             for m in (1, 2, 3)]
+    cov = leave_one_moon_out(cases)
+    for row, m in zip(cov, (1, 2, 3), strict=True):
+        rest = [c for c in cases if c["moon"] != m]
+        np.testing.assert_array_equal(row, case_coverage([cases[m - 1]], extrapolation_scale(rest))[0])
+    assert cov[0].mean() > 0.95 > cov[2].mean()  # the calmest Moon over-covers, the wildest under-covers
+    with pytest.raises(ValueError, match="two Moons"):
+        leave_one_moon_out(cases[:1])
+
+
+def test_calibrate_weights_stores_the_factor_and_keeps_the_record(tmp_path):
+    """End to end on 1 px/deg Moons with a tiny model: the factor lands in the checkpoint's meta, the JSON
+    record keeps its earlier keys with the new sha256, and a fine-tune of the reloaded model applies it."""
+    from workbench.inversion.experiment import far_side_experiment
+    from workbench.inversion.shift_calibration import calibrate_weights
+
+    exp = far_side_experiment(ppd=1, steps=4, ft_steps=2, members=2, methods=("lucey2000",), library=True)
+    path = tmp_path / "w.pt"
+    exp.models["resnet_pretrained"].save(path, record={"command": "test", "note": "kept"})
+    entry = calibrate_weights(path, moon_seeds=(1, 3), sites=("Chang'e-6",), ppd=1, ft_steps=2)
+    rec = json.loads(path.with_suffix(".json").read_text())
+    assert rec["note"] == "kept" and rec["meta"]["extrapolation"] == entry and entry["cases"] == 2
+    assert len(entry["scale"]) == len(TARGETS) and all(k > 0 for k in entry["scale"])
+    m = OxideInverter.load(path)  # checks the new sha256 against the record
+    assert m.meta["extrapolation"]["scale"] == entry["scale"]
+    site = exp.masks["site"]
+    m.fine_tune(exp.refl, exp.truth, site, steps=1)
+    np.testing.assert_allclose(m.extrapolation_scale, entry["scale"], rtol=1e-6)
+
+
+def test_mg_number_is_the_molar_ratio_of_the_predicted_oxides_with_a_delta_method_std(tmp_path):
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=6, batch=4, patch=8)
+    m.calibrate(refl, truth)
+    assert m.mg_number_from == "oxides"
+    p = m.predict(refl, epistemic=True)
+    a, b = p.MgO.values / 40.304, p.FeO.values / 71.844  # hand-computed: molar Mg#
+    np.testing.assert_allclose(p.mg_number.values, 100 * a / (a + b), rtol=1e-5)
+    m.mg_number_from = "head"
+    h = m.predict(refl, epistemic=True)
+    assert not np.allclose(h.mg_number.values, p.mg_number.values)  # the network's own output differs
+    np.testing.assert_array_equal(h.MgO_std.values, p.MgO_std.values)  # the other targets are untouched
+    # std: first-order propagation of the MgO and FeO stds (before their calibration factors), then Mg#'s own
+    k = m.std_factor()
+    s_mgo = h.MgO_std.values / k[TARGETS.index("MgO")]
+    s_feo = h.FeO_std.values / k[TARGETS.index("FeO")]
+    g = 100 / (a + b) ** 2
+    expect = np.hypot(g * b / 40.304 * s_mgo, g * a / 71.844 * s_feo) * k[TARGETS.index("mg_number")]
+    np.testing.assert_allclose(p.mg_number_std.values, expect, rtol=1e-4)
+    e = np.hypot(g * b / 40.304 * p.MgO_epistemic_std.values, g * a / 71.844 * p.FeO_epistemic_std.values)
+    np.testing.assert_allclose(p.mg_number_epistemic_std.values, e, rtol=1e-4)
+    m.save(tmp_path / "h.pt")
+    assert OxideInverter.load(tmp_path / "h.pt").mg_number_from == "head"
+    m.mg_number_from = "oxides"
+    m.save(tmp_path / "o.pt")
+    assert OxideInverter.load(tmp_path / "o.pt").mg_number_from == "oxides"
+    blob = torch.load(tmp_path / "o.pt", weights_only=True)
+    del blob["mg_number_from"]  # a checkpoint from before the choice existed keeps the network's Mg#
+    torch.save(blob, tmp_path / "old.pt")
+    assert OxideInverter.load(tmp_path / "old.pt").mg_number_from == "head"
+
+
+def test_fine_tune_applies_the_extrapolation_factor_of_the_pretrained_model(tmp_path):
+    """A pre-trained model carrying ``meta["extrapolation"]`` hands its factor to every pooled fine-tune (not
+    to ``extrapolation=False`` or other discrepancy forms); calibration ignores it; checkpoints keep it."""
+    import copy
+
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=6, batch=4, patch=8)
+    m.calibrate(refl, truth, level=0.95)
+    kappa = [2.0, 1.0, 0.5, 1.0, 1.0, 1.5, 3.0]
+    m.meta["extrapolation"] = {"scale": kappa}
+    mask = site_mask(truth, 0.0, 0.0, 300.0)
+    plain, scaled, other = copy.deepcopy(m), copy.deepcopy(m), copy.deepcopy(m)
+    plain.fine_tune(refl, truth, mask, mode="head", steps=2, extrapolation=False)
+    scaled.fine_tune(refl, truth, mask, mode="head", steps=2)
+    other.fine_tune(refl, truth, mask, mode="head", steps=2, discrepancy="per_target")
+    assert (plain.extrapolation_scale == 1).all() and (other.extrapolation_scale == 1).all()
+    np.testing.assert_allclose(scaled.extrapolation_scale, kappa)
+    a, b = plain.predict(refl), scaled.predict(refl)
+    for k, t in enumerate(TARGETS):
+        np.testing.assert_allclose(b[f"{t}_std"].values, kappa[k] * a[f"{t}_std"].values, rtol=1e-5)
+        np.testing.assert_allclose(b[t].values, a[t].values, rtol=1e-6)  # means untouched
+    # calibration measures the ensemble's own spread, as without the factor, and leaves the factor in place
+    np.testing.assert_allclose(scaled.calibrate(refl, truth), copy.deepcopy(plain).calibrate(refl, truth), rtol=1e-6)
+    np.testing.assert_allclose(scaled.extrapolation_scale, kappa)
+    scaled.save(tmp_path / "k.pt")
+    np.testing.assert_allclose(OxideInverter.load(tmp_path / "k.pt").extrapolation_scale, kappa)
+
+
 def test_far_side_experiment_with_library_runs_every_method():
     """The whole hold-out experiment on a 1 px/deg Moon (a few steps): one table, every method scored on
     the same far-side pixels; the library-trained GBM appears; intervals include the site discrepancy."""
@@ -406,6 +525,7 @@ def test_epistemic_std_is_the_member_spread_in_every_row_tile(discrepancy):
     with a discrepancy term), leaving uninitialised memory elsewhere for the site advisor to rank."""
     refl, _ = _toy(h=12, w=10)
     m = _tiny()
+    m.mg_number_from = "head"  # an untrained network's raw outputs, Mg# included (the derived Mg#: test above)
     m.discrepancy_std[:] = discrepancy
     X = refl.values.astype(np.float32)
     mean, std, epi = m.predict_arrays(X, tile_rows=3, epistemic=True)

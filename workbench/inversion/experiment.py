@@ -143,6 +143,42 @@ class Experiment:
     coverage: dict = field(default_factory=dict)
 
 
+#: Synthetic Moons on which choices and calibrations are made (the benchmark's Moon is seed 0 and
+#: :data:`workbench.inversion.bench.REPLICATE_SEED` = 2 is kept for testing only).
+VALIDATION_MOONS = (1, 3, 4, 5, 6, 7, 8)
+
+
+def observed_moon(seed: int, instrument: str = "clementine_uvvis", ppd: float = 4, snr: float = 100.0
+                  ) -> tuple[xr.DataArray, xr.Dataset]:
+    """Reflectance (observed with ``instrument``, noise seed ``seed + 1``) and truth of synthetic Moon ``seed``."""
+    from ..synth import make_moon, observe
+
+    moon = make_moon(seed=seed, resolution_ppd=ppd)
+    refl = observe(moon, instrument, snr=snr, seed=seed + 1)["reflectance"].compute()
+    return refl, moon[list(TARGETS) + ["terrane"]].compute()
+
+
+def pretraining_sources(pretrained: OxideInverter, instrument: str = "clementine_uvvis", ppd: float = 4,
+                        snr: float = 100.0, pretrain_seed: int = 0) -> dict[str, tuple]:
+    """What a fine-tune of ``pretrained`` replays, by name: ``near`` (the near side of the Moon it was
+    pre-trained on) and, when it was pre-trained on one, its spectral ``library``."""
+    refl0, truth0 = observed_moon(pretrain_seed, instrument, ppd, snr)
+    sources = {"near": (refl0, truth0, make_split(truth0, CHANGE6)["train"])}
+    recipe = library_recipe(pretrained)
+    if recipe:
+        sources["library"] = (*library_data(recipe), None)
+    return sources
+
+
+def site_latlon(site: str | tuple[float, float]) -> tuple[float, float]:
+    """(lat, lon) of a site named in the advisor's candidates or the sample sites, or given as a pair."""
+    from .advisor import CANDIDATES
+
+    if not isinstance(site, str):
+        return float(site[0]), float(site[1])
+    return CANDIDATES[site] if site in CANDIDATES else default_site(site)
+
+
 def make_split(truth: xr.Dataset, site: tuple[float, float], radius_km: float = 60.0) -> dict[str, xr.DataArray]:
     """Masks: ``train`` (near side minus a calibration lattice), ``calib`` (every 5th 8-row stripe of the
     near side, for interval calibration), ``site`` (fine-tuning pixels) and ``test`` (far side minus the
@@ -210,14 +246,10 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     Experiment
         ``table``: rows = method, columns = (target, "rmse"|"r2") on the far-side test pixels.
     """
-    from ..synth import make_moon, observe
-
     say = progress or (lambda s: None)
     site_ll = default_site(site) if isinstance(site, str) else tuple(site)
     say("synthetic Moon")
-    moon = make_moon(seed=seed, resolution_ppd=ppd)
-    refl = observe(moon, instrument, snr=snr, seed=seed + 1)["reflectance"].compute()
-    truth = moon[list(TARGETS) + ["terrane"]].compute()
+    refl, truth = observed_moon(seed, instrument, ppd, snr)
     masks = make_split(truth, site_ll, radius_km)
     exp = Experiment(refl, truth, masks)
     rng = np.random.default_rng(seed)
@@ -342,25 +374,13 @@ def finetune_validation(pretrained: OxideInverter, moon_seed: int = 1, ppd: floa
     it ran: adopt a variant only if its mean RMSE ratio to the default over the seven targets is below
     0.97 at every site and no target is more than 10 % worse at any site.
     """
-    from ..synth import make_moon, observe
-    from .advisor import CANDIDATES
-
     say = progress or (lambda s: None)
-    moon = make_moon(seed=moon_seed, resolution_ppd=ppd)
-    refl = observe(moon, instrument, snr=snr, seed=moon_seed + 1)["reflectance"].compute()
-    truth = moon[list(TARGETS) + ["terrane"]].compute()
-    moon0 = make_moon(seed=pretrain_seed, resolution_ppd=ppd)
-    refl0 = observe(moon0, instrument, snr=snr, seed=pretrain_seed + 1)["reflectance"].compute()
-    truth0 = moon0[list(TARGETS)].compute()
-    sources = {"near": (refl0, truth0, make_split(truth0, CHANGE6)["train"])}
-    recipe = library_recipe(pretrained)
-    if recipe:
-        sources["library"] = (*library_data(recipe), None)
+    refl, truth = observed_moon(moon_seed, instrument, ppd, snr)
+    sources = pretraining_sources(pretrained, instrument, ppd, snr, pretrain_seed)
     p0 = pretrained.predict(refl)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for site in sites:
-        ll = CANDIDATES[site] if site in CANDIDATES else default_site(site)
-        masks = make_split(truth, ll)
+        masks = make_split(truth, site_latlon(site))
         out[site] = {"pretrained": rmse_by_target(p0, truth, masks["test"])}
         for name, kw in (variants or FINETUNE_VARIANTS).items():
             say(f"{site}: {name}")

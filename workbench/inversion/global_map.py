@@ -149,7 +149,8 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     for v in ds.variables.values():  # the input's storage encoding (e.g. zarr v2 Blosc codecs) is not ours
         v.encoding = {}
     key = fingerprint(refl, model.net.state_dict(), model.y_mean, model.y_std, model.std_scale,
-                      model.discrepancy_std, model.shift_scale, ds.attrs["precision"])  # same run?
+                      model.discrepancy_std, model.shift_scale, model.extrapolation_scale,
+                      model.mg_number_from, ds.attrs["precision"])  # same run?
     lat_chunks = ds[model.targets[0]].data.chunks[0]
     starts = np.concatenate([[0], np.cumsum(lat_chunks)])
     done: set[int] = set()

@@ -4,7 +4,8 @@ Trains :class:`~workbench.inversion.model.OxideInverter` on the synthetic Moon's
 (``workbench.synth.observe(make_moon(seed), instrument, snr=100, seed=seed+1)``), calibrates its
 intervals on a near-side stripe lattice, evaluates on the far side (the hold-out), and writes
 ``workbench/weights/inversion_<instrument>.pt`` plus a JSON record (command, data, seed, sha256 and the
-held-out metrics) next to it.
+held-out metrics) next to it. Afterwards the extrapolation factor of one-site fine-tunes is calibrated on
+validation Moons (:mod:`workbench.inversion.shift_calibration`) and stored with the weights.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="beta-NLL loss (Seitzer et al. 2022): 0 = Gaussian NLL (default), 0.5 = their recommendation")
     p.add_argument("--context", type=int, nargs="*", default=[],
                    help="context windows of the network (odd sizes in pixels, e.g. 5 11; default: none)")
+    p.add_argument("--skip-extrapolation", action="store_true",
+                   help="do not calibrate the extrapolation factor on validation Moons afterwards (about 6 min; "
+                        "see workbench.inversion.shift_calibration)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     t0 = time.perf_counter()
@@ -58,6 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     digest = model.save(out, record=record)
     print(exp.table.round(3).to_string())
+    if not args.skip_extrapolation:
+        from pathlib import Path
+
+        from .model import sha256_file
+        from .shift_calibration import calibrate_weights
+
+        entry = calibrate_weights(Path(out), progress=lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}"))
+        print(f"extrapolation factor {entry['scale']} (leave-one-Moon-out: {entry['leave_one_moon_out']})")
+        digest = sha256_file(out)
     print(f"saved {out} sha256={digest}")
     return 0
 
