@@ -434,8 +434,9 @@ def test_mg_number_is_the_molar_ratio_of_the_predicted_oxides_with_a_delta_metho
 
 
 def test_fine_tune_applies_the_extrapolation_factor_of_the_pretrained_model(tmp_path):
-    """A pre-trained model carrying ``meta["extrapolation"]`` hands its factor to every pooled fine-tune (not
-    to ``extrapolation=False`` or other discrepancy forms); calibration ignores it; checkpoints keep it."""
+    """A pre-trained model carrying ``meta["extrapolation"]`` hands its factor to every pooled fine-tune, in place
+    of the site's own factor (not to ``extrapolation=False`` or other discrepancy forms); calibration ignores it;
+    checkpoints keep it."""
     import copy
 
     refl, truth = _toy()
@@ -444,12 +445,17 @@ def test_fine_tune_applies_the_extrapolation_factor_of_the_pretrained_model(tmp_
     kappa = [2.0, 1.0, 0.5, 1.0, 1.0, 1.5, 3.0]
     m.meta["extrapolation"] = {"scale": kappa}
     mask = site_mask(truth, 0.0, 0.0, 300.0)
-    plain, scaled, other = copy.deepcopy(m), copy.deepcopy(m), copy.deepcopy(m)
-    plain.fine_tune(refl, truth, mask, mode="head", steps=2, extrapolation=False)
-    scaled.fine_tune(refl, truth, mask, mode="head", steps=2)
-    other.fine_tune(refl, truth, mask, mode="head", steps=2, discrepancy="per_target")
+    shifted = truth + 3.0 * mask  # a site the model gets wrong: its own factor λ would be > 1
+    plain, scaled, other, site = (copy.deepcopy(m) for _ in range(4))
+    plain.fine_tune(refl, shifted, mask, mode="head", steps=2, discrepancy="none")
+    scaled.fine_tune(refl, shifted, mask, mode="head", steps=2)
+    other.fine_tune(refl, shifted, mask, mode="head", steps=2, discrepancy="per_target")
+    site.fine_tune(refl, shifted, mask, mode="head", steps=2, extrapolation=False)
     assert (plain.extrapolation_scale == 1).all() and (other.extrapolation_scale == 1).all()
+    assert (site.extrapolation_scale == 1).all() and site.shift_scale > 1.5  # the site's own factor
     np.testing.assert_allclose(scaled.extrapolation_scale, kappa)
+    assert scaled.shift_scale == 1.0  # replaced, not multiplied; the site's factor is still recorded
+    assert scaled.meta["fine_tune"][-1]["site_factor"] == pytest.approx(site.shift_scale, rel=1e-3)
     a, b = plain.predict(refl), scaled.predict(refl)
     for k, t in enumerate(TARGETS):
         np.testing.assert_allclose(b[f"{t}_std"].values, kappa[k] * a[f"{t}_std"].values, rtol=1e-5)

@@ -68,6 +68,15 @@ def _ratios(table: dict[str, dict[str, float]]) -> dict:
             "ratio_to_best_sklearn": {t: round(ft[t] / sk_best[t], 3) for t in pre}}
 
 
+def _interval_factors(pretrained, tuned) -> dict:
+    """What widens the fine-tuned model's intervals beyond their near-side calibration, and where it came from."""
+    calib = pretrained.meta.get("extrapolation", {})
+    scale = np.round(tuned.extrapolation_scale, 4).tolist()
+    return {"extrapolation_scale": dict(zip(tuned.targets, scale, strict=True)),
+            "site_shift_scale": round(float(tuned.shift_scale), 4),
+            "extrapolation_calibration": {k: calib[k] for k in ("moons", "sites", "leave_one_moon_out") if k in calib}}
+
+
 #: A synthetic Moon kept for testing only: no choice of weights, recipe or fine-tuning was made on it
 #: (validation uses seed 1, the benchmark's main experiment seed 0).
 REPLICATE_SEED = 2
@@ -118,6 +127,7 @@ def run(fast: bool = False, map_repeats: int = 2) -> dict:
         "interval_coverage_68": round(float(np.mean([c["cov68"] for c in cov.values()])), 4),
         "interval_coverage_by_target": cov,
         "pretrained_weights": "committed" if pretrained is not None else "trained in this run",
+        "interval_factors": _interval_factors(exp.models["resnet_pretrained"], exp.models["resnet_finetuned"]),
         "experiment_seconds": round(experiment_s, 1),
     }
     bias = bias_table(exp)

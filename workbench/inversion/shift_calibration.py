@@ -5,7 +5,8 @@ differs in ways one site cannot show, and intervals calibrated on the near side 
 same experiment repeated on other synthetic Moons (:data:`~workbench.inversion.experiment.VALIDATION_MOONS`,
 never the benchmark's) shows how far such extrapolations stray relative to the model's stated std; a
 per-target factor that makes 95 % intervals cover 95 % on average over those experiments is stored with
-the pre-trained weights (``meta["extrapolation"]``) and applied by every default fine-tune.
+the pre-trained weights (``meta["extrapolation"]``) and applied by every default fine-tune, in place of the
+factor estimated from the one site's own errors (see :meth:`OxideInverter.fine_tune`).
 
 Run ``python -m workbench.inversion.shift_calibration --instrument clementine_uvvis`` to (re)compute it
 for committed weights (about 6 min on 2 cores).
@@ -44,10 +45,10 @@ def far_side_z(pretrained: OxideInverter, moon_seeds: tuple[int, ...] = VALIDATI
     """Standardised far-side errors of the default fine-tune, one case per validation Moon and site.
 
     For each Moon in ``moon_seeds`` (never the benchmark's) and each site, ``pretrained`` is fine-tuned
-    as :func:`far_side_experiment` does (``fine_tune`` defaults, replaying its own pre-training data),
-    *without* the simulation-calibrated factor (``extrapolation=False``), and
-    ``|z| = |prediction − truth| / std`` is kept for every far-side test pixel. These are the
-    calibration data of :func:`extrapolation_scale`.
+    as :func:`far_side_experiment` does (``fine_tune`` defaults, replaying its own pre-training data) but
+    without any domain-shift term (``discrepancy="none"``: the std is the ensemble's, calibrated on the
+    near side), and ``|z| = |prediction − truth| / std`` is kept for every far-side test pixel. These are
+    the calibration data of :func:`extrapolation_scale`, whose factor then replaces the site's own.
 
     Returns
     -------
@@ -64,7 +65,7 @@ def far_side_z(pretrained: OxideInverter, moon_seeds: tuple[int, ...] = VALIDATI
             say(f"Moon {moon}, {site}")
             masks = make_split(truth, site_latlon(site))
             tuned = fine_tuned(pretrained, refl, truth, masks["site"], steps=ft_steps, seed=seed,
-                               replay=list(sources.values()), extrapolation=False)
+                               replay=list(sources.values()), discrepancy="none")
             pred = tuned.predict(refl)
             m = masks["test"].values
             z = {}
