@@ -83,8 +83,9 @@ def extrapolation_scale(cases: list[dict], targets=TARGETS, level: float = 0.95,
 
     A simulation-based calibration of the domain-shift term: one fine-tuning site cannot show how the
     rest of a new region differs from it, but replicate experiments on other synthetic Moons show how
-    far such extrapolations stray, relative to the model's stated std (split-conformal calibration
-    with whole experiments as the exchangeable units; Vovk et al. 2005, Angelopoulos & Bates 2023).
+    far such extrapolations stray, relative to the model's stated std (in the spirit of split-conformal
+    calibration, with whole experiments as the exchangeable units and average coverage as the criterion;
+    Vovk et al. 2005, Angelopoulos & Bates 2023).
     ``per_target=False`` gives one factor for all targets (the mean over cases *and* targets).
     """
     from scipy.special import erfinv
