@@ -247,7 +247,7 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         ``table``: rows = method, columns = (target, "rmse"|"r2") on the far-side test pixels.
     """
     say = progress or (lambda s: None)
-    site_ll = default_site(site) if isinstance(site, str) else tuple(site)
+    site_ll = site_latlon(site)
     say("synthetic Moon")
     refl, truth = observed_moon(seed, instrument, ppd, snr)
     masks = make_split(truth, site_ll, radius_km)

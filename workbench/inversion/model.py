@@ -425,14 +425,15 @@ class OxideInverter:
         ym, ys = self.y_mean[:, None, None], self.y_std[:, None, None]
         np.multiply(res[0][0].cpu().numpy(), ys, out=mean[:, r0:r1])
         mean[:, r0:r1] += ym
-        np.multiply(res[1][0].cpu().numpy(), ys * self.std_factor()[:, None, None], out=std[:, r0:r1])
+        raw_std, factor = res[1][0].cpu().numpy(), self.std_factor()
+        np.multiply(raw_std, ys * factor[:, None, None], out=std[:, r0:r1])
         if epi is not None:
             np.multiply(res[2][0].cpu().numpy(), ys, out=epi[:, r0:r1])
         if self.mg_number_from == "oxides" and {"mg_number", "MgO", "FeO"} <= set(self.targets):
-            self._derive_mg_number(res[1][0].cpu().numpy(), r0, r1, mean, std, epi)
+            self._derive_mg_number(raw_std, factor, r0, r1, mean, std, epi)
 
-    def _derive_mg_number(self, raw_std: np.ndarray, r0: int, r1: int, mean: np.ndarray, std: np.ndarray,
-                          epi: np.ndarray | None) -> None:
+    def _derive_mg_number(self, raw_std: np.ndarray, factor: np.ndarray, r0: int, r1: int, mean: np.ndarray,
+                          std: np.ndarray, epi: np.ndarray | None) -> None:
         """Replace a tile's Mg# by the molar ratio of its predicted MgO and FeO,
         ``Mg# = 100 (MgO/40.304) / (MgO/40.304 + FeO/71.844)`` (the synthetic Moon's own definition), with
         its std propagated from theirs to first order (the delta method; their errors taken as
@@ -453,7 +454,7 @@ class OxideInverter:
         d_feo = 100.0 * a / total**2 / MOLAR_MASS["FeO"]  # −∂Mg#/∂FeO
         ys = self.y_std
         s_mgo, s_feo = raw_std[k_mgo] * ys[k_mgo], raw_std[k_feo] * ys[k_feo]
-        std[k_mg, r0:r1] = np.hypot(d_mgo * s_mgo, d_feo * s_feo) * self.std_factor()[k_mg]
+        std[k_mg, r0:r1] = np.hypot(d_mgo * s_mgo, d_feo * s_feo) * factor[k_mg]
         if epi is not None:
             epi[k_mg, r0:r1] = np.hypot(d_mgo * epi[k_mgo, r0:r1], d_feo * epi[k_feo, r0:r1])
 
@@ -574,7 +575,7 @@ class OxideInverter:
             pred = self.predict(refl)
         finally:
             self.discrepancy_std, self.shift_scale, self.extrapolation_scale = saved
-        zq = float(np.sqrt(2) * _erfinv(level))
+        zq = interval_z(level)
         scale = []
         for t in self.targets:
             z = np.abs((pred[t] - truth[t]) / pred[f"{t}_std"])
@@ -656,10 +657,11 @@ class OxideInverter:
         return m
 
 
-def _erfinv(p: float) -> float:
+def interval_z(level: float) -> float:
+    """Half-width in standard deviations of the central ``level`` interval of a normal (0.95 → 1.96)."""
     from scipy.special import erfinv
 
-    return float(erfinv(p))
+    return float(np.sqrt(2) * erfinv(level))
 
 
 def committed_weights(instrument: str) -> Path:

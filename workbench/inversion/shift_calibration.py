@@ -32,7 +32,7 @@ from .experiment import (
     pretraining_sources,
     site_latlon,
 )
-from .model import TARGETS, OxideInverter, committed_weights
+from .model import TARGETS, OxideInverter, committed_weights, interval_z
 
 #: Fine-tuning sites of the calibration experiments (the benchmark's and the advisor's usual choice).
 SITES = ("Chang'e-6", "Korolev")
@@ -88,9 +88,7 @@ def extrapolation_scale(cases: list[dict], targets=TARGETS, level: float = 0.95,
     Vovk et al. 2005, Angelopoulos & Bates 2023).
     ``per_target=False`` gives one factor for all targets (the mean over cases *and* targets).
     """
-    from scipy.special import erfinv
-
-    zq = float(np.sqrt(2) * erfinv(level))
+    zq = interval_z(level)
     groups = [list(targets)] if not per_target else [[t] for t in targets]
     scale = np.ones(len(targets))
     for group in groups:
@@ -113,9 +111,7 @@ def extrapolation_scale(cases: list[dict], targets=TARGETS, level: float = 0.95,
 def case_coverage(cases: list[dict], scale: np.ndarray | None = None, targets=TARGETS, level: float = 0.95
                   ) -> np.ndarray:
     """Coverage of ``level`` intervals per case and target (cases × targets), with the std times ``scale``."""
-    from scipy.special import erfinv
-
-    zq = float(np.sqrt(2) * erfinv(level))
+    zq = interval_z(level)
     k = np.ones(len(targets)) if scale is None else np.asarray(scale, float)
     return np.array([[float(np.mean(c["z"][t] <= zq * k[j])) for j, t in enumerate(targets)] for c in cases])
 
