@@ -511,6 +511,15 @@ def test_far_side_experiment_with_library_runs_every_method():
     # the pre-trained model is the same, only the pixels it is scored on changed
     assert adv["heldout_rmse"]["resnet_pretrained"] != table["resnet_pretrained"]
 
+    from workbench.inversion.experiment import label_ceiling_experiment
+
+    ceil = label_ceiling_experiment(exp, ft_steps=2)
+    n_test = int(exp.masks["test"].sum())
+    assert ceil["site_pixels"] > 0 and ceil["test_pixels"] > 0
+    assert ceil["site_pixels"] + ceil["test_pixels"] == n_test  # two halves of the far side, disjoint
+    assert set(ceil["heldout_rmse"]) == set(table)
+    assert ceil["heldout_rmse"]["resnet_finetuned"] != table["resnet_finetuned"]
+
 
 @pytest.mark.parametrize("path", sorted(WEIGHTS_DIR.glob("inversion_*.pt")), ids=lambda p: p.stem)
 def test_committed_inversion_weights_match_their_instrument(path):

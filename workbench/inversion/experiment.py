@@ -420,6 +420,36 @@ def rmse_table(exp: Experiment) -> dict[str, dict[str, float]]:
     return out
 
 
+def label_ceiling_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: int = 150, seed: int = 0,
+                             stripe_rows: int = 8) -> dict:
+    """How far fine-tuning *could* go with far-side truth everywhere: an upper bound for the one-site gain.
+
+    The pre-trained CNN of ``exp`` is fine-tuned exactly as at the site (same mode, steps, replay and seed)
+    but on half of the far-side test pixels (alternating ``stripe_rows``-row stripes, hundreds of
+    thousands of labelled pixels instead of one site's ~200) and scored on the other half. No real
+    mission has such labels; the point is the ceiling: a fractional RMSE cut that this fine-tune does not
+    reach with labels all over the far side cannot be expected from one site, and a ratio it does reach
+    shows what the missing far-side ground truth is worth.
+
+    Returns
+    -------
+    dict
+        ``site_pixels``, ``test_pixels``, ``heldout_rmse`` (``resnet_pretrained``, ``resnet_finetuned`` and
+        the scikit-learn baselines of ``exp`` on the scored half: method → target → RMSE).
+    """
+    pre = exp.models["resnet_pretrained"]
+    row = xr.DataArray(np.arange(exp.truth.sizes["lat"]), dims="lat", coords={"lat": exp.truth["lat"]})
+    even = (row // int(stripe_rows)) % 2 == 0
+    test = exp.masks["test"]
+    labelled, scored = (test & even).transpose("lat", "lon"), (test & ~even).transpose("lat", "lon")
+    tuned = fine_tuned(pre, exp.refl, exp.truth, labelled, mode=ft_mode, steps=ft_steps, seed=seed,
+                       replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))
+    preds = {k: v for k, v in exp.predictions.items() if k != "resnet_finetuned"}
+    preds["resnet_finetuned"] = tuned.predict(exp.refl)
+    return {"site_pixels": int(labelled.sum()), "test_pixels": int(scored.sum()),
+            "heldout_rmse": {name: rmse_by_target(p, exp.truth, scored) for name, p in preds.items()}}
+
+
 def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: int = 150, seed: int = 0,
                             radius_km: float = 60.0, target: str = "FeO") -> dict:
     """Fine-tune on the far-side site the advisor ranks first, instead of Chang'e-6; same models otherwise.
