@@ -426,7 +426,8 @@ def label_ceiling_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: i
 
     The pre-trained CNN of ``exp`` is fine-tuned exactly as at the site (same mode, steps, replay and seed)
     but on half of the far-side test pixels (alternating ``stripe_rows``-row stripes, hundreds of
-    thousands of labelled pixels instead of one site's ~200) and scored on the other half. No real
+    thousands of labelled pixels instead of one site's ~200) and scored on the other half, whose
+    neighbouring stripes share its ground: a generous bound. No real
     mission has such labels; the point is the ceiling: a fractional RMSE cut that this fine-tune does not
     reach with labels all over the far side cannot be expected from one site, and a ratio it does reach
     shows what the missing far-side ground truth is worth.
