@@ -77,6 +77,11 @@ def _interval_factors(pretrained, tuned) -> dict:
             "extrapolation_calibration": {k: calib[k] for k in ("moons", "sites", "leave_one_moon_out") if k in calib}}
 
 
+def _ft_steps(fast: bool) -> int:
+    """Fine-tuning steps of every experiment in the benchmark (fewer in fast mode)."""
+    return 60 if fast else 150
+
+
 #: A synthetic Moon kept for testing only: no choice of weights, recipe or fine-tuning was made on it
 #: (validation uses seed 1, the benchmark's main experiment seed 0).
 REPLICATE_SEED = 2
@@ -88,7 +93,7 @@ def replicate_moon(pretrained, fast: bool = False, seed: int = REPLICATE_SEED) -
     from .experiment import far_side_experiment, rmse_table
 
     t0 = time.perf_counter()
-    exp = far_side_experiment("clementine_uvvis", ppd=4, seed=seed, ft_steps=60 if fast else 150, pretrained=pretrained,
+    exp = far_side_experiment("clementine_uvvis", ppd=4, seed=seed, ft_steps=_ft_steps(fast), pretrained=pretrained,
                               sklearn_pixels=10_000 if fast else 40_000,
                               methods=("lucey2000", "pls", "random_forest", "gbm"))
     table = rmse_table(exp)
@@ -117,7 +122,7 @@ def run(fast: bool = False, map_repeats: int = 2) -> dict:
     instrument = "clementine_uvvis"
     pretrained = load_pretrained(instrument) if committed_weights(instrument).exists() else None
     t0 = time.perf_counter()
-    exp = far_side_experiment(instrument, ppd=4, steps=100 if fast else 1200, ft_steps=60 if fast else 150,
+    exp = far_side_experiment(instrument, ppd=4, steps=100 if fast else 1200, ft_steps=_ft_steps(fast),
                               pretrained=pretrained, sklearn_pixels=10_000 if fast else 40_000)
     experiment_s = time.perf_counter() - t0
     table = rmse_table(exp)
@@ -143,16 +148,16 @@ def run(fast: bool = False, map_repeats: int = 2) -> dict:
         t: round(1 - float(np.sqrt(max(pre[t] ** 2 - b**2, 0.0))) / pre[t], 4)
         for t, b in bias["resnet_pretrained"].items()}
     t0 = time.perf_counter()
-    out["finetune_modes_rmse"] = finetune_modes(exp, ft_steps=60 if fast else 150)
+    out["finetune_modes_rmse"] = finetune_modes(exp, ft_steps=_ft_steps(fast))
     out["finetune_modes_seconds"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
-    adv = advisor_site_experiment(exp, ft_steps=60 if fast else 150)
+    adv = advisor_site_experiment(exp, ft_steps=_ft_steps(fast))
     out["advisor_site"] = {**adv, **_ratios(adv["heldout_rmse"]), "seconds": round(time.perf_counter() - t0, 1),
                            "note": "the same experiment fine-tuned at the far-side site the advisor ranks first "
                                    "(chosen from the pre-trained model's uncertainty, no truth) instead of "
                                    "Chang'e-6; every method scored on the far side minus both sites"}
     t0 = time.perf_counter()
-    ceil = label_ceiling_experiment(exp, ft_steps=60 if fast else 150)
+    ceil = label_ceiling_experiment(exp, ft_steps=_ft_steps(fast))
     out["far_side_label_ceiling"] = {
         **ceil, **_ratios(ceil["heldout_rmse"]),
         "seconds": round(time.perf_counter() - t0, 1),

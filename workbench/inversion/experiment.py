@@ -179,6 +179,11 @@ def site_latlon(site: str | tuple[float, float]) -> tuple[float, float]:
     return CANDIDATES[site] if site in CANDIDATES else default_site(site)
 
 
+def _row_stripes(truth: xr.Dataset, rows: int) -> xr.DataArray:
+    """Index of the ``rows``-row stripe each latitude row of ``truth`` lies in (0 at the top)."""
+    return xr.DataArray(np.arange(truth.sizes["lat"]) // int(rows), dims="lat", coords={"lat": truth["lat"]})
+
+
 def make_split(truth: xr.Dataset, site: tuple[float, float], radius_km: float = 60.0) -> dict[str, xr.DataArray]:
     """Masks: ``train`` (near side minus a calibration lattice), ``calib`` (every 5th 8-row stripe of the
     near side, for interval calibration), ``site`` (fine-tuning pixels) and ``test`` (far side minus the
@@ -187,8 +192,7 @@ def make_split(truth: xr.Dataset, site: tuple[float, float], radius_km: float = 
 
     hem = hemisphere_masks(truth)
     near, far = hem["near"], hem["far"]
-    row = xr.DataArray(np.arange(truth.sizes["lat"]), dims="lat", coords={"lat": truth["lat"]})
-    calib = near & ((row // 8) % 5 == 0)
+    calib = near & (_row_stripes(truth, 8) % 5 == 0)
     sm = site_mask(truth, *site, radius_km)
     ring = site_mask(truth, *site, radius_km + 40.0)
     return {"train": (near & ~calib).transpose("lat", "lon"), "calib": calib.transpose("lat", "lon"),
@@ -438,17 +442,24 @@ def label_ceiling_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: i
         ``site_pixels``, ``test_pixels``, ``heldout_rmse`` (``resnet_pretrained``, ``resnet_finetuned`` and
         the scikit-learn baselines of ``exp`` on the scored half: method → target → RMSE).
     """
-    pre = exp.models["resnet_pretrained"]
-    row = xr.DataArray(np.arange(exp.truth.sizes["lat"]), dims="lat", coords={"lat": exp.truth["lat"]})
-    even = (row // int(stripe_rows)) % 2 == 0
+    even = _row_stripes(exp.truth, stripe_rows) % 2 == 0
     test = exp.masks["test"]
     labelled, scored = (test & even).transpose("lat", "lon"), (test & ~even).transpose("lat", "lon")
-    tuned = fine_tuned(pre, exp.refl, exp.truth, labelled, mode=ft_mode, steps=ft_steps, seed=seed,
+    preds = _refit_predictions(exp, labelled, ft_mode, ft_steps, seed)
+    return {"site_pixels": int(labelled.sum()), "test_pixels": int(scored.sum()),
+            "heldout_rmse": {name: rmse_by_target(p, exp.truth, scored) for name, p in preds.items()}}
+
+
+def _refit_predictions(exp: Experiment, site_px: xr.DataArray, ft_mode: str, ft_steps: int, seed: int
+                       ) -> dict[str, xr.Dataset]:
+    """``exp``'s predictions with ``resnet_finetuned`` replaced by the pre-trained CNN fine-tuned on ``site_px``
+    (same replay as the experiment's own fine-tune)."""
+    pre = exp.models["resnet_pretrained"]
+    tuned = fine_tuned(pre, exp.refl, exp.truth, site_px, mode=ft_mode, steps=ft_steps, seed=seed,
                        replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))
     preds = {k: v for k, v in exp.predictions.items() if k != "resnet_finetuned"}
     preds["resnet_finetuned"] = tuned.predict(exp.refl)
-    return {"site_pixels": int(labelled.sum()), "test_pixels": int(scored.sum()),
-            "heldout_rmse": {name: rmse_by_target(p, exp.truth, scored) for name, p in preds.items()}}
+    return preds
 
 
 def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: int = 150, seed: int = 0,
@@ -475,10 +486,7 @@ def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: in
     site = (float(best["lat"]), float(best["lon"]))
     split = make_split(exp.truth, site, radius_km)
     site_px, test = split["site"], exp.masks["test"] & split["test"]
-    tuned = fine_tuned(pre, exp.refl, exp.truth, site_px, mode=ft_mode, steps=ft_steps, seed=seed,
-                       replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))
-    preds = {k: v for k, v in exp.predictions.items() if k != "resnet_finetuned"}
-    preds["resnet_finetuned"] = tuned.predict(exp.refl)
+    preds = _refit_predictions(exp, site_px, ft_mode, ft_steps, seed)
     table = {name: rmse_by_target(p, exp.truth, test) for name, p in preds.items()}
     cov = coverage(preds["resnet_finetuned"], exp.truth, test)
     return {"site": str(best["site"]), "lat": site[0], "lon": site[1], "criterion": f"site_advisor(target={target!r})",
