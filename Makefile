@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # CPU torch pin for the setup path; override for CUDA, e.g. `make setup CONSTRAINTS=/dev/null`.
 CONSTRAINTS ?= constraints.txt
+# Where the pinned CPU build comes from when pip's configured indexes do not have it (PyPI's Linux wheel
+# is the CUDA build, several GB with its nvidia-* packages); probed before installing.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP := $(VENV)/.setup-stamp
 # Use the shared data mirror when it sits beside the checkout (CI, team machines).
 ifneq ($(wildcard ../shared/data),)
@@ -25,7 +28,13 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	  echo "       Free some space (old clones' .venv folders, ~/.cache/lunar-workbench) and run make again." >&2; \
 	  exit 1; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS) -e '.[dev]'
+	@idx=""; \
+	if grep -qs '^torch==.*+cpu' $(CONSTRAINTS) && ! $(BIN)/python -m pip install --disable-pip-version-check \
+	    --dry-run --ignore-installed --no-deps -q -c $(CONSTRAINTS) torch >/dev/null 2>&1; then \
+	  echo "torch's CPU build is not on pip's configured indexes: adding $(TORCH_CPU_INDEX)"; \
+	  idx="--extra-index-url $(TORCH_CPU_INDEX)"; fi; \
+	echo "$(BIN)/python -m pip install -q -c $(CONSTRAINTS) $$idx -e '.[dev]'"; \
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS) $$idx -e '.[dev]'
 	@touch $(STAMP)
 
 demo: setup

@@ -59,6 +59,20 @@ def test_basin_centre_from_table_and_spa_fallback():
         spa.basin_centre("Atlantis", basins)
 
 
+def test_basin_centre_offline_falls_back_for_spa_only(monkeypatch):
+    from workbench import catalog
+    from workbench.errors import DataUnavailableError
+
+    def offline(_id):
+        raise DataUnavailableError("no source reachable")
+
+    monkeypatch.setattr(catalog, "open_table", offline)
+    s = spa.basin_centre()
+    assert (s["lat"], s["lon"]) == (-53.0, -169.0) and "unavailable offline" in s["source"]
+    with pytest.raises(DataUnavailableError):
+        spa.basin_centre("Imbrium")
+
+
 def test_circle_path_is_at_the_radius_and_breaks_at_the_dateline():
     p = spa.circle_path(-53.0, -169.0, 1000.0)
     ok = p.dropna()

@@ -45,6 +45,19 @@ def test_bench_unknown_name_is_a_usage_error():
     assert exc.value.code == 2
 
 
+def test_bench_honours_workbench_fast(monkeypatch, tmp_path):
+    from workbench import bench
+
+    seen = []
+    monkeypatch.setattr(bench, "get_benchmark", lambda name: lambda fast: seen.append(fast) or {"x": 1})
+    monkeypatch.setenv("WORKBENCH_FAST", "1")
+    out = bench.run_benchmark("probe", json_path=tmp_path / "b.json")
+    assert seen == [True] and out["fast"] is True
+    assert json.loads((tmp_path / "b.json").read_text())["fast"] is True
+    monkeypatch.setenv("WORKBENCH_FAST", "0")
+    assert bench.run_benchmark("probe")["fast"] is False and seen == [True, False]
+
+
 def test_report_headline_writes_json(tmp_path, monkeypatch):
     from workbench import report
 

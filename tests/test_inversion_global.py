@@ -131,6 +131,41 @@ def test_cli_invert_map(tmp_path):
     assert main(["invert", "map", "--out", str(out), "--ppd", "1", "--weights", str(tmp_path / "tiny.pt")]) == 2
 
 
+def test_input_cube_is_the_band_variable_and_errors_say_what_to_pass(tmp_path):
+    refl = _globe()
+    store = tmp_path / "cube.zarr"
+    xr.Dataset({"elevation": refl.isel(band=0, drop=True), "reflectance": refl},
+               attrs={"instrument": "clementine_uvvis"}).to_zarr(store)
+    got = global_map.open_reflectance(store)
+    assert got.name == "reflectance" and got.attrs["instrument"] == "clementine_uvvis"
+    with pytest.raises(InputError, match="no variable 'R'"):
+        global_map.open_reflectance(store, "R")
+    two = tmp_path / "two.zarr"
+    xr.Dataset({"a": refl, "b": refl}).to_zarr(two)
+    with pytest.raises(InputError, match="2 variables with a 'band' dim.*--variable"):
+        global_map.open_reflectance(two)
+    assert global_map.open_reflectance(two, "b").name == "b"
+    with pytest.raises(InputError, match="does not exist"):
+        global_map.open_reflectance(tmp_path / "missing.zarr")
+    (tmp_path / "junk.zarr").write_text("not a store")
+    with pytest.raises(InputError, match="cannot read"):
+        global_map.open_reflectance(tmp_path / "junk.zarr")
+
+
+def test_committed_weights_are_chosen_by_instrument_or_bands():
+    from workbench.inversion.model import committed_weights
+
+    if not committed_weights("clementine_uvvis").exists():
+        pytest.skip("no committed Clementine weights in this checkout")
+    clem = ["R415", "R750", "R900", "R950", "R1000"]
+    cube = xr.DataArray(np.zeros((5, 2, 2), "float32"), dims=("band", "lat", "lon"), coords={"band": clem})
+    assert global_map.weights_for(cube).bands == clem  # no attribute: matched by band names
+    with pytest.raises(InputError, match="no committed weights for instrument 'hubble'.*--weights"):
+        global_map.weights_for(cube.assign_attrs(instrument="hubble"))
+    with pytest.raises(InputError, match="match no committed weights.*--weights"):
+        global_map.weights_for(_globe())
+
+
 def test_matmul_peak_is_the_fastest_backend_measured():
     from workbench.inversion.bench import matmul_gflops_by_backend
     from workbench.inversion.resnet import packed_supported

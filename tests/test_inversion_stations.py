@@ -50,10 +50,19 @@ def test_fit_predict_nan_rows(stations):
 def test_cli_stations(tmp_path, stations):
     train, pred, out = tmp_path / "t.csv", tmp_path / "p.csv", tmp_path / "o.csv"
     stations.iloc[:24].to_csv(train, index=False)
-    stations.iloc[24:].drop(columns=["FeO_wt_pct", "TiO2_wt_pct"]).to_csv(pred, index=False)
+    extra = stations.iloc[24:].drop(columns=["FeO_wt_pct", "TiO2_wt_pct"]).assign(
+        sample_id=[f"s{i}" for i in range(12)], notes="user column")
+    extra.to_csv(pred, index=False)
     assert main(["invert", "stations", "--train", str(train), "--predict", str(pred), "--out", str(out)]) == 0
     df = pd.read_csv(out)
     assert len(df) == 12 and df["FeO_pred"].notna().all()
+    # the user's own columns come back unchanged, in their order, before the added ones
+    assert list(df.columns[: extra.shape[1]]) == list(extra.columns)
+    assert df["sample_id"].tolist() == extra["sample_id"].tolist() and (df["notes"] == "user column").all()
+    # running again on OUT as PRED replaces the earlier predictions instead of duplicating columns
+    assert main(["invert", "stations", "--train", str(train), "--predict", str(out), "--out", str(out)]) == 0
+    again = pd.read_csv(out)
+    assert list(again.columns) == list(df.columns) and np.allclose(again["FeO_pred"], df["FeO_pred"])
     assert main(["invert", "stations", "--train", str(pred), "--predict", str(pred), "--out", str(out)]) == 2
 
 

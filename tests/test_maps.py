@@ -82,6 +82,11 @@ def test_default_colormaps_are_perceptual():
     wac = _global(name="brightness", units="DN")
     assert maps.default_cmap(wac) == "gray"
     assert maps.default_cmap(_global(name="FeO", units="wt%")) == "cividis"
+    # dimensionless quantities are not imagery unless named so
+    assert maps.default_cmap(_global(name="mg_number", units="1")) == "cividis"
+    assert maps.default_cmap(_global(name="maturity", units="1")) == "cividis"
+    i_f = _global(name="x", units="1").assign_attrs(long_name="radiance factor I/F")
+    assert maps.default_cmap(i_f) == "gray"
 
 
 def test_bad_clim_and_dims():

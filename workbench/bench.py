@@ -35,10 +35,17 @@ def get_benchmark(name: str) -> Callable[..., dict]:
 
 
 def run_benchmark(name: str, json_path: str | Path | None = None, fast: bool = False) -> dict:
-    """Run one benchmark, add wall time and write the JSON atomically when ``json_path`` is given."""
+    """Run one benchmark, add wall time and write the JSON atomically when ``json_path`` is given.
+
+    ``fast`` (or ``WORKBENCH_FAST=1``, :func:`workbench.config.fast_mode`) runs the smaller problem sizes;
+    the result records which (``"fast": true|false``).
+    """
+    from .config import fast_mode
+
+    fast = bool(fast or fast_mode())
     t0 = time.perf_counter()
     result = get_benchmark(name)(fast=fast)
-    result = {"benchmark": name, **result, "wall_seconds": round(time.perf_counter() - t0, 3)}
+    result = {"benchmark": name, "fast": fast, **result, "wall_seconds": round(time.perf_counter() - t0, 3)}
     if json_path:
         atomic_write_text(json_path, json.dumps(result, indent=2, sort_keys=True, default=float))
     return result

@@ -41,7 +41,10 @@ RASTERIZE_ABOVE_PIXELS = 2_000_000
 #: Oxide columns shown in the sample-site hover, in this order when present.
 OXIDES = ("SiO2", "TiO2", "Al2O3", "FeO", "MgO", "CaO")
 
-_IMAGERY_UNITS = {"dn", "1", "reflectance", "i/f", ""}
+#: Units that are imagery whatever the name (detector counts, I/F); dimensionless ("1", "") data are
+#: imagery only when their name says so (Mg#, maturity or a score are quantities, not images).
+_IMAGERY_UNITS = {"dn", "reflectance", "i/f"}
+_IMAGERY_WORDS = ("brightness", "reflectance", "albedo", "radiance", "i/f", "image", "shaded", "shadow")
 _ELEVATION_UNITS = {"m", "km", "metre", "metres", "meter", "meters"}
 
 _setup_done = False
@@ -134,14 +137,16 @@ def colorbar_label(da: xr.DataArray) -> str:
 
 
 def default_cmap(da: xr.DataArray, diverging: bool = False) -> str:
-    """Perceptually uniform default colour map chosen from the data's units/name."""
+    """Perceptually uniform default colour map chosen from the data's units/name: ``coolwarm`` for
+    differences, ``gouldian`` for elevation, ``gray`` for imagery (DN, I/F, reflectance, or a
+    dimensionless quantity named as an image) and ``cividis`` for every other quantity (oxides, Mg#, …)."""
     if diverging:
         return "coolwarm"
     units = str(da.attrs.get("units", "")).strip().lower()
     name = f"{da.name or ''} {da.attrs.get('long_name', '')}".lower()
     if units in _ELEVATION_UNITS and ("elev" in name or "height" in name or "topo" in name):
         return "gouldian"
-    if units in _IMAGERY_UNITS or "brightness" in name or "reflectance" in name or "albedo" in name:
+    if units in _IMAGERY_UNITS or any(w in name for w in _IMAGERY_WORDS):
         return "gray"
     return "cividis"
 

@@ -80,10 +80,19 @@ def basin_centre(name: str = "South Pole-Aitken", basins: pd.DataFrame | None = 
         Table with ``name``, ``lat`` and ``lon`` (or ``lon_360``); default
         ``workbench.open_table("lunar_basins")``.
     """
+    is_spa = _key(name) in {_key("South Pole-Aitken"), "spa"}
     if basins is None:
         from ..catalog import open_table
+        from ..errors import DataUnavailableError
 
-        basins = open_table("lunar_basins")
+        try:
+            basins = open_table("lunar_basins")
+        except DataUnavailableError:
+            if not is_spa:
+                raise
+            # offline with no mirror: SPA still has its published centre, so the analysis can go on
+            return {**SPA_GARRICK_BETHELL_2009,
+                    "source": SPA_GARRICK_BETHELL_2009["source"] + " (basin list unavailable offline)"}
     lon_col = "lon" if "lon" in basins.columns else "lon_360"
     if "name" not in basins.columns or "lat" not in basins.columns or lon_col not in basins.columns:
         raise InputError(f"basin table needs columns name, lat, lon; found {list(basins.columns)}")
@@ -96,7 +105,7 @@ def basin_centre(name: str = "South Pole-Aitken", basins: pd.DataFrame | None = 
             if k in row and pd.notna(row[k]):
                 out[k] = float(row[k])
         return out
-    if _key(name) in {_key("South Pole-Aitken"), "spa"}:
+    if is_spa:
         return dict(SPA_GARRICK_BETHELL_2009)
     raise InputError(
         f"basin {name!r} is not in the basin list; choose one of: {', '.join(map(str, basins['name']))}"

@@ -14,7 +14,9 @@ def register(sub) -> None:
     s.add_argument("--train", required=True, metavar="TRAIN.csv",
                    help="stations with R415..R1000 and measured FeO_wt_pct, TiO2_wt_pct")
     s.add_argument("--predict", required=True, metavar="PRED.csv", help="stations with R415..R1000")
-    s.add_argument("--out", required=True, metavar="OUT.csv", help="PRED rows with predictions added")
+    s.add_argument("--out", required=True, metavar="OUT.csv",
+                   help="all PRED rows and columns, with FeO_pred, TiO2_pred, FeO_std, TiO2_std, FeO_lucey2000, "
+                        "TiO2_lucey2000 added (only the band columns are used as input)")
     s.add_argument("--prior", choices=["none", "lucey2000", "synthetic"], default="none",
                    help="prior mean of the GP (default: none, the best in leave-one-out CV)")
     s.add_argument("--cv", choices=["station", "mission"], default=None,
@@ -26,7 +28,11 @@ def register(sub) -> None:
     m.add_argument("--ppd", type=int, default=4, help="pixels per degree of the synthetic Moon")
     m.add_argument("--input", default=None, metavar="REFL.zarr",
                    help="reflectance cube (band, lat, lon) in zarr; default: the synthetic Moon")
-    m.add_argument("--weights", default=None, help="weights .pt (default: committed inversion_kaguya_mi)")
+    m.add_argument("--variable", default=None, metavar="NAME",
+                   help="reflectance variable in REFL.zarr (default: the one variable with a 'band' dim)")
+    m.add_argument("--weights", default=None,
+                   help="weights .pt (default: the committed weights of the cube's 'instrument' attribute, else "
+                        "those whose bands match it; for the synthetic Moon: inversion_clementine_uvvis)")
     m.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (default: local)")
     m.add_argument("--chunk", type=int, default=512, help="chunk size in pixels (lat and lon)")
     m.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -51,8 +57,10 @@ def _stations(args) -> int:
     if args.cv:
         methods = {"gp_prior": lambda: st.StationInverter(prior=prior)} if prior is not None else None
         print(st.cross_validate(train, by=args.cv, methods=methods).round(3).to_string())
-    keep = [c for c in pred.columns if c in st.BANDS or c in ("sno", "site", "lat_deg", "lon_deg_east_0_360")]
-    out = st.StationInverter(prior=prior).fit(train).predict(pred[keep])
+    # Only the bands are inputs; every other PRED column (ids, notes, measured values) is carried through
+    # untouched so OUT rows can be matched back; predictions replace columns of the same name.
+    added = st.StationInverter(prior=prior).fit(train).predict(pred[st.BANDS]).drop(columns=st.BANDS)
+    out = pred.drop(columns=[c for c in added.columns if c in pred.columns]).join(added)
     with atomic_path(args.out) as tmp:
         out.to_csv(tmp, index=False)
     print(f"wrote {len(out)} rows to {args.out}")

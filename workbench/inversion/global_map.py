@@ -211,15 +211,70 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     return res
 
 
+#: Instruments with committed pre-trained weights, tried in this order when a cube names none.
+COMMITTED_INSTRUMENTS = ("clementine_uvvis", "kaguya_mi")
+
+
+def open_reflectance(path: str | Path, variable: str | None = None) -> xr.DataArray:
+    """The ``(band, lat, lon)`` reflectance variable of a zarr store (``variable``, else the one with a
+    ``band`` dim); the store's ``instrument`` attribute is copied onto it when the variable has none."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input {path} does not exist; give a zarr store with a (band, lat, lon) reflectance "
+                         "variable (e.g. observe(make_moon(), 'kaguya_mi').to_zarr(PATH))")
+    try:
+        ds = xr.open_zarr(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is one message naming the file
+        raise InputError(f"cannot read {path} as zarr ({type(exc).__name__}: {exc}); give a zarr store "
+                         "written by xarray's to_zarr") from exc
+    cubes = [str(k) for k, v in ds.data_vars.items() if "band" in v.dims]
+    if variable is None:
+        if len(cubes) != 1:
+            raise InputError(f"{path} has {len(cubes)} variables with a 'band' dim ({cubes or 'none'}; all "
+                             f"variables: {list(map(str, ds.data_vars))}); name the reflectance with --variable")
+        variable = cubes[0]
+    if variable not in ds.data_vars:
+        raise InputError(f"{path} has no variable {variable!r}; its variables: {list(map(str, ds.data_vars))}")
+    refl = ds[variable]
+    if "instrument" not in refl.attrs and "instrument" in ds.attrs:
+        refl = refl.assign_attrs(instrument=ds.attrs["instrument"])
+    return refl
+
+
+def weights_for(refl: xr.DataArray) -> OxideInverter:
+    """Committed weights for a cube: those of its ``instrument`` attribute, else the first committed
+    instrument whose band names are the cube's. One clear error when neither applies."""
+    from .model import committed_weights, load_pretrained
+
+    names = sorted(str(b) for b in refl["band"].values) if "band" in refl.coords else []
+    inst = refl.attrs.get("instrument")
+    if inst:
+        if not committed_weights(str(inst)).exists():
+            raise InputError(f"no committed weights for instrument {inst!r} (committed: "
+                             f"{', '.join(COMMITTED_INSTRUMENTS)}); pass --weights PATH.pt trained for its bands")
+        return load_pretrained(str(inst))
+    tried = {}
+    for cand in COMMITTED_INSTRUMENTS:
+        if committed_weights(cand).exists():
+            model = load_pretrained(cand)
+            if sorted(model.bands) == names:
+                return model
+            tried[cand] = model.bands
+    raise InputError(f"the cube's bands {names} match no committed weights ({tried}) and it has no "
+                     "'instrument' attribute; pass --weights PATH.pt trained for these bands")
+
+
 def invert_global_cli(args) -> None:
     """Implementation of ``workbench invert map``."""
     from .model import load_pretrained
 
     if args.input:
-        refl = xr.open_zarr(args.input)
-        refl = refl[next(iter(refl.data_vars))] if isinstance(refl, xr.Dataset) else refl
-        model = OxideInverter.load(args.weights) if args.weights else load_pretrained(
-            str(refl.attrs.get("instrument", "kaguya_mi")))
+        refl = open_reflectance(args.input, getattr(args, "variable", None))
+        model = OxideInverter.load(args.weights) if args.weights else weights_for(refl)
+        names = sorted(str(b) for b in refl["band"].values) if "band" in refl.coords else []
+        if names != sorted(model.bands):
+            raise InputError(f"the weights {args.weights} expect bands {model.bands}, {args.input} has {names}; "
+                             "pass weights trained for these bands, or leave out --weights to use committed ones")
     else:
         from ..synth import make_moon, observe
 

@@ -197,7 +197,7 @@ def inversion_view(lab: InversionLab, state: InversionState):
         raise InputError(f"unknown layer {state.layer!r}; use value, uncertainty or error")
     methods = lab.computed_methods(state.instrument, state.sites, state.mode, state.members)
     table = lab.metrics_table(state.instrument, methods, tuple(state.sites), state.mode, state.members)
-    html = ("<b>Far-side hold-out RMSE</b> (wt%; Mg# in units)<br>"
+    html = ("<b>Far-side hold-out RMSE</b> (oxides in wt%; Mg#, molar 0–100, in Mg# units)<br>"
             + table.round(2).to_html(na_rep="–", border=0))
     return plot, html
 

@@ -102,7 +102,7 @@ def topography_view(state: TopographyState, scene: Scene) -> TopographyView:
             tiles.append(maps.image_map(_like(scene.dem, res[m], "elevation"), clim=(lo, hi), title=m, size=260))
     for m in ("upsample", "sfs", "network", "network_sfs"):
         if m in res:
-            tiles.append(maps.image_map(_like(scene.dem, res[m] - truth, "error"), cmap="RdBu_r",
+            tiles.append(maps.image_map(_like(scene.dem, res[m] - truth, "error"), cmap="coolwarm",
                                         clim=(-err_lim, err_lim),
                                         title=f"{m} error (RMSE {metrics[m]['rmse_m']:.2f} m)", size=260))
     row = int(np.clip(state.profile_row, 0, 1) * (truth.shape[0] - 1))
