@@ -109,10 +109,11 @@ def test_precision_names(monkeypatch):
         inference_precision("fp8")
 
 
-def test_negative_chunk_raises(model):
+@pytest.mark.parametrize(("value", "message"), [(-0.1, "negative"), (np.inf, "infinite"), (30.0, "Percent")])
+def test_bad_values_in_a_chunk_raise(model, value, message):
     refl = _globe()
-    refl[0, 3, 3] = -0.1
-    with pytest.raises(InputError, match="negative"):
+    refl[0, 3, 3] = value
+    with pytest.raises(InputError, match=message):
         global_map.invert_lazy(refl.chunk({"lat": 60}), model, chunk=60).FeO.compute()
 
 
@@ -129,6 +130,18 @@ def test_cli_invert_map(tmp_path):
     ds = xr.open_zarr(out)
     assert ds.FeO.shape == (180, 360) and "mg_number_std" in ds
     assert main(["invert", "map", "--out", str(out), "--ppd", "1", "--weights", str(tmp_path / "tiny.pt")]) == 2
+
+
+def test_bad_data_leaves_no_partial_store_and_unwritable_output_fails_first(tmp_path, model):
+    refl = _globe()
+    refl[0, 100, 3] = -0.1  # in the second chunk row: the first is written before the error
+    out = tmp_path / "bad.zarr"
+    with pytest.raises(InputError, match="negative"):
+        global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False)
+    assert not out.exists() and not (tmp_path / "bad.zarr.partial").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="existing file"):
+        global_map.invert_to_zarr(_globe(), model, tmp_path / "file" / "m.zarr", chunk=60, progress=False)
 
 
 def test_input_cube_is_the_band_variable_and_errors_say_what_to_pass(tmp_path):

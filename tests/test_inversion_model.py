@@ -212,6 +212,17 @@ def test_bad_input_errors():
         m.predict(neg)
     with pytest.raises(InputError, match="mode"):
         m.fine_tune(refl, truth, site_mask(truth, 0, 0, 500), mode="bogus")
+    with pytest.raises(InputError, match="above 1.5.*Percent"):
+        m.predict(refl * 100)  # percent, not a fraction
+    with pytest.raises(InputError, match="units 'W m-2 sr-1 um-1'"):
+        m.predict(refl.assign_attrs(units="W m-2 sr-1 um-1"))
+    inf = refl.copy()
+    inf[1, 2, 2] = np.inf
+    with pytest.raises(InputError, match="infinite"):
+        m.predict(inf)
+    for rows in (0, -3, 2.5):
+        with pytest.raises(InputError, match="tile_rows"):
+            m.predict(refl, tile_rows=rows)
 
 
 @pytest.mark.parametrize("mode", ["head", "lora", "full"])

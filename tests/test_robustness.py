@@ -379,6 +379,12 @@ def _earth_geotiff_cli(tmp: Path) -> None:
          "--sun-azimuth", "90", "--sun-elevation", "20", "--out", str(tmp / "out.npy"), "--method", "upsample"])
 
 
+def _two_cube_zarr(tmp: Path) -> Path:
+    c = cube()
+    xr.Dataset({"reflectance": c, "reflectance_raw": c}).to_zarr(tmp / "two.zarr")
+    return tmp / "two.zarr"
+
+
 def _invert_cli(tmp: Path) -> None:
     stations().to_csv(tmp / "train.csv", index=False)
     cli(["invert", "stations", "--train", str(tmp / "train.csv"), "--predict", str(tmp / "train.csv"),
@@ -412,6 +418,14 @@ CASES: list[Case] = [
          lambda t: _inverter().predict(with_value(cube(), np.inf)), wb.errors.InputError, r"infinite value"),
     Case("NaN/inf/negative reflectance", "residual CNN given a negative pixel",
          lambda t: _inverter().predict(with_value(cube(), -0.01)), wb.errors.InputError, r"negative value"),
+    Case("NaN/inf/negative reflectance", "residual CNN given reflectance in percent (12 instead of 0.12)",
+         lambda t: _inverter().predict(cube() * 100), wb.errors.InputError, r"above 1.5 .*Percent\? divide by 100"),
+    Case("NaN/inf/negative reflectance", "residual CNN given radiance (W m-2 sr-1 um-1)",
+         lambda t: _inverter().predict(cube().assign_attrs(units="W m-2 sr-1 um-1")), wb.errors.InputError,
+         r"units 'W m-2 sr-1 um-1'; expected dimensionless reflectance"),
+    Case("CLI usage", "residual CNN `predict(..., tile_rows=0)`",
+         lambda t: _inverter().predict(cube(), tile_rows=0), wb.errors.InputError,
+         r"tile_rows must be a whole number of rows >= 1"),
     Case("wrong wavelengths", "band dim without a wavelength coordinate",
          lambda t: validate.check_bands(cube().drop_vars("wavelength"), CLEMENTINE_NM), wb.errors.InputError,
          r"no 'wavelength' coordinate"),
@@ -623,7 +637,25 @@ CASES: list[Case] = [
          lambda t: _read_stations(t, stations(), train=True), wb.errors.InputError, r"TRAIN needs measured FeO"),
     Case("station CSV", "inversion read_stations: text in R415",
          lambda t: _read_stations(t, stations().astype({"R415": object}).assign(R415="bright")), wb.errors.InputError,
-         r"column R415 has non-numeric values"),
+         r"column 'R415' has 6 non-numeric value\(s\), first 'bright' in row 1"),
+    Case("station CSV", "inversion read_stations: reflectance in percent",
+         lambda t: _read_stations(t, stations().assign(R750=lambda d: d.R750 * 100)), wb.errors.InputError,
+         r"above 1.5 .*Percent\? divide by 100"),
+    Case("station CSV", "inversion read_stations: TRAIN with text in FeO_wt_pct",
+         lambda t: _read_stations(t, stations().assign(FeO_wt_pct="abc", TiO2_wt_pct=1.0), train=True),
+         wb.errors.InputError, r"column 'FeO_wt_pct' has 6 non-numeric value\(s\)"),
+    Case("station CSV", "inversion read_stations: TRAIN with FeO_wt_pct = 150",
+         lambda t: _read_stations(t, stations().assign(FeO_wt_pct=150.0, TiO2_wt_pct=1.0), train=True),
+         wb.errors.InputError, r"outside 0–100 wt%, first FeO_wt_pct = 150 in row 1"),
+    Case("station CSV", "inversion read_stations: lat_deg = 200",
+         lambda t: _read_stations(t, stations().assign(lat_deg=200.0)), wb.errors.InputError,
+         r"latitude out of range: found 200"),
+    Case("station CSV", "inversion read_stations: first data row longer than the header",
+         lambda t: _read_stations(t, text="R415,R750,R900,R950,R1000\n0.1,0.1,0.1,0.1,0.1,7,8\n"),
+         wb.errors.InputError, r"first data row has more fields than the header"),
+    Case("station CSV", "inversion read_stations: semicolon-separated file",
+         lambda t: _read_stations(t, text="R415;R750;R900;R950;R1000\n0.1;0.1;0.1;0.1;0.1\n"),
+         wb.errors.InputError, r"header looks semicolon-separated"),
     Case("station CSV", "inversion read_stations: R900 = 1e999 (infinite)",
          lambda t: _read_stations(t, stations().assign(R900=np.inf)), wb.errors.InputError, r"infinite value"),
     Case("station CSV", "inversion read_stations: negative R750",
@@ -652,6 +684,13 @@ CASES: list[Case] = [
          r"unknown precision 'fp8': use one of auto, float32, bfloat16"),
     Case("station CSV", "`workbench invert stations` with a TRAIN lacking measured oxides (CLI)",
          _invert_cli, CliError, r"TRAIN needs measured FeO_wt_pct", code=2),
+    Case("CLI usage", "`workbench invert stations --out` inside a path that is a file (CLI)",
+         lambda t: (t / "afile").write_text("x") and cli(
+             ["invert", "stations", "--train", "t.csv", "--predict", "p.csv", "--out", str(t / "afile" / "o.csv")]),
+         CliError, r"cannot write .*part of its folder path is an existing file", code=2),
+    Case("CLI usage", "`workbench invert map --input` with two (band, lat, lon) variables (CLI)",
+         lambda t: cli(["invert", "map", "--input", str(_two_cube_zarr(t)), "--out", str(t / "m.zarr")]), CliError,
+         r"2 variables with a 'band' dim .*name the reflectance with --variable", code=2),
     # -- CLI ----------------------------------------------------------------------------------------
     Case("CLI usage", "unknown subcommand",
          lambda t: cli(["frobnicate"]), CliError, r"invalid choice: 'frobnicate'", code=2),

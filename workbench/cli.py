@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from .errors import WorkbenchError
+from .io import writable_parent
 
 #: Modules that add subcommands; each module adds its own line.
 COMMANDS: list[str] = [
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # every command's output (--out, --json) is checked before the work starts, not after it
+        for path in (getattr(args, "out", None), getattr(args, "json_path", None)):
+            if path:
+                writable_parent(path)
         return int(args.func(args) or 0)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

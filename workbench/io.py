@@ -12,6 +12,31 @@ from pathlib import Path
 from .errors import InputError
 
 
+def writable_parent(path: str | os.PathLike) -> Path:
+    """Create ``path``'s folder if needed and check that files can be made in it, before any work is done.
+
+    Raises :class:`InputError` naming the output and the reason (a file where a folder should be, no
+    permission, a read-only or special file system) instead of an ``OSError`` about a temporary name.
+    """
+    final = Path(path)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"cannot write {final}: part of its folder path is an existing file; "
+                         "choose another path") from None
+    except OSError as exc:
+        raise InputError(f"cannot write {final}: cannot create its folder ({exc.strerror or exc}); "
+                         "choose a writable folder") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".probe", dir=final.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write {final}: its folder {final.parent} does not accept new files "
+                         f"({exc.strerror or exc}); choose a writable folder") from None
+    os.close(fd)
+    os.unlink(probe)
+    return final
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
@@ -28,12 +53,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     >>> (d / "a.txt").read_text()
     'hello'
     """
-    final = Path(path)
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise InputError(f"cannot write {final}: part of its folder path is an existing file; "
-                         "choose another path") from None
+    final = writable_parent(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)

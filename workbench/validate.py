@@ -40,6 +40,7 @@ __all__ = [
     "check_matching_grids",
     "check_station_table",
     "read_station_csv",
+    "check_station_frame",
     "read_csv",
     "STATION_BANDS",
     "check_checkpoint",
@@ -70,7 +71,23 @@ def _values(obj: Any) -> np.ndarray | None:
         ) from None
 
 
-def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True, allow_all_nan: bool = False):
+#: Largest plausible reflectance (I/F) of lunar soil: sunlit soils stay below ~0.6 even at opposition, so a
+#: value above this is percent, DN or radiance, not a fraction (checked where a model's input is read).
+REFLECTANCE_MAX = 1.5
+
+
+def check_reflectance_units(da, name: str = "reflectance") -> None:
+    """Refuse a DataArray whose ``units`` attribute says it is not dimensionless reflectance."""
+    units = getattr(da, "attrs", {}).get("units")
+    if units is not None and str(units).strip() not in {"1", "", "reflectance", "dimensionless"}:
+        raise InputError(
+            f"{name} has units {units!r}; expected dimensionless reflectance (attrs['units'] = '1'). "
+            "Convert radiance or DN to reflectance (I/F) first"
+        )
+
+
+def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True, allow_all_nan: bool = False,
+                      max_value: float | None = None):
     """Refuse infinite, negative or entirely missing reflectance (NaN pixels are allowed).
 
     Parameters
@@ -84,6 +101,9 @@ def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True, all
         When False, any NaN is refused too.
     allow_all_nan
         When True, an entirely NaN array passes (e.g. one fully masked block of a chunked map).
+    max_value
+        When given (e.g. :data:`REFLECTANCE_MAX`), values above it are refused as not being a fraction
+        (percent, DN or radiance).
 
     Returns
     -------
@@ -95,12 +115,7 @@ def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True, all
         Non-numeric, infinite, negative or all-NaN values, or units other than reflectance.
     """
     if isinstance(da, xr.DataArray):
-        units = da.attrs.get("units")
-        if units is not None and str(units).strip() not in {"1", "", "reflectance", "dimensionless"}:
-            raise InputError(
-                f"{name} has units {units!r}; expected dimensionless reflectance (attrs['units'] = '1'). "
-                "Convert radiance or DN to reflectance (I/F) first"
-            )
+        check_reflectance_units(da, name)
     arr = _values(da)
     if arr is None:
         return da
@@ -127,6 +142,14 @@ def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True, all
             f"{name} has {int(neg.sum())} negative value(s) (min {np.nanmin(arr):.4g}); reflectance must be "
             ">= 0. Fix the calibration (dark subtraction) or set invalid pixels to NaN; values are never clipped"
         )
+    if max_value is not None:
+        with np.errstate(invalid="ignore"):
+            high = arr > max_value
+        if high.any():
+            raise InputError(
+                f"{name} has {int(high.sum())} value(s) above {max_value:g} (max {np.nanmax(arr):.4g}); reflectance "
+                "is a fraction (lunar soils 0.02–0.6). Percent? divide by 100; DN or radiance? calibrate to I/F first"
+            )
     return da
 
 
@@ -396,7 +419,7 @@ def read_csv(path, **kwargs) -> pd.DataFrame:
     """
     origin = str(path)
     try:
-        return pd.read_csv(path, **kwargs)
+        df = pd.read_csv(path, **kwargs)
     except FileNotFoundError:
         raise InputError(f"{origin}: no such file; check the path") from None
     except IsADirectoryError:
@@ -408,6 +431,17 @@ def read_csv(path, **kwargs) -> pd.DataFrame:
         raise InputError(
             f"{origin}: not a readable CSV ({first}); save it as UTF-8 comma-separated text with one header row"
         ) from None
+    if "index_col" not in kwargs and not isinstance(df.index, pd.RangeIndex):
+        # pandas turns the leading fields into an index when the first data row is longer than the header
+        raise InputError(f"{origin}: the first data row has more fields than the header ({len(df.columns)} "
+                         "columns); remove the extra commas or add the missing column names")
+    if "sep" not in kwargs and "delimiter" not in kwargs and df.shape[1] == 1:
+        name = str(df.columns[0])
+        for sep, what in ((";", "semicolon"), ("\t", "tab")):
+            if sep in name:
+                raise InputError(f"{origin}: the header looks {what}-separated ({name[:60]!r}); save the file as "
+                                 "comma-separated text")
+    return df
 
 
 def read_station_csv(path, required: Sequence[str] = STATION_BANDS, numeric: Sequence[str] | None = None
@@ -427,9 +461,16 @@ def read_station_csv(path, required: Sequence[str] = STATION_BANDS, numeric: Seq
     InputError
         Unreadable file, not a CSV, missing columns, non-numeric values, coordinates out of range.
     """
-    origin = str(path)
-    df = read_csv(path)
-    df.columns = [str(c).strip() for c in df.columns]
+    return check_station_frame(read_csv(path), required, numeric, origin=str(path))
+
+
+def check_station_frame(df: pd.DataFrame, required: Sequence[str] = STATION_BANDS,
+                        numeric: Sequence[str] | None = None, origin: str = "station table") -> pd.DataFrame:
+    """:func:`check_station_table` on a copy with stripped column names, plus range checks of the
+    latitude/longitude columns when present (``lat_deg``, ``lon_deg_east_0_360``, ``lat``, ``lon``)."""
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"{origin}: expected a table (pandas DataFrame or CSV path), got {type(df).__name__}")
+    df = df.rename(columns=lambda c: str(c).strip())
     coords = [c for c in ("lat_deg", "lon_deg_east_0_360", "lat", "lon") if c in df.columns]
     out = check_station_table(df, required, numeric=[*(required if numeric is None else numeric), *coords],
                               origin=origin)

@@ -33,6 +33,7 @@ def register(sub) -> None:
     m.add_argument("--weights", default=None,
                    help="weights .pt (default: the committed weights of the cube's 'instrument' attribute, else "
                         "those whose bands match it; for the synthetic Moon: inversion_clementine_uvvis)")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing OUT.zarr")
     m.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (default: local)")
     m.add_argument("--chunk", type=int, default=512, help="chunk size in pixels (lat and lon)")
     m.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -59,7 +60,10 @@ def _stations(args) -> int:
         print(st.cross_validate(train, by=args.cv, methods=methods).round(3).to_string())
     # Only the bands are inputs; every other PRED column (ids, notes, measured values) is carried through
     # untouched so OUT rows can be matched back; predictions replace columns of the same name.
-    added = st.StationInverter(prior=prior).fit(train).predict(pred[st.BANDS]).drop(columns=st.BANDS)
+    model = st.StationInverter(prior=prior).fit(train)
+    if model.n_skipped:
+        print(f"TRAIN: {model.n_used} stations used, {model.n_skipped} skipped (a blank band or oxide)")
+    added = model.predict(pred[st.BANDS]).drop(columns=st.BANDS)
     out = pred.drop(columns=[c for c in added.columns if c in pred.columns]).join(added)
     with atomic_path(args.out) as tmp:
         out.to_csv(tmp, index=False)

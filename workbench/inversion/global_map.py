@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import dask
@@ -26,18 +27,21 @@ import xarray as xr
 
 from ..config import inference_precision
 from ..errors import InputError
-from ..validate import fingerprint
+from ..io import writable_parent
+from ..validate import REFLECTANCE_MAX, check_reflectance, fingerprint
 from .model import UNITS, OxideInverter
+
+# zarr 3 warns on every consolidated write that consolidated metadata is not in its v3 spec yet; xarray
+# consolidates by default and reads it back, so the warning is noise on the CLI's one-line stderr
+warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
 
 
 def _block_fn(model: OxideInverter, precision: str):
     import torch
 
     def fn(block: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            if np.any(block < 0):
-                raise InputError("reflectance has negative values in a chunk; fix the calibration offset "
-                                 "or set those pixels to NaN")
+        # the cube is lazy: each chunk is checked as it arrives (inf, negative, percent/DN), never clipped
+        check_reflectance(block, name="reflectance in a chunk", allow_all_nan=True, max_value=REFLECTANCE_MAX)
         with torch.no_grad():  # passes of ~PASS_PIXELS pixels (see workbench.inversion.model)
             # the block carries the network's halo on every side (the 3x3 stem and any context windows)
             mean, std = model.predict_arrays(np.asarray(block, np.float32), precision=precision, halo=True)
@@ -140,9 +144,9 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     xarray.Dataset
         The store opened lazily.
     """
-    out = Path(out)
+    out = writable_parent(out)
     if out.exists() and not overwrite:
-        raise InputError(f"{out} exists; pass overwrite=True (CLI: delete it) to recompute")
+        raise InputError(f"{out} exists; pass overwrite=True (CLI: --overwrite) to recompute")
     part = out.with_name(out.name + ".partial")
     log_path = part / "progress.json"
     ds = invert_lazy(refl, model, chunk, precision)
@@ -197,6 +201,10 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
                 done.add(i)
                 save_log()
                 bar.update(1)
+    except InputError:
+        # bad data (negative, inf, percent in a chunk): a resume would fail the same way, so nothing is kept
+        shutil.rmtree(part, ignore_errors=True)
+        raise
     finally:
         bar.close()
         if client is not None:
@@ -282,6 +290,6 @@ def invert_global_cli(args) -> None:
         inst = "clementine_uvvis" if len(model.bands) == 5 else "kaguya_mi"
         refl = observe(make_moon(resolution_ppd=args.ppd), inst, snr=100, seed=1)["reflectance"]
     res = invert_to_zarr(refl, model, args.out, chunk=args.chunk, scheduler=args.scheduler,
-                         precision=getattr(args, "precision", None))
+                         precision=getattr(args, "precision", None), overwrite=getattr(args, "overwrite", False))
     print(f"wrote {args.out}: {list(res.data_vars)} in {res.attrs['seconds']:.1f} s "
           f"({res.attrs.get('precision', 'float32')})")

@@ -24,7 +24,7 @@ import xarray as xr
 from ..config import get_device, inference_precision
 from ..errors import CheckpointError, InputError
 from ..io import atomic_path
-from ..validate import check_reflectance, load_weights
+from ..validate import REFLECTANCE_MAX, check_reflectance, check_reflectance_units, load_weights
 from .resnet import ARCH, PackedInference, ResidualInversionNet, gaussian_nll, packed_supported
 
 #: Outputs of the network, in order.
@@ -116,7 +116,9 @@ class OxideInverter:
     def check_input(self, refl: xr.DataArray) -> np.ndarray:
         """Validate a ``(band, lat, lon)`` cube against the model's bands; return float32 numpy.
 
-        Raises :class:`InputError` for missing/extra bands, mismatched wavelengths and negative values.
+        Raises :class:`InputError` for missing/extra bands, mismatched wavelengths, units other than
+        reflectance, and infinite, negative or implausibly high values (above
+        :data:`~workbench.validate.REFLECTANCE_MAX`: percent or DN). NaN pixels pass (they come out NaN).
         """
         if not isinstance(refl, xr.DataArray) or "band" not in refl.dims:
             raise InputError("predict() needs an xarray.DataArray with a 'band' dim (band, lat, lon); "
@@ -137,15 +139,12 @@ class OxideInverter:
                                  f"{np.asarray(self.wavelengths)[bad].tolist()} nm; use weights trained "
                                  "for this instrument (or fine-tune a model on its bands)")
         refl = refl.transpose("band", ...)
+        check_reflectance_units(refl)
         arr = np.asarray(refl.values, dtype=np.float32)
-        check_reflectance(arr, allow_all_nan=True)  # inf is refused, not silently turned into NaN
+        # inf is refused, not silently turned into NaN; percent or DN is refused, not inverted
+        check_reflectance(arr, allow_all_nan=True, max_value=REFLECTANCE_MAX)
         if arr.ndim != 3:
             raise InputError(f"expected (band, lat, lon), got dims {refl.dims}")
-        with np.errstate(invalid="ignore"):
-            neg = arr < 0
-        if neg.any():
-            raise InputError(f"reflectance has {int(neg.sum())} negative value(s) (min {np.nanmin(arr):.4g}); "
-                             "fix the calibration offset or set those pixels to NaN")
         return arr
 
     def _targets_array(self, truth: xr.Dataset, like: xr.DataArray) -> np.ndarray:
@@ -498,7 +497,11 @@ class OxideInverter:
         else:
             Xp = np.pad(Xf, ((0, 0), (h, h), (h, h)), mode="edge")
         K = len(self.targets)
-        tile_rows = tile_rows or max(1, PASS_PIXELS // max(1, W))
+        if tile_rows is not None and (isinstance(tile_rows, bool) or not isinstance(tile_rows, (int, np.integer))
+                                      or tile_rows < 1):
+            raise InputError(f"tile_rows must be a whole number of rows >= 1 (or None for about {PASS_PIXELS} "
+                             f"pixels per pass), got {tile_rows!r}")
+        tile_rows = int(tile_rows) if tile_rows else max(1, PASS_PIXELS // max(1, W))
         mean = np.empty((K, H, W), np.float32)
         std = np.empty((K, H, W), np.float32)
         epi = np.empty((K, H, W), np.float32) if epistemic else None

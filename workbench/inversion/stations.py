@@ -16,6 +16,7 @@ Wilcox, B. B., Lucey, P. G., Gillis, J. J. (2005). JGR 110, E11001 (the 36-stati
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,11 +26,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..validate import REFLECTANCE_MAX, check_station_frame, read_csv
 from ..validate import check_reflectance as check_finite_reflectance
-from ..validate import read_csv
 from .baselines import (
     CLEMENTINE_BANDS,
-    check_reflectance,
     fit_lucey_feo,
     fit_lucey_tio2,
     lucey_feo,
@@ -45,32 +45,41 @@ TARGETS = {"FeO": "FeO_wt_pct", "TiO2": "TiO2_wt_pct"}
 def read_stations(src: str | Path | pd.DataFrame, require_targets: bool = False) -> pd.DataFrame:
     """Read and validate a station table (CSV path or DataFrame).
 
-    Needs columns ``R415, R750, R900, R950, R1000`` (reflectance, ≥ 0, NaN allowed) and, when
-    ``require_targets``, ``FeO_wt_pct`` and ``TiO2_wt_pct``. Other columns are kept but not used.
+    Needs columns ``R415, R750, R900, R950, R1000`` (reflectance as a fraction, 0 ≤ R ≤
+    :data:`~workbench.validate.REFLECTANCE_MAX`, NaN allowed) and, when ``require_targets``, ``FeO_wt_pct`` and
+    ``TiO2_wt_pct`` (wt%, 0–100, blank for unknown). Column names are stripped of spaces; ``lat_deg`` /
+    ``lon_deg_east_0_360`` are range-checked when present. Other columns are kept but not used.
     """
     if isinstance(src, pd.DataFrame):
-        df = src.copy()
-    else:
+        df, origin = src, "station table"
+    elif isinstance(src, (str, os.PathLike)):
         path = Path(src)
         if not path.exists():
             raise InputError(f"station table {path} does not exist; give a CSV with columns {BANDS}")
-        df = read_csv(path)  # pandas parse errors become one InputError naming the file
+        df, origin = read_csv(path), str(path)  # pandas parse errors become one InputError naming the file
+    else:
+        raise InputError(f"station table must be a CSV path or a pandas DataFrame, got {type(src).__name__}")
+    df = df.rename(columns=lambda c: str(c).strip())
     missing = [b for b in BANDS if b not in df.columns]
     if missing:
-        raise InputError(f"station table is missing band column(s) {missing}; it needs {BANDS} "
+        raise InputError(f"{origin} is missing band column(s) {missing}; it needs {BANDS} "
                          "(Clementine UVVIS reflectance at 415/750/900/950/1000 nm)")
-    if require_targets:
+    targets = [c for c in TARGETS.values() if c in df.columns]
+    if require_targets and len(targets) < len(TARGETS):
         miss = [c for c in TARGETS.values() if c not in df.columns]
-        if miss:
-            raise InputError(f"training table is missing {miss}; TRAIN needs measured FeO_wt_pct and "
-                             "TiO2_wt_pct (wt%) on every row")
-    for b in BANDS:
-        try:
-            df[b] = pd.to_numeric(df[b])
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"column {b} has non-numeric values ({exc}); fix the CSV") from exc
-    check_reflectance(df[BANDS].to_numpy(float), name="station reflectance")
-    check_finite_reflectance(df[BANDS].to_numpy(float), name="station reflectance")  # inf / all-NaN too
+        raise InputError(f"training table is missing {miss}; TRAIN needs measured FeO_wt_pct and "
+                         "TiO2_wt_pct (wt%) on every row")
+    df = check_station_frame(df, BANDS, numeric=[*BANDS, *targets], origin=origin)  # numbers, lat/lon
+    check_finite_reflectance(df[BANDS].to_numpy(float), name=f"{origin}: station reflectance",
+                             max_value=REFLECTANCE_MAX)  # inf, negative, all-NaN, percent
+    if require_targets:
+        Y = df[targets].to_numpy(float)
+        with np.errstate(invalid="ignore"):
+            bad = np.isinf(Y) | (Y < 0) | (Y > 100)
+        if bad.any():
+            i, j = (int(k[0]) for k in np.nonzero(bad))
+            raise InputError(f"{origin}: {int(bad.sum())} measured oxide value(s) outside 0–100 wt%, first "
+                             f"{targets[j]} = {Y[i, j]:g} in row {i + 1}; give wt% (blank for unknown)")
     return df
 
 
@@ -106,6 +115,21 @@ class StationInverter:
     models: list = field(default_factory=list, repr=False)
     scale: tuple = ()
 
+    def _prior_mean(self, X: np.ndarray) -> np.ndarray:
+        """The prior's (n, 2) FeO/TiO2 mean (zeros without a prior), checked for shape and finite values
+        where the bands are complete."""
+        if self.prior is None:
+            return np.zeros((len(X), 2))
+        base = np.asarray(self.prior(X), dtype=float)
+        if base.shape != (len(X), 2):
+            raise InputError(f"the prior returned shape {base.shape}; it must map X (n, 5) to FeO, TiO2 of "
+                             f"shape (n, 2) = {(len(X), 2)}")
+        complete = np.isfinite(X).all(1)
+        if not np.isfinite(base[complete]).all():
+            raise InputError("the prior returned NaN or inf for stations with complete bands; it must give a "
+                             "finite FeO and TiO2 mean for every such station")
+        return base
+
     def fit(self, df: pd.DataFrame) -> StationInverter:
         """Fit on the rows of ``df`` with complete bands and targets."""
         from sklearn.gaussian_process import GaussianProcessRegressor
@@ -120,10 +144,12 @@ class StationInverter:
         if ok.sum() < 5:
             raise InputError(f"TRAIN has {int(ok.sum())} complete rows; at least 5 stations are needed")
         F, Y, X = F[ok], Y[ok], X[ok]
+        #: rows of TRAIN used (complete bands and targets) and rows skipped (a blank band or oxide)
+        self.n_used, self.n_skipped = int(ok.sum()), int((~ok).sum())
         mu, sd = F.mean(0), F.std(0)
         sd[sd == 0] = 1.0
         self.scale = (mu, sd)
-        base = self.prior(X) if self.prior is not None else np.zeros_like(Y)
+        base = self._prior_mean(X)
         self.models = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # hyper-parameter bound warnings on tiny tables
@@ -149,7 +175,7 @@ class StationInverter:
         mu, sd = self.scale
         out = df.copy()
         luc = lucey_prior(X)
-        base = self.prior(X) if self.prior is not None else np.zeros((len(X), 2))
+        base = self._prior_mean(X)
         for j, ox in enumerate(TARGETS):
             m = np.full(len(X), np.nan)
             s = np.full(len(X), np.nan)
@@ -189,6 +215,10 @@ def cross_validate(df: pd.DataFrame, by: str = "station",
     X = df[BANDS].to_numpy(float)
     g = _groups(df, by)
     builtin = {"gp": lambda: StationInverter(), "gp_lucey_prior": lambda: StationInverter(prior=lucey_prior)}
+    unknown = sorted(set(gp_variants) - set(builtin))
+    if unknown:
+        raise InputError(f"unknown GP variant(s) {unknown}; choose from {sorted(builtin)} "
+                         "(or pass your own under methods=)")
     factories: dict[str, Callable[[], object]] = {
         **{k: v for k, v in builtin.items() if k in gp_variants}, **(methods or {}),
     }
