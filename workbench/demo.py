@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .catalog import REPO_ROOT
+from .errors import InputError
 from .io import atomic_write_text
 from .report import ENV_VAR
 
@@ -64,7 +65,16 @@ def _export_html(nb, path: Path) -> None:
 
 def run_demo(out_dir: str | Path = "outputs/demo", only: str | None = None, fast: bool | None = None,
              timeout: int = 900) -> list[dict]:
-    """Execute the curated notebooks and write HTML pages, ``summary.json`` and ``index.html``."""
+    """Execute the curated notebooks and write HTML pages, ``summary.json`` and ``index.html``.
+
+    An ``only`` that matches no notebook, or a ``timeout`` that is not a positive number of seconds, is an
+    :class:`~workbench.errors.InputError` before anything runs (an earlier report in ``out_dir`` is kept).
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise InputError(f"timeout must be a positive number of seconds per cell, got {timeout!r}")
+    if not curated_notebooks(only):
+        names = ", ".join(p.stem for p in curated_notebooks()) or f"none in {NOTEBOOK_DIR}"
+        raise InputError(f"no curated notebook name contains {only!r}; the notebooks are: {names}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results = []

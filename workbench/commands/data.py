@@ -54,6 +54,8 @@ def _hash(args) -> int:
 
     for f in args.files:
         p = Path(f)
+        if p.is_dir():
+            raise InputError(f"{f} is a folder; give the files inside it (e.g. {f}/*)")
         if not p.is_file():
             raise InputError(f"{f}: no such file")
         print(f"{sha256_file(p)}  {p.stat().st_size:>12}  {f}")

@@ -89,6 +89,8 @@ def _reconstruct(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".tif", ".tiff", ".npy"):
         raise InputError(f"--out {args.out}: use a .tif or .npy file name")
+    if args.pixel_size is not None and not (np.isfinite(args.pixel_size) and args.pixel_size > 0):
+        raise InputError(f"--pixel-size must be a positive number of metres per image pixel, got {args.pixel_size}")
     img = _read(args.image, "image", is_dem=False)
     dem = _read(args.coarse_dem, "coarse DEM", is_dem=True)
     if isinstance(img, np.ndarray) and args.pixel_size is None:
