@@ -66,6 +66,23 @@ def test_block_bootstrap_widens_ci_only_for_correlated_fields():
     assert w_smooth["width_vs_iid"].iloc[1] > 4.0  # correlated: iid CIs are far too narrow
 
 
+def test_a_region_with_too_few_blocks_gets_a_nan_interval_and_a_warning():
+    rng = np.random.default_rng(4)
+    da = _field(rng.normal(size=(180, 360)), 1)
+    lat2, lon2 = _latlon(1)
+    small = xr.zeros_like(da, dtype=bool).copy(data=(lat2 > 1) & (lat2 < 9) & (lon2 > 1) & (lon2 < 9))
+    with pytest.warns(UserWarning, match="spans only 1 bootstrap block.*smaller block_deg"):
+        st = A.region_statistics(da, {"small": small}, block_deg=10.0, n_boot=100)
+    assert int(st["n_units"].item()) == 1 and np.isfinite(st["mean"].item())
+    assert np.isnan(st["mean_ci_low"].item()) and np.isnan(st["median_ci_high"].item())
+    with pytest.warns(UserWarning, match="spans only 1"):
+        cmp = A.compare_regions(da, small, ~small, block_deg=10.0, n_boot=100, n_perm=99)
+    assert np.isnan(cmp["ci95"]).all()
+    # with 2-degree blocks the same region has 16 blocks and a proper interval
+    st2 = A.region_statistics(da, {"small": small}, block_deg=2.0, n_boot=100)
+    assert st2["mean_ci_low"].item() < st2["mean"].item() < st2["mean_ci_high"].item()
+
+
 def test_compare_regions_recovers_planted_difference():
     rng = np.random.default_rng(3)
     noise = ndimage.gaussian_filter(rng.normal(size=(180, 360)), sigma=3, mode="wrap") * 10

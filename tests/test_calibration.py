@@ -90,6 +90,11 @@ def test_correlation_range_sees_correlated_residuals():
     assert cal.bootstrap_tiles(white) == (2, 2)
     stripes = white * 0.1 + rng.normal(size=100)[None, :]  # whole-column residual stripes
     assert cal.bootstrap_tiles(stripes) == (100, 2)  # strips along the columns
+    # a smooth trend correlated along both axes: never one whole-image tile (a zero-width interval)
+    yy, xx = np.mgrid[0:60, 0:120]
+    trend = 0.003 * (yy / 60 + xx / 120) + 1e-5 * rng.normal(size=(60, 120))
+    th, tw = cal.bootstrap_tiles(trend)
+    assert -(-60 // th) * -(-120 // tw) >= cal.MIN_BOOT_TILES
 
 
 def test_huber_bootstrap_agrees_with_theil_sen():
@@ -270,3 +275,44 @@ def test_photometric_fit_errors():
         ph.fit_hapke(scene().isel(band=0), 30, 0, 30)
     with pytest.raises(InputError, match="unknown Hapke parameter"):
         ph.fit_hapke(np.ones((2, 20)) * 0.1, 30, 0, [20, 40], fit=("q",))
+
+
+def test_local_geometry_tilted_plane_known_answer_on_either_row_order():
+    from workbench.geo import MOON_RADIUS_M
+
+    lat = np.linspace(1.0, -1.0, 21)  # rows north to south (the convention)
+    lon = np.linspace(-1.0, 1.0, 21)
+    # a plane facing north, 10 deg slope: height falls towards the north
+    z = -np.tan(np.deg2rad(10.0)) * MOON_RADIUS_M * np.deg2rad(lat)[:, None] * np.ones(lon.size)
+    dem = xr.DataArray(z, dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, attrs={"units": "m"})
+    for grid in (dem, dem.isel(lat=slice(None, None, -1)), dem.isel(lon=slice(None, None, -1))):
+        geo = cal.local_geometry(grid, phase=30.0, sun_azimuth=0.0)  # sun 30 deg from zenith, in the north
+        assert np.allclose(geo["i"].values, 20.0, atol=0.05) and np.allclose(geo["e"].values, 10.0, atol=0.05)
+    east = cal.local_geometry(dem, phase=30.0, sun_azimuth=90.0)  # sun in the east: tilt is sideways
+    assert np.allclose(east["i"].values, np.rad2deg(np.arccos(np.cos(np.deg2rad(30)) * np.cos(np.deg2rad(10)))),
+                       atol=0.05)
+
+
+def test_neighbour_instrument_excludes_the_pixel_itself_at_edges_too():
+    a = np.zeros((5, 5))
+    a[0, 0] = a[0, 2] = 1.0  # a corner and an edge pixel
+    z = cal._neighbour_instrument(a)
+    assert z[0, 0] == 0.0 and z[0, 2] == 0.0 and z[1, 1] == pytest.approx(2 / 8)
+
+
+def test_unlit_incidence_is_zero_or_nan_not_an_error():
+    assert ph.lunar_lambert(100.0, 0.0, 100.0) == 0.0
+    assert ph.lunar_lambert(90.0, 0.0, 90.0) == 0.0  # cos 90 deg is 6e-17 in floating point, still unlit
+    assert ph.hapke(0.3, 120.0, 0.0, 120.0) == 0.0
+    assert np.isnan(ph.normalisation_factor(100.0, 0.0, 100.0))
+    with pytest.raises(InputError, match="emission"):
+        ph.lunar_lambert(30.0, 95.0, 60.0)
+
+
+def test_normalise_labelled_reflectance_with_per_pixel_numpy_angles():
+    R = xr.DataArray(np.full((4, 5), 0.1), dims=("lat", "lon"))
+    i, e, g = np.full((4, 5), 40.0), np.zeros((4, 5)), np.full((4, 5), 40.0)
+    for model in ("hapke", "lunar-lambert"):
+        out = ph.normalise(R, i, e, g, model)
+        assert out.dims == ("lat", "lon")
+        assert np.allclose(out.values, ph.normalise(R, 40.0, 0.0, 40.0, model).values)

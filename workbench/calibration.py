@@ -190,8 +190,10 @@ def _neighbour_instrument(a: np.ndarray) -> np.ndarray:
     ok = np.isfinite(a)
     k = np.ones((3, 3))
     k[1, 1] = 0.0
-    s = ndimage.convolve(np.where(ok, a, 0.0), k, mode="nearest")
-    n = ndimage.convolve(ok.astype(float), k, mode="nearest")
+    # zero padding: at the edges only the real neighbours count ('nearest' would bring the pixel's own
+    # value, and its noise, back into its instrument)
+    s = ndimage.convolve(np.where(ok, a, 0.0), k, mode="constant", cval=0.0)
+    n = ndimage.convolve(ok.astype(float), k, mode="constant", cval=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, s / n, np.nan)
 
@@ -243,13 +245,20 @@ def correlation_range(resid: np.ndarray, threshold: float = 0.1, max_lag: int = 
     return out
 
 
+#: Fewest tiles the spatial block bootstrap of a calibration fit resamples (see :func:`bootstrap_tiles`).
+MIN_BOOT_TILES = 8
+
+
 def bootstrap_tiles(resid: np.ndarray, threshold: float = 0.1, max_lag: int = 32) -> tuple[int, int]:
     """Tile shape (rows, columns) for the spatial block bootstrap of a residual image.
 
     Per axis: one more than the autocorrelation range (:func:`correlation_range`), at least 2 and at
     most a quarter of that side; where the autocorrelation never falls below ``threshold`` within the
     search (e.g. residual stripes that run the whole length of a column) the tile spans the whole axis,
-    so that the bootstrap resamples strips.
+    so that the bootstrap resamples strips. At least :data:`MIN_BOOT_TILES` tiles are kept: where the
+    residuals stay correlated along both axes (a smooth leftover trend) whole-axis tiles would make the
+    image one tile and every replicate the data itself (a zero-width interval), so the tiles are then
+    narrowed, columns first; such intervals are still optimistic, as any bootstrap of one trend.
     """
     shape = []
     for ax in (0, 1):
@@ -260,7 +269,13 @@ def bootstrap_tiles(resid: np.ndarray, threshold: float = 0.1, max_lag: int = 32
             shape.append(n)
         else:
             shape.append(int(np.clip(L + 1, 2, max(2, n // 4))))
-    return shape[0], shape[1]
+    (ny, nx), (th, tw) = resid.shape, shape
+    while -(-ny // th) * -(-nx // tw) < MIN_BOOT_TILES and max(th, tw) > 1:
+        if tw > 1 and (tw / nx >= th / ny or th == 1):
+            tw = max(1, tw // 2)
+        else:
+            th = max(1, th // 2)
+    return th, tw
 
 
 def _block_bootstrap_iv(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, ok: np.ndarray, alpha: float,
@@ -826,11 +841,13 @@ def local_geometry(elevation: xr.DataArray, phase: float, sun_azimuth: float = 9
     """
     from .geo import MOON_RADIUS_M
 
+    elevation = elevation.transpose("lat", "lon")
     lat = np.deg2rad(elevation["lat"].values)
-    dlat = np.deg2rad(abs(float(np.median(np.diff(elevation["lat"].values)))))
-    dlon = np.deg2rad(abs(float(np.median(np.diff(elevation["lon"].values)))))
+    # signed spacings: rows may run north to south (the convention) or south to north, columns either way
+    dlat = np.deg2rad(float(np.median(np.diff(elevation["lat"].values))))
+    dlon = np.deg2rad(float(np.median(np.diff(elevation["lon"].values))))
     z = np.asarray(elevation.values, dtype=float)
-    dz_dn = -np.gradient(z, axis=0) / (MOON_RADIUS_M * dlat)  # rows run north to south
+    dz_dn = np.gradient(z, axis=0) / (MOON_RADIUS_M * dlat)
     dz_de = np.gradient(z, axis=1) / (MOON_RADIUS_M * dlon * np.maximum(np.cos(lat), 1e-3))[:, None]
     n = np.stack([-dz_de, -dz_dn, np.ones_like(z)])
     n /= np.linalg.norm(n, axis=0)

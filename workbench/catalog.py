@@ -334,8 +334,8 @@ def fetch_file(m: Manifest, entry: FileEntry) -> Path:
                 if cand is not None:
                     return cand  # verified in place; mirrors are read-only
                 dirs = config.mirror_dirs()
-                errors.append(f"mirror: {src.mirror} not found (or hash differs) in "
-                              f"{', '.join(map(str, dirs)) if dirs else 'no WORKBENCH_DATA_MIRROR set'}")
+                errors.append(f"mirror: {src.mirror} not found (or hash differs) in {', '.join(map(str, dirs))}"
+                              if dirs else f"mirror: {src.mirror} skipped (WORKBENCH_DATA_MIRROR is not set)")
             elif src.repo is not None:
                 p = REPO_ROOT / src.repo
                 if p.is_file() and _hash_ok(p, entry):

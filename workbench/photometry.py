@@ -30,10 +30,19 @@ STANDARD_GEOMETRY: tuple[float, float, float] = (30.0, 0.0, 30.0)
 HAPKE_DEFAULTS: dict[str, float] = {"b": 0.21, "c": 0.70, "B0": 1.0, "h": 0.07}
 
 
+#: cos(i) at or below this is unlit (cos 90° is 6e-17 in floating point, not 0).
+_UNLIT_MU0 = 1e-12
+
+
 def _check_angles(i, e, g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Incidence in [0, 180] degrees (i >= 90: the sun is below the local horizon, unlit), emission in
+    [0, 90] (a surface facing away from the viewer is not observed), phase in [0, 180]."""
     i, e, g = (np.asarray(x, dtype=float) for x in (i, e, g))
-    if np.any(np.abs(i[np.isfinite(i)]) > 90) or np.any(np.abs(e[np.isfinite(e)]) > 90):
-        raise InputError("incidence and emission angles must lie in [0, 90] degrees")
+    if np.any(np.abs(i[np.isfinite(i)]) > 180):
+        raise InputError("incidence angles must lie in [0, 180] degrees (i >= 90: unlit)")
+    if np.any(np.abs(e[np.isfinite(e)]) > 90):
+        raise InputError("emission angles must lie in [0, 90] degrees; a surface facing away from the viewer "
+                         "is not observed (set those pixels to NaN)")
     if np.any((g[np.isfinite(g)] < 0) | (g[np.isfinite(g)] > 180)):
         raise InputError("phase angle must lie in [0, 180] degrees")
     return i, e, g
@@ -64,7 +73,7 @@ def lunar_lambert(i, e, g, albedo=1.0, L=None):
     L = mcewen_L(g) if L is None else np.asarray(L, dtype=float)
     mu0 = np.cos(np.deg2rad(i))
     mu = np.cos(np.deg2rad(e))
-    lit = mu0 > 0
+    lit = mu0 > _UNLIT_MU0
     mu0c = np.where(lit, mu0, 0.0)
     denom = np.where(mu0c + mu > 0, mu0c + mu, 1.0)
     out = albedo * (2.0 * L * mu0c / denom + (1.0 - L) * mu0c)
@@ -111,7 +120,7 @@ def hapke(w, i, e, g, b: float = HAPKE_DEFAULTS["b"], c: float = HAPKE_DEFAULTS[
         raise InputError("single-scattering albedo w must lie in [0, 1]")
     mu0 = np.cos(np.deg2rad(i))
     mu = np.cos(np.deg2rad(e))
-    lit = mu0 > 0
+    lit = mu0 > _UNLIT_MU0
     mu0c = np.where(lit, mu0, 0.0)
     B = B0 / (1.0 + np.tan(np.deg2rad(g) / 2.0) / h)
     P = henyey_greenstein2(g, b, c)
@@ -182,7 +191,9 @@ def _obs_arrays(reflectance, i, e, g, max_pixels: int, seed: int):
         i, e, g = (xr.DataArray(x) if not isinstance(x, xr.DataArray) and np.ndim(x) == 0 else x
                    for x in (i, e, g))
         R, i, e, g = xr.broadcast(reflectance, *(
-            x if isinstance(x, xr.DataArray) else xr.DataArray(np.asarray(x, float), dims=("obs",))
+            x if isinstance(x, xr.DataArray)
+            else xr.DataArray(np.asarray(x, float), dims=("obs",)) if np.ndim(x) == 1  # one angle per observation
+            else reflectance.copy(data=np.broadcast_to(np.asarray(x, float), reflectance.shape))  # per pixel
             for x in (i, e, g)))
         order = ["obs"] + [d for d in R.dims if d != "obs"]
         R, i, e, g = (np.asarray(x.transpose(*order).values, dtype=float) for x in (R, i, e, g))
@@ -414,15 +425,16 @@ def normalise(reflectance, i, e, g, model: str = "lunar-lambert", params: dict |
             L_obs, f_obs = gg.copy(data=np.asarray(L_obs)), gg.copy(data=np.asarray(f_obs))
         num = lunar_lambert(*to, L=L_std) * lunar_lambert_phase(to[2], pc)
         den = _ll_shape(ii, ee, L_obs) * f_obs
-        lit = np.cos(np.deg2rad(ii)) > 0
+        lit = np.cos(np.deg2rad(ii)) > _UNLIT_MU0
         with np.errstate(invalid="ignore", divide="ignore"):
             out = R * num / den
         out = out.where(lit) if is_da else np.where(lit, out, np.nan)
     elif model == "hapke":
         par = {**HAPKE_DEFAULTS, **params.get("params", {k: v for k, v in params.items()
                                                           if k in HAPKE_DEFAULTS})}
-        if is_da:
-            Rb, ib, eb, gb = xr.broadcast(R, *(x if isinstance(x, xr.DataArray) else xr.DataArray(x)
+        if is_da:  # labelled angles broadcast by name, plain arrays by NumPy's rules against R's own dims
+            Rb, ib, eb, gb = xr.broadcast(R, *(x if isinstance(x, xr.DataArray)
+                                               else R.copy(data=np.broadcast_to(np.asarray(x, float), R.shape))
                                                for x in (i, e, g)))
             w = _invert_w(Rb.values, ib.values, eb.values, gb.values, par)
             out = Rb.copy(data=np.where(np.isfinite(w), hapke(np.nan_to_num(w), *to, **par), np.nan))

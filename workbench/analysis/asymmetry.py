@@ -59,6 +59,7 @@ intervals).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -346,7 +347,26 @@ def _bootstrap(u: _Units, rng, n_boot: int, q: np.ndarray | None):
     return means, quants
 
 
-def _pct_ci(samples: np.ndarray, level: float) -> tuple[float, float]:
+#: Fewest resampling units (blocks) a block-bootstrap interval is given for. With fewer, every replicate is
+#: nearly the data itself and the percentile interval collapses (a region inside one block gets [m, m]):
+#: the interval is NaN instead, with a warning naming the fix.
+MIN_BOOT_UNITS = 5
+
+
+def enough_units(n_units: int, what: str) -> bool:
+    """False (with a warning) when ``n_units`` bootstrap blocks are too few for an interval."""
+    if n_units >= MIN_BOOT_UNITS:
+        return True
+    warnings.warn(f"{what} spans only {n_units} bootstrap block(s) (fewer than {MIN_BOOT_UNITS}), too few for "
+                  "an honest interval: it is reported as NaN. Use a smaller block_deg or a larger region",
+                  stacklevel=3)
+    return False
+
+
+def _pct_ci(samples: np.ndarray, level: float, n_units: int | None = None, what: str = "the region"
+            ) -> tuple[float, float]:
+    if n_units is not None and not enough_units(n_units, what):
+        return float("nan"), float("nan")
     a = (1.0 - level) / 2.0
     lo, hi = np.nanquantile(samples, [a, 1.0 - a])
     return float(lo), float(hi)
@@ -422,11 +442,15 @@ def region_statistics(
         pq = weighted_quantile(x[ok], w[ok], q)
         bm, bq = _bootstrap(u, rng, n_boot, q)
         a = (1 - level) / 2
-        qlo, qhi = np.nanquantile(bq, a, axis=0), np.nanquantile(bq, 1 - a, axis=0)
+        mean_ci = _pct_ci(bm, level, u.n, f"region {name!r}")
+        if np.isfinite(mean_ci[0]):
+            qlo, qhi = np.nanquantile(bq, a, axis=0), np.nanquantile(bq, 1 - a, axis=0)
+        else:
+            qlo = qhi = np.full(q.size, np.nan)
         im = int(np.argmin(np.abs(q - 0.5)))
         rows.append(
             dict(
-                mean=mean, mean_ci=_pct_ci(bm, level), median=pq[im], median_ci=(qlo[im], qhi[im]),
+                mean=mean, mean_ci=mean_ci, median=pq[im], median_ci=(qlo[im], qhi[im]),
                 std=np.sqrt(var), quantiles=pq, qlo=qlo, qhi=qhi, area=u.sw.sum(),
                 frac=u.sw.sum() / total_area, n_units=u.n,
             )
@@ -539,7 +563,7 @@ def compare_regions(
         "a": names[0],
         "b": names[1],
         "value": float(diff),
-        "ci95": list(_pct_ci(bma - bmb, level)),
+        "ci95": list(_pct_ci(bma - bmb, level, min(ua.n, ub.n), f"region {names[0]!r} or {names[1]!r}")),
         "p_value": float((1 + exceed) / (1 + n_perm)),
         "cohens_d": float(diff / pooled) if pooled > 0 else float("nan"),
         "cles": _weighted_cles(ua, ub),
@@ -585,7 +609,7 @@ def block_size_sensitivity(
     for b in block_sizes:
         u = _units(x, w, block_ids(da, b), sel, edges, with_hist=False)
         bm, _ = _bootstrap(u, np.random.default_rng(seed), n_boot, None)
-        lo, hi = _pct_ci(bm, level)
+        lo, hi = _pct_ci(bm, level, u.n, f"the mask at {b} deg blocks")
         rows.append({"block_deg": np.nan if b is None else float(b), "n_units": u.n, "ci_low": lo,
                      "ci_high": hi, "ci_width": hi - lo})
     df = pd.DataFrame(rows)

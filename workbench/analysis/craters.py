@@ -188,7 +188,7 @@ def crater_density(
     cov_area = float(w[cov].sum())
     counts, areas, block_cis = [], [], []
     if block_deg is not None:
-        from .asymmetry import block_ids
+        from .asymmetry import block_ids, enough_units
 
         bid = block_ids(grid, block_deg)
         rng = np.random.default_rng(seed)
@@ -210,7 +210,8 @@ def crater_density(
             draws = rng.integers(0, ub.size, size=(n_boot, ub.size))
             boot = k_b[draws].sum(axis=1) / a_b[draws].sum(axis=1) * PER_AREA_KM2
             a_ = (1 - level) / 2
-            block_cis.append(np.quantile(boot, [a_, 1 - a_]))
+            block_cis.append(np.quantile(boot, [a_, 1 - a_]) if enough_units(ub.size, f"region {name!r}")
+                             else np.array([np.nan, np.nan]))
     counts_a = np.array(counts)
     areas_a = np.array(areas)
     lo, hi = poisson_interval(counts_a, level)

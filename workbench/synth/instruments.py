@@ -228,7 +228,12 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
         if not isinstance(geometry, dict) or not {"i", "e", "g"} <= set(geometry):
             raise InputError("geometry must be a dict with keys 'i', 'e', 'g' (degrees) and optional 'model'")
         model = geometry.get("model", "lunar-lambert")
-        factor = xr.apply_ufunc(lambda i, e, g: 1.0 / normalisation_factor(i, e, g, model=model),
+        def forward(i, e, g):  # f(i,e,g)/f(30,0,30); an unlit pixel (i >= 90) is dark, 0, not NaN
+            with np.errstate(divide="ignore"):
+                return np.where(np.cos(np.deg2rad(np.asarray(i, float))) <= 1e-12, 0.0,
+                                1.0 / normalisation_factor(i, e, g, model=model))
+
+        factor = xr.apply_ufunc(forward,
                                 *(xr.DataArray(geometry[k]) if not isinstance(geometry[k], xr.DataArray)
                                   else geometry[k] for k in ("i", "e", "g")),
                                 dask="allowed")
