@@ -102,6 +102,32 @@ def _pair(n=64, ps=5.0):
     return render(z, 45.0, 20.0, pixel_size=ps).values, downsample(z, 8), z
 
 
+def test_sfs_renderer_equals_render_on_a_tilted_plane_edges_included():
+    import torch
+
+    from workbench.topography.sfs import lunar_lambert_torch
+
+    yy, xx = np.mgrid[0:10, 0:20]
+    z = 0.3 * xx - 0.2 * yy  # a tilted plane, 1 m pixels
+    a = lunar_lambert_torch(torch.tensor(z, dtype=torch.float64), 120.0, 30.0).numpy()
+    b = render(z, 120.0, 30.0, pixel_size=1.0, shadows=False).values
+    np.testing.assert_allclose(a, b, atol=1e-6)  # the same slope on the edge pixels as inside
+
+
+def test_reconstruct_reads_a_south_up_grid_by_its_coordinates():
+    img, coarse, z = _pair(48)
+    ps = 5.0
+    y, x = (np.arange(48)[::-1] + 0.5) * ps, (np.arange(48) + 0.5) * ps
+    yc, xc = (np.arange(6)[::-1] + 0.5) * ps * 8, (np.arange(6) + 0.5) * ps * 8
+    north = xr.DataArray(img, coords={"y": y, "x": x}, dims=("y", "x"))
+    dem = xr.DataArray(coarse, coords={"y": yc, "x": xc}, dims=("y", "x"), attrs={"units": "m"})
+    kw = dict(sun_azimuth=45.0, sun_elevation=20.0, method="sfs", max_iter=20)
+    ref = reconstruct(north, dem, **kw)
+    flipped = reconstruct(north.isel(y=slice(None, None, -1)), dem.isel(y=slice(None, None, -1)), **kw)
+    assert (flipped["y"].values == y[::-1]).all()  # returned in the input's own order
+    np.testing.assert_allclose(flipped.sel(y=y).values, ref.values, atol=1e-6)
+
+
 def test_reconstruct_upsample_and_metadata():
     img, coarse, z = _pair()
     out = reconstruct(img, coarse, 45.0, 20.0, method="upsample", pixel_size=5.0)

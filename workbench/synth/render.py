@@ -161,10 +161,22 @@ def surface_normals(grid: DemGrid) -> tuple[np.ndarray, np.ndarray]:
 def _sweep(z: np.ndarray, lateral: np.ndarray, step_len: np.ndarray, tan_el: float) -> np.ndarray:
     """Horizon sweep along axis 0 (the sun lies before row 0); ``lateral`` = column shift per step.
 
-    ``lateral`` and ``step_len`` broadcast to ``z.shape``; ``|lateral| <= 1``. The carried horizon is
-    padded with a very low value on both sides, so rays entering from outside the grid cast nothing.
+    ``lateral`` and ``step_len`` broadcast to ``z.shape``. The carried horizon is padded with a very low
+    value on both sides, so rays entering from outside the grid cast nothing. Where ``|lateral| > 1``
+    somewhere (a geographic grid whose pixels narrow towards a pole, sun near north or south) each step
+    is split into ``ceil(max |lateral|)`` sub-steps over heights interpolated linearly along axis 0, so
+    the ray never jumps over a column.
     """
     K, J = z.shape
+    n_sub = int(np.ceil(float(np.max(np.abs(lateral))) - 1e-9)) if np.size(lateral) else 1
+    if n_sub > 1 and K > 1:
+        t = np.arange((K - 1) * n_sub + 1) / n_sub  # sub-step positions along axis 0
+        k0 = np.minimum(np.floor(t).astype(np.intp), K - 2)
+        w = (t - k0)[:, None]
+        zi = z[k0] * (1.0 - w) + z[k0 + 1] * w  # NaN next to a sub-step stays NaN: it casts nothing
+        kr = np.minimum(np.ceil(t - 1e-9).astype(np.intp), K - 1)  # the step each sub-step belongs to
+        lat_b, step_b = np.broadcast_to(lateral, (K, J)), np.broadcast_to(step_len, (K, J))
+        return _sweep(zi, lat_b[kr] / n_sub, step_b[kr] / n_sub, tan_el)[::n_sub]
     low = -1e300
     shadow = np.zeros((K, J), dtype=bool)
     pos = np.arange(J, dtype=float) - np.broadcast_to(lateral, (K, J)) + 1.0  # index into padded row
@@ -197,7 +209,12 @@ def _cast_shadows_grid(grid: DemGrid, az: float, el: float) -> np.ndarray:
     # light travels from the sun along -s: per metre it moves d_row = +s_n/dy rows, d_col = -s_e/dx cols
     d_row = s_n / dy
     d_col = -s_e / dx
-    if np.all(np.abs(d_row) >= np.abs(d_col)):
+    # march along the axis the ray crosses fastest everywhere (smallest largest sideways shift per step);
+    # _sweep sub-steps where that shift still exceeds one pixel
+    with np.errstate(divide="ignore", invalid="ignore"):
+        worst_row = float(np.max(np.abs(d_col))) / abs(d_row) if d_row != 0 else np.inf
+        worst_col = abs(d_row) / float(np.min(np.abs(d_col))) if np.all(d_col != 0) else np.inf
+    if worst_row <= worst_col:
         lateral = d_col / abs(d_row)  # columns per row step
         step = np.hypot(dy, lateral * dx)
         if d_row >= 0:

@@ -290,12 +290,23 @@ def network_relief(image: np.ndarray, z_up: np.ndarray, pixel_size: float, sun_a
 
 
 # ----------------------------------------------------------------------------------------- API
+def _north_up(da: xr.DataArray) -> xr.DataArray:
+    """``da`` with rows north (y descending) and columns east (x ascending), the order every method
+    assumes; a grid stored south-up or west-right is flipped, not misread (its sun would be mirrored)."""
+    if "y" in da.dims and da.sizes["y"] > 1 and "y" in da.coords and da["y"].values[1] > da["y"].values[0]:
+        da = da.isel(y=slice(None, None, -1))
+    if "x" in da.dims and da.sizes["x"] > 1 and "x" in da.coords and da["x"].values[1] < da["x"].values[0]:
+        da = da.isel(x=slice(None, None, -1))
+    return da
+
+
 def _as_array(obj, name: str) -> tuple[np.ndarray, xr.DataArray | None]:
     if isinstance(obj, xr.DataArray):
         if obj.ndim == 3 and "band" in obj.dims and obj.sizes["band"] == 1:
             obj = obj.isel(band=0, drop=True)
         if obj.ndim != 2:
             raise InputError(f"{name} must be 2-D, got dims {obj.dims}")
+        obj = _north_up(obj.transpose("y", "x") if {"y", "x"} <= set(obj.dims) else obj)
         return np.asarray(obj.values, dtype=np.float64), obj
     arr = np.asarray(obj, dtype=np.float64)
     if arr.ndim != 2:
@@ -329,7 +340,8 @@ def reconstruct(
     ----------
     image
         Radiance factor (or any linear brightness) on ``(y, x)``: a DataArray with metre coordinates
-        or a 2-D ndarray with ``pixel_size``. Row 0 north/up, columns east/right. No NaN allowed.
+        or a 2-D ndarray with ``pixel_size`` (row 0 north/up, columns east/right; a DataArray may be stored
+        south-up or west-right: it is read by its coordinates and returned in its own order). No NaN allowed.
     coarse_dem
         Heights in metres covering the same extent with fewer pixels (DataArray or ndarray).
     sun_azimuth, sun_elevation
@@ -417,8 +429,11 @@ def reconstruct(
                   "sun_azimuth": az, "sun_elevation": el, "pixel_size": float(pixel_size),
                   "coarse_factor": float(fy)})
     if img_da is not None and "y" in img_da.coords and "x" in img_da.coords:
-        return xr.DataArray(z, coords={k: img_da.coords[k] for k in ("y", "x")}, dims=("y", "x"),
-                            name="elevation", attrs=attrs)
+        out = xr.DataArray(z, coords={k: img_da.coords[k] for k in ("y", "x")}, dims=("y", "x"),
+                           name="elevation", attrs=attrs)
+        if isinstance(image, xr.DataArray) and {"y", "x"} <= set(image.dims):  # back to the image's own order
+            out = out.sel(y=image["y"].values, x=image["x"].values)
+        return out
     y = (np.arange(ny)[::-1] + 0.5) * pixel_size
     x = (np.arange(nx) + 0.5) * pixel_size
     return xr.DataArray(z, coords={"y": y, "x": x}, dims=("y", "x"), name="elevation", attrs=attrs)

@@ -38,9 +38,10 @@ def lunar_lambert_torch(z_px, sun_azimuth: float, sun_elevation: float):
 
     az, el = np.deg2rad(sun_azimuth), np.deg2rad(sun_elevation)
     s_e, s_n, s_u = np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el)
-    zp = torch.nn.functional.pad(z_px[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
-    p = 0.5 * (zp[1:-1, 2:] - zp[1:-1, :-2])  # dz/deast
-    q = -0.5 * (zp[2:, 1:-1] - zp[:-2, 1:-1])  # dz/dnorth (row 0 north)
+    # central differences inside, one-sided on the edges: np.gradient's rule, as render() uses
+    gy, gx = torch.gradient(z_px)
+    p = gx  # dz/deast
+    q = -gy  # dz/dnorth (row 0 north)
     norm = torch.sqrt(1.0 + p * p + q * q)
     mu0 = torch.clamp((-p * s_e - q * s_n + s_u) / norm, min=0.0)
     mu = 1.0 / norm
