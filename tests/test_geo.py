@@ -73,3 +73,10 @@ def test_check_latlon_rejects_out_of_range():
 def test_area_weights_needs_latlon():
     with pytest.raises(InputError, match="lat"):
         geo.area_weights(xr.DataArray(np.zeros((2, 2)), dims=("y", "x")))
+
+
+def test_is_global_lon():
+    from workbench.geo import global_grid, is_global_lon
+
+    assert is_global_lon(global_grid(4)[1]) and is_global_lon(np.arange(0.5, 360, 1.0))
+    assert not is_global_lon(np.arange(0.5, 20, 1.0)) and not is_global_lon([10.0])

@@ -203,6 +203,12 @@ def test_evaluate_known_answers():
     assert inverted["auc"] == pytest.approx(0.0)
     with pytest.raises(InputError, match="both"):
         P.evaluate(perfect, truth & False)
+    # the same truth stored south-up and on 0..360 longitudes is matched by coordinates, not by position
+    other = truth.isel(lat=slice(None, None, -1))
+    other = other.assign_coords(lon=np.mod(other["lon"].values, 360.0)).sortby("lon")
+    assert P.evaluate(perfect, other)["auc"] == pytest.approx(1.0)
+    with pytest.raises(InputError, match="does not cover"):
+        P.evaluate(perfect, truth.isel(lat=slice(0, 5)))
 
 
 def test_conv_variant_trains_and_bad_arch_is_refused():
@@ -308,3 +314,13 @@ def test_fast_bench_reports_disjoint_seed_roles():
     # the chosen rule is the best on validation, never on the test Moons
     best = max(P.SCORE_RULES, key=lambda r: res["validation_auc"][f"network:{r}"])
     assert res["score_rule"]["network"] == best
+
+
+def test_training_tiles_wrap_in_longitude_only_on_a_global_grid():
+    z = np.broadcast_to(np.arange(40, dtype="float32"), (2, 16, 40)).copy()  # value = column index
+    rng = np.random.default_rng(0)
+    regional = P._tiles_from(z, 8, 200, rng, periodic=False)
+    steps = np.abs(np.diff(regional[:, 0, 0, :], axis=1))
+    assert (steps == 1).all()  # consecutive columns: the east and west edges never meet
+    wrapped = P._tiles_from(z, 8, 200, rng, periodic=True)
+    assert (np.abs(np.diff(wrapped[:, 0, 0, :], axis=1)) == 39).any()  # a global grid's seam is crossed

@@ -48,6 +48,16 @@ def wrap_lon_180(lon):
     )
 
 
+def is_global_lon(lon) -> bool:
+    """True when the longitudes (degrees, evenly spaced) close a full circle, so the grid's east and west
+    edges are neighbours (periodic in longitude)."""
+    lon = np.asarray(lon, dtype=float)
+    if lon.size < 2:
+        return False
+    d = float(np.median(np.diff(lon)))
+    return abs(lon.size * abs(d) - 360.0) < 0.5 * abs(d)
+
+
 def wrap_lon_360(lon):
     """Wrap longitudes (degrees east) into [0, 360).
 

@@ -20,7 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
-from ..geo import MOON_RADIUS_KM, MOON_RADIUS_M
+from ..geo import MOON_RADIUS_KM, MOON_RADIUS_M, is_global_lon
 
 #: Units of the layers the stack knows how to take or derive.
 LAYER_UNITS: dict[str, str] = {
@@ -48,13 +48,6 @@ def _check_grid(da: xr.DataArray, name: str) -> None:
             f"{name} must have dims ('lat', 'lon'), got {da.dims}; transpose it or reproject polar "
             "products to a geographic grid first"
         )
-
-
-def _is_global_lon(lon: np.ndarray) -> bool:
-    if lon.size < 2:
-        return False
-    d = float(np.median(np.diff(lon)))
-    return abs(lon.size * d - 360.0) < 0.5 * abs(d)
 
 
 def slope(elevation: xr.DataArray, radius_m: float = MOON_RADIUS_M) -> xr.DataArray:
@@ -86,7 +79,7 @@ def slope(elevation: xr.DataArray, radius_m: float = MOON_RADIUS_M) -> xr.DataAr
     if lat.size < 2 or lon.size < 2:
         raise InputError("slope needs at least 2 latitudes and 2 longitudes")
     dz_dlat = np.gradient(z, lat, axis=0)
-    if _is_global_lon(elevation["lon"].values):
+    if is_global_lon(elevation["lon"].values):
         dlon = float(np.median(np.diff(lon)))
         dz_dlon = (np.roll(z, -1, axis=1) - np.roll(z, 1, axis=1)) / (2.0 * dlon)
     else:
@@ -174,7 +167,7 @@ def roughness(elevation: xr.DataArray, window_px: int = 5) -> xr.DataArray:
     if window_px < 2:
         raise InputError(f"window_px must be >= 2, got {window_px}")
     z = elevation.values.astype("float64")
-    mode = ("nearest", "wrap") if _is_global_lon(elevation["lon"].values) else "nearest"
+    mode = ("nearest", "wrap") if is_global_lon(elevation["lon"].values) else "nearest"
     m1 = uniform_filter(z, window_px, mode=mode)
     m2 = uniform_filter(z * z, window_px, mode=mode)
     out = np.sqrt(np.clip(m2 - m1 * m1, 0.0, None))

@@ -42,6 +42,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import CheckpointError, InputError
+from ..geo import is_global_lon
 from .layers import DEFAULT_LAYERS, Normalisation, stack_layers
 
 __all__ = [
@@ -236,8 +237,9 @@ class ProspectivityModel:
                    tuple(state["error_scale"]), stats, state.get("score_rule", "sum"))
 
 
-def _tiles_from(z: np.ndarray, tile: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Random NaN-free tiles (n, C, tile, tile) from a (C, H, W) array; lon wraps."""
+def _tiles_from(z: np.ndarray, tile: int, n: int, rng: np.random.Generator, periodic: bool = True) -> np.ndarray:
+    """Random NaN-free tiles (n, C, tile, tile) from a (C, H, W) array; lon wraps when ``periodic`` (a
+    global grid), otherwise tiles stay inside it (a regional grid's east and west edges do not meet)."""
     c, h, w = z.shape
     if h < tile or w < tile:
         raise InputError(f"grid {h}x{w} is smaller than the tile size {tile}; use a smaller tile")
@@ -249,7 +251,7 @@ def _tiles_from(z: np.ndarray, tile: int, n: int, rng: np.random.Generator) -> n
         if tries > 50 * n:
             raise InputError("could not find NaN-free training tiles; fill or mask NaN gaps first")
         r = rng.integers(0, h - tile + 1)
-        q = rng.integers(0, w)
+        q = rng.integers(0, w if periodic else w - tile + 1)
         cols = (q + np.arange(tile)) % w
         t = z[:, r : r + tile][:, :, cols]
         if not np.isfinite(t).all():
@@ -312,6 +314,7 @@ def fit(
     stacks = [stacks] if isinstance(stacks, xr.DataArray) else list(stacks)
     norm = Normalisation.fit(stacks)
     zs = [norm.apply(s).values for s in stacks]
+    periodic = [is_global_lon(s["lon"].values) for s in stacks]
     cfg = {**DEFAULT_CONFIG, **(config or {})}
     unknown = set(cfg) - set(DEFAULT_CONFIG)
     if unknown:
@@ -333,7 +336,7 @@ def fit(
     net.train()
     for _step in range(steps):
         which = rng.integers(0, len(zs), size=batch_size)
-        x = np.concatenate([_tiles_from(zs[i], t, 1, rng) for i in which])
+        x = np.concatenate([_tiles_from(zs[i], t, 1, rng, periodic[i]) for i in which])
         m = _train_mask(rng, batch_size, c, t, p, patch_ratio)
         xt = torch.from_numpy(x).to(dev)
         mt = torch.from_numpy(m).to(dev)
@@ -351,7 +354,7 @@ def fit(
             break
     net.eval()
     # per-layer error scale on fresh training tiles (not the score's test data)
-    calib = np.concatenate([_tiles_from(zs[i % len(zs)], t, 1, rng) for i in range(64)])
+    calib = np.concatenate([_tiles_from(zs[i % len(zs)], t, 1, rng, periodic[i % len(zs)]) for i in range(64)])
     err = _layer_errors(net, calib).mean(axis=(0, 2, 3))
     scale = tuple(float(max(v, 1e-6)) for v in err)
     info = {"steps_done": len(history), "train_seconds": round(time.perf_counter() - t0, 2), "seed": seed}
@@ -380,19 +383,26 @@ def _layer_errors(net, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
     return out
 
 
-def _score_array(model: ProspectivityModel, z: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """(C, H, W) scaled squared error of each layer predicted from the others and the context."""
+def _score_array(model: ProspectivityModel, z: np.ndarray, batch_size: int = 16, periodic: bool = True
+                 ) -> np.ndarray:
+    """(C, H, W) scaled squared error of each layer predicted from the others and the context; tiles wrap
+    in longitude only on a global (``periodic``) grid."""
     t = model.config["tile"]
     c, h, w = z.shape
-    if h < t:
-        raise InputError(f"grid has {h} rows, fewer than the tile size {t}")
+    if h < t or (not periodic and w < t):
+        raise InputError(f"grid {h}x{w} is smaller than the tile size {t}; use a larger region or a smaller tile")
     valid = np.isfinite(z).all(axis=0)
     zf = np.where(np.isfinite(z), z, 0.0).astype("float32")
     stride = t // 2
     rows = list(range(0, h - t + 1, stride))
     if rows[-1] != h - t:
         rows.append(h - t)
-    cols = list(range(0, w, stride))  # lon wraps
+    if periodic:
+        cols = list(range(0, w, stride))  # lon wraps
+    else:
+        cols = list(range(0, w - t + 1, stride))
+        if cols[-1] != w - t:
+            cols.append(w - t)
     # taper tile edges (less context there) in the overlap average
     ramp = np.minimum(np.arange(t) + 0.5, t - np.arange(t) - 0.5) / (t / 2)
     wt = np.outer(ramp, ramp) ** 2
@@ -430,7 +440,8 @@ def layer_errors(model: ProspectivityModel, stack: xr.DataArray, batch_size: int
     any layer gives NaN at that pixel. :func:`anomaly_score` is the sum over layers.
     """
     z = model.normalisation.apply(stack).values
-    out = xr.DataArray(_score_array(model, z, batch_size).astype("float32"), coords=stack.coords,
+    out = xr.DataArray(_score_array(model, z, batch_size, is_global_lon(stack["lon"].values)).astype("float32"),
+                       coords=stack.coords,
                        dims=stack.dims, name="layer_error")
     out.attrs.update(units="1", long_name="scaled squared prediction error per layer",
                      crs=stack.attrs.get("crs", "IAU_2015:30100"))
@@ -744,12 +755,32 @@ def candidate_regions(
     return out[cols]
 
 
+def _truth_on_grid(truth: xr.DataArray, score: xr.DataArray) -> xr.DataArray:
+    """``truth`` matched pixel by pixel to ``score``'s grid by coordinates (nearest within half a pixel),
+    whatever its longitude convention (−180…180 or 0…360) or row order; an error where it does not cover it."""
+    from ..geo import wrap_lon_180, wrap_lon_360
+
+    for da, what in ((truth, "truth"), (score, "score")):
+        if not {"lat", "lon"} <= set(da.dims):
+            raise InputError(f"{what} needs (lat, lon) dims, got {da.dims}")
+    wrap = wrap_lon_360 if float(np.nanmax(score["lon"].values)) > 180.0 else wrap_lon_180
+    t = truth.astype(float).assign_coords(lon=wrap(truth["lon"].values)).sortby("lat").sortby("lon")
+    steps = [abs(float(np.median(np.diff(score[c].values)))) for c in ("lat", "lon") if score.sizes[c] > 1]
+    tol = 0.5 * min(steps) if steps else 1e-6
+    t = t.reindex(lat=score["lat"].values, lon=wrap(score["lon"].values), method="nearest", tolerance=tol)
+    missing = int(t.isnull().sum())
+    if missing:
+        raise InputError(f"truth does not cover {missing} pixel(s) of the score's grid (matched by lat/lon within "
+                         "half a pixel); give truth on the score's grid or a larger one")
+    return t.assign_coords(lon=score["lon"].values).astype(bool)
+
+
 def evaluate(score: xr.DataArray, truth: xr.DataArray, top_fraction: float = 0.01) -> dict:
     """Area-weighted ROC AUC and precision in the top ``top_fraction`` of area.
 
     Pixels are weighted by their spherical area; pixels with NaN score are left out. ``truth`` may
-    cover a larger grid (e.g. the whole Moon when ``score`` was computed on a latitude band): it is
-    matched to the grid of ``score``.
+    cover a larger grid (e.g. the whole Moon when ``score`` was computed on a latitude band), use the
+    other longitude convention or row order: it is matched to the grid of ``score`` by coordinates.
 
     Returns
     -------
@@ -763,8 +794,7 @@ def evaluate(score: xr.DataArray, truth: xr.DataArray, top_fraction: float = 0.0
 
     if not 0 < top_fraction <= 1:
         raise InputError(f"top_fraction must lie in (0, 1], got {top_fraction}")
-    if truth.shape != score.shape:
-        truth = truth.sel(lat=score["lat"], lon=score["lon"])
+    truth = _truth_on_grid(truth, score)
     s = score.values.ravel()
     y = truth.values.astype(bool).ravel()
     w = area_weights(score).values.ravel()

@@ -27,6 +27,7 @@ import xarray as xr
 
 from ..config import inference_precision
 from ..errors import InputError
+from ..geo import is_global_lon
 from ..io import writable_parent
 from ..validate import REFLECTANCE_MAX, check_reflectance, fingerprint
 from .model import UNITS, OxideInverter
@@ -71,7 +72,7 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
     else:  # wrap in memory as it is: no content hash for a name, no copy into blocks
         arr = da.from_array(np.asarray(refl.values, np.float32), chunks=(-1, chunk, chunk), name=False)
     lon = refl["lon"].values
-    periodic = lon.size > 1 and lon.size * abs(float(lon[1] - lon[0])) >= 359.9
+    periodic = is_global_lon(lon)
     K = len(model.targets)
     precision = inference_precision(precision, model.device)
     out = da.map_overlap(_block_fn(model, precision), arr, depth={0: 0, 1: model.net.halo, 2: model.net.halo},

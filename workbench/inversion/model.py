@@ -23,6 +23,7 @@ import xarray as xr
 
 from ..config import get_device, inference_precision
 from ..errors import CheckpointError, InputError
+from ..geo import is_global_lon
 from ..io import atomic_path
 from ..validate import REFLECTANCE_MAX, check_reflectance, check_reflectance_units, load_weights
 from .resnet import ARCH, PackedInference, ResidualInversionNet, gaussian_nll, packed_supported
@@ -542,10 +543,7 @@ class OxideInverter:
         """
         X = self.check_input(refl)
         spatial = [d for d in refl.dims if d != "band"]
-        periodic = False
-        if "lon" in refl.coords and refl["lon"].size > 1:
-            lon = refl["lon"].values
-            periodic = lon.size * abs(float(lon[1] - lon[0])) >= 359.9  # a full circle of longitude
+        periodic = "lon" in refl.coords and is_global_lon(refl["lon"].values)  # a full circle of longitude
         arrays = self.predict_arrays(X, tile_rows, periodic_lon=bool(periodic), epistemic=epistemic,
                                      precision=precision)
         mean, std = arrays[:2]
