@@ -80,3 +80,9 @@ def test_is_global_lon():
 
     assert is_global_lon(global_grid(4)[1]) and is_global_lon(np.arange(0.5, 360, 1.0))
     assert not is_global_lon(np.arange(0.5, 20, 1.0)) and not is_global_lon([10.0])
+
+
+def test_wrap_lon_360_stays_below_360():
+    from workbench.geo import wrap_lon_360
+
+    assert wrap_lon_360(-1e-14) == 0.0 and (wrap_lon_360(np.array([-1e-14, 370.0])) < 360.0).all()

@@ -184,12 +184,26 @@ def test_candidate_regions_areas_and_seam():
     assert first["mean_TiO2"] == pytest.approx(7.0)
     seam = tab.iloc[1]
     assert seam["n_pixels"] == 6 and abs(seam["lon"]) > 179.0
+    assert (seam["lon_min"], seam["lon_max"]) == (179.5, -178.5)  # across the seam, not the whole globe
     assert first["total_score"] == pytest.approx((5.0 - 1.0) * first["area_km2"], rel=1e-5)
     by_area = P.candidate_regions(s, 1.0, rank_by="area_km2")
     assert by_area.iloc[0]["n_pixels"] == 12 and list(by_area["rank"]) == [1, 2]
     assert len(P.candidate_regions(s, 10.0)) == 0
     with pytest.raises(InputError, match="rank_by"):
         P.candidate_regions(s, 1.0, rank_by="score")
+
+
+def test_candidate_regions_join_across_the_pole_and_centre_on_it():
+    lat, lon = global_grid(1)
+    s = xr.DataArray(np.zeros((lat.size, lon.size), "float32"), coords={"lat": lat, "lon": lon},
+                     dims=("lat", "lon"))
+    s[:10, :] = 2.0  # a cap above 80 deg N
+    cap = P.candidate_regions(s, 1.0).iloc[0]
+    assert cap["lat"] > 89.9 and cap["n_pixels"] == 3600
+    strip = s * 0
+    strip[:5, 180] = strip[:5, 0] = 2.0  # a strip through the pole along the 0/180 deg meridian
+    tab = P.candidate_regions(strip, 1.0)
+    assert len(tab) == 1 and tab.iloc[0]["n_pixels"] == 10
 
 
 def test_evaluate_known_answers():

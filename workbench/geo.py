@@ -66,7 +66,9 @@ def wrap_lon_360(lon):
     >>> float(wrap_lon_360(-170.0))
     190.0
     """
-    return np.mod(np.asarray(lon, dtype=float), 360.0) if np.ndim(lon) else float(lon) % 360.0
+    out = np.mod(np.asarray(lon, dtype=float), 360.0)
+    out = np.where(out >= 360.0, 0.0, out)  # a tiny negative longitude rounds up to 360.0 in floating point
+    return out if np.ndim(lon) else float(out)
 
 
 def check_latlon(lat, lon) -> None:

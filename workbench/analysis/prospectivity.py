@@ -657,7 +657,7 @@ def candidate_regions(
     min_pixels: int = 1,
     rank_by: str = "mean_score",
 ) -> pd.DataFrame:
-    """Connected regions (8-connected, wrapping in longitude) where ``score > threshold``.
+    """Connected regions (8-connected, wrapping in longitude and across the poles) where ``score > threshold``.
 
     Parameters
     ----------
@@ -680,13 +680,15 @@ def candidate_regions(
         One row per region, ranked by ``rank_by`` (descending): ``rank``, ``lat``, ``lon``
         (area-weighted centre, degrees), ``area_km2`` (spherical), ``n_pixels``, ``mean_score``,
         ``max_score``, ``total_score``, ``mean_TiO2`` (wt%, NaN without ``tio2``), ``lat_min``,
-        ``lat_max``, ``lon_min``, ``lon_max``.
+        ``lat_max``, ``lon_min``, ``lon_max`` (pixel centres, in the grid's longitude convention; ``lon_min >
+        lon_max`` when the region crosses the ±180° (or 0/360°) seam). On a global grid regions join across
+        the seam and, where the grid reaches a pole, across the pole.
     """
     from scipy import ndimage
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from ..geo import area_weights
+    from ..geo import area_weights, wrap_lon_180, wrap_lon_360
 
     if score.dims != ("lat", "lon"):
         raise InputError(f"score must have dims ('lat', 'lon'), got {score.dims}")
@@ -704,10 +706,17 @@ def candidate_regions(
     if n == 0:
         return pd.DataFrame(columns=cols)
     lon = score["lon"].values
-    d = float(np.median(np.diff(lon))) if lon.size > 1 else 360.0
-    if lon.size > 1 and abs(lon.size * d - 360.0) < 0.5 * d:  # global: merge across the seam
+    lat = score["lat"].values
+    if is_global_lon(lon):  # merge across the seam and, on a grid that reaches a pole, across the pole
         a, b = lab[:, 0], lab[:, -1]
         pairs = [(a, b), (a[1:], b[:-1]), (a[:-1], b[1:])]
+        dlat = abs(float(np.median(np.diff(lat)))) if lat.size > 1 else 180.0
+        half = lon.size // 2
+        if lon.size % 2 == 0:
+            for row in (0, -1):
+                if abs(abs(float(lat[row])) - 90.0) <= dlat:  # the row next to the pole
+                    r = lab[row]
+                    pairs.append((r, np.roll(r, -half)))  # across the pole: the same latitude, lon + 180
         u = np.concatenate([x[(x > 0) & (y > 0)] for x, y in pairs])
         v = np.concatenate([y[(x > 0) & (y > 0)] for x, y in pairs])
         if u.size:
@@ -727,18 +736,25 @@ def candidate_regions(
         "label": idx[keep], "w": w.ravel()[keep], "lat": lat2.ravel()[keep], "lon": lon2.ravel()[keep],
         "score": s.ravel()[keep], "tio2": t.ravel()[keep],
     })
-    frame["wx"] = frame["w"] * np.cos(np.deg2rad(frame["lon"]))
-    frame["wy"] = frame["w"] * np.sin(np.deg2rad(frame["lon"]))
-    frame["wlat"] = frame["w"] * frame["lat"]
+    # area-weighted centre as the mean of unit vectors: right across the seam and near the poles
+    coslat = np.cos(np.deg2rad(frame["lat"]))
+    frame["wx"] = frame["w"] * coslat * np.cos(np.deg2rad(frame["lon"]))
+    frame["wy"] = frame["w"] * coslat * np.sin(np.deg2rad(frame["lon"]))
+    frame["wlat"] = frame["w"] * np.sin(np.deg2rad(frame["lat"]))
     frame["ws"] = frame["w"] * frame["score"]
     frame["wt"] = frame["w"] * frame["tio2"]
     gb = frame.groupby("label")
     agg = gb.agg(area_km2=("w", "sum"), n_pixels=("w", "size"), wx=("wx", "sum"), wy=("wy", "sum"),
                  wlat=("wlat", "sum"), ws=("ws", "sum"), wt=("wt", "sum"), max_score=("score", "max"),
-                 lat_min=("lat", "min"), lat_max=("lat", "max"), lon_min=("lon", "min"), lon_max=("lon", "max"))
+                 lat_min=("lat", "min"), lat_max=("lat", "max"))
+    centre_lon = np.rad2deg(np.arctan2(agg["wy"], agg["wx"]))
+    # longitude bounds measured from the centre, so a region across the seam is not the whole globe
+    frame["dlon"] = wrap_lon_180(frame["lon"].to_numpy() - centre_lon.reindex(frame["label"]).to_numpy())
+    span = frame.groupby("label")["dlon"].agg(["min", "max"])
+    wrap = wrap_lon_360 if float(np.nanmax(lon)) > 180.0 else wrap_lon_180
     out = pd.DataFrame({
-        "lat": agg["wlat"] / agg["area_km2"],
-        "lon": np.rad2deg(np.arctan2(agg["wy"], agg["wx"])),
+        "lat": np.rad2deg(np.arctan2(agg["wlat"], np.hypot(agg["wx"], agg["wy"]))),
+        "lon": wrap(centre_lon.to_numpy()),
         "area_km2": agg["area_km2"],
         "n_pixels": agg["n_pixels"],
         "mean_score": agg["ws"] / agg["area_km2"],
@@ -746,7 +762,7 @@ def candidate_regions(
         "total_score": agg["ws"] - threshold * agg["area_km2"],
         "mean_TiO2": agg["wt"] / agg["area_km2"] if tio2 is not None else np.nan,
         "lat_min": agg["lat_min"], "lat_max": agg["lat_max"],
-        "lon_min": agg["lon_min"], "lon_max": agg["lon_max"],
+        "lon_min": wrap((centre_lon + span["min"]).to_numpy()), "lon_max": wrap((centre_lon + span["max"]).to_numpy()),
     })
     out = out[out["n_pixels"] >= min_pixels].sort_values(rank_by, ascending=False, kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))

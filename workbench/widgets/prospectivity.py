@@ -126,7 +126,7 @@ def method_score(ctx: ProspectivityContext, method: str, layers: list[str]) -> x
 def _zoom_box(row: pd.Series, pad_deg: float = 4.0) -> tuple[tuple[float, float], tuple[float, float]]:
     lat0, lat1 = row["lat_min"] - pad_deg, row["lat_max"] + pad_deg
     lon0, lon1 = row["lon_min"] - pad_deg, row["lon_max"] + pad_deg
-    if lon1 - lon0 > 180:  # straddles the seam: centre on the centroid instead
+    if row["lon_min"] > row["lon_max"] or lon1 - lon0 > 180:  # straddles the seam: centre on the centroid
         half = max(lat1 - lat0, 8.0)
         lon0, lon1 = row["lon"] - half, row["lon"] + half
     return (max(lon0, -180.0), min(lon1, 180.0)), (max(lat0, -90.0), min(lat1, 90.0))
