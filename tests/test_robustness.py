@@ -357,7 +357,8 @@ def _inverter_load(tmp: Path, bands=None, path: Path | None = None) -> None:
     model.OxideInverter.load(path, bands=bands)
 
 
-def _topo_cli(tmp: Path, image: str = "img.npy", dem_file: str = "dem.npy", el: str = "20", px: str = "5") -> None:
+def _topo_cli(tmp: Path, image: str = "img.npy", dem_file: str = "dem.npy", el: str = "20", px: str = "5",
+              extra: tuple[str, ...] | list[str] = ()) -> None:
     rng = np.random.default_rng(0)
     np.save(tmp / "img.npy", 0.1 + 0.05 * rng.random((32, 32)))
     np.save(tmp / "dem.npy", 100 * rng.random((8, 8)))
@@ -365,7 +366,7 @@ def _topo_cli(tmp: Path, image: str = "img.npy", dem_file: str = "dem.npy", el: 
     (tmp / "bad.tif").write_text("not a tiff")
     cli(["topo", "reconstruct", "--image", str(tmp / image), "--coarse-dem", str(tmp / dem_file),
          "--sun-azimuth", "90", f"--sun-elevation={el}", "--out", str(tmp / "out.npy"), "--method", "upsample",
-         f"--pixel-size={px}"])
+         f"--pixel-size={px}", *extra])
 
 
 def _earth_geotiff_cli(tmp: Path) -> None:
@@ -673,6 +674,12 @@ CASES: list[Case] = [
          lambda t: _topo_cli(t, dem_file="bad.npy"), CliError, r"is not a readable .npy array", code=2),
     Case("image and coarse DEM do not match", "`workbench topo reconstruct` with a text file named .tif (CLI)",
          lambda t: _topo_cli(t, image="bad.tif"), CliError, r"is not a readable GeoTIFF", code=2),
+    Case("CLI usage", "`workbench topo reconstruct --method upsample --views 4` (CLI)",
+         lambda t: _topo_cli(t, extra=["--views", "4"]), CliError, r"--views averages the network's views",
+         code=2),
+    Case("CLI usage", "`workbench asymmetry --dataset lola_ldem_4ppd --lat-range -60 60` (CLI)",
+         lambda t: cli(["asymmetry", "--dataset", "lola_ldem_4ppd", "--lat-range", "-60", "60"]), CliError,
+         r"--lat-range applies to crater catalogues", code=2),
     Case("CLI usage", "`workbench topo reconstruct --pixel-size=0` (CLI)",
          lambda t: _topo_cli(t, px="0"), CliError, r"--pixel-size must be a positive number of metres", code=2),
     Case("CLI usage", "`workbench demo --only` naming no notebook (CLI)",

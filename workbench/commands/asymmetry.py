@@ -82,6 +82,9 @@ def compute(dataset: str, variable: str | None = None, *, block_deg: float = 10.
             )
         res = craters.density_summary(open_table(dataset), lat_range=cov)
         return {"dataset": dataset, "variable": "crater density", **res}
+    if lat_range is not None:
+        raise InputError(f"--lat-range applies to crater catalogues (tables); {dataset!r} is a grid, whose "
+                         "coverage comes from its own NaN cells. Leave --lat-range out")
     ds = open_dataset(dataset)
     grid_vars = [v for v in ds.data_vars if set(ds[v].dims) == {"lat", "lon"}]
     if variable is None:

@@ -91,6 +91,9 @@ def _reconstruct(args) -> int:
         raise InputError(f"--out {args.out}: use a .tif or .npy file name")
     if args.pixel_size is not None and not (np.isfinite(args.pixel_size) and args.pixel_size > 0):
         raise InputError(f"--pixel-size must be a positive number of metres per image pixel, got {args.pixel_size}")
+    if args.views is not None and args.method not in ("network", "network_sfs"):
+        raise InputError(f"--views averages the network's views; method {args.method!r} has none. Use "
+                         "--method network (or network_sfs), or leave --views out")
     img = _read(args.image, "image", is_dem=False)
     dem = _read(args.coarse_dem, "coarse DEM", is_dem=True)
     if isinstance(img, np.ndarray) and args.pixel_size is None:
