@@ -125,7 +125,8 @@ def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True, all
     if n_inf:
         raise InputError(
             f"{name} has {n_inf} infinite value(s); reflectance must be finite. "
-            "Mask them as NaN (e.g. da.where(np.isfinite(da))) — usually a division by zero in calibration"
+            "Mask them as NaN (blank cells in a CSV, da.where(np.isfinite(da)) in xarray) — usually a division by "
+            "zero in calibration"
         )
     nan = np.isnan(arr)
     if nan.all() and not allow_all_nan:
