@@ -47,7 +47,14 @@ def test_panel_updates_once_per_change_and_resets(ds):
     assert p.state.threshold == pytest.approx(float(ds["FeO"].median()), abs=1e-3)
     p.reset()
     assert p.state == W.AsymmetryState()
+    t = p.controls["threshold"]
+    assert t.value == 65.0 and t.min < 65.0 < t.max < 100  # the slider is back on Mg#'s range
     p.cleanup()
+    q = W.AsymmetryPanel(ds, n_boot=60, n_perm=99, variable="FeO")  # starts on FeO: FeO's range and median
+    t = q.controls["threshold"]
+    assert t.max < 20 and t.min < q.state.threshold < t.max
+    assert q.state.threshold == pytest.approx(float(ds["FeO"].median()), abs=1e-3)
+    q.cleanup()
 
 
 def test_spa_profile_view_renders(ds):

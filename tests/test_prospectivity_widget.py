@@ -91,3 +91,17 @@ def test_panel_updates_once_and_reports_bad_state(ctx):
     p.reset()
     assert p.error is None and p.state.threshold_pct == 99.0
     p.cleanup()
+
+
+def test_zoom_box_of_a_candidate_across_the_seam_is_not_cut_in_half():
+    import pandas as pd
+
+    from workbench.widgets.prospectivity import _crosses_seam, _zoom_box
+
+    row = pd.Series({"lat": 10.0, "lon": 179.5, "lat_min": 8.0, "lat_max": 12.0, "lon_min": 176.0, "lon_max": -177.0})
+    assert _crosses_seam(row)
+    (x0, x1), (y0, y1) = _zoom_box(row)
+    assert (x0, x1) == (172.0, 187.0) and (y0, y1) == (4.0, 16.0)  # on the far-centred 0..360 map
+    plain = row.copy()
+    plain[["lon", "lon_min", "lon_max"]] = [20.0, 18.0, 22.0]
+    assert not _crosses_seam(plain) and _zoom_box(plain)[0] == (14.0, 26.0)

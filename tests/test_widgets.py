@@ -155,6 +155,30 @@ def test_bad_control_combination_is_reported_and_the_map_kept():
     p.cleanup()
 
 
+def test_an_unexpected_error_in_compute_is_shown_not_raised_and_the_map_kept(caplog):
+    class Buggy(MapPanel):
+        def compute(self, state):
+            if state.centre == "far":
+                raise ZeroDivisionError("a bug")
+            return super().compute(state)
+
+    p = Buggy()
+    good = p._pipe.data
+    p.controls["centre"].value = "far"  # must not raise out of the ipywidgets callback
+    assert p.error == "ZeroDivisionError: a bug" and "unexpected error" in p.readout.value
+    assert p._pipe.data is good and "panel update failed" in caplog.text
+    p.controls["centre"].value = "near"
+    assert p.error is None
+    p.cleanup()
+
+
+def test_diverging_maps_are_centred_on_zero():
+    skewed = DEM.copy(data=np.linspace(-0.4, 6.2, DEM.size).reshape(DEM.shape)).assign_attrs(units="wt%")
+    lo, hi = maps._clim(skewed, None, diverging=True)
+    assert lo == -hi and hi > 6.0
+    assert maps._clim(skewed, None)[0] < 0 < maps._clim(skewed, None)[1]
+
+
 @pytest.mark.slow
 def test_widgets_benchmark_measures_a_live_update_in_a_kernel():
     from workbench.widgets import bench

@@ -254,7 +254,8 @@ def _cached_ok(m: Manifest, entry: FileEntry) -> bool:
     p = _cache_path(m, entry)
     if p.exists() and _hash_ok(p, entry):
         return True
-    if any((REPO_ROOT / src.repo).is_file() for src in entry.sources if src.repo):
+    if any((REPO_ROOT / src.repo).is_file() and _hash_ok(REPO_ROOT / src.repo, entry)
+           for src in entry.sources if src.repo):
         return True
     return any(_mirror_candidate(src, entry) is not None for src in entry.sources if src.mirror)
 
@@ -311,6 +312,7 @@ def _fetch_url(url: str, entry: FileEntry, dest: Path) -> Path:
     import pooch
 
     tmpdir = dest.parent / ".download"
+    (tmpdir / entry.name).unlink(missing_ok=True)  # pooch would return a leftover of an interrupted run as is
     try:
         got = pooch.retrieve(url, known_hash=None, fname=entry.name, path=tmpdir, progressbar=False)
     except Exception as exc:  # network errors of many kinds

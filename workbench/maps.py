@@ -166,7 +166,9 @@ def _check_2d(da: xr.DataArray, dims: tuple[str, str], func: str) -> xr.DataArra
     return da.transpose(*dims)
 
 
-def _clim(da: xr.DataArray, clim: tuple[float, float] | None) -> tuple[float, float]:
+def _clim(da: xr.DataArray, clim: tuple[float, float] | None, diverging: bool = False) -> tuple[float, float]:
+    """Colour range: ``clim`` when given, else the 1st–99th percentile (symmetric about 0 for a diverging
+    map, so that white means zero)."""
     if clim is not None:
         lo, hi = (float(c) for c in clim)
         if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
@@ -177,6 +179,9 @@ def _clim(da: xr.DataArray, clim: tuple[float, float] | None) -> tuple[float, fl
     if vals.size == 0:
         return 0.0, 1.0
     lo, hi = np.percentile(vals, [1, 99]) if vals.size > 100 else (vals.min(), vals.max())
+    if diverging:
+        m = max(abs(float(lo)), abs(float(hi))) or 1.0
+        return -m, m
     if lo == hi:
         hi = lo + 1.0
     return float(lo), float(hi)
@@ -270,7 +275,7 @@ def lunar_map(
     da = _check_2d(da, ("lat", "lon"), "lunar_map")
     label = colorbar_label(da)
     da = roll_longitude(da, centre)
-    lo, hi = _clim(da, clim)
+    lo, hi = _clim(da, clim, diverging)
     hv = _hv()
     vname = str(da.name or "value")
     src = da.rename(vname).astype("float32") if da.dtype != "float32" else da.rename(vname)

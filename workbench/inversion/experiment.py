@@ -76,8 +76,9 @@ def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TA
     """Fraction of ``mask`` pixels whose truth lies inside the ±1σ (68%) and ±1.96σ (95%) intervals."""
     out = {}
     for t in targets:
-        z = np.abs(pred[t].values - truth[t].values)[mask.values] / pred[f"{t}_std"].values[mask.values]
-        z = z[np.isfinite(z)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.abs(pred[t].values - truth[t].values)[mask.values] / pred[f"{t}_std"].values[mask.values]
+        z = z[~np.isnan(z)]  # a zero std (z = inf) counts as a miss, not as missing
         out[t] = {"cov68": float(np.mean(z <= 1.0)), "cov95": float(np.mean(z <= 1.959964))}
     return out
 
@@ -186,8 +187,8 @@ def _row_stripes(truth: xr.Dataset, rows: int) -> xr.DataArray:
 
 def make_split(truth: xr.Dataset, site: tuple[float, float], radius_km: float = 60.0) -> dict[str, xr.DataArray]:
     """Masks: ``train`` (near side minus a calibration lattice), ``calib`` (every 5th 8-row stripe of the
-    near side, for interval calibration), ``site`` (fine-tuning pixels) and ``test`` (far side minus the
-    site and a 1-pixel ring around it)."""
+    near side, for interval calibration), ``site`` (fine-tuning pixels within ``radius_km``) and ``test``
+    (far side minus everything within ``radius_km + 40`` km of the site: the site and a ring around it)."""
     from ..geo import hemisphere_masks
 
     hem = hemisphere_masks(truth)

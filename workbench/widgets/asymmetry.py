@@ -203,10 +203,13 @@ class AsymmetryPanel(base.Panel):
         self._dist_pipe = None
         self._table = None
         self.last_view: AsymmetryView | None = None
+        if state is None and "threshold" not in overrides and overrides.get("variable") in self._medians:
+            # the default threshold (65) is in Mg# units: another variable starts at its own median
+            overrides["threshold"] = float(np.round(self._medians[overrides["variable"]], 3))
         super().__init__(state, **overrides)
 
     def make_controls(self):
-        lo, hi = self._ranges.get(self.State.variable, (0.0, 100.0))
+        lo, hi = self._ranges.get(self.state.variable, (0.0, 100.0))
         return {
             "variable": base.choice("variable", self.variables, buttons=False),
             "split": base.choice("split", list(SPLITS), buttons=False),
@@ -218,16 +221,26 @@ class AsymmetryPanel(base.Panel):
             "show_spa": base.checkbox("draw SPA boundaries"),
         }
 
+    def _fit_threshold_slider(self, variable: str) -> None:
+        """Give the threshold slider ``variable``'s range (0.1–99.9th percentile) without triggering updates."""
+        if variable not in self._ranges:
+            return
+        lo, hi = self._ranges[variable]
+        t = self.controls["threshold"]
+        self._busy = True
+        try:
+            t.min, t.max = min(t.min, lo), max(t.max, hi)
+            t.min, t.max, t.step = lo, hi, (hi - lo) / 200
+        finally:
+            self._busy = False
+
+    def reset(self):
+        self._fit_threshold_slider(self._initial.variable)
+        super().reset()
+
     def set(self, **changes):
         if "variable" in changes and changes["variable"] in self._ranges:
-            lo, hi = self._ranges[changes["variable"]]
-            t = self.controls["threshold"]
-            self._busy = True
-            try:
-                t.min, t.max = min(t.min, lo), max(t.max, hi)
-                t.min, t.max, t.step = lo, hi, (hi - lo) / 200
-            finally:
-                self._busy = False
+            self._fit_threshold_slider(changes["variable"])
             if "threshold" not in changes and changes["variable"] != self.state.variable:
                 # a threshold in the old variable's units means nothing: start at the new median
                 changes["threshold"] = float(np.round(self._medians[changes["variable"]], 3))

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -323,17 +324,22 @@ class Panel:
         self.n_computes += 1
         try:
             result = self.compute(dataclasses.replace(self.state))
-        except WorkbenchError as exc:
-            # bad control combination (e.g. an empty colour range): say so, keep the last map
-            self.error = str(exc)
-            self.readout.value = f"<span style='color:#b42318'>{html.escape(str(exc))}</span>"
+            readout = None
+            if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+                result, readout = result
+            self._show(result)
+        except Exception as exc:  # noqa: BLE001 - a callback must never leave the panel silently stale
+            # a bad control combination (WorkbenchError, e.g. an empty colour range) is said plainly; anything
+            # else is a bug: its type is shown and its traceback goes to the log. The last map stays.
+            expected = isinstance(exc, WorkbenchError)
+            self.error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+            if not expected:
+                logging.getLogger(__name__).exception("panel update failed for state %r", self.state)
+            note = "" if expected else " (an unexpected error: the map shows the previous settings)"
+            self.readout.value = f"<span style='color:#b42318'>{html.escape(self.error + note)}</span>"
             self.last_update_s = time.perf_counter() - t0
             return None
         had_error, self.error = self.error is not None, None
-        readout = None
-        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
-            result, readout = result
-        self._show(result)
         if readout is not None:
             self.readout.value = readout
         elif had_error:

@@ -130,18 +130,22 @@ def calibration_view(moon: xr.Dataset, state: CalibrationState) -> CalibrationVi
     after = (out["calibrated"] - out["reference"]).sel(band=band, drop=True)
     for da, name in ((before, "before"), (after, "after")):
         da.attrs = {"units": "1", "long_name": f"{band} target − reference, {name} calibration"}
-    lim = float(np.nanpercentile(np.abs(before.values), 99)) or 0.01
+    # one colour/histogram range for both (the larger 99th-percentile |residual|); what lies beyond is counted
+    lim = max(float(np.nanpercentile(np.abs(d.values), 99)) for d in (before, after)) or 0.01
     kw = dict(clim=(-lim, lim), diverging=True, width=460, height=240)
     m_before = maps.lunar_map(before.assign_attrs(before.attrs), **kw)
     m_after = maps.lunar_map(after, **kw)
     edges = np.linspace(-lim, lim, 61)
-    hb, _ = np.histogram(before.values[np.isfinite(before.values)], edges)
-    ha, _ = np.histogram(after.values[np.isfinite(after.values)], edges)
+    vb, va = (d.values[np.isfinite(d.values)] for d in (before, after))
+    hb, _ = np.histogram(vb, edges)
+    ha, _ = np.histogram(va, edges)
+    beyond = 100.0 * (np.sum(np.abs(vb) > lim) + np.sum(np.abs(va) > lim)) / max(1, vb.size + va.size)
     hist = (hv.Histogram((edges, hb), kdims=["residual (reflectance)"], vdims=["pixels"], label="before")
             .opts(alpha=0.5, color="#d95f02")
             * hv.Histogram((edges, ha), kdims=["residual (reflectance)"], vdims=["pixels"], label="after")
             .opts(alpha=0.5, color="#1b9e77")).opts(width=460, height=240, title="residual histograms",
                                                      legend_position="top_right")
+    hist = hist.opts(title=f"residual histograms ({beyond:.1f} % of pixels beyond ±{lim:.3g}, not shown)")
     plot = (m_before + m_after + hist).cols(2)
     worst = float(np.abs(table["gain error (%)"]).max())
     red = out["stripe_power_reduction"]

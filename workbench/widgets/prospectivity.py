@@ -123,12 +123,21 @@ def method_score(ctx: ProspectivityContext, method: str, layers: list[str]) -> x
     return s
 
 
+def _crosses_seam(row: pd.Series) -> bool:
+    """A candidate region that crosses ±180° (``candidate_regions`` gives it ``lon_min > lon_max``)."""
+    return bool(row["lon_min"] > row["lon_max"])
+
+
 def _zoom_box(row: pd.Series, pad_deg: float = 4.0) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges around a candidate: longitudes −180…180, or 0…360 for one that crosses ±180° (drawn on
+    the far-side-centred map, so it is not cut in half)."""
+    from ..geo import wrap_lon_360
+
     lat0, lat1 = row["lat_min"] - pad_deg, row["lat_max"] + pad_deg
+    if _crosses_seam(row):
+        lon0, lon1 = wrap_lon_360(row["lon_min"]) - pad_deg, wrap_lon_360(row["lon_max"]) + pad_deg
+        return (max(lon0, 0.0), min(lon1, 360.0)), (max(lat0, -90.0), min(lat1, 90.0))
     lon0, lon1 = row["lon_min"] - pad_deg, row["lon_max"] + pad_deg
-    if row["lon_min"] > row["lon_max"] or lon1 - lon0 > 180:  # straddles the seam: centre on the centroid
-        half = max(lat1 - lat0, 8.0)
-        lon0, lon1 = row["lon"] - half, row["lon"] + half
     return (max(lon0, -180.0), min(lon1, 180.0)), (max(lat0, -90.0), min(lat1, 90.0))
 
 
@@ -136,6 +145,8 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
                        height: int = 320) -> ProspectivityView:
     """The pure function behind the panel: score, candidates, (zoomed) map and readout for one state."""
     import holoviews as hv
+
+    from ..geo import wrap_lon_360
 
     layers = selected_layers(ctx, state)
     if not layers:
@@ -146,18 +157,22 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     thr = float(np.nanpercentile(score.values, state.threshold_pct))
     table = P.candidate_regions(score, thr, tio2=ctx.tio2, min_pixels=state.min_pixels, rank_by=state.rank_by)
     lo, hi = (float(v) for v in np.nanpercentile(score.values, [1.0, 99.9]))
+    sel = int(state.selected)
+    far = 0 < sel <= len(table) and _crosses_seam(table.iloc[sel - 1])  # zoom across ±180: far-centred map
+    shift = wrap_lon_360 if far else (lambda x: x)
     m = maps.lunar_map(score, clim=(lo, max(hi, lo + 1e-6)), cmap="inferno", rasterize=False, width=width,
-                       height=height, title=f"anomaly score — {state.method} ({len(layers)} layers)")
+                       height=height, title=f"anomaly score — {state.method} ({len(layers)} layers)",
+                       centre="far" if far else "near")
     if len(table):
-        pts = hv.Points(table, kdims=["lon", "lat"], vdims=["rank", "area_km2", "mean_score", "mean_TiO2"])
+        pts = hv.Points(table.assign(lon=shift(table["lon"].to_numpy())), kdims=["lon", "lat"],
+                        vdims=["rank", "area_km2", "mean_score", "mean_TiO2"])
         m = m * pts.opts(color="cyan", marker="circle", fill_alpha=0.0, size=10, line_width=1.5,
                          tools=["hover"])
     if ctx.truth is not None:
         tp = ctx.truth.values
         la, lo_ = np.meshgrid(ctx.truth["lat"].values, ctx.truth["lon"].values, indexing="ij")
-        m = m * hv.Points((lo_[tp], la[tp]), kdims=["lon", "lat"], label="planted deposits").opts(
+        m = m * hv.Points((shift(lo_[tp]), la[tp]), kdims=["lon", "lat"], label="planted deposits").opts(
             color="lime", size=2, alpha=0.5)
-    sel = int(state.selected)
     if 0 < sel <= len(table):
         (x0, x1), (y0, y1) = _zoom_box(table.iloc[sel - 1])
     else:
