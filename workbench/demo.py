@@ -72,7 +72,8 @@ def run_demo(out_dir: str | Path = "outputs/demo", only: str | None = None, fast
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise InputError(f"timeout must be a positive number of seconds per cell, got {timeout!r}")
-    if not curated_notebooks(only):
+    notebooks = curated_notebooks(only)
+    if not notebooks:
         names = ", ".join(p.stem for p in curated_notebooks()) or f"none in {NOTEBOOK_DIR}"
         raise InputError(f"no curated notebook name contains {only!r}; the notebooks are: {names}")
     out = Path(out_dir)
@@ -82,7 +83,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", only: str | None = None, fast
         env = {ENV_VAR: hdir}
         if fast is not None:
             env["WORKBENCH_FAST"] = "1" if fast else "0"
-        for nb_path in curated_notebooks(only):
+        for nb_path in notebooks:
             t0 = time.perf_counter()
             nb, err = execute_notebook(nb_path, timeout=timeout, env=env)
             seconds = time.perf_counter() - t0

@@ -31,7 +31,12 @@ HAPKE_DEFAULTS: dict[str, float] = {"b": 0.21, "c": 0.70, "B0": 1.0, "h": 0.07}
 
 
 #: cos(i) at or below this is unlit (cos 90° is 6e-17 in floating point, not 0).
-_UNLIT_MU0 = 1e-12
+UNLIT_MU0 = 1e-12
+
+
+def is_lit(i):
+    """True where incidence ``i`` (degrees) puts the sun above the local horizon (cos i > :data:`UNLIT_MU0`)."""
+    return np.cos(np.deg2rad(np.asarray(i, dtype=float))) > UNLIT_MU0
 
 
 def _check_angles(i, e, g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,7 +78,7 @@ def lunar_lambert(i, e, g, albedo=1.0, L=None):
     L = mcewen_L(g) if L is None else np.asarray(L, dtype=float)
     mu0 = np.cos(np.deg2rad(i))
     mu = np.cos(np.deg2rad(e))
-    lit = mu0 > _UNLIT_MU0
+    lit = mu0 > UNLIT_MU0
     mu0c = np.where(lit, mu0, 0.0)
     denom = np.where(mu0c + mu > 0, mu0c + mu, 1.0)
     out = albedo * (2.0 * L * mu0c / denom + (1.0 - L) * mu0c)
@@ -120,7 +125,7 @@ def hapke(w, i, e, g, b: float = HAPKE_DEFAULTS["b"], c: float = HAPKE_DEFAULTS[
         raise InputError("single-scattering albedo w must lie in [0, 1]")
     mu0 = np.cos(np.deg2rad(i))
     mu = np.cos(np.deg2rad(e))
-    lit = mu0 > _UNLIT_MU0
+    lit = mu0 > UNLIT_MU0
     mu0c = np.where(lit, mu0, 0.0)
     B = B0 / (1.0 + np.tan(np.deg2rad(g) / 2.0) / h)
     P = henyey_greenstein2(g, b, c)
@@ -425,7 +430,7 @@ def normalise(reflectance, i, e, g, model: str = "lunar-lambert", params: dict |
             L_obs, f_obs = gg.copy(data=np.asarray(L_obs)), gg.copy(data=np.asarray(f_obs))
         num = lunar_lambert(*to, L=L_std) * lunar_lambert_phase(to[2], pc)
         den = _ll_shape(ii, ee, L_obs) * f_obs
-        lit = np.cos(np.deg2rad(ii)) > _UNLIT_MU0
+        lit = is_lit(ii)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = R * num / den
         out = out.where(lit) if is_da else np.where(lit, out, np.nan)

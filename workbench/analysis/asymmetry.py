@@ -442,11 +442,11 @@ def region_statistics(
         pq = weighted_quantile(x[ok], w[ok], q)
         bm, bq = _bootstrap(u, rng, n_boot, q)
         a = (1 - level) / 2
-        mean_ci = _pct_ci(bm, level, u.n, f"region {name!r}")
-        if np.isfinite(mean_ci[0]):
+        if enough_units(u.n, f"region {name!r}"):
+            mean_ci = _pct_ci(bm, level)
             qlo, qhi = np.nanquantile(bq, a, axis=0), np.nanquantile(bq, 1 - a, axis=0)
         else:
-            qlo = qhi = np.full(q.size, np.nan)
+            mean_ci, qlo, qhi = (np.nan, np.nan), np.full(q.size, np.nan), np.full(q.size, np.nan)
         im = int(np.argmin(np.abs(q - 0.5)))
         rows.append(
             dict(

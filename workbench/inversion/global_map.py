@@ -250,12 +250,17 @@ def open_reflectance(path: str | Path, variable: str | None = None) -> xr.DataAr
     return refl
 
 
+def _band_names(refl: xr.DataArray) -> list[str]:
+    """The cube's band names, sorted (order-free comparison with a model's bands)."""
+    return sorted(str(b) for b in refl["band"].values) if "band" in refl.coords else []
+
+
 def weights_for(refl: xr.DataArray) -> OxideInverter:
     """Committed weights for a cube: those of its ``instrument`` attribute, else the first committed
     instrument whose band names are the cube's. One clear error when neither applies."""
     from .model import committed_weights, load_pretrained
 
-    names = sorted(str(b) for b in refl["band"].values) if "band" in refl.coords else []
+    names = _band_names(refl)
     inst = refl.attrs.get("instrument")
     if inst:
         if not committed_weights(str(inst)).exists():
@@ -280,10 +285,10 @@ def invert_global_cli(args) -> None:
     if args.input:
         refl = open_reflectance(args.input, getattr(args, "variable", None))
         model = OxideInverter.load(args.weights) if args.weights else weights_for(refl)
-        names = sorted(str(b) for b in refl["band"].values) if "band" in refl.coords else []
-        if names != sorted(model.bands):
-            raise InputError(f"the weights {args.weights} expect bands {model.bands}, {args.input} has {names}; "
-                             "pass weights trained for these bands, or leave out --weights to use committed ones")
+        if _band_names(refl) != sorted(model.bands):
+            which = args.weights or f"committed for instrument {refl.attrs.get('instrument')!r}"
+            raise InputError(f"the weights ({which}) expect bands {model.bands}, {args.input} has "
+                             f"{_band_names(refl)}; pass --weights trained for these bands")
     else:
         from ..synth import make_moon, observe
 

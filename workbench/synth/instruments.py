@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
-from ..photometry import normalisation_factor
+from ..photometry import is_lit, normalisation_factor
 
 
 def _table(rows) -> pd.DataFrame:
@@ -228,10 +228,11 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
         if not isinstance(geometry, dict) or not {"i", "e", "g"} <= set(geometry):
             raise InputError("geometry must be a dict with keys 'i', 'e', 'g' (degrees) and optional 'model'")
         model = geometry.get("model", "lunar-lambert")
+
         def forward(i, e, g):  # f(i,e,g)/f(30,0,30); an unlit pixel (i >= 90) is dark, 0, not NaN
             with np.errstate(divide="ignore"):
-                return np.where(np.cos(np.deg2rad(np.asarray(i, float))) <= 1e-12, 0.0,
-                                1.0 / normalisation_factor(i, e, g, model=model))
+                unknown = np.isnan(np.asarray(i, dtype=float))  # NaN geometry stays NaN
+                return np.where(is_lit(i) | unknown, 1.0 / normalisation_factor(i, e, g, model=model), 0.0)
 
         factor = xr.apply_ufunc(forward,
                                 *(xr.DataArray(geometry[k]) if not isinstance(geometry[k], xr.DataArray)
