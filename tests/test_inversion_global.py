@@ -109,12 +109,14 @@ def test_precision_names(monkeypatch):
         inference_precision("fp8")
 
 
-@pytest.mark.parametrize(("value", "message"), [(-0.1, "negative"), (np.inf, "infinite"), (30.0, "Percent")])
-def test_bad_values_in_a_chunk_raise(model, value, message):
-    refl = _globe()
-    refl[0, 3, 3] = value
+@pytest.mark.parametrize(("value", "message"), [(-0.1, "negative"), (np.inf, "infinite"), (30.0, "Percent"),
+                                              (1e40, "above 1.5 .*max 1e\\+40")])
+@pytest.mark.parametrize("lazy", [True, False])
+def test_bad_values_in_a_chunk_raise(model, value, message, lazy):
+    refl = _globe().astype("float64")
+    refl[0, 3, 3] = value  # 1e40: finite in float64, inf after a float32 cast; reported as too high
     with pytest.raises(InputError, match=message):
-        global_map.invert_lazy(refl.chunk({"lat": 60}), model, chunk=60).FeO.compute()
+        global_map.invert_lazy(refl.chunk({"lat": 60}) if lazy else refl, model, chunk=60).FeO.compute()
 
 
 @pytest.mark.slow

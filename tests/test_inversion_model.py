@@ -220,6 +220,10 @@ def test_bad_input_errors():
     inf[1, 2, 2] = np.inf
     with pytest.raises(InputError, match="infinite"):
         m.predict(inf)
+    huge = refl.astype("float64")
+    huge[1, 2, 2] = 1e40  # finite in float64, inf after a float32 cast: named for what it is
+    with pytest.raises(InputError, match="above 1.5 .*max 1e\\+40"):
+        m.predict(huge)
     for rows in (0, -3, 2.5):
         with pytest.raises(InputError, match="tile_rows"):
             m.predict(refl, tile_rows=rows)

@@ -123,6 +123,15 @@ def test_stoichiometry_known_answers():
     assert float(ox["Al2O3"]) == pytest.approx(35.7, abs=0.2)
 
 
+def test_pure_glass_pixel_is_an_error_not_nan():
+    import xarray as xr
+
+    m = xr.DataArray(np.array([[0.5, 0, 0, 0, 0, 0.5], [0, 0, 0, 0, 0, 1.0]]), dims=("y", "mineral"),
+                     coords={"mineral": list(MINERALS)})
+    with pytest.raises(InputError, match="1 pixel.*100 % glass"):
+        oxides_from_modes(m, xr.DataArray(70.0))
+
+
 def test_real_geography(mirror):
     moon = make_moon(seed=0, resolution_ppd=1, geography="real", cache=False)
     assert moon.attrs["geography"] == "real"

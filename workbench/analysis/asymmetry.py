@@ -520,7 +520,10 @@ def compare_regions(
     * ``p_value``: two-sided block permutation test. Units are blocks (or the parts of a block inside
       each region); their region labels are shuffled ``n_perm`` times, keeping each region's number of
       units, and the statistic is recomputed as a difference of area-weighted means.
-      ``p = (1 + #{|d*| >= |d|}) / (1 + n_perm)`` (Phipson & Smyth 2010), so it is never 0.
+      ``p = (1 + #{|d*| >= |d|}) / (1 + n_perm)`` (Phipson & Smyth 2010), so it is never 0. With few
+      units the test stays valid but weak: only ``C(n_a + n_b, n_a)`` labellings exist, so ``p`` cannot
+      fall much below their inverse (2 + 2 blocks: 6 labellings, ``p >= 1/3`` for a two-sided
+      difference); the interval is NaN below :data:`MIN_BOOT_UNITS` blocks per region.
     * ``cohens_d``: difference over the pooled area-weighted standard deviation.
     * ``cles``: area-weighted probability that a random point of ``a`` exceeds one of ``b``.
 

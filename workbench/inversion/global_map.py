@@ -68,9 +68,11 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
     if list(map(str, refl["band"].values)) != list(model.bands):
         refl = refl.sel(band=model.bands)
     if isinstance(refl.data, da.Array):
-        arr = refl.data.astype(np.float32).rechunk({0: -1, 1: chunk, 2: chunk})
+        arr = refl.data.rechunk({0: -1, 1: chunk, 2: chunk})
     else:  # wrap in memory as it is: no content hash for a name, no copy into blocks
-        arr = da.from_array(np.asarray(refl.values, np.float32), chunks=(-1, chunk, chunk), name=False)
+        arr = da.from_array(np.asarray(refl.values), chunks=(-1, chunk, chunk), name=False)
+    # each block is cast to float32 after its check, so a huge float64 value (1e40) is reported as
+    # too high rather than as the inf a cast would make of it
     lon = refl["lon"].values
     periodic = is_global_lon(lon)
     K = len(model.targets)

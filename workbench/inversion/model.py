@@ -141,9 +141,10 @@ class OxideInverter:
                                  "for this instrument (or fine-tune a model on its bands)")
         refl = refl.transpose("band", ...)
         check_reflectance_units(refl)
+        # inf is refused, not silently turned into NaN; percent or DN is refused, not inverted. Checked
+        # before the float32 cast, which would turn a huge value (1e40) into inf and misname it.
+        check_reflectance(refl, allow_all_nan=True, max_value=REFLECTANCE_MAX)
         arr = np.asarray(refl.values, dtype=np.float32)
-        # inf is refused, not silently turned into NaN; percent or DN is refused, not inverted
-        check_reflectance(arr, allow_all_nan=True, max_value=REFLECTANCE_MAX)
         if arr.ndim != 3:
             raise InputError(f"expected (band, lat, lon), got dims {refl.dims}")
         return arr

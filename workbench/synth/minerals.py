@@ -110,6 +110,13 @@ def oxides_from_modes(mode: xr.DataArray, mg_number: xr.DataArray) -> xr.Dataset
         ``FeO, TiO2, Al2O3, MgO, CaO, SiO2`` (wt%), plus ``mg_number``: the bulk molar
         100·MgO/(MgO+FeO) of the result. Works lazily on dask-backed inputs.
 
+    Raises
+    ------
+    InputError
+        If a pixel is entirely glass: glass is modelled as melted local soil (the composition of
+        the crystalline part), so a pure-glass pixel has no defined composition. Dask-backed
+        input is not computed for this check; such pixels come out as NaN there.
+
     Examples
     --------
     >>> import numpy as np, xarray as xr
@@ -126,6 +133,13 @@ def oxides_from_modes(mode: xr.DataArray, mg_number: xr.DataArray) -> xr.Dataset
             raise InputError("mg_number must lie in [0, 100] (molar 100·Mg/(Mg+Fe) of the silicates)")
     crystalline = [m for m in MINERALS if m != "glass"]
     frac_xtal = sum(mode.sel(mineral=m) for m in crystalline)
+    if isinstance(frac_xtal.data, np.ndarray):
+        n_glass = int(np.count_nonzero(frac_xtal.data <= 0))
+        if n_glass:
+            raise InputError(
+                f"{n_glass} pixel(s) are 100 % glass: glass takes the composition of the crystalline "
+                "minerals around it, so a pure-glass pixel has none; give each pixel some crystalline "
+                "fraction (or mask those pixels)")
     out = {}
     for ox in OXIDES:
         acc = 0.0
