@@ -338,6 +338,13 @@ def _inverter():
                                members=2)
 
 
+def _pure_glass_oxides() -> None:
+    from workbench.synth.minerals import MINERALS, oxides_from_modes
+
+    mode = xr.DataArray([float(m == "glass") for m in MINERALS], dims="mineral", coords={"mineral": list(MINERALS)})
+    oxides_from_modes(mode, xr.DataArray(70.0))
+
+
 def _text_file(p: Path) -> Path:
     p.write_text("these are not weights\n")
     return p
@@ -417,6 +424,9 @@ CASES: list[Case] = [
              band=[f"R{w:g}" for w in CLEMENTINE_NM])), wb.errors.InputError, r"\[1050.0\] nm do not match"),
     Case("NaN/inf/negative reflectance", "residual CNN given an infinite pixel",
          lambda t: _inverter().predict(with_value(cube(), np.inf)), wb.errors.InputError, r"infinite value"),
+    Case("NaN/inf/negative reflectance", "residual CNN given a float64 pixel of 1e40 (inf once cast to float32)",
+         lambda t: _inverter().predict(with_value(cube().astype("float64"), 1e40)), wb.errors.InputError,
+         r"1 value\(s\) above 1.5 \(max 1e\+40\)"),
     Case("NaN/inf/negative reflectance", "residual CNN given a negative pixel",
          lambda t: _inverter().predict(with_value(cube(), -0.01)), wb.errors.InputError, r"negative value"),
     Case("NaN/inf/negative reflectance", "residual CNN given reflectance in percent (12 instead of 0.12)",
@@ -616,6 +626,8 @@ CASES: list[Case] = [
     Case("DEM units", "DEM heights in km",
          lambda t: wb.synth.render.render(dem().assign_attrs(units="km"), 90.0, 30.0), wb.errors.InputError,
          r"not metres"),
+    Case("mineral modes", "synthetic-Moon stoichiometry (oxides_from_modes) for a pixel that is 100 % glass",
+         lambda t: _pure_glass_oxides(), wb.errors.InputError, r"1 pixel\(s\) are 100 % glass.*crystalline fraction"),
     # -- station CSV --------------------------------------------------------------------------------
     Case("station CSV", "missing column R950",
          lambda t: validate.check_station_table(station_csv(t, stations().drop(columns="R950")), STATION_COLUMNS,
