@@ -40,14 +40,16 @@ def test_fresh_crater_profile_pike1977():
 
 
 def test_single_fresh_crater_depth_diameter():
-    z = make_terrain(128, 2.0, seed=0, saturation=0.0, roughness_m=0.0)
-    assert np.allclose(z.values, 0.0)
-    # one crater through the public profile, checked against d/D on the grid
-    yy, xx = np.mgrid[0:128, 0:128]
-    D = 100.0
-    r = np.hypot(yy - 64, xx - 64) * 2.0 / (D / 2)
-    zc = D * crater_profile(r)
-    assert 0.18 < (zc.max() - zc.min()) / D < 0.21
+    assert np.allclose(make_terrain(128, 2.0, seed=0, saturation=0.0, roughness_m=0.0).values, 0.0)
+    # one fresh crater of D = 40-40.4 m (20 px) placed by make_terrain itself, wholly inside the tile
+    z = make_terrain(128, 2.0, seed=2, saturation=1.0, roughness_m=0.0, max_craters=1, degraded_fraction=0.0,
+                     min_crater_px=20, max_crater_fraction=0.05)
+    assert z.attrs["n_craters"] == 1
+    v = z.values
+    floor, rim = np.unravel_index(np.argmin(v), v.shape), np.unravel_index(np.argmax(v), v.shape)
+    assert 10 <= min(*floor, 127 - floor[0], 127 - floor[1])  # rim (10 px from the centre) inside
+    assert (v.max() - v.min()) / 40.0 == pytest.approx(FRESH_DEPTH_RATIO, abs=0.005)  # Pike 1977 d/D = 0.2
+    assert np.hypot(rim[0] - floor[0], rim[1] - floor[1]) == pytest.approx(10.0, abs=1.0)  # rim crest at r = D/2
 
 
 def test_sfd_slope_fit_recovers_known_slope():
@@ -59,9 +61,17 @@ def test_sfd_slope_fit_recovers_known_slope():
     assert abs(fit_sfd_slope(dt, 5.0, 20.0) - b) < 0.08
 
 
-def test_crater_sizes_follow_requested_slope():
-    z = make_terrain(256, 1.0, seed=0, sfd_slope=2.0, saturation=0.5, roughness_m=0.0)
-    assert z.attrs["n_craters"] > 100
+@pytest.mark.parametrize("slope", [1.2, 2.0])
+def test_crater_sizes_follow_requested_slope(monkeypatch, slope):
+    from workbench.synth import terrain
+
+    drawn = []
+    real = terrain._crater_population
+    monkeypatch.setattr(terrain, "_crater_population", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    z = make_terrain(256, 1.0, seed=0, sfd_slope=slope, saturation=0.5, roughness_m=0.0, max_crater_fraction=0.3)
+    diam = drawn[0][0]
+    assert z.attrs["n_craters"] == diam.size > 300
+    assert fit_sfd_slope(diam, 4.0, 0.3 * 256) == pytest.approx(slope, abs=0.15)
 
 
 def test_fractal_surface_rms_and_spectrum():

@@ -135,6 +135,30 @@ def fractal_surface(shape: tuple[int, int], pixel_size: float, rng: np.random.Ge
     return f * (target / dev if dev > 0 else 0.0)
 
 
+def _crater_population(rng: np.random.Generator, ny: int, nx: int, pixel_size: float, d_min: float,
+                       d_max: float, sfd_slope: float, saturation: float, max_craters: int,
+                       degraded_fraction: float) -> tuple[np.ndarray, ...]:
+    """Diameters (m), centres (pixels), degraded flags and degradation states of a tile's craters.
+
+    Density ``N(>D) = c D^-b`` capped at ``saturation`` × Gault's (1970) geometric saturation
+    ``1.54 D^-2 km^-2`` wherever it binds in ``[d_min, d_max]`` (at ``d_max`` when ``b < 2``, at ``d_min``
+    when ``b > 2``); diameters from the truncated Pareto law by inverse CDF.
+    """
+    area_km2 = ny * nx * (pixel_size / 1000.0) ** 2
+    d_bind = d_max if sfd_slope < 2.0 else d_min
+    c = saturation * 1.54 * (d_bind / 1000.0) ** -2 * (d_bind / 1000.0) ** sfd_slope
+    n_mean = c * area_km2 * ((d_min / 1000.0) ** -sfd_slope - (d_max / 1000.0) ** -sfd_slope)
+    n = int(min(rng.poisson(n_mean), max_craters))
+    u = rng.random(n)
+    diam = d_min * (1.0 - u * (1.0 - (d_max / d_min) ** -sfd_slope)) ** (-1.0 / sfd_slope)
+    # centres may lie a little outside the tile so that edges are cratered too
+    cy = rng.uniform(-0.1 * ny, 1.1 * ny, n)
+    cx = rng.uniform(-0.1 * nx, 1.1 * nx, n)
+    degraded = rng.random(n) < degraded_fraction
+    state = rng.uniform(0.2, 1.0, n)  # degradation state of the degraded ones
+    return diam, cy, cx, degraded, state
+
+
 def make_terrain(
     shape: tuple[int, int] | int,
     pixel_size: float,
@@ -196,21 +220,9 @@ def make_terrain(
 
     d_min = min_crater_px * pixel_size
     d_max = max(d_min * 1.01, max_crater_fraction * min(ny, nx) * pixel_size)
-    area_km2 = ny * nx * (pixel_size / 1000.0) ** 2
-    # density N(>D) = c D^-b, capped at `saturation` x Gault's geometric saturation 1.54 D^-2 km^-2
-    # wherever it binds in [d_min, d_max] (at d_max when b < 2, at d_min when b > 2)
-    d_bind = d_max if sfd_slope < 2.0 else d_min
-    c = saturation * 1.54 * (d_bind / 1000.0) ** -2 * (d_bind / 1000.0) ** sfd_slope
-    n_mean = c * area_km2 * ((d_min / 1000.0) ** -sfd_slope - (d_max / 1000.0) ** -sfd_slope)
-    n = int(min(rng.poisson(n_mean), max_craters))
-    # truncated Pareto by inverse CDF
-    u = rng.random(n)
-    diam = d_min * (1.0 - u * (1.0 - (d_max / d_min) ** -sfd_slope)) ** (-1.0 / sfd_slope)
-    # centres may lie a little outside the tile so that edges are cratered too
-    cy = rng.uniform(-0.1 * ny, 1.1 * ny, n)
-    cx = rng.uniform(-0.1 * nx, 1.1 * nx, n)
-    degraded = rng.random(n) < degraded_fraction
-    state = rng.uniform(0.2, 1.0, n)  # degradation state of the degraded ones
+    diam, cy, cx, degraded, state = _crater_population(rng, ny, nx, pixel_size, d_min, d_max, sfd_slope,
+                                                       saturation, max_craters, degraded_fraction)
+    n = diam.size
     order = np.argsort(~degraded, kind="stable")  # degraded first, fresh overprint them
     rgrid = np.linspace(0.0, 3.0, 301)
     fresh = crater_profile(rgrid)
