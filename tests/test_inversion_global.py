@@ -188,3 +188,32 @@ def test_matmul_peak_is_the_fastest_backend_measured():
     rates = matmul_gflops_by_backend(n=128, repeats=2)
     assert "torch.matmul" in rates and all(v > 0 for v in rates.values())
     assert ("onednn_linear" in rates) == packed_supported()
+
+
+@pytest.mark.parametrize("layout", ["lon before lat", "south-up"])
+def test_map_keeps_the_input_layout_and_matches_predict(model, tmp_path, layout):
+    refl = _globe()
+    r = refl.transpose("band", "lon", "lat") if layout == "lon before lat" else refl.isel(lat=slice(None, None, -1))
+    ref = model.predict(refl, precision="float32")["FeO"]
+    res = global_map.invert_to_zarr(r.chunk({"lat": 45}), model, tmp_path / "m.zarr", chunk=45, progress=False,
+                                    precision="float32")
+    assert res["FeO"].dims == tuple(d for d in r.dims if d != "band")
+    np.testing.assert_array_equal(res["lat"].values, r["lat"].values)
+    xr.testing.assert_allclose(res["FeO"].load(), ref.transpose(*res["FeO"].dims).sel(lat=r.lat), atol=1e-5)
+
+
+def test_chunks_thinner_than_the_halo_are_merged_not_a_dask_error():
+    wide = OxideInverter(BANDS, [415.0, 750.0, 950.0], width=8, depth=1, stem=4, members=2, context=(5, 11))
+    assert wide.net.halo == 6
+    refl = _globe()
+    ref = wide.predict(refl, precision="float32")["FeO"]
+    # 180 = 22 x 8 + 4 and 360 = 12 x 29 + 12: the last lat block is thinner than the halo
+    for chunk, src in ((8, refl), (29, refl.chunk({"lat": 7, "lon": 13}))):
+        got = global_map.invert_lazy(src, wide, chunk=chunk, precision="float32")["FeO"]
+        xr.testing.assert_allclose(got.compute(), ref, atol=1e-5)
+
+
+def test_a_cube_thinner_than_the_context_says_to_use_predict():
+    wide = OxideInverter(BANDS, [415.0, 750.0, 950.0], width=8, depth=1, stem=4, members=2, context=(5, 11))
+    with pytest.raises(InputError, match=r"only \{'lat': 4\} pixels across.*model.predict"):
+        global_map.invert_lazy(_globe().isel(lat=slice(0, 4)), wide)

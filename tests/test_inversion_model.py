@@ -565,3 +565,26 @@ def test_epistemic_std_is_the_member_spread_in_every_row_tile(discrepancy):
     expected = member_means[:, 0].std(0, unbiased=False).numpy() * m.y_std[:, None, None]
     np.testing.assert_allclose(epi, expected, rtol=1e-4, atol=1e-6)
     assert np.all(std >= epi - 1e-6)  # total spread includes the disagreement
+
+
+def test_answer_does_not_depend_on_axis_order_or_direction():
+    """The network's stem and context windows are not flip/transpose symmetric: every layout of the same
+    pixels is fed in the training layout (north-up, east-right, lat before lon) and returned as given."""
+    refl, truth = _toy(16, 20)
+    m = OxideInverter(BANDS, WL, width=8, depth=1, stem=4, members=2, context=(5,))
+    ref = m.predict(refl)
+    layouts = {"lon before lat": refl.transpose("band", "lon", "lat"),
+               "south-up": refl.isel(lat=slice(None, None, -1)),
+               "west-right": refl.isel(lon=slice(None, None, -1))}
+    for name, r in layouts.items():
+        p = m.predict(r)
+        assert p["FeO"].dims == tuple(d for d in r.dims if d != "band"), name
+        np.testing.assert_array_equal(p["lat"].values, r["lat"].values)
+        xr.testing.assert_allclose(p["FeO"], ref["FeO"].transpose(*p["FeO"].dims).sel(lat=r.lat, lon=r.lon),
+                                   atol=1e-6)
+    # training on a south-up copy (truth and mask flipped alike) gives the same model
+    a = _tiny().fit(refl, truth, steps=3, batch=2, patch=8)
+    flip = {"lat": slice(None, None, -1)}
+    b = _tiny().fit(refl.isel(flip), truth.isel(flip), steps=3, batch=2, patch=8)
+    for k, v in a.net.state_dict().items():
+        assert torch.equal(v, b.net.state_dict()[k]), k

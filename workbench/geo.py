@@ -58,6 +58,35 @@ def is_global_lon(lon) -> bool:
     return abs(lon.size * abs(d) - 360.0) < 0.5 * abs(d)
 
 
+def north_up_flips(obj, row: str = "lat", col: str = "lon") -> dict[str, slice]:
+    """``isel`` indexers that put ``obj``'s rows north-up (``row`` descending) and columns east-right
+    (``col`` ascending), the order the models were trained in; empty when it already is.
+
+    Applying the same indexers again restores the original order. Longitude steps (``col == "lon"``)
+    are taken modulo 360°, so a grid that runs east across the ±180° seam counts as ascending.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> da = xr.DataArray([[0, 1], [2, 3]], dims=("lat", "lon"), coords={"lat": [-1, 1], "lon": [179, -179]})
+    >>> north_up_flips(da)
+    {'lat': slice(None, None, -1)}
+    """
+    flips: dict[str, slice] = {}
+    if row in obj.dims and obj.sizes[row] > 1 and row in obj.coords:
+        v = np.asarray(obj[row].values, dtype=float)
+        if v[1] > v[0]:
+            flips[row] = slice(None, None, -1)
+    if col in obj.dims and obj.sizes[col] > 1 and col in obj.coords:
+        v = np.asarray(obj[col].values, dtype=float)
+        step = v[1] - v[0]
+        if col == "lon":
+            step = (step + 180.0) % 360.0 - 180.0
+        if step < 0:
+            flips[col] = slice(None, None, -1)
+    return flips
+
+
 def wrap_lon_360(lon):
     """Wrap longitudes (degrees east) into [0, 360).
 

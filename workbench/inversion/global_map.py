@@ -27,10 +27,10 @@ import xarray as xr
 
 from ..config import inference_precision
 from ..errors import InputError
-from ..geo import is_global_lon
+from ..geo import is_global_lon, north_up_flips
 from ..io import writable_parent
 from ..validate import REFLECTANCE_MAX, check_reflectance, fingerprint
-from .model import UNITS, OxideInverter
+from .model import UNITS, OxideInverter, training_layout
 
 # zarr 3 warns on every consolidated write that consolidated metadata is not in its v3 spec yet; xarray
 # consolidates by default and reads it back, so the warning is noise on the CLI's one-line stderr
@@ -51,6 +51,15 @@ def _block_fn(model: OxideInverter, precision: str):
     return fn
 
 
+def _spatial_chunks(n: int, chunk: int, halo: int) -> tuple[int, ...]:
+    """``chunk``-sized blocks over ``n`` pixels, a last block thinner than the network's halo merged into the
+    one before (``map_overlap`` needs each block at least as wide as the overlap it lends its neighbours)."""
+    sizes = [chunk] * (n // chunk) + ([n % chunk] if n % chunk else [])
+    if len(sizes) > 1 and sizes[-1] < halo:
+        sizes[-2] += sizes.pop()
+    return tuple(sizes)
+
+
 def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
                 precision: str | None = None) -> xr.Dataset:
     """Lazy Dataset of ``<target>`` and ``<target>_std`` (lat, lon) for a (band, lat, lon) cube.
@@ -63,21 +72,30 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
         raise InputError("reflectance needs a 'band' dim (band, lat, lon)")
     if not isinstance(chunk, (int, np.integer)) or chunk < 8:
         raise InputError(f"chunk must be a whole number of pixels >= 8 (e.g. 128 or 512), got {chunk!r}")
-    refl = refl.transpose("band", "lat", "lon")
+    given = [d for d in refl.dims if d != "band"]
+    flips = north_up_flips(refl)
+    refl = training_layout(refl, flips).transpose("band", "lat", "lon")  # the network's layout
     model.check_input(refl.isel(lat=slice(0, 1), lon=slice(0, 1)))  # bands and wavelengths
     if list(map(str, refl["band"].values)) != list(model.bands):
         refl = refl.sel(band=model.bands)
+    h = model.net.halo
+    thin = {d: refl.sizes[d] for d in ("lat", "lon") if refl.sizes[d] < h}
+    if thin:
+        raise InputError(f"the cube is only {thin} pixels across, thinner than the network's {h}-pixel context; "
+                         "invert such a small region in memory with model.predict(refl)")
+    chunks = (refl.sizes["band"], _spatial_chunks(refl.sizes["lat"], chunk, h),
+              _spatial_chunks(refl.sizes["lon"], chunk, h))
     if isinstance(refl.data, da.Array):
-        arr = refl.data.rechunk({0: -1, 1: chunk, 2: chunk})
+        arr = refl.data.rechunk(chunks)
     else:  # wrap in memory as it is: no content hash for a name, no copy into blocks
-        arr = da.from_array(np.asarray(refl.values), chunks=(-1, chunk, chunk), name=False)
+        arr = da.from_array(np.asarray(refl.values), chunks=chunks, name=False)
     # each block is cast to float32 after its check, so a huge float64 value (1e40) is reported as
     # too high rather than as the inf a cast would make of it
     lon = refl["lon"].values
     periodic = is_global_lon(lon)
     K = len(model.targets)
     precision = inference_precision(precision, model.device)
-    out = da.map_overlap(_block_fn(model, precision), arr, depth={0: 0, 1: model.net.halo, 2: model.net.halo},
+    out = da.map_overlap(_block_fn(model, precision), arr, depth={0: 0, 1: h, 2: h},
                          boundary={0: "none", 1: "nearest", 2: "periodic" if periodic else "nearest"},
                          chunks=((2 * K,), arr.chunks[1], arr.chunks[2]), dtype=np.float32, trim=False,
                          meta=np.empty((0, 0, 0), np.float32))
@@ -88,7 +106,7 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
         ds[t] = (("lat", "lon"), out[k], {"units": UNITS.get(t, "1")})
         ds[f"{t}_std"] = (("lat", "lon"), out[K + k], {"units": UNITS.get(t, "1"),
                                                        "long_name": f"{t} 1-sigma uncertainty"})
-    return ds
+    return ds.isel(flips).transpose(*given)  # back in the caller's layout
 
 
 def map_encoding(ds: xr.Dataset, level: int = 1) -> dict:
@@ -158,7 +176,7 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     key = fingerprint(refl, model.net.state_dict(), model.y_mean, model.y_std, model.std_scale,
                       model.discrepancy_std, model.shift_scale, model.extrapolation_scale,
                       model.mg_number_from, ds.attrs["precision"])  # same run?
-    lat_chunks = ds[model.targets[0]].data.chunks[0]
+    lat_chunks = ds[model.targets[0]].chunksizes["lat"]  # by name: the map keeps the input's layout
     starts = np.concatenate([[0], np.cumsum(lat_chunks)])
     done: set[int] = set()
     if part.exists() and log_path.exists():

@@ -23,7 +23,7 @@ import xarray as xr
 
 from ..config import get_device, inference_precision
 from ..errors import CheckpointError, InputError
-from ..geo import is_global_lon
+from ..geo import is_global_lon, north_up_flips
 from ..io import atomic_path
 from ..validate import REFLECTANCE_MAX, check_reflectance, check_reflectance_units, load_weights
 from .resnet import ARCH, PackedInference, ResidualInversionNet, gaussian_nll, packed_supported
@@ -40,6 +40,19 @@ PASS_PIXELS = 8192
 #: Pixels whose stem input (normalised bands, context windows: 4 bytes x bands x (1 + windows) each) is
 #: computed in one go and shared by the row tiles inside: a 720x720 dask block is one group (31 MB).
 STEM_INPUT_PIXELS = 600_000
+
+
+def training_layout(obj: xr.DataArray | xr.Dataset, flips: dict[str, slice]) -> xr.DataArray | xr.Dataset:
+    """``obj`` in the layout the network was trained in: ``(band,) lat, lon`` with latitude descending and
+    longitude ascending (``flips`` from :func:`workbench.geo.north_up_flips` of the reflectance cube).
+
+    The learned stem and context windows are not symmetric under a transpose or a flip, so the same pixels
+    given as ``(band, lon, lat)`` or south-up would otherwise give a different map.
+    """
+    obj = obj.isel({d: s for d, s in flips.items() if d in obj.dims})
+    if {"lat", "lon"} <= set(obj.dims):
+        obj = obj.transpose(*(("band",) if "band" in obj.dims else ()), "lat", "lon", ...)
+    return obj
 
 
 def sha256_file(path: str | Path) -> str:
@@ -158,6 +171,9 @@ class OxideInverter:
 
     # ------------------------------------------------------------------------------------ training
     def _prepare(self, refl, truth, mask):
+        flips = north_up_flips(refl)  # reflectance, truth and mask are aligned by position, as given
+        refl, truth = training_layout(refl, flips), training_layout(truth, flips)
+        mask = None if mask is None else training_layout(mask, flips)
         X = self.check_input(refl)
         Y = self._targets_array(truth, refl.transpose("band", ...))
         M = np.ones(X.shape[1:], bool) if mask is None else np.asarray(mask.transpose(*refl.dims[1:]).values, bool)
@@ -542,6 +558,9 @@ class OxideInverter:
         :class:`InputError`. ``epistemic=True`` adds ``<target>_epistemic_std`` (ensemble disagreement).
         ``precision``: see :meth:`predict_arrays`.
         """
+        given = [d for d in refl.dims if d != "band"]
+        flips = north_up_flips(refl)
+        refl = training_layout(refl, flips)  # answers do not depend on axis order or direction
         X = self.check_input(refl)
         spatial = [d for d in refl.dims if d != "band"]
         periodic = "lon" in refl.coords and is_global_lon(refl["lon"].values)  # a full circle of longitude
@@ -560,7 +579,7 @@ class OxideInverter:
                     "units": UNITS.get(t, "1"), "long_name": f"{t} ensemble disagreement (1 sigma)"})
         out.attrs["model"] = ARCH
         out.attrs["bands"] = ",".join(self.bands)
-        return out
+        return out.isel(flips).transpose(*given)  # back in the caller's layout
 
     def calibrate(self, refl: xr.DataArray, truth: xr.Dataset, mask: xr.DataArray | None = None,
                   level: float = 0.95) -> np.ndarray:

@@ -59,6 +59,7 @@ from scipy import ndimage
 
 from ..config import inference_precision
 from ..errors import CheckpointError, InputError
+from ..geo import north_up_flips
 from ..synth.render import _METRIC_UNITS, check_sun, render
 from .sfs import sfs
 from .tiles import blend_tiles
@@ -293,11 +294,7 @@ def network_relief(image: np.ndarray, z_up: np.ndarray, pixel_size: float, sun_a
 def _north_up(da: xr.DataArray) -> xr.DataArray:
     """``da`` with rows north (y descending) and columns east (x ascending), the order every method
     assumes; a grid stored south-up or west-right is flipped, not misread (its sun would be mirrored)."""
-    if "y" in da.dims and da.sizes["y"] > 1 and "y" in da.coords and da["y"].values[1] > da["y"].values[0]:
-        da = da.isel(y=slice(None, None, -1))
-    if "x" in da.dims and da.sizes["x"] > 1 and "x" in da.coords and da["x"].values[1] < da["x"].values[0]:
-        da = da.isel(x=slice(None, None, -1))
-    return da
+    return da.isel(north_up_flips(da, "y", "x"))
 
 
 def _as_array(obj, name: str) -> tuple[np.ndarray, xr.DataArray | None]:
