@@ -92,6 +92,27 @@ def test_classical_maps_on_cube():
         bl.classical_maps(cube.isel(band=[0, 1, 2]))
 
 
+def _cube_with(value, band="R750"):
+    wl = [415.0, 750.0, 900.0, 950.0, 1000.0]
+    vals = np.array([R415, R750, 0.105, R950, 0.112])[:, None, None] * np.ones((5, 4, 6))
+    cube = xr.DataArray(vals, dims=("band", "lat", "lon"),
+                        coords={"band": list(bl.CLEMENTINE_BANDS), "wavelength": ("band", wl)})
+    cube.loc[{"band": band}] = xr.where((cube.lat == 1) & (cube.lon == 2), value, cube.sel(band=band))
+    return cube.assign_coords(lat=np.arange(4), lon=np.arange(6))
+
+
+def test_zero_reflectance_is_no_measurement_and_lazy_negative_is_refused():
+    ds = bl.classical_maps(_cube_with(0.0))  # R750 = 0 used to give FeO -34.9, TiO2 55.2, Wilcox -inf
+    for v in ds.data_vars:
+        assert np.isnan(ds[v].values[1, 2]) and np.isfinite(ds[v].values[0, 0]), v
+    assert math.isnan(bl.lucey_feo(0.0, 0.11)) and math.isnan(bl.omat_lucey2000(0.1, 0.0))  # no ZeroDivisionError
+    lazy = bl.classical_maps(_cube_with(-0.05).chunk({"lat": 2}))  # observe() returns dask cubes
+    for v in lazy.data_vars:
+        with pytest.raises(InputError, match="negative"):
+            lazy[v].compute()
+    xr.testing.assert_allclose(bl.classical_maps(_cube_with(0.0).chunk({"lat": 2})).compute(), ds)
+
+
 @pytest.mark.parametrize("kind", bl.SKLEARN_KINDS)
 def test_sklearn_baselines_learn_a_simple_law(kind):
     rng = np.random.default_rng(1)

@@ -45,23 +45,53 @@ WILCOX2005_THETA = 1.3885  # rad
 LAWRENCE2002 = {"x0": 0.04, "y0": 1.22}
 
 
+def _refuse_negative(arr: np.ndarray, name: str = "reflectance") -> None:
+    with np.errstate(invalid="ignore"):
+        neg = arr < 0
+    if np.any(neg):
+        raise InputError(
+            f"{name} has {int(np.sum(neg))} negative value(s) (min {np.nanmin(arr):.4g}); reflectance must be "
+            ">= 0. Fix the calibration (dark subtraction) or set invalid pixels to NaN before inverting."
+        )
+
+
 def check_reflectance(*arrays, name: str = "reflectance") -> None:
     """Raise :class:`InputError` if any finite value is negative (NaN is allowed and propagates).
 
-    Dask-backed arrays are not computed here; blockwise callers check each block.
+    Dask-backed arrays are not computed here; :func:`valid_reflectance` checks them block by block.
     """
     for a in arrays:
         data = a.data if isinstance(a, xr.DataArray) else a
+        if not type(data).__module__.startswith("dask"):
+            _refuse_negative(np.asarray(data, dtype=float), name)
+
+
+def _valid_block(block: np.ndarray) -> np.ndarray:
+    block = np.asarray(block, dtype=float)
+    _refuse_negative(block)
+    with np.errstate(invalid="ignore"):
+        return np.where(block > 0, block, np.nan)
+
+
+def valid_reflectance(*arrays):
+    """The arrays with zero reflectance as NaN (no measurement: it would divide by zero), after refusing
+    negative values with :class:`InputError`, as the residual CNN does.
+
+    NumPy and xarray data are checked now; dask-backed data (e.g. ``observe()``'s cubes) block by block
+    when computed, so a negative pixel in a lazy cube is an error too, never a number.
+    """
+    out = []
+    for a in arrays:
+        data = a.data if isinstance(a, xr.DataArray) else a
         if type(data).__module__.startswith("dask"):
-            continue
-        arr = np.asarray(data, dtype=float)
-        with np.errstate(invalid="ignore"):
-            if np.any(arr < 0):
-                n = int(np.sum(arr < 0))
-                raise InputError(
-                    f"{name} has {n} negative value(s) (min {np.nanmin(arr):.4g}); reflectance must be >= 0. "
-                    "Fix the calibration (dark subtraction) or set invalid pixels to NaN before inverting."
-                )
+            lazy = data.map_blocks(_valid_block, dtype=float)
+            out.append(a.copy(data=lazy) if isinstance(a, xr.DataArray) else lazy)
+        elif isinstance(a, xr.DataArray):
+            out.append(a.copy(data=_valid_block(a.values)))
+        else:
+            v = _valid_block(a)
+            out.append(v if v.ndim else float(v))
+    return out
 
 
 def lucey_feo_angle(r750, r950, x0: float = LUCEY2000_FEO["x0"], y0: float = LUCEY2000_FEO["y0"]):
@@ -70,14 +100,14 @@ def lucey_feo_angle(r750, r950, x0: float = LUCEY2000_FEO["x0"], y0: float = LUC
     Computed with ``arctan2`` so it stays continuous when R750 approaches ``x0``; for R750 > x0 (all
     sunlit lunar soils with the published origin) it equals the published formula.
     """
-    check_reflectance(r750, r950)
+    r750, r950 = valid_reflectance(r750, r950)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.arctan2(-(r950 / r750 - y0), r750 - x0)
 
 
 def lucey_tio2_angle(r415, r750, x0: float = LUCEY2000_TIO2["x0"], y0: float = LUCEY2000_TIO2["y0"]):
     """Titanium spectral angle θTi = atan[(R415/R750 − y0)/(R750 − x0)] (radians)."""
-    check_reflectance(r415, r750)
+    r415, r750 = valid_reflectance(r415, r750)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.arctan2(r415 / r750 - y0, r750 - x0)
 
@@ -111,14 +141,14 @@ def omat_lucey2000(r750, r950):
 
     Low OMAT = mature (space-weathered) soil, high = fresh.
     """
-    check_reflectance(r750, r950)
+    r750, r950 = valid_reflectance(r750, r950)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.sqrt((r750 - 0.08) ** 2 + (r950 / r750 - 1.19) ** 2)
 
 
 def wilcox2005_feo(r750, r950, theta: float = WILCOX2005_THETA):
     """FeO (wt%) = −137.97·(R750·sinθ + (R950/R750)·cosθ) + 57.46, θ = 1.3885 rad (Wilcox et al. 2005)."""
-    check_reflectance(r750, r950)
+    r750, r950 = valid_reflectance(r750, r950)
     with np.errstate(divide="ignore", invalid="ignore"):
         return -137.97 * (r750 * np.sin(theta) + (r950 / r750) * np.cos(theta)) + 57.46
 
@@ -132,7 +162,7 @@ def lawrence2002_feo(r750, r950):
     stations), i.e. it is on the coarse gamma-ray footprint scale, not soil FeO; the constants could not
     be checked against the paper here.
     """
-    check_reflectance(r750, r950)
+    r750, r950 = valid_reflectance(r750, r950)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = -(r950 / r750 - LAWRENCE2002["y0"]) / (r750 - LAWRENCE2002["x0"])
     return 5.7 * (-0.147 + 0.372 * t - 0.036 * t**2) + 2.15
@@ -165,6 +195,12 @@ def _finite_rows(*cols):
     return [a[ok] for a in arrs]
 
 
+def _measured_rows(ra, rb, y):
+    """Rows whose two reflectances are both > 0 (zero is no measurement, as in :func:`valid_reflectance`)."""
+    ok = (ra > 0) & (rb > 0)
+    return ra[ok], rb[ok], y[ok]
+
+
 def fit_lucey_feo(r750, r950, feo, init: dict | None = None) -> LuceyFit:
     """Fit origin (x0, y0), slope and intercept of the Lucey FeO form to measured FeO (wt%).
 
@@ -174,6 +210,7 @@ def fit_lucey_feo(r750, r950, feo, init: dict | None = None) -> LuceyFit:
 
     r750, r950, feo = _finite_rows(r750, r950, feo)
     check_reflectance(r750, r950)
+    r750, r950, feo = _measured_rows(r750, r950, feo)
     p0 = dict(LUCEY2000_FEO, **(init or {}))
 
     def resid(p):
@@ -191,6 +228,7 @@ def fit_lucey_tio2(r415, r750, tio2, init: dict | None = None) -> LuceyFit:
 
     r415, r750, tio2 = _finite_rows(r415, r750, tio2)
     check_reflectance(r415, r750)
+    r415, r750, tio2 = _measured_rows(r415, r750, tio2)
     p0 = dict(LUCEY2000_TIO2, **(init or {}))
 
     def resid(p):
