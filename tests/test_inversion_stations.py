@@ -47,13 +47,14 @@ def test_fit_predict_nan_rows(stations):
     assert np.sqrt(np.mean(err**2)) < odd.FeO_wt_pct.std()
 
 
-def test_cli_stations(tmp_path, stations):
+def test_cli_stations(tmp_path, stations, capsys):
     train, pred, out = tmp_path / "t.csv", tmp_path / "p.csv", tmp_path / "o.csv"
     stations.iloc[:24].to_csv(train, index=False)
     extra = stations.iloc[24:].drop(columns=["FeO_wt_pct", "TiO2_wt_pct"]).assign(
         sample_id=[f"s{i}" for i in range(12)], notes="user column")
     extra.to_csv(pred, index=False)
     assert main(["invert", "stations", "--train", str(train), "--predict", str(pred), "--out", str(out)]) == 0
+    assert "same spectra as TRAIN" not in capsys.readouterr().out
     df = pd.read_csv(out)
     assert len(df) == 12 and df["FeO_pred"].notna().all()
     # the user's own columns come back unchanged, in their order, before the added ones
@@ -64,6 +65,9 @@ def test_cli_stations(tmp_path, stations):
     again = pd.read_csv(out)
     assert list(again.columns) == list(df.columns) and np.allclose(again["FeO_pred"], df["FeO_pred"])
     assert main(["invert", "stations", "--train", str(pred), "--predict", str(pred), "--out", str(out)]) == 2
+    capsys.readouterr()
+    assert main(["invert", "stations", "--train", str(train), "--predict", str(train), "--out", str(out)]) == 0
+    assert "note: 24 PRED row(s) have the same spectra as TRAIN stations" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -72,3 +76,48 @@ def test_loso_beats_lucey(stations):
     cv = st.cross_validate(stations, by="station")
     assert cv.loc["gp", "FeO_rmse"] < cv.loc["lucey2000", "FeO_rmse"]
     assert cv.loc["gp", "TiO2_rmse"] < cv.loc["lucey2000", "TiO2_rmse"]
+
+
+def test_cv_scores_only_rows_with_a_measured_oxide(stations):
+    """A blank TiO2 is not scored: R² stays finite, coverage counts scored rows only, n per oxide."""
+    df = stations.iloc[:20].copy()
+    df.loc[[1, 4, 7, 9], "TiO2_wt_pct"] = np.nan
+    cv = st.cross_validate(df, by="station", gp_variants=("gp",))
+    assert (cv["TiO2_n"] == 16).all() and (cv["FeO_n"] == 20).all()
+    assert np.isfinite(cv["TiO2_r2"]).all()
+    scored = df["TiO2_wt_pct"].notna().to_numpy()
+    assert cv.loc["lucey2000", "TiO2_rmse"] == pytest.approx(float(np.sqrt(np.mean(
+        (st.lucey_prior(df[st.BANDS].to_numpy(float))[scored, 1] - df["TiO2_wt_pct"].to_numpy()[scored]) ** 2))))
+    # the fraction is over the 16 scored rows: a multiple of 1/16
+    assert (cv.loc["gp", "TiO2_cov95"] * 16) == pytest.approx(round(cv.loc["gp", "TiO2_cov95"] * 16))
+
+
+def test_gp_intervals_widened_by_leave_one_out_never_narrowed(stations):
+    m = st.StationInverter(prior=st.lucey_prior).fit(stations)
+    assert all(s >= 1.0 for s in m.std_scale) and max(m.std_scale) > 1.0  # TiO2 around Lucey: 1.44
+    raw = st.StationInverter(prior=st.lucey_prior).fit(stations)
+    raw.std_scale = (1.0, 1.0)
+    a, b = m.predict(stations.iloc[:5]), raw.predict(stations.iloc[:5])
+    np.testing.assert_allclose(a["TiO2_std"], b["TiO2_std"] * m.std_scale[1])
+    np.testing.assert_allclose(a["TiO2_pred"], b["TiO2_pred"])
+
+
+def test_loo_scale_matches_brute_force_leave_one_out():
+    """The closed form (Rasmussen & Williams eq. 5.12) against refitting without each row, kernel fixed."""
+    from scipy.stats import norm
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, WhiteKernel
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (25, 2))
+    y = np.sin(X[:, 0]) + 0.3 * X[:, 1] + 0.2 * rng.standard_t(2, 25)  # heavy tails: intervals too narrow
+    gp = GaussianProcessRegressor(RBF(1.0) + WhiteKernel(0.01), optimizer=None).fit(X, y)  # noise too small
+    z = []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        m, s = GaussianProcessRegressor(gp.kernel_, optimizer=None).fit(X[keep], y[keep]).predict(
+            X[i : i + 1], return_std=True)
+        z.append(abs(y[i] - m[0]) / s[0])
+    expected = max(1.0, float(np.quantile(z, 0.95)) / float(norm.ppf(0.975)))
+    assert expected > 1.0  # the case exercises the widening
+    assert st.loo_std_scale(gp) == pytest.approx(expected, rel=1e-6)
