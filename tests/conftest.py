@@ -16,14 +16,31 @@ if not os.environ.get("WORKBENCH_DATA_MIRROR") and _SHARED.is_dir():
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def _in_mirror(dataset_id: str) -> list[Path]:
+    """The files of ``dataset_id`` present (whatever their content) in the configured mirror folders."""
+    from workbench import config
+    from workbench.catalog import get_manifest
+
+    return [cand for f in get_manifest(dataset_id).files for src in f.sources if src.mirror
+            for d in config.mirror_dirs() for cand in (d / src.mirror, d / f.name) if cand.is_file()]
+
+
 def _real_data_available(dataset_id: str) -> tuple[bool, str]:
+    """(True, "") when ``dataset_id`` can be fetched; (False, why) when it is simply not there (no mirror copy
+    and no network). Anything else fails the test: an unknown id or a bad manifest, a checksum error, or a
+    copy in the mirror that fetch refused (the catalog reports a mirror file whose sha256 differs from the
+    manifest as unavailable, not as a checksum error)."""
     from workbench.catalog import fetch
-    from workbench.errors import WorkbenchError
+    from workbench.errors import DataUnavailableError
 
     try:
         fetch(dataset_id)
         return True, ""
-    except WorkbenchError as exc:
+    except DataUnavailableError as exc:
+        held = _in_mirror(dataset_id)
+        if held:
+            pytest.fail(f"real dataset {dataset_id}: the mirror holds {[str(p) for p in held]} but it was refused "
+                        f"(corrupted or stale copy?): {exc}", pytrace=False)
         return False, str(exc).splitlines()[0]
 
 
@@ -43,7 +60,7 @@ def real_dataset():
     def _open(dataset_id: str):
         ok, why = _real_data_available(dataset_id)
         if not ok:
-            pytest.skip(f"real dataset {dataset_id} unavailable (no mirror, no network): {why}")
+            pytest.skip(f"real dataset {dataset_id} unavailable (not in a mirror, no network): {why}")
         import workbench as wb
         from workbench.catalog import get_manifest
 

@@ -102,10 +102,18 @@ def test_huber_bootstrap_agrees_with_theil_sen():
     ref = noisy(truth, 100, 1)
     tgt = noisy(truth * GAINS + OFFSETS, 100, 2)
     a = cal.fit_cross_calibration(tgt, ref, method="huber", ci="bootstrap", n_boot=10, max_pixels=200)
-    b = cal.fit_cross_calibration(tgt, ref, max_pixels=200)
+    b = cal.fit_cross_calibration(tgt, ref, method="theil-sen", max_pixels=200)
+    assert b.attrs["method"] == "theil-sen"
     assert abs(float(a["gain"][0] / b["gain"][0]) - 1) < 0.01
     assert abs(float(a["gain"][0]) / 0.97 - 1) < 0.02
     assert bool(((a.gain_low <= a.gain) & (a.gain <= a.gain_high)).all())
+
+
+def test_theil_sen_recovers_a_known_gain_and_offset_without_noise():
+    truth = scene(ny=40, nx=40)
+    c = cal.fit_cross_calibration(truth * GAINS + OFFSETS, truth, method="theil-sen", max_pixels=300)
+    np.testing.assert_allclose(c["gain"], GAINS, rtol=1e-6)
+    np.testing.assert_allclose(c["offset"], OFFSETS, rtol=0, atol=1e-6)
 
 
 def test_robust_fit_resists_outliers():

@@ -212,7 +212,14 @@ def test_evaluate_known_answers():
     perfect = truth.astype("float32")
     res = P.evaluate(perfect, truth)
     assert res["auc"] == pytest.approx(1.0)
-    assert res["precision_at_top"] == pytest.approx(1.0) or res["base_rate"] < 0.01
+    # the deposit covers ~0.28 % of the area: a perfect score puts all of it in the top 1 %, which is then
+    # deposit for base_rate / 1 % of its area (to within one pixel, < 1 % of the top area at 0.5 px/deg)
+    w = np.broadcast_to(area_weights(truth).values, truth.shape)
+    base = float(w[truth.values].sum() / w.sum())
+    assert 0.001 < base < 0.01 and res["base_rate"] == pytest.approx(base, rel=1e-9)
+    assert res["precision_at_top"] == pytest.approx(base / 0.01, rel=0.01)
+    # a top fraction smaller than the deposit's area is all deposit
+    assert P.evaluate(perfect, truth, top_fraction=base / 2)["precision_at_top"] == pytest.approx(1.0)
     inverted = P.evaluate(-perfect, truth)
     assert inverted["auc"] == pytest.approx(0.0)
     with pytest.raises(InputError, match="both"):
@@ -244,8 +251,9 @@ def test_stack_band_and_fit_stop():
     m = P.fit(st, config={"tile": 16, "dim": 16, "depth": 1, "heads": 2, "fusion_channels": 8}, steps=50,
               batch_size=2, progress=lambda step, n, loss: step < 3)
     assert len(m.history) == 3
-    # truth on the full grid is matched to a band-limited score
-    assert 0.0 <= P.evaluate(P.zscore_score(st, m.normalisation), ds["deposit"])["auc"] <= 1.0
+    # truth on the full grid is matched to a band-limited score by coordinates: the +12 wt% TiO2 blob lies on
+    # the equator, so the z-score map ranks it (almost) perfectly; a positional match would put it elsewhere
+    assert P.evaluate(P.zscore_score(st, m.normalisation), ds["deposit"])["auc"] > 0.99
 
 
 def _errors(values: np.ndarray, layers=("TiO2", "FeO", "npfe", "elevation")) -> xr.DataArray:
@@ -322,8 +330,14 @@ def test_fast_bench_reports_disjoint_seed_roles():
     train, val, test = (set(res[k]) for k in ("train_seeds", "validation_seeds", "test_seeds"))
     assert train and val and test and not (train & val) and not (train & test) and not (val & test)
     assert set(res["score_rule"].values()) <= set(P.SCORE_RULES)
+    base, best = res["deposit_area_fraction"], res["precision_at_1pct_best_possible"]
+    assert best == pytest.approx(min(1.0, base / 0.01))
     for m in ("network", "zscore", "isolation_forest", "pca", "conv_autoencoder"):
-        assert 0.0 <= res["auc"][m] <= 1.0 and 0.0 <= res["precision_at_1pct"][m] <= 1.0
+        # every method finds the planted deposits far better than chance (observed AUC 0.92-0.99, the
+        # z-score baseline lowest) and its top 1 % holds more deposit than a random 1 % (the base rate),
+        # but never more than all of the deposit area could fill
+        assert res["auc"][m] > 0.9, (m, res["auc"][m])
+        assert base < res["precision_at_1pct"][m] <= best + 1e-9, (m, res["precision_at_1pct"][m])
         assert set(res["per_seed"][m]) == {str(s) for s in test}
     # the chosen rule is the best on validation, never on the test Moons
     best = max(P.SCORE_RULES, key=lambda r: res["validation_auc"][f"network:{r}"])

@@ -1,0 +1,71 @@
+"""Hapke model against values known independently of the code: Chandrasekhar's H-function table and
+a radiance factor worked out by hand from the published equations.
+
+References
+----------
+Chandrasekhar, S. (1960), Radiative Transfer, Dover, Table XI (H-function of isotropic scattering).
+Hapke, B. (2002), Icarus 157:523-534, eq. 13 (the H-function approximation, error < 1 %).
+Hapke, B. (2012), Theory of Reflectance and Emittance Spectroscopy, 2nd ed.: eq. 6.7a (two-term
+Henyey-Greenstein P(g)), eq. 9.22 (shadow-hiding opposition term B(g)), eq. 9.37 (IMSA reflectance).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from workbench import photometry as ph
+
+
+@pytest.mark.parametrize(("mu", "w", "chandrasekhar"), [
+    (1.0, 1.0, 2.9078),  # conservative scattering, normal direction
+    (0.5, 1.0, 2.0128),
+    (1.0, 0.5, 1.2513),
+])
+def test_h_function_matches_chandrasekhar_within_the_approximation_error(mu, w, chandrasekhar):
+    assert float(ph.hapke_H(mu, w)) == pytest.approx(chandrasekhar, rel=0.01)
+
+
+def test_h_function_is_hapke_2002_in_closed_form():
+    # w = 1: gamma = 0, r0 = 1; at x = 1: H = 1 / (1 - (1 + (1 - 2)/2 ln 2)) = 2 / ln 2 = 2.88539...
+    # (Hapke's 1981 form (1 + 2x)/(1 + 2 gamma x) would give 3.0 here)
+    assert float(ph.hapke_H(1.0, 1.0)) == pytest.approx(2.0 / math.log(2.0), rel=1e-9)
+    assert float(ph.hapke_H(1.0, 1.0)) == pytest.approx(2.8853901, rel=1e-7)
+    assert float(ph.hapke_H(0.7, 0.0)) == pytest.approx(1.0)  # no scattering, no multiple scattering
+
+
+def test_hapke_radiance_factor_worked_by_hand_at_i30_e0_g30():
+    """I/F = w/4 mu0/(mu0 + mu) [(1 + B(g)) P(g) + H(mu0) H(mu) - 1] (Hapke 2012, eq. 9.37, as pi r).
+
+    w = 0.75, b = 0.21, c = 0.70, B0 = 1.0, h = 0.07; i = 30 deg, e = 0 deg, g = 30 deg.
+    """
+    w, b, c, b0, h = 0.75, 0.21, 0.70, 1.0, 0.07
+    mu0, mu = math.sqrt(3.0) / 2.0, 1.0  # cos 30 = 0.8660254, cos 0 = 1
+    # H-function (Hapke 2002, eq. 13): gamma = sqrt(1 - w) = 0.5, r0 = (1 - gamma)/(1 + gamma) = 1/3,
+    # H(x) = 1 / (1 - w x [r0 + (1 - 2 r0 x)/2 ln((1 + x)/x)])
+    gamma = 0.5
+    r0 = (1 - gamma) / (1 + gamma)
+    # H(1) = 1 / (1 - 0.75 (1/3 + (1/3)/2 ln 2)) = 1 / (1 - 0.75 * 0.4488578) = 1 / 0.6633566 = 1.5074848
+    h_mu = 1.0 / (1.0 - w * mu * (r0 + (1 - 2 * r0 * mu) / 2 * math.log((1 + mu) / mu)))
+    assert h_mu == pytest.approx(1.5074848, rel=1e-7)
+    # H(mu0): ln((1 + 0.8660254)/0.8660254) = 0.7676518; 1 - 2/3 mu0 = 0.4226497;
+    # 1 - 0.75 * 0.8660254 * (1/3 + 0.4226497/2 * 0.7676518) = 1 - 0.3218739 = 0.6781261 -> 1.4746519
+    h_mu0 = 1.0 / (1.0 - w * mu0 * (r0 + (1 - 2 * r0 * mu0) / 2 * math.log((1 + mu0) / mu0)))
+    assert h_mu0 == pytest.approx(1.4746519, rel=1e-7)
+    # two-term Henyey-Greenstein (Hapke 2012, eq. 6.7a), cos g = 0.8660254, 1 - b^2 = 0.9559:
+    # back lobe 0.9559 / (1 - 2b cos g + b^2)^1.5 = 0.9559 / 0.6803693^1.5 = 1.7033166
+    # fwd lobe  0.9559 / (1 + 2b cos g + b^2)^1.5 = 0.9559 / 1.4078307^1.5 = 0.5722514
+    # P = (1 + c)/2 * 1.7033166 + (1 - c)/2 * 0.5722514 = 1.4478191 + 0.0858377 = 1.5336568
+    cg = mu0
+    p = (1 + c) / 2 * (1 - b * b) / (1 - 2 * b * cg + b * b) ** 1.5 \
+        + (1 - c) / 2 * (1 - b * b) / (1 + 2 * b * cg + b * b) ** 1.5
+    assert p == pytest.approx(1.5336568, rel=1e-7)
+    # opposition (Hapke 2012, eq. 9.22): B = B0 / (1 + tan(15 deg)/h) = 1 / (1 + 0.2679492/0.07) = 0.2071317
+    bg = b0 / (1 + (2 - math.sqrt(3.0)) / h)  # tan 15 deg = 2 - sqrt 3
+    assert bg == pytest.approx(0.2071317, rel=1e-6)
+    # w/4 mu0/(mu0 + mu) = 0.1875 * 0.8660254/1.8660254 = 0.0870191
+    # bracket = 1.2071317 * 1.5336568 + 1.4746519 * 1.5074848 - 1 = 1.8513257 + 2.2230153 - 1 = 3.0743411
+    iof = w / 4 * mu0 / (mu0 + mu) * ((1 + bg) * p + h_mu0 * h_mu - 1)
+    assert iof == pytest.approx(0.2675263, rel=1e-6)
+    assert float(ph.hapke(w, 30.0, 0.0, 30.0, b=b, c=c, B0=b0, h=h)) == pytest.approx(0.2675263, rel=1e-6)
