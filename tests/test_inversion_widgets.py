@@ -31,6 +31,24 @@ def test_site_advisor_ranks(lab):
         site_advisor(pred[["FeO", "FeO_std"]], lab.refl("clementine_uvvis"))
 
 
+def test_site_advisor_on_a_0_360_grid_and_with_sampled_sites(lab):
+    from workbench.inversion.advisor import CANDIDATES
+
+    refl = lab.refl("clementine_uvvis")
+    pred = lab.predict("clementine_uvvis", "resnet_pretrained", (), "lora", 2)
+    table = site_advisor(pred, refl)
+    # the same Moon stored with longitudes 0-360: the same pixels, so the same ranking and scores
+    east = {"lon": (pred.lon % 360)}
+    shifted = site_advisor(pred.assign_coords(east).sortby("lon"), refl.assign_coords(east).sortby("lon"))
+    np.testing.assert_allclose(shifted.set_index("site").loc[table.site, "score"], table["score"])
+    # a sampled site (and any candidate within 100 km of it) is not ranked again
+    ce6 = CANDIDATES["Chang'e-6 (Apollo basin, SPA)"]
+    rank = site_advisor(pred, refl, sampled={"Chang'e-6": ce6})
+    assert rank.attrs["excluded"] == ["Chang'e-6 (Apollo basin, SPA)"] and len(rank) == len(table) - 1
+    assert "Apollo basin" in set(site_advisor(pred, refl, sampled=[ce6], exclude_km=100).site)
+    assert "Apollo basin" not in set(site_advisor(pred, refl, sampled=[ce6], exclude_km=300).site)
+
+
 def test_inversion_panel_updates(lab):
     from workbench.widgets.inversion import InversionPanel, SiteAdvisorPanel
 
@@ -44,6 +62,12 @@ def test_inversion_panel_updates(lab):
     assert "resnet_finetuned" in panel.readout.value and "resnet_pretrained" in panel.readout.value
     adv = SiteAdvisorPanel(lab, members=2)
     assert adv.error is None
+    ranked = adv.update()
+    assert "Chang'e-6 (Apollo basin, SPA)" in set(ranked.site)  # before any sample: every candidate
+    adv.set(sampled=("Chang'e-6",))  # scored by the model fine-tuned there, the site itself left out
+    ranked = adv.update()
+    assert adv.error is None and "Chang'e-6 (Apollo basin, SPA)" not in set(ranked.site)
+    assert ("clementine_uvvis", ("Chang'e-6",), "lora", 2) in lab._models  # the fine-tuned ensemble scored it
     panel.cleanup()
     adv.cleanup()
 

@@ -17,6 +17,8 @@ Lakshminarayanan, B. et al. (2017). Deep ensembles. NeurIPS.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -41,7 +43,9 @@ CANDIDATES: dict[str, tuple[float, float]] = {
 
 
 def site_advisor(pred: xr.Dataset, refl: xr.DataArray, candidates: dict[str, tuple[float, float]] | None = None,
-                 target: str = "FeO", radius: float = 0.5) -> pd.DataFrame:
+                 target: str = "FeO", radius: float = 0.5,
+                 sampled: Mapping[str, tuple[float, float]] | Iterable[tuple[float, float]] | None = None,
+                 exclude_km: float = 100.0) -> pd.DataFrame:
     """Rank ``candidates`` by the uncertainty a sample there would address.
 
     Parameters
@@ -54,14 +58,21 @@ def site_advisor(pred: xr.Dataset, refl: xr.DataArray, candidates: dict[str, tup
         Oxide whose uncertainty is scored (``"all"`` sums the standardised uncertainty of all targets).
     radius
         Spectral-similarity radius (RMS over bands of standardised log reflectance).
+    sampled
+        Sites already sampled (name -> (lat, lon), or (lat, lon) pairs): candidates within ``exclude_km`` of
+        one are left out of the ranking (listed in ``attrs["excluded"]``). Score with the model fine-tuned
+        on those samples, so that what they taught it is counted.
+    exclude_km
+        Great-circle distance within which a candidate counts as already sampled.
 
     Returns
     -------
     pandas.DataFrame
         ``site, lat, lon, epistemic_std_at_site, similar_area_pct, score`` sorted by ``score``
-        (higher = a sample there is expected to reduce more uncertainty).
+        (higher = a sample there is expected to reduce more uncertainty). Candidates are matched to the
+        nearest grid pixel, longitudes modulo 360° (a 0–360° grid works).
     """
-    from ..geo import area_weights
+    from ..geo import area_weights, great_circle_distance
 
     cands = candidates or CANDIDATES
     names = [t for t in (pred.data_vars) if t.endswith("_epistemic_std")]
@@ -80,10 +91,14 @@ def site_advisor(pred: xr.Dataset, refl: xr.DataArray, candidates: dict[str, tup
     w = np.asarray(area_weights(pred).transpose("lat", "lon").values, float)
     w = w / np.nansum(w)
     e = np.nan_to_num(epi.transpose("lat", "lon").values)
-    rows = []
+    done = list(sampled.values()) if isinstance(sampled, Mapping) else list(sampled or [])
+    rows, excluded = [], []
     for name, (lat, lon) in cands.items():
+        if any(float(great_circle_distance(lat, lon, *ll)) <= exclude_km for ll in done):
+            excluded.append(name)
+            continue
         i = int(np.abs(pred["lat"].values - lat).argmin())
-        j = int(np.abs(pred["lon"].values - lon).argmin())
+        j = int(np.abs((pred["lon"].values - lon + 180.0) % 360.0 - 180.0).argmin())
         z0 = Z[:, i, j][:, None, None]
         if not np.isfinite(z0).all():
             continue
@@ -92,4 +107,7 @@ def site_advisor(pred: xr.Dataset, refl: xr.DataArray, candidates: dict[str, tup
         rows.append({"site": name, "lat": lat, "lon": lon, "epistemic_std_at_site": float(e[i, j]),
                      "similar_area_pct": float(100 * w[sim].sum()),
                      "score": float((w * e)[sim].sum() * 1000)})
-    return pd.DataFrame(rows).sort_values("score", ascending=False).reset_index(drop=True)
+    out = pd.DataFrame(rows, columns=["site", "lat", "lon", "epistemic_std_at_site", "similar_area_pct", "score"])
+    out = out.sort_values("score", ascending=False).reset_index(drop=True)
+    out.attrs["excluded"] = excluded
+    return out

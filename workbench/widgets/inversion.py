@@ -236,12 +236,19 @@ class AdvisorState:
     oxide: str = "FeO"
     radius: float = 0.5
     members: int = 4
+    #: sites already sampled: the ensemble is fine-tuned on them (LoRA) and candidates within 100 km are left out;
+    #: empty = the situation before any far-side sample (the pre-trained model)
+    sampled: tuple = ()
 
 
 def advisor_view(lab: InversionLab, state: AdvisorState, instrument: str = "clementine_uvvis"):
     """Pure view: candidate sites ranked by the uncertainty a new sample there would address."""
-    pred = lab.predict(instrument, "resnet_pretrained", (), "lora", state.members)
-    return site_advisor(pred, lab.refl(instrument), target=state.oxide, radius=state.radius).round(3)
+    sampled = tuple(state.sampled)
+    method = "resnet_finetuned" if sampled else "resnet_pretrained"
+    pred = lab.predict(instrument, method, sampled, "lora", state.members)
+    rank = site_advisor(pred, lab.refl(instrument), target=state.oxide, radius=state.radius,
+                        sampled={s: lab.sites[s] for s in sampled})
+    return rank.round(3)
 
 
 class SiteAdvisorPanel(base.Panel):
@@ -255,9 +262,13 @@ class SiteAdvisorPanel(base.Panel):
         super().__init__(**overrides)
 
     def make_controls(self):
+        import ipywidgets as w
+
         return {"oxide": base.choice("oxide", [*TARGETS, "all"], buttons=False),
                 "radius": base.slider("spectral radius", "σ", 0.1, 1.5, 0.05),
-                "members": base.int_slider("ensemble size", None, 2, 4)}
+                "members": base.int_slider("ensemble size", None, 2, 4),
+                "sampled": w.SelectMultiple(options=list(self.lab.sites), description="already sampled", rows=4,
+                                            style={"description_width": base.LABEL_WIDTH})}
 
     def compute(self, state):
         return advisor_view(self.lab, state)
