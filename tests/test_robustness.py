@@ -345,6 +345,15 @@ def _pure_glass_oxides() -> None:
     oxides_from_modes(mode, xr.DataArray(70.0))
 
 
+def _thin_map() -> None:
+    model = pytest.importorskip("workbench.inversion.model")
+    from workbench.inversion.global_map import invert_lazy
+
+    wide = model.OxideInverter([f"R{w:g}" for w in CLEMENTINE_NM], CLEMENTINE_NM, width=8, depth=1, stem=4,
+                               members=2, context=(5, 11))
+    invert_lazy(cube(), wide)
+
+
 def _text_file(p: Path) -> Path:
     p.write_text("these are not weights\n")
     return p
@@ -705,6 +714,9 @@ CASES: list[Case] = [
          lambda t: cli(["invert", "map", "--ppd", "1", "--chunk", "0", "--out", str(t / "m.zarr"), "--weights",
                         str(_saved_inverter(t))]), CliError,
          r"chunk must be a whole number of pixels >= 8", code=2),
+    Case("CLI usage", "chunked global map (`invert_lazy`) of a 4 x 5 pixel cube, thinner than the 6-pixel context",
+         lambda t: _thin_map(), wb.errors.InputError,
+         r"only 4 lat and 5 lon pixels.*model.predict\(refl\)"),
     Case("CLI usage", "unknown inference precision (`WORKBENCH_PRECISION=fp8` or `precision=\"fp8\"`)",
          lambda t: wb.config.inference_precision("fp8"), wb.errors.InputError,
          r"unknown precision 'fp8': use one of auto, float32, bfloat16"),

@@ -81,7 +81,8 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
     h = model.net.halo
     thin = {d: refl.sizes[d] for d in ("lat", "lon") if refl.sizes[d] < h}
     if thin:
-        raise InputError(f"the cube is only {thin} pixels across, thinner than the network's {h}-pixel context; "
+        across = " and ".join(f"{n} {d}" for d, n in thin.items())
+        raise InputError(f"the cube has only {across} pixels, fewer than the network's {h}-pixel context; "
                          "invert such a small region in memory with model.predict(refl)")
     chunks = (refl.sizes["band"], _spatial_chunks(refl.sizes["lat"], chunk, h),
               _spatial_chunks(refl.sizes["lon"], chunk, h))
