@@ -97,3 +97,19 @@ def test_observe_noise_level_and_geometry():
     assert float(np.abs(dark["reflectance"]).max()) < 1e-9
     with pytest.raises(InputError):
         observe(big, "clementine_uvvis", snr=-1)
+
+
+def test_nan_where_no_band_looks_is_ignored_and_bad_calls_say_what_to_do():
+    from workbench.synth.spectra import WAVELENGTH_NM
+
+    x = np.full((2, WAVELENGTH_NM.size), 0.1, np.float32)
+    x[0, -1] = np.nan  # a channel at the end of the grid, outside every Clementine UVVIS band
+    da = xr.DataArray(x, dims=("p", "wavelength"), coords={"wavelength": WAVELENGTH_NM}, attrs={"units": "1"})
+    np.testing.assert_allclose(resample_to_instrument(da, "clementine_uvvis").values, 0.1, rtol=1e-6)
+    with pytest.raises(InputError, match="micrometres: multiply them by 1000"):
+        resample_to_instrument(da.assign_coords(wavelength=WAVELENGTH_NM / 1000), "clementine_uvvis")
+    with pytest.raises(InputError, match="use resample_to_instrument"):
+        observe(da.isel(p=1), "clementine_uvvis")
+    for seed in (-1, 1.5):
+        with pytest.raises(InputError, match="seed must be a whole number"):
+            observe(da, "clementine_uvvis", seed=seed)

@@ -93,3 +93,31 @@ def test_behaves_like_the_real_clementine_stations(mirror):
         np.testing.assert_allclose(syn[key], real[key], rtol=0.2, err_msg=key)
     # same sign of the trends: darker soils have lower R950/R750 (stronger 1 µm band) and are redder
     assert syn["trend_r950_r750_vs_r750"][0] > 0 and syn["trend_r415_r750_vs_r750"][0] > 0
+
+
+def _soil_raw(mode, mg=70.0, npfe=0.3):  # fractions as given, not normalised
+    m = xr.DataArray([mode], dims=("p", "mineral"), coords={"mineral": list(MINERALS)})
+    return spectra.reflectance_from_modes(m, xr.DataArray([mg], dims="p"), xr.DataArray([npfe], dims="p"))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"mode": [1.5, -0.3, 0, 0, -0.2, 0]}, "negative mineral fraction"),  # sums to 1: used to give FeO -0.14 wt%
+    ({"mode": [1, 1, 1, 1, 1, 1]}, "sum to 6–6 instead of 1"),
+    ({"mode": [0.5, 0.5, 0, 0, 0, 0], "mg": 150.0}, "Mg# outside 0–100"),
+    ({"mode": [0.5, 0.5, 0, 0, 0, 0], "npfe": 3.0}, "nanophase iron outside 0–2 wt%"),  # was read as 2 wt%
+    ({"mode": [0, 0, 0, 0.95, 0, 0.05], "mg": 0.0}, "more than 50 wt% FeO"),  # fayalite melt: was clamped to 30
+])
+def test_values_the_tables_would_clamp_are_refused(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        _soil_raw(**kwargs).compute()
+
+
+def test_spectra_bit_identical_below_the_old_glass_table_limit_and_lazy_blocks_checked():
+    ok = _soil_raw([0.6, 0.2, 0.1, 0.05, 0.03, 0.02]).values
+    assert np.isfinite(ok).all()
+    lazy = xr.DataArray([[0.5, 0.5, 0, 0, 0, 0]] * 4, dims=("p", "mineral"),
+                        coords={"mineral": list(MINERALS)}).chunk({"p": 2})
+    out = spectra.reflectance_from_modes(lazy, xr.DataArray([70.0, 70, 70, 170], dims="p").chunk({"p": 2}),
+                                         xr.DataArray([0.3] * 4, dims="p").chunk({"p": 2}))
+    with pytest.raises(InputError, match="Mg# outside"):
+        out.compute()

@@ -123,6 +123,16 @@ def test_stoichiometry_known_answers():
     assert float(ox["Al2O3"]) == pytest.approx(35.7, abs=0.2)
 
 
+def test_negative_or_unnormalised_modes_are_errors():
+    import xarray as xr
+
+    neg = xr.DataArray([1.5, -0.3, 0, 0, -0.2, 0], dims="mineral", coords={"mineral": list(MINERALS)})
+    with pytest.raises(InputError, match="negative mineral fractions"):
+        oxides_from_modes(neg, xr.DataArray(70.0))  # used to give FeO -0.14, MgO -0.58 wt%
+    with pytest.raises(InputError, match="sum to 2.1–2.1 instead of 1"):
+        oxides_from_modes(neg.clip(0) + 0.1, xr.DataArray(70.0))
+
+
 def test_pure_glass_pixel_is_an_error_not_nan():
     import xarray as xr
 
@@ -145,3 +155,22 @@ def test_real_geography(mirror):
     assert bool(moon["mare"].sel(lat=8.5, lon=31, method="nearest"))
     assert bool(moon["mare"].sel(lat=33, lon=-16, method="nearest"))
     assert not bool(moon["mare"].sel(lat=-9, lon=15.5, method="nearest"))
+
+
+def test_auto_moon_built_offline_is_not_kept_once_real_data_is_there(monkeypatch, tmp_path):
+    from workbench.errors import DataUnavailableError
+    from workbench.synth import moon as M
+
+    def offline():
+        raise DataUnavailableError("offline")
+
+    monkeypatch.setattr(M, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(M, "_read_real_sources", offline)
+    monkeypatch.setattr(M, "real_geography", lambda ppd, seed: offline())
+    assert make_moon(seed=0, resolution_ppd=0.5).attrs["geography"] == "procedural"
+    calls = []
+    monkeypatch.setattr(M, "_read_real_sources", lambda: calls.append(1))  # the data is reachable now
+    monkeypatch.setattr(M, "real_geography", M.procedural_geography)  # stand-in for the real data
+    assert make_moon(seed=0, resolution_ppd=0.5).attrs["geography"] == "real" and calls
+    assert sorted(p.name.rsplit("_", 1)[1] for p in tmp_path.glob("synthetic_moon_*")) == ["procedural.zarr",
+                                                                                        "real.zarr"]

@@ -81,7 +81,8 @@ def response_matrix(wavelength, instrument: str | pd.DataFrame) -> xr.DataArray:
         names = ", ".join(bands["name"][bad])
         raise InputError(
             f"bands {names} extend beyond the spectral grid {wl[0]:.0f}–{wl[-1]:.0f} nm; "
-            "compute the spectra on a wider wavelength grid (e.g. workbench.synth.spectra.WAVELENGTH_NM)"
+            + ("wavelengths look like micrometres: multiply them by 1000 (nm are expected)" if wl[-1] < 10 else
+               "compute the spectra on a wider wavelength grid (e.g. workbench.synth.spectra.WAVELENGTH_NM)")
         )
     fine = np.arange(wl[0], wl[-1] + 1e-9, 0.5)
     # linear-interpolation matrix (fine × coarse)
@@ -115,7 +116,9 @@ def resample_to_instrument(reflectance: xr.DataArray, instrument: str | pd.DataF
     -------
     xarray.DataArray
         Dims ``("band", *spatial)`` with coords ``band`` (names), ``wavelength`` (centre, nm) and
-        ``fwhm`` (nm); attrs kept, ``instrument`` added. Lazy on dask inputs.
+        ``fwhm`` (nm); attrs kept, ``instrument`` added. Lazy on dask inputs. A NaN at a wavelength that
+        some band uses makes the pixel NaN in every band (one matrix product); NaN where no band looks is
+        ignored.
 
     Examples
     --------
@@ -130,6 +133,11 @@ def resample_to_instrument(reflectance: xr.DataArray, instrument: str | pd.DataF
     bands = get_instrument(instrument)
     W = response_matrix(reflectance["wavelength"].values, bands).astype(reflectance.dtype)
     W = W.assign_coords(wavelength=reflectance["wavelength"].values)
+    # a NaN at a wavelength no band looks at must not reach the bands (0 · NaN is NaN): zero those
+    # wavelengths instead (0 · x and 0 · 0 are both 0, so the bands are bit-for-bit the same otherwise)
+    used = xr.DataArray(W.values.any(axis=0), dims="wavelength", coords={"wavelength": W["wavelength"].values})
+    if not bool(used.all()):
+        reflectance = reflectance.where(used, np.zeros((), reflectance.dtype))
     out = xr.dot(W.drop_vars("center"), reflectance, dim="wavelength")
     spatial = [d for d in reflectance.dims if d != "wavelength"]
     out = out.transpose("band", *spatial)
@@ -190,9 +198,12 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
         None for the standard geometry (i=30°, e=0°, g=30°), or ``{"i": ..., "e": ..., "g": ...}``
         (degrees; scalars or DataArrays broadcastable to the map) and optionally ``"model"``
         (``"lunar-lambert"``, default, or ``"hapke"``): reflectance is scaled by
-        ``f(i, e, g) / f(30, 0, 30)`` of that photometric model; unlit pixels become NaN.
+        ``f(i, e, g) / f(30, 0, 30)`` of that photometric model; unlit pixels (i ≥ 90°) are dark (0),
+        NaN angles give NaN.
     seed
-        Seed of every random draw.
+        Seed of every random draw (a whole number ≥ 0). The noise of a lazy (dask) cube is drawn chunk by
+        chunk: the same call on the same input (same chunks) reproduces it exactly, while a loaded or
+        re-chunked copy of the input gets another, equally distributed, noise realisation.
 
     Returns
     -------
@@ -203,6 +214,12 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
         ``seed``.
     """
     refl = moon["reflectance"] if isinstance(moon, xr.Dataset) else moon
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
+    if refl.ndim < 2:
+        raise InputError(f"observe() needs a map: reflectance with a 'wavelength' dim and at least one spatial "
+                         f"dim, got dims {refl.dims}; for a single spectrum use "
+                         "resample_to_instrument(spectrum, instrument)")
     true = resample_to_instrument(refl, instrument)
     bands = list(true["band"].values)
     rng = np.random.default_rng([int(seed), 4242])

@@ -462,6 +462,18 @@ def _cache_path(seed: int, ppd: float, geography: str) -> Path:
     return cache_dir() / f"synthetic_moon_v{MODEL_VERSION}_seed{seed}_ppd{ppd:g}_{geography}.zarr"
 
 
+def _resolve_auto(seed: int, ppd: float, cache: bool) -> str:
+    """``"real"`` when a cached real Moon exists or LOLA and WAC can be read now, else ``"procedural"``."""
+    if cache and _cache_path(seed, ppd, "real").exists():
+        return "real"
+    try:
+        _read_real_sources()
+    except WorkbenchError as err:
+        log.info("real geography unavailable (%s); using the procedural Moon", err)
+        return "procedural"
+    return "real"
+
+
 def _build(seed: int, ppd: float, geography: str) -> xr.Dataset:
     used = geography
     if geography == "procedural":
@@ -531,7 +543,7 @@ def make_moon(seed: int = 0, resolution_ppd: float = 4, geography: str = "auto",
         unreachable), ``"procedural"`` (no data needed) or ``"auto"`` (real when reachable).
     cache
         Store/reuse the composition layers under ``workbench.config.cache_dir()`` (zarr). The cache key
-        holds seed, resolution, the requested geography and :data:`MODEL_VERSION`.
+        holds seed, resolution, the geography used (``"auto"`` resolved first) and :data:`MODEL_VERSION`.
 
     Returns
     -------
@@ -557,6 +569,8 @@ def make_moon(seed: int = 0, resolution_ppd: float = 4, geography: str = "auto",
     if int(seed) != seed or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
+    if geography == "auto":  # cached under what it resolves to, so a Moon built offline is not kept for good
+        geography = _resolve_auto(seed, resolution_ppd, cache)
     if not cache:
         return _with_reflectance(_build(seed, resolution_ppd, geography))
     path = _cache_path(seed, resolution_ppd, geography)

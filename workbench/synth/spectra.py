@@ -244,7 +244,7 @@ def single_scattering_albedo(mineral: str, wavelength, mg_number=70.0, npfe=0.0,
 
 #: Grids of the end-member tables.
 _MG_GRID = np.linspace(0.0, 100.0, 51)
-_FEO_GRID = np.linspace(0.0, 30.0, 31)
+_FEO_GRID = np.linspace(0.0, 50.0, 51)  # glass FeO (wt%); no more nodes than _MG_GRID (tables share a shape)
 _NPFE_GRID = np.linspace(0.0, 2.0, 81)
 
 
@@ -281,6 +281,29 @@ def _interp_idx(v, grid):
     return i0, (f - i0).astype("float32")
 
 
+#: Largest nanophase-iron abundance (wt%) of the optical tables; mature lunar soils hold < 1.
+NPFE_MAX = float(_NPFE_GRID[-1])
+
+
+def _check_kernel_inputs(mode: np.ndarray, mg: np.ndarray, npfe: np.ndarray) -> None:
+    """Refuse values the optical tables would silently clamp (finite pixels; runs per dask block too)."""
+    problems = []
+    if np.any(mode < 0):
+        problems.append(f"{int(np.sum(np.any(mode < 0, axis=1)))} pixel(s) with a negative mineral fraction "
+                        f"(min {mode.min():.3g})")
+    total = mode.sum(axis=1)
+    if np.any(np.abs(total - 1.0) > 1e-3):
+        problems.append(f"mineral fractions summing to {total.min():.4g}–{total.max():.4g} instead of 1 "
+                        "(normalise them: mode / mode.sum('mineral'))")
+    if np.any((mg < 0) | (mg > 100)):
+        problems.append(f"Mg# outside 0–100 ({mg.min():.4g}–{mg.max():.4g}; molar 100·Mg/(Mg+Fe))")
+    if np.any((npfe < 0) | (npfe > NPFE_MAX)):
+        problems.append(f"nanophase iron outside 0–{NPFE_MAX:g} wt% ({npfe.min():.4g}–{npfe.max():.4g})")
+    if problems:
+        raise InputError("cannot compute soil spectra from " + "; ".join(problems)
+                         + ". Nothing is clipped: fix those inputs")
+
+
 def _reflectance_kernel(mode, mg, npfe, wl, geometry=STANDARD_GEOMETRY):
     """numpy kernel: mode (..., 6), mg (...), npfe (...) → I/F (..., n_wl). NaN in → NaN out."""
     shape = mg.shape
@@ -288,6 +311,7 @@ def _reflectance_kernel(mode, mg, npfe, wl, geometry=STANDARD_GEOMETRY):
     mg = mg.reshape(-1).astype("float64")
     npfe = npfe.reshape(-1).astype("float64")
     bad = ~(np.isfinite(mg) & np.isfinite(npfe) & np.all(np.isfinite(mode), axis=1))
+    _check_kernel_inputs(mode[~bad], mg[~bad], npfe[~bad])
     mg = np.where(bad, 50.0, mg)
     npfe = np.where(bad, 0.0, npfe)
     mode = np.where(bad[:, None], 1.0 / len(MINERALS), mode)
@@ -296,6 +320,10 @@ def _reflectance_kernel(mode, mg, npfe, wl, geometry=STANDARD_GEOMETRY):
     xtal = [j for j, m in enumerate(MINERALS) if m != "glass"]
     feo_x = sum(mode[:, j] * mineral_oxides(MINERALS[j], mg)["FeO"] for j in xtal)
     feo_glass = feo_x / np.maximum(mode[:, xtal].sum(axis=1), 1e-6)
+    if np.any(feo_glass[~bad] > _FEO_GRID[-1]):
+        raise InputError(f"the glass of {int(np.sum(feo_glass[~bad] > _FEO_GRID[-1]))} pixel(s) would hold more than "
+                         f"{_FEO_GRID[-1]:g} wt% FeO (the melt of its iron-rich crystalline part), beyond the optical "
+                         "tables; raise Mg# or lower the olivine/pyroxene fractions of those pixels")
     i_mg, f_mg = _interp_idx(mg, _MG_GRID)
     i_fe, f_fe = _interp_idx(feo_glass, _FEO_GRID)
     i_np, f_np = _interp_idx(npfe, _NPFE_GRID)
