@@ -338,6 +338,14 @@ def _inverter():
                                members=2)
 
 
+def _soil_spectrum(fractions, npfe: float = 0.3) -> None:
+    from workbench.synth.minerals import MINERALS
+    from workbench.synth.spectra import reflectance_from_modes
+
+    mode = xr.DataArray([fractions], dims=("p", "mineral"), coords={"mineral": list(MINERALS)}).chunk()
+    reflectance_from_modes(mode, xr.DataArray([70.0], dims="p"), xr.DataArray([npfe], dims="p")).compute()
+
+
 def _pure_glass_oxides() -> None:
     from workbench.synth.minerals import MINERALS, oxides_from_modes
 
@@ -635,6 +643,12 @@ CASES: list[Case] = [
     Case("DEM units", "DEM heights in km",
          lambda t: wb.synth.render.render(dem().assign_attrs(units="km"), 90.0, 30.0), wb.errors.InputError,
          r"not metres"),
+    Case("mineral modes", "soil spectra (reflectance_from_modes) with a negative mineral fraction",
+         lambda t: _soil_spectrum([1.5, -0.3, 0, 0, -0.2, 0]), wb.errors.InputError,
+         r"1 pixel\(s\) with a negative mineral fraction.*Nothing is clipped"),
+    Case("mineral modes", "soil spectra with 3 wt% nanophase iron (beyond the optical tables)",
+         lambda t: _soil_spectrum([0.5, 0.5, 0, 0, 0, 0], npfe=3.0), wb.errors.InputError,
+         r"nanophase iron outside 0–2 wt%"),
     Case("mineral modes", "synthetic-Moon stoichiometry (oxides_from_modes) for a pixel that is 100 % glass",
          lambda t: _pure_glass_oxides(), wb.errors.InputError, r"1 pixel\(s\) are 100 % glass.*crystalline fraction"),
     # -- station CSV --------------------------------------------------------------------------------
