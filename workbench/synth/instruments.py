@@ -203,7 +203,10 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
     seed
         Seed of every random draw (a whole number ≥ 0). The noise of a lazy (dask) cube is drawn chunk by
         chunk: the same call on the same input (same chunks) reproduces it exactly, while a loaded or
-        re-chunked copy of the input gets another, equally distributed, noise realisation.
+        re-chunked copy of the input gets another, equally distributed, noise realisation. The per-band
+        gain and offset draws come before the stripes in one stream, so switching ``gain_error`` or
+        ``offset_error`` on or off changes the stripe pattern of a seed (kept: every recorded experiment
+        depends on these draws).
 
     Returns
     -------
