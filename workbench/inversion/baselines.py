@@ -66,11 +66,16 @@ def check_reflectance(*arrays, name: str = "reflectance") -> None:
             _refuse_negative(np.asarray(data, dtype=float), name)
 
 
+def _float_dtype(dtype) -> np.dtype:
+    return np.dtype(dtype) if np.issubdtype(dtype, np.floating) else np.dtype(float)
+
+
 def _valid_block(block: np.ndarray) -> np.ndarray:
-    block = np.asarray(block, dtype=float)
+    block = np.asarray(block)
+    block = block.astype(_float_dtype(block.dtype), copy=False)  # float32 stays float32
     _refuse_negative(block)
     with np.errstate(invalid="ignore"):
-        return np.where(block > 0, block, np.nan)
+        return np.where(block > 0, block, block.dtype.type(np.nan))
 
 
 def valid_reflectance(*arrays):
@@ -84,7 +89,7 @@ def valid_reflectance(*arrays):
     for a in arrays:
         data = a.data if isinstance(a, xr.DataArray) else a
         if type(data).__module__.startswith("dask"):
-            lazy = data.map_blocks(_valid_block, dtype=float)
+            lazy = data.map_blocks(_valid_block, dtype=_float_dtype(data.dtype))
             out.append(a.copy(data=lazy) if isinstance(a, xr.DataArray) else lazy)
         elif isinstance(a, xr.DataArray):
             out.append(a.copy(data=_valid_block(a.values)))
