@@ -73,8 +73,9 @@ def spectral_library(shape: tuple[int, int] = (360, 720), cell: int = 8, seed: i
     xarray.Dataset
         The variables of :func:`~workbench.synth.make_moon` that inversion needs — ``mode``, the six
         oxides (wt%), ``mg_number``, ``silicate_mg_number``, ``maturity``, ``npfe`` and lazy
-        ``reflectance`` (lat, lon, wavelength) — on a pseudo lat/lon grid (0.25° pixels from 0°, 0°;
-        not a place on the Moon: ``attrs["geography"] == "library"``).
+        ``reflectance`` (lat, lon, wavelength) — on a pseudo lat/lon grid (0.25° pixels, latitude
+        descending to 0° in the last row as on every grid here, longitude from 0°; not a place on the
+        Moon: ``attrs["geography"] == "library"``).
 
     Examples
     --------
@@ -99,7 +100,7 @@ def spectral_library(shape: tuple[int, int] = (360, 720), cell: int = 8, seed: i
 
     mode_px = np.stack([spread(modes[:, k]) for k in range(len(MINERALS))])
     mode_px /= mode_px.sum(axis=0, keepdims=True)
-    lat = 0.25 * np.arange(ny, dtype=np.float64)
+    lat = 0.25 * np.arange(ny, dtype=np.float64)[::-1]  # row 0 first, descending as on every grid here
     lon = 0.25 * np.arange(nx, dtype=np.float64)
     coords = {"lat": lat, "lon": lon}
     mode = xr.DataArray(mode_px.astype("float32"), dims=("mineral", "lat", "lon"),
