@@ -35,3 +35,13 @@ def test_library_spans_far_side_rock_types():
 def test_bad_library_shape():
     with pytest.raises(InputError, match="shape"):
         spectral_library((1, 10))
+
+
+def test_library_grid_is_already_in_the_training_layout():
+    """The models put other layouts north-up before training; the library must not be flipped, or its patch
+    draws (and the committed weights' recipe) would change."""
+    from workbench.geo import north_up_flips
+    from workbench.synth.library import spectral_library
+
+    lib = spectral_library((16, 24), cell=8, seed=1)
+    assert north_up_flips(lib) == {} and float(lib["lat"][-1]) == 0.0
