@@ -111,6 +111,11 @@ def test_zero_reflectance_is_no_measurement_and_lazy_negative_is_refused():
         with pytest.raises(InputError, match="negative"):
             lazy[v].compute()
     xr.testing.assert_allclose(bl.classical_maps(_cube_with(0.0).chunk({"lat": 2})).compute(), ds)
+    import pandas as pd
+
+    r750 = pd.Series([R750, 0.0, R750], index=[7, 8, 9])  # station tables: the index stays, for alignment
+    feo = bl.lucey_feo(r750, pd.Series([R950] * 3, index=[7, 8, 9]))
+    assert isinstance(feo, pd.Series) and list(feo.index) == [7, 8, 9] and np.isnan(feo[8])
 
 
 @pytest.mark.parametrize("kind", bl.SKLEARN_KINDS)

@@ -190,19 +190,22 @@ def test_matmul_rate_measured_for_each_available_backend():
     assert ("onednn_linear" in rates) == packed_supported()
 
 
-@pytest.mark.parametrize("layout", ["lon before lat", "south-up"])
+@pytest.mark.parametrize("layout", ["lon before lat", "south-up", "west-right"])
 def test_map_keeps_the_input_layout_and_matches_predict(model, tmp_path, layout):
     refl = _globe()
-    r = refl.transpose("band", "lon", "lat") if layout == "lon before lat" else refl.isel(lat=slice(None, None, -1))
+    r = {"lon before lat": refl.transpose("band", "lon", "lat"), "south-up": refl.isel(lat=slice(None, None, -1)),
+         "west-right": refl.isel(lon=slice(None, None, -1))}[layout]
     ref = model.predict(refl, precision="float32")["FeO"]
-    res = global_map.invert_to_zarr(r.chunk({"lat": 45}), model, tmp_path / "m.zarr", chunk=45, progress=False,
+    # 50 divides neither 180 nor 360: the short last block must stay last in the caller's layout (zarr)
+    res = global_map.invert_to_zarr(r.chunk({"lat": 45}), model, tmp_path / "m.zarr", chunk=50, progress=False,
                                     precision="float32")
     assert res["FeO"].dims == tuple(d for d in r.dims if d != "band")
     np.testing.assert_array_equal(res["lat"].values, r["lat"].values)
-    xr.testing.assert_allclose(res["FeO"].load(), ref.transpose(*res["FeO"].dims).sel(lat=r.lat), atol=1e-5)
+    xr.testing.assert_allclose(res["FeO"].load(), ref.transpose(*res["FeO"].dims).sel(lat=r.lat, lon=r.lon),
+                               atol=1e-5)
 
 
-def test_chunks_thinner_than_the_halo_are_merged_not_a_dask_error():
+def test_chunks_thinner_than_the_halo_are_merged_not_a_dask_error(tmp_path):
     wide = OxideInverter(BANDS, [415.0, 750.0, 950.0], width=8, depth=1, stem=4, members=2, context=(5, 11))
     assert wide.net.halo == 6
     refl = _globe()
@@ -211,6 +214,11 @@ def test_chunks_thinner_than_the_halo_are_merged_not_a_dask_error():
     for chunk, src in ((8, refl), (29, refl.chunk({"lat": 7, "lon": 13}))):
         got = global_map.invert_lazy(src, wide, chunk=chunk, precision="float32")["FeO"]
         xr.testing.assert_allclose(got.compute(), ref, atol=1e-5)
+    assert global_map._spatial_chunks(20, 8, 6) == (8, 12) and global_map._spatial_chunks(20, 8, 3) == (8, 8, 4)
+    # merged blocks and a flipped axis still write a regular zarr store
+    res = global_map.invert_to_zarr(refl.isel(lat=slice(None, None, -1)), wide, tmp_path / "m.zarr", chunk=8,
+                                    progress=False, precision="float32")
+    xr.testing.assert_allclose(res["FeO"].load(), ref.isel(lat=slice(None, None, -1)), atol=1e-5)
 
 
 def test_a_cube_thinner_than_the_context_says_to_use_predict():

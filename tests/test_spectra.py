@@ -112,9 +112,11 @@ def test_values_the_tables_would_clamp_are_refused(kwargs, message):
         _soil_raw(**kwargs).compute()
 
 
-def test_spectra_bit_identical_below_the_old_glass_table_limit_and_lazy_blocks_checked():
-    ok = _soil_raw([0.6, 0.2, 0.1, 0.05, 0.03, 0.02]).values
-    assert np.isfinite(ok).all()
+def test_glass_free_iron_rich_soil_is_computed_and_lazy_blocks_are_checked():
+    # no glass: its FeO (the crystalline melt, 50+ wt% for olivine at Mg# 30) is never read, so no error
+    assert np.isfinite(_soil_raw([0, 0, 0, 1.0, 0, 0], mg=30.0).values).all()
+    with pytest.raises(InputError, match="more than 50 wt% FeO"):
+        _soil_raw([0, 0, 0, 0.99, 0, 0.01], mg=30.0).compute()
     lazy = xr.DataArray([[0.5, 0.5, 0, 0, 0, 0]] * 4, dims=("p", "mineral"),
                         coords={"mineral": list(MINERALS)}).chunk({"p": 2})
     out = spectra.reflectance_from_modes(lazy, xr.DataArray([70.0, 70, 70, 170], dims="p").chunk({"p": 2}),

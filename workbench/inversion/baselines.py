@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
@@ -93,6 +94,8 @@ def valid_reflectance(*arrays):
             out.append(a.copy(data=lazy) if isinstance(a, xr.DataArray) else lazy)
         elif isinstance(a, xr.DataArray):
             out.append(a.copy(data=_valid_block(a.values)))
+        elif isinstance(a, pd.Series):  # keeps its index, so results still align with other columns
+            out.append(pd.Series(_valid_block(a.to_numpy()), index=a.index, name=a.name))
         else:
             v = _valid_block(a)
             out.append(v if v.ndim else float(v))

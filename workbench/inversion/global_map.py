@@ -53,10 +53,12 @@ def _block_fn(model: OxideInverter, precision: str):
 
 def _spatial_chunks(n: int, chunk: int, halo: int) -> tuple[int, ...]:
     """``chunk``-sized blocks over ``n`` pixels, a last block thinner than the network's halo merged into the
-    one before (``map_overlap`` needs each block at least as wide as the overlap it lends its neighbours)."""
+    one before (``map_overlap`` needs each block at least as wide as the overlap it lends its neighbours).
+    Every block boundary stays a multiple of ``chunk``, so blocks write whole zarr chunks of that size."""
     sizes = [chunk] * (n // chunk) + ([n % chunk] if n % chunk else [])
     if len(sizes) > 1 and sizes[-1] < halo:
-        sizes[-2] += sizes.pop()
+        last = sizes.pop()
+        sizes[-1] += last
     return tuple(sizes)
 
 
@@ -84,8 +86,10 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
         across = " and ".join(f"{n} {d}" for d, n in thin.items())
         raise InputError(f"the cube has only {across} pixels, fewer than the network's {h}-pixel context; "
                          "invert such a small region in memory with model.predict(refl)")
-    chunks = (refl.sizes["band"], _spatial_chunks(refl.sizes["lat"], chunk, h),
-              _spatial_chunks(refl.sizes["lon"], chunk, h))
+    # blocks counted from the caller's first row/column (reversed here for a flipped axis), so that in the
+    # returned layout every block but the last is ``chunk`` wide: zarr's regular chunks
+    chunks = (refl.sizes["band"], *(_spatial_chunks(refl.sizes[d], chunk, h)[::-1 if d in flips else 1]
+                                    for d in ("lat", "lon")))
     if isinstance(refl.data, da.Array):
         arr = refl.data.rechunk(chunks)
     else:  # wrap in memory as it is: no content hash for a name, no copy into blocks
@@ -190,7 +194,11 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     if not done:
         if part.exists():
             shutil.rmtree(part)
-        ds.to_zarr(part, compute=False, mode="w", encoding=map_encoding(ds))
+        # zarr chunks of ``chunk`` pixels: a merged last block (see _spatial_chunks) spans two of them and is
+        # the only block writing them, so the write is safe although dask's and zarr's chunks differ there
+        enc = {v: dict(e, chunks=tuple(min(chunk, ds.sizes[d]) for d in ds[v].dims))
+               for v, e in map_encoding(ds).items()}
+        ds.to_zarr(part, compute=False, mode="w", encoding=enc, safe_chunks=False)
 
     def save_log():
         tmp = log_path.with_suffix(".tmp")
@@ -215,7 +223,7 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
             for i in todo:
                 region = {"lat": slice(int(starts[i]), int(starts[i + 1])), "lon": slice(None)}
                 piece = ds.isel(lat=region["lat"]).drop_vars(["lat", "lon"])
-                job = piece.to_zarr(part, region=region, compute=False)
+                job = piece.to_zarr(part, region=region, compute=False, safe_chunks=False)
                 if client is not None:
                     client.compute(job).result()
                 else:

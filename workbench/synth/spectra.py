@@ -320,8 +320,9 @@ def _reflectance_kernel(mode, mg, npfe, wl, geometry=STANDARD_GEOMETRY):
     xtal = [j for j, m in enumerate(MINERALS) if m != "glass"]
     feo_x = sum(mode[:, j] * mineral_oxides(MINERALS[j], mg)["FeO"] for j in xtal)
     feo_glass = feo_x / np.maximum(mode[:, xtal].sum(axis=1), 1e-6)
-    if np.any(feo_glass[~bad] > _FEO_GRID[-1]):
-        raise InputError(f"the glass of {int(np.sum(feo_glass[~bad] > _FEO_GRID[-1]))} pixel(s) would hold more than "
+    rich = ~bad & (mode[:, MINERALS.index("glass")] > 0) & (feo_glass > _FEO_GRID[-1])  # only where there is glass
+    if np.any(rich):
+        raise InputError(f"the glass of {int(np.sum(rich))} pixel(s) would hold more than "
                          f"{_FEO_GRID[-1]:g} wt% FeO (the melt of its iron-rich crystalline part), beyond the optical "
                          "tables; raise Mg# or lower the olivine/pyroxene fractions of those pixels")
     i_mg, f_mg = _interp_idx(mg, _MG_GRID)
