@@ -462,9 +462,11 @@ def _cache_path(seed: int, ppd: float, geography: str) -> Path:
     return cache_dir() / f"synthetic_moon_v{MODEL_VERSION}_seed{seed}_ppd{ppd:g}_{geography}.zarr"
 
 
-def _resolve_auto(seed: int, ppd: float, cache: bool) -> str:
-    """``"real"`` when a cached real Moon exists or LOLA and WAC can be read now, else ``"procedural"``."""
-    if cache and _cache_path(seed, ppd, "real").exists():
+def _resolve_auto(seed: int, ppd: float) -> str:
+    """``"real"`` when a cached real Moon exists or LOLA and WAC can be read now, else ``"procedural"``.
+
+    Only for the cache key: without caching, :func:`_build` resolves ``"auto"`` itself with one read."""
+    if _cache_path(seed, ppd, "real").exists():
         return "real"
     try:
         _read_real_sources()
@@ -569,8 +571,8 @@ def make_moon(seed: int = 0, resolution_ppd: float = 4, geography: str = "auto",
     if int(seed) != seed or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
-    if geography == "auto":  # cached under what it resolves to, so a Moon built offline is not kept for good
-        geography = _resolve_auto(seed, resolution_ppd, cache)
+    if geography == "auto" and cache:  # cached under what it resolves to, not kept for good when built offline
+        geography = _resolve_auto(seed, resolution_ppd)
     if not cache:
         return _with_reflectance(_build(seed, resolution_ppd, geography))
     path = _cache_path(seed, resolution_ppd, geography)
