@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from workbench import geo
 from workbench.analysis import craters as C
@@ -93,3 +94,25 @@ def test_block_interval_sees_clustering_that_poisson_does_not():
 
     assert 0.6 < ratio(uni) < 1.6
     assert ratio(clus) > 3.0
+
+
+def test_regional_and_0_360_grids_and_flipped_masks_count_the_right_craters():
+    df = _uniform_craters(2500, seed=1)
+    g = geo.global_template(4)
+    ref = C.crater_density(df, block_deg=None)
+    # a 0...360 grid: negative-longitude craters used to snap to column 0 (near/far 1866/634)
+    g360 = g.assign_coords(lon=geo.wrap_lon_360(g.lon.values)).sortby("lon")
+    on360 = C.crater_density(df, grid=g360, block_deg=None)
+    np.testing.assert_array_equal(on360["count"].values, ref["count"].values)
+    # masks of a south-up grid used to be read by position: north and south swapped
+    flipped = C.crater_density(df, regions=geo.hemisphere_masks(g.isel(lat=slice(None, None, -1))), block_deg=None)
+    np.testing.assert_array_equal(flipped.sel(region=["north", "south"])["count"].values,
+                                  ref.sel(region=["north", "south"])["count"].values)
+    # a regional grid: craters beyond its edge used to be piled onto the edge cells (2500 counted)
+    box = g.sel(lat=slice(30, -30), lon=slice(-30, 30))
+    inside = int(((df.lat.abs() <= 30) & (df.lon.abs() <= 30)).sum())
+    got = C.crater_density(df, regions={"box": xr.ones_like(box, dtype=bool)}, grid=box, block_deg=None)
+    assert int(got["count"].sel(region="box")) == inside
+    # a mask on another grid is refused rather than misread
+    with pytest.raises(InputError, match="another lat/lon grid"):
+        C.crater_density(df, regions={"x": xr.ones_like(geo.global_template(2), dtype=bool)}, block_deg=None)

@@ -86,3 +86,16 @@ def test_wrap_lon_360_stays_below_360():
     from workbench.geo import wrap_lon_360
 
     assert wrap_lon_360(-1e-14) == 0.0 and (wrap_lon_360(np.array([-1e-14, 370.0])) < 360.0).all()
+
+
+def test_area_weights_of_a_seam_crossing_or_single_row_grid():
+    ref = float(geo.area_weights(geo.global_template(4)).sel(lat=0.125, method="nearest").isel(lon=0))
+    seam = xr.DataArray(np.zeros((2, 2)), dims=("lat", "lon"),
+                        coords={"lat": [0.375, 0.125], "lon": [179.875, -179.875]})
+    # the step across the seam used to be taken as 359.75 deg (82 696 km2 a cell)
+    assert float(geo.area_weights(seam).sel(lat=0.125).isel(lon=0)) == pytest.approx(ref, rel=1e-9)
+    row = xr.DataArray(np.zeros((1, 3)), dims=("lat", "lon"), coords={"lat": [0.125], "lon": [0.125, 0.375, 0.625]})
+    # one latitude used to mean a 1-degree-tall cell (4x too large)
+    assert float(geo.area_weights(row).isel(lat=0, lon=0)) == pytest.approx(ref, rel=1e-9)
+    with pytest.raises(InputError, match="two latitudes or two longitudes"):
+        geo.area_weights(row.isel(lon=[0]))

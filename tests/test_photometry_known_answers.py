@@ -69,3 +69,24 @@ def test_hapke_radiance_factor_worked_by_hand_at_i30_e0_g30():
     iof = w / 4 * mu0 / (mu0 + mu) * ((1 + bg) * p + h_mu0 * h_mu - 1)
     assert iof == pytest.approx(0.2675263, rel=1e-6)
     assert float(ph.hapke(w, 30.0, 0.0, 30.0, b=b, c=c, B0=b0, h=h)) == pytest.approx(0.2675263, rel=1e-6)
+
+
+def test_missing_geometry_is_nan_not_shadow_and_percent_is_refused():
+    import numpy as np
+
+    from workbench.errors import InputError
+
+    # NaN incidence used to give 0, as if the pixel were in shadow
+    assert np.isnan(ph.lunar_lambert(float("nan"), 0.0, 30.0))
+    assert np.isnan(ph.hapke(0.3, 30.0, float("nan"), 30.0))
+    out = ph.lunar_lambert([30.0, float("nan"), 95.0], 0.0, 30.0)
+    assert out[0] > 0 and np.isnan(out[1]) and out[2] == 0.0  # lit, unknown, below the horizon
+    # reflectance in percent used to turn into NaN without a word
+    with pytest.raises(InputError, match="not percent"):
+        ph.normalise(np.array([0.05, 0.1, 5.0, 10.0]), 30.0, 0.0, 30.0, model="hapke")
+    import xarray as xr
+
+    r = xr.DataArray([0.05, -0.001, 0.1], dims="x")  # noise below 0 is NaN, and counted
+    n = ph.normalise(r, 30.0, 0.0, 30.0, model="hapke")
+    assert np.isnan(n.values[1]) and np.isfinite(n.values[[0, 2]]).all()
+    assert n.attrs["hapke_out_of_range_pixels"] == 1

@@ -352,3 +352,20 @@ def test_training_tiles_wrap_in_longitude_only_on_a_global_grid():
     assert (steps == 1).all()  # consecutive columns: the east and west edges never meet
     wrapped = P._tiles_from(z, 8, 200, rng, periodic=True)
     assert (np.abs(np.diff(wrapped[:, 0, 0, :], axis=1)) == 39).any()  # a global grid's seam is crossed
+
+
+def test_layers_refuse_km_heights_and_bad_crater_tables():
+    lat, lon = global_grid(1)
+    z = xr.DataArray(np.zeros((lat.size, lon.size)), coords={"lat": lat, "lon": lon}, dims=("lat", "lon"),
+                     attrs={"units": "km"})
+    # km heights used to give slopes 1000x too small, labelled deg, and a roughness labelled m
+    for f in (slope, roughness):
+        with pytest.raises(InputError, match="not metres"):
+            f(z)
+    tmpl = z.assign_attrs(units="m")
+    craters = pd.DataFrame({"lat": [0.0, np.nan], "lon": [10.0, 20.0], "diameter_km": [30.0, 5.0]})
+    with pytest.raises(InputError, match="missing"):  # was sklearn's "Input contains NaN"
+        crater_density(craters, tmpl)
+    swapped = pd.DataFrame({"lat": [120.0], "lon": [10.0], "diameter_km": [30.0]})
+    with pytest.raises(InputError, match="swap"):
+        crater_density(swapped, tmpl)

@@ -423,3 +423,55 @@ def test_benchmark_keys(mirror):
     assert res["seconds_1024"] > 0 and "slope_error_deg" in res
     lo, hi = res["targets_lola_south"]["network_over_sfs_ci95"]["2"]
     assert lo <= res["targets_lola_south"]["network_over_sfs"]["2"] <= hi
+
+
+def test_reconstruct_refuses_grids_it_would_misread_and_keeps_the_callers_layout():
+    img, coarse, _ = _pair()
+    y = (np.arange(64)[::-1] + 0.5) * 5.0
+    x = (np.arange(64) + 0.5) * 5.0
+    dem = xr.DataArray(coarse, dims=("y", "x"), coords={"y": y[4::8], "x": x[4::8]}, attrs={"units": "m"})
+    # a (lat, lon) grid used to be read as row 0 north whatever its order, and lost its coordinates
+    latlon = xr.DataArray(img, dims=("lat", "lon"), coords={"lat": np.linspace(1, -1, 64), "lon": np.arange(64.0)})
+    with pytest.raises(InputError, match=r"not \(y, x\)"):
+        reconstruct(latlon, coarse, 45.0, 20.0, method="upsample", pixel_size=5.0)
+    # non-square pixels used to run with the y spacing alone
+    wide = xr.DataArray(img, dims=("y", "x"), coords={"y": y, "x": x * 2})
+    with pytest.raises(InputError, match="not square"):
+        reconstruct(wide, dem.assign_coords(x=dem.x * 2), 45.0, 20.0, method="upsample")
+    # coordinates in km used to give a pixel size of 0.005 "m"
+    km = xr.DataArray(img, dims=("y", "x"), coords={"y": ("y", y / 1000, {"units": "km"}), "x": x / 1000})
+    with pytest.raises(InputError, match="'km', not metres"):
+        reconstruct(km, coarse, 45.0, 20.0, method="upsample")
+    # a 1-pixel DEM, or image and DEM swapped, are named as such (not "crop both to the same area")
+    with pytest.raises(InputError, match="at least 2x2"):
+        reconstruct(img, coarse[:1, :1], 45.0, 20.0, method="upsample", pixel_size=5.0)
+    with pytest.raises(InputError, match="swapped"):
+        reconstruct(coarse - coarse.min() + 1.0, img, 45.0, 20.0, method="upsample", pixel_size=5.0)
+    # a transposed (x, y) image comes back as (x, y), equal to the (y, x) answer
+    a = xr.DataArray(img, dims=("y", "x"), coords={"y": y, "x": x})
+    ref = reconstruct(a, dem, 45.0, 20.0, method="upsample")
+    out = reconstruct(a.T, dem, 45.0, 20.0, method="upsample")
+    assert out.dims == ("x", "y")
+    np.testing.assert_array_equal(out.T.values, ref.values)
+
+
+def test_cli_keeps_a_geotiff_images_georeferencing_beside_a_npy_dem(tmp_path):
+    import rioxarray  # noqa: F401
+
+    from workbench.cli import main
+
+    img, coarse, _ = _pair()
+    y = 1000.0 + (np.arange(64)[::-1] + 0.5) * 5.0
+    x = (np.arange(64) + 0.5) * 5.0
+    da = xr.DataArray(img.astype("float32"), dims=("y", "x"), coords={"y": y, "x": x})
+    da.rio.write_crs("+proj=stere +lat_0=-90 +lon_0=0 +R=1737400 +units=m", inplace=True)
+    da.rio.to_raster(tmp_path / "img.tif")
+    np.save(tmp_path / "dem.npy", coarse)
+    out = tmp_path / "out.tif"
+    # used to fail with "image pixel size unknown", and with --pixel-size to write no CRS at y = 0..320
+    assert main(["topo", "reconstruct", "--image", str(tmp_path / "img.tif"), "--coarse-dem",
+                 str(tmp_path / "dem.npy"), "--sun-azimuth", "45", "--sun-elevation", "20", "--method", "upsample",
+                 "--out", str(out)]) == 0
+    back = rioxarray.open_rasterio(out)
+    assert back.rio.crs is not None
+    np.testing.assert_allclose(back["y"].values, y)

@@ -202,8 +202,14 @@ def area_weights(da: xr.DataArray | xr.Dataset) -> xr.DataArray:
         )
     lat = da["lat"].values
     lon = da["lon"].values
-    ppd_lat = 1.0 / float(np.median(np.abs(np.diff(lat)))) if lat.size > 1 else 1.0
-    dlon = float(np.median(np.abs(np.diff(lon)))) if lon.size > 1 else 1.0 / ppd_lat
+    if lat.size < 2 and lon.size < 2:
+        raise InputError("area_weights needs at least two latitudes or two longitudes to know the cell size; "
+                         "pass a grid of 2 or more cells")
+    # longitude steps modulo 360 deg, so a grid that crosses the +-180 seam keeps its real step
+    dlon = float(np.median(np.abs((np.diff(lon) + 180.0) % 360.0 - 180.0))) if lon.size > 1 else None
+    dlat = float(np.median(np.abs(np.diff(lat)))) if lat.size > 1 else dlon  # one row: square cells
+    ppd_lat = 1.0 / dlat
+    dlon = dlat if dlon is None else dlon
     w = cell_area_km2(lat, resolution_ppd=ppd_lat, dlon_deg=dlon)
     out = xr.DataArray(w, coords={"lat": da["lat"]}, dims=("lat",)).broadcast_like(da["lon"])
     out = out.transpose("lat", "lon")

@@ -53,6 +53,13 @@ def _check_angles(i, e, g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i, e, g
 
 
+def _unlit_zero(out, lit, mu0, mu, g):
+    """``out`` where lit, 0 where the sun is below the horizon, NaN where an angle is missing (NaN): a
+    pixel without geometry is unknown, not in shadow."""
+    missing = np.isnan(mu0) | np.isnan(mu) | np.isnan(g)
+    return np.where(missing, np.nan, np.where(lit, out, 0.0))
+
+
 def mcewen_L(g):
     """Lunar-Lambert limb-darkening weight L(g) of McEwen (1996), ``g`` in degrees.
 
@@ -82,7 +89,7 @@ def lunar_lambert(i, e, g, albedo=1.0, L=None):
     mu0c = np.where(lit, mu0, 0.0)
     denom = np.where(mu0c + mu > 0, mu0c + mu, 1.0)
     out = albedo * (2.0 * L * mu0c / denom + (1.0 - L) * mu0c)
-    return np.where(lit, out, 0.0)
+    return _unlit_zero(out, lit, mu0, mu, g)
 
 
 def henyey_greenstein2(g, b: float = HAPKE_DEFAULTS["b"], c: float = HAPKE_DEFAULTS["c"]):
@@ -131,7 +138,7 @@ def hapke(w, i, e, g, b: float = HAPKE_DEFAULTS["b"], c: float = HAPKE_DEFAULTS[
     P = henyey_greenstein2(g, b, c)
     denom = np.where(mu0c + mu > 0, mu0c + mu, 1.0)
     out = w / 4.0 * mu0c / denom * ((1.0 + B) * P + hapke_H(mu0c, w) * hapke_H(mu, w) - 1.0)
-    return np.where(lit, out, 0.0)
+    return _unlit_zero(out, lit, mu0, mu, g)
 
 
 def hapke_w_from_reflectance(iof, i=30.0, e=0.0, g=30.0, **params):
@@ -397,6 +404,25 @@ def _invert_w(iof, i, e, g, params: dict, n_iter: int = 40) -> np.ndarray:
     return np.where(valid, 0.5 * (lo + hi), np.nan)
 
 
+def _check_hapke_range(iof, i, e, g, params: dict) -> int:
+    """Number of lit pixels whose finite I/F lies outside the Hapke model's range at their geometry
+    (noise below 0 or above ``w = 1`` at a grazing sun); raise :class:`InputError` when any exceeds
+    both 1 and that maximum, which no surface reaches: reflectance in percent, most often."""
+    iof, i, e, g = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (iof, i, e, g)))
+    lit = np.cos(np.deg2rad(i)) > UNLIT_MU0
+    top = hapke(1.0, i, e, g, **params)
+    with np.errstate(invalid="ignore"):
+        out = lit & np.isfinite(iof) & np.isfinite(top) & ((iof < 0) | (iof > top))
+        huge = out & (iof > np.maximum(top, 1.0))
+    if huge.any():
+        raise InputError(
+            f"{int(huge.sum())} lit pixels have I/F up to {float(np.nanmax(iof[huge])):.4g}, above what any surface "
+            f"reflects at their geometry (at most {float(np.nanmax(top[huge])):.3g}); give I/F, not percent "
+            "(divide by 100), and set bad pixels to NaN"
+        )
+    return int(out.sum())
+
+
 def normalise(reflectance, i, e, g, model: str = "lunar-lambert", params: dict | None = None,
               to: tuple[float, float, float] = STANDARD_GEOMETRY):
     """Normalise I/F observed at (i, e, g) to the standard geometry ``to`` (default i=30°, e=0°, g=30°).
@@ -409,7 +435,11 @@ def normalise(reflectance, i, e, g, model: str = "lunar-lambert", params: dict |
       including its albedo dependence.
 
     ``reflectance`` may be a DataArray (returned as a DataArray with the same coords and attrs plus
-    ``attrs["photometry"]``) or an array; angles broadcast against it. Unlit pixels become NaN.
+    ``attrs["photometry"]``) or an array; angles broadcast against it. Unlit pixels, and pixels with a
+    NaN reflectance or angle, become NaN. With ``"hapke"``, so do lit pixels whose I/F the model cannot
+    reach at their geometry (noise below 0 or above ``w = 1``; a DataArray counts them in
+    ``attrs["hapke_out_of_range_pixels"]``), and an I/F above both 1 and the model's maximum (reflectance
+    in percent, most often) raises :class:`InputError`.
     """
     import xarray as xr
 
@@ -442,15 +472,19 @@ def normalise(reflectance, i, e, g, model: str = "lunar-lambert", params: dict |
                                                else R.copy(data=np.broadcast_to(np.asarray(x, float), R.shape))
                                                for x in (i, e, g)))
             w = _invert_w(Rb.values, ib.values, eb.values, gb.values, par)
+            n_out = _check_hapke_range(Rb.values, ib.values, eb.values, gb.values, par)
             out = Rb.copy(data=np.where(np.isfinite(w), hapke(np.nan_to_num(w), *to, **par), np.nan))
             out = out.transpose(*R.dims)
         else:
             w = _invert_w(R, i, e, g, par)
+            n_out = _check_hapke_range(R, i, e, g, par)
             out = np.where(np.isfinite(w), hapke(np.nan_to_num(w), *to, **par), np.nan)
     else:
         raise InputError(f"unknown photometric model {model!r}; use 'lunar-lambert' or 'hapke'")
     if is_da:
         out.attrs = dict(reflectance.attrs)
         out.attrs["photometry"] = f"{model} normalised to i={to[0]}, e={to[1]}, g={to[2]} deg"
+        if model == "hapke":
+            out.attrs["hapke_out_of_range_pixels"] = n_out
         out.name = reflectance.name
     return out

@@ -36,7 +36,15 @@ import xarray as xr
 from scipy import stats
 
 from ..errors import InputError
-from ..geo import area_weights, check_latlon, global_template, hemisphere_masks, wrap_lon_180
+from ..geo import (
+    area_weights,
+    check_latlon,
+    global_template,
+    hemisphere_masks,
+    is_global_lon,
+    wrap_lon_180,
+    wrap_lon_360,
+)
 
 __all__ = [
     "CATALOGUE_LAT_COVERAGE",
@@ -119,10 +127,52 @@ def _nearest(coord: np.ndarray, values: np.ndarray) -> np.ndarray:
     return k if asc else c.size - 1 - k
 
 
-def _cells(craters: pd.DataFrame, grid: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
-    """Grid cell (row, column) of each crater centre."""
-    return (_nearest(grid["lat"].values, craters["lat"].values),
-            _nearest(grid["lon"].values, craters["lon"].values))
+def _on_grid(coord: np.ndarray, values: np.ndarray, periodic: bool = False) -> np.ndarray:
+    """True where ``values`` lie within half a cell of the 1-D regular ``coord``'s extent."""
+    if periodic or coord.size < 2:
+        return np.ones(values.shape, bool) if periodic else np.abs(values - coord[0]) <= 1e-9
+    half = 0.5 * float(np.median(np.abs(np.diff(coord))))
+    return (values >= coord.min() - half) & (values <= coord.max() + half)
+
+
+def _cells(craters: pd.DataFrame, grid: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid cell (row, column) of each crater centre, and which craters fall on the grid at all.
+
+    Crater longitudes are taken in the grid's own convention (0...360 when the grid's longitudes exceed
+    180 deg); craters more than half a cell beyond a regional grid's edge belong to no cell.
+    """
+    glon = np.asarray(grid["lon"].values, dtype=float)
+    lon = craters["lon"].values
+    if glon.max() > 180.0:
+        lon = wrap_lon_360(lon)
+    glat = np.asarray(grid["lat"].values, dtype=float)
+    lat = craters["lat"].values
+    on = _on_grid(glat, lat) & _on_grid(glon, lon, periodic=is_global_lon(glon))
+    return _nearest(glat, lat), _nearest(glon, lon), on
+
+
+def _region_mask(name: str, m, grid: xr.DataArray) -> np.ndarray:
+    """Boolean (lat, lon) mask of region ``name`` in ``grid``'s row and column order.
+
+    A DataArray is matched to the grid by its coordinates (so a south-up or west-right mask is not read
+    upside down); a plain array is taken to be in the grid's order.
+    """
+    if isinstance(m, xr.DataArray) and {"lat", "lon"} <= set(m.coords):
+        try:
+            m = m.astype(float).reindex(lat=grid["lat"].values, lon=grid["lon"].values, method="nearest",
+                                        tolerance=1e-6)
+        except (KeyError, ValueError) as exc:
+            raise InputError(f"region {name!r} mask's lat/lon do not match the grid's ({exc}); build it on the "
+                             "same grid") from exc
+        if bool(m.isnull().any()):
+            raise InputError(f"region {name!r} mask is on another lat/lon grid; build it on the grid given "
+                             "(default: workbench.geo.global_template(4))")
+        return m.transpose("lat", "lon").values.astype(bool)
+    mm = np.asarray(m.transpose("lat", "lon").values if isinstance(m, xr.DataArray) else m, bool)
+    if mm.shape != (grid.sizes["lat"], grid.sizes["lon"]):
+        raise InputError(f"region {name!r} mask has shape {mm.shape}, expected the grid's "
+                         f"{(grid.sizes['lat'], grid.sizes['lon'])}")
+    return mm
 
 
 def _prepare(craters, regions, lat_range, d_min, d_max, grid):
@@ -140,7 +190,8 @@ def _prepare(craters, regions, lat_range, d_min, d_max, grid):
             f"{int(outside.sum())} craters lie outside the stated coverage {lat_range} deg latitude; "
             "pass the catalogue's real coverage as lat_range"
         )
-    i, j = _cells(df, grid)
+    i, j, on = _cells(df, grid)
+    df, i, j = df[on], i[on], j[on]  # craters beyond a regional grid's edge are in none of its regions
     w = area_weights(grid).values
     return df, grid, regions, cov, i, j, w
 
@@ -193,10 +244,7 @@ def crater_density(
         bid = block_ids(grid, block_deg)
         rng = np.random.default_rng(seed)
     for name, m in regions.items():
-        mm = np.asarray(m.transpose("lat", "lon").values if isinstance(m, xr.DataArray) else m, bool)
-        if mm.shape != w.shape:
-            raise InputError(f"region {name!r} mask has shape {mm.shape}, expected the grid's {w.shape}")
-        inside = mm & cov
+        inside = _region_mask(name, m, grid) & cov
         area = float(w[inside].sum())
         if area <= 0:
             raise InputError(f"region {name!r} does not overlap the catalogue coverage {lat_range}")
@@ -304,8 +352,7 @@ def size_frequency(
     d = np.asarray(diameters_km, dtype=float)
     counts, areas = [], []
     for name, m in regions.items():
-        mm = np.asarray(m.transpose("lat", "lon").values if isinstance(m, xr.DataArray) else m, bool)
-        inside = mm & cov
+        inside = _region_mask(name, m, grid) & cov
         area = float(w[inside].sum())
         if area <= 0:
             raise InputError(f"region {name!r} does not overlap the catalogue coverage {lat_range}")

@@ -21,6 +21,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..geo import MOON_RADIUS_KM, MOON_RADIUS_M, is_global_lon
+from ..synth.render import _METRIC_UNITS
 
 #: Units of the layers the stack knows how to take or derive.
 LAYER_UNITS: dict[str, str] = {
@@ -50,6 +51,14 @@ def _check_grid(da: xr.DataArray, name: str) -> None:
         )
 
 
+def _check_metres(elevation: xr.DataArray) -> None:
+    """Refuse heights whose ``units`` attr says they are not metres (no ``units``: metres assumed)."""
+    units = elevation.attrs.get("units")
+    if units is not None and str(units).strip().lower() not in _METRIC_UNITS:
+        raise InputError(f"elevation units are {units!r}, not metres; convert the heights to metres first "
+                         "(e.g. (elevation * 1000).assign_attrs(units='m') for km)")
+
+
 def slope(elevation: xr.DataArray, radius_m: float = MOON_RADIUS_M) -> xr.DataArray:
     """Surface slope (degrees) of a (lat, lon) elevation grid on the lunar sphere.
 
@@ -73,6 +82,7 @@ def slope(elevation: xr.DataArray, radius_m: float = MOON_RADIUS_M) -> xr.DataAr
     Horn (1981), Proc. IEEE 69(1):14-47.
     """
     _check_grid(elevation, "elevation")
+    _check_metres(elevation)
     z = elevation.values.astype("float64")
     lat = np.deg2rad(elevation["lat"].values.astype("float64"))
     lon = np.deg2rad(elevation["lon"].values.astype("float64"))
@@ -123,11 +133,9 @@ def crater_density(
     """
     from sklearn.neighbors import BallTree
 
-    missing = {"lat", "lon", "diameter_km"} - set(craters.columns)
-    if missing:
-        raise InputError(
-            f"crater table lacks columns {sorted(missing)}; it needs lat, lon (deg) and diameter_km"
-        )
+    from .craters import check_crater_table
+
+    craters = check_crater_table(craters)  # columns, NaN, lat/lon ranges, positive diameters
     if radius_km <= 0:
         raise InputError(f"radius_km must be positive, got {radius_km}")
     sel = craters[craters["diameter_km"] >= min_diameter_km]
@@ -164,6 +172,7 @@ def roughness(elevation: xr.DataArray, window_px: int = 5) -> xr.DataArray:
     from scipy.ndimage import uniform_filter
 
     _check_grid(elevation, "elevation")
+    _check_metres(elevation)
     if window_px < 2:
         raise InputError(f"window_px must be >= 2, got {window_px}")
     z = elevation.values.astype("float64")

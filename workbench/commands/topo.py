@@ -98,14 +98,12 @@ def _reconstruct(args) -> int:
     dem = _read(args.coarse_dem, "coarse DEM", is_dem=True)
     if isinstance(img, np.ndarray) and args.pixel_size is None:
         raise InputError("a .npy image needs --pixel-size (metres per image pixel)")
-    if isinstance(img, xr.DataArray) and isinstance(dem, np.ndarray) or (
-            isinstance(img, np.ndarray) and isinstance(dem, xr.DataArray)):
-        # mixed formats: compare by shape only
-        img = img.values if isinstance(img, xr.DataArray) else img
-        dem = dem.values if isinstance(dem, xr.DataArray) else dem
     crs = img.attrs.pop("_crs", None) if isinstance(img, xr.DataArray) else None
     if isinstance(dem, xr.DataArray):
         dem.attrs.pop("_crs", None)
+        if isinstance(img, np.ndarray):
+            dem = dem.values  # a .npy image has no extent to compare with: the two are matched by shape only
+    # a GeoTIFF image keeps its coordinates (pixel size, output georeferencing) beside a .npy DEM
     views = {} if args.views is None else {"views": args.views}
     z = reconstruct(img, dem, args.sun_azimuth, args.sun_elevation, method=args.method,
                     pixel_size=args.pixel_size, precision=args.precision, **views)

@@ -303,7 +303,17 @@ def _as_array(obj, name: str) -> tuple[np.ndarray, xr.DataArray | None]:
             obj = obj.isel(band=0, drop=True)
         if obj.ndim != 2:
             raise InputError(f"{name} must be 2-D, got dims {obj.dims}")
-        obj = _north_up(obj.transpose("y", "x") if {"y", "x"} <= set(obj.dims) else obj)
+        if not {"y", "x"} <= set(obj.dims):
+            raise InputError(
+                f"{name} has dims {obj.dims}, not (y, x): reconstruction needs a metric grid with square pixels. "
+                "Reproject a (lat, lon) grid first (e.g. to polar stereographic with rioxarray), or pass "
+                "its .values with pixel_size if row 0 is north and the pixels are square"
+            )
+        for dim in ("y", "x"):
+            units = obj[dim].attrs.get("units")
+            if units is not None and str(units).strip().lower() not in _METRIC_UNITS:
+                raise InputError(f"{name}'s {dim} coordinate is in {units!r}, not metres; convert it to metres first")
+        obj = _north_up(obj.transpose("y", "x"))
         return np.asarray(obj.values, dtype=np.float64), obj
     arr = np.asarray(obj, dtype=np.float64)
     if arr.ndim != 2:
@@ -382,7 +392,14 @@ def reconstruct(
     if pixel_size is None and img_da is not None:
         ext = _extent(img_da)
         if ext is not None:
-            pixel_size = abs(float(img_da["y"].values[1] - img_da["y"].values[0]))
+            dy = abs(float(img_da["y"].values[1] - img_da["y"].values[0]))
+            dx = abs(float(img_da["x"].values[1] - img_da["x"].values[0]))
+            if abs(dy - dx) > 0.01 * max(dy, dx):
+                raise InputError(
+                    f"image pixels are not square ({dy:g} m along y, {dx:g} m along x); resample it to square "
+                    "pixels first (e.g. rioxarray's reproject with resolution=...)"
+                )
+            pixel_size = dy
         elif "pixel_size" in img_da.attrs:
             pixel_size = float(np.atleast_1d(img_da.attrs["pixel_size"])[0])
     if pixel_size is None or not np.isfinite(pixel_size) or pixel_size <= 0:
@@ -390,7 +407,14 @@ def reconstruct(
     ny, nx = img.shape
     cy, cx = dem.shape
     fy, fx = ny / cy, nx / cx
-    if cy < 2 or cx < 2 or fy < 1 or abs(fy - fx) > 0.01 * max(fy, fx):
+    if cy < 2 or cx < 2:
+        raise InputError(f"coarse DEM has shape {dem.shape}; it needs at least 2x2 pixels over the image's extent")
+    if fy < 1 or fx < 1:
+        raise InputError(
+            f"coarse DEM {dem.shape} has more pixels than the image {img.shape}; it must be the coarser of the two "
+            "(were the image and the coarse DEM swapped?)"
+        )
+    if abs(fy - fx) > 0.01 * max(fy, fx):
         raise InputError(
             f"image {img.shape} and coarse DEM {dem.shape} do not cover the same extent with square pixels "
             "(the size ratios differ); crop both to the same area"
@@ -429,7 +453,7 @@ def reconstruct(
         out = xr.DataArray(z, coords={k: img_da.coords[k] for k in ("y", "x")}, dims=("y", "x"),
                            name="elevation", attrs=attrs)
         if isinstance(image, xr.DataArray) and {"y", "x"} <= set(image.dims):  # back to the image's own order
-            out = out.sel(y=image["y"].values, x=image["x"].values)
+            out = out.sel(y=image["y"].values, x=image["x"].values).transpose(*image.dims)
         return out
     y = (np.arange(ny)[::-1] + 0.5) * pixel_size
     x = (np.arange(nx) + 0.5) * pixel_size
