@@ -65,3 +65,20 @@ def test_spa_profile_view_renders(ds):
     res = spa.spa_boundaries(ds, variables={"FeO": 1}, max_km=1500.0, n_sectors=6, n_boot=20)
     assert isinstance(W.spa_profile_view(res), hv.Layout)
     assert float(res["FeO"]["change_points"]["radius_km"][0]) == pytest.approx(700.0, abs=60.0)
+
+
+def test_switching_variable_redraws_colour_bar_distributions_and_slider_units(ds):
+    from bokeh.models import ColorBar, Span
+    from bokeh.plotting import figure
+
+    p = W.AsymmetryPanel(ds, n_boot=60, n_perm=99)
+    p.set(split="north/south")
+    spans = [s for f in p._plot_widget._model.select({"type": figure}) for s in f.select({"type": Span})]
+    assert [(s.dimension, s.location) for s in spans] == [("width", 0.0)]  # the ±90° lines used to stay
+    p.set(variable="FeO")
+    bars = [f.select_one({"type": ColorBar}) for f in p._plot_widget._model.select({"type": figure})]
+    assert any("FeO" in b.title for b in bars if b is not None)  # used to keep Mg#'s title
+    dist = list(p._dist_widget._model.select({"type": figure}))[0]
+    assert dist.x_range.end < 40  # FeO's axis, not Mg#'s 34–79
+    assert p.controls["threshold"].description.endswith(f"({ds['FeO'].attrs['units']})")
+    p.cleanup()

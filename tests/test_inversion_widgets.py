@@ -59,6 +59,10 @@ def test_inversion_panel_updates(lab):
     assert panel.error and "FeO/TiO2" in panel.error
     panel.set(method="resnet_finetuned", oxide="FeO", layer="uncertainty")
     assert panel.error is None
+    panel.set(sites=())  # used to show the pre-trained model under the fine-tuned name
+    assert panel.error and "tick at least one site" in panel.error
+    panel.set(sites=("Chang'e-6",))
+    assert panel.error is None
     assert "resnet_finetuned" in panel.readout.value and "resnet_pretrained" in panel.readout.value
     adv = SiteAdvisorPanel(lab, members=2)
     assert adv.error is None

@@ -38,3 +38,24 @@ def test_panel_updates_once_per_change():
     panel.controls["sun_elevation"].value = 5.0
     assert panel.n_computes == n + 1 and panel.error is None
     panel.cleanup()
+
+
+def test_profile_row_reslices_and_sfs_switch_redraws():
+    from bokeh.plotting import figure
+
+    from workbench.widgets import topography as T
+
+    panel = T.TopographyPanel(T.Scene(make_terrain(48, 5.0, seed=10_002), 5.0), T.TopographyState(run_sfs=True))
+    calls = []
+    real = T.reconstruct_all
+    T.reconstruct_all = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        panel.controls["profile_row"].value = 0.3  # used to re-render and re-run every method (4 s a move)
+        assert calls == [] and panel.error is None
+        panel.controls["run_sfs"].value = False
+        assert calls == [1]
+    finally:
+        T.reconstruct_all = real
+    # with SfS off there are 7 plots, not 11: the live widget is redrawn instead of failing inside HoloViews
+    assert len(list(panel._plot_widget._model.select({"type": figure}))) == 7 and panel.error is None
+    panel.cleanup()

@@ -187,3 +187,55 @@ def test_widgets_benchmark_measures_a_live_update_in_a_kernel():
     assert r["map_shape"] == [720, 1440]
     assert r["patch_messages_per_update"] > 0 and r["patch_bytes_per_update"] > 0
     assert 0 < r["update_latency_ms_p50"] <= r["update_latency_ms_p95"] <= r["update_latency_ms_max"]
+
+
+def _live_figures(p):
+    from bokeh.plotting import figure
+
+    return list(p._plot_widget._model.select({"type": figure}))
+
+
+@dataclass
+class ShapeState:
+    what: str = "elevation"
+    n: int = 2
+
+
+class ShapePanel(base.Panel):
+    """A result whose colour-bar quantity and number of plots follow the state."""
+
+    State = ShapeState
+
+    def make_controls(self):
+        return {"what": base.choice("what", ["elevation", "albedo"]), "n": base.int_slider("plots", None, 1, 3)}
+
+    def compute(self, state):
+        import holoviews as hv
+
+        da = DEM.rename(state.what).assign_attrs(units="m" if state.what == "elevation" else "1",
+                                                 long_name=state.what)
+        return hv.Layout([maps.lunar_map(da, clim=(-3000.0, 3000.0)) for _ in range(state.n)])
+
+
+def test_live_plot_follows_a_new_quantity_a_new_layout_and_a_new_axis_range():
+    from bokeh.models import ColorBar
+
+    p = ShapePanel()
+    assert len(_live_figures(p)) == 2
+    # the colour bar used to keep the first quantity's title and units ("elevation [m]")
+    p.controls["what"].value = "albedo"
+    titles = {f.select_one({"type": ColorBar}).title for f in _live_figures(p)}
+    assert titles == {"albedo [1]"} and p.error is None
+    # one plot fewer used to fail inside HoloViews (logged only) and leave the old maps on screen
+    p.controls["n"].value = 1
+    assert len(_live_figures(p)) == 1 and p.error is None
+    p.cleanup()
+    # the far-side view used to keep the near side's -180..180 axis: half the map blank
+    q = MapPanel()
+    q.controls["centre"].value = "far"
+    f = _live_figures(q)[0]
+    assert (f.x_range.start, f.x_range.end) == (0, 360)
+    builds = q._live.n_builds
+    q.controls["clim"].value = (-1000.0, 1000.0)  # a new colour range alone streams into the same plot
+    assert q._live.n_builds == builds
+    q.cleanup()

@@ -200,7 +200,8 @@ class AsymmetryPanel(base.Panel):
         self.n_boot, self.n_perm, self.spa_results = n_boot, n_perm, spa_results
         self._ranges = {v: (float(ds[v].quantile(0.001)), float(ds[v].quantile(0.999))) for v in self.variables}
         self._medians = {v: float(ds[v].median()) for v in self.variables}
-        self._dist_pipe = None
+        self._dist_live: base.LivePlot | None = None
+        self._dist_widget = None
         self._table = None
         self.last_view: AsymmetryView | None = None
         if state is None and "threshold" not in overrides and overrides.get("variable") in self._medians:
@@ -215,18 +216,23 @@ class AsymmetryPanel(base.Panel):
             "split": base.choice("split", list(SPLITS), buttons=False),
             "pole_lat": base.slider("circle pole lat", "deg", -90, 90, 5),
             "pole_lon": base.slider("circle pole lon", "deg", -180, 180, 5),
-            "threshold": base.slider("threshold", None, lo, hi, (hi - lo) / 200),
+            "threshold": base.slider("threshold", self._units(self.state.variable), lo, hi, (hi - lo) / 200),
             "highlands_only": base.checkbox("highlands only"),
             "block_deg": base.choice("block size (deg)", [5.0, 10.0, 15.0, 20.0, 30.0], buttons=False),
             "show_spa": base.checkbox("draw SPA boundaries"),
         }
 
+    def _units(self, variable: str) -> str | None:
+        return self.ds[variable].attrs.get("units") if variable in self.ds else None
+
     def _fit_threshold_slider(self, variable: str) -> None:
-        """Give the threshold slider ``variable``'s range (0.1–99.9th percentile) without triggering updates."""
+        """Give the threshold slider ``variable``'s range (0.1–99.9th percentile) and units without
+        triggering updates."""
         if variable not in self._ranges:
             return
         lo, hi = self._ranges[variable]
         t = self.controls["threshold"]
+        t.description = base._label("threshold", self._units(variable))
         self._busy = True
         try:
             t.min, t.max = min(t.min, lo), max(t.max, hi)
@@ -258,21 +264,19 @@ class AsymmetryPanel(base.Panel):
         return result
 
     def _show_extras(self):
-        import holoviews as hv
         import ipywidgets as w
 
         v = self.last_view
         if v is None:
             return
-        if self._dist_pipe is None:
-            self._dist_pipe = hv.streams.Pipe(data=v.distributions)
-            dmap = hv.DynamicMap(lambda data: data, streams=[self._dist_pipe])
+        if self._dist_live is None:
+            self._dist_live = base.LivePlot()
             self._table = w.HTML()
-            self._dist_widget = base._to_ipywidget(dmap)
             self.output.layout.flex_flow = "row wrap"
-            self.output.children = (*self.output.children, self._dist_widget, self._table)
-        else:
-            self._dist_pipe.send(v.distributions)
+        if self._dist_live.show(v.distributions) or self._dist_widget is None:
+            self._dist_widget = self._dist_live.widget
+        # the map's widget may have been replaced too: always list the current ones
+        self.output.children = (self._plot_widget, self._dist_widget, self._table)
         self._table.value = v.table.to_html(float_format=lambda x: f"{x:.4g}")
 
 

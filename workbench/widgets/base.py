@@ -53,6 +53,7 @@ from concurrent.futures import Future
 from typing import Any, ClassVar
 
 import ipywidgets as w
+import numpy as np
 
 from ..errors import InputError, WorkbenchError
 
@@ -268,6 +269,7 @@ class Panel:
         self.readout = w.HTML(value="", layout=w.Layout(width=CONTROL_WIDTH))
         self.output = w.Box(layout=w.Layout(min_width="300px"))
         self._pipe = None
+        self._live: LivePlot | None = None
         self._plot_widget = None
         self._out = None
         self.tasks: list[LongTask] = []
@@ -351,18 +353,13 @@ class Panel:
         import holoviews as hv
 
         if isinstance(result, hv.core.Dimensioned) and not isinstance(result, hv.DynamicMap):
-            if self._pipe is None:
-                self._pipe = hv.streams.Pipe(data=result)
-                dmap = hv.DynamicMap(lambda data: data, streams=[self._pipe])
-                if self.rasterize:
-                    from holoviews.operation.datashader import rasterize
-
-                    dmap = rasterize(dmap)
-                self.dmap = dmap
-                self._plot_widget = _to_ipywidget(dmap)
+            if self._live is None:
+                self._live = LivePlot(rasterize=self.rasterize)
+            if self._live.show(result):  # a new widget: the layout changed (or this is the first draw)
+                self.dmap = self._live.dmap
+                self._plot_widget = self._live.widget
                 self.output.children = (self._plot_widget,)
-            else:
-                self._pipe.send(result)
+            self._pipe = self._live.pipe
             return
         if isinstance(result, hv.DynamicMap):
             raise InputError("compute() returned a DynamicMap; return a plain element instead "
@@ -397,11 +394,103 @@ class Panel:
         self.output.children = ()
         self._plot_widget = None
         self._pipe = None
+        self._live = None
 
     def _ipython_display_(self):  # pragma: no cover - notebook display
         from IPython.display import display
 
         display(self.widget)
+
+
+def _raster_extent(el) -> tuple:
+    """The key-dimension extents of a map element (its axis ranges), rounded for comparison."""
+    out = []
+    for d in el.kdims:
+        try:
+            lo, hi = el.range(d)
+            out.append(tuple(f"{float(v):.6g}" if isinstance(v, (int, float, np.number)) else str(v)
+                             for v in (lo, hi)))
+        except Exception:  # noqa: BLE001 - non-numeric or empty dimension
+            out.append(None)
+    return tuple(out)
+
+
+def layout_signature(obj: Any, extents: bool = False) -> tuple:
+    """What HoloViews fixes at a live plot's first draw and does not update through a stream.
+
+    The nesting and types of the elements (how many plots and overlays), each element's dimensions
+    (names, labels, units: the axis and colour-bar titles) and its ``clabel`` option. Two results with
+    the same signature can share one live plot; otherwise the plot is drawn anew. ``extents=True`` adds
+    the maps' (rasters') axis extents, which :class:`LivePlot` follows without a new plot.
+    """
+    import holoviews as hv
+    from holoviews.core.options import Store
+    from holoviews.element.raster import QuadMesh, Raster
+
+    def one(el) -> tuple:
+        dims = tuple((d.name, d.label, d.unit) for d in el.dimensions())
+        try:
+            clabel = Store.lookup_options("bokeh", el, "plot").kwargs.get("clabel")
+        except Exception:  # noqa: BLE001 - no bokeh options registered: nothing to compare
+            clabel = None
+        ext = _raster_extent(el) if extents and isinstance(el, (Raster, QuadMesh)) else ()
+        return type(el).__name__, el.group, el.label, dims, clabel, ext
+
+    if isinstance(obj, hv.Element):
+        return (one(obj),)
+    items = []
+    for key, el in obj.items() if hasattr(obj, "items") else []:
+        items.append((str(key), layout_signature(el, extents)))
+    return (type(obj).__name__, len(items), tuple(items))
+
+
+class LivePlot:
+    """One live HoloViews plot as an ipywidget, updated in place through a :class:`~holoviews.streams.Pipe`.
+
+    HoloViews updates a streamed plot's pixels, colour range and titles, but keeps what it laid out at the
+    first draw: the number of plots, colour-bar titles and, unless told ``framewise``, axis ranges.
+    :meth:`show` therefore sends a result that fits the current layout (same :func:`layout_signature`)
+    and draws a new widget for one that does not. Charts (curves, histograms) take their axis ranges
+    from every update; maps take theirs from an update whose extent changed (e.g. a far-side centred
+    map), and otherwise keep the reader's zoom.
+    """
+
+    def __init__(self, rasterize: bool = False):
+        self.rasterize = rasterize
+        self.pipe = None
+        self.dmap = None
+        self.widget: w.Widget | None = None
+        self.signature: tuple | None = None
+        self.extents: tuple | None = None
+        self.n_builds = 0
+
+    def show(self, result) -> bool:
+        """Show ``result``; True when a new widget was made (the caller puts it on screen)."""
+        import holoviews as hv
+        from holoviews.element.chart import Chart
+        from holoviews.element.raster import QuadMesh, Raster
+
+        def framewise(obj, types):
+            return obj.map(lambda el: el.opts(framewise=True, clone=True), types)
+
+        result = framewise(result, [Chart])
+        sig, ext = layout_signature(result), layout_signature(result, extents=True)
+        if self.pipe is not None and sig == self.signature:
+            if ext != self.extents:  # the maps moved: this one update sets their axis ranges
+                result = framewise(result, [Raster, QuadMesh])
+            self.extents = ext
+            self.pipe.send(result)
+            return False
+        self.pipe = hv.streams.Pipe(data=result)
+        dmap = hv.DynamicMap(lambda data: data, streams=[self.pipe])
+        if self.rasterize:
+            from holoviews.operation.datashader import rasterize
+
+            dmap = rasterize(dmap)
+        self.dmap, self.signature, self.extents = dmap, sig, ext
+        self.widget = _to_ipywidget(dmap)
+        self.n_builds += 1
+        return True
 
 
 def _to_ipywidget(obj: Any) -> w.Widget:

@@ -112,6 +112,9 @@ class InversionLab:
         """Prediction of ``method`` on the whole Moon (cached)."""
         if method == "resnet_pretrained":
             sites = ()
+        elif method == "resnet_finetuned" and not sites:
+            raise InputError("resnet_finetuned with no fine-tuning site would be the pre-trained model: tick at "
+                             "least one site, or choose resnet_pretrained")
         key = (instrument, method, tuple(sorted(sites)), mode, members)
         if key in self._preds:
             return self._preds[key]

@@ -79,13 +79,18 @@ def reconstruct_all(scene: Scene, state: TopographyState) -> tuple[xr.DataArray,
     return img, out
 
 
-def topography_view(state: TopographyState, scene: Scene) -> TopographyView:
-    """The pure update of the panel: image, truth, coarse, reconstructions, errors, profile, readout."""
+def topography_view(state: TopographyState, scene: Scene,
+                    reconstructions: tuple[xr.DataArray, dict] | None = None) -> TopographyView:
+    """The pure update of the panel: image, truth, coarse, reconstructions, errors, profile, readout.
+
+    ``reconstructions`` is :func:`reconstruct_all`'s answer for this state when already at hand (the panel
+    keeps it while only the profile row moves); None computes it.
+    """
     import holoviews as hv
 
     from .. import maps
 
-    img, res = reconstruct_all(scene, state)
+    img, res = reconstruct_all(scene, state) if reconstructions is None else reconstructions
     truth = scene.dem.values
     metrics = {m: {"rmse_m": rmse(z, truth), "slope_error_deg": slope_error_deg(z, truth, scene.pixel_size)}
                for m, z in res.items()}
@@ -124,13 +129,15 @@ def topography_view(state: TopographyState, scene: Scene) -> TopographyView:
 
 
 class TopographyPanel(base.Panel):
-    """Sliders for the sun; each change re-renders the terrain and re-runs the reconstructions."""
+    """Sliders for the sun; each change re-renders the terrain and re-runs the reconstructions (the last
+    eight sun settings are kept, so the profile row and a return to an earlier sun are immediate)."""
 
     State = TopographyState
     title = "Topography from one image + a coarse DEM"
 
     def __init__(self, scene: Scene, state: TopographyState | None = None, **overrides):
         self.scene = scene
+        self._recon: dict[tuple, tuple[xr.DataArray, dict]] = {}  # sun and SfS switch -> reconstruct_all
         super().__init__(state, **overrides)
 
     def make_controls(self):
@@ -142,5 +149,10 @@ class TopographyPanel(base.Panel):
         }
 
     def compute(self, state):
-        view = topography_view(state, self.scene)
+        key = (state.sun_azimuth, state.sun_elevation, state.run_sfs)
+        if key not in self._recon:  # moving only the profile row re-slices, it does not reconstruct again
+            if len(self._recon) >= 8:
+                self._recon.pop(next(iter(self._recon)))
+            self._recon[key] = reconstruct_all(self.scene, state)
+        view = topography_view(state, self.scene, self._recon[key])
         return view.layout, view.readout
