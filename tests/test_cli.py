@@ -84,3 +84,16 @@ def test_lab_rejects_bad_ports(port, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["lab", "--port", port])
     assert exc.value.code == 2 and "port must be" in capsys.readouterr().err
+
+
+def test_a_refused_command_leaves_no_new_output_folder(tmp_path, capsys):
+    out = tmp_path / "newdir" / "a.png"
+    rc = main(["topo", "reconstruct", "--image", "x.npy", "--coarse-dem", "y.npy", "--sun-azimuth", "45",
+               "--sun-elevation", "20", "--out", str(out)])
+    assert rc == 2 and ".tif or .npy" in capsys.readouterr().err
+    assert not (tmp_path / "newdir").exists()  # the folder used to be made before the arguments were checked
+    blocked = tmp_path / "file.txt"
+    blocked.write_text("x")
+    assert main(["topo", "reconstruct", "--image", "x.npy", "--coarse-dem", "y.npy", "--sun-azimuth", "45",
+                 "--sun-elevation", "20", "--out", str(blocked / "sub" / "z.npy")]) == 2
+    assert "existing file" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         # every command's output (--out, --json) is checked before the work starts, not after it
         for path in (getattr(args, "out", None), getattr(args, "json_path", None)):
             if path:
-                writable_parent(path)
+                writable_parent(path, create=False)  # makes no folder: a bad argument leaves none behind
         return int(args.func(args) or 0)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,13 +12,23 @@ from pathlib import Path
 from .errors import InputError
 
 
-def writable_parent(path: str | os.PathLike) -> Path:
+def writable_parent(path: str | os.PathLike, create: bool = True) -> Path:
     """Create ``path``'s folder if needed and check that files can be made in it, before any work is done.
 
     Raises :class:`InputError` naming the output and the reason (a file where a folder should be, no
     permission, a read-only or special file system) instead of an ``OSError`` about a temporary name.
+    With ``create=False`` nothing is made: the nearest existing folder on the path is checked instead
+    (a command checks its outputs this way before it validates the rest of its arguments).
     """
     final = Path(path)
+    if not create:
+        base = final.parent
+        while not base.exists() and base != base.parent:
+            base = base.parent
+        if not base.is_dir():
+            raise InputError(f"cannot write {final}: part of its folder path ({base}) is an existing file; "
+                             "choose another path")
+        final = base / final.name
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -34,7 +44,7 @@ def writable_parent(path: str | os.PathLike) -> Path:
                          f"({exc.strerror or exc}); choose a writable folder") from None
     os.close(fd)
     os.unlink(probe)
-    return final
+    return Path(path)
 
 
 @contextlib.contextmanager
