@@ -26,7 +26,9 @@ How the plot updates
 --------------------
 ``compute`` returns a HoloViews element; the base class feeds it through a
 :class:`holoviews.streams.Pipe` into a :class:`holoviews.DynamicMap`, which HoloViews renders once
-and afterwards *updates in place* (data source, colour mapper, title). The DynamicMap is shown as an
+and afterwards *updates in place* (data source, colour mapper, title). A result whose layout, quantity or
+units differ from the plot on screen (see :func:`layout_signature`) gets a new DynamicMap and widget
+instead, since HoloViews keeps those from the first draw (:class:`LivePlot`). The DynamicMap is shown as an
 ipywidget through ``panel.ipywidget`` (the ``jupyter_bokeh`` BokehModel), so the update travels over
 the ordinary Jupyter widget comm — it works in JupyterLab, classic Notebook and VS Code. If
 ``compute`` returns something that is not a HoloViews object (a pandas table, a matplotlib figure,
