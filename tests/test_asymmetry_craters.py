@@ -116,3 +116,18 @@ def test_regional_and_0_360_grids_and_flipped_masks_count_the_right_craters():
     # a mask on another grid is refused rather than misread
     with pytest.raises(InputError, match="another lat/lon grid"):
         C.crater_density(df, regions={"x": xr.ones_like(geo.global_template(2), dtype=bool)}, block_deg=None)
+
+
+def test_single_row_and_seam_crossing_regional_grids_count_the_right_craters():
+    df = pd.DataFrame({"lon": [0.0, 175.0, -175.0, 178.0, 90.0], "lat": [0.0, 0.1, -0.2, 6.0, 0.0],
+                       "diameter_km": [10.0] * 5})
+    row = xr.DataArray(np.ones((1, 36), bool), dims=("lat", "lon"),
+                       coords={"lat": [0.0], "lon": np.arange(-175.0, 180.0, 10.0)})
+    got = C.crater_density(df, regions={"row": row}, grid=row.astype(float), block_deg=None)
+    assert int(got["count"].sel(region="row")) == 4  # all but the crater at 6°N (cells 10° tall)
+    # a regional grid written across the seam (170.5 ... 179.5, -179.5 ... -170.5)
+    lon = np.r_[np.arange(170.5, 180.0), np.arange(-179.5, -170.0)]
+    box = xr.DataArray(np.ones((10, 20), bool), dims=("lat", "lon"),
+                       coords={"lat": np.arange(4.5, -5.0, -1.0), "lon": lon})
+    got = C.crater_density(df, regions={"box": box}, grid=box.astype(float), block_deg=None)
+    assert int(got["count"].sel(region="box")) == 2  # 175 and -175; lon 0 used to be put at -179.5

@@ -90,3 +90,7 @@ def test_missing_geometry_is_nan_not_shadow_and_percent_is_refused():
     n = ph.normalise(r, 30.0, 0.0, 30.0, model="hapke")
     assert np.isnan(n.values[1]) and np.isfinite(n.values[[0, 2]]).all()
     assert n.attrs["hapke_out_of_range_pixels"] == 1
+    hot = np.full(400, 0.12)
+    hot[7] = 1.7  # one cosmic ray among 400 pixels is a NaN, not a units error
+    out = ph.normalise(hot, 30.0, 0.0, 30.0, model="hapke")
+    assert np.isnan(out[7]) and np.isfinite(np.delete(out, 7)).all()

@@ -239,3 +239,21 @@ def test_live_plot_follows_a_new_quantity_a_new_layout_and_a_new_axis_range():
     q.controls["clim"].value = (-1000.0, 1000.0)  # a new colour range alone streams into the same plot
     assert q._live.n_builds == builds
     q.cleanup()
+
+
+def test_replaced_plots_are_closed_so_toggling_does_not_grow_the_widget_registry():
+    import gc
+
+    import ipywidgets.widgets.widget as ww
+
+    p = ShapePanel()
+    p.controls["n"].value = 1
+    gc.collect()
+    before = len(ww._instances)
+    for n in (2, 1, 2, 1, 2, 1):  # each change of plot count draws a new plot
+        p.controls["n"].value = n
+    gc.collect()
+    assert p._live.n_builds == 8 and p.error is None
+    # every replaced BokehModel (and its Layout) used to stay open with its data: +2 widgets a redraw
+    assert len(ww._instances) == before
+    p.cleanup()

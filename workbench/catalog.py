@@ -105,6 +105,8 @@ class Variable(_Strict):
     scale: float = 1.0
     offset: float = 0.0
     nodata: float | None = None
+    #: use a GeoTIFF's own declared nodata when ``nodata`` is not given (false where the file's value is real data)
+    file_nodata: bool = True
     valid_range: tuple[float, float] | None = None
 
 
@@ -467,7 +469,7 @@ def _var_attrs(var: Variable, name: str) -> dict[str, Any]:
 def _apply_scale(arr: np.ndarray, var: Variable, file_nodata: float | None = None) -> np.ndarray:
     """Float32 values with nodata as NaN (the manifest's ``nodata``, else the file's own) and scale/offset."""
     out = arr.astype("float32")
-    nodata = var.nodata if var.nodata is not None else file_nodata
+    nodata = var.nodata if var.nodata is not None else (file_nodata if var.file_nodata else None)
     if nodata is not None and not np.isnan(nodata):  # a NaN nodata is NaN already
         out[arr == nodata] = np.nan
     if var.scale != 1.0 or var.offset != 0.0:

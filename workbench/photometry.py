@@ -406,19 +406,21 @@ def _invert_w(iof, i, e, g, params: dict, n_iter: int = 40) -> np.ndarray:
 
 def _check_hapke_range(iof, i, e, g, params: dict) -> int:
     """Number of lit pixels whose finite I/F lies outside the Hapke model's range at their geometry
-    (noise below 0 or above ``w = 1`` at a grazing sun); raise :class:`InputError` when any exceeds
-    both 1 and that maximum, which no surface reaches: reflectance in percent, most often."""
+    (noise below 0 or above ``w = 1`` at a grazing sun, a hot pixel); raise :class:`InputError` when more
+    than 1 % of them exceed both 1 and that maximum, which no surface reaches: reflectance in percent,
+    most often."""
     iof, i, e, g = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (iof, i, e, g)))
     lit = np.cos(np.deg2rad(i)) > UNLIT_MU0
     top = hapke(1.0, i, e, g, **params)
     with np.errstate(invalid="ignore"):
-        out = lit & np.isfinite(iof) & np.isfinite(top) & ((iof < 0) | (iof > top))
+        seen = lit & np.isfinite(iof) & np.isfinite(top)
+        out = seen & ((iof < 0) | (iof > top))
         huge = out & (iof > np.maximum(top, 1.0))
-    if huge.any():
+    if huge.sum() > 0.01 * seen.sum():
         raise InputError(
-            f"{int(huge.sum())} lit pixels have I/F up to {float(np.nanmax(iof[huge])):.4g}, above what any surface "
-            f"reflects at their geometry (at most {float(np.nanmax(top[huge])):.3g}); give I/F, not percent "
-            "(divide by 100), and set bad pixels to NaN"
+            f"{int(huge.sum())} of {int(seen.sum())} lit pixels have I/F up to {float(np.nanmax(iof[huge])):.4g}, "
+            f"above what any surface reflects at their geometry (at most {float(np.nanmax(top[huge])):.3g}); "
+            "give I/F, not percent (divide by 100), and set bad pixels to NaN"
         )
     return int(out.sum())
 
@@ -437,9 +439,9 @@ def normalise(reflectance, i, e, g, model: str = "lunar-lambert", params: dict |
     ``reflectance`` may be a DataArray (returned as a DataArray with the same coords and attrs plus
     ``attrs["photometry"]``) or an array; angles broadcast against it. Unlit pixels, and pixels with a
     NaN reflectance or angle, become NaN. With ``"hapke"``, so do lit pixels whose I/F the model cannot
-    reach at their geometry (noise below 0 or above ``w = 1``; a DataArray counts them in
-    ``attrs["hapke_out_of_range_pixels"]``), and an I/F above both 1 and the model's maximum (reflectance
-    in percent, most often) raises :class:`InputError`.
+    reach at their geometry (noise below 0 or above ``w = 1``, a hot pixel; a DataArray counts them in
+    ``attrs["hapke_out_of_range_pixels"]``); more than 1 % of lit pixels above both 1 and the model's
+    maximum (reflectance in percent, most often) raises :class:`InputError`.
     """
     import xarray as xr
 

@@ -41,9 +41,7 @@ from ..geo import (
     check_latlon,
     global_template,
     hemisphere_masks,
-    is_global_lon,
     wrap_lon_180,
-    wrap_lon_360,
 )
 
 __all__ = [
@@ -127,27 +125,29 @@ def _nearest(coord: np.ndarray, values: np.ndarray) -> np.ndarray:
     return k if asc else c.size - 1 - k
 
 
-def _on_grid(coord: np.ndarray, values: np.ndarray, periodic: bool = False) -> np.ndarray:
-    """True where ``values`` lie within half a cell of the 1-D regular ``coord``'s extent."""
-    if periodic or coord.size < 2:
-        return np.ones(values.shape, bool) if periodic else np.abs(values - coord[0]) <= 1e-9
-    half = 0.5 * float(np.median(np.abs(np.diff(coord))))
-    return (values >= coord.min() - half) & (values <= coord.max() + half)
+def _step(coord: np.ndarray) -> float | None:
+    """Median spacing of a 1-D regular coordinate (None for a single value)."""
+    return float(np.median(np.abs(np.diff(coord)))) if coord.size > 1 else None
 
 
 def _cells(craters: pd.DataFrame, grid: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grid cell (row, column) of each crater centre, and which craters fall on the grid at all.
 
-    Crater longitudes are taken in the grid's own convention (0...360 when the grid's longitudes exceed
-    180 deg); craters more than half a cell beyond a regional grid's edge belong to no cell.
+    The grid's longitudes are unwrapped (a regional grid may cross the ±180° seam, a global one may run
+    0...360) and each crater's longitude is taken in the same 360° window, so the convention does not
+    matter. Craters more than half a cell beyond a regional grid's edge belong to no cell; a single row
+    or column has square cells, as in :func:`workbench.geo.area_weights`.
     """
-    glon = np.asarray(grid["lon"].values, dtype=float)
-    lon = craters["lon"].values
-    if glon.max() > 180.0:
-        lon = wrap_lon_360(lon)
     glat = np.asarray(grid["lat"].values, dtype=float)
+    glon = np.rad2deg(np.unwrap(np.deg2rad(np.asarray(grid["lon"].values, dtype=float))))
+    dlat, dlon = _step(glat), _step(glon)
+    dlat, dlon = dlat or dlon, dlon or dlat
+    if dlat is None:
+        raise InputError("the grid has a single cell; counting craters needs at least two rows or columns")
+    west = glon.min() - dlon / 2
+    lon = west + (craters["lon"].values - west) % 360.0
     lat = craters["lat"].values
-    on = _on_grid(glat, lat) & _on_grid(glon, lon, periodic=is_global_lon(glon))
+    on = (lon <= glon.max() + dlon / 2) & (lat >= glat.min() - dlat / 2) & (lat <= glat.max() + dlat / 2)
     return _nearest(glat, lat), _nearest(glon, lon), on
 
 

@@ -263,6 +263,11 @@ class AsymmetryPanel(base.Panel):
         self._show_extras()
         return result
 
+    def cleanup(self):
+        if self._dist_live is not None:
+            self._dist_live.close()
+        super().cleanup()
+
     def _show_extras(self):
         import ipywidgets as w
 
@@ -277,6 +282,7 @@ class AsymmetryPanel(base.Panel):
             self._dist_widget = self._dist_live.widget
         # the map's widget may have been replaced too: always list the current ones
         self.output.children = (self._plot_widget, self._dist_widget, self._table)
+        self._dist_live.close_retired()
         self._table.value = v.table.to_html(float_format=lambda x: f"{x:.4g}")
 
 

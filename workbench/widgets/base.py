@@ -361,6 +361,7 @@ class Panel:
                 self.dmap = self._live.dmap
                 self._plot_widget = self._live.widget
                 self.output.children = (self._plot_widget,)
+                self._live.close_retired()
             self._pipe = self._live.pipe
             return
         if isinstance(result, hv.DynamicMap):
@@ -392,8 +393,9 @@ class Panel:
                     self.widget, self._out, *(t.widget for t in self.tasks)]:
             if wid is not None:
                 wid.close()
-        # the BokehModel closes itself when garbage-collected (closing it twice raises in jupyter_bokeh)
         self.output.children = ()
+        if self._live is not None:
+            self._live.close()  # the plot's BokehModel, closed so that it cannot be closed twice (see LivePlot)
         self._plot_widget = None
         self._pipe = None
         self._live = None
@@ -465,6 +467,7 @@ class LivePlot:
         self.signature: tuple | None = None
         self.extents: tuple | None = None
         self.n_builds = 0
+        self._retired: list[w.Widget] = []
 
     def show(self, result) -> bool:
         """Show ``result``; True when a new widget was made (the caller puts it on screen)."""
@@ -490,9 +493,34 @@ class LivePlot:
 
             dmap = rasterize(dmap)
         self.dmap, self.signature, self.extents = dmap, sig, ext
+        if self.widget is not None:
+            self._retired.append(self.widget)
         self.widget = _to_ipywidget(dmap)
         self.n_builds += 1
         return True
+
+    def close(self) -> None:
+        """Close the current widget and any replaced ones."""
+        if self.widget is not None:
+            self._retired.append(self.widget)
+        self.widget = self.pipe = self.dmap = None
+        self.close_retired()
+
+    def close_retired(self) -> None:
+        """Close the widgets that new plots replaced (call once the new one is on screen): ipywidgets keeps
+        every open widget, and with it the plot's data, for the life of the kernel."""
+        while self._retired:
+            old = self._retired.pop()
+            try:
+                layout = getattr(old, "layout", None)
+                old.close()
+                if layout is not None:
+                    layout.close()
+                doc = getattr(getattr(old, "_model", None), "document", None)
+                if doc is not None:  # detach it, else jupyter_bokeh's close() runs again at garbage
+                    doc.clear()      # collection and raises KeyError (printed as "Exception ignored")
+            except Exception:  # noqa: BLE001 - a widget the front end already dropped
+                pass
 
 
 def _to_ipywidget(obj: Any) -> w.Widget:
