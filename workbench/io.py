@@ -26,7 +26,7 @@ def writable_parent(path: str | os.PathLike, create: bool = True) -> Path:
         while not base.exists() and base != base.parent:
             base = base.parent
         if not base.is_dir():
-            raise InputError(f"cannot write {final}: part of its folder path ({base}) is an existing file; "
+            raise InputError(f"cannot write {final}: part of its folder path is an existing file ({base}); "
                              "choose another path")
         final = base / final.name
     try:
