@@ -109,6 +109,9 @@ def test_polar_map_axes_in_km_and_graticule():
     assert img.range("x")[1] == pytest.approx(609.6, abs=1)
     fig = maps.render_bokeh(m)
     assert fig.right[0].title == "elevation [m]"
+    # the rings are labelled in degrees (they used to be unlabelled: the map could not be read in latitude)
+    labels = [el for el in m if isinstance(el, hv.Labels)][0]
+    assert list(labels.dimension_values("latitude")) == ["85°S", "80°S", "75°S", "70°S", "65°S"]
 
 
 def test_image_map_and_side_by_side_share_axes():

@@ -318,7 +318,8 @@ def polar_map(
         30135 south), ``attrs["units"]`` required.
     graticule
         Overlay latitude circles every 5° (``r = 2 R tan(π/4 − |φ|/2)``, Snyder 1987 eq. 21-4 with
-        k0 = 1) and meridians every 30°.
+        k0 = 1), labelled (e.g. "85°S" from ``attrs["crs"]``; "5° from pole" without one), and
+        meridians every 30°.
 
     Returns
     -------
@@ -344,18 +345,25 @@ def polar_map(
     if not graticule:
         return out
     rmax = float(np.nanmax(np.abs(km["x"].values)))
-    paths = []
+    crs = str(da.attrs.get("crs", ""))
+    pole = "S" if "30135" in crs else "N" if "30130" in crs else None
+    paths, labels = [], []
     for colat in np.arange(5.0, 90.0, 5.0):
         r = 2 * MOON_RADIUS_M / 1000.0 * np.tan(np.deg2rad(colat) / 2)
         if r > rmax * 1.5:
             break
         t = np.linspace(0, 2 * np.pi, 181)
         paths.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
+        if r * np.sqrt(0.5) < rmax:  # label each visible ring where it crosses the lower-right diagonal
+            text = f"{90 - colat:.0f}°{pole}" if pole else f"{colat:.0f}° from pole"
+            labels.append((r * np.sqrt(0.5), -r * np.sqrt(0.5), text))
     for lon in np.arange(0.0, 360.0, 30.0):
         t = np.deg2rad(lon)
         paths.append(np.array([[0.0, 0.0], [1.5 * rmax * np.sin(t), 1.5 * rmax * np.cos(t)]]))
     grid = hv.Path(paths, kdims=["x", "y"]).opts(color="white", alpha=0.35, line_width=1)
-    return (out * grid).opts(xlim=(-rmax, rmax), ylim=(-rmax, rmax))
+    rings = hv.Labels(labels, kdims=["x", "y"], vdims=["latitude"]).opts(
+        text_color="white", text_font_size="8pt", text_alpha=0.8, text_align="left")
+    return (out * grid * rings).opts(xlim=(-rmax, rmax), ylim=(-rmax, rmax))
 
 
 def image_map(
