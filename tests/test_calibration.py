@@ -324,3 +324,59 @@ def test_normalise_labelled_reflectance_with_per_pixel_numpy_angles():
         out = ph.normalise(R, i, e, g, model)
         assert out.dims == ("lat", "lon")
         assert np.allclose(out.values, ph.normalise(R, 40.0, 0.0, 40.0, model).values)
+
+
+def test_cross_calibration_does_not_depend_on_how_the_grids_are_stored():
+    truth = scene(ny=100, nx=101)  # not a multiple of the 3-pixel block: trimming used to depend on order
+    ref = noisy(truth, 100, 1)
+    tgt = noisy(truth * GAINS + OFFSETS, 100, 2)
+    c = cal.fit_cross_calibration(tgt, ref, n_boot=40)
+    flip = {"lat": slice(None, None, -1), "lon": slice(None, None, -1)}
+    # a south-up reference used to be refused as "a different grid" (spacing -0.17 vs 0.17)
+    for t2, r2 in ((tgt, ref.isel(lat=slice(None, None, -1))), (tgt.isel(flip), ref.isel(flip)),
+                   (tgt.transpose("lon", "band", "lat"), ref)):
+        c2 = cal.fit_cross_calibration(t2, r2, n_boot=40)
+        for k in ("gain", "gain_low", "gain_high", "offset"):
+            np.testing.assert_array_equal(c2[k].values, c[k].values)  # used to move by up to 0.13 %
+
+
+def test_cross_calibration_refuses_what_it_cannot_fit_honestly():
+    truth = scene(ny=60, nx=60)
+    ref, tgt = noisy(truth, 100, 1), noisy(truth * GAINS, 100, 2)
+    with pytest.raises(InputError, match="different units"):  # used to fit a "gain" of 105 silently
+        cal.fit_cross_calibration((tgt * 100).assign_attrs(units="%"), ref)
+    with pytest.raises(InputError, match="0...360 and the other's -180...180"):  # half the overlap was lost
+        cal.fit_cross_calibration(tgt.assign_coords(lon=tgt.lon % 360).sortby("lon"), ref)
+    with pytest.raises(InputError, match="tiles"):  # a tile as large as the scene gave zero-width intervals
+        cal.fit_cross_calibration(tgt, ref, tile=1000, n_boot=20)
+    for kw in ({"n_boot": 0}, {"block": 2.5}, {"tile": 2.5}, {"max_pixels": 0, "method": "theil-sen"}):
+        with pytest.raises(InputError, match="positive whole number"):  # raw IndexError / TypeError before
+            cal.fit_cross_calibration(tgt, ref, **kw)
+    with pytest.raises(InputError, match="positive whole number"):
+        cal.destripe(tgt, window=3.5)
+    with pytest.raises(InputError, match=r"\(lat, lon\) elevation grid"):
+        cal.local_geometry(truth.isel(band=0).rename(lat="y", lon="x"), 30.0)
+
+
+def test_destripe_leaves_unmeasured_columns_unknown_and_refuses_difference_images():
+    img = noisy(scene(ny=60, nx=80), 100, 3)
+    img[:, :, 7] = np.nan
+    d = cal.destripe(img)
+    assert np.isnan(d["stripe_gain"].isel(lon=7)).all()  # used to report gain 1, offset 0
+    assert np.isnan(d["stripe_offset"].isel(lon=7)).all()
+    assert np.isfinite(d["stripe_gain"].isel(lon=8)).all()
+    with pytest.raises(InputError, match="above zero"):  # a difference image used to come back 4400x worse
+        cal.destripe(img - 0.2)
+
+
+def test_stripe_power_of_a_lazy_image_and_phase_experiment_on_a_south_up_moon():
+    img = noisy(scene(ny=60, nx=80), 100, 3)
+    # a dask image without truth used to raise xarray's "apply_ufunc encountered a chunked array"
+    assert cal.stripe_power(img.chunk({"lat": 20})) == pytest.approx(cal.stripe_power(img), rel=1e-12)
+    from workbench.synth import make_moon
+
+    moon = make_moon(seed=0, resolution_ppd=1)
+    ref = cal.phase_angle_experiment(moon, phases=(15.0, 45.0), snr=None)
+    # the default region (slice(40, 10)) used to select nothing on a south-up Moon
+    flipped = cal.phase_angle_experiment(moon.isel(lat=slice(None, None, -1)), phases=(15.0, 45.0), snr=None)
+    assert flipped["feo_spread_before"] == pytest.approx(ref["feo_spread_before"], rel=1e-9)

@@ -34,6 +34,7 @@ Fuller, W. A. (1987), Measurement Error Models, Wiley (errors-in-variables atten
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -41,6 +42,7 @@ import xarray as xr
 from scipy import ndimage, stats
 
 from .errors import InputError
+from .geo import north_up_flips
 
 #: Pairs of spatial dimension names the calibration functions recognise.
 SPATIAL_DIMS: tuple[tuple[str, str], ...] = (("lat", "lon"), ("y", "x"))
@@ -87,6 +89,12 @@ def spatial_dims(da: xr.DataArray | xr.Dataset) -> tuple[str, str]:
     )
 
 
+def _check_count(name: str, value) -> None:
+    """Raise :class:`InputError` unless ``value`` is a positive whole number."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be a positive whole number, got {value!r}")
+
+
 def _step(c: np.ndarray) -> float:
     return float(np.median(np.diff(c))) if c.size > 1 else 0.0
 
@@ -117,12 +125,24 @@ def check_same_grid(target: xr.DataArray, reference: xr.DataArray) -> tuple[xr.D
             f"mismatched band lists: target has {tb}, reference has {rb}; select the common bands "
             f"first, e.g. target.sel(band={common}) and reference.sel(band={common})"
         )
+    ut, ur = target.attrs.get("units"), reference.attrs.get("units")
+    if ut is not None and ur is not None and str(ut).strip() != str(ur).strip():
+        raise InputError(
+            f"the images are in different units: target {ut!r}, reference {ur!r}; convert one first "
+            "(e.g. percent to reflectance: (cube / 100).assign_attrs(units='1'))"
+        )
     for d in t_dims:
         if d not in target.coords or d not in reference.coords:
             raise InputError(f"both images need a coordinate for dimension {d!r} to be compared")
         ct = np.asarray(target[d].values, dtype=float)
         cr = np.asarray(reference[d].values, dtype=float)
-        st, sr = _step(ct), _step(cr)
+        if d == "lon" and ((ct.max() > 180.0 and cr.min() < 0.0) or (cr.max() > 180.0 and ct.min() < 0.0)):
+            raise InputError(
+                "one image's longitudes run 0...360 and the other's -180...180; put both in one convention "
+                "first, e.g. reference.assign_coords(lon=workbench.geo.wrap_lon_180(reference.lon)).sortby('lon')"
+            )
+        # spacings are compared by size: the same grid may be stored south-up or west-right
+        st, sr = abs(_step(ct)), abs(_step(cr))
         if ct.size > 1 and cr.size > 1 and not np.isclose(st, sr, rtol=1e-6, atol=0):
             raise InputError(
                 f"the images are on different grids: {d!r} spacing {st:g} vs {sr:g}; resample one "
@@ -294,6 +314,12 @@ def _block_bootstrap_iv(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, ok: np.ndar
         th, tw = bootstrap_tiles(np.where(ok, Y - g * X - o, np.nan))
     else:
         th = tw = int(tile)
+        n_tiles = -(-X.shape[0] // th) * -(-X.shape[1] // tw)
+        if n_tiles < MIN_BOOT_TILES:
+            raise InputError(
+                f"tile={tile} cuts the {X.shape[0]}x{X.shape[1]} (block-mean) grid into {n_tiles} tiles; the "
+                f"bootstrap needs at least {MIN_BOOT_TILES} to give an interval: use a smaller tile or tile=None"
+            )
     rows, cols = np.nonzero(ok)
     ntx = -(-X.shape[1] // tw)
     tid = (rows // th) * ntx + cols // tw
@@ -413,7 +439,8 @@ def fit_cross_calibration(
     -------
     xarray.Dataset
         Per band: ``gain``, ``gain_low``, ``gain_high``, ``offset``, ``offset_low``, ``offset_high``
-        (reflectance units), ``n_pixels`` (valid common pixels), and the residual summaries
+        (reflectance units), ``n_pixels`` (valid common pixels, or ``block × block`` blocks when
+        ``block > 1``), and the residual summaries
         ``rmse_before`` / ``rmse_after`` and ``bias_before`` / ``bias_after`` of ``target − reference``
         before and after applying the fit (over all common valid full-resolution pixels).
 
@@ -435,18 +462,22 @@ def fit_cross_calibration(
     if (method == "theil-iv") != (ci == "block-bootstrap"):
         raise InputError(f"ci={ci!r} does not go with method={method!r}: use method='theil-iv' with "
                          "ci='block-bootstrap', or 'theil-sen'/'huber' with ci='sen'/'bootstrap'")
-    if tile is not None and tile < 1:
-        raise InputError(f"tile must be a positive integer or None, got {tile}")
+    for name, v in (("n_boot", n_boot), ("max_pixels", max_pixels), ("block", block)):
+        _check_count(name, v)
+    if tile is not None:
+        _check_count("tile", tile)
     if not 0 < confidence < 1:
         raise InputError(f"confidence must lie in (0, 1), got {confidence}")
     t, r = check_same_grid(as_cube(target), as_cube(reference))
     alpha = 1.0 - confidence
     rng = np.random.default_rng(seed)
     bands = list(t["band"].values)
-    if block < 1:
-        raise InputError(f"block must be a positive integer, got {block}")
-    t = t.transpose("band", ...)
-    r = r.transpose("band", ...)
+    # one layout for every fit (band, rows north-up, columns east-right), so that blocks, tiles and
+    # subsamples, and with them the result, do not depend on how the images are stored
+    row, col = spatial_dims(t)
+    t = t.transpose("band", row, col, ...)
+    t = t.isel(north_up_flips(t, row, col))
+    r = r.transpose(*t.dims).isel(north_up_flips(r.transpose(*t.dims), row, col))
     if block > 1:
         sd = spatial_dims(t)
         if any(t.sizes[d] < block for d in sd):
@@ -457,6 +488,7 @@ def fit_cross_calibration(
         rb = r.coarsen(win, boundary="trim").reduce(np.mean).values
     else:
         tb, rb = t.values, r.values
+    tv, rv = (tb, rb) if block == 1 else (t.values, r.values)  # full resolution, read once (dask)
     cols = {k: [] for k in ("gain", "gain_low", "gain_high", "offset", "offset_low", "offset_high",
                             "n_pixels", "rmse_before", "rmse_after", "bias_before", "bias_after")}
     tiles = []
@@ -492,8 +524,8 @@ def fit_cross_calibration(
                 f"fitted gain for band {bands[b]!r} is {g:.4g}; the images do not look like the same "
                 "ground - check the co-registration"
             )
-        xf = np.asarray(r.values[b], dtype=float).ravel()
-        yf = np.asarray(t.values[b], dtype=float).ravel()
+        xf = np.asarray(rv[b], dtype=float).ravel()
+        yf = np.asarray(tv[b], dtype=float).ravel()
         okf = np.isfinite(xf) & np.isfinite(yf)
         x, y = xf[okf], yf[okf]
         after = (y - o) / g - x
@@ -637,7 +669,8 @@ def _destripe_neighbour(v: np.ndarray, half: int, window: int, n_iter: int,
     c = v.copy()
     for _ in range(n_iter):
         ref = _neighbour_mean(c, half)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an unmeasured column: NaN, handled below
             ratio = np.where((ref > 0) & (c > 0), c / ref, np.nan)
             a = np.nanmedian(ratio, axis=0) if np.isfinite(ratio).any() else np.ones(c.shape[1])
         a = np.where(np.isfinite(a) & (a > 0), a, np.nan)
@@ -648,7 +681,8 @@ def _destripe_neighbour(v: np.ndarray, half: int, window: int, n_iter: int,
     if offsets:
         for _ in range(n_iter):
             ref = _neighbour_mean(c, half)
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 d = c - ref
                 b = np.nanmedian(d, axis=0) if np.isfinite(d).any() else np.zeros(c.shape[1])
             b = np.where(np.isfinite(b), b, np.nan)
@@ -719,7 +753,7 @@ def destripe(
     -------
     xarray.Dataset
         ``destriped`` (same shape, attrs and coords as the input), and per band and column the
-        estimated ``stripe_gain`` and ``stripe_offset``.
+        estimated ``stripe_gain`` and ``stripe_offset`` (NaN for a column without a valid pixel).
 
     References
     ----------
@@ -739,10 +773,10 @@ def destripe(
     across = cols if along == rows else rows
     if window is None:
         window = int(np.clip(da.sizes[across] // 8, 31, 81)) | 1
+    for name, v in (("window", window), ("half_width", half_width), ("n_iter", n_iter)):
+        _check_count(name, v)
     if window < 3:
         raise InputError(f"window must be at least 3 columns, got {window}")
-    if half_width < 1 or n_iter < 1:
-        raise InputError("half_width and n_iter must be at least 1")
     if da.sizes[along] < 3:
         raise InputError(f"need at least 3 pixels along {along!r} to estimate column statistics")
     extra = [d for d in da.dims if d not in (along, across)]
@@ -752,18 +786,30 @@ def destripe(
     out = np.empty_like(flat)
     gains = np.empty((flat.shape[0], flat.shape[-1]))
     offsets = np.empty_like(gains)
+    if method == "neighbour":
+        finite = np.isfinite(flat)
+        positive = float((flat[finite] > 0).mean()) if finite.any() else 0.0
+        if positive < 0.2:
+            raise InputError(
+                f"only {100 * positive:.0f} % of the finite pixels are above zero; the 'neighbour' method "
+                "removes multiplicative stripes from a positive signal (reflectance or DN), not from a "
+                "difference or offset image: destripe the image itself, or use method='moments'"
+            )
     for k in range(flat.shape[0]):
         if method == "neighbour":
             out[k], gains[k], offsets[k] = _destripe_neighbour(flat[k], half_width, window, n_iter)
-            continue
-        m, s = _column_stats(flat[k], robust)
-        m_ref, s_ref = _running(m, window, robust), _running(s, window, robust)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            g = np.where(s_ref > 0, s / s_ref, 1.0)
-            g = np.where(np.isfinite(g) & (g > 0), g, 1.0)
-        o = np.where(np.isfinite(m), m - g * m_ref, 0.0)
-        gains[k], offsets[k] = g, o
-        out[k] = (flat[k] - o) / g
+        else:
+            m, s = _column_stats(flat[k], robust)
+            m_ref, s_ref = _running(m, window, robust), _running(s, window, robust)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                g = np.where(s_ref > 0, s / s_ref, 1.0)
+                g = np.where(np.isfinite(g) & (g > 0), g, 1.0)
+            o = np.where(np.isfinite(m), m - g * m_ref, 0.0)
+            gains[k], offsets[k] = g, o
+            out[k] = (flat[k] - o) / g
+        empty = ~np.isfinite(flat[k]).any(axis=0)  # a column never measured has no gain or offset
+        gains[k][empty] = np.nan
+        offsets[k][empty] = np.nan
     corrected = stacked.copy(data=out.reshape(vals.shape)).transpose(*da.dims)
     corrected.attrs = dict(da.attrs)
     corrected.name = da.name
@@ -800,6 +846,7 @@ def stripe_profile(image: xr.DataArray, truth: xr.DataArray | None = None, along
     prof = err.mean(along, skipna=True)
     across = cols if along == rows else rows
     if truth is None:
+        prof = prof.compute()  # a profile per band: small, and the median filter needs it whole
         prof = prof - xr.apply_ufunc(
             lambda p: ndimage.median_filter(p, size=window, mode="reflect"), prof,
             input_core_dims=[[across]], output_core_dims=[[across]], vectorize=True,
@@ -841,6 +888,9 @@ def local_geometry(elevation: xr.DataArray, phase: float, sun_azimuth: float = 9
     """
     from .geo import MOON_RADIUS_M
 
+    if set(elevation.dims) != {"lat", "lon"} or min(elevation.shape) < 2:
+        raise InputError(f"local_geometry needs a (lat, lon) elevation grid of at least 2x2 cells, got dims "
+                         f"{elevation.dims} and shape {elevation.shape}; reproject polar (y, x) grids first")
     elevation = elevation.transpose("lat", "lon")
     lat = np.deg2rad(elevation["lat"].values)
     # signed spacings: rows may run north to south (the convention) or south to north, columns either way
@@ -859,6 +909,21 @@ def local_geometry(elevation: xr.DataArray, phase: float, sun_azimuth: float = 9
     wrap = elevation.copy
     return {"i": wrap(data=i).assign_attrs(units="deg"), "e": wrap(data=e).assign_attrs(units="deg"),
             "g": float(phase)}
+
+
+def _oriented(region: dict, ds: xr.Dataset) -> dict:
+    """``region``'s slices with their bounds in each coordinate's own order, so that ``slice(40, 10)``
+    selects 10–40° on a south-up grid too."""
+    out = {}
+    for d, sl in region.items():
+        if isinstance(sl, slice) and sl.start is not None and sl.stop is not None and d in ds.coords \
+                and ds.sizes.get(d, 0) > 1:
+            c = ds[d].values
+            asc = c[-1] > c[0]
+            lo, hi = sorted((sl.start, sl.stop))
+            sl = slice(lo, hi) if asc else slice(hi, lo)
+        out[d] = sl
+    return out
 
 
 def phase_angle_experiment(moon: xr.Dataset, phases=(15.0, 30.0, 45.0, 60.0, 75.0),
@@ -888,7 +953,7 @@ def phase_angle_experiment(moon: xr.Dataset, phases=(15.0, 30.0, 45.0, 60.0, 75.
     from .synth import observe
 
     region = region or {"lat": slice(40.0, 10.0), "lon": slice(0.0, 30.0)}
-    sub = moon.sel(region)
+    sub = moon.sel(_oriented(region, moon))
     if sub.sizes.get("lat", 0) < 4 or sub.sizes.get("lon", 0) < 4:
         raise InputError(f"region {region} selects fewer than 4x4 pixels of the moon; enlarge it")
     obs, geoms = [], []
