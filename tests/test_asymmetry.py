@@ -151,3 +151,89 @@ def test_nan_cells_do_not_count():
     assert float(st["area_fraction"].sel(region="near")) == pytest.approx(0.5)
     assert float(st["area_km2"].sel(region="north")) == pytest.approx(
         geo.MOON_AREA_KM2 / 2 * np.sin(np.deg2rad(60)), rel=1e-9)
+
+
+def _lognormal(sigma: float = 2.0, seed: int = 0) -> xr.DataArray:
+    g = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=(180, 360)), 2, mode="wrap")
+    return _field(np.exp(sigma * g / g.std()), 1)
+
+
+def test_quantile_intervals_contain_their_estimate_on_a_skewed_field():
+    # global-range bins put most of a lognormal field in one bin: the median CI was [1.62, 1.75] for 0.98
+    st = A.region_statistics(_lognormal(), n_boot=100, quantiles=(0.05, 0.5, 0.95))
+    assert np.all(st["quantile_ci_low"] <= st["quantiles"]) and np.all(st["quantiles"] <= st["quantile_ci_high"])
+    assert np.all(st["median_ci_low"] <= st["median"]) and np.all(st["median"] <= st["median_ci_high"])
+    assert np.all(st["mean_ci_low"] <= st["mean"]) and np.all(st["mean"] <= st["mean_ci_high"])
+    # the median CI is not absurdly wide either (the near-side median of ~1 is known to about +-20%)
+    assert float((st["median_ci_high"] - st["median_ci_low"]).sel(region="near")) < 0.6
+
+
+def test_one_extreme_pixel_does_not_move_cles_or_other_regions_intervals():
+    rng = np.random.default_rng(0)
+    _, lon2 = _latlon(1)
+    base = np.where(np.abs(lon2) <= 90, 1.0, 0.0) + rng.normal(size=lon2.shape)
+    spiked = base.copy()
+    spiked[100, 300] = 1e6  # one far-side pixel
+    m = geo.hemisphere_masks(_field(base, 1))
+    c0 = A.compare_regions(_field(base, 1), m["near"], m["far"], n_boot=100, n_perm=99)
+    c1 = A.compare_regions(_field(spiked, 1), m["near"], m["far"], n_boot=100, n_perm=99)
+    assert c0["cles"] == pytest.approx(0.764, abs=0.01)
+    assert c1["cles"] == pytest.approx(c0["cles"], abs=1e-4)  # was 0.500: every value in one bin
+    st = A.region_statistics(_field(spiked, 1), n_boot=100)
+    assert np.all(st["median_ci_low"] <= st["median"]) and np.all(st["median"] <= st["median_ci_high"])
+    assert float(st["median_ci_high"].sel(region="near")) < 2.0
+
+
+def test_cles_is_exact_with_ties():
+    lat2, lon2 = _latlon(1)
+    v = np.where(np.abs(lon2) <= 90, 1.0, 0.0)  # near all 1, far all 0: P(near > far) = 1
+    m = geo.hemisphere_masks(_field(v, 1))
+    assert A.compare_regions(_field(v, 1), m["near"], m["far"], n_boot=100, n_perm=99)["cles"] == 1.0
+    c = A.compare_regions(_field(np.ones_like(v), 1), m["near"], m["far"], n_boot=100, n_perm=99)
+    assert c["cles"] == pytest.approx(0.5)  # all ties count half
+
+
+def test_results_do_not_depend_on_grid_layout_iid_included():
+    rng = np.random.default_rng(2)
+    da = _field(ndimage.gaussian_filter(rng.normal(size=(180, 360)), 3, mode="wrap"), 1)
+    variants = [da.isel(lat=slice(None, None, -1)), da.isel(lon=slice(None, None, -1)), da.T,
+                da.assign_coords(lon=geo.wrap_lon_360(da["lon"].values)).sortby("lon")]
+    for block in (10.0, None):
+        ref = A.region_statistics(da, block_deg=block, n_boot=60, seed=1)
+        for d in variants:
+            st = A.region_statistics(d, block_deg=block, n_boot=60, seed=1)
+            for v in ("mean_ci_low", "mean_ci_high", "median_ci_low", "median_ci_high"):
+                np.testing.assert_allclose(st[v].values, ref[v].values, rtol=0, atol=1e-9)
+
+
+def test_a_mask_in_another_layout_of_the_same_grid_is_aligned():
+    da = _lognormal(1.0, seed=3)
+    m = geo.hemisphere_masks(da)
+    ref = A.compare_regions(da, m["near"], m["far"], n_boot=100, n_perm=99)
+    for flip in ({"lat": slice(None, None, -1)}, {"lon": slice(None, None, -1)}):
+        c = A.compare_regions(da, m["near"].isel(flip), m["far"].isel(flip), n_boot=100, n_perm=99)
+        assert c["value"] == pytest.approx(ref["value"], abs=1e-12)
+    m360 = m["near"].assign_coords(lon=geo.wrap_lon_360(m["near"]["lon"].values)).sortby("lon")
+    st = A.region_statistics(da, {"near": m360}, n_boot=60)
+    assert float(st["mean"][0]) == pytest.approx(A.area_weighted_mean(da, m["near"]), rel=1e-12)
+
+
+def test_mg_number_refuses_grids_that_do_not_match_exactly():
+    t = geo.global_template(1)
+    feo = t.copy(data=np.full(t.shape, 10.0)).assign_attrs(units="wt%")
+    mgo = t.copy(data=np.full(t.shape, 8.0)).assign_attrs(units="wt%")
+    with pytest.raises(InputError, match="wrap"):
+        A.mg_number(feo, mgo.assign_coords(lon=geo.wrap_lon_360(mgo["lon"].values)).sortby("lon"))
+    with pytest.raises(InputError, match="different grids.*regrid"):
+        A.mg_number(feo, mgo.assign_coords(lat=mgo["lat"].values + 1e-9))
+    # the same cells in another order are aligned, not dropped
+    mg = A.mg_number(feo, mgo.isel(lat=slice(None, None, -1)))
+    assert mg.shape == (180, 360) and np.isfinite(mg).all()
+
+
+def test_block_size_sensitivity_refuses_an_empty_mask():
+    da = _field(np.random.default_rng(0).normal(size=(180, 360)), 1)
+    with pytest.raises(InputError, match="no valid"):
+        A.block_size_sensitivity(da, xr.zeros_like(da, dtype=bool), (None, 10.0), n_boot=100)
+    with pytest.raises(InputError, match="no valid"):
+        A.block_size_sensitivity(da.where(da["lat"] > 0), geo.hemisphere_masks(da)["south"], (10.0,), n_boot=100)

@@ -102,3 +102,51 @@ def test_sector_change_points_see_an_elliptical_boundary():
     assert float(s["radius_ci_low"][0]) < 1000.0 < float(s["radius_ci_high"][0])
     path = spa.boundary_path(-53.0, -169.0, s["azimuth_deg"], r)
     assert path["lat"].notna().sum() > 300
+
+
+def test_radial_profile_aligns_its_mask_by_coordinates():
+    da = _disc_field(1000.0, noise=0.0)
+    mask = ((da["lat"] < -30) & (da["lon"] < 0)).transpose("lat", "lon")
+    kw = dict(bin_km=200.0, max_km=2000.0)
+    p0 = spa.radial_profile(da, -53.0, -169.0, mask=mask, **kw)
+    p1 = spa.radial_profile(da, -53.0, -169.0, mask=mask.isel(lat=slice(None, None, -1)), **kw)
+    np.testing.assert_array_equal(p1["n_cells"].values, p0["n_cells"].values)  # south-up: was all 0
+    p2 = spa.radial_profile(da, -53.0, -169.0, mask=mask.where(mask), **kw)  # 1.0 / NaN float mask
+    np.testing.assert_array_equal(p2["n_cells"].values, p0["n_cells"].values)  # NaN counted as True before
+    with pytest.raises(InputError, match="different grid"):
+        spa.radial_profile(da, -53.0, -169.0, mask=geo.hemisphere_masks(geo.global_template(1))["near"])
+
+
+def test_change_point_interval_covers_the_bin_rounding():
+    # a boundary half-way through a 50 km bin is found at an edge 25 km away; the interval had zero width
+    da = _disc_field(1025.0)
+    prof = spa.radial_profile(da, -53.0, -169.0, bin_km=50.0, max_km=2500.0)
+    cp = spa.detect_change_points(prof["mean"], 1, n_boot=30, seed=0)
+    lo, hi, r = float(cp["radius_ci_low"][0]), float(cp["radius_ci_high"][0]), float(cp["radius_km"][0])
+    assert lo <= r <= hi and hi - lo >= 50.0 and lo <= 1025.0 <= hi
+    assert float(cp["radius_se_km"][0]) >= 50.0 / np.sqrt(12) - 1e-9
+    s = spa.sector_change_points(da, -53.0, -169.0, 1, n_sectors=6)
+    assert float(s["radius_ci_high"][0] - s["radius_ci_low"][0]) >= 50.0
+
+
+def test_change_point_arguments_are_validated():
+    prof = spa.radial_profile(_disc_field(1000.0), -53.0, -169.0, bin_km=100.0, max_km=2500.0)["mean"]
+    for kw in ({"level": 95}, {"level": 0.0}, {"n_boot": 0}, {"n_boot": 5}, {"n_boot": 50.5}, {"min_size": 0}):
+        with pytest.raises(InputError):
+            spa.detect_change_points(prof, 1, **{"n_boot": 30, **kw})
+    with pytest.raises(InputError, match="n_bkps"):
+        spa.detect_change_points(prof, 0)
+    da = _disc_field(1000.0)
+    with pytest.raises(InputError, match="n_bkps"):
+        spa.sector_change_points(da, -53.0, -169.0, 0, n_sectors=6)
+    with pytest.raises(InputError, match="level"):
+        spa.sector_change_points(da, -53.0, -169.0, 1, n_sectors=6, level=95)
+
+
+def test_max_km_off_a_bin_edge_is_rounded_up_and_labelled_truly():
+    t = geo.global_template(2, name="x").fillna(1.0).assign_attrs(units="1")
+    p = spa.radial_profile(t, 0.0, 0.0, bin_km=50.0, max_km=1020.0)
+    cap = lambda d: 2 * np.pi * geo.MOON_RADIUS_KM**2 * (1 - np.cos(d / geo.MOON_RADIUS_KM))  # noqa: E731
+    assert float(p["distance_km"][-1]) == 1025.0 and p.attrs["max_km"] == 1050.0
+    assert float(p["area_km2"][-1]) == pytest.approx(cap(1050.0) - cap(1000.0), rel=0.03)
+    assert spa.radial_profile(t, 0.0, 0.0, bin_km=500.0, max_km=1e9).sizes["distance_km"] == 11  # antipode

@@ -16,7 +16,11 @@ the set of its blocks (a block straddling a region boundary contributes only its
 region), and a bootstrap replicate draws as many blocks as the region has, with replacement. A
 replicate's mean is the ratio estimator ``sum(area * value) / sum(area)`` over the drawn blocks, so
 every statistic stays area weighted (small polar blocks count for little). Quantiles come from the
-summed, area-weighted histograms of the drawn blocks.
+summed, area-weighted histograms of the drawn blocks; each region has its own 2048 equal-area bins
+(edges at the region's weighted quantiles), so a skewed variable or one extreme pixel elsewhere on
+the grid cannot coarsen them. A quantile interval is widened outward to the edges of the bins that
+hold its ends (the method's resolution) and, like every interval here, always contains its own
+point estimate.
 
 *Choice of block size.* The block must be larger than the distance over which the field stays
 correlated, or the bootstrap still treats dependent data as independent; it must be small enough
@@ -69,7 +73,7 @@ import xarray as xr
 from scipy import sparse
 
 from ..errors import InputError
-from ..geo import area_weights, great_circle_distance, hemisphere_masks
+from ..geo import area_weights, check_latlon, great_circle_distance, hemisphere_masks, wrap_lon_180
 
 __all__ = [
     "DEFAULT_BLOCK_DEG",
@@ -100,7 +104,8 @@ _FLOATS_PER_CHUNK = 4_000_000
 # ----------------------------------------------------------------------------------------------
 # input checks and small helpers
 # ----------------------------------------------------------------------------------------------
-def _check_grid(da: xr.DataArray) -> xr.DataArray:
+def _check_grid(da: xr.DataArray, what: str = "asymmetry statistics") -> xr.DataArray:
+    """``da`` transposed to ``(lat, lon)``, or one :class:`InputError` saying what is wrong with it."""
     if not isinstance(da, xr.DataArray):
         raise InputError(
             f"expected an xarray.DataArray on (lat, lon), got {type(da).__name__}; pick one variable, "
@@ -108,31 +113,56 @@ def _check_grid(da: xr.DataArray) -> xr.DataArray:
         )
     if "lat" not in da.dims or "lon" not in da.dims:
         raise InputError(
-            f"asymmetry statistics need a global grid with dims ('lat', 'lon'), got dims {da.dims}; "
-            "reproject polar or local products onto a geographic grid first"
+            f"{what} need a grid with dims ('lat', 'lon'), got dims {da.dims}; rename the dims "
+            "(e.g. da.rename(y='lat', x='lon')) or reproject polar or local products onto a geographic grid first"
         )
     extra = [d for d in da.dims if d not in ("lat", "lon")]
     if extra:
         raise InputError(
             f"the variable has extra dimensions {extra}; select one slice first, e.g. da.isel({extra[0]}=0)"
         )
+    check_latlon(da["lat"].values, da["lon"].values)
     return da.transpose("lat", "lon")
 
 
+def _match(src, dst) -> np.ndarray | None:
+    """Index ``idx`` with ``src[idx] == dst`` to within a thousandth of a cell, or None if the values differ.
+
+    The two coordinate vectors may list the same values in any order (south-up, west-right grids).
+    """
+    src, dst = np.asarray(src, dtype=float).ravel(), np.asarray(dst, dtype=float).ravel()
+    if src.shape != dst.shape:
+        return None
+    step = float(np.median(np.abs(np.diff(np.sort(dst))))) if dst.size > 1 else 1.0
+    tol = 1e-3 * step if step > 0 else 1e-9
+    o_src, o_dst = np.argsort(src, kind="stable"), np.argsort(dst, kind="stable")
+    if not np.all(np.abs(src[o_src] - dst[o_dst]) <= tol):
+        return None
+    idx = np.empty(dst.size, dtype=np.intp)
+    idx[o_dst] = o_src
+    return idx
+
+
 def _as_mask(mask, da: xr.DataArray, name: str) -> np.ndarray:
-    """A boolean numpy mask on the grid of ``da``."""
+    """A boolean numpy mask in the ``(lat, lon)`` layout of ``da``.
+
+    A DataArray mask is aligned by its coordinates, so it may be south-up, west-right, transposed or
+    on 0...360 longitudes; it must hold the same cells as ``da``. A numpy mask is taken as already in
+    ``da``'s layout. NaN (or 0) in a float mask means outside.
+    """
     if isinstance(mask, xr.DataArray):
         if set(mask.dims) != {"lat", "lon"}:
             raise InputError(f"mask {name!r} must have dims ('lat', 'lon'), got {mask.dims}")
         m = mask.transpose("lat", "lon")
-        if m.shape != da.shape or not (
-            np.allclose(m["lat"].values, da["lat"].values) and np.allclose(m["lon"].values, da["lon"].values)
-        ):
+        il = _match(m["lat"].values, da["lat"].values)
+        jl = _match(wrap_lon_180(m["lon"].values), wrap_lon_180(da["lon"].values))
+        if il is None or jl is None:
             raise InputError(
-                f"mask {name!r} is on a different grid from the data; build it from the same dataset "
-                "(e.g. region_masks(da)) or use mask.interp_like(da, method='nearest')"
+                f"mask {name!r} is on a different grid from the data (its lat/lon cells differ, not just their "
+                "order); build it from the same dataset (e.g. region_masks(da)) or use "
+                "mask.interp_like(da, method='nearest')"
             )
-        m = m.values
+        m = np.asarray(m.values)[np.ix_(il, jl)]
     else:
         m = np.asarray(mask)
         if m.shape != da.shape:
@@ -149,12 +179,17 @@ def block_ids(da: xr.DataArray | xr.Dataset, block_deg: float | None = DEFAULT_B
 
     Blocks are aligned on -180° longitude and +90° latitude, so for any ``block_deg`` dividing 90
     the near/far (±90°) and north/south (0°) boundaries fall on block edges. ``block_deg=None``
-    labels every cell separately (the iid pixel bootstrap).
+    labels every cell separately (the iid pixel bootstrap), numbered north to south and west to
+    east (longitudes wrapped to -180...180) whatever the grid's layout, so results do not depend on it.
     """
     lat = np.asarray(da["lat"].values, dtype=float)
     lon = np.asarray(da["lon"].values, dtype=float)
     if block_deg is None:
-        return np.arange(lat.size * lon.size).reshape(lat.size, lon.size)
+        i = np.empty(lat.size, dtype=np.int64)
+        i[np.argsort(-lat, kind="stable")] = np.arange(lat.size)
+        j = np.empty(lon.size, dtype=np.int64)
+        j[np.argsort(wrap_lon_180(lon), kind="stable")] = np.arange(lon.size)
+        return i[:, None] * lon.size + j[None, :]
     if not (0 < block_deg <= 180):
         raise InputError(f"block_deg must be in (0, 180] degrees, got {block_deg}")
     i = np.floor((90.0 - lat) / block_deg).astype(int)
@@ -168,13 +203,21 @@ def weighted_quantile(values, weights, q) -> np.ndarray:
 
     Uses the mid-point plotting position ``(cumsum(w) - w/2) / sum(w)`` with linear interpolation,
     which reduces to the usual ``(i + 0.5)/n`` definition for equal weights (Hyndman & Fan 1996,
-    definition 5).
+    definition 5). Cells with zero or negative weight are ignored; NaN when none is left.
+
+    Raises
+    ------
+    InputError
+        If any ``q`` is outside [0, 1] (or NaN).
 
     Examples
     --------
     >>> float(weighted_quantile([1, 2, 3], [1, 1, 1], 0.5))
     2.0
     """
+    qa = np.asarray(q, dtype=float)
+    if not np.all((qa >= 0) & (qa <= 1)):
+        raise InputError(f"quantiles q must lie in [0, 1] (0.5 is the median), got {q}")
     x = np.asarray(values, dtype=float).ravel()
     w = np.broadcast_to(np.asarray(weights, dtype=float), np.shape(values)).ravel()
     ok = np.isfinite(x) & (w > 0)
@@ -184,7 +227,7 @@ def weighted_quantile(values, weights, q) -> np.ndarray:
     order = np.argsort(x, kind="stable")
     x, w = x[order], w[order]
     cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
-    return np.interp(np.asarray(q, dtype=float), cdf, x)
+    return np.interp(qa, cdf, x)
 
 
 def area_weighted_mean(da: xr.DataArray, mask=None) -> float:
@@ -290,7 +333,7 @@ def _units(x, w, ids, sel, edges, with_hist: bool = True) -> _Units:
     nb = edges.size - 1
     hist = None
     if with_hist:
-        b = np.clip(((xs - edges[0]) / (edges[-1] - edges[0]) * nb).astype(np.int64), 0, nb - 1)
+        b = np.clip(np.searchsorted(edges, xs, side="right") - 1, 0, nb - 1)
         if n * nb <= _FLOATS_PER_CHUNK:
             hist = np.bincount(inv * nb + b, ws, n * nb).reshape(n, nb)
         else:
@@ -298,12 +341,34 @@ def _units(x, w, ids, sel, edges, with_hist: bool = True) -> _Units:
     return _Units(sw, swx, swxx, hist, edges)
 
 
-def _edges(x: np.ndarray) -> np.ndarray:
-    fin = x[np.isfinite(x)]
-    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
-    if hi <= lo:
-        hi = lo + 1e-9 * max(1.0, abs(lo)) + 1e-12
-    return np.linspace(lo, hi, _N_HIST_BINS + 1)
+def _region_edges(xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
+    """Equal-area histogram edges of one region: its weighted quantiles at ``j / _N_HIST_BINS``.
+
+    Bins follow the region's own distribution, so skew or an extreme value elsewhere on the grid does
+    not make them coarse (the bins of a global min-max range can put a whole region in one bin).
+    """
+    edges = weighted_quantile(xs, ws, np.linspace(0.0, 1.0, _N_HIST_BINS + 1))
+    lo, hi = float(edges[0]), float(edges[-1])
+    if not hi > lo:  # a constant region: one tiny bin range around its value
+        edges = lo + np.linspace(0.0, 1e-9 * max(1.0, abs(lo)) + 1e-12, _N_HIST_BINS + 1)
+    return edges
+
+
+def _cover(lo, hi, est, edges: np.ndarray | None = None):
+    """Interval ``[lo, hi]`` widened to contain ``est`` and, with ``edges``, out to the bin edges holding its ends.
+
+    Percentile intervals of a skewed bootstrap distribution can miss their own estimate; histogram
+    quantiles are only resolved to a bin. NaN ends (too few blocks) stay NaN.
+    """
+    lo, hi = np.minimum(lo, est), np.maximum(hi, est)
+    if edges is not None:
+        nb = edges.size - 1
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        jl = np.clip(np.searchsorted(edges, np.where(ok, lo, edges[0]), side="right") - 1, 0, nb - 1)
+        jh = np.clip(np.searchsorted(edges, np.where(ok, hi, edges[-1]), side="left"), 1, nb)
+        lo = np.where(ok, np.minimum(lo, edges[jl]), lo)
+        hi = np.where(ok, np.maximum(hi, edges[jh]), hi)
+    return lo, hi
 
 
 def _count_chunks(rng: np.random.Generator, n_units: int, n_boot: int) -> Iterator[np.ndarray]:
@@ -375,6 +440,8 @@ def _pct_ci(samples: np.ndarray, level: float, n_units: int | None = None, what:
 def _check_level(level: float, n_boot: int) -> None:
     if not (0 < level < 1):
         raise InputError(f"confidence level must be in (0, 1), e.g. 0.95; got {level}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)):
+        raise InputError(f"n_boot must be a whole number of replicates, e.g. 1000; got {n_boot!r}")
     if n_boot < 50:
         raise InputError(f"n_boot={n_boot} is too few replicates for a percentile interval; use >= 200")
 
@@ -415,6 +482,15 @@ def region_statistics(
         ``quantile_ci_low``/``quantile_ci_high``, ``area_km2`` (valid area), ``area_fraction``
         (of the valid global area), ``n_units`` (bootstrap blocks). ``attrs`` record the units,
         method, block size, replicate count and seed.
+
+    Notes
+    -----
+    Point quantiles are exact area-weighted quantiles (:func:`weighted_quantile`). Bootstrap
+    replicate quantiles are read from per-block histograms on the region's own 2048 equal-area bins;
+    each quantile interval is the percentile interval widened to contain the point estimate and out to
+    the edges of the bins holding its ends. Mean intervals are widened to contain the mean (they
+    practically always do). Regions share one random stream in the order given, so a region's
+    interval depends on ``seed`` and on the regions before it.
     """
     _check_level(level, n_boot)
     da, x, w, ids = _prepare(da, block_deg)
@@ -422,9 +498,8 @@ def region_statistics(
     if not regions:
         raise InputError("no regions given; pass a dict name -> boolean mask")
     q = np.unique(np.r_[np.asarray(quantiles, dtype=float), 0.5])
-    if np.any((q <= 0) | (q >= 1)):
+    if not np.all((q > 0) & (q < 1)):
         raise InputError(f"quantiles must lie strictly between 0 and 1, got {quantiles}")
-    edges = _edges(x)
     total_area = float(w[np.isfinite(x)].sum())
     rng = np.random.default_rng(seed)
     rows = []
@@ -436,6 +511,7 @@ def region_statistics(
                 f"region {name!r} contains no valid (finite) cells of {da.name!r}; check the mask or "
                 "the data coverage"
             )
+        edges = _region_edges(x[ok], w[ok])
         u = _units(x, w, ids, sel, edges)
         mean = u.swx.sum() / u.sw.sum()
         var = max(u.swxx.sum() / u.sw.sum() - mean**2, 0.0)
@@ -443,8 +519,8 @@ def region_statistics(
         bm, bq = _bootstrap(u, rng, n_boot, q)
         a = (1 - level) / 2
         if enough_units(u.n, f"region {name!r}"):
-            mean_ci = _pct_ci(bm, level)
-            qlo, qhi = np.nanquantile(bq, a, axis=0), np.nanquantile(bq, 1 - a, axis=0)
+            mean_ci = tuple(float(v) for v in _cover(*_pct_ci(bm, level), mean))
+            qlo, qhi = _cover(np.nanquantile(bq, a, axis=0), np.nanquantile(bq, 1 - a, axis=0), pq, edges)
         else:
             mean_ci, qlo, qhi = (np.nan, np.nan), np.full(q.size, np.nan), np.full(q.size, np.nan)
         im = int(np.argmin(np.abs(q - 0.5)))
@@ -491,13 +567,13 @@ def region_statistics(
     return out
 
 
-def _weighted_cles(ua: _Units, ub: _Units) -> float:
-    """P(X_a > X_b) + P(tie)/2 from area-weighted histograms on common bins."""
-    pa = np.asarray(ua.hist.sum(axis=0)).ravel()
-    pb = np.asarray(ub.hist.sum(axis=0)).ravel()
-    pa, pb = pa / pa.sum(), pb / pb.sum()
-    below_b = np.cumsum(pb) - pb
-    return float(np.sum(pa * (below_b + 0.5 * pb)))
+def _weighted_cles(xa: np.ndarray, wa: np.ndarray, xb: np.ndarray, wb: np.ndarray) -> float:
+    """Exact area-weighted ``P(X_a > X_b) + P(X_a = X_b) / 2`` (one sort of ``b``, no binning)."""
+    order = np.argsort(xb, kind="stable")
+    xb, cw = xb[order], np.r_[0.0, np.cumsum(wb[order])]
+    below = cw[np.searchsorted(xb, xa, side="left")]
+    upto = cw[np.searchsorted(xb, xa, side="right")]
+    return float(np.sum(wa * (0.5 * (below + upto))) / (wa.sum() * cw[-1]))
 
 
 def compare_regions(
@@ -525,7 +601,10 @@ def compare_regions(
       fall much below their inverse (2 + 2 blocks: 6 labellings, ``p >= 1/3`` for a two-sided
       difference); the interval is NaN below :data:`MIN_BOOT_UNITS` blocks per region.
     * ``cohens_d``: difference over the pooled area-weighted standard deviation.
-    * ``cles``: area-weighted probability that a random point of ``a`` exceeds one of ``b``.
+    * ``cles``: area-weighted probability that a random point of ``a`` exceeds one of ``b`` (ties count
+      half), computed exactly from the cell values.
+
+    The interval is widened, if need be, to contain ``value``.
 
     References
     ----------
@@ -533,15 +612,18 @@ def compare_regions(
     Mol. Biol. 9(1):39.
     """
     _check_level(level, n_boot)
+    if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)):
+        raise InputError(f"n_perm must be a whole number of permutations, e.g. 1999; got {n_perm!r}")
     if n_perm < 99:
         raise InputError(f"n_perm={n_perm} is too few permutations; use >= 999")
     da, x, w, ids = _prepare(da, block_deg)
     sa, sb = _as_mask(mask_a, da, names[0]), _as_mask(mask_b, da, names[1])
-    for nm, s in zip(names, (sa, sb), strict=True):
-        if not (s & np.isfinite(x)).any():
+    oka, okb = sa & np.isfinite(x), sb & np.isfinite(x)
+    for nm, ok in zip(names, (oka, okb), strict=True):
+        if not ok.any():
             raise InputError(f"region {nm!r} contains no valid cells; check the mask or data coverage")
-    edges = _edges(x)
-    ua, ub = _units(x, w, ids, sa, edges), _units(x, w, ids, sb, edges)
+    edges = np.array([0.0, 1.0])  # no histograms needed: the CLES is exact
+    ua, ub = _units(x, w, ids, sa, edges, with_hist=False), _units(x, w, ids, sb, edges, with_hist=False)
     ma, mb = ua.swx.sum() / ua.sw.sum(), ub.swx.sum() / ub.sw.sum()
     va = max(ua.swxx.sum() / ua.sw.sum() - ma**2, 0.0)
     vb = max(ub.swxx.sum() / ub.sw.sum() - mb**2, 0.0)
@@ -566,10 +648,11 @@ def compare_regions(
         "a": names[0],
         "b": names[1],
         "value": float(diff),
-        "ci95": list(_pct_ci(bma - bmb, level, min(ua.n, ub.n), f"region {names[0]!r} or {names[1]!r}")),
+        "ci95": [float(v) for v in _cover(*_pct_ci(bma - bmb, level, min(ua.n, ub.n),
+                                                      f"region {names[0]!r} or {names[1]!r}"), diff)],
         "p_value": float((1 + exceed) / (1 + n_perm)),
         "cohens_d": float(diff / pooled) if pooled > 0 else float("nan"),
-        "cles": _weighted_cles(ua, ub),
+        "cles": _weighted_cles(x[oka], w[oka], x[okb], w[okb]),
         "mean_a": float(ma),
         "mean_b": float(mb),
         "n_units_a": int(ua.n),
@@ -602,12 +685,21 @@ def block_size_sensitivity(
     -------
     pandas.DataFrame
         Columns ``block_deg`` (NaN for iid), ``n_units``, ``ci_low``, ``ci_high``, ``ci_width`` and
-        ``width_vs_iid`` (ratio to the iid width when ``None`` is among the sizes).
+            ``width_vs_iid`` (ratio to the iid width when ``None`` is among the sizes).
+
+    Raises
+    ------
+    InputError
+        If the mask holds no valid (finite) cells, or on a bad level, replicate count or block size.
     """
     _check_level(level, n_boot)
     da, x, w, _ = _prepare(da, None)
     sel = _as_mask(mask, da, "mask")
-    edges = _edges(x)
+    if not (sel & np.isfinite(x)).any():
+        raise InputError(
+            f"the mask contains no valid (finite) cells of {da.name!r}; check the mask or the data coverage"
+        )
+    edges = np.array([0.0, 1.0])  # means only: no histograms
     rows = []
     for b in block_sizes:
         u = _units(x, w, block_ids(da, b), sel, edges, with_hist=False)
@@ -628,6 +720,21 @@ def region_distributions(
     """Area-weighted probability density of ``da`` in each region (dims ``region``, ``value``).
 
     Each region's density integrates to 1 over the value axis (units: 1 / units of ``da``).
+
+    Parameters
+    ----------
+    da
+        Global (lat, lon) variable.
+    regions
+        Name -> boolean (lat, lon) mask. Default: ``near``, ``far``, ``north``, ``south``.
+    bins
+        Number of equal bins over the data's range (>= 1), or increasing bin edges.
+
+    Raises
+    ------
+    InputError
+        If ``da`` has no finite values, is constant (no range to bin: pass explicit edges), or
+        ``bins`` is not a positive count or increasing edges.
     """
     da = _check_grid(da)
     regions = hemisphere_masks(da) if regions is None else regions
@@ -636,8 +743,20 @@ def region_distributions(
     fin = np.isfinite(x)
     if not fin.any():
         raise InputError(f"{da.name!r} has no finite values")
-    edges = (np.linspace(np.nanmin(x), np.nanmax(x), int(bins) + 1) if np.isscalar(bins)
-             else np.asarray(bins, dtype=float))
+    if np.isscalar(bins):
+        if isinstance(bins, bool) or not float(bins).is_integer() or bins < 1:
+            raise InputError(f"bins must be a positive whole number of bins or an array of edges, got {bins!r}")
+        lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
+        if not hi > lo:
+            raise InputError(
+                f"{da.name!r} is constant ({lo:g}); there is no range to bin: pass explicit edges, "
+                f"e.g. bins=[{lo - 1:g}, {lo + 1:g}]"
+            )
+        edges = np.linspace(lo, hi, int(bins) + 1)
+    else:
+        edges = np.asarray(bins, dtype=float).ravel()
+        if edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+            raise InputError(f"bin edges must be at least two finite, increasing values, got {bins!r}")
     dens = []
     for name, m in regions.items():
         ok = _as_mask(m, da, name) & fin
@@ -661,11 +780,37 @@ M_MGO: float = 40.30
 M_FEO: float = 71.84
 
 
+def _align_exact(feo, mgo):
+    """FeO and MgO on exactly the same coordinates (MgO reordered to FeO's order if need be)."""
+    if not (isinstance(feo, xr.DataArray) and isinstance(mgo, xr.DataArray)):
+        return feo, mgo
+    try:
+        return xr.align(feo, mgo, join="exact")
+    except ValueError:
+        pass
+    shared = [d for d in feo.dims if d in mgo.dims and d in feo.indexes and d in mgo.indexes]
+    same = all(np.array_equal(np.sort(feo[d].values), np.sort(mgo[d].values)) for d in shared)
+    if same:
+        try:
+            return xr.align(feo, mgo.sel({d: feo[d].values for d in shared}), join="exact")
+        except (ValueError, KeyError):
+            pass
+    differ = [d for d in shared if not np.array_equal(feo[d].values, mgo[d].values)] or shared
+    hint = "regrid one onto the other (e.g. mgo.interp_like(feo))"
+    if "lon" in differ and np.array_equal(np.sort(wrap_lon_180(feo["lon"].values)),
+                                          np.sort(wrap_lon_180(mgo["lon"].values))):
+        hint = ("their longitudes use different conventions (-180...180 vs 0...360): wrap one, e.g. "
+                "mgo.assign_coords(lon=workbench.geo.wrap_lon_180(mgo['lon'])).sortby('lon')")
+    raise InputError(f"FeO and MgO are on different grids (their {differ} coordinates do not match exactly); {hint}")
+
+
 def mg_number(feo: xr.DataArray, mgo: xr.DataArray) -> xr.DataArray:
     """Mg# = 100 * (MgO/40.30) / (MgO/40.30 + FeO/71.84), molar, from oxide wt%.
 
     NaN in either input gives NaN; negative oxides raise :class:`InputError`; where both are 0 the
-    result is NaN (undefined).
+    result is NaN (undefined). The two maps must hold the same cells: they are aligned exactly by
+    their coordinates (the same values in another order, e.g. south-up, are reordered), and any other
+    difference raises :class:`InputError` instead of silently dropping the cells that do not match.
 
     Examples
     --------
@@ -673,6 +818,7 @@ def mg_number(feo: xr.DataArray, mgo: xr.DataArray) -> xr.DataArray:
     >>> round(float(mg_number(xr.DataArray(71.84), xr.DataArray(40.30))), 6)
     50.0
     """
+    feo, mgo = _align_exact(feo, mgo)
     for nm, v in (("FeO", feo), ("MgO", mgo)):
         units = getattr(v, "attrs", {}).get("units")
         if units not in (None, "wt%"):
@@ -707,8 +853,15 @@ def fraction_above(
     ``within`` (e.g. a highland mask) restricts every region first: "fraction of the far-side
     highland area with Mg# > 75". The fraction is the area-weighted mean of the indicator, so it has
     the same estimator and intervals as :func:`region_statistics` (``mean`` is the fraction).
+
+    Raises
+    ------
+    InputError
+        If ``threshold`` is not a finite number (a NaN threshold would make every fraction 0).
     """
     da = _check_grid(da)
+    if isinstance(threshold, bool) or np.ndim(threshold) != 0 or not np.isfinite(threshold):
+        raise InputError(f"threshold must be a finite number in the units of {da.name!r}, got {threshold!r}")
     regions = hemisphere_masks(da) if regions is None else regions
     ind = (da > threshold).astype(float).where(np.isfinite(da))
     ind.name = f"{da.name}>{threshold}"
@@ -740,7 +893,14 @@ def asymmetry_summary(
     Keys ``near``, ``far``, ``north``, ``south`` (each with ``mean``, ``ci95``, ``median``,
     ``median_ci95``, ``std``, ``area_km2``, ``area_fraction``) and ``near_minus_far``,
     ``north_minus_south`` (each with ``value``, ``ci95``, ``p_value``, ``cohens_d``, ``cles``).
+
+    Raises
+    ------
+    InputError
+        If ``da`` is not a DataArray on (lat, lon) with valid latitudes and longitudes, or on bad
+        ``block_deg``, ``n_boot`` or ``n_perm``.
     """
+    da = _check_grid(da)
     masks = hemisphere_masks(da)
     st = region_statistics(da, masks, block_deg=block_deg, n_boot=n_boot, seed=seed)
     out: dict = {

@@ -11,7 +11,11 @@ positions are found by **change-point detection**: the piecewise-constant least-
 A change-point's uncertainty comes from a moving-block residual bootstrap of the profile (Künsch
 1989): the fitted steps plus resampled blocks of residuals are re-segmented and the spread of the
 re-detected radii gives a standard error and a percentile interval. ``radius_km`` of a break is the
-edge between the last bin of one segment and the first of the next.
+edge between the last bin of one segment and the first of the next, so it is only resolved to a bin:
+a boundary anywhere within half a bin of that edge gives the same profile break. Every radius
+interval is therefore widened by ``bin_km / 2`` on each side (and made to contain ``radius_km``), and
+the standard error includes the rounding variance ``bin_km**2 / 12``; a noise-free profile gets an
+interval one bin wide, never of zero width.
 
 The basin centre is read from the basin list (``workbench.open_table("lunar_basins")``) when it has
 the basin; the bundled list (Neumann et al. 2015 via moonpies) does not include SPA, so
@@ -41,7 +45,8 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
-from ..geo import area_weights, destination_point, great_circle_distance, wrap_lon_180
+from ..geo import MOON_RADIUS_KM, area_weights, check_latlon, destination_point, great_circle_distance, wrap_lon_180
+from .asymmetry import _as_mask, _check_grid
 
 __all__ = [
     "SPA_GARRICK_BETHELL_2009",
@@ -112,6 +117,37 @@ def basin_centre(name: str = "South Pole-Aitken", basins: pd.DataFrame | None = 
     )
 
 
+def _check_centre(centre_lat, centre_lon) -> None:
+    if np.ndim(centre_lat) or np.ndim(centre_lon) or not (np.isfinite(centre_lat) and np.isfinite(centre_lon)):
+        raise InputError(f"the centre must be two finite numbers (lat, lon) in degrees, got ({centre_lat!r}, "
+                         f"{centre_lon!r})")
+    check_latlon(centre_lat, centre_lon)
+
+
+def _distance_edges(bin_km, max_km) -> np.ndarray:
+    """Bin edges 0, bin_km, ... up to ``max_km`` rounded up to a whole bin (at most the antipode)."""
+    if not (np.ndim(bin_km) == 0 and np.ndim(max_km) == 0 and np.isfinite(bin_km) and np.isfinite(max_km)
+            and 0 < bin_km < max_km):
+        raise InputError(f"need finite 0 < bin_km < max_km (km), got bin_km={bin_km}, max_km={max_km}")
+    n_max = int(np.ceil(np.pi * MOON_RADIUS_KM / bin_km))  # no distance on the Moon is larger
+    nb = min(int(np.ceil(max_km / bin_km - 1e-9)), n_max)
+    return np.arange(nb + 1) * float(bin_km)
+
+
+def _check_int(name: str, value, low: int, hint: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InputError(f"{name} must be a whole number >= {low}, got {value!r}; {hint}")
+
+
+def _check_level(level) -> None:
+    if not (np.ndim(level) == 0 and 0 < level < 1):
+        raise InputError(f"confidence level must be in (0, 1), e.g. 0.95; got {level}")
+
+
+#: Fewest bootstrap replicates :func:`detect_change_points` accepts (use >= 200 for a 95% interval).
+MIN_CP_BOOT = 20
+
+
 def radial_profile(
     da: xr.DataArray,
     centre_lat: float,
@@ -130,31 +166,39 @@ def radial_profile(
     centre_lat, centre_lon
         Centre (degrees).
     bin_km, max_km
-        Width and outer edge of the great-circle distance bins (km).
+        Width and outer edge of the great-circle distance bins (km). A ``max_km`` that is not a
+        multiple of ``bin_km`` is rounded **up** to the next bin edge (so every bin is a full ring and
+        its label is its true centre); distances beyond the antipode (pi R) are dropped.
+        ``attrs["max_km"]`` holds the edge used.
     mask
-        Optional boolean (lat, lon) mask of cells to use (e.g. highlands only).
+        Optional boolean (lat, lon) mask of cells to use (e.g. highlands only). A DataArray mask is
+        aligned to ``da`` by its coordinates (any row/column order, 0...360 or -180...180 longitudes);
+        NaN counts as outside. A mask on another grid raises :class:`InputError`.
 
     Returns
     -------
     xarray.Dataset
         Dim ``distance_km`` (bin centres): ``mean`` (area-weighted), ``std``, ``sem`` (std over the
         square root of the number of cells, a lower bound: cells are correlated), ``area_km2``,
-        ``n_cells``; ``attrs`` hold the centre and the variable's units.
+        ``n_cells``; ``attrs`` hold the centre, the variable's units, ``bin_km`` and ``max_km``.
+
+    Raises
+    ------
+    InputError
+        If ``da`` is not on (lat, lon) or has latitudes outside [-90, 90], the centre is out of range
+        (e.g. latitude and longitude swapped), the bins are not ``0 < bin_km < max_km``, or the mask
+        is on another grid or not boolean.
     """
-    if "lat" not in da.dims or "lon" not in da.dims:
-        raise InputError(f"radial_profile needs a (lat, lon) grid, got dims {da.dims}")
-    if bin_km <= 0 or max_km <= bin_km:
-        raise InputError(f"need 0 < bin_km < max_km, got bin_km={bin_km}, max_km={max_km}")
-    da = da.transpose("lat", "lon")
+    da = _check_grid(da, "radial profiles")
+    _check_centre(centre_lat, centre_lon)
+    edges = _distance_edges(bin_km, max_km)
     lat2, lon2 = np.meshgrid(da["lat"].values, da["lon"].values, indexing="ij")
     dist = great_circle_distance(lat2, lon2, centre_lat, centre_lon)
     x = da.values.astype(float)
     w = area_weights(da).values
-    ok = np.isfinite(x) & (dist < max_km)
+    ok = np.isfinite(x) & (dist < edges[-1])
     if mask is not None:
-        m = mask.transpose("lat", "lon").values if isinstance(mask, xr.DataArray) else np.asarray(mask)
-        ok &= m.astype(bool)
-    edges = np.arange(0.0, max_km + 0.5 * bin_km, bin_km)
+        ok &= _as_mask(mask, da, "mask")
     nb = edges.size - 1
     b = np.clip(np.digitize(dist[ok], edges) - 1, 0, nb - 1)
     sw = np.bincount(b, w[ok], nb)
@@ -175,7 +219,7 @@ def radial_profile(
         out[v].attrs["units"] = units
     out["distance_km"].attrs["units"] = "km"
     out.attrs.update(variable=str(da.name), units=units, centre_lat=float(centre_lat),
-                     centre_lon=float(centre_lon), bin_km=float(bin_km))
+                     centre_lon=float(centre_lon), bin_km=float(bin_km), max_km=float(edges[-1]))
     return out
 
 
@@ -214,18 +258,40 @@ def detect_change_points(
     min_size
         Minimum segment length (bins).
     n_boot, block_len, level, seed
-        Moving-block residual bootstrap: replicates, residual block length (bins), interval level,
-        random seed.
+        Moving-block residual bootstrap: replicates (whole number >= :data:`MIN_CP_BOOT`; 200 or more
+        for a stable 95% interval), residual block length (bins), interval level in (0, 1), random seed.
 
     Returns
     -------
     xarray.Dataset
         Dim ``change``: ``radius_km``, ``radius_se_km``, ``radius_ci_low``/``radius_ci_high``,
         ``level_before``, ``level_after`` (segment means either side, units of the profile).
+        ``attrs["bin_km"]`` is the profile's bin width (the spacing of its coordinate).
+
+    Notes
+    -----
+    A break is only located to a bin edge, so ``radius_ci_low``/``radius_ci_high`` are the
+    bootstrap percentile interval (extended to contain ``radius_km``) widened by ``bin_km / 2`` on
+    each side, and ``radius_se_km`` is ``sqrt(sd_boot**2 + bin_km**2 / 12)`` (bootstrap spread plus
+    the variance of rounding to a bin edge).
+
+    Raises
+    ------
+    InputError
+        On a profile that is not 1-D or too short, ``n_bkps < 1``, ``min_size < 1``, ``block_len < 1``,
+        ``n_boot`` below :data:`MIN_CP_BOOT` or not whole, or ``level`` outside (0, 1).
     """
     if profile.ndim != 1:
         raise InputError(f"detect_change_points needs a 1-D profile, got dims {profile.dims}")
+    if n_bkps is not None:
+        _check_int("n_bkps", n_bkps, 1, "use None to choose the number of breaks automatically")
+    _check_int("min_size", min_size, 1, "it is the shortest segment in bins, e.g. 3")
+    _check_int("block_len", block_len, 1, "it is the residual block length in bins, e.g. 3")
+    _check_int("n_boot", n_boot, MIN_CP_BOOT, "too few replicates for a percentile interval; use >= 200")
+    _check_level(level)
     dim = profile.dims[0]
+    r_all = np.asarray(profile[dim].values, dtype=float)
+    bin_w = float(np.median(np.abs(np.diff(r_all)))) if r_all.size > 1 else 0.0
     p = profile.dropna(dim)
     y = p.values.astype(float)
     r = p[dim].values.astype(float)
@@ -236,8 +302,6 @@ def detect_change_points(
             f"profile has {n} valid bins, too few for {n_bkps} change points with min_size={min_size}; "
             "use a smaller bin width or a larger max distance"
         )
-    if n_bkps is not None and n_bkps < 1:
-        raise InputError(f"n_bkps must be >= 1 (or None for automatic), got {n_bkps}")
     sigma = 1.4826 * np.median(np.abs(np.diff(y) - np.median(np.diff(y)))) / np.sqrt(2.0)
     if pen is None:
         pen = 2.0 * max(sigma, 1e-12 * max(1.0, np.abs(y).max())) ** 2 * np.log(n)
@@ -256,7 +320,7 @@ def detect_change_points(
     radii = edges_of(bk)
     k = len(bk)
     boot = np.full((n_boot, k), np.nan)
-    if k and n_boot > 0:
+    if k:
         rng = np.random.default_rng(seed)
         resid = y - fit
         L = max(1, min(block_len, n))
@@ -272,12 +336,20 @@ def detect_change_points(
     a = (1 - level) / 2
     segs = [0, *bk, n]
     units = profile.attrs.get("units", "")
+    if k:
+        found = np.isfinite(boot).any(axis=0)
+        b_ok = np.where(found[None, :], boot, radii[None, :])  # a break never re-found: its own radius
+        se = np.sqrt(np.nanvar(b_ok, axis=0) + bin_w**2 / 12.0)
+        ci_lo = np.minimum(np.nanquantile(b_ok, a, axis=0), radii) - bin_w / 2
+        ci_hi = np.maximum(np.nanquantile(b_ok, 1 - a, axis=0), radii) + bin_w / 2
+    else:
+        se = ci_lo = ci_hi = np.array([])
     out = xr.Dataset(
         {
             "radius_km": ("change", radii),
-            "radius_se_km": ("change", np.nanstd(boot, axis=0) if k else np.array([])),
-            "radius_ci_low": ("change", np.nanquantile(boot, a, axis=0) if k else np.array([])),
-            "radius_ci_high": ("change", np.nanquantile(boot, 1 - a, axis=0) if k else np.array([])),
+            "radius_se_km": ("change", se),
+            "radius_ci_low": ("change", ci_lo),
+            "radius_ci_high": ("change", ci_hi),
             "level_before": ("change", [y[segs[i] : segs[i + 1]].mean() for i in range(k)]),
             "level_after": ("change", [y[segs[i + 1] : segs[i + 2]].mean() for i in range(k)]),
         },
@@ -290,7 +362,8 @@ def detect_change_points(
     out["fit"] = xr.DataArray(fit, dims=(dim,), coords={dim: r}, attrs={"units": units})
     out.attrs.update(method=f"piecewise-constant least squares ({'PELT' if n_bkps is None else 'Dynp'}, "
                      f"ruptures), moving-block residual bootstrap ({n_boot}, block {block_len} bins)",
-                     penalty=float(pen), level=level, variable=str(profile.attrs.get("variable", p.name)))
+                     penalty=float(pen), level=level, bin_km=bin_w,
+                     variable=str(profile.attrs.get("variable", p.name)))
     return out
 
 
@@ -312,9 +385,17 @@ def sector_change_points(
     hides real azimuthal variation that the residual bootstrap of one azimuthally averaged profile
     cannot see. Here the profile is computed separately in ``n_sectors`` equal azimuth sectors
     (bearing clockwise from north), change points are found in each, and the spread of the
-    per-sector radii gives the boundary's shape and an honest interval for its mean radius
-    (``radius_ci_*``: Student-t interval of the sector mean; sectors are treated as independent,
-    which neighbouring sectors are not quite).
+    per-sector radii gives the boundary's shape and an interval for its mean radius
+    (``radius_ci_*``: Student-t interval of the sector mean, widened by ``bin_km / 2`` on each side
+    because every sector radius is rounded to a bin edge; sectors are treated as independent, which
+    neighbouring sectors are not quite). ``max_km`` is rounded up to a whole bin as in
+    :func:`radial_profile`.
+
+    Raises
+    ------
+    InputError
+        On a bad grid or centre (see :func:`radial_profile`), ``n_bkps``/``min_size`` < 1,
+        ``n_sectors`` < 3, ``level`` outside (0, 1), or fewer than 3 usable sectors.
 
     Returns
     -------
@@ -324,9 +405,13 @@ def sector_change_points(
     """
     from scipy import stats
 
-    if n_sectors < 3:
-        raise InputError(f"n_sectors must be >= 3, got {n_sectors}")
-    da = da.transpose("lat", "lon")
+    _check_int("n_bkps", n_bkps, 1, "the number of breaks per sector, e.g. 1")
+    _check_int("min_size", min_size, 1, "it is the shortest segment in bins, e.g. 3")
+    _check_int("n_sectors", n_sectors, 3, "e.g. 12")
+    _check_level(level)
+    da = _check_grid(da, "sector change points")
+    _check_centre(centre_lat, centre_lon)
+    edges = _distance_edges(bin_km, max_km)
     lat2, lon2 = np.meshgrid(da["lat"].values, da["lon"].values, indexing="ij")
     p1, p2 = np.deg2rad(centre_lat), np.deg2rad(lat2)
     dl = np.deg2rad(lon2 - centre_lon)
@@ -338,10 +423,9 @@ def sector_change_points(
     dist = great_circle_distance(lat2, lon2, centre_lat, centre_lon)
     x = da.values.astype(float)
     w = area_weights(da).values
-    edges = np.arange(0.0, max_km + 0.5 * bin_km, bin_km)
     nb = edges.size - 1
     r = 0.5 * (edges[1:] + edges[:-1])
-    ok_all = np.isfinite(x) & (dist < max_km)
+    ok_all = np.isfinite(x) & (dist < edges[-1])
     b_all = np.clip(np.digitize(dist, edges) - 1, 0, nb - 1)
     idx = sector * nb + b_all
     sw = np.bincount(idx[ok_all], w[ok_all], n_sectors * nb).reshape(n_sectors, nb)
@@ -359,7 +443,7 @@ def sector_change_points(
     mean = np.nanmean(radii, axis=0)
     sd = np.nanstd(radii, axis=0, ddof=1)
     t = stats.t.ppf(0.5 + level / 2, ok.sum() - 1)
-    half = t * sd / np.sqrt(ok.sum())
+    half = t * sd / np.sqrt(ok.sum()) + 0.5 * float(bin_km)
     out = xr.Dataset(
         {
             "radius_km": (("azimuth_deg", "change"), radii),
@@ -375,7 +459,7 @@ def sector_change_points(
         out[v].attrs["units"] = "km"
     out["azimuth_deg"].attrs["units"] = "deg"
     out.attrs.update(centre_lat=float(centre_lat), centre_lon=float(centre_lon), n_sectors=n_sectors,
-                     level=level, variable=str(da.name),
+                     level=level, variable=str(da.name), bin_km=float(bin_km), max_km=float(edges[-1]),
                      method="per-sector piecewise-constant least squares (Dynp, ruptures); t interval")
     return out
 

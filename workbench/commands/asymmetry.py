@@ -4,7 +4,10 @@ For a gridded dataset: area-weighted ``mean`` with a block-bootstrap ``ci95`` an
 for ``near``, ``far``, ``north`` and ``south``, plus ``near_minus_far`` and ``north_minus_south``
 (``value``, ``ci95``, ``p_value`` from a block permutation test). For a crater catalogue
 (``craters_head2010``, ``craters_lroc_5_20km``): crater densities per 10^6 km^2 with exact Poisson
-intervals instead. The result is printed as a table and, with ``--json``, written atomically.
+intervals instead (``--variable``, ``--block-deg``, ``--n-boot``, ``--n-perm`` and ``--seed`` apply to
+gridded datasets only and are refused for a catalogue). The result is printed as a table and, with
+``--json``, written atomically as strict JSON (NaN, e.g. an interval too few blocks support, is
+written as ``null``).
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ def register(sub) -> None:
                    help="variable of a gridded dataset (e.g. elevation, FeO, mg_number); "
                         "default: the dataset's only variable")
     p.add_argument("--json", dest="json_path", metavar="PATH", help="write the results to PATH (atomic)")
-    p.add_argument("--block-deg", type=float, default=10.0,
-                   help="bootstrap/permutation block size in degrees (default 10)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates (default 1000)")
-    p.add_argument("--n-perm", type=int, default=2000, help="permutations (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--block-deg", type=float, default=None,
+                   help="gridded datasets: bootstrap/permutation block size in degrees (default 10)")
+    p.add_argument("--n-boot", type=int, default=None, help="gridded datasets: bootstrap replicates (default 1000)")
+    p.add_argument("--n-perm", type=int, default=None, help="gridded datasets: permutations (default 2000)")
+    p.add_argument("--seed", type=int, default=None, help="gridded datasets: random seed (default 0)")
     p.add_argument("--lat-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="crater catalogues: latitude coverage; default from the catalogue id")
     p.set_defaults(func=_run)
@@ -65,15 +68,42 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def compute(dataset: str, variable: str | None = None, *, block_deg: float = 10.0, n_boot: int = 1000,
-            n_perm: int = 2000, seed: int = 0, lat_range: tuple[float, float] | None = None) -> dict:
-    """Compute the CLI's result dict (see the module docstring)."""
+def compute(dataset: str, variable: str | None = None, *, block_deg: float | None = None,
+            n_boot: int | None = None, n_perm: int | None = None, seed: int | None = None,
+            lat_range: tuple[float, float] | None = None) -> dict:
+    """Compute the CLI's result dict (see the module docstring).
+
+    Parameters
+    ----------
+    dataset
+        Dataset id: a gridded dataset or a crater catalogue (table).
+    variable
+        Data variable of a gridded dataset on (lat, lon); default its only such variable.
+    block_deg, n_boot, n_perm, seed
+        Gridded datasets only (``None``: 10 degrees, 1000, 2000, 0). Refused for a catalogue.
+    lat_range
+        Crater catalogues only: latitude coverage; default from the catalogue id.
+
+    Raises
+    ------
+    InputError
+        On an option that does not apply to the dataset's kind, or a ``variable`` that is not a
+        data variable of the dataset (e.g. the coordinate ``lat``).
+    """
     from ..analysis import asymmetry, craters
     from ..catalog import get_manifest, open_dataset, open_table
     from ..errors import InputError
 
     m = get_manifest(dataset)
     if m.kind == "table":
+        given = [flag for flag, v in (("--variable", variable), ("--block-deg", block_deg), ("--n-boot", n_boot),
+                                      ("--n-perm", n_perm), ("--seed", seed)) if v is not None]
+        if given:
+            raise InputError(
+                f"{', '.join(given)} apply to gridded datasets; {dataset!r} is a crater catalogue, whose summary "
+                "has fixed settings (exact Poisson intervals and a 10 deg block bootstrap, 1000 replicates, seed 0). "
+                "Leave them out"
+            )
         cov = (tuple(lat_range) if lat_range else craters.CATALOGUE_LAT_COVERAGE.get(dataset))
         if cov is None:
             raise InputError(
@@ -92,13 +122,29 @@ def compute(dataset: str, variable: str | None = None, *, block_deg: float = 10.
             raise InputError(f"{dataset!r} has several variables; choose one with --variable from: "
                              f"{', '.join(grid_vars)}")
         variable = grid_vars[0]
-    if variable not in ds:
+    if variable not in ds.data_vars:
+        what = "a coordinate, not a data variable," if variable in ds.coords else "not a variable"
         raise InputError(
-            f"variable {variable!r} is not in {dataset!r}; choose one of: {', '.join(grid_vars)}"
+            f"{variable!r} is {what} in {dataset!r}; choose one of: {', '.join(grid_vars)}"
         )
     da = ds[variable]
-    res = asymmetry.asymmetry_summary(da, block_deg=block_deg, n_boot=n_boot, n_perm=n_perm, seed=seed)
+    res = asymmetry.asymmetry_summary(da, block_deg=10.0 if block_deg is None else block_deg,
+                                      n_boot=1000 if n_boot is None else n_boot,
+                                      n_perm=2000 if n_perm is None else n_perm, seed=0 if seed is None else seed)
     return {"dataset": dataset, **res}
+
+
+def json_safe(v):
+    """``v`` with NaN and infinities as ``None`` and numpy scalars/arrays as Python values (strict JSON)."""
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):  # numpy scalar or array
+        return json_safe(v.tolist())
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    return v
 
 
 def _run(args) -> int:
@@ -108,6 +154,6 @@ def _run(args) -> int:
                      n_perm=args.n_perm, seed=args.seed, lat_range=args.lat_range)
     print(format_table(result))
     if args.json_path:
-        atomic_write_text(args.json_path, json.dumps(result, indent=2, default=float))
+        atomic_write_text(args.json_path, json.dumps(json_safe(result), indent=2, allow_nan=False))
         print(f"wrote {args.json_path}")
     return 0
