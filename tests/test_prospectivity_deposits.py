@@ -62,3 +62,34 @@ def test_plant_deposits_is_seeded_and_checks_input(moon):
         plant_deposits(moon.drop_vars("mode"), n=3)
     with pytest.raises(InputError, match="radius_px"):
         plant_deposits(moon, n=3, radius_px=(5, 1))
+
+
+def test_planting_twice_keeps_the_first_set(moon, planted):
+    from workbench.synth.deposits import plant_deposits
+
+    again = plant_deposits(planted, n=5, seed=4, radius_px=(1, 4), reflectance=False)
+    first = planted["deposit"].values
+    assert first.any() and again["deposit"].values[first].all()  # the first set stays in the truth
+    assert again["deposit"].sum() > planted["deposit"].sum()
+    np.testing.assert_array_equal(again["deposit_strength"].values,
+                                  np.maximum(planted["deposit_strength"].values,
+                                             plant_deposits(moon, n=5, seed=4, radius_px=(1, 4),
+                                                            reflectance=False)["deposit_strength"].values))
+    assert again.attrs["deposits"][:12] == planted.attrs["deposits"] and len(again.attrs["deposits"]) == 17
+    assert again.attrs["deposit_seeds"] == [3, 4] and again.attrs["deposit_seed"] == 4
+    assert "deposit_seeds" not in planted.attrs  # a single plant is as before
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"maturity_factor": (-1.0, -0.5)}, "maturity_factor must be a"),
+    ({"maturity_factor": (0.5, 1.5)}, "maturity_factor must be a"),
+    ({"ilmenite_target": (0.3, 0.1)}, "ilmenite_target must be a .*low <= high"),
+    ({"glass_added": (-0.5, -0.4)}, "glass_added must be a"),
+    ({"ilmenite_target": (0.6, 0.7), "glass_added": (0.5, 0.6)}, "must stay below 1"),
+    ({"radius_px": (5, 1)}, "radius_px"),
+])
+def test_plant_deposits_refuses_bad_ranges(moon, kw, match):
+    from workbench.synth.deposits import plant_deposits
+
+    with pytest.raises(InputError, match=match):
+        plant_deposits(moon, n=3, reflectance=False, **kw)

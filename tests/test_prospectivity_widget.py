@@ -105,3 +105,26 @@ def test_zoom_box_of_a_candidate_across_the_seam_is_not_cut_in_half():
     plain = row.copy()
     plain[["lon", "lon_min", "lon_max"]] = [20.0, 18.0, 22.0]
     assert not _crosses_seam(plain) and _zoom_box(plain)[0] == (14.0, 26.0)
+
+
+def test_selection_that_no_longer_exists_goes_back_to_the_whole_moon(ctx):
+    from workbench.widgets.prospectivity import ProspectivityPanel
+
+    p = ProspectivityPanel(ctx, method="zscore", threshold_pct=95.0, min_pixels=1)
+    n = len(p.view.table)
+    assert n > 10
+    p.controls["selected"].value = n  # the last candidate
+    assert p.state.selected == n
+    p.controls["threshold_pct"].value = 99.9  # far fewer candidates: rank n is gone
+    assert len(p.view.table) < n and p.state.selected == 0 and p.controls["selected"].value == 0
+    # every later change still updates the panel (it used to raise TraitError and freeze)
+    for k, v in (("threshold_pct", 97.0), ("method", "pca"), ("min_pixels", 2)):
+        c = p.n_computes
+        p.controls[k].value = v
+        assert p.n_computes == c + 1 and p.error is None and getattr(p.state, k) == v
+    p.controls["selected"].value = 1
+    assert p.state.selected == 1 and p.error is None
+    for k in LAYERS:  # a bad state is still reported in the readout
+        p.controls[k].value = False
+    assert p.error is not None and "tick" in p.error
+    p.cleanup()

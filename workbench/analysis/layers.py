@@ -253,6 +253,26 @@ def stack_layers(
     return stack
 
 
+STACK_DIMS: tuple[str, str, str] = ("layer", "lat", "lon")
+
+
+def layer_first(stack: xr.DataArray, what: str = "stack") -> xr.DataArray:
+    """``stack`` transposed by name to :data:`STACK_DIMS` ``(layer, lat, lon)`` (unchanged when it already is).
+
+    Raises
+    ------
+    InputError
+        When its dims are not ``layer``, ``lat`` and ``lon`` (in any order).
+    """
+    if not isinstance(stack, xr.DataArray):
+        raise InputError(f"{what} must be an xarray.DataArray with dims {STACK_DIMS} (from stack_layers()), "
+                         f"got {type(stack).__name__}")
+    if set(stack.dims) != set(STACK_DIMS) or stack.ndim != 3:
+        raise InputError(f"{what} has dims {stack.dims}; expected the dims {STACK_DIMS} (any order) of a "
+                         "stack_layers() stack: stack the layers with stack_layers() or rename the dims")
+    return stack if stack.dims == STACK_DIMS else stack.transpose(*STACK_DIMS)
+
+
 @dataclass(frozen=True)
 class Normalisation:
     """Per-layer z-score normalisation ``z = (x - mean) / std``, recorded with a model.
@@ -271,15 +291,42 @@ class Normalisation:
 
     @classmethod
     def fit(cls, stacks: xr.DataArray | Sequence[xr.DataArray]) -> Normalisation:
-        """Fit mean and standard deviation of each layer over one or several stacks (NaN ignored)."""
+        """Fit mean and standard deviation of each layer over one or several stacks (NaN ignored).
+
+        Parameters
+        ----------
+        stacks
+            One or several stacks with a ``layer`` dim (``(layer, lat, lon)`` from :func:`stack_layers`; the
+            ``layer`` dim is found by name in any position), all with the same layers in the same order.
+
+        Returns
+        -------
+        Normalisation
+
+        Raises
+        ------
+        InputError
+            A stack without a ``layer`` dim, stacks with different layers, a layer holding ±inf, or a
+            layer that is constant or all-NaN (its z-score is undefined).
+        """
         stacks = [stacks] if isinstance(stacks, xr.DataArray) else list(stacks)
         if not stacks:
             raise InputError("Normalisation.fit needs at least one stack")
+        for s in stacks:
+            if not isinstance(s, xr.DataArray) or "layer" not in s.dims:
+                dims = s.dims if isinstance(s, xr.DataArray) else type(s).__name__
+                raise InputError(f"Normalisation.fit needs stacks with a 'layer' dim, e.g. {STACK_DIMS} from "
+                                 f"stack_layers(); got {dims}")
+        stacks = [s.transpose("layer", ...) for s in stacks]  # statistics per layer, whatever the dim order
         layers = tuple(str(v) for v in stacks[0]["layer"].values)
         for s in stacks[1:]:
             if tuple(str(v) for v in s["layer"].values) != layers:
                 raise InputError("all stacks must have the same layers in the same order")
         flat = np.concatenate([s.values.reshape(len(layers), -1) for s in stacks], axis=1).astype("float64")
+        inf = [layer for layer, row in zip(layers, flat, strict=True) if np.isinf(row).any()]
+        if inf:
+            raise InputError(f"layers {inf} hold non-finite values (+inf or -inf); mark them missing with "
+                             "stack.where(np.isfinite(stack)) (NaN is ignored) or fix the source layer")
         mean = np.nanmean(flat, axis=1)
         std = np.nanstd(flat, axis=1)
         bad = [layer for layer, s in zip(layers, std, strict=True) if not np.isfinite(s) or s <= 0]
@@ -287,18 +334,22 @@ class Normalisation:
             raise InputError(f"layers {bad} are constant or all-NaN; drop them from the stack")
         return cls(layers, tuple(float(v) for v in mean), tuple(float(v) for v in std))
 
-    def _vec(self, stack: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    def _vec(self, stack: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+        if "layer" not in stack.dims:
+            raise InputError(f"the stack has dims {stack.dims}, no 'layer' dim; give a (layer, lat, lon) "
+                             "stack from stack_layers()")
         got = tuple(str(v) for v in stack["layer"].values)
         if got != self.layers:
             raise InputError(
                 f"stack layers {list(got)} differ from the model's {list(self.layers)}; stack the same "
                 "layers in the same order"
             )
-        shape = (-1,) + (1,) * (stack.ndim - 1)
-        return np.asarray(self.mean).reshape(shape), np.asarray(self.std).reshape(shape)
+        # broadcast by the dim's name, so a stack in any dim order gets each layer's own statistics
+        return (xr.DataArray(np.asarray(self.mean), dims="layer"), xr.DataArray(np.asarray(self.std), dims="layer"))
 
     def apply(self, stack: xr.DataArray) -> xr.DataArray:
-        """Standardise a stack (layer first) to z-scores (units ``"1"``)."""
+        """Standardise a stack to z-scores (units ``"1"``); the layers are matched by the ``layer`` dim, and
+        the result keeps the stack's dim order."""
         m, s = self._vec(stack)
         out = ((stack - m) / s).astype("float32")
         out.attrs = {**stack.attrs, "units": "1", "normalisation": "z-score"}

@@ -32,6 +32,8 @@ forest, ICDM.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,8 +44,8 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import CheckpointError, InputError
-from ..geo import is_global_lon
-from .layers import DEFAULT_LAYERS, Normalisation, stack_layers
+from ..geo import is_global_lon, north_up_flips, wrap_lon_180
+from .layers import DEFAULT_LAYERS, Normalisation, layer_first, stack_layers
 
 __all__ = [
     "DEFAULT_LAYERS",
@@ -70,9 +72,47 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 # network
 # --------------------------------------------------------------------------------------------------
+def _check_config(cfg: dict) -> dict:
+    """``cfg`` (a full :data:`DEFAULT_CONFIG`-style dict) checked for an architecture that can be built and
+    trained; one :class:`InputError` naming the broken constraint and the fix."""
+    unknown = set(cfg) - set(DEFAULT_CONFIG)
+    if unknown:
+        raise InputError(f"unknown config keys {sorted(unknown)}; valid: {sorted(DEFAULT_CONFIG)}")
+    missing = set(DEFAULT_CONFIG) - set(cfg)
+    if missing:
+        raise InputError(f"config lacks keys {sorted(missing)}; give all of {sorted(DEFAULT_CONFIG)}")
+    arch = cfg["arch"]
+    if arch not in ("vit", "conv"):
+        raise InputError(f"arch must be 'vit' or 'conv', got {arch!r}")
+    for k in ("tile", "patch", "fusion_channels", "fusion_kernel", "dim", "depth", "heads"):
+        v = cfg[k]
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            raise InputError(f"config {k!r} must be an integer >= 1, got {v!r}")
+    tile, patch = cfg["tile"], cfg["patch"]
+    if tile % patch:  # the training masks hide whole patches of the tile (both architectures)
+        raise InputError(f"tile ({tile}) must be a multiple of patch ({patch}); e.g. tile="
+                         f"{patch * max(1, tile // patch)}")
+    if cfg["fusion_kernel"] % 2 == 0:
+        raise InputError(f"fusion_kernel must be odd (1, 3, 5, ...) so the fusion convolution keeps the tile size, "
+                         f"got {cfg['fusion_kernel']}")
+    if arch == "vit" and cfg["dim"] % cfg["heads"]:
+        raise InputError(f"dim ({cfg['dim']}) must be divisible by heads ({cfg['heads']}): each attention head "
+                         "gets dim / heads channels; change dim or heads")
+    if arch == "conv":
+        if tile % 4:
+            raise InputError(f"arch 'conv' halves the tile twice and doubles it back: tile must be a multiple of 4, "
+                             f"got {tile}")
+        if cfg["dim"] < 2:
+            raise InputError(f"arch 'conv' needs dim >= 2 (its first encoder stage has dim // 2 channels), got "
+                             f"{cfg['dim']}")
+    return cfg
+
+
 def _build_net(n_layers: int, cfg: dict):
     import torch
     from torch import nn
+
+    _check_config(cfg)
 
     class FusionMAE(nn.Module):
         """Fusion convolution + ViT encoder over patches + linear pixel head, with a per-pixel skip."""
@@ -80,8 +120,6 @@ def _build_net(n_layers: int, cfg: dict):
         def __init__(self, n_layers: int, tile: int, patch: int, fusion_channels: int, fusion_kernel: int,
                      dim: int, depth: int, heads: int):
             super().__init__()
-            if tile % patch:
-                raise InputError(f"tile ({tile}) must be a multiple of patch ({patch})")
             self.n_layers, self.tile, self.patch = n_layers, tile, patch
             self.grid = tile // patch
             # input: z-scored layers with masked entries zeroed, plus one mask channel per layer
@@ -194,13 +232,23 @@ class ProspectivityModel:
         return self.normalisation.layers
 
     def save(self, path: str | Path) -> Path:
-        """Write the weights, config and normalisation to one ``.pt`` file (atomically)."""
+        """Write the weights, config and normalisation to one ``.pt`` file and its record ``<path>.json``.
+
+        Both are written atomically. The JSON record holds the file's sha256, the format, config, layers and
+        score rule; :meth:`load` checks the sha256 against it.
+
+        Returns
+        -------
+        pathlib.Path
+            The ``.pt`` path.
+        """
         import torch
 
         from ..io import atomic_path
 
+        path = Path(path)
         state = {
-            "format": "workbench.prospectivity/1",
+            "format": CHECKPOINT_FORMAT,
             "config": dict(self.config),
             "normalisation": self.normalisation.to_dict(),
             "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
@@ -213,28 +261,126 @@ class ProspectivityModel:
         }
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
-        return Path(path)
+        record = {"file": path.name, "sha256": _sha256_file(path), "format": CHECKPOINT_FORMAT,
+                  "config": state["config"], "layers": list(self.layers), "score_rule": self.score_rule,
+                  "info": state["info"]}
+        with atomic_path(_record_path(path)) as tmp:
+            Path(tmp).write_text(json.dumps(record, indent=2, default=float))
+        return path
 
     @classmethod
-    def load(cls, path: str | Path) -> ProspectivityModel:
-        """Read a model written by :meth:`save`."""
+    def load(cls, path: str | Path, sha256: str | None = None) -> ProspectivityModel:
+        """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path
+            The ``.pt`` file.
+        sha256
+            Expected sha256 of the file; by default the one in the record ``<path>.json`` written beside
+            it by :meth:`save` (a file without a record is loaded unchecked).
+
+        Raises
+        ------
+        CheckpointError
+            Missing, unsafe or corrupt file; a sha256 that does not match the record; not a prospectivity
+            checkpoint; or contents that do not fit together (config, normalisation, error scale, error
+            statistics, score rule, weights).
+        """
         from ..config import get_device
         from ..validate import load_weights  # torch.load(weights_only=True); unsafe/corrupt -> CheckpointError
 
+        path = Path(path)
+        rec_path = _record_path(path)
+        if sha256 is None and path.is_file() and rec_path.is_file():
+            try:
+                sha256 = json.loads(rec_path.read_text())["sha256"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise CheckpointError(f"the record {rec_path} of checkpoint {path} is unreadable ({exc}); save the "
+                                      "model again (or delete the record to load the file unchecked)") from None
+        if sha256 is not None and path.is_file() and _sha256_file(path) != str(sha256):
+            raise CheckpointError(f"checkpoint {path} sha256 does not match its record; the file is corrupt or was "
+                                  "replaced: save or train the model again")
         state = load_weights(path)
-        if not isinstance(state, dict) or state.get("format") != "workbench.prospectivity/1":
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path} is not a prospectivity checkpoint; train one with fit()")
-        norm = Normalisation.from_dict(state["normalisation"])
-        net = _build_net(len(norm.layers), state["config"])
+        try:
+            norm, cfg, scale, stats, rule = _checked_state(state)
+        except (InputError, KeyError, TypeError, ValueError) as exc:
+            msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise CheckpointError(f"checkpoint {path} is inconsistent: {msg}; save or train the model again") from None
+        net = _build_net(len(norm.layers), cfg)
         try:
             net.load_state_dict(state["state_dict"])
-        except RuntimeError as exc:
+        except (RuntimeError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"checkpoint {path} does not match the architecture: {exc}") from exc
         net.to(get_device()).eval()
-        stats = {k: (list(v) if k == "layers" else np.asarray(v, dtype="float64"))
-                 for k, v in state.get("error_stats", {}).items()}
-        return cls(net, norm, state["config"], list(state.get("history", [])), dict(state.get("info", {})),
-                   tuple(state["error_scale"]), stats, state.get("score_rule", "sum"))
+        info = state.get("info", {})
+        return cls(net, norm, cfg, [float(v) for v in state.get("history", [])],
+                   dict(info) if isinstance(info, dict) else {}, scale, stats, rule)
+
+
+#: Format tag of :meth:`ProspectivityModel.save` checkpoints.
+CHECKPOINT_FORMAT = "workbench.prospectivity/1"
+
+
+def _record_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _checked_state(state: dict) -> tuple[Normalisation, dict, tuple[float, ...], dict, str]:
+    """The parts of a checkpoint dict, checked to fit together; InputError/KeyError/TypeError/ValueError
+    otherwise (:meth:`ProspectivityModel.load` turns them into one CheckpointError)."""
+    for key in ("config", "normalisation", "state_dict", "error_scale"):
+        if key not in state:
+            raise InputError(f"it has no {key!r} entry")
+    cfg = state["config"]
+    if not isinstance(cfg, dict):
+        raise InputError(f"its config is a {type(cfg).__name__}, not a dict")
+    cfg = _check_config(dict(cfg))
+    nd = state["normalisation"]
+    if not isinstance(nd, dict) or not {"layers", "mean", "std"} <= set(nd):
+        raise InputError("its normalisation lacks layers, mean or std")
+    layers = [str(v) for v in nd["layers"]]
+    mean = np.asarray(nd["mean"], dtype="float64")
+    std = np.asarray(nd["std"], dtype="float64")
+    c = len(layers)
+    if c < 2 or len(set(layers)) != c:
+        raise InputError(f"its normalisation layers {layers} are not 2 or more distinct names")
+    if mean.shape != (c,) or std.shape != (c,):
+        raise InputError(f"its normalisation has {c} layers but {mean.size} means and {std.size} standard deviations")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise InputError("its normalisation has a non-finite mean or a standard deviation that is not > 0")
+    norm = Normalisation(tuple(layers), tuple(float(v) for v in mean), tuple(float(v) for v in std))
+    scale = np.asarray(state["error_scale"], dtype="float64")
+    if scale.shape != (c,) or not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise InputError(f"its error_scale must hold {c} finite values > 0 (one per layer), got {scale.tolist()}")
+    stats_in = state.get("error_stats") or {}
+    stats: dict = {}
+    if stats_in:
+        if not isinstance(stats_in, dict) or set(stats_in) != {"layers", "mean", "std", "cov"}:
+            raise InputError("its error_stats must have exactly layers, mean, std and cov")
+        names = [str(v) for v in stats_in["layers"]]
+        k = len(names)
+        if not names or len(set(names)) != k or not set(names) <= set(layers):
+            raise InputError(f"its error_stats layers {names} are not distinct layers of the model {layers}")
+        stats = {"layers": names, **{key: np.asarray(stats_in[key], dtype="float64") for key in ("mean", "std", "cov")}}
+        if stats["mean"].shape != (k,) or stats["std"].shape != (k,) or stats["cov"].shape != (k, k):
+            raise InputError(f"its error_stats mean/std/cov do not match its {k} layers")
+    rule = state.get("score_rule", "sum")
+    if rule not in SCORE_RULES:
+        raise InputError(f"its score_rule {rule!r} is not one of {SCORE_RULES}")
+    if not isinstance(state["state_dict"], dict):
+        raise InputError("its state_dict is not a dict of tensors")
+    return norm, cfg, tuple(float(v) for v in scale), stats, rule
 
 
 def _tiles_from(z: np.ndarray, tile: int, n: int, rng: np.random.Generator, periodic: bool = True) -> np.ndarray:
@@ -287,15 +433,18 @@ def fit(
     Parameters
     ----------
     stacks
-        ``(layer, lat, lon)`` stacks from :func:`stack_layers` (training Moons/regions; no labels).
+        ``(layer, lat, lon)`` stacks from :func:`stack_layers` (training Moons/regions; no labels). Other
+        dim orders and storage layouts are put north-up, east-right, from −180°, like :func:`layer_errors`.
     config
         Architecture overrides of :data:`DEFAULT_CONFIG`: ``arch`` (``"vit"``, the masked-autoencoder
         Transformer, or ``"conv"``, a convolutional encoder-decoder with the same fusion convolution and
-        objective, for comparison), tile, patch, fusion_channels, fusion_kernel, dim, depth, heads.
+        objective, for comparison), tile, patch, fusion_channels, fusion_kernel, dim, depth, heads. All are
+        integers >= 1; ``tile`` is a multiple of ``patch`` (and of 4 for ``"conv"``), ``dim`` a multiple
+        of ``heads`` (``"vit"``) and ``fusion_kernel`` odd.
     steps, batch_size, lr
-        AdamW optimisation with a one-cycle learning-rate schedule.
+        AdamW optimisation with a one-cycle learning-rate schedule (``lr > 0``).
     patch_ratio
-        Range of the fraction of patches hidden in the random-patch masks.
+        ``(low, high)`` range, within [0, 1], of the fraction of patches hidden in the random-patch masks.
     seed
         Seeds numpy and torch (tile sampling, masks, initialisation).
     max_seconds
@@ -306,21 +455,31 @@ def fit(
     Returns
     -------
     ProspectivityModel
+
+    Raises
+    ------
+    InputError
+        An invalid architecture (the constraint it breaks is named), training setting or stack.
     """
     import torch
 
     from ..config import get_device
 
-    stacks = [stacks] if isinstance(stacks, xr.DataArray) else list(stacks)
-    norm = Normalisation.fit(stacks)
-    zs = [norm.apply(s).values for s in stacks]
-    periodic = [is_global_lon(s["lon"].values) for s in stacks]
-    cfg = {**DEFAULT_CONFIG, **(config or {})}
-    unknown = set(cfg) - set(DEFAULT_CONFIG)
-    if unknown:
-        raise InputError(f"unknown config keys {sorted(unknown)}; valid: {sorted(DEFAULT_CONFIG)}")
+    cfg = _check_config({**DEFAULT_CONFIG, **(config or {})})
     if steps < 1 or batch_size < 1:
         raise InputError("steps and batch_size must be >= 1")
+    if not (np.isfinite(lr) and lr > 0):
+        raise InputError(f"lr must be a finite learning rate > 0, got {lr}")
+    lo, hi = patch_ratio
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise InputError(f"patch_ratio must be (low, high) fractions with 0 <= low <= high <= 1, got {patch_ratio}")
+    stacks = [stacks] if isinstance(stacks, xr.DataArray) else list(stacks)
+    if not stacks:
+        raise InputError("give at least one training stack")
+    stacks = [_network_layout(s)[0] for s in stacks]  # the same tiles whatever the storage order
+    norm = Normalisation.fit(stacks)
+    zs = [_rolled(norm.apply(s).values, _network_layout(s)[2]) for s in stacks]
+    periodic = [is_global_lon(s["lon"].values) for s in stacks]
     c = len(norm.layers)
     if c < 2:
         raise InputError("the network predicts layers from each other: stack at least 2 layers")
@@ -359,6 +518,29 @@ def fit(
     scale = tuple(float(max(v, 1e-6)) for v in err)
     info = {"steps_done": len(history), "train_seconds": round(time.perf_counter() - t0, 2), "seed": seed}
     return ProspectivityModel(net, norm, cfg, history, info, scale)
+
+
+def _network_layout(stack: xr.DataArray) -> tuple[xr.DataArray, dict[str, slice], int]:
+    """``stack`` in the layout the network tiles: dims ``(layer, lat, lon)``, rows north-up, columns east-right.
+
+    Returns the stack so ordered, the :func:`~workbench.geo.north_up_flips` that restore the caller's row and
+    column order, and, on a global grid, the column shift that puts the westernmost longitude of −180…180
+    first (a 0…360 grid thus tiles like the same grid on −180…180; ``0`` on a regional grid, whose columns
+    stay contiguous across the seam). The network is not symmetric under a transpose, a flip or a shift of
+    the tiling, so without this the same pixels stored another way would score differently.
+    """
+    stack = layer_first(stack)
+    flips = north_up_flips(stack)
+    if flips:
+        stack = stack.isel(flips)
+    lon = np.asarray(stack["lon"].values, dtype=float)
+    shift = int(np.argmin(wrap_lon_180(lon))) if is_global_lon(lon) else 0
+    return stack, flips, shift
+
+
+def _rolled(a: np.ndarray, shift: int) -> np.ndarray:
+    """``a`` with its last axis (longitude) rolled so that column ``shift`` comes first."""
+    return np.roll(a, -shift, axis=-1) if shift else a
 
 
 def _layer_errors(net, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
@@ -436,13 +618,35 @@ def layer_errors(model: ProspectivityModel, stack: xr.DataArray, batch_size: int
     """Per-layer network errors ``(layer, lat, lon)``: each layer hidden and predicted from the others.
 
     Each value is the squared z-error divided by that layer's typical error on the training Moons
-    (about 1 on ordinary ground). Tiles overlap by half and are blended with a tapered weight. NaN in
-    any layer gives NaN at that pixel. :func:`anomaly_score` is the sum over layers.
+    (about 1 on ordinary ground). Tiles overlap by half and are blended with a tapered weight. NaN (or
+    ±inf) in any layer gives NaN at that pixel. :func:`anomaly_score` combines the layers' errors with
+    a score rule (:func:`score_from_layer_errors`; the default rule ``"sum"`` adds them).
+
+    The stack is tiled north-up, east-right and, on a global grid, from −180° east, whatever its storage:
+    a stack stored south-up, west-right, on 0…360° longitudes or with its dims in another order gives the
+    same errors at the same coordinates. The result has dims ``(layer, lat, lon)`` and the stack's row
+    order, column order and coordinates.
+
+    Parameters
+    ----------
+    model
+        A trained :class:`ProspectivityModel`.
+    stack
+        Dims ``layer``, ``lat``, ``lon`` (any order), the model's layers in its order.
+    batch_size
+        Tiles per network call.
+
+    Returns
+    -------
+    xarray.DataArray
+        Scaled squared errors, units ``"1"``.
     """
-    z = model.normalisation.apply(stack).values
-    out = xr.DataArray(_score_array(model, z, batch_size, is_global_lon(stack["lon"].values)).astype("float32"),
-                       coords=stack.coords,
-                       dims=stack.dims, name="layer_error")
+    canon, flips, shift = _network_layout(stack)
+    z = _rolled(model.normalisation.apply(canon).values, shift)
+    e = _score_array(model, z, batch_size, is_global_lon(canon["lon"].values)).astype("float32")
+    out = xr.DataArray(_rolled(e, -shift), coords=canon.coords, dims=canon.dims, name="layer_error")
+    if flips:
+        out = out.isel(flips)  # back to the caller's row and column order
     out.attrs.update(units="1", long_name="scaled squared prediction error per layer",
                      crs=stack.attrs.get("crs", "IAU_2015:30100"))
     return out
@@ -477,6 +681,7 @@ def fit_error_stats(errors: xr.DataArray | Sequence[xr.DataArray]) -> dict:
     errors = [errors] if isinstance(errors, xr.DataArray) else list(errors)
     if not errors:
         raise InputError("give the layer errors of at least one training Moon")
+    errors = [layer_first(e, "the error map") for e in errors]
     names = [str(v) for v in errors[0]["layer"].values]
     xs, ws = [], []
     for e in errors:
@@ -523,6 +728,11 @@ def anomaly_score(model: ProspectivityModel, stack: xr.DataArray, batch_size: in
     per layer on ordinary ground); the errors are combined by ``rule`` (default: the model's
     :attr:`~ProspectivityModel.score_rule`), see :func:`score_from_layer_errors`. NaN in any layer gives
     NaN score at that pixel.
+
+    ``stack`` has dims ``layer``, ``lat``, ``lon`` in any order and any storage (north- or south-up,
+    east- or west-right, −180…180 or 0…360 longitudes): the network always sees it north-up, east-right
+    from −180° (:func:`layer_errors`), so the score at a coordinate does not depend on the storage. The
+    score has dims ``(lat, lon)`` with the stack's coordinates and row/column order.
     """
     err = layer_errors(model, stack, batch_size)
     return score_from_layer_errors(err, layers, rule=rule or model.score_rule, stats=model.error_stats)
@@ -535,7 +745,8 @@ def score_from_layer_errors(err: xr.DataArray, layers: Sequence[str] | None = No
     Parameters
     ----------
     err
-        ``(layer, lat, lon)`` scaled squared errors.
+        ``(layer, lat, lon)`` scaled squared errors (:func:`layer_errors`; other dim orders are
+        transposed by name).
     layers
         Score only these layers (all by default); the others remain context for the network.
     rule
@@ -557,6 +768,7 @@ def score_from_layer_errors(err: xr.DataArray, layers: Sequence[str] | None = No
     India 2, 49-55.
     """
     _check_rule(rule)
+    err = layer_first(err, "err")
     names = [str(v) for v in err["layer"].values]
     if layers is not None:
         bad = [k for k in layers if k not in names]
@@ -599,7 +811,11 @@ def _pixels(z: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def zscore_score(stack: xr.DataArray, normalisation: Normalisation) -> xr.DataArray:
-    """Baseline: sum over layers of ``|z|`` (z-scores from ``normalisation``)."""
+    """Baseline: sum over layers of ``|z|`` (z-scores from ``normalisation``).
+
+    ``stack`` has dims ``layer``, ``lat``, ``lon`` in any order; the score has dims ``(lat, lon)``.
+    """
+    stack = layer_first(stack)
     z = normalisation.apply(stack)
     return _as_score(np.abs(z.values).sum(axis=0), stack, "zscore", "zscore")
 
@@ -608,8 +824,11 @@ def _train_matrix(train: Sequence[xr.DataArray], normalisation: Normalisation, m
                   seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     xs = []
+    train = [train] if isinstance(train, xr.DataArray) else list(train)
+    if not train:
+        raise InputError("give at least one training stack")
     for s in train:
-        x, ok = _pixels(normalisation.apply(s))
+        x, ok = _pixels(normalisation.apply(layer_first(s, "a training stack")))
         xs.append(x[ok])
     x = np.concatenate(xs)
     if len(x) > max_pixels:
@@ -619,9 +838,13 @@ def _train_matrix(train: Sequence[xr.DataArray], normalisation: Normalisation, m
 
 def isolation_forest_score(train: Sequence[xr.DataArray], stack: xr.DataArray, normalisation: Normalisation,
                            seed: int = 0, max_pixels: int = 200_000) -> xr.DataArray:
-    """Baseline: Isolation Forest (Liu et al. 2008) fitted on training pixels; score = ``-score_samples``."""
+    """Baseline: Isolation Forest (Liu et al. 2008) fitted on training pixels; score = ``-score_samples``.
+
+    Stacks have dims ``layer``, ``lat``, ``lon`` in any order; the score has dims ``(lat, lon)``.
+    """
     from sklearn.ensemble import IsolationForest
 
+    stack = layer_first(stack)
     xtr = _train_matrix(train, normalisation, max_pixels, seed)
     forest = IsolationForest(n_estimators=200, random_state=seed, n_jobs=1).fit(xtr)
     x, ok = _pixels(normalisation.apply(stack))
@@ -632,13 +855,19 @@ def isolation_forest_score(train: Sequence[xr.DataArray], stack: xr.DataArray, n
 
 def pca_score(train: Sequence[xr.DataArray], stack: xr.DataArray, normalisation: Normalisation,
               n_components: int | None = None, seed: int = 0, max_pixels: int = 500_000) -> xr.DataArray:
-    """Baseline: PCA reconstruction error (sum of squared z residuals) with ``n_components`` (default C//2)."""
+    """Baseline: PCA reconstruction error (sum of squared z residuals) with ``n_components``.
+
+    ``n_components`` must lie in ``[1, C - 1]`` for ``C`` layers (``None``: ``max(1, C // 2)``). Stacks
+    have dims ``layer``, ``lat``, ``lon`` in any order; the score has dims ``(lat, lon)``.
+    """
     from sklearn.decomposition import PCA
 
+    stack = layer_first(stack)
     xtr = _train_matrix(train, normalisation, max_pixels, seed)
-    k = n_components or max(1, xtr.shape[1] // 2)
-    if not 1 <= k < xtr.shape[1]:
-        raise InputError(f"n_components must be in [1, {xtr.shape[1] - 1}], got {k}")
+    k = max(1, xtr.shape[1] // 2) if n_components is None else n_components
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k < xtr.shape[1]:
+        raise InputError(f"n_components must be an integer in [1, {xtr.shape[1] - 1}] (fewer than the "
+                         f"{xtr.shape[1]} layers), got {k!r}")
     pca = PCA(n_components=k, random_state=seed).fit(xtr)
     x, ok = _pixels(normalisation.apply(stack))
     s = np.full(len(x), np.nan)
@@ -666,7 +895,9 @@ def candidate_regions(
     threshold
         Score threshold (same units as ``score``).
     tio2
-        Optional (lat, lon) TiO2 (wt%) for the ``mean_TiO2`` column.
+        Optional (lat, lon) TiO2 (wt%) for the ``mean_TiO2`` column. It is matched to the grid of ``score``
+        by coordinates (nearest within half a pixel), so it may cover a larger grid, use the other
+        longitude convention (−180…180 or 0…360) or row order; it must cover every pixel of ``score``.
     min_pixels
         Smaller regions are dropped.
     rank_by
@@ -696,6 +927,8 @@ def candidate_regions(
         raise InputError(f"threshold must be finite, got {threshold}")
     if rank_by not in ("mean_score", "total_score", "area_km2"):
         raise InputError(f"rank_by must be 'mean_score', 'total_score' or 'area_km2', got {rank_by!r}")
+    if tio2 is not None:
+        _values_on_grid(tio2, score, "tio2")  # refuse a TiO2 map that does not cover the score's grid, always
     s = score.values
     above = np.isfinite(s) & (s > threshold)
     lab, n = ndimage.label(above, structure=np.ones((3, 3), dtype=int))
@@ -729,7 +962,7 @@ def candidate_regions(
     w = area_weights(score).values
     lat2 = np.broadcast_to(score["lat"].values[:, None], s.shape)
     lon2 = np.broadcast_to(lon[None, :], s.shape)
-    t = tio2.values if tio2 is not None else np.full(s.shape, np.nan)
+    t = _values_on_grid(tio2, score, "tio2") if tio2 is not None else np.full(s.shape, np.nan)
     idx = lab.ravel()
     keep = idx > 0
     frame = pd.DataFrame({
@@ -771,38 +1004,75 @@ def candidate_regions(
     return out[cols]
 
 
+def _values_on_grid(da: xr.DataArray, score: xr.DataArray, what: str) -> np.ndarray:
+    """The values of the (lat, lon) map ``da`` at the pixels of ``score`` (shape of ``score``, (lat, lon)),
+    matched by coordinates (nearest within half a pixel), whatever its longitude convention (−180…180 or
+    0…360), row or column order, dim order or extent; an :class:`InputError` where it does not cover them."""
+    import pandas as pd
+
+    from ..geo import wrap_lon_180, wrap_lon_360
+
+    for d, name in ((da, what), (score, "score")):
+        if not isinstance(d, xr.DataArray) or set(d.dims) != {"lat", "lon"}:
+            dims = d.dims if isinstance(d, xr.DataArray) else type(d).__name__
+            raise InputError(f"{name} must be a DataArray with dims ('lat', 'lon'), got {dims}")
+    wrap = wrap_lon_360 if float(np.nanmax(score["lon"].values)) > 180.0 else wrap_lon_180
+    steps = [abs(float(np.median(np.diff(score[c].values)))) for c in ("lat", "lon") if score.sizes[c] > 1]
+    tol = 0.5 * min(steps) if steps else 1e-6
+
+    def index(src, dst) -> np.ndarray:
+        """Position in ``src`` of the nearest value to each of ``dst`` (within ``tol``), -1 where none."""
+        u, first = np.unique(np.asarray(src, dtype=float), return_index=True)
+        i = pd.Index(u).get_indexer(np.asarray(dst, dtype=float), method="nearest", tolerance=tol)
+        return np.where(i >= 0, first[np.maximum(i, 0)], -1)
+
+    d = da.transpose("lat", "lon")
+    rows = index(d["lat"].values, score["lat"].values)
+    cols = index(wrap(d["lon"].values), wrap(score["lon"].values))
+    missing = int(np.sum((rows < 0)[:, None] | (cols < 0)[None, :]))
+    if missing:
+        raise InputError(f"{what} does not cover {missing} pixel(s) of the score's grid (matched by lat/lon within "
+                         f"half a pixel); give {what} on the score's grid or a larger one")
+    out = d.values[np.ix_(rows, cols)]
+    return out if score.dims == ("lat", "lon") else out.T
+
+
 def _truth_on_grid(truth: xr.DataArray, score: xr.DataArray) -> xr.DataArray:
     """``truth`` matched pixel by pixel to ``score``'s grid by coordinates (nearest within half a pixel),
     whatever its longitude convention (−180…180 or 0…360) or row order; an error where it does not cover it."""
-    from ..geo import wrap_lon_180, wrap_lon_360
-
-    for da, what in ((truth, "truth"), (score, "score")):
-        if not {"lat", "lon"} <= set(da.dims):
-            raise InputError(f"{what} needs (lat, lon) dims, got {da.dims}")
-    wrap = wrap_lon_360 if float(np.nanmax(score["lon"].values)) > 180.0 else wrap_lon_180
-    t = truth.astype(float).assign_coords(lon=wrap(truth["lon"].values)).sortby("lat").sortby("lon")
-    steps = [abs(float(np.median(np.diff(score[c].values)))) for c in ("lat", "lon") if score.sizes[c] > 1]
-    tol = 0.5 * min(steps) if steps else 1e-6
-    t = t.reindex(lat=score["lat"].values, lon=wrap(score["lon"].values), method="nearest", tolerance=tol)
-    missing = int(t.isnull().sum())
-    if missing:
-        raise InputError(f"truth does not cover {missing} pixel(s) of the score's grid (matched by lat/lon within "
-                         "half a pixel); give truth on the score's grid or a larger one")
-    return t.assign_coords(lon=score["lon"].values).astype(bool)
+    values = _values_on_grid(truth, score, "truth").astype(bool)
+    return xr.DataArray(values, coords={"lat": score["lat"], "lon": score["lon"]}, dims=score.dims)
 
 
 def evaluate(score: xr.DataArray, truth: xr.DataArray, top_fraction: float = 0.01) -> dict:
     """Area-weighted ROC AUC and precision in the top ``top_fraction`` of area.
 
-    Pixels are weighted by their spherical area; pixels with NaN score are left out. ``truth`` may
-    cover a larger grid (e.g. the whole Moon when ``score`` was computed on a latitude band), use the
-    other longitude convention or row order: it is matched to the grid of ``score`` by coordinates.
+    Pixels are weighted by their spherical area; pixels with NaN score are left out (the evaluated
+    area is that of the finite scores); a score of ±inf is refused. ``truth`` may cover a larger grid
+    (e.g. the whole Moon when ``score`` was computed on a latitude band), use the other longitude
+    convention or row order: it is matched to the grid of ``score`` by coordinates.
+
+    Parameters
+    ----------
+    score
+        (lat, lon) anomaly score, higher is more anomalous.
+    truth
+        Boolean (lat, lon) deposit map.
+    top_fraction
+        Fraction of the evaluated area, in (0, 1], whose precision is reported.
 
     Returns
     -------
     dict
         ``auc`` and ``precision_at_top`` (deposit fraction of the area of the highest-scoring pixels
-        that together cover ``top_fraction`` of the evaluated area), and ``base_rate``.
+        that together cover ``top_fraction`` of the evaluated area), and ``base_rate`` (deposit
+        fraction of the evaluated area).
+
+    Raises
+    ------
+    InputError
+        ``top_fraction`` out of range; truth that does not cover the score's grid; a score with ±inf
+        values or no finite value; or no deposit or no background pixel among the finite scores.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -810,14 +1080,24 @@ def evaluate(score: xr.DataArray, truth: xr.DataArray, top_fraction: float = 0.0
 
     if not 0 < top_fraction <= 1:
         raise InputError(f"top_fraction must lie in (0, 1], got {top_fraction}")
+    if isinstance(score, xr.DataArray) and set(score.dims) == {"lat", "lon"}:
+        score = score.transpose("lat", "lon")
     truth = _truth_on_grid(truth, score)
     s = score.values.ravel()
     y = truth.values.astype(bool).ravel()
     w = area_weights(score).values.ravel()
+    n_inf = int(np.isinf(s).sum())
+    if n_inf:
+        raise InputError(f"score has {n_inf} infinite value(s); the ranking of an infinite score is undefined: "
+                         "replace them with a large finite value or NaN (NaN pixels are left out)")
     ok = np.isfinite(s)
+    if not ok.any():
+        raise InputError("score has no finite value (all NaN): nothing to evaluate; check the stack for NaN "
+                         "layers or a grid too small for the model's tile")
     s, y, w = s[ok], y[ok], w[ok]
     if y.all() or not y.any():
-        raise InputError("truth needs both deposit and background pixels to compute an AUC")
+        raise InputError(f"truth needs both deposit and background pixels to compute an AUC; among the {y.size} "
+                         f"pixels with a finite score it has {int(y.sum())} deposit and {int((~y).sum())} background")
     auc = float(roc_auc_score(y, s, sample_weight=w))
     order = np.argsort(-s, kind="stable")
     cw = np.cumsum(w[order])

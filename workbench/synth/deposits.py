@@ -56,6 +56,17 @@ def _deposit_strength(shape, lat, lon, r0, c0, radius_px, rng) -> tuple[np.ndarr
     return s, rows, cols
 
 
+def _check_range(name: str, value, lo: float, hi: float, what: str) -> None:
+    """One InputError unless ``value`` is an ordered ``(low, high)`` pair of finite numbers in [lo, hi]."""
+    try:
+        a, b = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a (low, high) pair of numbers, got {value!r}") from None
+    if not (np.isfinite(a) and np.isfinite(b) and lo <= a <= b <= hi):
+        raise InputError(f"{name} must be a (low, high) pair with {lo:g} <= low <= high <= {hi:g} ({what}), "
+                         f"got {tuple(value)}")
+
+
 def plant_deposits(
     moon: xr.Dataset,
     n: int = 40,
@@ -82,13 +93,17 @@ def plant_deposits(
     radius_px
         Range of deposit radii in pixels (log-uniform), along latitude.
     ilmenite_target
-        Range of the ilmenite weight fraction a deposit brings the ground up to at full strength
-        (at least +0.02 where the ground is already richer, e.g. high-Ti mare).
+        ``(low, high)`` range of the ilmenite weight fraction a deposit brings the ground up to at full
+        strength (at least +0.02 where the ground is already richer, e.g. high-Ti mare); fractions in
+        [0, 1].
     glass_added
-        Range of the glass weight fraction added at full strength (other minerals are scaled down to
-        keep the modes summing to 1).
+        ``(low, high)`` range of the glass weight fraction added at full strength (other minerals are
+        scaled down to keep the modes summing to 1); fractions in [0, 1], with
+        ``max(ilmenite_target[1], 0.02) + glass_added[1] < 1`` so that some of the ground's own minerals
+        remain.
     maturity_factor
-        Range of the factor applied to maturity at full strength.
+        ``(low, high)`` range of the factor applied to maturity at full strength, within [0, 1]: a
+        deposit lowers maturity (1 leaves it unchanged, 0 makes the ground fully immature).
     mare_fraction
         Fraction of deposits centred on mare pixels (the rest anywhere with ``|lat| <= max_abs_lat``).
     max_abs_lat
@@ -101,7 +116,19 @@ def plant_deposits(
     xarray.Dataset
         A copy of ``moon`` with updated ``mode``, oxides, ``mg_number``, ``maturity``, ``npfe`` (and
         ``reflectance``), a boolean ``deposit`` (strength > 0.5), the float ``deposit_strength`` (0-1)
-        and ``attrs["deposits"]`` (a list of centre lat/lon and radius per deposit).
+        and ``attrs["deposits"]`` (a list of centre lat/lon and radius per deposit), ``attrs["deposit_seed"]``.
+
+        Planting into a Moon that already has deposits adds to them: the new deposits act on the
+        already enriched ground, ``deposit_strength`` is the per-pixel maximum of the old and new
+        strengths (so ``deposit`` keeps the first set), ``attrs["deposits"]`` lists the old records and
+        then the new ones, ``attrs["deposit_seed"]`` is the latest seed and ``attrs["deposit_seeds"]``
+        lists the seeds of every call.
+
+    Raises
+    ------
+    InputError
+        Not a synthetic Moon; ``n < 0``; a range that is not an ordered ``(low, high)`` pair within its
+        bounds; ``mare_fraction`` outside [0, 1]; no pixel within ``max_abs_lat``.
     """
     from .minerals import MINERALS, oxides_from_modes
     from .moon import NPFE_PER_FEO
@@ -118,6 +145,12 @@ def plant_deposits(
         raise InputError(f"radius_px must be (min, max) with 0 < min <= max, got {radius_px}")
     if not 0.0 <= mare_fraction <= 1.0:
         raise InputError(f"mare_fraction must lie in [0, 1], got {mare_fraction}")
+    _check_range("ilmenite_target", ilmenite_target, 0.0, 1.0, "an ilmenite weight fraction")
+    _check_range("glass_added", glass_added, 0.0, 1.0, "a glass weight fraction")
+    _check_range("maturity_factor", maturity_factor, 0.0, 1.0, "a factor that lowers maturity (1: unchanged)")
+    if max(ilmenite_target[1], 0.02) + glass_added[1] >= 1.0:
+        raise InputError(f"ilmenite_target high ({ilmenite_target[1]}) plus glass_added high ({glass_added[1]}) "
+                         "must stay below 1 (weight fractions of the same ground); lower one of them")
     rng = np.random.default_rng([seed, 707])
     lat = moon["lat"].values
     lon = moon["lon"].values
@@ -186,6 +219,13 @@ def plant_deposits(
         refl = reflectance_from_modes(base["mode"], base["silicate_mg_number"], base["npfe"],
                                       moon["wavelength"].values)
         out["reflectance"] = refl.transpose("lat", "lon", "wavelength").assign_attrs(moon["reflectance"].attrs)
+    planted = _planted_before(moon)
+    if planted is not None:  # a second set adds to the first: the truth keeps both
+        strength = np.maximum(planted, strength)
+        before = moon.attrs.get("deposits", [])
+        records = [*(before if isinstance(before, list | tuple) else []), *records]
+        seeds = moon.attrs.get("deposit_seeds", [moon.attrs["deposit_seed"]] if "deposit_seed" in moon.attrs else [])
+        out.attrs["deposit_seeds"] = [*(int(v) for v in seeds), int(seed)]
     out["deposit_strength"] = xr.DataArray(strength, dims=("lat", "lon"), attrs={
         "units": "1", "long_name": "planted deposit strength (0 background, 1 full)"})
     out["deposit"] = (out["deposit_strength"] > 0.5).assign_attrs(
@@ -193,3 +233,18 @@ def plant_deposits(
     out.attrs["deposits"] = records
     out.attrs["deposit_seed"] = int(seed)
     return out
+
+
+def _planted_before(moon: xr.Dataset) -> np.ndarray | None:
+    """The (lat, lon) float32 strength of deposits already planted in ``moon`` (``None`` when there are none):
+    its ``deposit_strength``, or its boolean ``deposit`` as strength 1 where that is all it has."""
+    if "deposit_strength" in moon:
+        prev = moon["deposit_strength"]
+    elif "deposit" in moon:
+        prev = moon["deposit"].astype("float32")
+    else:
+        return None
+    if set(prev.dims) != {"lat", "lon"}:
+        raise InputError(f"the Moon's existing deposit truth has dims {prev.dims}, not ('lat', 'lon'); drop "
+                         "'deposit' and 'deposit_strength' to plant afresh")
+    return np.nan_to_num(prev.transpose("lat", "lon").values.astype("float32"), nan=0.0)

@@ -9,6 +9,7 @@ method choice, the anomaly-threshold slider and a clickable ranked candidate lis
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -231,18 +232,40 @@ class ProspectivityPanel(base.Panel):
         self.view = prospectivity_view(self.ctx, state)
         return self.view.map, self.view.readout
 
+    def _sync_controls(self) -> None:
+        """Set the controls from the state; a selected rank the candidate list does not offer (yet) is left to
+        :meth:`update`, which resets it, instead of raising a TraitError from the list widget."""
+        sel = self.controls.get("selected")
+        if sel is None or self.state.selected in [v for _, v in sel.options]:
+            return super()._sync_controls()
+        self._busy = True
+        try:
+            for name, ctrl in self.controls.items():
+                if name != "selected":
+                    ctrl.value = getattr(self.state, name)
+        finally:
+            self._busy = False
+
     def update(self):
         res = super().update()
         if self.view is not None and "selected" in self.controls:
             sel = self.controls["selected"]
-            opts = [("whole Moon", 0)] + [(_row_label(r), int(r["rank"])) for _, r in
-                                           self.view.table.head(200).iterrows()]
-            if list(sel.options) != opts:
+            table = self.view.table
+            rows = table.head(200)
+            if 200 < self.state.selected <= len(table):  # a rank chosen beyond the list's length stays offered
+                rows = pd.concat([rows, table.iloc[[self.state.selected - 1]]])
+            opts = [("whole Moon", 0)] + [(_row_label(r), int(r["rank"])) for _, r in rows.iterrows()]
+            offered = {v for _, v in opts}
+            if self.state.selected not in offered:
+                # the selected candidate no longer exists (e.g. a higher threshold left fewer): back to the whole
+                # Moon in the state too, so the next change does not push a rank the list cannot show
+                self.state = dataclasses.replace(self.state, selected=0)
+            if list(sel.options) != opts or sel.value != self.state.selected:
                 self._busy = True
                 try:
-                    sel.options = opts
-                    keep = self.state.selected if self.state.selected < len(opts) else 0
-                    sel.value = keep
+                    if list(sel.options) != opts:
+                        sel.options = opts
+                    sel.value = self.state.selected
                 finally:
                     self._busy = False
         return res
