@@ -237,3 +237,13 @@ def test_block_size_sensitivity_refuses_an_empty_mask():
         A.block_size_sensitivity(da, xr.zeros_like(da, dtype=bool), (None, 10.0), n_boot=100)
     with pytest.raises(InputError, match="no valid"):
         A.block_size_sensitivity(da.where(da["lat"] > 0), geo.hemisphere_masks(da)["south"], (10.0,), n_boot=100)
+
+
+def test_quantile_intervals_of_discrete_data_are_values_not_bin_spans():
+    g = geo.global_template(0.5)
+    rng = np.random.default_rng(0)
+    ind = g.copy(data=(rng.random(g.shape) < 0.3).astype(float)).assign_attrs(units="1")
+    st = A.region_statistics(ind, n_boot=100, seed=0).sel(region="near", quantile=0.5)
+    # a 0/1 indicator with 30 % ones: the median is 0 in every replicate; tied edges used to give [0, 1]
+    assert float(st["median"]) == 0.0
+    assert (float(st["median_ci_low"]), float(st["median_ci_high"])) == (0.0, 0.0)

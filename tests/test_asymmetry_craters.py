@@ -131,3 +131,12 @@ def test_single_row_and_seam_crossing_regional_grids_count_the_right_craters():
                        coords={"lat": np.arange(4.5, -5.0, -1.0), "lon": lon})
     got = C.crater_density(df, regions={"box": box}, grid=box.astype(float), block_deg=None)
     assert int(got["count"].sel(region="box")) == 2  # 175 and -175; lon 0 used to be put at -179.5
+
+
+def test_craters_at_the_seam_stay_on_a_float32_global_grid():
+    lon = (-180 + 0.1 * (np.arange(3600) + 0.5)).astype("float32")
+    g = xr.DataArray(np.zeros((2, 3600), "float32"), dims=("lat", "lon"),
+                     coords={"lat": np.array([0.5, -0.5], "float32"), "lon": lon})
+    df = pd.DataFrame({"lon": [-180.0, 180.0, 179.99, -179.99], "lat": [0.0] * 4, "diameter_km": [10.0] * 4})
+    got = C.crater_density(df, regions={"all": xr.ones_like(g, dtype=bool)}, grid=g, block_deg=None)
+    assert int(got["count"].sel(region="all")) == 4  # the -180 craters fell off the rounded grid edge

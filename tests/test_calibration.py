@@ -367,6 +367,8 @@ def test_destripe_leaves_unmeasured_columns_unknown_and_refuses_difference_image
     assert np.isfinite(d["stripe_gain"].isel(lon=8)).all()
     with pytest.raises(InputError, match="above zero"):  # a difference image used to come back 4400x worse
         cal.destripe(img - 0.2)
+    with pytest.raises(InputError, match="no finite pixel"):
+        cal.destripe(img * np.nan)
 
 
 def test_stripe_power_of_a_lazy_image_and_phase_experiment_on_a_south_up_moon():
@@ -380,3 +382,7 @@ def test_stripe_power_of_a_lazy_image_and_phase_experiment_on_a_south_up_moon():
     # the default region (slice(40, 10)) used to select nothing on a south-up Moon
     flipped = cal.phase_angle_experiment(moon.isel(lat=slice(None, None, -1)), phases=(15.0, 45.0), snr=None)
     assert flipped["feo_spread_before"] == pytest.approx(ref["feo_spread_before"], rel=1e-9)
+    # a longitude range across the seam is not turned into its complement (340 of 360 columns)
+    with pytest.raises(InputError, match="fewer than 4x4"):
+        cal.phase_angle_experiment(moon, phases=(15.0,), snr=None, region={"lat": slice(40, 10),
+                                                                              "lon": slice(170, -170)})

@@ -160,6 +160,17 @@ def test_inconsistent_checkpoint_is_one_checkpoint_error(model, tmp_path, edit, 
         P.ProspectivityModel.load(path)
 
 
+def test_checkpoint_from_before_the_conv_variant_still_loads(model, tmp_path, case):
+    _, st = case
+    path = model.save(tmp_path / "m.pt")
+    state = torch.load(path, weights_only=True)
+    state["config"].pop("arch")  # older checkpoints had no 'arch': they are ViTs
+    torch.save(state, path)
+    path.with_suffix(".json").unlink()
+    back = P.ProspectivityModel.load(path)
+    np.testing.assert_allclose(P.anomaly_score(back, st).values, P.anomaly_score(model, st).values, rtol=1e-5)
+
+
 # -- architecture settings ----------------------------------------------------------------------------
 @pytest.mark.parametrize(("cfg", "match"), [
     ({"arch": "conv", "tile": 18, "patch": 2}, "multiple of 4"),

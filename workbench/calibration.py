@@ -788,7 +788,9 @@ def destripe(
     offsets = np.empty_like(gains)
     if method == "neighbour":
         finite = np.isfinite(flat)
-        positive = float((flat[finite] > 0).mean()) if finite.any() else 0.0
+        if not finite.any():
+            raise InputError("the image has no finite pixel; there is nothing to destripe")
+        positive = float((flat[finite] > 0).mean())
         if positive < 0.2:
             raise InputError(
                 f"only {100 * positive:.0f} % of the finite pixels are above zero; the 'neighbour' method "
@@ -913,15 +915,20 @@ def local_geometry(elevation: xr.DataArray, phase: float, sun_azimuth: float = 9
 
 def _oriented(region: dict, ds: xr.Dataset) -> dict:
     """``region``'s slices with their bounds in each coordinate's own order, so that ``slice(40, 10)``
-    selects 10–40° on a south-up grid too."""
+    selects 10–40° on a south-up grid too. Longitude slices are read west to east as given (a slice
+    such as ``slice(170, -170)`` that crosses the seam is not turned into its complement): they are
+    only reversed on a grid whose longitudes descend."""
     out = {}
     for d, sl in region.items():
         if isinstance(sl, slice) and sl.start is not None and sl.stop is not None and d in ds.coords \
                 and ds.sizes.get(d, 0) > 1:
             c = ds[d].values
             asc = c[-1] > c[0]
-            lo, hi = sorted((sl.start, sl.stop))
-            sl = slice(lo, hi) if asc else slice(hi, lo)
+            if d == "lon":
+                sl = sl if asc else slice(sl.stop, sl.start)
+            else:
+                lo, hi = sorted((sl.start, sl.stop))
+                sl = slice(lo, hi) if asc else slice(hi, lo)
         out[d] = sl
     return out
 

@@ -305,6 +305,7 @@ class _Units:
     swxx: np.ndarray  # sum of area * value^2
     hist: np.ndarray | sparse.csr_matrix | None  # (n_units, n_bins) area per value bin
     edges: np.ndarray
+    discrete: bool = False  # one bin per distinct value (edges = the values): quantiles are values
 
     @property
     def n(self) -> int:
@@ -338,16 +339,31 @@ def _units(x, w, ids, sel, edges, with_hist: bool = True) -> _Units:
             hist = np.bincount(inv * nb + b, ws, n * nb).reshape(n, nb)
         else:
             hist = sparse.csr_matrix((ws, (inv, b)), shape=(n, nb))
-    return _Units(sw, swx, swxx, hist, edges)
+    return _Units(sw, swx, swxx, hist, edges, _is_discrete(edges))
+
+
+def _is_discrete(edges: np.ndarray) -> bool:
+    """True for :func:`_region_edges` of a region with few distinct values (its last edge repeated)."""
+    return edges.size > 1 and edges[-1] == edges[-2]
 
 
 def _region_edges(xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
     """Equal-area histogram edges of one region: its weighted quantiles at ``j / _N_HIST_BINS``.
 
     Bins follow the region's own distribution, so skew or an extreme value elsewhere on the grid does
-    not make them coarse (the bins of a global min-max range can put a whole region in one bin).
+    not make them coarse (the bins of a global min-max range can put a whole region in one bin). A region
+    with at most ``_N_HIST_BINS`` distinct values, each on two cells or more on average (integers, 0/1
+    indicators), gets one bin per value
+    instead, its last edge repeated (:func:`_is_discrete`): tied values would otherwise give empty
+    zero-width bins and a bin spanning the gap to the next value, read as if values lay inside it.
     """
+    values = np.unique(xs)
+    if 1 < values.size <= _N_HIST_BINS and values.size < xs.size / 2:  # few values, many ties
+        return np.r_[values, values[-1]]
     edges = weighted_quantile(xs, ws, np.linspace(0.0, 1.0, _N_HIST_BINS + 1))
+    edges = np.maximum.accumulate(edges)
+    if edges[-1] == edges[-2]:  # keep the continuous form distinguishable from the discrete one
+        edges[-1] = np.nextafter(edges[-1], np.inf)
     lo, hi = float(edges[0]), float(edges[-1])
     if not hi > lo:  # a constant region: one tiny bin range around its value
         edges = lo + np.linspace(0.0, 1e-9 * max(1.0, abs(lo)) + 1e-12, _N_HIST_BINS + 1)
@@ -384,8 +400,9 @@ def _count_chunks(rng: np.random.Generator, n_units: int, n_boot: int) -> Iterat
         yield counts
 
 
-def _quantiles_from_hist(h: np.ndarray, edges: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Quantiles (columns) of each row's binned area distribution by linear interpolation in bins."""
+def _quantiles_from_hist(h: np.ndarray, edges: np.ndarray, q: np.ndarray, discrete: bool = False) -> np.ndarray:
+    """Quantiles (columns) of each row's binned area distribution by linear interpolation in bins
+    (``discrete``: the value of the bin that holds the quantile)."""
     cdf = np.cumsum(h, axis=1)
     tot = cdf[:, -1:]
     cdf = cdf / np.where(tot > 0, tot, np.nan)
@@ -395,7 +412,7 @@ def _quantiles_from_hist(h: np.ndarray, edges: np.ndarray, q: np.ndarray) -> np.
         prev = np.where(j > 0, cdf[np.arange(cdf.shape[0]), j - 1], 0.0)
         cur = cdf[np.arange(cdf.shape[0]), j]
         frac = np.where(cur > prev, (qq - prev) / np.where(cur > prev, cur - prev, 1.0), 0.5)
-        out[:, k] = edges[j] + np.clip(frac, 0, 1) * (edges[j + 1] - edges[j])
+        out[:, k] = edges[j] if discrete else edges[j] + np.clip(frac, 0, 1) * (edges[j + 1] - edges[j])
     return out
 
 
@@ -407,7 +424,7 @@ def _bootstrap(u: _Units, rng, n_boot: int, q: np.ndarray | None):
         k = c.shape[0]
         means[i : i + k] = (c @ u.swx) / (c @ u.sw)
         if q is not None:
-            quants[i : i + k] = _quantiles_from_hist(np.asarray((u.hist.T @ c.T).T), u.edges, q)
+            quants[i : i + k] = _quantiles_from_hist(np.asarray((u.hist.T @ c.T).T), u.edges, q, u.discrete)
         i += k
     return means, quants
 
@@ -520,7 +537,8 @@ def region_statistics(
         a = (1 - level) / 2
         if enough_units(u.n, f"region {name!r}"):
             mean_ci = tuple(float(v) for v in _cover(*_pct_ci(bm, level), mean))
-            qlo, qhi = _cover(np.nanquantile(bq, a, axis=0), np.nanquantile(bq, 1 - a, axis=0), pq, edges)
+            qlo, qhi = _cover(np.nanquantile(bq, a, axis=0), np.nanquantile(bq, 1 - a, axis=0), pq,
+                              None if u.discrete else edges)  # discrete replicates are exact values
         else:
             mean_ci, qlo, qhi = (np.nan, np.nan), np.full(q.size, np.nan), np.full(q.size, np.nan)
         im = int(np.argmin(np.abs(q - 0.5)))

@@ -41,6 +41,7 @@ from ..geo import (
     check_latlon,
     global_template,
     hemisphere_masks,
+    is_global_lon,
     wrap_lon_180,
 )
 
@@ -144,10 +145,15 @@ def _cells(craters: pd.DataFrame, grid: xr.DataArray) -> tuple[np.ndarray, np.nd
     dlat, dlon = dlat or dlon, dlon or dlat
     if dlat is None:
         raise InputError("the grid has a single cell; counting craters needs at least two rows or columns")
+    lat = craters["lat"].values
+    on = (lat >= glat.min() - dlat / 2) & (lat <= glat.max() + dlat / 2)
+    if is_global_lon(glon):  # a whole circle: the nearest column modulo the grid's width, every crater on it
+        step = float(np.median(np.diff(glon)))  # signed: a west-right grid steps west
+        j = np.rint((craters["lon"].values - glon[0]) / step).astype(np.int64) % glon.size
+        return _nearest(glat, lat), j, on
     west = glon.min() - dlon / 2
     lon = west + (craters["lon"].values - west) % 360.0
-    lat = craters["lat"].values
-    on = (lon <= glon.max() + dlon / 2) & (lat >= glat.min() - dlat / 2) & (lat <= glat.max() + dlat / 2)
+    on &= lon <= glon.max() + dlon / 2
     return _nearest(glat, lat), _nearest(glon, lon), on
 
 

@@ -345,7 +345,7 @@ def _checked_state(state: dict) -> tuple[Normalisation, dict, tuple[float, ...],
     cfg = state["config"]
     if not isinstance(cfg, dict):
         raise InputError(f"its config is a {type(cfg).__name__}, not a dict")
-    cfg = _check_config(dict(cfg))
+    cfg = _check_config({"arch": "vit", **cfg})  # checkpoints from before the conv variant have no 'arch'
     nd = state["normalisation"]
     if not isinstance(nd, dict) or not {"layers", "mean", "std"} <= set(nd):
         raise InputError("its normalisation lacks layers, mean or std")
