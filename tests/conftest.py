@@ -67,3 +67,15 @@ def real_dataset():
         return wb.open_table(dataset_id) if get_manifest(dataset_id).kind == "table" else wb.open_dataset(dataset_id)
 
     return _open
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models: one torch thread avoids oversubscription on a shared 2-core machine (use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

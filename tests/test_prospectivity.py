@@ -16,15 +16,7 @@ from workbench.geo import MOON_RADIUS_KM, MOON_RADIUS_M, area_weights, global_gr
 LAYERS = ("TiO2", "FeO", "npfe", "elevation")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one thread avoids oversubscription on a shared 2-core machine."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_fields(seed: int = 0, ppd: float = 0.5, blob: bool = True) -> xr.Dataset:

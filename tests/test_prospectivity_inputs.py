@@ -24,12 +24,7 @@ from workbench.geo import global_grid, wrap_lon_180
 CFG = {"tile": 16, "patch": 4, "dim": 16, "depth": 1, "heads": 2, "fusion_channels": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

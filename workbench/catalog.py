@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import hashlib
 import os
 import shutil
 import subprocess
@@ -44,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import config
 from .errors import ChecksumError, DatasetNotFoundError, DataUnavailableError, ManifestError
 from .geo import CRS_GEOGRAPHIC, annotate_latlon, wrap_lon_180
+from .io import sha256_file
 
 #: Repository root (manifests and repo-shipped files are found relative to it).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -240,15 +240,6 @@ def list_datasets() -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------
 # Fetching
 # --------------------------------------------------------------------------------------------------
-def sha256_file(path: str | os.PathLike) -> str:
-    """sha256 of a file, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @functools.lru_cache(maxsize=256)
 def _sha_cached(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(path)

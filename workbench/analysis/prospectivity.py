@@ -32,7 +32,6 @@ forest, ICDM.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -45,6 +44,7 @@ import xarray as xr
 
 from ..errors import CheckpointError, InputError
 from ..geo import is_global_lon, north_up_flips, wrap_lon_180
+from ..io import sha256_file
 from .layers import DEFAULT_LAYERS, Normalisation, layer_first, stack_layers
 
 __all__ = [
@@ -261,7 +261,7 @@ class ProspectivityModel:
         }
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
-        record = {"file": path.name, "sha256": _sha256_file(path), "format": CHECKPOINT_FORMAT,
+        record = {"file": path.name, "sha256": sha256_file(path), "format": CHECKPOINT_FORMAT,
                   "config": state["config"], "layers": list(self.layers), "score_rule": self.score_rule,
                   "info": state["info"]}
         with atomic_path(_record_path(path)) as tmp:
@@ -298,7 +298,7 @@ class ProspectivityModel:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CheckpointError(f"the record {rec_path} of checkpoint {path} is unreadable ({exc}); save the "
                                       "model again (or delete the record to load the file unchecked)") from None
-        if sha256 is not None and path.is_file() and _sha256_file(path) != str(sha256):
+        if sha256 is not None and path.is_file() and sha256_file(path) != str(sha256):
             raise CheckpointError(f"checkpoint {path} sha256 does not match its record; the file is corrupt or was "
                                   "replaced: save or train the model again")
         state = load_weights(path)
@@ -326,14 +326,6 @@ CHECKPOINT_FORMAT = "workbench.prospectivity/1"
 
 def _record_path(path: Path) -> Path:
     return path.with_suffix(".json")
-
-
-def _sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _checked_state(state: dict) -> tuple[Normalisation, dict, tuple[float, ...], dict, str]:

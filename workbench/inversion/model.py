@@ -10,7 +10,6 @@ wavelengths and sha256 (loaded with ``torch.load(weights_only=True)``). The torc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -24,7 +23,7 @@ import xarray as xr
 from ..config import get_device, inference_precision
 from ..errors import CheckpointError, InputError
 from ..geo import is_global_lon, north_up_flips
-from ..io import atomic_path
+from ..io import atomic_path, sha256_file
 from ..validate import REFLECTANCE_MAX, check_reflectance, check_reflectance_units, load_weights
 from .resnet import ARCH, PackedInference, ResidualInversionNet, gaussian_nll, packed_supported
 
@@ -53,15 +52,6 @@ def training_layout(obj: xr.DataArray | xr.Dataset, flips: dict[str, slice]) -> 
     if {"lat", "lon"} <= set(obj.dims):
         obj = obj.transpose(*(("band",) if "band" in obj.dims else ()), "lat", "lon", ...)
     return obj
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def site_mask(template: xr.DataArray | xr.Dataset, lat: float, lon: float, radius_km: float) -> xr.DataArray:

@@ -48,7 +48,6 @@ Neurocomputing 338:34–45.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -60,6 +59,7 @@ from scipy import ndimage
 from ..config import inference_precision
 from ..errors import CheckpointError, InputError
 from ..geo import north_up_flips
+from ..io import sha256_file
 from ..synth.render import _METRIC_UNITS, check_sun, render
 from .sfs import sfs
 from .tiles import blend_tiles
@@ -232,7 +232,7 @@ def load_network(path: str | None = None):
             "`python -m workbench.topography.train` or use --method sfs/upsample"
         )
     record = json.loads(js.read_text()) if js.exists() else {}
-    digest = hashlib.sha256(pt.read_bytes()).hexdigest()
+    digest = sha256_file(pt)
     if record.get("sha256") and record["sha256"] != digest:
         raise CheckpointError(f"sha256 of {pt} does not match its record {js}; retrain or restore the file")
     state = load_weights(pt)
