@@ -97,3 +97,76 @@ def test_a_refused_command_leaves_no_new_output_folder(tmp_path, capsys):
     assert main(["topo", "reconstruct", "--image", "x.npy", "--coarse-dem", "y.npy", "--sun-azimuth", "45",
                  "--sun-elevation", "20", "--out", str(blocked / "sub" / "z.npy")]) == 2
     assert "existing file" in capsys.readouterr().err
+
+
+def test_settings_and_output_kinds_are_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    from workbench import config
+    from workbench.errors import InputError
+
+    monkeypatch.setenv("WORKBENCH_DEVICE", "garbage")  # used to be a raw torch RuntimeError traceback
+    with pytest.raises(InputError, match="WORKBENCH_DEVICE='garbage' is not a torch device"):
+        config.get_device()
+    monkeypatch.setenv("WORKBENCH_DEVICE", "cpu")
+    assert config.get_device().type == "cpu"  # read again, not cached from the first call
+    monkeypatch.setenv("WORKBENCH_FAST", "enabled")  # used to mean full mode, silently
+    with pytest.raises(InputError, match="WORKBENCH_FAST"):
+        config.fast_mode()
+    monkeypatch.delenv("WORKBENCH_FAST")
+    afile = tmp_path / "important.txt"
+    afile.write_text("keep")
+    # a zarr store over an existing file used to run the whole inversion, then fail with Errno 20
+    assert main(["invert", "map", "--out", str(afile), "--ppd", "1", "--overwrite"]) == 2
+    assert "existing file" in capsys.readouterr().err and afile.read_text() == "keep"
+    # a --json that is a folder used to be found out only after the benchmark ran
+    assert main(["bench", "calibration", "--fast", "--json", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["topo", "reconstruct", "--image", "x.npy", "--coarse-dem", "y.npy", "--sun-azimuth", "45",
+                 "--sun-elevation", "20", "--out", str(tmp_path / "newfolder") + "/"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_headline_json_is_strict_and_reflectance_in_i_over_f_is_accepted(tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+    import xarray as xr
+
+    from workbench import report
+    from workbench.errors import InputError
+    from workbench.validate import check_reflectance_units
+
+    monkeypatch.setenv(report.ENV_VAR, str(tmp_path))
+    report.headline("nb", a=float("nan"), b=1.0)
+    assert json.loads((tmp_path / "nb.json").read_text(), parse_constant=lambda c: 1 / 0) == {"a": None, "b": 1.0}
+    check_reflectance_units(xr.DataArray(np.ones(2), attrs={"units": "I/F"}))  # used to be refused
+    with pytest.raises(InputError, match="divide by 100"):
+        check_reflectance_units(xr.DataArray(np.ones(2), attrs={"units": "%"}))
+
+
+def test_asymmetry_on_a_polar_grid_says_so(monkeypatch, capsys):
+    import numpy as np
+    import xarray as xr
+
+    import workbench.catalog as catalog
+
+    polar = xr.Dataset({"elevation": (("y", "x"), np.zeros((4, 4)))}, coords={"y": np.arange(4.0), "x": np.arange(4.0)})
+    monkeypatch.setattr(catalog, "open_dataset", lambda *a, **k: polar)
+    monkeypatch.setattr(catalog, "get_manifest", lambda *a, **k: type("M", (), {"kind": "raster"})())
+    # used to print "choose one with --variable from: " and an empty list
+    assert main(["asymmetry", "--dataset", "lola_ldem_south_1600m"]) == 2
+    assert "polar or projected (y, x) grid" in capsys.readouterr().err
+
+
+def test_demo_index_does_not_link_a_stale_page_after_a_failed_export(tmp_path, monkeypatch):
+    from workbench import demo
+
+    (tmp_path / "00_tour.html").write_text("OLD PAGE")
+    monkeypatch.setattr(demo, "execute_notebook", lambda *a, **k: (None, None))
+
+    def boom(nb, path):
+        raise RuntimeError("offline check failed")
+
+    monkeypatch.setattr(demo, "_export_html", boom)
+    demo.run_demo(tmp_path, only="00")
+    assert not (tmp_path / "00_tour.html").exists()
+    assert "00_tour.html" not in (tmp_path / "index.html").read_text()

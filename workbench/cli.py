@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         # every command's output (--out, --json) is checked before the work starts, not after it
-        for path in (getattr(args, "out", None), getattr(args, "json_path", None)):
-            if path:
-                writable_parent(path, create=False)  # makes no folder: a bad argument leaves none behind
+        for path, kind in ((getattr(args, "out", None), getattr(args, "out_kind", None)),
+                           (getattr(args, "json_path", None), "file")):
+            if path:  # makes no folder: a bad argument leaves none behind
+                writable_parent(path, create=False, kind=kind)
         return int(args.func(args) or 0)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

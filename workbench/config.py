@@ -8,8 +8,19 @@ from pathlib import Path
 
 
 def fast_mode() -> bool:
-    """True when ``WORKBENCH_FAST`` is set to 1/true/yes: smaller grids and fewer epochs for classrooms."""
-    return os.environ.get("WORKBENCH_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when ``WORKBENCH_FAST`` is set to 1/true/yes/on: smaller grids and fewer epochs for classrooms.
+
+    0/false/no/off or unset is full mode; any other value raises :class:`~workbench.errors.InputError`
+    (a typo would otherwise run the long version in class).
+    """
+    value = os.environ.get("WORKBENCH_FAST", "").strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"", "0", "false", "no", "off"}:
+        return False
+    from .errors import InputError
+
+    raise InputError(f"WORKBENCH_FAST={os.environ['WORKBENCH_FAST']!r} is not understood; use 1 (fast mode) or 0")
 
 
 def data_dir() -> Path:
@@ -33,15 +44,35 @@ def mirror_dirs() -> list[Path]:
     return [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
 
 
-@lru_cache(maxsize=1)
 def get_device(prefer: str | None = None):
-    """The torch device used by every model: ``WORKBENCH_DEVICE`` or CUDA when present, else CPU."""
+    """The torch device used by every model: ``WORKBENCH_DEVICE`` or CUDA when present, else CPU.
+
+    A device that torch does not know, or CUDA/MPS where there is none, raises
+    :class:`~workbench.errors.InputError` naming the variable.
+    """
+    name = (prefer or os.environ.get("WORKBENCH_DEVICE") or "").strip()
+    return _device(name)
+
+
+@lru_cache(maxsize=8)
+def _device(name: str):
     import torch
 
-    name = prefer or os.environ.get("WORKBENCH_DEVICE")
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from .errors import InputError
+
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name.lower())
+    except RuntimeError:
+        raise InputError(f"WORKBENCH_DEVICE={name!r} is not a torch device; use cpu, cuda or cuda:N, "
+                         "or unset it") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"WORKBENCH_DEVICE={name!r} but this torch build or machine has no CUDA GPU; use cpu "
+                         "or unset it")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"WORKBENCH_DEVICE={name!r} but MPS is not available here; use cpu or unset it")
+    return dev
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")

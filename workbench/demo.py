@@ -92,10 +92,11 @@ def run_demo(out_dir: str | Path = "outputs/demo", only: str | None = None, fast
                 _export_html(nb, html)
             except Exception as exc:  # e.g. demo_report.OfflineError: the page would load from the network
                 err = err or f"HTML export failed: {type(exc).__name__}: {exc}"[:500]
+                html.unlink(missing_ok=True)  # an older run's page must not pass for this run's
             fig_file = Path(hdir) / f"{nb_path.stem}.json"
             figures = json.loads(fig_file.read_text()) if fig_file.exists() else {}
             results.append({"notebook": nb_path.stem, "ok": err is None, "seconds": round(seconds, 1),
-                            "html": html.name, "figures": figures, "error": err})
+                            "html": html.name if html.exists() else None, "figures": figures, "error": err})
     summary = {r["notebook"]: {k: v for k, v in r.items() if k != "notebook"} for r in results}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -13,15 +14,22 @@ from pathlib import Path
 from .errors import InputError
 
 
-def writable_parent(path: str | os.PathLike, create: bool = True) -> Path:
+def writable_parent(path: str | os.PathLike, create: bool = True, kind: str | None = None) -> Path:
     """Create ``path``'s folder if needed and check that files can be made in it, before any work is done.
 
     Raises :class:`InputError` naming the output and the reason (a file where a folder should be, no
     permission, a read-only or special file system) instead of an ``OSError`` about a temporary name.
     With ``create=False`` nothing is made: the nearest existing folder on the path is checked instead
-    (a command checks its outputs this way before it validates the rest of its arguments).
+    (a command checks its outputs this way before it validates the rest of its arguments). ``kind``
+    ``"file"`` refuses a path that names an existing folder or ends in a separator, ``"folder"`` one
+    that names an existing file.
     """
+    text = os.fspath(path)
     final = Path(path)
+    if kind == "file" and (text.endswith(("/", os.sep)) or final.is_dir()):
+        raise InputError(f"{text} is a folder; give a file name for this output (e.g. {final / 'out'}...)")
+    if kind == "folder" and final.exists() and not final.is_dir():
+        raise InputError(f"{text} is an existing file; this output is a folder: give a folder path")
     if not create:
         base = final.parent
         while not base.exists() and base != base.parent:
@@ -97,3 +105,17 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def json_safe(v):
+    """``v`` with NaN and infinities as ``None`` and numpy scalars/arrays as Python values (strict JSON:
+    ``json.dumps(json_safe(v), allow_nan=False)``)."""
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):  # numpy scalar or array
+        return json_safe(v.tolist())
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    return v

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write_text
+from .io import atomic_write_text, json_safe
 
 ENV_VAR = "WORKBENCH_HEADLINE_DIR"
 
@@ -43,5 +43,5 @@ def headline(notebook: str, **figures: Any):
         p = Path(out) / f"{notebook}.json"
         old = json.loads(p.read_text()) if p.exists() else {}
         old.update(figures)
-        atomic_write_text(p, json.dumps(old, indent=2, sort_keys=True))
+        atomic_write_text(p, json.dumps(json_safe(old), indent=2, sort_keys=True, allow_nan=False))
     return pd.DataFrame({"figure": list(figures), "value": [figures[k] for k in figures]}).set_index("figure")

@@ -79,11 +79,15 @@ REFLECTANCE_MAX = 1.5
 def check_reflectance_units(da, name: str = "reflectance") -> None:
     """Refuse a DataArray whose ``units`` attribute says it is not dimensionless reflectance."""
     units = getattr(da, "attrs", {}).get("units")
-    if units is not None and str(units).strip() not in {"1", "", "reflectance", "dimensionless"}:
-        raise InputError(
-            f"{name} has units {units!r}; expected dimensionless reflectance (attrs['units'] = '1'). "
-            "Convert radiance or DN to reflectance (I/F) first"
-        )
+    if units is None or str(units).strip().lower() in {"1", "", "reflectance", "dimensionless", "i/f", "iof"}:
+        return
+    if str(units).strip().lower() in {"%", "percent", "pct"}:
+        raise InputError(f"{name} has units {units!r}; give it as a fraction: divide by 100 and set "
+                         "attrs['units'] = '1'")
+    raise InputError(
+        f"{name} has units {units!r}; expected dimensionless reflectance (I/F, attrs['units'] = '1'). "
+        "Convert radiance or DN to reflectance first"
+    )
 
 
 def check_reflectance(da, name: str = "reflectance", allow_nan: bool = True, allow_all_nan: bool = False,

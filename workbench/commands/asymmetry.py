@@ -117,6 +117,9 @@ def compute(dataset: str, variable: str | None = None, *, block_deg: float | Non
                          "coverage comes from its own NaN cells. Leave --lat-range out")
     ds = open_dataset(dataset)
     grid_vars = [v for v in ds.data_vars if set(ds[v].dims) == {"lat", "lon"}]
+    if not grid_vars:
+        raise InputError(f"{dataset!r} has no (lat, lon) variable (it is a polar or projected (y, x) grid); "
+                         "hemispheric statistics need a global (lat, lon) dataset such as lola_ldem_4ppd")
     if variable is None:
         if len(grid_vars) != 1:
             raise InputError(f"{dataset!r} has several variables; choose one with --variable from: "
@@ -134,21 +137,8 @@ def compute(dataset: str, variable: str | None = None, *, block_deg: float | Non
     return {"dataset": dataset, **res}
 
 
-def json_safe(v):
-    """``v`` with NaN and infinities as ``None`` and numpy scalars/arrays as Python values (strict JSON)."""
-    if isinstance(v, dict):
-        return {str(k): json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [json_safe(x) for x in v]
-    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):  # numpy scalar or array
-        return json_safe(v.tolist())
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    return v
-
-
 def _run(args) -> int:
-    from ..io import atomic_write_text
+    from ..io import atomic_write_text, json_safe
 
     result = compute(args.dataset, args.variable, block_deg=args.block_deg, n_boot=args.n_boot,
                      n_perm=args.n_perm, seed=args.seed, lat_range=args.lat_range)

@@ -17,7 +17,7 @@ def register(sub) -> None:
                       help="classroom fast mode (smaller grids, fewer epochs)")
     mode.add_argument("--full", dest="fast", action="store_false", help="full-size runs")
     p.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=_demo, out_kind="folder")
 
     lab = sub.add_parser("lab", help="start JupyterLab on notebooks/, bound to localhost with a token")
     lab.add_argument("--port", type=_port, default=8888, help="TCP port on 127.0.0.1 (1024-65535)")

@@ -23,7 +23,7 @@ def register(sub) -> None:
                         "variant beats the published Lucey 2000 constants)")
     s.add_argument("--cv", choices=["station", "mission"], default=None,
                    help="also print leave-one-out cross-validation on TRAIN")
-    s.set_defaults(func=_stations)
+    s.set_defaults(func=_stations, out_kind="file")
 
     m = isub.add_parser("map", help="global oxide map of the synthetic Moon (or a reflectance zarr) to zarr")
     m.add_argument("--out", required=True, metavar="OUT.zarr")
@@ -41,7 +41,7 @@ def register(sub) -> None:
     m.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="network arithmetic (default: WORKBENCH_PRECISION, else auto = bfloat16 where the CPU/GPU "
                         "computes it natively, about 2.5x faster; float32 for bit-for-bit reference runs)")
-    m.set_defaults(func=_map)
+    m.set_defaults(func=_map, out_kind="folder")
 
 
 def _stations(args) -> int:

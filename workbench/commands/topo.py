@@ -36,7 +36,7 @@ def register(sub) -> None:
     r.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="network arithmetic (default: WORKBENCH_PRECISION or auto = bfloat16 where the CPU/GPU "
                         "runs it natively, else float32)")
-    r.set_defaults(func=_reconstruct)
+    r.set_defaults(func=_reconstruct, out_kind="file")
 
 
 def _read(path: str, what: str, is_dem: bool) -> xr.DataArray | np.ndarray:
