@@ -382,6 +382,8 @@ def test_stripe_power_of_a_lazy_image_and_phase_experiment_on_a_south_up_moon():
     # the default region (slice(40, 10)) used to select nothing on a south-up Moon
     flipped = cal.phase_angle_experiment(moon.isel(lat=slice(None, None, -1)), phases=(15.0, 45.0), snr=None)
     assert flipped["feo_spread_before"] == pytest.approx(ref["feo_spread_before"], rel=1e-9)
+    # a longitude range written east to west is read the other way round, as latitude ranges are
+    assert cal._oriented({"lon": slice(30, 0)}, moon) == {"lon": slice(0, 30)}
     # a longitude range across the seam is not turned into its complement (340 of 360 columns)
     with pytest.raises(InputError, match="fewer than 4x4"):
         cal.phase_angle_experiment(moon, phases=(15.0,), snr=None, region={"lat": slice(40, 10),

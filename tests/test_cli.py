@@ -170,3 +170,9 @@ def test_demo_index_does_not_link_a_stale_page_after_a_failed_export(tmp_path, m
     demo.run_demo(tmp_path, only="00")
     assert not (tmp_path / "00_tour.html").exists()
     assert "00_tour.html" not in (tmp_path / "index.html").read_text()
+    from workbench.errors import InputError
+
+    monkeypatch.setenv("WORKBENCH_FAST", "enabled")  # used to start every notebook, each failing in its first cell
+    with pytest.raises(InputError, match="WORKBENCH_FAST"):
+        demo.run_demo(tmp_path / "other", only="00")
+    assert not (tmp_path / "other").exists()

@@ -915,9 +915,9 @@ def local_geometry(elevation: xr.DataArray, phase: float, sun_azimuth: float = 9
 
 def _oriented(region: dict, ds: xr.Dataset) -> dict:
     """``region``'s slices with their bounds in each coordinate's own order, so that ``slice(40, 10)``
-    selects 10–40° on a south-up grid too. Longitude slices are read west to east as given (a slice
-    such as ``slice(170, -170)`` that crosses the seam is not turned into its complement): they are
-    only reversed on a grid whose longitudes descend."""
+    selects 10–40° on a south-up grid too. A longitude slice whose start lies east of its stop is read
+    as written in the other order when that spans more than 180° (``slice(30, 0)`` is 0–30°), and as
+    crossing the ±180° seam otherwise (``slice(170, -170)``: not turned into its 340° complement)."""
     out = {}
     for d, sl in region.items():
         if isinstance(sl, slice) and sl.start is not None and sl.stop is not None and d in ds.coords \
@@ -925,7 +925,10 @@ def _oriented(region: dict, ds: xr.Dataset) -> dict:
             c = ds[d].values
             asc = c[-1] > c[0]
             if d == "lon":
-                sl = sl if asc else slice(sl.stop, sl.start)
+                lo, hi = sl.start, sl.stop
+                if lo > hi and (hi - lo) % 360.0 > 180.0:  # written east to west, not across the seam
+                    lo, hi = hi, lo
+                sl = slice(lo, hi) if asc else slice(hi, lo)
             else:
                 lo, hi = sorted((sl.start, sl.stop))
                 sl = slice(lo, hi) if asc else slice(hi, lo)
@@ -962,7 +965,8 @@ def phase_angle_experiment(moon: xr.Dataset, phases=(15.0, 30.0, 45.0, 60.0, 75.
     region = region or {"lat": slice(40.0, 10.0), "lon": slice(0.0, 30.0)}
     sub = moon.sel(_oriented(region, moon))
     if sub.sizes.get("lat", 0) < 4 or sub.sizes.get("lon", 0) < 4:
-        raise InputError(f"region {region} selects fewer than 4x4 pixels of the moon; enlarge it")
+        raise InputError(f"region {region} selects fewer than 4x4 pixels of the moon; enlarge it (a region "
+                         "across the ±180° seam is not supported: choose one on either side)")
     obs, geoms = [], []
     for k, p in enumerate(phases):
         geo = local_geometry(sub["elevation"], p)

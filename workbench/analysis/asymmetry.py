@@ -362,11 +362,8 @@ def _region_edges(xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
         return np.r_[values, values[-1]]
     edges = weighted_quantile(xs, ws, np.linspace(0.0, 1.0, _N_HIST_BINS + 1))
     edges = np.maximum.accumulate(edges)
-    if edges[-1] == edges[-2]:  # keep the continuous form distinguishable from the discrete one
-        edges[-1] = np.nextafter(edges[-1], np.inf)
-    lo, hi = float(edges[0]), float(edges[-1])
-    if not hi > lo:  # a constant region: one tiny bin range around its value
-        edges = lo + np.linspace(0.0, 1e-9 * max(1.0, abs(lo)) + 1e-12, _N_HIST_BINS + 1)
+    if edges[-1] == edges[-2]:  # keep the continuous form distinguishable from the discrete one (and a
+        edges[-1] = np.nextafter(edges[-1], np.inf)  # constant region's range non-empty)
     return edges
 
 

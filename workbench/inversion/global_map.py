@@ -172,8 +172,8 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     """
     out = writable_parent(out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"{out} is an existing file; a zarr store is a folder: give a folder path such as "
-                         f"{out.with_suffix('.zarr')}")
+        raise InputError(f"{out} is an existing file; a zarr store is a folder: remove or rename the file, or "
+                         "give another path")
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; pass overwrite=True (CLI: --overwrite) to recompute")
     part = out.with_name(out.name + ".partial")
