@@ -476,8 +476,8 @@ def fit_cross_calibration(
     # subsamples, and with them the result, do not depend on how the images are stored
     row, col = spatial_dims(t)
     t = t.transpose("band", row, col, ...)
-    t = t.isel(north_up_flips(t, row, col))
-    r = r.transpose(*t.dims).isel(north_up_flips(r.transpose(*t.dims), row, col))
+    flips = north_up_flips(t, row, col)  # the aligned pair shares its coordinates, and so these flips
+    t, r = t.isel(flips), r.transpose(*t.dims).isel(flips)
     if block > 1:
         sd = spatial_dims(t)
         if any(t.sizes[d] < block for d in sd):

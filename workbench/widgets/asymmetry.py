@@ -278,8 +278,8 @@ class AsymmetryPanel(base.Panel):
             self._dist_live = base.LivePlot()
             self._table = w.HTML()
             self.output.layout.flex_flow = "row wrap"
-        if self._dist_live.show(v.distributions) or self._dist_widget is None:
-            self._dist_widget = self._dist_live.widget
+        self._dist_live.show(v.distributions)
+        self._dist_widget = self._dist_live.widget
         # the map's widget may have been replaced too: always list the current ones
         self.output.children = (self._plot_widget, self._dist_widget, self._table)
         self._dist_live.close_retired()
