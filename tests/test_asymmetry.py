@@ -247,3 +247,19 @@ def test_quantile_intervals_of_discrete_data_are_values_not_bin_spans():
     # a 0/1 indicator with 30 % ones: the median is 0 in every replicate; tied edges used to give [0, 1]
     assert float(st["median"]) == 0.0
     assert (float(st["median_ci_low"]), float(st["median_ci_high"])) == (0.0, 0.0)
+
+
+def test_a_regions_interval_does_not_depend_on_the_other_regions_asked_for():
+    rng = np.random.default_rng(3)
+    smooth = ndimage.gaussian_filter(rng.normal(size=(90, 180)), sigma=4, mode="wrap")
+    da = _field(smooth, 0.5)
+    masks = A.region_masks(da, terranes=False)
+    both = A.region_statistics(da, {"near": masks["near"], "far": masks["far"]}, n_boot=200, seed=4)
+    alone = A.region_statistics(da, {"far": masks["far"]}, n_boot=200, seed=4)
+    swapped = A.region_statistics(da, {"far": masks["far"], "near": masks["near"]}, n_boot=200, seed=4)
+    for v in ("mean_ci_low", "mean_ci_high", "median_ci_low", "median_ci_high", "quantile_ci_low"):
+        assert np.array_equal(both[v].sel(region="far").values, alone[v].sel(region="far").values), v
+        assert np.array_equal(both[v].sel(region="near").values, swapped[v].sel(region="near").values), v
+    # another seed draws other replicates
+    other = A.region_statistics(da, {"far": masks["far"]}, n_boot=200, seed=5)
+    assert float(other["mean_ci_low"][0]) != float(alone["mean_ci_low"][0])

@@ -47,6 +47,9 @@ def test_minor_bad_arguments():
         A.region_distributions(da, bins=0)
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         A.weighted_quantile([1, 2, 3], [1, 1, 1], 1.5)
+    for w in ([1, -1, 1], [1, np.nan, 1], [1, np.inf, 1]):
+        with pytest.raises(InputError, match="non-negative"):
+            A.weighted_quantile([1, 2, 3], w, 0.5)
     with pytest.raises(InputError, match="whole number"):
         A.region_statistics(da, n_boot=50.5)
 
