@@ -20,11 +20,13 @@ the CPU runs it natively, as in every evaluation of the benchmark).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
 import numpy as np
 
+from ..errors import InputError
 from .model import (
     DEFAULT_SCALE_RECOVERY,
     DEFAULT_VIEWS,
@@ -91,13 +93,25 @@ def ratio_ci(num: list[float], den: list[float], level: float = 0.95, n_boot: in
     """Percentile bootstrap interval (over tiles, paired) of ``mean(num) / mean(den)``.
 
     The benchmark's ratios are means over a handful of tiles; this says how far another draw of tiles
-    could move them (Efron & Tibshirani 1993, ch. 13).
+    could move them (Efron & Tibshirani 1993, ch. 13). The interval is widened to contain the estimate
+    itself (a percentile interval of a skewed bootstrap distribution can miss it) and rounded outward to
+    4 decimals, the precision the ratios are reported with, so it always contains the reported ratio.
+
+    Raises
+    ------
+    InputError
+        No tiles, or ``num`` and ``den`` of different lengths.
     """
-    a, b = np.asarray(num, float), np.asarray(den, float)
+    a, b = np.asarray(num, float).ravel(), np.asarray(den, float).ravel()
+    if a.size == 0 or a.size != b.size:
+        raise InputError(f"ratio_ci needs one numerator and one denominator per tile, got {a.size} and {b.size} "
+                         "values; give at least one tile and equal-length lists")
     idx = np.random.default_rng(seed).integers(0, a.size, (n_boot, a.size))
     r = a[idx].mean(1) / b[idx].mean(1)
     q = (1 - level) / 2
-    return [round(float(np.quantile(r, q)), 3), round(float(np.quantile(r, 1 - q)), 3)]
+    est = float(a.mean() / b.mean())
+    lo, hi = min(float(np.quantile(r, q)), est), max(float(np.quantile(r, 1 - q)), est)
+    return [math.floor(lo * 1e4) / 1e4, math.ceil(hi * 1e4) / 1e4]
 
 
 def _targets(rmse_m: dict, ci: dict, exact_ratio: dict) -> dict:

@@ -20,13 +20,33 @@ import numpy as np
 from ..errors import InputError
 
 
+def check_tiling(tile: int, overlap: int) -> None:
+    """Refuse a tiling that cannot cover an image: ``tile`` must be a whole number >= 1, ``0 <= overlap < tile``.
+
+    Raises
+    ------
+    InputError
+        A non-integer or non-positive tile size, or an overlap outside ``[0, tile - 1]``.
+    """
+    def whole(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if not whole(tile) or tile < 1:
+        raise InputError(f"tile size must be a whole number of pixels >= 1, got {tile!r}; e.g. tile=512")
+    if not whole(overlap) or not 0 <= overlap < tile:
+        raise InputError(f"overlap must be a whole number of pixels from 0 to {tile - 1} (less than the tile "
+                         f"size {tile}), got {overlap!r}; e.g. overlap={min(64, tile // 4)}")
+
+
 def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
-    """Start indices covering ``range(n)`` with tiles of ``tile`` pixels overlapping by >= ``overlap``."""
+    """Start indices covering ``range(n)`` with tiles of ``tile`` pixels overlapping by >= ``overlap``.
+
+    ``tile`` and ``overlap`` are checked by :func:`check_tiling`.
+    """
+    check_tiling(tile, overlap)
     if tile >= n:
         return [0]
     step = tile - overlap
-    if step <= 0:
-        raise InputError(f"overlap {overlap} must be smaller than the tile size {tile}")
     starts = list(range(0, n - tile, step)) + [n - tile]
     return sorted(set(starts))
 
@@ -55,8 +75,10 @@ def blend_tiles(
 ) -> np.ndarray:
     """Run ``func(window) -> tile output`` over overlapping windows and blend them seamlessly.
 
-    ``func`` receives ``(slice_y, slice_x)`` and returns an array of the window's shape.
+    ``func`` receives ``(slice_y, slice_x)`` and returns an array of the window's shape. ``tile`` must be a
+    whole number >= 1 and ``0 <= overlap < tile`` (:func:`check_tiling`; :class:`InputError` otherwise).
     """
+    check_tiling(tile, overlap)
     ny, nx = shape
     out = np.zeros(shape, dtype=np.float64)
     wsum = np.zeros(shape, dtype=np.float64)
