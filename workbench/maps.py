@@ -5,7 +5,8 @@ Every recipe returns a HoloViews object, so maps compose with ``*`` (overlay) an
 >>> import workbench as wb                                   # doctest: +SKIP
 >>> wb.maps.setup_notebook()                                 # doctest: +SKIP
 >>> dem = wb.open_dataset("lola_ldem_4ppd")["elevation"]     # doctest: +SKIP
->>> wb.maps.lunar_map(dem, centre="far") * wb.maps.sites_overlay(wb.samples.sample_sites(), centre="far")  # doctest: +SKIP
+>>> far = wb.maps.lunar_map(dem, centre="far")                # doctest: +SKIP
+>>> far * wb.maps.sites_overlay(wb.samples.sample_sites(), centre="far")  # doctest: +SKIP
 
 Conventions
 -----------

@@ -9,10 +9,10 @@ Four methods share one entry point, :func:`reconstruct`:
 * ``"network_sfs"`` — the network's DEM polished by the same shape-from-shading, started from it and held
   to it by the ``λ(z − z_0)²`` term instead of to the upsampled coarse DEM (a learned initial DEM, as ASP's
   ``sfs`` is usually run from a stereo or laser DEM; Alexandrov & Beyer 2018). Slower (the cost of SfS),
-  and it only helps where pixels are lit: shadows keep the network's heights. In the benchmark (six
-  views) it beats the network at every sun elevation on the LOLA south-polar tiles (RMSE −1 % at 2°, −2 %
-  at 5°, −17 % at 15°, −3 % at 30°); on procedural tiles it gains little below 30° (−0.2 %, +0.1 %,
-  −0.3 %, −7 %).
+  and it only helps where pixels are lit: shadows keep the network's heights. In ``workbench bench
+  topography`` (six views, 2026-11-22) it beats the network at every sun elevation: on the LOLA
+  south-polar tiles RMSE −2 % at 2°, −6 % at 5°, −26 % at 15°, −8 % at 30°; on procedural tiles −0.7 %,
+  −0.9 %, −7 %, −10 %.
 
 The network's output is averaged over mirrored/rotated views of each tile (test-time augmentation,
 ``views``, default :data:`DEFAULT_VIEWS`), with the sun vector turned with the tile.
