@@ -225,3 +225,27 @@ def test_a_cube_thinner_than_the_context_says_to_use_predict():
     wide = OxideInverter(BANDS, [415.0, 750.0, 950.0], width=8, depth=1, stem=4, members=2, context=(5, 11))
     with pytest.raises(InputError, match=r"only 4 lat pixels.*model.predict"):
         global_map.invert_lazy(_globe().isel(lat=slice(0, 4)), wide)
+
+
+def test_an_unreachable_scheduler_leaves_no_partial_store(tmp_path, model):
+    """Regression: ``--scheduler tcp://127.0.0.1:1`` failed only after ``OUT.zarr.partial`` was created."""
+    import dask
+
+    out = tmp_path / "m.zarr"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            pytest.raises(InputError, match=r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:1.*--scheduler"):
+        global_map.invert_to_zarr(_globe(), model, out, chunk=60, progress=False, scheduler="tcp://127.0.0.1:1")
+    assert not out.exists() and not (tmp_path / "m.zarr.partial").exists()
+
+
+def test_matmul_peak_is_each_backends_best_before_and_after_the_map():
+    from workbench.inversion.bench import best_gemm_rates, flop_utilization
+
+    before = {"torch.matmul": 50.0, "onednn_linear": 104.8}
+    after = {"torch.matmul": 60.0, "onednn_linear": 101.0}
+    assert best_gemm_rates(before, after) == {"torch.matmul": 60.0, "onednn_linear": 104.8}
+    assert best_gemm_rates(before, {"torch.matmul": 40.0}) == before  # a backend measured once keeps its rate
+    assert flop_utilization(52.4, 104.8) == {"flop_utilization": 0.5}
+    busy = flop_utilization(114.3, 104.8, suffix="_float32")
+    assert busy["flop_utilization_float32"] == 1.091  # the number is kept, not clipped
+    assert "busy" in busy["flop_utilization_float32_note"] and "idle" in busy["flop_utilization_float32_note"]

@@ -588,3 +588,95 @@ def test_answer_does_not_depend_on_axis_order_or_direction():
     b = _tiny().fit(refl.isel(flip), truth.isel(flip), steps=3, batch=2, patch=8)
     for k, v in a.net.state_dict().items():
         assert torch.equal(v, b.net.state_dict()[k]), k
+
+
+def test_a_numpy_cube_is_refused_with_one_message_saying_what_to_pass():
+    """Regression: predict/fit/fine_tune on a bare numpy array raised ``AttributeError: ... no attribute 'dims'``."""
+    refl, truth = _toy(8, 8)
+    m = _tiny()
+    arr = refl.values
+    want = r"xarray\.DataArray.*\(band, lat, lon\).*band names.*wavelength.*got numpy\.ndarray"
+    with pytest.raises(InputError, match=want):
+        m.predict(arr)
+    with pytest.raises(InputError, match=want):
+        m.fit(arr, truth, steps=1)
+    with pytest.raises(InputError, match=want):
+        m.fine_tune(arr, truth, site_mask(truth, 0, 0, 500), steps=1)
+    with pytest.raises(InputError, match=want):  # a replayed source is a cube too
+        m.fine_tune(refl, truth, site_mask(truth, 0, 0, 500), steps=1, replay=(arr, truth, None))
+
+
+def test_a_band_given_twice_is_named():
+    """Regression: six bands with R415 twice said ``missing [], extra []``."""
+    refl, _ = _toy(6, 6)
+    m = _tiny()
+    twice = xr.concat([refl, refl.isel(band=[0])], "band")
+    with pytest.raises(InputError, match=r"given more than once: \['R415'\].*drop_duplicates"):
+        m.predict(twice)
+    swapped = xr.concat([refl.isel(band=[0, 1]), refl.isel(band=[0])], "band")  # R950 replaced by R415
+    with pytest.raises(InputError, match=r"missing \['R950'\].*given more than once: \['R415'\]"):
+        m.predict(swapped)
+
+
+def _saved(tmp_path, edit):
+    """A tiny model saved, its checkpoint blob edited by ``edit`` and written back (no sha256 record)."""
+    path = tmp_path / "w.pt"
+    _tiny().save(path)
+    path.with_suffix(".json").unlink()
+    blob = torch.load(path, weights_only=True)
+    edit(blob)
+    torch.save(blob, path)
+    return path
+
+
+def test_a_wrong_shape_checkpoint_error_is_one_line(tmp_path):
+    """Regression: the error embedded PyTorch's many-line 'size mismatch' dump."""
+    wide = OxideInverter(BANDS, WL, width=24, depth=1, stem=8, members=2).net.state_dict()
+    path = _saved(tmp_path, lambda b: b.update(state_dict=wide))
+    with pytest.raises(CheckpointError) as info:
+        OxideInverter.load(path)
+    msg = str(info.value)
+    assert "\n" not in msg and "Error(s) in loading" not in msg
+    assert "inp.weight" in msg and "(2, 8, 24)" in msg and "(2, 8, 16)" in msg and "retrain" in msg
+    path = _saved(tmp_path, lambda b: b["state_dict"].pop("head.bias"))
+    with pytest.raises(CheckpointError, match="head.bias") as info:
+        OxideInverter.load(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["config", "members", "bands"])
+def test_a_checkpoint_without_its_config_is_not_this_version(tmp_path, key):
+    """Regression: a checkpoint missing ``config`` or a config key raised a raw ``KeyError``."""
+    def edit(blob):
+        if key == "config":
+            del blob["config"]
+        else:
+            cfg = json.loads(blob["config"])
+            del cfg[key]
+            blob["config"] = json.dumps(cfg)
+
+    path = _saved(tmp_path, edit)
+    with pytest.raises(CheckpointError, match=rf"'{key}'.*not an OxideInverter checkpoint of this version.*"
+                                              "retrain.*committed weights"):
+        OxideInverter.load(path)
+
+
+@pytest.mark.parametrize("kind", ["pls", "random_forest", "gbm"])
+def test_sklearn_predict_refuses_negative_and_wrong_band_count_and_keeps_nan(kind):
+    """Regression: a negative reflectance row came back NaN and a wrong band count gave sklearn's raw
+    ``ValueError: X has 7 features, but StandardScaler is expecting 9``."""
+    from workbench.inversion.baselines import SklearnInverter
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.05, 0.3, (60, 5))
+    sk = SklearnInverter(kind, size=5).fit(X, rng.normal(size=(60, 2)), [415, 750, 900, 950, 1000])
+    with pytest.raises(InputError, match="negative"):
+        sk.predict(np.array([[0.1, -0.1, 0.1, 0.1, 0.1]]))
+    with pytest.raises(InputError, match=r"expected 5 bands.*\(415\.0, .*1000\.0\).*got 4"):
+        sk.predict(X[:, :4])
+    with pytest.raises(InputError, match=r"\(n, 5\).*got shape \(5,\)"):
+        sk.predict(X[0])
+    got = sk.predict(np.array([[np.nan, 0.1, 0.1, 0.1, 0.1], [0.0, 0.1, 0.1, 0.1, 0.1], X[0]]))
+    assert np.isnan(got[:2]).all() and np.isfinite(got[2]).all()  # NaN (and zero: no measurement) → NaN
+    with pytest.raises(InputError, match=r"expected 5 bands.*got 4"):
+        SklearnInverter(kind, size=5).fit(X[:, :4], rng.normal(size=(60, 2)), [415, 750, 900, 950, 1000])

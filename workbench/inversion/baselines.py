@@ -335,8 +335,29 @@ class SklearnInverter:
             return MultiOutputRegressor(HistGradientBoostingRegressor(max_iter=self.size, random_state=self.seed))
         raise InputError(f"unknown scikit-learn baseline {self.kind!r}; choose one of {SKLEARN_KINDS}")
 
+    @staticmethod
+    def _rows(X, wavelengths) -> np.ndarray:
+        """``X`` as a float (n, bands) array with one column per wavelength and no negative value.
+
+        Raises :class:`InputError` for another shape or band count, and for negative reflectance (as
+        the residual CNN does); NaN passes (those rows come out NaN).
+        """
+        X = np.asarray(X, dtype=float)
+        n_bands = len(wavelengths)
+        if X.ndim != 2 or X.shape[1] != n_bands:
+            got = f"got {X.shape[1]}" if X.ndim == 2 else f"got shape {X.shape}"
+            raise InputError(f"reflectance rows must be (n, {n_bands}): expected {n_bands} bands at "
+                             f"{tuple(float(w) for w in wavelengths)} nm, {got}; give one column per band, in "
+                             "that order (a single spectrum as X[None, :])")
+        _refuse_negative(X)
+        return X
+
     def fit(self, X: np.ndarray, Y: np.ndarray, wavelengths) -> SklearnInverter:
-        """Fit on rows of ``X`` (n, bands) and targets ``Y`` (n, k); rows with NaN are dropped."""
+        """Fit on rows of ``X`` (n, bands) and targets ``Y`` (n, k); rows with NaN are dropped.
+
+        Raises :class:`InputError` when ``X`` has not one column per wavelength or a negative value.
+        """
+        X = self._rows(X, wavelengths)
         F = spectral_features(X, wavelengths)
         Y = np.asarray(Y, dtype=float).reshape(len(F), -1)
         ok = np.isfinite(F).all(1) & np.isfinite(Y).all(1)
@@ -345,9 +366,14 @@ class SklearnInverter:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predict (n, k); rows with any NaN band give NaN."""
+        """Predict (n, k); rows with any NaN (or zero: no measurement) band give NaN.
+
+        Raises :class:`InputError` when ``X`` is not (n, bands) with the fitted model's bands, or has a
+        negative value.
+        """
         if self.model is None:
             raise InputError("call fit() before predict()")
+        X = self._rows(X, self.wavelengths)
         F = spectral_features(X, self.wavelengths)
         ok = np.isfinite(F).all(1)
         out = np.full((len(F), self._n_out()), np.nan)

@@ -176,14 +176,61 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
                          "give another path")
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; pass overwrite=True (CLI: --overwrite) to recompute")
-    part = out.with_name(out.name + ".partial")
-    log_path = part / "progress.json"
     ds = invert_lazy(refl, model, chunk, precision)
     for v in ds.variables.values():  # the input's storage encoding (e.g. zarr v2 Blosc codecs) is not ours
         v.encoding = {}
     key = fingerprint(refl, model.net.state_dict(), model.y_mean, model.y_std, model.std_scale,
                       model.discrepancy_std, model.shift_scale, model.extrapolation_scale,
                       model.mg_number_from, ds.attrs["precision"])  # same run?
+    # connected before any .partial store is made or replaced: an unreachable scheduler leaves nothing
+    # behind (and an interrupted run's store stays resumable)
+    client = _connect(scheduler) if scheduler else None
+    try:
+        return _write_store(ds, model, out, key, chunk, client, progress, workers)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _connect(scheduler: str):
+    """A ``dask.distributed`` client of the scheduler at ``scheduler``.
+
+    Parameters
+    ----------
+    scheduler
+        The scheduler's address (``tcp://host:8786``).
+
+    Returns
+    -------
+    distributed.Client
+        The connected client (the caller closes it).
+
+    Raises
+    ------
+    InputError
+        When the scheduler cannot be reached within dask's connect timeout
+        (``distributed.comm.timeouts.connect``).
+    """
+    from distributed import Client
+
+    try:
+        return Client(scheduler)
+    except OSError as exc:  # refused, unknown host or timed out
+        raise InputError(f"cannot reach the dask scheduler at {scheduler} ({exc}); check the address and that "
+                         "`dask scheduler` is running there, or leave out --scheduler (scheduler=None) to run "
+                         "on local threads") from exc
+
+
+def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chunk: int, client, progress: bool,
+                 workers: int) -> xr.Dataset:
+    """Compute ``ds`` chunk row by chunk row into ``<out>.partial`` (resuming the rows it records), then
+    rename it ``out``: the body of :func:`invert_to_zarr` after its checks.
+
+    ``key`` is the run's fingerprint, ``client`` a connected ``dask.distributed`` client or None (local
+    threads); the other arguments are :func:`invert_to_zarr`'s.
+    """
+    part = out.with_name(out.name + ".partial")
+    log_path = part / "progress.json"
     lat_chunks = ds[model.targets[0]].chunksizes["lat"]  # by name: the map keeps the input's layout
     starts = np.concatenate([[0], np.cumsum(lat_chunks)])
     done: set[int] = set()
@@ -213,11 +260,6 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(lat_chunks), initial=len(done), desc="oxide map (chunk rows)", disable=not progress)
-    client = None
-    if scheduler:
-        from distributed import Client
-
-        client = Client(scheduler)
     t0 = time.perf_counter()
     try:
         threads = 1 if workers > 1 else (os.cpu_count() or 1)
@@ -240,8 +282,6 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
         raise
     finally:
         bar.close()
-        if client is not None:
-            client.close()
     elapsed = time.perf_counter() - t0
     log_path.unlink()
     if out.exists():

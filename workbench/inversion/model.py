@@ -54,6 +54,34 @@ def training_layout(obj: xr.DataArray | xr.Dataset, flips: dict[str, slice]) -> 
     return obj
 
 
+def _require_cube(refl, name: str = "reflectance") -> None:
+    """Raise :class:`InputError` unless ``refl`` is an ``xarray.DataArray`` with a ``band`` dim.
+
+    Parameters
+    ----------
+    refl
+        What the caller passed as the reflectance cube.
+    name
+        What to call it in the message.
+
+    Raises
+    ------
+    InputError
+        For a bare array (numpy, dask, torch, list) or a DataArray without a ``band`` dim.
+    """
+    if isinstance(refl, xr.DataArray) and "band" in refl.dims:
+        return
+    kind = type(refl)
+    package = "" if kind.__module__ == "builtins" else kind.__module__.split(".")[0] + "."
+    got = (f"a DataArray with dims {tuple(map(str, refl.dims))}" if isinstance(refl, xr.DataArray)
+           else package + kind.__qualname__)
+    raise InputError(f"{name} must be an xarray.DataArray (band, lat, lon) or (band, y, x) with band names and "
+                     f"wavelengths (coords 'band' and 'wavelength', nm), got {got}; wrap the array: "
+                     "xr.DataArray(arr, dims=('band', 'lat', 'lon'), coords={'band': model.bands, "
+                     "'wavelength': ('band', model.wavelengths), ...}), or use "
+                     "workbench.synth.resample_to_instrument or observe(...)['reflectance']")
+
+
 def site_mask(template: xr.DataArray | xr.Dataset, lat: float, lon: float, radius_km: float) -> xr.DataArray:
     """Boolean (lat, lon) mask of the pixels within ``radius_km`` of a site (great-circle distance)."""
     from ..geo import great_circle_distance
@@ -124,15 +152,16 @@ class OxideInverter:
         reflectance, and infinite, negative or implausibly high values (above
         :data:`~workbench.validate.REFLECTANCE_MAX`: percent or DN). NaN pixels pass (they come out NaN).
         """
-        if not isinstance(refl, xr.DataArray) or "band" not in refl.dims:
-            raise InputError("predict() needs an xarray.DataArray with a 'band' dim (band, lat, lon); "
-                             "use workbench.synth.resample_to_instrument or observe(...)['reflectance']")
+        _require_cube(refl)
         names = [str(b) for b in refl["band"].values] if "band" in refl.coords else []
         if len(names) != len(self.bands) or set(names) != set(self.bands):
             missing = sorted(set(self.bands) - set(names))
             extra = sorted(set(names) - set(self.bands))
-            raise InputError(f"band mismatch: model expects {self.bands}; missing {missing}, extra {extra}. "
-                             "Select the model's bands (refl.sel(band=model.bands)) or use weights "
+            twice = sorted({b for b in names if names.count(b) > 1})
+            repeated = (f", given more than once: {twice} (drop the repeats: "
+                        "refl.drop_duplicates('band'))" if twice else "")
+            raise InputError(f"band mismatch: model expects {self.bands}; missing {missing}, extra {extra}"
+                             f"{repeated}. Select the model's bands (refl.sel(band=model.bands)) or use weights "
                              "trained for this instrument")
         refl = refl.sel(band=self.bands)
         if "wavelength" in refl.coords:
@@ -161,6 +190,7 @@ class OxideInverter:
 
     # ------------------------------------------------------------------------------------ training
     def _prepare(self, refl, truth, mask):
+        _require_cube(refl)
         flips = north_up_flips(refl)  # reflectance, truth and mask are aligned by position, as given
         refl, truth = training_layout(refl, flips), training_layout(truth, flips)
         mask = None if mask is None else training_layout(mask, flips)
@@ -250,6 +280,8 @@ class OxideInverter:
             raise InputError(f"beta_nll must be in [0, 1] (0: plain Gaussian NLL, 0.5: Seitzer et al.), "
                              f"got {beta_nll!r}")
         X, Y, valid = self._prepare(refl, truth, mask)
+        if library is not None:  # checked before the model changes at all
+            lX, lY, lvalid = self._prepare(library[0], library[1], None)
         self._set_stats(X, Y, valid)
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
@@ -257,7 +289,6 @@ class OxideInverter:
         sources = [lambda: sampler(batch)]
         n_lib = 0
         if library is not None:
-            lX, lY, lvalid = self._prepare(library[0], library[1], None)
             lib_sampler = self._sampler(lX, lY, lvalid, patch, rng)
             sources.append(lambda: lib_sampler(batch))
             n_lib = int(lvalid.sum())
@@ -320,6 +351,8 @@ class OxideInverter:
         if shift not in ("pooled", "per_target", "none"):
             raise InputError(f"unknown discrepancy {discrepancy!r}; use 'pooled', 'per_target' or 'none'")
         X, Y, valid = self._prepare(refl, truth, mask)
+        sources = [] if replay is None else [replay] if isinstance(replay, tuple) else list(replay)
+        replayed = [self._prepare(*src) for src in sources]  # checked before the model changes at all
         site_weight = site_factor = None
         if shift != "none" or gate:
             r2, s2 = self._site_residuals(refl, truth, mask)
@@ -340,9 +373,7 @@ class OxideInverter:
         site_sampler = self._sampler(X, Y, valid, size, rng)
         batches = [lambda: site_sampler(batch)]
         weights = [1.0]
-        sources = [] if replay is None else [replay] if isinstance(replay, tuple) else list(replay)
-        for src in sources:
-            rX, rY, rvalid = self._prepare(*src)
+        for rX, rY, rvalid in replayed:
             rs = self._sampler(rX, rY, rvalid, 24, rng)
             batches.append(lambda rs=rs: rs(batch))
             weights.append(replay_weight / len(sources))
@@ -548,6 +579,7 @@ class OxideInverter:
         :class:`InputError`. ``epistemic=True`` adds ``<target>_epistemic_std`` (ensemble disagreement).
         ``precision``: see :meth:`predict_arrays`.
         """
+        _require_cube(refl)
         given = [d for d in refl.dims if d != "band"]
         flips = north_up_flips(refl)
         refl = training_layout(refl, flips)  # answers do not depend on axis order or direction
@@ -644,16 +676,16 @@ class OxideInverter:
             got = blob.get("arch") if isinstance(blob, dict) else type(blob).__name__
             raise CheckpointError(f"{path} holds architecture {got!r}, not {ARCH!r}; load it with the "
                                   "code that wrote it or retrain")
-        cfg = json.loads(blob["config"])
+        cfg = _checkpoint_config(path, blob)
         if bands is not None and list(bands) != cfg["bands"]:
             raise CheckpointError(f"{path} was trained on bands {cfg['bands']}, not {list(bands)}; "
                                   "use weights for this instrument")
-        m = cls(cfg["bands"], cfg["wavelengths"], cfg["targets"], width=cfg["width"], depth=cfg["depth"],
-                stem=cfg["stem"], members=cfg["members"], context=cfg.get("context", ()))
         try:
-            m.net.load_state_dict(blob["state_dict"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"{path}: weights do not fit the architecture ({exc}); retrain") from exc
+            m = cls(cfg["bands"], cfg["wavelengths"], cfg["targets"], width=cfg["width"], depth=cfg["depth"],
+                    stem=cfg["stem"], members=cfg["members"], context=cfg.get("context", ()))
+        except (TypeError, ValueError) as exc:  # InputError included: a checkpoint's config, not the caller's
+            raise _not_this_version(path, f"has an unusable config ({exc})") from exc
+        _load_state(path, m.net, blob["state_dict"])
         m.y_mean = blob["y_mean"].numpy()
         m.y_std = blob["y_std"].numpy()
         m.std_scale = blob["std_scale"].numpy()
@@ -666,6 +698,99 @@ class OxideInverter:
         m.mg_number_from = str(blob.get("mg_number_from", "head"))  # older checkpoints: the network's head
         m.meta = json.loads(blob["meta"])
         return m
+
+
+#: Entries of every OxideInverter checkpoint of this version (the later additions are optional).
+CHECKPOINT_KEYS = ("config", "state_dict", "y_mean", "y_std", "std_scale", "meta")
+#: Keys of a checkpoint's config (``context`` is optional: checkpoints older than context windows have none).
+CONFIG_KEYS = ("bands", "wavelengths", "targets", "width", "depth", "stem", "members")
+
+
+def _not_this_version(path: Path, problem: str) -> CheckpointError:
+    """The error for a file that is not an :class:`OxideInverter` checkpoint this code can read."""
+    return CheckpointError(f"{path} {problem}: it is not an OxideInverter checkpoint of this version; retrain "
+                           "(fit() and save()) or use the committed weights (load_pretrained)")
+
+
+def _checkpoint_config(path: Path, blob: dict) -> dict:
+    """The parsed ``config`` of a checkpoint ``blob`` read from ``path``.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file (named in errors).
+    blob
+        What ``torch.load`` returned for it.
+
+    Returns
+    -------
+    dict
+        The config, with every key of :data:`CONFIG_KEYS`.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the first missing entry of :data:`CHECKPOINT_KEYS` or the missing config keys, or a config
+        that is not a JSON object.
+    """
+    missing = [k for k in CHECKPOINT_KEYS if k not in blob]
+    if missing:
+        raise _not_this_version(path, f"has no {', '.join(map(repr, missing))} entry")
+    try:
+        cfg = json.loads(blob["config"])
+    except (TypeError, ValueError) as exc:
+        raise _not_this_version(path, f"has a 'config' that is not JSON ({exc})") from exc
+    if not isinstance(cfg, dict):
+        raise _not_this_version(path, f"has a 'config' that is a {type(cfg).__name__}, not a JSON object")
+    missing = [k for k in CONFIG_KEYS if k not in cfg]
+    if missing:
+        raise _not_this_version(path, f"has no {', '.join(map(repr, missing))} in its config")
+    return cfg
+
+
+def _load_state(path: Path, net: torch.nn.Module, state) -> None:
+    """Load a checkpoint's ``state`` into ``net``; a mismatch is one line naming the first parameter.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file (named in errors).
+    net
+        The network built from the checkpoint's config.
+    state
+        The checkpoint's ``state_dict`` entry.
+
+    Raises
+    ------
+    CheckpointError
+        When a parameter is missing, unexpected or of another shape than the config makes it.
+    """
+    if not isinstance(state, dict):
+        raise _not_this_version(path, f"has a 'state_dict' that is a {type(state).__name__}, not a mapping")
+    want = net.state_dict()
+    wrong = [k for k in want if k in state and tuple(getattr(state[k], "shape", ())) != tuple(want[k].shape)]
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    problem = None
+    if wrong:
+        k = wrong[0]
+        more = f" ({len(wrong) - 1} more parameters differ)" if len(wrong) > 1 else ""
+        problem = (f"parameter {k} has shape {tuple(getattr(state[k], 'shape', ()))} in the file where the "
+                   f"architecture in its config needs {tuple(want[k].shape)}{more}")
+    elif missing:
+        problem = f"parameter {missing[0]} is missing" + (f" ({len(missing) - 1} more)" if len(missing) > 1 else "")
+    elif unexpected:
+        problem = (f"parameter {unexpected[0]} is not in the architecture"
+                   + (f" ({len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
+    if problem is None:
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:  # anything else torch refuses: its first detail line, not its full dump
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+            problem = lines[1] if len(lines) > 1 else lines[0]
+    if problem is not None:
+        raise CheckpointError(f"{path}: weights do not fit the architecture in its config: {problem}; retrain "
+                              "(fit() and save()) or use the committed weights")
 
 
 def interval_z(level: float) -> float:
