@@ -263,3 +263,49 @@ def test_a_regions_interval_does_not_depend_on_the_other_regions_asked_for():
     # another seed draws other replicates
     other = A.region_statistics(da, {"far": masks["far"]}, n_boot=200, seed=5)
     assert float(other["mean_ci_low"][0]) != float(alone["mean_ci_low"][0])
+
+
+def _two_level_field() -> xr.DataArray:
+    """2 +- 1 on the near side, 0 +- 1 on the far side, the +-1 alternating by 1-degree column."""
+    _, lon2 = _latlon(1)
+    sign = np.where(np.arange(360) % 2 == 0, 1.0, -1.0)[None, :]
+    return _field(np.where(np.abs(lon2) <= 90, 2.0, 0.0) + sign, 1)
+
+
+def test_compare_regions_known_answer_p_value_and_effect_size():
+    """Every 10-degree block holds 5 columns of +1 and 5 of -1 in each row, so each near block has the area
+    mean 2 and each far block 0, and each region has the area-weighted variance E[x^2] - m^2 = 1:
+    d = (2 - 0) / sqrt((1 + 1) / 2) = 2.0 (Cohen 1988, pooled SD). Only the one relabelling that swaps the
+    two regions reaches |d*| >= 2, so none of 99 permutations does and p = (1 + 0)/(1 + 99) = 0.01
+    (Phipson & Smyth 2010); the two-sided p is the same with the regions swapped and d changes sign.
+    CLES: near values {1, 3}, far {-1, 1}, equal areas: P(a > b) + P(a = b)/2 = 3/4 + (1/4)/2 = 0.875.
+    """
+    da = _two_level_field()
+    m = geo.hemisphere_masks(da)
+    c = A.compare_regions(da, m["near"], m["far"], n_boot=100, n_perm=99, seed=0)
+    assert c["value"] == pytest.approx(2.0, abs=1e-12)
+    assert c["p_value"] == 0.01
+    assert c["cohens_d"] == pytest.approx(2.0, rel=1e-9)
+    assert c["cles"] == pytest.approx(0.875, abs=1e-12)
+    s = A.compare_regions(da, m["far"], m["near"], n_boot=100, n_perm=99, seed=0)
+    assert s["value"] == pytest.approx(-2.0, abs=1e-12)
+    assert s["p_value"] == 0.01
+    assert s["cohens_d"] == pytest.approx(-2.0, rel=1e-9)
+
+
+def test_iid_bootstrap_mean_interval_matches_the_normal_theory_width():
+    """For iid N(0, 1) cells (2-degree grid, near side, pixel bootstrap), the 95 % percentile interval of
+    the area-weighted mean m = sum(w x)/sum(w) has width ~ 2 * 1.96 * SE with the linearised (delta
+    method) SE = sqrt(sum w^2 (x - m)^2) / sum(w) (Efron & Tibshirani 1993, sections 13.3 and 6.5);
+    a 90 % interval would be 1.645/1.96 = 0.84 of it.
+    """
+    rng = np.random.default_rng(0)
+    da = _field(rng.normal(size=(90, 180)), 0.5)
+    near = geo.hemisphere_masks(da)["near"]
+    st = A.region_statistics(da, {"near": near}, block_deg=None, n_boot=2000, seed=0)
+    x, w = da.values[near.values], geo.area_weights(da).values[near.values]
+    m = np.sum(w * x) / np.sum(w)
+    se = np.sqrt(np.sum(w**2 * (x - m) ** 2)) / np.sum(w)
+    assert float(st["mean"][0]) == pytest.approx(m, rel=1e-9)
+    width = float(st["mean_ci_high"][0] - st["mean_ci_low"][0])
+    assert 0.9 < width / (2 * 1.959964 * se) < 1.1

@@ -140,3 +140,49 @@ def test_craters_at_the_seam_stay_on_a_float32_global_grid():
     df = pd.DataFrame({"lon": [-180.0, 180.0, 179.99, -179.99], "lat": [0.0] * 4, "diameter_km": [10.0] * 4})
     got = C.crater_density(df, regions={"all": xr.ones_like(g, dtype=bool)}, grid=g, block_deg=None)
     assert int(got["count"].sel(region="all")) == 4  # the -180 craters fell off the rounded grid edge
+
+
+def test_compare_densities_wald_interval_of_the_difference():
+    # densities 200 and 100 per 1e6 km2 on 1e6 km2 each; Poisson variance of k/A is k/A^2, so
+    # SE = 1e6 * sqrt(200/1e12 + 100/1e12) = sqrt(300) = 17.3205 and the 95 % Wald interval is
+    # 100 -+ 1.959964 * 17.3205 = [66.0524, 133.9476]
+    out = C.compare_densities(200, 1e6, 100, 1e6)
+    assert out["value"] == pytest.approx(100.0, rel=1e-12)
+    half = 1.959963985 * np.sqrt(300.0)
+    assert out["ci95"] == pytest.approx([100.0 - half, 100.0 + half], rel=1e-9)
+    assert out["ci95"] == pytest.approx([66.0524, 133.9476], abs=1e-4)
+
+
+def test_compare_densities_unequal_areas_exact_ratio_interval_and_p_value():
+    """100 craters on 1e6 km2 vs 100 on 2e6 km2: densities 100 and 50, rate ratio 2.
+
+    Conditional on n = 200, k_a ~ Binomial(200, p0) with p0 = A_a/(A_a + A_b) = 1/3 under equal densities.
+    Clopper-Pearson bounds of p: Beta(0.025; 100, 101) = 0.4286584, Beta(0.975; 101, 100) = 0.5713416;
+    ratio = p/(1 - p) * A_b/A_a = 2p/(1 - p): [1.5005330, 2.6657195]. The two-sided exact p-value sums
+    the binomial probabilities no larger than P(k_a = 100): 1.2625e-6 (p0 = 0.5 would give 1.0).
+    """
+    from scipy import stats
+
+    out = C.compare_densities(100, 1e6, 100, 2e6)
+    assert out["value"] == pytest.approx(50.0, rel=1e-12)
+    assert out["rate_ratio"] == pytest.approx(2.0, rel=1e-12)
+    lo, hi = stats.beta.ppf(0.025, 100, 101), stats.beta.ppf(0.975, 101, 100)
+    assert out["rate_ratio_ci95"] == pytest.approx([2 * lo / (1 - lo), 2 * hi / (1 - hi)], rel=1e-9)
+    assert out["rate_ratio_ci95"] == pytest.approx([1.5005330, 2.6657195], abs=1e-6)
+    pmf = stats.binom.pmf(np.arange(201), 200, 1.0 / 3.0)
+    p = pmf[pmf <= pmf[100] * (1 + 1e-7)].sum()
+    assert out["p_value"] == pytest.approx(p, rel=1e-9)
+    assert out["p_value"] == pytest.approx(1.2625e-6, rel=1e-4)
+
+
+def test_size_frequency_density_at_the_smallest_diameter_is_per_million_km2():
+    # at the smallest crater every crater counts: near + far = 2000 craters on two hemispheres of
+    # 2 pi R^2 = 1.8966e7 km2 each, so N(>= D_min) per 1e6 km2 = count / (2 pi R^2) * 1e6
+    df = _uniform_craters(2000, seed=3)
+    sfd = C.size_frequency(df).isel(diameter_km=0)
+    half = geo.MOON_AREA_KM2 / 2
+    for r in ("near", "far", "north", "south"):
+        s = sfd.sel(region=r)
+        assert float(s["cumulative_density"]) == pytest.approx(int(s["count"]) / half * 1e6, rel=1e-9)
+    total = float(sfd["cumulative_density"].sel(region="near") + sfd["cumulative_density"].sel(region="far"))
+    assert total == pytest.approx(2000 / half * 1e6, rel=1e-9)  # = 105.45 per 1e6 km2

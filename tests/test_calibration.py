@@ -388,3 +388,68 @@ def test_stripe_power_of_a_lazy_image_and_phase_experiment_on_a_south_up_moon():
     with pytest.raises(InputError, match="fewer than 4x4"):
         cal.phase_angle_experiment(moon, phases=(15.0,), snr=None, region={"lat": slice(40, 10),
                                                                               "lon": slice(170, -170)})
+
+
+def test_destripe_moments_gain_follows_the_injected_stripes():
+    """Moment matching (Gadallah et al. 2000): a column with gain g_j has its scale multiplied by g_j,
+    so g_hat_j = s_j / s_ref_j rises with g_j (corr +0.73 here; the inverse s_ref/s would give -0.72)."""
+    truth = scene(ny=400, nx=120, corr=20)
+    obs, g, _ = striped(truth, amp=0.05, off=0.0)
+    d = cal.destripe(obs, method="moments", window=31)
+    for k in range(len(BANDS)):
+        assert np.corrcoef(d["stripe_gain"][k], g)[0, 1] > 0.5
+
+
+def _east_plane(lat0: float, half: float = 0.1) -> xr.DataArray:
+    """A plane rising 10 deg to the east: z = tan 10 * R cos(lat0) * lon (m), lon in radians."""
+    from workbench.geo import MOON_RADIUS_M
+
+    lat = np.linspace(lat0 + half, lat0 - half, 21)
+    lon = np.linspace(-half, half, 21)
+    z = np.tan(np.deg2rad(10.0)) * MOON_RADIUS_M * np.cos(np.deg2rad(lat0)) * np.deg2rad(lon)
+    return xr.DataArray(np.tile(z, (lat.size, 1)), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                        attrs={"units": "m"})
+
+
+def test_local_geometry_east_facing_slope_known_answers():
+    """A surface rising 10 deg to the east faces west (normal tilted 10 deg away from the east); with the
+    sun 30 deg from the zenith in the east (azimuth 90) the two tilts add in the same plane:
+    i = 30 + 10 = 40 deg, e = 10 deg (a normal tilted towards the sun would give i = 20)."""
+    geo0 = cal.local_geometry(_east_plane(0.0), phase=30.0, sun_azimuth=90.0)
+    assert float(geo0["i"][10, 10]) == pytest.approx(40.0, abs=1e-6)
+    assert float(geo0["e"][10, 10]) == pytest.approx(10.0, abs=1e-6)
+    assert np.allclose(geo0["i"].values, 40.0, atol=0.01) and np.allclose(geo0["e"].values, 10.0, atol=0.01)
+    # at 60N a degree of longitude is R cos 60 = R/2 long: the same 10 deg plane built on that metric
+    # still gives i = 40 (dropping cos(lat) would halve tan(slope): 5.04 deg, i = 35.04)
+    geo60 = cal.local_geometry(_east_plane(60.0), phase=30.0, sun_azimuth=90.0)
+    assert float(geo60["i"][10, 10]) == pytest.approx(40.0, abs=1e-6)
+    assert float(geo60["e"][10, 10]) == pytest.approx(10.0, abs=1e-6)
+    assert np.allclose(geo60["i"].values, 40.0, atol=0.05)
+
+
+def test_pair_bootstrap_interval_is_the_percentile_interval_of_the_replicates():
+    """ci='bootstrap' (Efron & Tibshirani 1993, section 13.3): the level-c interval is the
+    ((1 - c)/2, (1 + c)/2) quantiles of the n_boot refits on pixel pairs drawn with replacement; the
+    50 % interval is the interquartile range of the replicates, not a point. The same seed draws the
+    same replicates, recomputed here with scipy's Theil-Sen (144 pixels, no subsampling)."""
+    from scipy import stats
+
+    truth = scene(ny=12, nx=12, corr=2.0).sel(band=["R750"])
+    tgt = noisy(truth * 0.97 - 0.003, 100, 2)
+    kw = dict(method="theil-sen", ci="bootstrap", n_boot=100, block=1, seed=0)
+    c90 = cal.fit_cross_calibration(tgt, truth, confidence=0.90, **kw)
+    c50 = cal.fit_cross_calibration(tgt, truth, confidence=0.50, **kw)
+    x, y = truth.values[0].ravel(), tgt.values[0].ravel()
+    rng = np.random.default_rng(0)
+    boots = []
+    for _ in range(100):
+        j = rng.integers(0, x.size, x.size)
+        r = stats.theilslopes(y[j], x[j], method="joint")
+        boots.append((r.slope, r.intercept))
+    boots = np.array(boots)
+    for c, (qlo, qhi) in ((c90, (0.05, 0.95)), (c50, (0.25, 0.75))):
+        assert float(c["gain_low"][0]) == pytest.approx(np.quantile(boots[:, 0], qlo), rel=1e-12)
+        assert float(c["gain_high"][0]) == pytest.approx(np.quantile(boots[:, 0], qhi), rel=1e-12)
+        assert float(c["offset_low"][0]) == pytest.approx(np.quantile(boots[:, 1], qlo), rel=1e-9, abs=1e-15)
+        assert float(c["offset_high"][0]) == pytest.approx(np.quantile(boots[:, 1], qhi), rel=1e-9, abs=1e-15)
+    assert float(c50["gain_high"][0] - c50["gain_low"][0]) > 0

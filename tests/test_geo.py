@@ -99,3 +99,27 @@ def test_area_weights_of_a_seam_crossing_or_single_row_grid():
     assert float(geo.area_weights(row).isel(lat=0, lon=0)) == pytest.approx(ref, rel=1e-9)
     with pytest.raises(InputError, match="two latitudes or two longitudes"):
         geo.area_weights(row.isel(lon=[0]))
+
+
+def test_destination_point_known_answers():
+    # bearing is clockwise from north (90 = east): a quarter great circle east from (0, 0) ends at (0, 90E)
+    quarter = np.pi / 2 * geo.MOON_RADIUS_KM
+    lat2, lon2 = geo.destination_point(0.0, 0.0, 90.0, quarter)
+    assert float(lat2) == pytest.approx(0.0, abs=1e-9) and float(lon2) == pytest.approx(90.0, abs=1e-9)
+    # and 270 (west) ends at 90W
+    lat2, lon2 = geo.destination_point(0.0, 0.0, 270.0, quarter)
+    assert float(lat2) == pytest.approx(0.0, abs=1e-9) and float(lon2) == pytest.approx(-90.0, abs=1e-9)
+
+
+def test_area_weights_of_a_non_square_global_grid_sum_to_lunar_area():
+    # 0.5 deg in latitude x 1 deg in longitude: each cell is R^2 * dlon * (sin top - sin bottom), which
+    # sums to 4 pi R^2 only when the longitude step (not the latitude step) is used for dlon
+    lat = np.arange(89.75, -90.0, -0.5)
+    lon = np.arange(-179.5, 180.0, 1.0)
+    da = xr.DataArray(np.zeros((lat.size, lon.size)), dims=("lat", "lon"), coords={"lat": lat, "lon": lon})
+    w = geo.area_weights(da)
+    assert float(w.sum()) == pytest.approx(geo.MOON_AREA_KM2, rel=1e-9)
+    # the cell centred on 0.25N spans 0...0.5N: R^2 * (pi/180) * (sin 0.5 deg - sin 0) = 459.747 km2
+    cell = geo.MOON_RADIUS_KM**2 * np.deg2rad(1.0) * np.sin(np.deg2rad(0.5))
+    assert float(w.sel(lat=0.25).isel(lon=0)) == pytest.approx(cell, rel=1e-9)
+    assert cell == pytest.approx(459.747, abs=1e-3)

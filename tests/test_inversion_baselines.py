@@ -128,3 +128,32 @@ def test_sklearn_baselines_learn_a_simple_law(kind):
     assert P.shape == (101, 2) and np.isnan(P[-1]).all()
     r2 = 1 - np.sum((P[:-1] - Y[300:]) ** 2, 0) / np.sum((Y[300:] - Y[300:].mean(0)) ** 2, 0)
     assert (r2 > 0.6).all()  # piecewise-constant forests are the weakest here
+
+
+def test_refit_predict_reproduces_the_training_oxides_and_the_fitted_origin():
+    """A noise-free refit must give back the generating origin under its own name and predict with it.
+
+    The synthetic TiO2 is the Lucey (2000) form with origin (x0, y0) = (0, 0.45), a = 4, b = 5 (all
+    R415/R750 = 0.5...0.7 > y0, so theta > 0 and the power law is defined); FeO with (0.05, 1.25, 15, -5).
+    The published constants would predict up to 3.6 wt% TiO2 / 33 wt% FeO away from these values.
+    """
+    rng = np.random.default_rng(0)
+    r750 = rng.uniform(0.08, 0.25, 200)
+    r950 = r750 * rng.uniform(1.0, 1.2, 200)
+    r415 = r750 * rng.uniform(0.5, 0.7, 200)
+    ti = bl.lucey_tio2(r415, r750, x0=0.0, y0=0.45, a=4.0, b=5.0)
+    fit = bl.fit_lucey_tio2(r415, r750, ti)
+    assert fit.params["x0"] == pytest.approx(0.0, abs=1e-4)
+    assert fit.params["y0"] == pytest.approx(0.45, abs=1e-4)
+    np.testing.assert_allclose(fit.predict(r415, r750), ti, rtol=0, atol=1e-3)
+    fe = bl.lucey_feo(r750, r950, x0=0.05, y0=1.25, slope=15.0, intercept=-5.0)
+    fit = bl.fit_lucey_feo(r750, r950, fe)
+    np.testing.assert_allclose(fit.predict(r750, r950), fe, rtol=0, atol=1e-3)
+
+
+def test_lucey_tio2_is_zero_for_spectra_redder_than_the_origin():
+    # R415/R750 = 0.03/0.10 = 0.3 < y0 = 0.42: theta_Ti = atan2(0.3 - 0.42, 0.10 - 0) = -0.876 rad < 0,
+    # which Lucey et al. (2000) read as no detectable ilmenite: 0 wt% (|theta| would give 3.708*0.876^5.979
+    # = 1.68 wt%).
+    assert float(bl.lucey_tio2(0.03, 0.10)) == 0.0
+    assert float(bl.lucey_tio2_angle(0.03, 0.10)) == pytest.approx(-math.atan(1.2), rel=1e-12)

@@ -94,3 +94,19 @@ def test_missing_geometry_is_nan_not_shadow_and_percent_is_refused():
     hot[7] = 1.7  # one cosmic ray among 400 pixels is a NaN, not a units error
     out = ph.normalise(hot, 30.0, 0.0, 30.0, model="hapke")
     assert np.isnan(out[7]) and np.isfinite(np.delete(out, 7)).all()
+
+
+def test_lunar_lambert_with_mcewen_L_worked_by_hand():
+    """I/F = A [2 L(g) mu0/(mu0 + mu) + (1 - L(g)) mu0], L(g) = 1 - 0.019 g + 2.42e-4 g^2 - 1.46e-6 g^3.
+
+    McEwen (1996) lunar L(g) polynomial, as in USGS ISIS ``LunarLambertMcEwen`` (M1 = -0.019,
+    M2 = 0.000242, M3 = -0.00000146); i, e, g in degrees, A = 1.
+    """
+    # L(60) = 1 - 1.14 + 0.8712 - 0.31536 = 0.41584; i = 60, e = 0: mu0 = 0.5, mu = 1
+    # I/F = 2 * 0.41584 * 0.5/1.5 + 0.58416 * 0.5 = 0.2772267 + 0.29208 = 0.5693067
+    assert float(ph.mcewen_L(60.0)) == pytest.approx(0.41584, rel=1e-12)
+    assert float(ph.lunar_lambert(60.0, 0.0, 60.0)) == pytest.approx(0.5693067, rel=1e-6)
+    # L(30) = 1 - 0.57 + 0.2178 - 0.03942 = 0.60838; mu0 = cos 30 = 0.8660254, mu = 1
+    # I/F = 1.21676 * 0.8660254/1.8660254 + 0.39162 * 0.8660254 = 0.5647001 + 0.3391529 = 0.9038531
+    assert float(ph.mcewen_L(30.0)) == pytest.approx(0.60838, rel=1e-12)
+    assert float(ph.lunar_lambert(30.0, 0.0, 30.0)) == pytest.approx(0.9038531, rel=1e-6)

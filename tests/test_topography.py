@@ -475,3 +475,15 @@ def test_cli_keeps_a_geotiff_images_georeferencing_beside_a_npy_dem(tmp_path):
     back = rioxarray.open_rasterio(out)
     assert back.rio.crs is not None
     np.testing.assert_allclose(back["y"].values, y)
+
+
+def test_slope_deg_uses_the_pixel_size():
+    from workbench.topography.model import slope_deg
+
+    # z = 0.1 x (m) sampled on 5 m pixels rises 0.5 m per pixel: dz/dx = 0.5 m / 5 m = 0.1, so the
+    # slope is atan(0.1) = 5.7106 deg everywhere (central and one-sided differences are exact on a plane)
+    x = np.arange(20) * 5.0
+    z = np.tile(0.1 * x, (12, 1))
+    s = slope_deg(z, 5.0)
+    np.testing.assert_allclose(s, np.degrees(np.arctan(0.1)), rtol=0, atol=1e-9)
+    assert float(s[6, 10]) == pytest.approx(5.7106, abs=1e-4)
