@@ -606,6 +606,19 @@ def test_a_numpy_cube_is_refused_with_one_message_saying_what_to_pass():
         m.fine_tune(refl, truth, site_mask(truth, 0, 0, 500), steps=1, replay=(arr, truth, None))
 
 
+def test_truth_and_mask_must_be_xarray_on_the_cube_grid():
+    """Regression: a numpy site mask raised a raw AttributeError inside fine_tune."""
+    refl, truth = _toy(8, 8)
+    m = _tiny()
+    mask = site_mask(truth, 0, 0, 500)
+    with pytest.raises(InputError, match=r"mask must be a boolean xarray\.DataArray.*got numpy\.ndarray.*site_mask"):
+        m.fine_tune(refl, truth, mask.values, steps=1)
+    with pytest.raises(InputError, match=r"mask has dims .*reflectance's grid"):
+        m.fine_tune(refl, truth, mask.isel(lat=slice(0, 4)), steps=1)
+    with pytest.raises(InputError, match=r"truth must be an xarray\.Dataset.*got xarray\.DataArray"):
+        m.fit(refl, truth.to_array(), steps=1)
+
+
 def test_a_band_given_twice_is_named():
     """Regression: six bands with R415 twice said ``missing [], extra []``."""
     refl, _ = _toy(6, 6)

@@ -82,6 +82,36 @@ def _require_cube(refl, name: str = "reflectance") -> None:
                      "workbench.synth.resample_to_instrument or observe(...)['reflectance']")
 
 
+def _require_layers(refl: xr.DataArray, truth, mask) -> None:
+    """Raise :class:`InputError` unless ``truth`` (a Dataset) and ``mask`` (a boolean DataArray, or None)
+    lie on ``refl``'s spatial grid: same dims and sizes, since they are aligned with it by position.
+
+    Parameters
+    ----------
+    refl
+        The (band, ...) reflectance cube, already checked by :func:`_require_cube`.
+    truth, mask
+        What the caller passed as the oxide truth and the pixel selection.
+    """
+    spatial = {d: refl.sizes[d] for d in refl.dims if d != "band"}
+    for name, obj, kind in (("truth", truth, xr.Dataset), ("mask", mask, xr.DataArray)):
+        if obj is None and name == "mask":
+            continue
+        if not isinstance(obj, kind):
+            what, fix = (("an xarray.Dataset of oxide maps (wt%), one variable per target",
+                          "e.g. truth.to_dataset('variable') for a stacked DataArray, or xr.Dataset({'FeO': "
+                          "(('lat', 'lon'), values), ...}, coords=...)") if kind is xr.Dataset else
+                         ("a boolean xarray.DataArray on the reflectance grid",
+                          "e.g. site_mask(refl, lat, lon, radius_km), or xr.DataArray(values, dims=('lat', "
+                          "'lon'), coords=...)"))
+            raise InputError(f"{name} must be {what}, got {type(obj).__module__.split('.')[0]}."
+                             f"{type(obj).__qualname__}; {fix}")
+        sizes = {d: obj.sizes.get(d) for d in spatial}
+        if sizes != spatial:
+            raise InputError(f"{name} has dims {dict(obj.sizes)} but the reflectance's grid is {spatial}; "
+                             f"give {name} on the same grid (same dim names and sizes)")
+
+
 def site_mask(template: xr.DataArray | xr.Dataset, lat: float, lon: float, radius_km: float) -> xr.DataArray:
     """Boolean (lat, lon) mask of the pixels within ``radius_km`` of a site (great-circle distance)."""
     from ..geo import great_circle_distance
@@ -191,6 +221,7 @@ class OxideInverter:
     # ------------------------------------------------------------------------------------ training
     def _prepare(self, refl, truth, mask):
         _require_cube(refl)
+        _require_layers(refl, truth, mask)
         flips = north_up_flips(refl)  # reflectance, truth and mask are aligned by position, as given
         refl, truth = training_layout(refl, flips), training_layout(truth, flips)
         mask = None if mask is None else training_layout(mask, flips)
