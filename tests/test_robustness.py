@@ -338,6 +338,25 @@ def _inverter():
                                members=2)
 
 
+def _fine_tune_numpy_mask() -> None:
+    refl = cube(shape=(6, 6))
+    truth = xr.Dataset({t: (("lat", "lon"), np.full((6, 6), 5.0)) for t in _inverter().targets},
+                       coords={"lat": refl["lat"], "lon": refl["lon"]})
+    _inverter().fine_tune(refl, truth, np.ones((6, 6), bool), steps=1)
+
+
+def _weighted_quantile(values, weights, q) -> None:
+    from workbench.analysis.asymmetry import weighted_quantile
+
+    weighted_quantile(values, weights, q)
+
+
+def _topo_train_args(argv: list[str]) -> None:
+    from workbench.topography import train
+
+    train.check_args(train._parser().parse_args(argv))
+
+
 def _soil_spectrum(fractions, npfe: float = 0.3) -> None:
     from workbench.synth.minerals import MINERALS
     from workbench.synth.spectra import reflectance_from_modes
@@ -457,6 +476,23 @@ CASES: list[Case] = [
     Case("CLI usage", "residual CNN `predict(..., tile_rows=0)`",
          lambda t: _inverter().predict(cube(), tile_rows=0), wb.errors.InputError,
          r"tile_rows must be a whole number of rows >= 1"),
+    Case("wrong band count", "residual CNN given a bare numpy array instead of a band cube",
+         lambda t: _inverter().predict(cube().values), wb.errors.InputError,
+         r"must be an xarray\.DataArray .*got numpy\.ndarray"),
+    Case("wrong band count", "residual CNN given R415 twice (six bands)",
+         lambda t: _inverter().predict(xr.concat([cube(), cube().isel(band=[0])], "band")), wb.errors.InputError,
+         r"given more than once: \['R415'\]"),
+    Case("CLI usage", "residual CNN fine-tuned with a numpy site mask",
+         lambda t: _fine_tune_numpy_mask(), wb.errors.InputError, r"mask must be a boolean xarray\.DataArray"),
+    Case("CLI usage", "area-weighted quantile with a negative weight",
+         lambda t: _weighted_quantile([1.0, 2.0, 3.0], [1.0, -1.0, 1.0], 0.5),
+         wb.errors.InputError, r"finite and non-negative"),
+    Case("CLI usage", "`python -m workbench.topography.train --size 30` (not a multiple of 8)",
+         lambda t: _topo_train_args(["--size", "30"]), wb.errors.InputError,
+         r"--size 30: give a positive multiple of 8"),
+    Case("CLI usage", "blended tiles with a negative overlap",
+         lambda t: wb.topography.blend_tiles(lambda w: np.zeros((1, 1)), (10, 10), tile=4, overlap=-1),
+         wb.errors.InputError, r"overlap must be a whole number of pixels from 0 to 3"),
     Case("wrong wavelengths", "band dim without a wavelength coordinate",
          lambda t: validate.check_bands(cube().drop_vars("wavelength"), CLEMENTINE_NM), wb.errors.InputError,
          r"no 'wavelength' coordinate"),
