@@ -150,3 +150,20 @@ def test_max_km_off_a_bin_edge_is_rounded_up_and_labelled_truly():
     assert float(p["distance_km"][-1]) == 1025.0 and p.attrs["max_km"] == 1050.0
     assert float(p["area_km2"][-1]) == pytest.approx(cap(1050.0) - cap(1000.0), rel=0.03)
     assert spa.radial_profile(t, 0.0, 0.0, bin_km=500.0, max_km=1e9).sizes["distance_km"] == 11  # antipode
+
+
+def test_boundary_table_lists_every_change_point_with_units():
+    ds = _disc_field(1100.0).to_dataset()
+    res = spa.spa_boundaries(ds, {"lat": -53.0, "lon": -169.0}, variables={"FeO": 1}, max_km=2500.0,
+                             n_sectors=6, n_boot=20)
+    t = spa.boundary_table(res)
+    assert list(t.columns) == ["variable", "boundary", "radius (km)", "sector 95% CI (km)", "level inside",
+                               "level outside", "level units"]
+    (row,) = t.to_dict("records")
+    assert row["variable"] == "FeO" and row["boundary"] == 1 and row["level units"] == "wt%"
+    assert row["radius (km)"] == pytest.approx(1100.0, abs=50.0)
+    lo, hi = row["sector 95% CI (km)"]
+    assert isinstance(lo, int) and lo <= row["radius (km)"] <= hi
+    assert row["level inside"] == pytest.approx(12.0, abs=0.5) and row["level outside"] == pytest.approx(5.0, abs=0.5)
+    no_sectors = {"FeO": {k: v for k, v in res["FeO"].items() if k != "sectors"}}
+    assert spa.boundary_table(no_sectors)["sector 95% CI (km)"].iloc[0] is None

@@ -152,3 +152,29 @@ def test_regional_map_keeps_its_own_extent():
     fig = maps.render_bokeh(maps.lunar_map(da))
     assert fig.x_range.start == pytest.approx(-40.0) and fig.x_range.end == pytest.approx(-10.0)
     assert fig.y_range.start == pytest.approx(10.0) and fig.y_range.end == pytest.approx(30.0)
+
+
+def test_sfd_plot_draws_each_region_with_its_band_and_units():
+    import holoviews as hv
+
+    d = np.array([20.0, 28.3, 40.0])
+    sfd = xr.Dataset(
+        {"count": (("region", "diameter_km"), [[5, 2, 0], [9, 4, 1]]),
+         "cumulative_density": (("region", "diameter_km"), [[50.0, 20.0, 0.0], [90.0, 40.0, 10.0]],
+                                {"units": "1/(1e6 km2)"}),
+         "ci_low": (("region", "diameter_km"), [[16.0, 2.4, 0.0], [41.0, 10.9, 0.3]]),
+         "ci_high": (("region", "diameter_km"), [[117.0, 72.0, 36.9], [171.0, 102.0, 55.7]])},
+        coords={"region": ["near", "far"], "diameter_km": ("diameter_km", d, {"units": "km"})})
+    p = maps.sfd_plot(sfd, "test")
+    assert isinstance(p, hv.Overlay)
+    curves = [el for el in p if isinstance(el, hv.Curve)]
+    spreads = [el for el in p if isinstance(el, hv.Spread)]
+    assert [c.label for c in curves] == ["near", "far"] and len(spreads) == 2
+    assert len(curves[0]) == 2 and len(curves[1]) == 3  # a diameter with no crater is left off the log axes
+    assert curves[0].kdims[0].name == "diameter (km)" and curves[0].vdims[0].name == "N(≥D) per 10⁶ km²"
+    np.testing.assert_allclose(spreads[0].dimension_values(2), [50.0 - 16.0, 20.0 - 2.4])  # lower error
+    maps.render_bokeh(p + maps.sfd_plot(sfd, regions=("far",)))
+    with pytest.raises(InputError, match="regions"):
+        maps.sfd_plot(sfd, regions=("north",))
+    with pytest.raises(InputError, match="size_frequency"):
+        maps.sfd_plot(sfd.drop_vars("ci_low"))

@@ -8,12 +8,12 @@ import pytest
 from workbench.synth.terrain import make_terrain
 from workbench.topography.model import weights_paths
 
-pytestmark = [
-    pytest.mark.slow,  # imports holoviews, bokeh and torch: several seconds on a shared 2-core machine
-    pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet"),
-]
+pytestmark = pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")
+#: the panel tests build the whole panel (holoviews, bokeh, torch): several seconds on a shared 2-core machine
+slow = pytest.mark.slow
 
 
+@slow
 def test_topography_view_is_a_pure_function_of_the_state():
     from workbench.widgets.topography import Scene, TopographyState, topography_view
 
@@ -30,6 +30,7 @@ def test_topography_view_is_a_pure_function_of_the_state():
     assert set(c.results) == {"upsample", "network", "sfs", "network_sfs"} and "network_sfs" in c.readout
 
 
+@slow
 def test_panel_updates_once_per_change():
     from workbench.widgets.topography import Scene, TopographyPanel, TopographyState
 
@@ -40,6 +41,7 @@ def test_panel_updates_once_per_change():
     panel.cleanup()
 
 
+@slow
 def test_profile_row_reslices_and_sfs_switch_redraws():
     from bokeh.plotting import figure
 
@@ -59,3 +61,60 @@ def test_profile_row_reslices_and_sfs_switch_redraws():
     # with SfS off there are 7 plots, not 11: the live widget is redrawn instead of failing inside HoloViews
     assert len(list(panel._plot_widget._model.select({"type": figure}))) == 7 and panel.error is None
     panel.cleanup()
+
+
+def _polar(n: int = 100):
+    import xarray as xr
+
+    c = (np.arange(n) - n / 2 + 0.5) * 1600.0
+    z = np.add.outer(np.linspace(0, 500, n), np.linspace(0, 300, n))
+    return xr.DataArray(z.astype("float32"), dims=("y", "x"), coords={"y": c[::-1], "x": c}, name="elevation",
+                        attrs={"units": "m", "crs": "IAU_2015:30135"})
+
+
+def test_polar_tile_stays_inside_the_dem_or_names_the_range():
+    from workbench.errors import InputError
+    from workbench.widgets.topography import polar_tile
+
+    dem = _polar(100)
+    t = polar_tile(dem, 32, 10)
+    assert t.shape == (32, 32) and t.dtype == np.float64 and t.attrs["units"] == "m"
+    assert float(t["y"][0]) == float(dem["y"][50 - 16 + 10]) and float(t["x"][0]) == float(dem["x"][44])
+    assert polar_tile(dem, 32, 34).shape == polar_tile(dem, 32, -34).shape == (32, 32)  # the two ends
+    assert float(polar_tile(dem, 32, (0, -34))["x"][0]) == float(dem["x"][0])
+    with pytest.raises(InputError, match="from -34 to 34"):
+        polar_tile(dem, 32, 35)  # used to fail inside xarray's coarsen on a 13-row tile
+    with pytest.raises(InputError, match="multiple of 8"):
+        polar_tile(dem, 30)
+    with pytest.raises(InputError, match="does not fit"):
+        polar_tile(dem, 104)
+    with pytest.raises(InputError, match="whole number"):
+        polar_tile(dem, 32, 2.5)
+
+
+@slow
+def test_polar_tile_view_scores_each_method_against_the_tile():
+    import holoviews as hv
+
+    from workbench.widgets.topography import polar_tile, polar_tile_view
+
+    tile = polar_tile(_polar(64), 32, 0)
+    v = polar_tile_view(tile, 60.0, 20.0, methods=("upsample",))
+    assert set(v.results) == {"upsample"} and v.coarse.shape == (4, 4) and v.coarse.attrs["units"] == "m"
+    relief = float(tile.max() - tile.min())
+    assert 0 < v.rmse_m["upsample"] < 0.1 * relief  # a plane is rebuilt closely from its block means
+    assert v.rmse_m["upsample"] == pytest.approx(float(np.sqrt(((v.results["upsample"] - tile) ** 2).mean())))
+    assert isinstance(v.layout, hv.Layout) and len(v.layout) == 3
+
+
+@slow
+def test_sun_elevation_table_keeps_every_quantity_with_units():
+    from workbench.widgets.topography import sun_elevation_table
+
+    dem = make_terrain(48, 5.0, seed=10_003)
+    t = sun_elevation_table(dem, 5.0, elevations=(5.0, 30.0), methods=("upsample", "sfs"))
+    assert t.index.name == "sun elevation (deg)" and list(t.index) == [5.0, 30.0]
+    assert list(t.columns) == [("RMSE (m)", "upsample"), ("RMSE (m)", "sfs"), ("slope error (deg)", "upsample"),
+                               ("slope error (deg)", "sfs"), ("shadowed (%)", "")]
+    assert t.loc[5.0, ("shadowed (%)", "")] > t.loc[30.0, ("shadowed (%)", "")]  # low sun, long shadows
+    assert t.loc[5.0, ("RMSE (m)", "upsample")] == pytest.approx(t.loc[30.0, ("RMSE (m)", "upsample")])

@@ -257,3 +257,34 @@ def test_replaced_plots_are_closed_so_toggling_does_not_grow_the_widget_registry
     # every replaced BokehModel (and its Layout) used to stay open with its data: +2 widgets a redraw
     assert len(ww._instances) == before
     p.cleanup()
+
+
+def test_headline_table_shows_counts_as_whole_numbers(tmp_path, monkeypatch):
+    import json
+
+    from workbench import report
+
+    monkeypatch.setenv(report.ENV_VAR, str(tmp_path))
+    t = report.headline("99_table", n_sites=11, resolution_ppd=2, mean_km=-1.103, ci_km=[-1.2, -1.0])
+    text = t.to_string()
+    assert "11.000" not in text and "2.0000" not in text and "-1.103" in text
+    assert t.loc["n_sites", "value"] == 11 and isinstance(t.loc["n_sites", "value"], int)
+    # the JSON keeps the values as they were given
+    assert json.loads((tmp_path / "99_table.json").read_text()) == {
+        "n_sites": 11, "resolution_ppd": 2, "mean_km": -1.103, "ci_km": [-1.2, -1.0]}
+
+
+def test_site_table_labels_oxides_in_wt_percent_and_says_not_reported():
+    import pandas as pd
+
+    from workbench.widgets.tour import site_table
+
+    sites = pd.DataFrame({"site": ["Apollo 11", "Chang'e-6"], "lat": [0.67, -41.64], "lon": [23.47, -153.99],
+                          "TiO2": [7.8, np.nan], "FeO": [15.3, 17.0], "Al2O3": [13.6, 14.0],
+                          "far_side": [False, True]})
+    t = site_table(sites)
+    assert list(t.columns) == ["site", "lat (°N)", "lon (°E)", "TiO2 (wt%)", "FeO (wt%)", "Al2O3 (wt%)", "far side"]
+    assert t.loc[1, "TiO2 (wt%)"] == "not reported" and t.loc[0, "TiO2 (wt%)"] == 7.8
+    assert np.isnan(sites.loc[1, "TiO2"])  # the input is left as it is
+    with pytest.raises(InputError, match="missing columns"):
+        site_table(sites.drop(columns="FeO"))

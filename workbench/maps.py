@@ -444,6 +444,56 @@ def sites_overlay(
     return pts * labels
 
 
+def sfd_plot(
+    sfd: xr.Dataset,
+    title: str | None = None,
+    regions: tuple[str, ...] = ("near", "far"),
+    width: int = 340,
+    height: int = 240,
+):
+    """Cumulative crater size–frequency curves N(≥D) per region with their Poisson 95 % bands, log–log.
+
+    Parameters
+    ----------
+    sfd
+        :func:`workbench.analysis.craters.size_frequency` output: dims ``region`` and ``diameter_km`` (km),
+        ``count``, ``cumulative_density``, ``ci_low``, ``ci_high`` (``attrs["units"]``, e.g. per 10⁶ km²).
+    title
+        Plot title.
+    regions
+        Regions drawn, one curve and band each; diameters with no crater are left out (log axes).
+    width, height
+        Frame size in screen pixels.
+
+    Returns
+    -------
+    holoviews.Overlay
+        A shaded band (``Spread``) and a curve per region; the axes carry the units.
+    """
+    need = ("count", "cumulative_density", "ci_low", "ci_high")
+    if not isinstance(sfd, xr.Dataset) or any(v not in sfd for v in need) or "diameter_km" not in sfd.coords:
+        raise InputError(f"sfd_plot needs a size_frequency() Dataset with {need} on diameter_km; "
+                         "use workbench.analysis.craters.size_frequency(craters)")
+    missing = [r for r in regions if r not in sfd["region"].values]
+    if missing:
+        raise InputError(f"sfd_plot: regions {missing} not in the table; choose from {list(sfd['region'].values)}")
+    hv = _hv()
+    units = str(sfd["cumulative_density"].attrs.get("units", ""))
+    ylabel = "N(≥D) per 10⁶ km²" if units == "1/(1e6 km2)" else f"N(≥D) ({units or 'unknown units'})"
+    xlabel = f"diameter ({sfd['diameter_km'].attrs.get('units', 'km')})"
+    x = np.asarray(sfd["diameter_km"].values, dtype="float64")
+    elements = []
+    for r in regions:
+        s = sfd.sel(region=r)
+        ok = s["count"].values > 0
+        y = s["cumulative_density"].values[ok]
+        lo, hi = s["ci_low"].values[ok], s["ci_high"].values[ok]
+        elements.append(hv.Spread((x[ok], y, y - lo, hi - y), xlabel, [ylabel, "lo", "hi"]).opts(alpha=0.3))
+        elements.append(hv.Curve((x[ok], y), xlabel, ylabel, label=r))
+    return hv.Overlay(elements).opts(logx=True, logy=True, title=title or "", frame_width=width,
+                                     frame_height=height)
+
+
 def side_by_side(*maps: Any, cols: int | None = None):
     """Lay maps out side by side with linked panning and zooming (shared axes with equal kdims)."""
     if not maps:

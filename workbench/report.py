@@ -29,14 +29,36 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def headline_table(figures: dict[str, Any]):
+    """The figures as a one-column pandas table (index ``figure``, column ``value``) for display.
+
+    The column holds each value as it is (``dtype=object``), so counts show as whole numbers
+    (``11``, not ``11.000``) and every float keeps its own rounding instead of the widest one's.
+
+    Parameters
+    ----------
+    figures
+        Figure name -> value (numbers, strings, lists or dicts).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per figure, in the order given.
+    """
+    import pandas as pd
+
+    values = pd.Series(list(figures.values()), index=pd.Index(list(figures), name="figure"), dtype=object,
+                       name="value")
+    return values.to_frame()
+
+
 def headline(notebook: str, **figures: Any):
     """Record a notebook's headline figures and return them as a small pandas table for display.
 
     When ``WORKBENCH_HEADLINE_DIR`` is set (``workbench demo`` sets it) the figures are merged into
-    ``<dir>/<notebook>.json``.
+    ``<dir>/<notebook>.json``; the values written there are the values given (the table only changes
+    how they are shown, see :func:`headline_table`).
     """
-    import pandas as pd
-
     figures = _clean(figures)
     out = os.environ.get(ENV_VAR)
     if out:
@@ -44,4 +66,4 @@ def headline(notebook: str, **figures: Any):
         old = json.loads(p.read_text()) if p.exists() else {}
         old.update(figures)
         atomic_write_text(p, json.dumps(json_safe(old), indent=2, sort_keys=True, allow_nan=False))
-    return pd.DataFrame({"figure": list(figures), "value": [figures[k] for k in figures]}).set_index("figure")
+    return headline_table(figures)

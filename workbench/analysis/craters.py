@@ -55,6 +55,7 @@ __all__ = [
     "compare_densities",
     "size_frequency",
     "density_summary",
+    "density_table",
 ]
 
 #: Latitude range (degrees) covered by each known crater catalogue id.
@@ -408,3 +409,43 @@ def density_summary(
         out[f"{a}_minus_{b}"] = compare_densities(int(sa["count"]), float(sa["area_km2"]),
                                                   int(sb["count"]), float(sb["area_km2"]), level)
     return out
+
+
+def density_table(densities: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """Crater densities of one or more catalogues side by side, with units and the block/Poisson width ratio.
+
+    Parameters
+    ----------
+    densities
+        Catalogue name -> :func:`crater_density` output (with the block-bootstrap interval, the default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(catalogue, region)``; columns ``count``, ``area (km²)``, ``density (per 10⁶ km²)``,
+        its Poisson and block-bootstrap 95 % limits (per 10⁶ km²) and ``block / Poisson CI width``: how
+        many times wider the block interval is (it includes the clustering of craters, the Poisson one
+        does not).
+    """
+    if not densities:
+        raise InputError("density_table needs at least one crater_density result")
+    unit = "per 10⁶ km²"
+    frames = {}
+    for name, ds in densities.items():
+        if "density_block_ci_low" not in ds:
+            raise InputError(f"{name}: no block-bootstrap interval; run crater_density with block_deg (e.g. 10)")
+        poisson = ds["density_ci_high"].values - ds["density_ci_low"].values
+        block = ds["density_block_ci_high"].values - ds["density_block_ci_low"].values
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = block / poisson
+        frames[name] = pd.DataFrame({
+            "count": ds["count"].values,
+            "area (km²)": ds["area_km2"].values,
+            f"density ({unit})": ds["density"].values,
+            f"Poisson 95% low ({unit})": ds["density_ci_low"].values,
+            f"Poisson 95% high ({unit})": ds["density_ci_high"].values,
+            f"block 95% low ({unit})": ds["density_block_ci_low"].values,
+            f"block 95% high ({unit})": ds["density_block_ci_high"].values,
+            "block / Poisson CI width": ratio,
+        }, index=pd.Index([str(r) for r in ds["region"].values], name="region"))
+    return pd.concat(frames, names=["catalogue"])

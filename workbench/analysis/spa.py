@@ -57,6 +57,7 @@ __all__ = [
     "circle_path",
     "boundary_path",
     "spa_boundaries",
+    "boundary_table",
 ]
 
 #: SPA best-fit ellipse (Garrick-Bethell & Zuber 2009): centre and semi-axes (km).
@@ -544,3 +545,39 @@ def spa_boundaries(
                                                   bin_km=bin_km, max_km=max_km)
         out[name] = res
     return out
+
+
+def boundary_table(results: dict[str, dict[str, xr.Dataset]]) -> pd.DataFrame:
+    """One row per change point of :func:`spa_boundaries`: radius, sector interval and the levels either side.
+
+    Parameters
+    ----------
+    results
+        Output of :func:`spa_boundaries` (name -> ``{"change_points": ..., "sectors": ...}``; without
+        ``sectors`` the sector interval is left empty).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``variable``, ``boundary`` (1 = innermost), ``radius (km)``, ``sector 95% CI (km)``
+        (whole km, ``(low, high)``), ``level inside`` and ``level outside`` (segment means either side,
+        in ``level units``, the variable's units; ``"1"`` is dimensionless).
+    """
+    rows = []
+    for name, res in results.items():
+        cp = res["change_points"]
+        sec = res.get("sectors")
+        units = str(cp["level_before"].attrs.get("units", ""))
+        for k in cp["change"].values:
+            ci = None
+            if sec is not None and k in sec["change"].values:
+                ci = (round(float(sec["radius_ci_low"].sel(change=k))),
+                      round(float(sec["radius_ci_high"].sel(change=k))))
+            rows.append({"variable": name, "boundary": int(k) + 1,
+                         "radius (km)": float(cp["radius_km"].sel(change=k)),
+                         "sector 95% CI (km)": ci,
+                         "level inside": float(cp["level_before"].sel(change=k)),
+                         "level outside": float(cp["level_after"].sel(change=k)),
+                         "level units": units})
+    return pd.DataFrame(rows, columns=["variable", "boundary", "radius (km)", "sector 95% CI (km)",
+                                       "level inside", "level outside", "level units"])

@@ -8,6 +8,7 @@ controls to it. :func:`spa_profile_view` draws the SPA radial profiles with thei
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,62 @@ from ..geo import MOON_RADIUS_KM
 from . import base
 
 SPLITS = ("near/far", "north/south", "great circle")
+
+#: Display names of variables in the SPA profile plots (the units are added, except a dimensionless "1").
+DISPLAY_NAMES = {"mg_number": "Mg#"}
+
+
+def interval_decimals(width: float, digits: int = 3) -> int:
+    """Decimals that show a value with a 95 % interval this wide to about ``digits`` significant digits.
+
+    >>> interval_decimals(285.0), interval_decimals(1.16), interval_decimals(0.05)
+    (0, 2, 4)
+    """
+    if not np.isfinite(width) or width <= 0:
+        return 2
+    return int(max(0, digits - 1 - np.floor(np.log10(width))))
+
+
+def _unit_label(units: str | None) -> str:
+    return "" if units in (None, "", "1") else str(units)
+
+
+def comparison_table(results: Sequence[dict], units: str | None = None) -> pd.DataFrame:
+    """Results of :func:`workbench.analysis.asymmetry.compare_regions` as a rounded table with units.
+
+    Parameters
+    ----------
+    results
+        One dict per comparison (keys ``a``, ``b``, ``value``, ``ci95``, ``p_value``, ``cohens_d``, ``cles``,
+        ``n_units_a``, ``n_units_b``, optional ``units``).
+    units
+        Units of the difference; ``None`` takes the first result's ``units`` (``"1"`` shows none).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per comparison: ``a``, ``b``, ``a − b (units)`` and ``95% CI (units)`` (rounded so that
+        the interval shows about three significant digits), the block-permutation p-value, Cohen's d,
+        ``P(a > b)`` and the blocks on each side.
+    """
+    if not results:
+        raise InputError("comparison_table needs at least one compare_regions result")
+    u = _unit_label(results[0].get("units") if units is None else units)
+    sfx = f" ({u})" if u else ""
+    rows = []
+    for r in results:
+        lo, hi = r["ci95"]
+        d = interval_decimals(hi - lo)
+        rows.append({
+            "a": r["a"], "b": r["b"],
+            f"a − b{sfx}": round(float(r["value"]), d) if d else int(round(float(r["value"]))),
+            f"95% CI{sfx}": f"[{lo:.{d}f}, {hi:.{d}f}]",
+            "p (block permutation)": float(f"{r['p_value']:.3g}"),
+            "Cohen's d": round(float(r["cohens_d"]), 2),
+            "P(a > b)": round(float(r["cles"]), 2),
+            "blocks a": int(r["n_units_a"]), "blocks b": int(r["n_units_b"]),
+        })
+    return pd.DataFrame(rows)
 
 
 @dataclass
@@ -176,9 +233,12 @@ def asymmetry_view(
         title="area-weighted distributions (dotted: means; black: threshold)", frame_width=380,
         frame_height=220, legend_position="top_right")
     p = cmp_["p_value"]
+    lo_, hi_ = cmp_["ci95"]
+    dec = interval_decimals(hi_ - lo_)
+    sfx = f" {units}" if units else ""
     readout = (
-        f"<b>{na} − {nb}</b> = {cmp_['value']:.4g} {units}, 95% CI [{cmp_['ci95'][0]:.4g}, "
-        f"{cmp_['ci95'][1]:.4g}], block-permutation p = {p:.3g}"
+        f"<b>{na} − {nb}</b> = {cmp_['value']:.{dec}f}{sfx}, 95% CI [{lo_:.{dec}f}, {hi_:.{dec}f}]{sfx}, "
+        f"block-permutation p = {p:.3g}"
         f"{' (the smallest possible with ' + str(n_perm) + ' permutations)' if p <= 1 / (n_perm + 1) + 1e-12 else ''}"
         f"<br>Cohen's d = {cmp_['cohens_d']:.2f}; P({na} &gt; {nb}) = {cmp_['cles']:.2f}"
         f"<br><small>{state.block_deg:g}° blocks, {n_boot} bootstrap replicates, {n_perm} permutations</small>"
@@ -293,10 +353,12 @@ def spa_profile_view(spa_results: dict):
     plots = []
     for name, res in spa_results.items():
         prof, cp = res["profile"], res["change_points"]
-        units = prof.attrs.get("units", "")
+        units = _unit_label(prof.attrs.get("units", ""))
+        shown = DISPLAY_NAMES.get(name, name)
+        ylabel = f"{shown} ({units})" if units else shown
         d = prof["distance_km"].values
         y = prof["mean"].values
-        el = hv.Curve((d, y), kdims=["distance from SPA centre (km)"], vdims=[f"{name} ({units})"],
+        el = hv.Curve((d, y), kdims=["distance from SPA centre (km)"], vdims=[hv.Dimension(name, label=ylabel)],
                       label="profile")
         el = el * hv.Curve((cp["fit"]["distance_km"].values, cp["fit"].values),
                            kdims=el.kdims, vdims=el.vdims, label="step fit").opts(line_dash="dashed")
@@ -310,3 +372,64 @@ def spa_profile_view(spa_results: dict):
                              + ", ".join(f"{r:.0f}" for r in cp["radius_km"].values) + " km",
                              frame_width=300, frame_height=200, show_legend=False))
     return hv.Layout(plots).cols(3)
+
+
+def headline_figures(
+    stats: xr.Dataset,
+    near_far: Mapping,
+    sensitivity: pd.DataFrame,
+    mg_comparison: Mapping,
+    spa_results: Mapping[str, Mapping[str, xr.Dataset]],
+    densities: Mapping[str, xr.Dataset] | None = None,
+) -> dict:
+    """The headline figures of notebook 04, rounded for :func:`workbench.report.headline`.
+
+    Parameters
+    ----------
+    stats
+        :func:`workbench.analysis.asymmetry.region_statistics` of LOLA elevation (m; regions ``near``, ``far``).
+    near_far
+        :func:`workbench.analysis.asymmetry.compare_regions` of LOLA elevation, near − far.
+    sensitivity
+        :func:`workbench.analysis.asymmetry.block_size_sensitivity` (needs a 10° row).
+    mg_comparison
+        ``compare_regions`` of the synthetic Moon's Mg#, far − near highlands.
+    spa_results
+        :func:`workbench.analysis.spa.spa_boundaries` with ``FeO`` and ``mg_number``.
+    densities
+        ``{"craters_head2010": ..., "craters_lroc_5_20km": ...}`` from
+        :func:`workbench.analysis.craters.crater_density`, or None/empty when the catalogues are unavailable.
+
+    Returns
+    -------
+    dict
+        Crater densities (per 10⁶ km², when given), LOLA near/far means and intervals (km), the
+        near − far p-value, the 10° block / iid interval-width ratio, the synthetic far − near highland
+        Mg# difference with its interval, and the SPA Fe-anomaly and Mg-ring radii (km).
+    """
+    near, far = stats.sel(region="near"), stats.sel(region="far")
+    out: dict = {}
+    if densities:
+        for key, name in (("head2010", "craters_head2010"), ("lroc", "craters_lroc_5_20km")):
+            for r in ("near", "far"):
+                out[f"{key}_density_{r}"] = round(float(densities[name]["density"].sel(region=r)), 1)
+    ten = sensitivity.loc[sensitivity["block_deg"] == 10.0, "width_vs_iid"]
+    if ten.empty:
+        raise InputError("the block-size sensitivity table has no 10° row; include 10.0 in its block sizes")
+
+    def km(v) -> float:
+        return round(float(v) / 1000, 3)
+
+    out.update(
+        lola_near_mean_km=km(near["mean"]),
+        lola_near_ci95_km=[km(near["mean_ci_low"]), km(near["mean_ci_high"])],
+        lola_far_mean_km=km(far["mean"]),
+        lola_far_ci95_km=[km(far["mean_ci_low"]), km(far["mean_ci_high"])],
+        lola_near_minus_far_p=near_far["p_value"],
+        block_ci_vs_iid_width_10deg=round(float(ten.iloc[0]), 1),
+        synth_far_minus_near_highland_mg=round(mg_comparison["value"], 2),
+        synth_far_minus_near_highland_mg_ci95=[round(x, 2) for x in mg_comparison["ci95"]],
+        synth_spa_fe_boundary_km=round(float(spa_results["FeO"]["change_points"]["radius_km"][0])),
+        synth_spa_mg_ring_km=[round(float(x)) for x in spa_results["mg_number"]["change_points"]["radius_km"].values],
+    )
+    return out

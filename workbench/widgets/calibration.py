@@ -95,21 +95,56 @@ def run_chain(moon: xr.Dataset, state: CalibrationState) -> dict:
             "stripe_power_reduction": reduction}
 
 
+#: Column of :func:`coefficient_table` saying whether the gain interval holds the injected gain.
+GAIN_COVERED = "gain truth inside 95 % CI"
+#: Column of :func:`coefficient_table` saying whether the offset interval holds the injected offset.
+OFFSET_COVERED = "offset truth inside 95 % CI"
+
+
+def _inside(truth: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[str]:
+    """``"yes"`` where ``low <= truth <= high``, else ``"no"`` (also where any of them is NaN)."""
+    with np.errstate(invalid="ignore"):
+        ok = (low <= truth) & (truth <= high)
+    return ["yes" if v else "no" for v in ok]
+
+
 def coefficient_table(coeffs: xr.Dataset, gain: xr.DataArray, offset: xr.DataArray) -> pd.DataFrame:
-    """Recovered vs injected gain and offset per band, with the confidence intervals."""
+    """Recovered vs injected gain and offset per band, with the confidence intervals.
+
+    Parameters
+    ----------
+    coeffs
+        :func:`workbench.calibration.fit_cross_calibration` output (``gain``, ``gain_low``, ``gain_high``,
+        ``offset``, ``offset_low``, ``offset_high``, ``rmse_before``, ``rmse_after`` on ``band``).
+    gain, offset
+        The injected per-band gain (1) and offset (reflectance), on ``band``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per band. :data:`GAIN_COVERED` and :data:`OFFSET_COVERED` say (``"yes"``/``"no"``)
+        whether each 95 % interval holds the injected value. The intervals come from the
+        cross-calibration fit alone: they do not include what destriping or photometric
+        normalisation left behind, so after those steps a "no" is expected more often than 1 in 20.
+        Gains and offsets are dimensionless (reflectance), the gain error is in %.
+    """
     bands = [str(b) for b in coeffs["band"].values]
     g_true, o_true = gain.sel(band=bands).values, offset.sel(band=bands).values
+    g_lo, g_hi = coeffs["gain_low"].values, coeffs["gain_high"].values
+    o_lo, o_hi = coeffs["offset_low"].values, coeffs["offset_high"].values
     return pd.DataFrame({
         "band": bands,
         "gain injected": g_true,
         "gain recovered": coeffs["gain"].values,
-        "gain CI low": coeffs["gain_low"].values,
-        "gain CI high": coeffs["gain_high"].values,
+        "gain CI low": g_lo,
+        "gain CI high": g_hi,
+        GAIN_COVERED: _inside(g_true, g_lo, g_hi),
         "gain error (%)": 100 * (coeffs["gain"].values / g_true - 1),
         "offset injected": o_true,
         "offset recovered": coeffs["offset"].values,
-        "offset CI low": coeffs["offset_low"].values,
-        "offset CI high": coeffs["offset_high"].values,
+        "offset CI low": o_lo,
+        "offset CI high": o_hi,
+        OFFSET_COVERED: _inside(o_true, o_lo, o_hi),
         "RMSE before": coeffs["rmse_before"].values,
         "RMSE after": coeffs["rmse_after"].values,
     }).set_index("band")
@@ -149,11 +184,15 @@ def calibration_view(moon: xr.Dataset, state: CalibrationState) -> CalibrationVi
     plot = (m_before + m_after + hist).cols(2)
     worst = float(np.abs(table["gain error (%)"]).max())
     red = out["stripe_power_reduction"]
+    n_in = int((table[GAIN_COVERED] == "yes").sum())
     readout = (f"<b>{state.instrument}</b>, SNR {state.snr:g}, phase {state.phase:g}°<br>"
                f"worst gain error: <b>{worst:.2f} %</b>; worst offset error: "
                f"<b>{float(np.abs(table['offset recovered'] - table['offset injected']).max()):.4f}</b><br>"
                f"stripe power removed: <b>{'n/a' if np.isnan(red) else f'{100 * red:.1f} %'}</b><br>"
-               + table[["gain injected", "gain recovered", "gain CI low", "gain CI high"]]
+               f"gain 95 % intervals holding the injected gain: <b>{n_in} of {len(table)}</b> "
+               "<small>(they include cross-calibration noise only, not destriping or photometric-normalisation "
+               "residuals)</small><br>"
+               + table[["gain injected", "gain recovered", "gain CI low", "gain CI high", GAIN_COVERED]]
                .to_html(float_format=lambda v: f"{v:.4f}"))
     return CalibrationView(table=table, before=before, after=after, stripe_power_reduction=red,
                            plot=plot, readout=readout)

@@ -8,9 +8,11 @@ row, plus a readout of the RMSE of each method. :class:`TopographyPanel` wires s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
@@ -19,6 +21,8 @@ from ..topography.model import downsample, reconstruct, rmse, slope_error_deg, u
 from . import base
 
 FACTOR = 8
+#: Methods compared by :func:`sun_elevation_table` and, without ``network_sfs``, by :func:`polar_tile_view`.
+METHODS = ("upsample", "sfs", "network", "network_sfs")
 
 
 @dataclass
@@ -156,3 +160,168 @@ class TopographyPanel(base.Panel):
             self._recon[key] = reconstruct_all(self.scene, state)
         view = topography_view(state, self.scene, self._recon[key])
         return view.layout, view.readout
+
+
+def sun_elevation_table(
+    dem: xr.DataArray,
+    pixel_size: float,
+    sun_azimuth: float = 135.0,
+    elevations: Sequence[float] = (2.0, 5.0, 15.0, 30.0),
+    methods: Sequence[str] = METHODS,
+    factor: int = FACTOR,
+) -> pd.DataFrame:
+    """How each reconstruction method degrades as the sun goes down, on one terrain.
+
+    The terrain is rendered at each sun elevation and reconstructed from the image and its
+    ``factor``-times coarser DEM by every method.
+
+    Parameters
+    ----------
+    dem
+        True DEM on ``(y, x)`` metres (cropped to a multiple of ``factor``, as in :class:`Scene`).
+    pixel_size
+        Metres per pixel.
+    sun_azimuth
+        Degrees clockwise from north towards the sun.
+    elevations
+        Sun elevations (degrees).
+    methods
+        Any of :data:`METHODS` (see :func:`workbench.topography.model.reconstruct`).
+    factor
+        How much coarser the coarse DEM is.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``sun elevation (deg)``; columns ``(quantity, method)``: ``RMSE (m)`` and
+        ``slope error (deg)`` per method, and ``("shadowed (%)", "")``, the share of the image in
+        cast shadow (the same for every method).
+    """
+    scene = Scene(dem, pixel_size, factor)
+    truth = scene.dem.values
+    rmse_, slope, shadow = {}, {}, {}
+    for el in elevations:
+        el = float(el)
+        img = render(scene.dem, sun_azimuth, el).values
+        shadow[el] = 100.0 * float((img == 0).mean())
+        for m in methods:
+            z = reconstruct(img, scene.coarse, sun_azimuth, el, method=m, pixel_size=pixel_size).values
+            rmse_[(el, m)] = rmse(z, truth)
+            slope[(el, m)] = slope_error_deg(z, truth, pixel_size)
+    index = pd.Index([float(e) for e in elevations], name="sun elevation (deg)")
+    cols: dict[tuple[str, str], list[float]] = {}
+    for name, vals in (("RMSE (m)", rmse_), ("slope error (deg)", slope)):
+        for m in methods:
+            cols[(name, m)] = [vals[(e, m)] for e in index]
+    cols[("shadowed (%)", "")] = [shadow[e] for e in index]
+    out = pd.DataFrame(cols, index=index)
+    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["quantity", "method"])
+    return out
+
+
+def polar_tile(dem: xr.DataArray, size: int, offset: int | tuple[int, int] = 40, factor: int = FACTOR) -> xr.DataArray:
+    """A ``size`` × ``size`` tile of a polar ``(y, x)`` DEM, ``offset`` pixels from the grid centre (the pole).
+
+    Parameters
+    ----------
+    dem
+        Polar stereographic DEM on ``(y, x)`` metres (e.g. ``lola_ldem_south_1600m``), pole at the centre.
+    size
+        Tile size in pixels, a positive multiple of ``factor``.
+    offset
+        Shift of the tile from the centred position, in pixels: one number moves it along the diagonal
+        (rows and columns alike), ``(rows, columns)`` moves it freely. Rows count down (towards −y),
+        columns right (+x).
+    factor
+        The coarse DEM is ``factor`` times coarser; the tile must hold whole coarse pixels.
+
+    Returns
+    -------
+    xarray.DataArray
+        The tile as float64, coordinates and attrs kept.
+
+    Raises
+    ------
+    InputError
+        If ``size`` is not a positive multiple of ``factor`` or larger than the DEM, or if the tile would
+        leave the DEM; the message gives the allowed offsets (e.g. −349…349 for a 64-pixel tile of the
+        762-pixel LOLA 1600 m south-polar DEM).
+    """
+    if dem.dims != ("y", "x"):
+        raise InputError(f"polar_tile needs a (y, x) DEM in metres, got dims {dem.dims}")
+    ny, nx = dem.sizes["y"], dem.sizes["x"]
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < factor or size % factor:
+        raise InputError(f"tile size must be a positive multiple of {factor} pixels, got {size!r}; e.g. 64")
+    if size > min(ny, nx):
+        raise InputError(f"a tile of {size} pixels does not fit in the {ny} x {nx} DEM; use a smaller size")
+    dy, dx = (offset, offset) if np.ndim(offset) == 0 else tuple(offset)
+    starts = []
+    for name, n, d in (("row", ny, dy), ("column", nx, dx)):
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise InputError(f"the {name} offset must be a whole number of pixels, got {d!r}")
+        lo, hi = -(n // 2 - size // 2), n - size - (n // 2 - size // 2)
+        if not lo <= d <= hi:
+            raise InputError(f"{name} offset {d} puts the {size}-pixel tile outside the {n}-pixel DEM; "
+                             f"choose an offset from {lo} to {hi} pixels (or a smaller tile)")
+        starts.append(n // 2 - size // 2 + int(d))
+    (r0, c0) = starts
+    return dem.isel(y=slice(r0, r0 + size), x=slice(c0, c0 + size)).astype("float64")
+
+
+@dataclass
+class PolarTileView:
+    """What :func:`polar_tile_view` produces for one tile and sun."""
+
+    image: xr.DataArray
+    coarse: xr.DataArray
+    results: dict[str, xr.DataArray]
+    rmse_m: dict[str, float]
+    layout: object
+
+
+def polar_tile_view(
+    tile: xr.DataArray,
+    sun_azimuth: float,
+    sun_elevation: float,
+    methods: Sequence[str] = ("upsample", "sfs", "network"),
+    factor: int = FACTOR,
+    size: int = 240,
+) -> PolarTileView:
+    """Render a real DEM tile under a low sun, reconstruct it from the image and its coarse DEM, and draw it.
+
+    Parameters
+    ----------
+    tile
+        DEM tile on ``(y, x)`` metres (e.g. from :func:`polar_tile`), sides a multiple of ``factor``.
+    sun_azimuth, sun_elevation
+        Degrees (azimuth clockwise from up/north towards the sun).
+    methods
+        Methods of :func:`workbench.topography.model.reconstruct` to run.
+    factor
+        The coarse DEM is the tile averaged over ``factor`` × ``factor`` blocks (same extent).
+    size
+        Width of each map in screen pixels.
+
+    Returns
+    -------
+    PolarTileView
+        The image, the coarse DEM, each method's DEM, its RMSE against the tile (m) and a layout: image,
+        truth and each reconstruction on the truth's colour range.
+    """
+    from .. import maps
+
+    if tile.dims != ("y", "x") or tile.sizes["y"] % factor or tile.sizes["x"] % factor:
+        raise InputError(f"the tile must be on (y, x) with sides a multiple of {factor}, got {dict(tile.sizes)}; "
+                         "use polar_tile()")
+    img = render(tile, sun_azimuth, sun_elevation)
+    coarse = tile.coarsen(y=factor, x=factor).mean()  # same extent, fewer pixels (coords = block centres)
+    coarse.attrs["units"] = "m"
+    results = {m: reconstruct(img, coarse, sun_azimuth, sun_elevation, method=m) for m in methods}
+    scores = {m: rmse(z.values, tile.values) for m, z in results.items()}
+    lo, hi = float(tile.min()), float(tile.max())
+    layout = maps.side_by_side(
+        maps.image_map(img, cmap="gray", title=f"image, sun {sun_azimuth:.0f}°/{sun_elevation:.0f}°", size=size),
+        maps.image_map(tile.rename("elevation"), clim=(lo, hi), title="LOLA truth", size=size),
+        *[maps.image_map(z, clim=(lo, hi), title=f"{m}: RMSE {scores[m]:.1f} m", size=size)
+          for m, z in results.items()], cols=2 + len(results))
+    return PolarTileView(image=img, coarse=coarse, results=results, rmse_m=scores, layout=layout)

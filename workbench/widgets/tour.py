@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from .. import maps
+from ..errors import InputError
 from ..geo import area_weights, hemisphere_masks
 from . import base
 
@@ -30,6 +31,43 @@ def hemisphere_mean(da: xr.DataArray, hemisphere: str) -> float:
     """Area-weighted mean of a global ``(lat, lon)`` map over ``"near"``/``"far"``/``"north"``/``"south"``."""
     w = area_weights(da).where(hemisphere_masks(da)[hemisphere] & np.isfinite(da))
     return float((da * w).sum() / w.sum())
+
+
+def site_table(sites, oxides: tuple[str, ...] = ("TiO2", "FeO", "Al2O3"),
+               missing: str = "not reported"):
+    """The sample-site table for display: coordinates and soil oxides with their units in the column names.
+
+    Parameters
+    ----------
+    sites
+        :func:`workbench.samples.sample_sites` (columns ``site``, ``lat``, ``lon``, the oxides, ``far_side``).
+    oxides
+        Oxide columns to show (wt%).
+    missing
+        Shown where the source gives no value (e.g. Chang'e-6 TiO2): the value was not reported, it is not zero.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``site``, ``lat (°N)``, ``lon (°E)``, ``<oxide> (wt%)`` … and ``far side``; a copy, the input is
+        left as it is.
+    """
+    import pandas as pd
+
+    if not isinstance(sites, pd.DataFrame):
+        raise InputError(f"site_table needs a pandas DataFrame, got {type(sites).__name__}; "
+                         "use wb.samples.sample_sites()")
+    need = ["site", "lat", "lon", *oxides]
+    absent = [c for c in need if c not in sites.columns]
+    if absent:
+        raise InputError(f"site_table: missing columns {absent}; use wb.samples.sample_sites()")
+    out = pd.DataFrame({"site": sites["site"], "lat (°N)": sites["lat"], "lon (°E)": sites["lon"]})
+    for ox in oxides:
+        v = sites[ox]
+        out[f"{ox} (wt%)"] = v.astype(object).where(v.notna(), missing)
+    if "far_side" in sites.columns:
+        out["far side"] = sites["far_side"]
+    return out
 
 
 def tour_view(da: xr.DataArray, sites, state: TourState, hemi_means: dict[str, float] | None = None):
