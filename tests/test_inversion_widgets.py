@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench.errors import InputError
@@ -42,9 +43,9 @@ def test_site_advisor_on_a_0_360_grid_and_with_sampled_sites(lab):
     shifted = site_advisor(pred.assign_coords(east).sortby("lon"), refl.assign_coords(east).sortby("lon"))
     np.testing.assert_allclose(shifted.set_index("site").loc[table.site, "score"], table["score"])
     # a sampled site (and any candidate within 100 km of it) is not ranked again
-    ce6 = CANDIDATES["Chang'e-6 (Apollo basin, SPA)"]
+    ce6 = CANDIDATES["Chang'e-6"]
     rank = site_advisor(pred, refl, sampled={"Chang'e-6": ce6})
-    assert rank.attrs["excluded"] == ["Chang'e-6 (Apollo basin, SPA)"] and len(rank) == len(table) - 1
+    assert rank.attrs["excluded"] == ["Chang'e-6"] and len(rank) == len(table) - 1
     assert "Apollo basin" in set(site_advisor(pred, refl, sampled=[ce6], exclude_km=100).site)
     assert "Apollo basin" not in set(site_advisor(pred, refl, sampled=[ce6], exclude_km=300).site)
 
@@ -67,10 +68,10 @@ def test_inversion_panel_updates(lab):
     adv = SiteAdvisorPanel(lab, members=2)
     assert adv.error is None
     ranked = adv.update()
-    assert "Chang'e-6 (Apollo basin, SPA)" in set(ranked.site)  # before any sample: every candidate
+    assert "Chang'e-6" in set(ranked.site)  # before any sample: every candidate
     adv.set(sampled=("Chang'e-6",))  # scored by the model fine-tuned there, the site itself left out
     ranked = adv.update()
-    assert adv.error is None and "Chang'e-6 (Apollo basin, SPA)" not in set(ranked.site)
+    assert adv.error is None and "Chang'e-6" not in set(ranked.site)
     assert ("clementine_uvvis", ("Chang'e-6",), "lora", 2) in lab._models  # the fine-tuned ensemble scored it
     panel.cleanup()
     adv.cleanup()
@@ -83,3 +84,79 @@ def test_with_members_subset(lab):
     assert np.isfinite(one.predict(refl).FeO.values).any()
     with pytest.raises(InputError, match="ensemble size"):
         m.with_members(5)
+
+
+def test_change6_is_one_site_with_the_sample_coordinates():
+    from workbench.geo import global_grid, great_circle_distance
+    from workbench.inversion.advisor import CANDIDATES
+    from workbench.inversion.experiment import CHANGE6, default_site, site_latlon
+    from workbench.widgets.inversion import site_options
+
+    # the advisor's candidate, the sample site and the benchmark's fine-tuning site are the same point
+    assert CANDIDATES["Chang'e-6"] == default_site("Chang'e-6") == CHANGE6 == site_latlon("Chang'e-6")
+    opts = site_options()
+    names = list(opts)
+    assert len(names) == len(set(names)) and "Chang'e-6" in names
+    near = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+            if float(great_circle_distance(*opts[a], *opts[b])) < 10.0]
+    assert not near, f"the same place offered twice: {near}"
+    # the candidate's former coordinates (-41.64, -153.99) fall in the same pixel of the benchmark's 4 px/deg
+    # grid, so the advisor scores it exactly as before
+    lat, lon = global_grid(4)
+    for la, lo in ((-41.64, -153.99), CHANGE6):
+        assert (int(np.abs(lat - la).argmin()), int(np.abs(lon - lo).argmin())) == (526, 104)
+
+
+def _stations() -> pd.DataFrame:
+    from workbench.inversion import baselines as bl
+
+    r750 = np.array([0.10, 0.12, 0.15])
+    r950 = np.array([0.11, 0.13, 0.16])
+    r415 = np.array([0.05, 0.07, 0.09])
+    return pd.DataFrame({"site": ["a", "b", "c"], "R415": r415, "R750": r750, "R900": r950, "R950": r950,
+                         "R1000": r950, "FeO_wt_pct": bl.lucey_feo(r750, r950) + [1.0, -1.0, 2.0],
+                         "TiO2_wt_pct": bl.lucey_tio2(r415, r750) + [np.nan, 0.5, -0.5]})
+
+
+def test_station_baselines_and_rmse_known_answers():
+    from workbench.inversion import baselines as bl
+    from workbench.inversion.experiment import station_baseline_rmse, station_baselines
+
+    st = _stations()
+    table = station_baselines(st)
+    assert list(table.columns) == ["site", "FeO_measured", "FeO_lucey2000", "FeO_wilcox2005", "FeO_lawrence2002",
+                                   "TiO2_measured", "TiO2_lucey2000", "OMAT"]
+    assert table.attrs["units"]["FeO_lucey2000"] == "wt%" and table.attrs["units"]["OMAT"] == "1"
+    np.testing.assert_allclose(table["FeO_wilcox2005"], bl.wilcox2005_feo(st.R750, st.R950))
+    np.testing.assert_allclose(table["OMAT"], bl.omat_lucey2000(st.R750, st.R950))
+    rmse = station_baseline_rmse(table)
+    assert list(rmse) == ["FeO_lucey2000", "FeO_wilcox2005", "FeO_lawrence2002", "TiO2_lucey2000"]
+    assert rmse["FeO_lucey2000"] == pytest.approx(np.sqrt((1 + 1 + 4) / 3))
+    assert rmse["TiO2_lucey2000"] == pytest.approx(0.5)  # the station without a measurement is left out
+    with pytest.raises(InputError, match="R415"):
+        station_baselines(st.drop(columns="R415"))
+
+
+def test_notebook_headline_figures():
+    from workbench.inversion.experiment import notebook_headline
+
+    targets = ["FeO", "TiO2", "mg_number"]
+    table = pd.DataFrame([[0.5, 0.2, 5.0], [0.4, 0.1, 4.0]], index=["resnet_pretrained", "resnet_finetuned"],
+                         columns=targets)
+    cov = pd.DataFrame({"cov68": [0.7, 0.6, 0.5], "cov95": [0.95123, 0.9, 0.8]}, index=targets)
+    check = {"Korolev": pd.Series([0.45, 0.2, 3.0], index=targets),
+             "Chang'e-6": pd.Series([0.4, 0.1, 4.0], index=targets)}
+    figs = notebook_headline(table, cov, check)
+    assert "stations_cv" not in figs  # no station data: no station figures
+    assert figs["finetune_feo_gain"] == pytest.approx(0.2) and figs["coverage95_feo"] == 0.951
+    assert figs["advisor_best_vs_worst_feo"] == [0.45, 0.4] and figs["advisor_best_vs_worst_mg_number"] == [3.0, 4.0]
+    assert figs["farside_feo_rmse"] == {"resnet_pretrained": 0.5, "resnet_finetuned": 0.4}
+    cv = pd.DataFrame({"cv": ["leave-one-station-out"] * 2, "FeO_rmse": [0.9814, 1.2391],
+                       "TiO2_rmse": [0.8951, 0.9721]}, index=["gp", "lucey2000"])
+    figs = notebook_headline(table, cov, check, cv)
+    assert figs["stations_cv"] == "leave-one-station-out" and figs["stations_feo_rmse_gp"] == 0.981
+    assert figs["stations_tio2_rmse_lucey2000"] == 0.972 and list(figs)[0] == "stations_cv"
+    with pytest.raises(InputError, match="resnet_finetuned"):
+        notebook_headline(table.drop("resnet_finetuned"), cov, check)
+    with pytest.raises(InputError, match="best and the worst"):
+        notebook_headline(table, cov, {"Korolev": check["Korolev"]})

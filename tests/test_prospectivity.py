@@ -198,6 +198,57 @@ def test_candidate_regions_join_across_the_pole_and_centre_on_it():
     assert len(tab) == 1 and tab.iloc[0]["n_pixels"] == 10
 
 
+def test_candidates_on_truth_counts_boxes_with_a_deposit_and_crosses_the_seam():
+    lat, lon = global_grid(1)  # lat 89.5 ... -89.5 (row i: 89.5 - i), lon -179.5 ... 179.5 (column j: -179.5 + j)
+    truth = xr.DataArray(np.zeros((lat.size, lon.size), bool), coords={"lat": lat, "lon": lon}, dims=("lat", "lon"))
+    truth[60:62, 0] = True                       # deposit A at lat 29.5 / 28.5, lon -179.5 (just east of the seam)
+    truth[40, 180] = True                        # deposit B at (49.5, 0.5), half a globe away from the seam
+    s = xr.DataArray(np.zeros(truth.shape, "float32"), coords=truth.coords, dims=truth.dims)
+    s[60:62, -1:] = s[60:62, :1] = 3.0           # a region across the seam, over deposit A
+    s[40:43, 110:114] = 5.0                      # a region with no deposit in its box
+    tab = P.candidate_regions(s, 1.0)
+    assert (tab.iloc[1]["lon_min"], tab.iloc[1]["lon_max"]) == (179.5, -179.5)  # across the seam
+    hits = P.candidates_on_truth(tab, truth)
+    assert hits.tolist() == [False, True] and list(hits.index) == [1, 2] and int(hits.sum()) == 1
+    assert P.candidates_on_truth(tab, truth, n=1).tolist() == [False]
+    # boxes: on B; across the seam over A; across the seam at B's latitude (read as -180 < lon < 180 it would
+    # hold B, but it is only 2 degrees wide); east of A without reaching it
+    boxes = pd.DataFrame({"rank": [1, 2, 3, 4], "lat_min": [49.5, 28.5, 49.5, 28.5],
+                          "lat_max": [49.5, 29.5, 49.5, 29.5], "lon_min": [0.5, 178.5, 179.5, -178.5],
+                          "lon_max": [0.5, -179.5, -179.5, -170.5]})
+    assert P.candidates_on_truth(boxes, truth, n=None).tolist() == [True, True, False, False]
+    # a truth map stored with longitudes 0-360 and south up gives the same answer
+    east = truth.assign_coords(lon=truth.lon % 360).sortby("lon").sortby("lat")
+    assert P.candidates_on_truth(boxes, east, n=None).tolist() == [True, True, False, False]
+    with pytest.raises(InputError, match="lon_max"):
+        P.candidates_on_truth(boxes.drop(columns="lon_max"), truth)
+    with pytest.raises(InputError, match="dims"):
+        P.candidates_on_truth(boxes, truth.values)
+
+
+def test_synthetic_case_default_unchanged_and_fainter_deposits():
+    import inspect
+
+    from workbench.synth.deposits import plant_deposits
+
+    stack, moon = P.synthetic_case(3, 1)
+    default = inspect.signature(plant_deposits).parameters["ilmenite_target"].default
+    assert default == (0.05, 0.14)
+    stack_d, moon_d = P.synthetic_case(3, 1, ilmenite_target=default)  # the default, given explicitly
+    xr.testing.assert_identical(stack, stack_d)
+    xr.testing.assert_identical(moon, moon_d)
+    stack_f, moon_f = P.synthetic_case(3, 1, ilmenite_target=(0.03, 0.06))
+    dep = moon["deposit"].values
+    assert dep.any() and (moon_f["deposit"].values == dep).all()  # the same places, fainter
+    tio2, tio2_f = moon["TiO2"].values, moon_f["TiO2"].values
+    assert np.nanmean(tio2_f[dep]) < np.nanmean(tio2[dep]) - 0.3
+    np.testing.assert_array_equal(tio2_f[~dep & (moon["deposit_strength"].values == 0)],
+                                  tio2[~dep & (moon["deposit_strength"].values == 0)])
+    assert all(0.03 <= d["ilmenite_target"] <= 0.06 for d in moon_f.attrs["deposits"])
+    with pytest.raises(InputError, match="ilmenite_target"):
+        P.synthetic_case(3, 1, ilmenite_target=(0.2, 0.1))
+
+
 def test_evaluate_known_answers():
     ds = random_fields(2)
     truth = ds["deposit"]

@@ -64,6 +64,7 @@ __all__ = [
     "isolation_forest_score",
     "pca_score",
     "candidate_regions",
+    "candidates_on_truth",
     "evaluate",
     "bench",
 ]
@@ -983,7 +984,7 @@ def candidate_regions(
         "area_km2": agg["area_km2"],
         "n_pixels": agg["n_pixels"],
         "mean_score": agg["ws"] / agg["area_km2"],
-        "max_score": agg["max_score"],
+        "max_score": agg["max_score"].astype(np.float64),  # a float32 score would print as 1791.760010
         "total_score": agg["ws"] - threshold * agg["area_km2"],
         "mean_TiO2": agg["wt"] / agg["area_km2"] if tio2 is not None else np.nan,
         "lat_min": agg["lat_min"], "lat_max": agg["lat_max"],
@@ -994,6 +995,49 @@ def candidate_regions(
     out = out.reset_index(drop=True)
     out.attrs["units"] = {"lat": "deg", "lon": "deg", "area_km2": "km2", "mean_TiO2": "wt%"}
     return out[cols]
+
+
+def candidates_on_truth(table: pd.DataFrame, truth: xr.DataArray, n: int | None = 10) -> pd.Series:
+    """Whether each of the ``n`` top-ranked candidate regions has a truth pixel inside its bounding box.
+
+    Parameters
+    ----------
+    table
+        Candidate regions ranked best first, as from :func:`candidate_regions` (columns ``rank``,
+        ``lat_min``, ``lat_max``, ``lon_min``, ``lon_max``; ``lon_min > lon_max`` for a region across the
+        ±180° (or 0/360°) seam).
+    truth
+        Boolean (lat, lon) map of the planted deposits (any longitude convention, either row order).
+    n
+        How many rows from the top of ``table`` to check; None: all of them.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, one per checked candidate (index ``rank``): True where a truth pixel lies within the
+        candidate's latitude and longitude bounds (its box, measured eastwards from ``lon_min`` to
+        ``lon_max``, so a box across the seam takes both sides of it). Its ``sum()`` is the number of hits.
+    """
+    need = ["rank", "lat_min", "lat_max", "lon_min", "lon_max"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise InputError(f"table lacks column(s) {missing}; give the output of candidate_regions()")
+    if not isinstance(truth, xr.DataArray) or set(truth.dims) != {"lat", "lon"}:
+        dims = truth.dims if isinstance(truth, xr.DataArray) else type(truth).__name__
+        raise InputError(f"truth must be a boolean DataArray with dims ('lat', 'lon'), got {dims}")
+    t = truth.transpose("lat", "lon")
+    values = t.values.astype(bool)
+    lat = t["lat"].values.astype(float)
+    lon = t["lon"].values.astype(float)
+    eps = 1e-9  # the bounds are pixel centres: keep the pixels on them
+    top = table if n is None else table.head(int(n))
+    hits = []
+    for _, r in top.iterrows():
+        rows = (lat >= r["lat_min"] - eps) & (lat <= r["lat_max"] + eps)
+        width = (float(r["lon_max"]) - float(r["lon_min"])) % 360.0
+        cols = (lon - float(r["lon_min"]) + eps) % 360.0 <= width + 2 * eps
+        hits.append(bool(values[np.ix_(rows, cols)].any()))
+    return pd.Series(hits, index=pd.Index(top["rank"].to_numpy(), name="rank"), name="on_truth", dtype=bool)
 
 
 def _values_on_grid(da: xr.DataArray, score: xr.DataArray, what: str) -> np.ndarray:
@@ -1112,13 +1156,35 @@ BENCH_MAX_ABS_LAT = 70.0
 
 
 def synthetic_case(seed: int, resolution_ppd: float = 4, n_deposits: int | None = None,
-                   layers: Sequence[str] = BENCH_LAYERS, max_abs_lat: float | None = BENCH_MAX_ABS_LAT
-                   ) -> tuple[xr.DataArray, xr.Dataset]:
+                   layers: Sequence[str] = BENCH_LAYERS, max_abs_lat: float | None = BENCH_MAX_ABS_LAT,
+                   ilmenite_target: tuple[float, float] | None = None) -> tuple[xr.DataArray, xr.Dataset]:
     """A procedural synthetic Moon of ``seed`` with planted deposits (same seed) and its layer stack.
 
     Deposit radii scale with the resolution (1-15 px at 4 px/deg, i.e. about 8-115 km), their number
     with the area in pixels (40 at 4 px/deg), so the physical set-up is the same at every resolution.
     The stack covers ``|lat| <= max_abs_lat``; deposits are planted within 60 degrees of the equator.
+
+    Parameters
+    ----------
+    seed
+        Seed of the Moon (:func:`workbench.synth.make_moon`, procedural geography) and of its deposits.
+    resolution_ppd
+        Grid resolution (pixels per degree).
+    n_deposits
+        Number of deposits; None: 40 at 4 px/deg, scaled with the pixel count (at least 5).
+    layers
+        Layers of the stack (:func:`workbench.analysis.layers.stack_layers`).
+    max_abs_lat
+        Latitude limit of the stack (degrees); None: the whole Moon.
+    ilmenite_target
+        ``(low, high)`` ilmenite weight fraction the deposits bring the ground up to at full strength (see
+        :func:`workbench.synth.deposits.plant_deposits`); None keeps ``plant_deposits``' default (0.05, 0.14),
+        the benchmark's. Lower values plant fainter deposits, e.g. ``(0.03, 0.06)``.
+
+    Returns
+    -------
+    tuple
+        The layer stack (``layer, lat, lon``) and the Moon with its ``deposit`` mask (``attrs["deposits"]``).
     """
     from ..synth import make_moon
     from ..synth.deposits import plant_deposits
@@ -1126,8 +1192,9 @@ def synthetic_case(seed: int, resolution_ppd: float = 4, n_deposits: int | None 
     n = n_deposits if n_deposits is not None else max(5, int(round(40 * (resolution_ppd / 4) ** 2)))
     moon = make_moon(seed=seed, resolution_ppd=resolution_ppd, geography="procedural")
     r_hi = max(2.0, 15.0 * resolution_ppd / 4)
+    strength = {} if ilmenite_target is None else {"ilmenite_target": tuple(ilmenite_target)}
     moon = plant_deposits(moon.drop_vars("reflectance"), n=n, seed=seed, radius_px=(1.0, r_hi),
-                          reflectance=False)
+                          reflectance=False, **strength)
     return stack_layers(moon, layers, max_abs_lat=max_abs_lat), moon
 
 

@@ -25,9 +25,11 @@ import xarray as xr
 
 from ..errors import InputError
 
-#: Candidate sites (lat, lon; degrees) — named far- and near-side features and the sampled sites.
+#: Candidate sites (lat, lon; degrees) — named far- and near-side features and the sampled sites. A sampled
+#: site keeps the name and coordinates it has in :func:`workbench.samples.sample_sites` (Chang'e-6 landed in
+#: the Apollo basin, inside South Pole–Aitken), so that the panels offer it once.
 CANDIDATES: dict[str, tuple[float, float]] = {
-    "Chang'e-6 (Apollo basin, SPA)": (-41.64, -153.99),
+    "Chang'e-6": (-41.6385, -153.9852),
     "SPA centre": (-53.0, -169.0),
     "Tsiolkovskiy": (-20.4, 129.1),
     "Mare Moscoviense": (27.3, 147.9),

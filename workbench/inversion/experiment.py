@@ -494,3 +494,122 @@ def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: in
             "site_pixels": int(site_px.sum()), "test_pixels": int(test.sum()),
             "ranking": far["site"].tolist(), "heldout_rmse": table,
             "interval_coverage_95": round(float(np.mean([c["cov95"] for c in cov.values()])), 4)}
+
+
+# --------------------------------------------------------------------------------------------------
+# notebook 02: the station table and the headline figures
+# --------------------------------------------------------------------------------------------------
+def station_baselines(stations: pd.DataFrame) -> pd.DataFrame:
+    """The classical algorithms at the sampling stations, beside the measured soil oxides.
+
+    Parameters
+    ----------
+    stations
+        Station table with columns ``site``, ``R415``, ``R750``, ``R950`` (reflectance, fraction),
+        ``FeO_wt_pct`` and ``TiO2_wt_pct`` (measured, wt%), e.g. ``wb.open_table("clementine_sample_stations")``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per station: ``site``, ``FeO_measured``, ``FeO_lucey2000``, ``FeO_wilcox2005``,
+        ``FeO_lawrence2002``, ``TiO2_measured``, ``TiO2_lucey2000`` (wt%) and ``OMAT`` (Lucey 2000 optical
+        maturity, dimensionless); units per column in ``attrs["units"]``.
+
+    Raises
+    ------
+    InputError
+        A needed column is missing.
+    """
+    need = ["site", "R415", "R750", "R950", "FeO_wt_pct", "TiO2_wt_pct"]
+    missing = [c for c in need if c not in stations.columns]
+    if missing:
+        raise InputError(f"station table lacks column(s) {missing}; give a table like "
+                         "wb.open_table('clementine_sample_stations') with columns " + ", ".join(need))
+    st = stations
+    out = pd.DataFrame({
+        "site": st["site"],
+        "FeO_measured": st["FeO_wt_pct"],
+        "FeO_lucey2000": bl.lucey_feo(st["R750"], st["R950"]),
+        "FeO_wilcox2005": bl.wilcox2005_feo(st["R750"], st["R950"]),
+        "FeO_lawrence2002": bl.lawrence2002_feo(st["R750"], st["R950"]),
+        "TiO2_measured": st["TiO2_wt_pct"],
+        "TiO2_lucey2000": bl.lucey_tio2(st["R415"], st["R750"]),
+        "OMAT": bl.omat_lucey2000(st["R750"], st["R950"]),
+    })
+    out.attrs["units"] = {c: ("1" if c == "OMAT" else "wt%") for c in out.columns if c != "site"}
+    return out
+
+
+def station_baseline_rmse(table: pd.DataFrame) -> dict[str, float]:
+    """RMSE (wt%) of each classical estimate of :func:`station_baselines` against the measured oxide.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`station_baselines`: every ``<oxide>_<algorithm>`` column with an
+        ``<oxide>_measured`` column is scored, over the stations where both are finite.
+
+    Returns
+    -------
+    dict
+        ``{column: RMSE in wt%}`` in the table's column order (NaN for a column with no scored station).
+    """
+    out = {}
+    for c in table.columns:
+        oxide, _, algo = c.partition("_")
+        if not algo or algo == "measured" or f"{oxide}_measured" not in table:
+            continue
+        err = (table[c] - table[f"{oxide}_measured"]).to_numpy(dtype=float)
+        err = err[np.isfinite(err)]
+        out[c] = float(np.sqrt(np.mean(err**2))) if err.size else float("nan")
+    return out
+
+
+def notebook_headline(table: pd.DataFrame, coverage_table: pd.DataFrame,
+                      advisor_check: dict[str, pd.Series], cv: pd.DataFrame | None = None) -> dict:
+    """Notebook 02's headline figures (for :func:`workbench.report.headline`) from the tables it computed.
+
+    Parameters
+    ----------
+    table
+        Far-side hold-out RMSE, rows = method (with ``resnet_pretrained`` and ``resnet_finetuned``),
+        columns = target (``InversionLab.metrics_table``).
+    coverage_table
+        Interval coverage, rows = target, columns ``cov68`` / ``cov95`` (from :func:`coverage`).
+    advisor_check
+        ``{site: RMSE row}`` of the fine-tune at the advisor's best then its worst far-side candidate.
+    cv
+        Station cross-validation (:func:`workbench.inversion.stations.cross_validate`, rows ``gp`` and
+        ``lucey2000``), or None when the station data were not available (no station figures then).
+
+    Returns
+    -------
+    dict
+        Figure name -> value (rounded to 3 decimals; RMSE in wt%, Mg# in its own units).
+    """
+    missing = [m for m in ("resnet_pretrained", "resnet_finetuned") if m not in table.index]
+    if missing:
+        raise InputError(f"the far-side table lacks row(s) {missing}; compute them with "
+                         "lab.metrics_table(..., ['resnet_pretrained', 'resnet_finetuned', ...], ...)")
+    if len(advisor_check) != 2:
+        raise InputError(f"advisor_check needs the best and the worst site, in that order; got {list(advisor_check)}")
+    figures: dict = {}
+    if cv is not None:
+        figures.update(
+            stations_cv=str(cv["cv"].iloc[0]),
+            stations_feo_rmse_gp=round(float(cv.loc["gp", "FeO_rmse"]), 3),
+            stations_tio2_rmse_gp=round(float(cv.loc["gp", "TiO2_rmse"]), 3),
+            stations_feo_rmse_lucey2000=round(float(cv.loc["lucey2000", "FeO_rmse"]), 3),
+            stations_tio2_rmse_lucey2000=round(float(cv.loc["lucey2000", "TiO2_rmse"]), 3),
+        )
+    pre_fe = float(table.loc["resnet_pretrained", "FeO"])
+    rows = list(advisor_check.values())
+    figures.update(
+        farside_feo_rmse=table["FeO"].round(3).to_dict(),
+        farside_tio2_rmse=table["TiO2"].round(3).to_dict(),
+        finetune_feo_gain=round(1 - float(table.loc["resnet_finetuned", "FeO"]) / pre_fe, 3),
+        coverage95_feo=round(float(coverage_table.loc["FeO", "cov95"]), 3),
+        advisor_best_vs_worst_feo=[round(float(r["FeO"]), 3) for r in rows],
+        advisor_best_vs_worst_mg_number=[round(float(r["mg_number"]), 3) for r in rows],
+    )
+    return figures

@@ -34,7 +34,11 @@ METHODS = ("resnet_finetuned", "resnet_pretrained", "lucey2000", "pls", "random_
 
 
 def site_options() -> dict[str, tuple[float, float]]:
-    """Returned-sample sites (from ``workbench.samples``) plus the advisor's candidate sites."""
+    """Returned-sample sites (from ``workbench.samples``) plus the advisor's candidate sites, each name once.
+
+    A candidate that is also a sample site (Chang'e-6) has the same name and coordinates in both lists
+    (:data:`workbench.inversion.advisor.CANDIDATES`), so it is offered once.
+    """
     out: dict[str, tuple[float, float]] = {}
     try:
         from ..samples import sample_sites
