@@ -41,7 +41,7 @@ def _real_data_available(dataset_id: str) -> tuple[bool, str]:
         if held:
             pytest.fail(f"real dataset {dataset_id}: the mirror holds {[str(p) for p in held]} but it was refused "
                         f"(corrupted or stale copy?): {exc}", pytrace=False)
-        return False, str(exc).splitlines()[0]
+        return False, " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line: pytest -rs
 
 
 @pytest.fixture(scope="session")
