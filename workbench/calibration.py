@@ -43,6 +43,7 @@ from scipy import ndimage, stats
 
 from .errors import InputError
 from .geo import north_up_flips
+from .validate import is_whole_number
 
 #: Pairs of spatial dimension names the calibration functions recognise.
 SPATIAL_DIMS: tuple[tuple[str, str], ...] = (("lat", "lon"), ("y", "x"))
@@ -91,7 +92,7 @@ def spatial_dims(da: xr.DataArray | xr.Dataset) -> tuple[str, str]:
 
 def _check_count(name: str, value) -> None:
     """Raise :class:`InputError` unless ``value`` is a positive whole number."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_whole_number(value) or value < 1:
         raise InputError(f"{name} must be a positive whole number, got {value!r}")
 
 

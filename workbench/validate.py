@@ -57,6 +57,17 @@ STATION_BANDS: tuple[str, ...] = ("R415", "R750", "R900", "R950", "R1000")
 _LUNAR_CODE = re.compile(r"^IAU_2015:301\d\d$")
 
 
+
+def is_whole_number(value: Any) -> bool:
+    """True for a Python or NumPy integer that is not a bool (counts, sizes, seeds, offsets).
+
+    Examples
+    --------
+    >>> is_whole_number(3), is_whole_number(np.int64(3)), is_whole_number(3.0), is_whole_number(True)
+    (True, True, False, False)
+    """
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
 def _values(obj: Any) -> np.ndarray | None:
     """In-memory values of ``obj`` as float, or ``None`` for lazy (dask) data that is not computed here."""
     data = obj.data if isinstance(obj, xr.DataArray) else obj

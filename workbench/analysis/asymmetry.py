@@ -75,6 +75,7 @@ from scipy import sparse
 
 from ..errors import InputError
 from ..geo import area_weights, check_latlon, great_circle_distance, hemisphere_masks, wrap_lon_180
+from ..validate import is_whole_number
 
 __all__ = [
     "DEFAULT_BLOCK_DEG",
@@ -462,7 +463,7 @@ def _pct_ci(samples: np.ndarray, level: float, n_units: int | None = None, what:
 def _check_level(level: float, n_boot: int) -> None:
     if not (0 < level < 1):
         raise InputError(f"confidence level must be in (0, 1), e.g. 0.95; got {level}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)):
+    if not is_whole_number(n_boot):
         raise InputError(f"n_boot must be a whole number of replicates, e.g. 1000; got {n_boot!r}")
     if n_boot < 50:
         raise InputError(f"n_boot={n_boot} is too few replicates for a percentile interval; use >= 200")
@@ -650,7 +651,7 @@ def compare_regions(
     Mol. Biol. 9(1):39.
     """
     _check_level(level, n_boot)
-    if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)):
+    if not is_whole_number(n_perm):
         raise InputError(f"n_perm must be a whole number of permutations, e.g. 1999; got {n_perm!r}")
     if n_perm < 99:
         raise InputError(f"n_perm={n_perm} is too few permutations; use >= 999")

@@ -45,6 +45,7 @@ import xarray as xr
 from ..errors import CheckpointError, InputError
 from ..geo import is_global_lon, north_up_flips, wrap_lon_180
 from ..io import sha256_file
+from ..validate import is_whole_number
 from .layers import DEFAULT_LAYERS, Normalisation, layer_first, stack_layers
 
 __all__ = [
@@ -87,7 +88,7 @@ def _check_config(cfg: dict) -> dict:
         raise InputError(f"arch must be 'vit' or 'conv', got {arch!r}")
     for k in ("tile", "patch", "fusion_channels", "fusion_kernel", "dim", "depth", "heads"):
         v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+        if not is_whole_number(v) or v < 1:
             raise InputError(f"config {k!r} must be an integer >= 1, got {v!r}")
     tile, patch = cfg["tile"], cfg["patch"]
     if tile % patch:  # the training masks hide whole patches of the tile (both architectures)
@@ -858,7 +859,7 @@ def pca_score(train: Sequence[xr.DataArray], stack: xr.DataArray, normalisation:
     stack = layer_first(stack)
     xtr = _train_matrix(train, normalisation, max_pixels, seed)
     k = max(1, xtr.shape[1] // 2) if n_components is None else n_components
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k < xtr.shape[1]:
+    if not is_whole_number(k) or not 1 <= k < xtr.shape[1]:
         raise InputError(f"n_components must be an integer in [1, {xtr.shape[1] - 1}] (fewer than the "
                          f"{xtr.shape[1]} layers), got {k!r}")
     pca = PCA(n_components=k, random_state=seed).fit(xtr)

@@ -46,6 +46,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..geo import MOON_RADIUS_KM, area_weights, check_latlon, destination_point, great_circle_distance, wrap_lon_180
+from ..validate import is_whole_number
 from .asymmetry import _as_mask, _check_grid
 
 __all__ = [
@@ -136,7 +137,7 @@ def _distance_edges(bin_km, max_km) -> np.ndarray:
 
 
 def _check_int(name: str, value, low: int, hint: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+    if not is_whole_number(value) or value < low:
         raise InputError(f"{name} must be a whole number >= {low}, got {value!r}; {hint}")
 
 

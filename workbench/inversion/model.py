@@ -24,7 +24,13 @@ from ..config import get_device, inference_precision
 from ..errors import CheckpointError, InputError
 from ..geo import is_global_lon, north_up_flips
 from ..io import atomic_path, sha256_file
-from ..validate import REFLECTANCE_MAX, check_reflectance, check_reflectance_units, load_weights
+from ..validate import (
+    REFLECTANCE_MAX,
+    check_reflectance,
+    check_reflectance_units,
+    is_whole_number,
+    load_weights,
+)
 from .resnet import ARCH, PackedInference, ResidualInversionNet, gaussian_nll, packed_supported
 
 #: Outputs of the network, in order.
@@ -567,7 +573,7 @@ class OxideInverter:
         else:
             Xp = np.pad(Xf, ((0, 0), (h, h), (h, h)), mode="edge")
         K = len(self.targets)
-        if tile_rows is not None and (isinstance(tile_rows, bool) or not isinstance(tile_rows, (int, np.integer))
+        if tile_rows is not None and (not is_whole_number(tile_rows)
                                       or tile_rows < 1):
             raise InputError(f"tile_rows must be a whole number of rows >= 1 (or None for about {PASS_PIXELS} "
                              f"pixels per pass), got {tile_rows!r}")

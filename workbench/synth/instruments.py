@@ -23,6 +23,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..photometry import is_lit, normalisation_factor
+from ..validate import is_whole_number
 
 
 def _table(rows) -> pd.DataFrame:
@@ -217,7 +218,7 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
         ``seed``.
     """
     refl = moon["reflectance"] if isinstance(moon, xr.Dataset) else moon
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_whole_number(seed) or seed < 0:
         raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
     if refl.ndim < 2:
         raise InputError(f"observe() needs a map: reflectance with a 'wavelength' dim and at least one spatial "

@@ -61,6 +61,7 @@ from ..errors import CheckpointError, InputError
 from ..geo import north_up_flips
 from ..io import sha256_file
 from ..synth.render import _METRIC_UNITS, check_sun, render
+from ..validate import is_whole_number
 from .sfs import sfs
 from .tiles import blend_tiles
 
@@ -265,7 +266,7 @@ def network_relief(image: np.ndarray, z_up: np.ndarray, pixel_size: float, sun_a
 
     from .net import VIEWS, features, unview, view_features
 
-    if isinstance(views, bool) or not isinstance(views, (int, np.integer)) or not 1 <= views <= len(VIEWS):
+    if not is_whole_number(views) or not 1 <= views <= len(VIEWS):
         raise InputError(f"views must be a whole number from 1 to {len(VIEWS)}, got {views!r}")
     if net is None:
         net, _ = load_network(network_weights(sun_elevation))

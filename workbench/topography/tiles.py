@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InputError
+from ..validate import is_whole_number
 
 
 def check_tiling(tile: int, overlap: int) -> None:
@@ -28,12 +29,9 @@ def check_tiling(tile: int, overlap: int) -> None:
     InputError
         A non-integer or non-positive tile size, or an overlap outside ``[0, tile - 1]``.
     """
-    def whole(v) -> bool:
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-    if not whole(tile) or tile < 1:
+    if not is_whole_number(tile) or tile < 1:
         raise InputError(f"tile size must be a whole number of pixels >= 1, got {tile!r}; e.g. tile=512")
-    if not whole(overlap) or not 0 <= overlap < tile:
+    if not is_whole_number(overlap) or not 0 <= overlap < tile:
         raise InputError(f"overlap must be a whole number of pixels from 0 to {tile - 1} (less than the tile "
                          f"size {tile}), got {overlap!r}; e.g. overlap={min(64, tile // 4)}")
 

@@ -18,6 +18,7 @@ import xarray as xr
 from ..errors import InputError
 from ..synth.render import render
 from ..topography.model import downsample, reconstruct, rmse, slope_error_deg, upsample
+from ..validate import is_whole_number
 from . import base
 
 FACTOR = 8
@@ -250,14 +251,14 @@ def polar_tile(dem: xr.DataArray, size: int, offset: int | tuple[int, int] = 40,
     if dem.dims != ("y", "x"):
         raise InputError(f"polar_tile needs a (y, x) DEM in metres, got dims {dem.dims}")
     ny, nx = dem.sizes["y"], dem.sizes["x"]
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < factor or size % factor:
+    if not is_whole_number(size) or size < factor or size % factor:
         raise InputError(f"tile size must be a positive multiple of {factor} pixels, got {size!r}; e.g. 64")
     if size > min(ny, nx):
         raise InputError(f"a tile of {size} pixels does not fit in the {ny} x {nx} DEM; use a smaller size")
     dy, dx = (offset, offset) if np.ndim(offset) == 0 else tuple(offset)
     starts = []
     for name, n, d in (("row", ny, dy), ("column", nx, dx)):
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+        if not is_whole_number(d):
             raise InputError(f"the {name} offset must be a whole number of pixels, got {d!r}")
         lo, hi = -(n // 2 - size // 2), n - size - (n // 2 - size // 2)
         if not lo <= d <= hi:
