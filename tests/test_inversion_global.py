@@ -70,8 +70,9 @@ def test_zarr_resume(tmp_path, model, monkeypatch):
         return wrapped
 
     monkeypatch.setattr(global_map, "_block_fn", flaky)
-    with pytest.raises(RuntimeError, match="simulated"):
-        global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32")
+    with pytest.raises(RuntimeError, match="simulated"):  # threads: the counter lives in this process
+        global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32",
+                                  scheduler="threads")
     assert not out.exists()
     done = json.loads((tmp_path / "map.zarr.partial" / "progress.json").read_text())["done"]
     assert 0 < len(done) < 3
@@ -216,8 +217,9 @@ def test_chunks_thinner_than_the_halo_are_merged_not_a_dask_error(tmp_path):
         xr.testing.assert_allclose(got.compute(), ref, atol=1e-5)
     assert global_map._spatial_chunks(20, 8, 6) == (8, 12) and global_map._spatial_chunks(20, 8, 3) == (8, 8, 4)
     # merged blocks and a flipped axis still write a regular zarr store
+    # threads: 23 x 45 tiny blocks cost ~1 min more in a distributed cluster's per-task overhead
     res = global_map.invert_to_zarr(refl.isel(lat=slice(None, None, -1)), wide, tmp_path / "m.zarr", chunk=8,
-                                    progress=False, precision="float32")
+                                    progress=False, precision="float32", scheduler="threads")
     xr.testing.assert_allclose(res["FeO"].load(), ref.isel(lat=slice(None, None, -1)), atol=1e-5)
 
 
@@ -227,9 +229,38 @@ def test_a_cube_thinner_than_the_context_says_to_use_predict():
         global_map.invert_lazy(_globe().isel(lat=slice(0, 4)), wide)
 
 
+def test_maps_on_dask_distributed_clusters_equal_the_threaded_map(tmp_path, model, capsys):
+    """The default runs on a local ``dask.distributed`` cluster (dashboard link printed with the progress bar);
+    an existing cluster's address sends the work there, here two worker processes, so the network and
+    the scattered cube cross process boundaries. Both write the threaded scheduler's map exactly."""
+    from distributed import LocalCluster
+
+    refl = _globe(seed=4)
+    refl[:, 70, 200] = np.nan
+    kw = dict(chunk=60, precision="float32")
+    ref = global_map.invert_to_zarr(refl, model, tmp_path / "t.zarr", progress=False, scheduler="threads", **kw)
+    local = global_map.invert_to_zarr(refl, model, tmp_path / "l.zarr", **kw)  # default: a local cluster
+    assert "dask dashboard: http" in capsys.readouterr().err
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = global_map.invert_to_zarr(refl, model, tmp_path / "r.zarr", progress=False,
+                                           scheduler=cluster.scheduler_address, **kw)
+    for res in (local, remote):
+        for v in ref.data_vars:
+            np.testing.assert_array_equal(res[v].values, ref[v].values)
+    assert np.isnan(local.FeO.values[70, 200]) and not np.isnan(local.FeO.values[70, 201])
+
+
+@pytest.mark.parametrize("bad", ["", "  ", 8786])
+def test_a_scheduler_that_is_no_address_is_refused(tmp_path, model, bad):
+    with pytest.raises(InputError, match="scheduler must be 'local', 'threads' or a dask scheduler address"):
+        global_map.invert_to_zarr(_globe(), model, tmp_path / "m.zarr", chunk=60, progress=False, scheduler=bad)
+    assert not (tmp_path / "m.zarr.partial").exists()
+
+
 def test_an_unreachable_scheduler_leaves_no_partial_store(tmp_path, model):
     """Regression: ``--scheduler tcp://127.0.0.1:1`` failed only after ``OUT.zarr.partial`` was created."""
     import dask
+    import distributed  # noqa: F401  its defaults load first: leaving dask.config.set would otherwise drop them
 
     out = tmp_path / "m.zarr"
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \

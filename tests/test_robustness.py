@@ -381,6 +381,23 @@ def _thin_map() -> None:
     invert_lazy(cube(), wide)
 
 
+def _unreachable_scheduler_map(t: Path) -> None:
+    import dask
+    import distributed  # noqa: F401  its defaults load first: leaving dask.config.set would otherwise drop them
+
+    # the refused connection is reported at once; the timeout only bounds a silent host
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        cli(["invert", "map", "--ppd", "1", "--out", str(t / "m.zarr"), "--weights", str(_saved_inverter(t)),
+             "--scheduler", "tcp://127.0.0.1:1"])
+
+
+def _map_with_scheduler(t: Path, scheduler: str) -> None:
+    pytest.importorskip("workbench.inversion.model")
+    from workbench.inversion.global_map import invert_to_zarr
+
+    invert_to_zarr(cube(), _inverter(), t / "m.zarr", chunk=8, progress=False, scheduler=scheduler)
+
+
 def _text_file(p: Path) -> Path:
     p.write_text("these are not weights\n")
     return p
@@ -789,6 +806,12 @@ CASES: list[Case] = [
          lambda t: cli(["invert", "map", "--ppd", "1", "--chunk", "0", "--out", str(t / "m.zarr"), "--weights",
                         str(_saved_inverter(t))]), CliError,
          r"chunk must be a whole number of pixels >= 8", code=2),
+    Case("CLI usage", "`workbench invert map --scheduler tcp://127.0.0.1:1`: no dask scheduler there (CLI)",
+         lambda t: _unreachable_scheduler_map(t), CliError,
+         r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:.*or leave out --scheduler", code=2),
+    Case("CLI usage", "chunked global map with an empty `scheduler` (neither local, threads nor an address)",
+         lambda t: _map_with_scheduler(t, ""), wb.errors.InputError,
+         r"scheduler must be 'local', 'threads' or a dask scheduler address such as tcp://host:8786"),
     Case("CLI usage", "chunked global map (`invert_lazy`) of a 4 x 5 pixel cube, thinner than the 6-pixel context",
          lambda t: _thin_map(), wb.errors.InputError,
          r"only 4 lat and 5 lon pixels.*model.predict\(refl\)"),

@@ -36,7 +36,10 @@ def register(sub) -> None:
                    help="weights .pt (default: the committed weights of the cube's 'instrument' attribute, else "
                         "those whose bands match it; for the synthetic Moon: inversion_clementine_uvvis)")
     m.add_argument("--overwrite", action="store_true", help="replace an existing OUT.zarr")
-    m.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (default: local)")
+    m.add_argument("--scheduler", default="local", metavar="local|threads|ADDRESS",
+                   help="where dask runs the chunks: 'local' (default) a dask.distributed cluster started in "
+                        "this process, with a dashboard; 'threads' dask's threaded scheduler; or the address "
+                        "of an existing dask.distributed scheduler (tcp://host:8786)")
     m.add_argument("--chunk", type=int, default=512, help="chunk size in pixels (lat and lon)")
     m.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="network arithmetic (default: WORKBENCH_PRECISION, else auto = bfloat16 where the CPU/GPU "
