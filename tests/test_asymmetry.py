@@ -309,3 +309,16 @@ def test_iid_bootstrap_mean_interval_matches_the_normal_theory_width():
     assert float(st["mean"][0]) == pytest.approx(m, rel=1e-9)
     width = float(st["mean_ci_high"][0] - st["mean_ci_low"][0])
     assert 0.9 < width / (2 * 1.959964 * se) < 1.1
+
+
+def test_block_ids_are_distinct_whole_blocks_across_the_seam():
+    """30° blocks on a global 1° grid: 6 x 12 distinct labels of 900 cells each, none shared between the
+    last block of one latitude band and the first of the next (the label is row x blocks-per-row + column)."""
+    from workbench.analysis.asymmetry import block_ids
+    from workbench.geo import global_grid
+
+    lat, lon = global_grid(1)
+    ids = block_ids(xr.Dataset(coords={"lat": lat, "lon": lon}), 30.0)
+    labels, counts = np.unique(ids, return_counts=True)
+    assert labels.size == 72 and (counts == 900).all()
+    assert ids[0, 0] != ids[0, -1] and ids[30, 0] != ids[0, -1]

@@ -453,3 +453,18 @@ def test_pair_bootstrap_interval_is_the_percentile_interval_of_the_replicates():
         assert float(c["offset_low"][0]) == pytest.approx(np.quantile(boots[:, 1], qlo), rel=1e-9, abs=1e-15)
         assert float(c["offset_high"][0]) == pytest.approx(np.quantile(boots[:, 1], qhi), rel=1e-9, abs=1e-15)
     assert float(c50["gain_high"][0] - c50["gain_low"][0]) > 0
+
+
+def test_theil_iv_offset_is_the_median_residual():
+    """y = 2x + 1 with one gross outlier: the slope stays 2 and the offset 1 (a mean residual would give 6)."""
+    x = np.arange(20.0)
+    y = 2 * x + 1
+    y[3] += 100.0
+    slope, offset = cal._theil_iv(x, y, x)
+    assert slope == pytest.approx(2.0) and offset == pytest.approx(1.0)
+
+
+def test_median_ci_order_statistics_by_hand():
+    """n = 100, 95 %: ranks n/2 ∓ 1.96·√n/2 = 40.2 and 59.8, taken outward: the 40th and 60th order statistics."""
+    lo, hi = cal._median_ci(np.arange(100.0)[::-1], 0.05)
+    assert (lo, hi) == (40.0, 60.0)

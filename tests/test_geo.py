@@ -123,3 +123,11 @@ def test_area_weights_of_a_non_square_global_grid_sum_to_lunar_area():
     cell = geo.MOON_RADIUS_KM**2 * np.deg2rad(1.0) * np.sin(np.deg2rad(0.5))
     assert float(w.sel(lat=0.25).isel(lon=0)) == pytest.approx(cell, rel=1e-9)
     assert cell == pytest.approx(459.747, abs=1e-3)
+
+
+def test_near_side_includes_the_limb_meridians():
+    """The near side is ``|lon| <= 90``: the ±90° limb meridians belong to it, in either longitude convention."""
+    from workbench.geo import near_side_mask
+
+    lon = np.array([90.0, -90.0, 90.5, -90.5, 270.0, 269.5, 0.0, 180.0])
+    assert near_side_mask(lon).tolist() == [True, True, False, False, True, False, True, False]
