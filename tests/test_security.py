@@ -273,3 +273,21 @@ def test_malicious_checkpoint_is_refused_without_running_code(tmp_path: Path) ->
     good = tmp_path / "good.pt"
     torch.save({"weight": torch.ones(2), "config": {"width": 16}}, good)
     assert load_weights(good)["config"] == {"width": 16}
+
+
+def test_the_map_clusters_dashboards_listen_on_this_machine_only(capsys) -> None:
+    """`workbench invert map` starts a local dask cluster by default: its scheduler and worker dashboards
+    (dask's default: every interface) listen on 127.0.0.1 only, and the printed link is that address."""
+    psutil = pytest.importorskip("psutil")
+    from workbench.inversion.global_map import _cluster_client
+
+    def listening() -> set[tuple[str, int]]:
+        return {(c.laddr.ip, c.laddr.port) for c in psutil.Process().net_connections(kind="inet")
+                if c.status == psutil.CONN_LISTEN}
+
+    before = listening()
+    with _cluster_client("local", 1, progress=True):
+        opened = listening() - before
+    assert opened and all(ip == "127.0.0.1" for ip, _ in opened), opened
+    link = capsys.readouterr().err.strip()
+    assert any(link == f"dask dashboard: http://127.0.0.1:{port}/status" for _, port in opened), link

@@ -226,13 +226,18 @@ def _cluster_client(scheduler: str | None, workers: int, progress: bool):
     from distributed import Client, LocalCluster
 
     # processes=False: torch releases the GIL in its kernels, so threads in this process use both cores
-    # without pickling the network or the cube to worker processes
-    with LocalCluster(n_workers=1, threads_per_worker=workers, processes=False, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    # without pickling the network or the cube to worker processes. The dashboards listen on this machine
+    # only (dask's default is every interface)
+    with LocalCluster(n_workers=1, threads_per_worker=workers, processes=False, dashboard_address="127.0.0.1:0",
+                      worker_dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:
         if progress:
             import sys
 
-            print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr)
+            # the link dask formats names the in-process scheduler's network address, not where the
+            # dashboard listens
+            port = client.scheduler_info()["services"]["dashboard"]
+            print(f"dask dashboard: http://127.0.0.1:{port}/status", file=sys.stderr)
         yield client
 
 
