@@ -258,15 +258,62 @@ def test_a_scheduler_that_is_no_address_is_refused(tmp_path, model, bad):
 
 
 def test_an_unreachable_scheduler_leaves_no_partial_store(tmp_path, model):
-    """Regression: ``--scheduler tcp://127.0.0.1:1`` failed only after ``OUT.zarr.partial`` was created."""
-    import dask
-    import distributed  # noqa: F401  its defaults load first: leaving dask.config.set would otherwise drop them
+    """Regression: ``--scheduler tcp://127.0.0.1:1`` failed only after ``OUT.zarr.partial`` was created; then
+    it waited out dask's 30 s connect timeout for a refused port and left an IO-loop thread per call."""
+    import threading
+    import time
 
     out = tmp_path / "m.zarr"
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
-            pytest.raises(InputError, match=r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:1.*--scheduler"):
-        global_map.invert_to_zarr(_globe(), model, out, chunk=60, progress=False, scheduler="tcp://127.0.0.1:1")
+    threads = threading.active_count()
+    t0 = time.perf_counter()
+    for _ in range(3):
+        with pytest.raises(InputError, match=r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:1 "
+                                             r"\(connection refused\).*--scheduler"):
+            global_map.invert_to_zarr(_globe(), model, out, chunk=60, progress=False, scheduler="tcp://127.0.0.1:1")
+    assert time.perf_counter() - t0 < 20  # not three connect timeouts
+    assert threading.active_count() == threads
     assert not out.exists() and not (tmp_path / "m.zarr.partial").exists()
+
+
+@pytest.mark.parametrize("bad", ["thread", "Local", "http://127.0.0.1:8787"])
+def test_a_mistyped_scheduler_is_one_clear_error(tmp_path, model, bad):
+    with pytest.raises(InputError, match=r"is no dask scheduler address.*give 'local', 'threads' or an address"):
+        global_map.invert_to_zarr(_globe(), model, tmp_path / "m.zarr", chunk=60, progress=False, scheduler=bad)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_workers_must_be_a_positive_whole_number(tmp_path, model, workers):
+    with pytest.raises(InputError, match="workers must be a whole number of threads >= 1"):
+        global_map.invert_to_zarr(_globe(), model, tmp_path / "m.zarr", chunk=60, progress=False, workers=workers)
+
+
+def test_a_bad_chunk_on_the_local_cluster_is_one_error_without_a_worker_traceback(tmp_path):
+    """The worker's "Compute Failed" log with its traceback used to reach stderr beside the one error line.
+    A subprocess: pytest's log capture would hide the log in-process, so this could not fail there."""
+    import subprocess
+    import sys
+
+    script = f"""
+import numpy as np
+from workbench.errors import InputError
+from workbench.inversion import global_map
+from workbench.inversion.model import OxideInverter
+from workbench.geo import global_grid
+import xarray as xr
+lat, lon = global_grid(1)
+data = np.random.default_rng(0).uniform(0.05, 0.3, (3, lat.size, lon.size)).astype(np.float32)
+data[0, 100, 3] = -0.1
+refl = xr.DataArray(data, dims=("band", "lat", "lon"), coords={{"band": {BANDS!r},
+                    "wavelength": ("band", [415.0, 750.0, 950.0]), "lat": lat, "lon": lon}})
+model = OxideInverter({BANDS!r}, [415.0, 750.0, 950.0], width=8, depth=1, stem=4, members=2)
+try:
+    global_map.invert_to_zarr(refl, model, {str(tmp_path / "bad.zarr")!r}, chunk=60, progress=False)
+except InputError as exc:
+    print("InputError:", exc)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "InputError: reflectance in a chunk has 1 negative" in r.stdout, r.stdout + r.stderr
+    assert "Compute Failed" not in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_matmul_peak_is_each_backends_best_before_and_after_the_map():

@@ -381,14 +381,9 @@ def _thin_map() -> None:
     invert_lazy(cube(), wide)
 
 
-def _unreachable_scheduler_map(t: Path) -> None:
-    import dask
-    import distributed  # noqa: F401  its defaults load first: leaving dask.config.set would otherwise drop them
-
-    # the refused connection is reported at once; the timeout only bounds a silent host
-    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
-        cli(["invert", "map", "--ppd", "1", "--out", str(t / "m.zarr"), "--weights", str(_saved_inverter(t)),
-             "--scheduler", "tcp://127.0.0.1:1"])
+def _unreachable_scheduler_map(t: Path, scheduler: str = "tcp://127.0.0.1:1") -> None:
+    cli(["invert", "map", "--ppd", "1", "--out", str(t / "m.zarr"), "--weights", str(_saved_inverter(t)),
+         "--scheduler", scheduler])
 
 
 def _map_with_scheduler(t: Path, scheduler: str) -> None:
@@ -808,7 +803,11 @@ CASES: list[Case] = [
          r"chunk must be a whole number of pixels >= 8", code=2),
     Case("CLI usage", "`workbench invert map --scheduler tcp://127.0.0.1:1`: no dask scheduler there (CLI)",
          lambda t: _unreachable_scheduler_map(t), CliError,
-         r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:.*or leave out --scheduler", code=2),
+         r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:.*\(connection refused\).*or leave out "
+         r"--scheduler", code=2),
+    Case("CLI usage", "`workbench invert map --scheduler thread`: a typo, no address (CLI)",
+         lambda t: _unreachable_scheduler_map(t, "thread"), CliError,
+         r"scheduler 'thread' is no dask scheduler address.*give 'local', 'threads' or an address", code=2),
     Case("CLI usage", "chunked global map with an empty `scheduler` (neither local, threads nor an address)",
          lambda t: _map_with_scheduler(t, ""), wb.errors.InputError,
          r"scheduler must be 'local', 'threads' or a dask scheduler address such as tcp://host:8786"),

@@ -30,7 +30,7 @@ from ..config import inference_precision
 from ..errors import InputError
 from ..geo import is_global_lon, north_up_flips
 from ..io import writable_parent
-from ..validate import REFLECTANCE_MAX, check_reflectance, fingerprint
+from ..validate import REFLECTANCE_MAX, check_reflectance, fingerprint, is_whole_number
 from .model import UNITS, OxideInverter, training_layout
 
 # zarr 3 warns on every consolidated write that consolidated metadata is not in its v3 spec yet; xarray
@@ -159,13 +159,15 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
         Final zarr path; work happens in ``<out>.partial`` and is renamed on completion.
     scheduler
         ``"local"`` (default): a ``dask.distributed`` cluster started for this run inside this process (one
-        worker of ``workers`` threads, torch one thread each; in-process, so the network and the cube are
-        shared rather than copied to worker processes), its dashboard link printed when ``progress``;
+        worker of ``workers`` threads; in-process, so the scattered cube is not copied to worker processes,
+        while the network, 0.75 MB pickled, travels with each chunk row's tasks), its dashboard link printed
+        when ``progress``;
         the address of an existing ``dask.distributed`` scheduler (``tcp://host:8786``): the work runs
         there (the workers must reach any files the cube is read from); ``"threads"`` or None: dask's
         threaded scheduler without ``distributed`` (``workers`` threads).
     workers
-        Threads of the local cluster or of the threaded scheduler.
+        Threads of the local cluster or of the threaded scheduler (a whole number >= 1); torch uses one
+        thread in each when ``workers > 1``, and every core when ``workers == 1``.
     overwrite
         Replace an existing complete store at ``out``.
     precision
@@ -208,6 +210,8 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
 def _cluster_client(scheduler: str | None, workers: int, progress: bool):
     """The ``dask.distributed`` client :func:`invert_to_zarr` computes with (None for dask's threaded
     scheduler), closed (and a local cluster shut down) on exit."""
+    if not is_whole_number(workers) or workers < 1:
+        raise InputError(f"workers must be a whole number of threads >= 1, got {workers!r}")
     if scheduler is None or scheduler == "threads":
         yield None
         return
@@ -226,10 +230,11 @@ def _cluster_client(scheduler: str | None, workers: int, progress: bool):
     from distributed import Client, LocalCluster
 
     # processes=False: torch releases the GIL in its kernels, so threads in this process use both cores
-    # without pickling the network or the cube to worker processes. The dashboards listen on this machine
-    # only (dask's default is every interface)
+    # and the scattered cube is not copied to worker processes. The dashboards listen on this machine
+    # only (dask's default is every interface). Logs below CRITICAL are silenced: a failing chunk's
+    # error reaches the caller as its exception, not also as a worker traceback on stderr
     with LocalCluster(n_workers=1, threads_per_worker=workers, processes=False, dashboard_address="127.0.0.1:0",
-                      worker_dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
+                      worker_dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL) as cluster, \
             Client(cluster) as client:
         if progress:
             import sys
@@ -244,6 +249,9 @@ def _cluster_client(scheduler: str | None, workers: int, progress: bool):
 def _connect(scheduler: str):
     """A ``dask.distributed`` client of the scheduler at ``scheduler``.
 
+    A TCP address is probed first, so that a refused port or an unknown host is reported at once rather
+    than after dask's connect timeout (and without the threads a failed ``Client`` leaves behind).
+
     Parameters
     ----------
     scheduler
@@ -257,17 +265,36 @@ def _connect(scheduler: str):
     Raises
     ------
     InputError
-        When the scheduler cannot be reached within dask's connect timeout
-        (``distributed.comm.timeouts.connect``).
+        When ``scheduler`` is no dask address, or the scheduler cannot be reached (refused, unknown host,
+        or nothing answering within dask's connect timeout, ``distributed.comm.timeouts.connect``).
     """
-    from distributed import Client
+    import socket
 
+    from distributed import Client
+    from distributed.comm.addressing import get_address_host_port
+
+    fix = ("check the address and that `dask scheduler` is running there, or leave out --scheduler to run on a "
+           "local cluster")
+    if scheduler.partition("://")[0] in ("tcp", "tls", "ws", "wss") or "://" not in scheduler:
+        try:
+            host, port = get_address_host_port(scheduler)
+        except ValueError as exc:
+            raise InputError(f"scheduler {scheduler!r} is no dask scheduler address ({exc}): give 'local', "
+                             "'threads' or an address such as tcp://host:8786") from exc
+        try:
+            socket.create_connection((host, port), timeout=1.0).close()
+        except (ConnectionRefusedError, socket.gaierror) as exc:
+            why = "connection refused" if isinstance(exc, ConnectionRefusedError) else "unknown host"
+            raise InputError(f"cannot reach the dask scheduler at {scheduler} ({why}); {fix}") from exc
+        except OSError:
+            pass  # slow or silent: dask's connect timeout decides
     try:
         return Client(scheduler)
-    except OSError as exc:  # refused, unknown host or timed out
-        raise InputError(f"cannot reach the dask scheduler at {scheduler} ({exc}); check the address and that "
-                         "`dask scheduler` is running there, or leave out --scheduler to run on a local "
-                         "cluster") from exc
+    except ValueError as exc:  # an address dask cannot parse (http://, a dashboard URL)
+        raise InputError(f"scheduler {scheduler!r} is no dask scheduler address ({exc}): give 'local', "
+                         "'threads' or an address such as tcp://host:8786") from exc
+    except OSError as exc:  # timed out
+        raise InputError(f"cannot reach the dask scheduler at {scheduler} ({exc}); {fix}") from exc
 
 
 def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chunk: int, client, progress: bool,
