@@ -277,9 +277,33 @@ def test_an_unreachable_scheduler_leaves_no_partial_store(tmp_path, model):
 
 
 @pytest.mark.parametrize("bad", ["thread", "Local", "http://127.0.0.1:8787"])
-def test_a_mistyped_scheduler_is_one_clear_error(tmp_path, model, bad):
+def test_a_mistyped_scheduler_is_one_clear_error_and_leaves_no_default_client(tmp_path, model, bad):
+    """Regression: a failed ``Client("http://…")`` stayed registered as dask's default client, and a later
+    ``compute()`` anywhere in the session (the next test file's ``make_moon``) waited on it forever."""
+    import dask
+    from distributed.client import _get_global_client
+
+    before = dask.config.get("scheduler", None)
     with pytest.raises(InputError, match=r"is no dask scheduler address.*give 'local', 'threads' or an address"):
         global_map.invert_to_zarr(_globe(), model, tmp_path / "m.zarr", chunk=60, progress=False, scheduler=bad)
+    assert _get_global_client() is None and dask.config.get("scheduler", None) == before
+    assert float(dask.array.ones(4).sum().compute()) == 4.0
+
+
+def test_maps_leave_no_default_client_behind(tmp_path, model):
+    """The map's own clients (local cluster, or an in-process cluster's inproc:// address) are never the
+    session's default, so computations after the map run where they ran before."""
+    import dask
+    from distributed import LocalCluster
+    from distributed.client import _get_global_client
+
+    global_map.invert_to_zarr(_globe(), model, tmp_path / "l.zarr", chunk=90, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("inproc://")
+        global_map.invert_to_zarr(_globe(), model, tmp_path / "i.zarr", chunk=90, progress=False,
+                                  scheduler=cluster.scheduler_address)
+        assert _get_global_client() is None
+    assert _get_global_client() is None and dask.config.get("scheduler", None) is None
 
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True])

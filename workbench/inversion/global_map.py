@@ -221,7 +221,8 @@ def _cluster_client(scheduler: str | None, workers: int, progress: bool):
     if scheduler != "local":
         client = _connect(scheduler)
         try:
-            yield client
+            with client.as_current():  # this map's computations only, not the session's default
+                yield client
         finally:
             client.close()
         return
@@ -235,7 +236,7 @@ def _cluster_client(scheduler: str | None, workers: int, progress: bool):
     # error reaches the caller as its exception, not also as a worker traceback on stderr
     with LocalCluster(n_workers=1, threads_per_worker=workers, processes=False, dashboard_address="127.0.0.1:0",
                       worker_dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL) as cluster, \
-            Client(cluster) as client:
+            Client(cluster, set_as_default=False) as client:
         if progress:
             import sys
 
@@ -243,7 +244,8 @@ def _cluster_client(scheduler: str | None, workers: int, progress: bool):
             # dashboard listens
             port = client.scheduler_info()["services"]["dashboard"]
             print(f"dask dashboard: http://127.0.0.1:{port}/status", file=sys.stderr)
-        yield client
+        with client.as_current():  # this map's computations only, not the session's default
+            yield client
 
 
 def _connect(scheduler: str):
@@ -275,12 +277,14 @@ def _connect(scheduler: str):
 
     fix = ("check the address and that `dask scheduler` is running there, or leave out --scheduler to run on a "
            "local cluster")
-    if scheduler.partition("://")[0] in ("tcp", "tls", "ws", "wss") or "://" not in scheduler:
+    scheme = scheduler.partition("://")[0] if "://" in scheduler else "tcp"
+    if scheme != "inproc":  # an in-process cluster's own address has no host and port
         try:
             host, port = get_address_host_port(scheduler)
-        except ValueError as exc:
+        except ValueError as exc:  # no port, or a scheme dask does not speak (http://, a dashboard URL)
             raise InputError(f"scheduler {scheduler!r} is no dask scheduler address ({exc}): give 'local', "
                              "'threads' or an address such as tcp://host:8786") from exc
+    if scheme in ("tcp", "tls", "ws", "wss"):
         try:
             socket.create_connection((host, port), timeout=1.0).close()
         except (ConnectionRefusedError, socket.gaierror) as exc:
@@ -289,11 +293,10 @@ def _connect(scheduler: str):
         except OSError:
             pass  # slow or silent: dask's connect timeout decides
     try:
-        return Client(scheduler)
-    except ValueError as exc:  # an address dask cannot parse (http://, a dashboard URL)
-        raise InputError(f"scheduler {scheduler!r} is no dask scheduler address ({exc}): give 'local', "
-                         "'threads' or an address such as tcp://host:8786") from exc
-    except OSError as exc:  # timed out
+        # not the session's default client: a Client that fails to connect stays registered as the default
+        # otherwise, and every later dask computation in the process waits on it forever
+        return Client(scheduler, set_as_default=False)
+    except (OSError, ValueError) as exc:  # timed out
         raise InputError(f"cannot reach the dask scheduler at {scheduler} ({exc}); {fix}") from exc
 
 
