@@ -209,7 +209,7 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
 @contextlib.contextmanager
 def _cluster_client(scheduler: str | None, workers: int, progress: bool):
     """The ``dask.distributed`` client :func:`invert_to_zarr` computes with (None for dask's threaded
-    scheduler), closed (and a local cluster shut down) on exit."""
+    scheduler), current only inside the block, closed (and a local cluster shut down) on exit."""
     if not is_whole_number(workers) or workers < 1:
         raise InputError(f"workers must be a whole number of threads >= 1, got {workers!r}")
     if scheduler is None or scheduler == "threads":
@@ -218,34 +218,32 @@ def _cluster_client(scheduler: str | None, workers: int, progress: bool):
     if not isinstance(scheduler, str) or not scheduler.strip():
         raise InputError(f"scheduler must be 'local', 'threads' or a dask scheduler address such as "
                          f"tcp://host:8786, got {scheduler!r}")
-    if scheduler != "local":
-        client = _connect(scheduler)
-        try:
-            with client.as_current():  # this map's computations only, not the session's default
-                yield client
-        finally:
-            client.close()
-        return
-    import logging
+    with contextlib.ExitStack() as stack:
+        if scheduler == "local":
+            import logging
 
-    from distributed import Client, LocalCluster
+            from distributed import Client, LocalCluster
 
-    # processes=False: torch releases the GIL in its kernels, so threads in this process use both cores
-    # and the scattered cube is not copied to worker processes. The dashboards listen on this machine
-    # only (dask's default is every interface). Logs below CRITICAL are silenced: a failing chunk's
-    # error reaches the caller as its exception, not also as a worker traceback on stderr
-    with LocalCluster(n_workers=1, threads_per_worker=workers, processes=False, dashboard_address="127.0.0.1:0",
-                      worker_dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL) as cluster, \
-            Client(cluster, set_as_default=False) as client:
-        if progress:
-            import sys
+            # processes=False: torch releases the GIL in its kernels, so threads in this process use both
+            # cores and the scattered cube is not copied to worker processes. The dashboards listen on this
+            # machine only (dask's default is every interface). Logs below CRITICAL are silenced: a failing
+            # chunk's error reaches the caller as its exception, not also as a worker traceback on stderr
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=1, threads_per_worker=workers, processes=False, dashboard_address="127.0.0.1:0",
+                worker_dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL))
+            client = stack.enter_context(Client(cluster, set_as_default=False))
+            if progress:
+                import sys
 
-            # the link dask formats names the in-process scheduler's network address, not where the
-            # dashboard listens
-            port = client.scheduler_info()["services"]["dashboard"]
-            print(f"dask dashboard: http://127.0.0.1:{port}/status", file=sys.stderr)
-        with client.as_current():  # this map's computations only, not the session's default
-            yield client
+                # the link dask formats names the in-process scheduler's network address, not where the
+                # dashboard listens
+                port = client.scheduler_info()["services"]["dashboard"]
+                print(f"dask dashboard: http://127.0.0.1:{port}/status", file=sys.stderr)
+        else:
+            client = _connect(scheduler)
+            stack.callback(client.close)
+        stack.enter_context(client.as_current())  # this map's computations only, not the session's default
+        yield client
 
 
 def _connect(scheduler: str):
