@@ -41,6 +41,17 @@ def test_lazy_equals_in_memory_across_chunk_seams(model):
     np.testing.assert_allclose(lazy.FeO.values, eager.FeO.values, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(lazy.TiO2_std.values, eager.TiO2_std.values, rtol=1e-4, atol=1e-4)
     assert np.isnan(lazy.FeO.values[5, 7])
+    # the per-block Datasets carry each core's coordinates; xarray checks them against the template's
+    assert lazy.FeO.attrs["units"] == "wt%" and lazy.mg_number_std.attrs["long_name"] == "mg_number 1-sigma uncertainty"
+    xr.testing.assert_identical(lazy.lon, refl.lon)
+    xr.testing.assert_identical(lazy.lat, refl.lat)
+
+
+def test_block_halo_coordinates_wrap_in_longitude_and_repeat_the_poles():
+    lon = np.arange(8) * 45.0
+    assert list(global_map._halo_coord(lon, (4, 4), 2, "periodic")) == [270, 315, 0, 45, 90, 135, 180, 225,
+                                                                         90, 135, 180, 225, 270, 315, 0, 45]
+    assert list(global_map._halo_coord(np.arange(6.0), (3, 3), 1, "nearest")) == [0, 0, 1, 2, 3, 2, 3, 4, 5, 5]
 
 
 def test_lazy_equals_in_memory_with_context_windows():

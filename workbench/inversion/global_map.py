@@ -1,9 +1,10 @@
 """Global oxide maps chunk by chunk with dask, written to zarr, resumable, local or on a cluster.
 
-:func:`invert_lazy` builds a lazy ``xarray.Dataset`` of every target and its uncertainty: each dask chunk of
-the ``(band, lat, lon)`` reflectance cube gets the network's halo (``dask.array.map_overlap``, periodic in
-longitude for global grids — the 3×3 stem and any context windows of the network need their neighbours, so
-plain ``map_blocks`` would leave seams) and runs the network on it. :func:`invert_to_zarr` writes it region by
+:func:`invert_lazy` builds a lazy ``xarray.Dataset`` of every target and its uncertainty with
+``xarray.map_blocks``: each dask chunk of the ``(band, lat, lon)`` reflectance cube is handed to the network with
+its halo from the neighbouring chunks (``dask.array.overlap``, periodic in longitude for global grids; the 3×3
+stem and any context windows need their neighbours, so blocks without a halo would leave seams), and the
+network returns the chunk's core. :func:`invert_to_zarr` writes it region by
 region to a zarr store with a progress bar; finished chunk rows are recorded in
 ``<out>.partial/progress.json`` so an interrupted run continues where it stopped. The store is renamed to its
 final name only when complete. The work runs on a ``dask.distributed`` cluster: by default a local one started
@@ -39,22 +40,39 @@ warnings.filterwarnings("ignore", message="Consolidated metadata is currently no
 
 
 def _block_fn(model: OxideInverter, precision: str):
+    """The per-block function of :func:`invert_lazy`'s ``xarray.map_blocks``: a (band, lat, lon) block with
+    the network's halo on every side in, the Dataset of every target and its std on the block's core out."""
     import torch
 
-    def fn(block: np.ndarray) -> np.ndarray:
+    h = model.net.halo
+
+    def fn(block: xr.DataArray) -> xr.Dataset:
         # the cube is lazy: each chunk is checked as it arrives (inf, negative, percent/DN), never clipped
-        check_reflectance(block, name="reflectance in a chunk", allow_all_nan=True, max_value=REFLECTANCE_MAX)
+        check_reflectance(block.values, name="reflectance in a chunk", allow_all_nan=True,
+                          max_value=REFLECTANCE_MAX)
         with torch.no_grad():  # passes of ~PASS_PIXELS pixels (see workbench.inversion.model)
             # the block carries the network's halo on every side (the 3x3 stem and any context windows)
-            mean, std = model.predict_arrays(np.asarray(block, np.float32), precision=precision, halo=True)
-        return np.concatenate([mean, std])
+            mean, std = model.predict_arrays(np.asarray(block.values, np.float32), precision=precision, halo=True)
+        core = block.isel(lat=slice(h, block.sizes["lat"] - h), lon=slice(h, block.sizes["lon"] - h))
+        ds = xr.Dataset(coords={"lat": core["lat"].values, "lon": core["lon"].values})
+        for k, t in enumerate(model.targets):
+            ds[t] = (("lat", "lon"), mean[k])
+            ds[f"{t}_std"] = (("lat", "lon"), std[k])
+        return ds
 
     return fn
 
 
+def _halo_coord(coord: np.ndarray, chunks: tuple[int, ...], depth: int, boundary: str) -> np.ndarray:
+    """``coord`` with each chunk's halo of ``depth`` values, as ``dask.array.overlap.overlap`` lays out the
+    data (``boundary`` ``"periodic"`` wraps, ``"nearest"`` repeats the edge value)."""
+    idx = da.from_array(np.arange(coord.size), chunks=(chunks,))
+    return coord[np.asarray(da.overlap.overlap(idx, depth={0: depth}, boundary={0: boundary}).compute())]
+
+
 def _spatial_chunks(n: int, chunk: int, halo: int) -> tuple[int, ...]:
     """``chunk``-sized blocks over ``n`` pixels, a last block thinner than the network's halo merged into the
-    one before (``map_overlap`` needs each block at least as wide as the overlap it lends its neighbours).
+    one before (dask's overlap needs each block at least as wide as the overlap it lends its neighbours).
     Every block boundary stays a multiple of ``chunk``, so blocks write whole zarr chunks of that size."""
     sizes = [chunk] * (n // chunk) + ([n % chunk] if n % chunk else [])
     if len(sizes) > 1 and sizes[-1] < halo:
@@ -97,21 +115,24 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
         arr = da.from_array(np.asarray(refl.values), chunks=chunks, name=False)
     # each block is cast to float32 after its check, so a huge float64 value (1e40) is reported as
     # too high rather than as the inf a cast would make of it
-    lon = refl["lon"].values
-    periodic = is_global_lon(lon)
-    K = len(model.targets)
     precision = inference_precision(precision, model.device)
-    out = da.map_overlap(_block_fn(model, precision), arr, depth={0: 0, 1: h, 2: h},
-                         boundary={0: "none", 1: "nearest", 2: "periodic" if periodic else "nearest"},
-                         chunks=((2 * K,), arr.chunks[1], arr.chunks[2]), dtype=np.float32, trim=False,
-                         meta=np.empty((0, 0, 0), np.float32))
-    ds = xr.Dataset(coords={"lat": refl["lat"], "lon": refl["lon"]},
-                    attrs={"crs": refl.attrs.get("crs", "IAU_2015:30100"), "bands": ",".join(model.bands),
-                           "precision": precision})
-    for k, t in enumerate(model.targets):
-        ds[t] = (("lat", "lon"), out[k], {"units": UNITS.get(t, "1")})
-        ds[f"{t}_std"] = (("lat", "lon"), out[K + k], {"units": UNITS.get(t, "1"),
+    # xarray.map_blocks over the cube with each block's halo attached (dask's overlap, periodic in longitude
+    # on a global grid); each block's function returns its core, so the map has the cube's own chunks
+    boundary = {"lat": "nearest", "lon": "periodic" if is_global_lon(refl["lon"].values) else "nearest"}
+    halo = xr.DataArray(
+        da.overlap.overlap(arr, depth={0: 0, 1: h, 2: h}, boundary={0: "none", 1: boundary["lat"],
+                                                                     2: boundary["lon"]}),
+        dims=("band", "lat", "lon"),
+        coords={d: _halo_coord(refl[d].values, arr.chunks[i], h, boundary[d]) for i, d in ((1, "lat"), (2, "lon"))})
+    cell = da.empty((refl.sizes["lat"], refl.sizes["lon"]), chunks=arr.chunks[1:], dtype=np.float32)
+    template = xr.Dataset(coords={"lat": refl["lat"], "lon": refl["lon"]},
+                          attrs={"crs": refl.attrs.get("crs", "IAU_2015:30100"), "bands": ",".join(model.bands),
+                                 "precision": precision})
+    for t in model.targets:
+        template[t] = (("lat", "lon"), cell, {"units": UNITS.get(t, "1")})
+        template[f"{t}_std"] = (("lat", "lon"), cell, {"units": UNITS.get(t, "1"),
                                                        "long_name": f"{t} 1-sigma uncertainty"})
+    ds = xr.map_blocks(_block_fn(model, precision), halo, template=template)
     return ds.isel(flips).transpose(*given)  # back in the caller's layout
 
 

@@ -542,7 +542,7 @@ class OxideInverter:
         Row tiles (``tile_rows`` rows, default about :data:`PASS_PIXELS` pixels) with the network's
         input halo (``net.halo`` pixels: 1 for the 3×3 stem, more with context windows); edges
         replicate-padded (``periodic_lon`` wraps longitude). ``halo=True``: ``X`` already carries that
-        halo ``h`` on every side (e.g. a dask block from ``map_overlap``) and the outputs are
+        halo ``h`` on every side (a block of ``global_map.invert_lazy``) and the outputs are
         ``(K, H-2h, W-2h)``, without it. Pixels with a NaN or non-positive band come out NaN. With
         ``epistemic=True`` a third array holds the ensemble disagreement (std of the member means), the
         part a new sample can reduce. ``precision`` ``"bfloat16"`` (or ``"auto"``, see
