@@ -221,9 +221,11 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     with _cluster_client(scheduler, workers, progress) as client:
         if client is not None and not isinstance(refl.data, da.Array):
             # an in-memory cube is scattered to the cluster once, not embedded in every chunk row's task
-            # graph (a 16 px/deg cube is 330 MB); the blocks are the same, so the map is too
+            # graph (a 16 px/deg cube is 330 MB; hash=False: no 0.4 s content hash for its key); the blocks
+            # are the same, so the map is too
             data = np.asarray(refl.values)
-            ds = lazy_map(refl.copy(data=da.from_delayed(client.scatter(data), data.shape, dtype=data.dtype)))
+            cube = client.scatter(data, hash=False)
+            ds = lazy_map(refl.copy(data=da.from_delayed(cube, data.shape, dtype=data.dtype)))
         return _write_store(ds, model, out, key, chunk, client, progress, workers)
 
 
