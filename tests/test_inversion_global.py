@@ -158,6 +158,44 @@ def test_bad_data_leaves_no_partial_store_and_unwritable_output_fails_first(tmp_
         global_map.invert_to_zarr(_globe(), model, tmp_path / "file" / "m.zarr", chunk=60, progress=False)
 
 
+@pytest.mark.parametrize("scheduler", ["threads", "local"])
+def test_a_write_still_running_when_a_chunk_fails_lands_before_the_store_is_removed(tmp_path, model, monkeypatch,
+                                                                                   scheduler):
+    """A failing chunk must not leave a stray ``.partial`` behind: a sibling chunk's write that is still running
+    when the error arrives used to recreate the folder after it had been removed. Here the bad chunk is slow
+    (0.6 s) and every chunk write takes 0.4 s, so its sibling's writes are in flight when it fails."""
+    import time
+
+    import zarr.storage._local as local_store
+
+    real_put, real_block_fn = local_store._put, global_map._block_fn
+
+    def slow_put(path, value, exclusive=False):
+        if "/c/" in str(path):  # chunk data, not metadata
+            time.sleep(0.4)
+        return real_put(path, value, exclusive=exclusive)
+
+    def slow_bad_block_fn(model, precision):
+        fn = real_block_fn(model, precision)
+
+        def slow(block):
+            if (block.values < 0).any():
+                time.sleep(0.6)
+            return fn(block)
+
+        return slow
+
+    monkeypatch.setattr(local_store, "_put", slow_put)
+    monkeypatch.setattr(global_map, "_block_fn", slow_bad_block_fn)
+    refl = _globe()
+    refl[0, 10, 350] = -0.1  # the first chunk row's block computed first, beside one good block
+    with pytest.raises(InputError, match="negative"):
+        global_map.invert_to_zarr(refl, model, tmp_path / "bad.zarr", chunk=60, progress=False, scheduler=scheduler,
+                                  precision="float32")
+    time.sleep(1.0)  # longer than any write in flight
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_input_cube_is_the_band_variable_and_errors_say_what_to_pass(tmp_path):
     refl = _globe()
     store = tmp_path / "cube.zarr"

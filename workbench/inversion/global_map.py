@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import dask
@@ -218,25 +219,37 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
                       model.mg_number_from, ds.attrs["precision"])  # same run?
     # connected before any .partial store is made or replaced: an unreachable scheduler leaves nothing
     # behind (and an interrupted run's store stays resumable)
-    with _cluster_client(scheduler, workers, progress) as client:
-        if client is not None and not isinstance(refl.data, da.Array):
-            # an in-memory cube is scattered to the cluster once, not embedded in every chunk row's task
-            # graph (a 16 px/deg cube is 330 MB; hash=False: no 0.4 s content hash for its key); the blocks
-            # are the same, so the map is too
-            data = np.asarray(refl.values)
-            cube = client.scatter(data, hash=False)
-            ds = lazy_map(refl.copy(data=da.from_delayed(cube, data.shape, dtype=data.dtype)))
-        return _write_store(ds, model, out, key, chunk, client, progress, workers)
+    bad_data: list[Path] = []  # a store to remove once no task of this run can still write into it
+    try:
+        with _cluster_client(scheduler, workers, progress) as client:
+            if client is not None and not isinstance(refl.data, da.Array):
+                # an in-memory cube is scattered to the cluster once, not embedded in every chunk row's task
+                # graph (a 16 px/deg cube is 330 MB; hash=False: no 0.4 s content hash for its key); the
+                # blocks are the same, so the map is too
+                data = np.asarray(refl.values)
+                cube = client.scatter(data, hash=False)
+                ds = lazy_map(refl.copy(data=da.from_delayed(cube, data.shape, dtype=data.dtype)))
+            return _write_store(ds, model, out, key, chunk, client, progress, workers, bad_data.append)
+    finally:
+        # after the exit above: the thread pool or the local cluster has finished the tasks still running when
+        # a chunk failed, and a connected client's tasks are released, so none writes after the removal
+        for path in bad_data:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def _cluster_client(scheduler: str | None, workers: int, progress: bool):
-    """The ``dask.distributed`` client :func:`invert_to_zarr` computes with (None for dask's threaded
-    scheduler), current only inside the block, closed (and a local cluster shut down) on exit."""
+    """The ``dask.distributed`` client :func:`invert_to_zarr` computes with, current only inside the block,
+    closed (and a local cluster shut down, after its running tasks) on exit; None for dask's threaded
+    scheduler, which then runs on a pool of ``workers`` threads of its own, shut down the same way."""
     if not is_whole_number(workers) or workers < 1:
         raise InputError(f"workers must be a whole number of threads >= 1, got {workers!r}")
     if scheduler is None or scheduler == "threads":
-        yield None
+        from concurrent.futures import ThreadPoolExecutor
+
+        # this run's own pool, shut down on exit once its running tasks are done (dask's shared pools are not)
+        with ThreadPoolExecutor(workers) as pool, dask.config.set(scheduler="threads", pool=pool):
+            yield None
         return
     if not isinstance(scheduler, str) or not scheduler.strip():
         raise InputError(f"scheduler must be 'local', 'threads' or a dask scheduler address such as "
@@ -322,12 +335,14 @@ def _connect(scheduler: str):
 
 
 def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chunk: int, client, progress: bool,
-                 workers: int) -> xr.Dataset:
+                 workers: int, on_bad_data: Callable[[Path], object]) -> xr.Dataset:
     """Compute ``ds`` chunk row by chunk row into ``<out>.partial`` (resuming the rows it records), then
     rename it ``out``: the body of :func:`invert_to_zarr` after its checks.
 
-    ``key`` is the run's fingerprint, ``client`` a connected ``dask.distributed`` client or None (local
-    threads); the other arguments are :func:`invert_to_zarr`'s.
+    ``key`` is the run's fingerprint, ``client`` a connected ``dask.distributed`` client or None (dask's
+    threaded scheduler, set up by :func:`_cluster_client`); ``on_bad_data`` is given the ``.partial`` store when
+    a chunk's data are bad, for the caller to remove once no task can write into it any more; the other
+    arguments are :func:`invert_to_zarr`'s.
     """
     part = out.with_name(out.name + ".partial")
     log_path = part / "progress.json"
@@ -363,8 +378,7 @@ def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chun
     t0 = time.perf_counter()
     try:
         threads = 1 if workers > 1 else (os.cpu_count() or 1)
-        local = {"scheduler": "threads", "num_workers": workers} if client is None else {}
-        with _torch_threads(threads), dask.config.set(**local):
+        with _torch_threads(threads):  # dask's scheduler: set by _cluster_client
             for i in todo:
                 region = {"lat": slice(int(starts[i]), int(starts[i + 1])), "lon": slice(None)}
                 piece = ds.isel(lat=region["lat"]).drop_vars(["lat", "lon"])
@@ -377,8 +391,9 @@ def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chun
                 save_log()
                 bar.update(1)
     except InputError:
-        # bad data (negative, inf, percent in a chunk): a resume would fail the same way, so nothing is kept
-        shutil.rmtree(part, ignore_errors=True)
+        # bad data (negative, inf, percent in a chunk): a resume would fail the same way, so nothing is kept;
+        # the caller removes the store once the scheduler is closed (a sibling task may still be running)
+        on_bad_data(part)
         raise
     finally:
         bar.close()
