@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -158,7 +160,7 @@ def test_bad_data_leaves_no_partial_store_and_unwritable_output_fails_first(tmp_
         global_map.invert_to_zarr(_globe(), model, tmp_path / "file" / "m.zarr", chunk=60, progress=False)
 
 
-@pytest.mark.parametrize("scheduler", ["threads", "local"])
+@pytest.mark.parametrize("scheduler", ["threads", "local", "address"])
 def test_a_write_still_running_when_a_chunk_fails_lands_before_the_store_is_removed(tmp_path, model, monkeypatch,
                                                                                    scheduler):
     """A failing chunk must not leave a stray ``.partial`` behind: a sibling chunk's write that is still running
@@ -189,11 +191,44 @@ def test_a_write_still_running_when_a_chunk_fails_lands_before_the_store_is_remo
     monkeypatch.setattr(global_map, "_block_fn", slow_bad_block_fn)
     refl = _globe()
     refl[0, 10, 350] = -0.1  # the first chunk row's block computed first, beside one good block
-    with pytest.raises(InputError, match="negative"):
-        global_map.invert_to_zarr(refl, model, tmp_path / "bad.zarr", chunk=60, progress=False, scheduler=scheduler,
-                                  precision="float32")
-    time.sleep(1.0)  # longer than any write in flight
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    with contextlib.ExitStack() as stack:
+        if scheduler == "address":  # an existing cluster (in this process, so that the slow-downs apply there)
+            from distributed import LocalCluster
+
+            cluster = stack.enter_context(LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                                       dashboard_address=None, silence_logs=logging.CRITICAL))
+            scheduler = cluster.scheduler_address
+        with pytest.raises(InputError, match="negative"):
+            global_map.invert_to_zarr(refl, model, tmp_path / "bad.zarr", chunk=60, progress=False,
+                                      scheduler=scheduler, precision="float32")
+        time.sleep(1.0)  # longer than any write in flight
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_maps_of_one_dask_cube_by_two_models_stay_apart_in_one_computation():
+    """xarray names map_blocks tasks from the input alone: two models' maps of one dask-backed cube (read from
+    zarr, or ``.chunk()``-ed) once shared their task keys, and one computation returned one map for both."""
+    import dask
+
+    cube = _globe().chunk({"lat": 60, "lon": 120})
+    a, b = (OxideInverter(BANDS, [415.0, 750.0, 950.0], width=8, depth=1, stem=4, members=2, seed=s) for s in (0, 1))
+    fa, fb = (global_map.invert_lazy(cube, m, chunk=60, precision="float32").FeO for m in (a, b))
+    both = dask.compute(fa, fb)
+    np.testing.assert_array_equal(both[0].values, fa.values)
+    np.testing.assert_array_equal(both[1].values, fb.values)
+    assert not np.allclose(both[0].values, both[1].values)
+    f32, bf16 = (global_map.invert_lazy(cube, a, chunk=60, precision=p).FeO for p in ("float32", "bfloat16"))
+    assert float(abs(bf16 - f32).max().compute()) > 0  # one graph, two precisions
+
+
+def test_the_map_keeps_the_cubes_other_coordinates():
+    refl = _globe().assign_coords(spatial_ref=0, x=("lon", np.arange(360) * 1000.0), y=("lat", np.arange(180.0)))
+    ds = global_map.invert_lazy(refl, OxideInverter(BANDS, [415.0, 750.0, 950.0], width=8, depth=1, stem=4,
+                                                    members=2), chunk=60, precision="float32")
+    ds = ds.compute()  # each block returns lat and lon only; the others are the cube's own
+    assert {"spatial_ref", "x", "y"} <= set(ds.coords)
+    np.testing.assert_array_equal(ds["x"].values, refl["x"].values)
+    assert ds["x"].dims == ("lon",) and int(ds["spatial_ref"]) == 0
 
 
 def test_input_cube_is_the_band_variable_and_errors_say_what_to_pass(tmp_path):

@@ -126,14 +126,20 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
         dims=("band", "lat", "lon"),
         coords={d: _halo_coord(refl[d].values, arr.chunks[i], h, boundary[d]) for i, d in ((1, "lat"), (2, "lon"))})
     cell = da.empty((refl.sizes["lat"], refl.sizes["lon"]), chunks=arr.chunks[1:], dtype=np.float32)
-    template = xr.Dataset(coords={"lat": refl["lat"], "lon": refl["lon"]},
+    template = xr.Dataset(coords={"lat": refl["lat"].variable, "lon": refl["lon"].variable},
                           attrs={"crs": refl.attrs.get("crs", "IAU_2015:30100"), "bands": ",".join(model.bands),
                                  "precision": precision})
     for t in model.targets:
         template[t] = (("lat", "lon"), cell, {"units": UNITS.get(t, "1")})
         template[f"{t}_std"] = (("lat", "lon"), cell, {"units": UNITS.get(t, "1"),
                                                        "long_name": f"{t} 1-sigma uncertainty"})
-    ds = xr.map_blocks(_block_fn(model, precision), halo, template=template)
+    fn = _block_fn(model, precision)
+    # xarray names the tasks from the input alone: the function's token keeps two models' (or precisions') maps
+    # of one cube apart
+    ds = xr.map_blocks(fn, halo.assign_coords(block_fn=dask.base.tokenize(fn)), template=template)
+    # the cube's other coordinates on lat or lon (and scalar ones), as the map had them before
+    ds = ds.assign_coords({c: refl[c].variable for c in refl.coords if c not in ("lat", "lon")
+                           and (set(refl[c].dims) <= {"lat"} or set(refl[c].dims) <= {"lon"})})
     return ds.isel(flips).transpose(*given)  # back in the caller's layout
 
 
@@ -232,7 +238,8 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
             return _write_store(ds, model, out, key, chunk, client, progress, workers, bad_data.append)
     finally:
         # after the exit above: the thread pool or the local cluster has finished the tasks still running when
-        # a chunk failed, and a connected client's tasks are released, so none writes after the removal
+        # a chunk failed, and a connected cluster's workers have finished this row's (_write_store waits for
+        # them, up to 60 s), so none writes after the removal
         for path in bad_data:
             shutil.rmtree(path, ignore_errors=True)
 
@@ -334,6 +341,13 @@ def _connect(scheduler: str):
         raise InputError(f"cannot reach the dask scheduler at {scheduler} ({exc}); {fix}") from exc
 
 
+def _running_of(keys: list, dask_worker=None) -> int:
+    """How many of ``keys`` a worker is still running (cancelled ones included: they run on to their end)."""
+    keys = set(keys)
+    return sum(1 for k, ts in dask_worker.state.tasks.items()
+               if k in keys and ts.state in ("executing", "long-running", "cancelled"))
+
+
 def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chunk: int, client, progress: bool,
                  workers: int, on_bad_data: Callable[[Path], object]) -> xr.Dataset:
     """Compute ``ds`` chunk row by chunk row into ``<out>.partial`` (resuming the rows it records), then
@@ -393,6 +407,11 @@ def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chun
     except InputError:
         # bad data (negative, inf, percent in a chunk): a resume would fail the same way, so nothing is kept;
         # the caller removes the store once the scheduler is closed (a sibling task may still be running)
+        if client is not None:  # a connected cluster's workers run their tasks on after the client has gone
+            keys = list(job.__dask_graph__())
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and any(client.run(_running_of, keys).values()):
+                time.sleep(0.05)
         on_bad_data(part)
         raise
     finally:
