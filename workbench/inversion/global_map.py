@@ -348,6 +348,15 @@ def _running_of(keys: list, dask_worker=None) -> int:
                if k in keys and ts.state in ("executing", "long-running", "cancelled"))
 
 
+def _wait_for_workers(client, job, timeout: float = 60.0) -> None:
+    """Return once no worker of ``client``'s cluster still runs a task of ``job`` (at most ``timeout`` s): a
+    connected cluster's workers run their tasks on after a failed computation and after the client has gone."""
+    keys = list(job.__dask_graph__())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(client.run(_running_of, keys).values()):
+        time.sleep(0.05)
+
+
 def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chunk: int, client, progress: bool,
                  workers: int, on_bad_data: Callable[[Path], object]) -> xr.Dataset:
     """Compute ``ds`` chunk row by chunk row into ``<out>.partial`` (resuming the rows it records), then
@@ -407,11 +416,8 @@ def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chun
     except InputError:
         # bad data (negative, inf, percent in a chunk): a resume would fail the same way, so nothing is kept;
         # the caller removes the store once the scheduler is closed (a sibling task may still be running)
-        if client is not None:  # a connected cluster's workers run their tasks on after the client has gone
-            keys = list(job.__dask_graph__())
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and any(client.run(_running_of, keys).values()):
-                time.sleep(0.05)
+        if client is not None:
+            _wait_for_workers(client, job)
         on_bad_data(part)
         raise
     finally:
