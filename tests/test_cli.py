@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from workbench.cli import main
@@ -56,6 +57,18 @@ def test_bench_honours_workbench_fast(monkeypatch, tmp_path):
     assert json.loads((tmp_path / "b.json").read_text())["fast"] is True
     monkeypatch.setenv("WORKBENCH_FAST", "0")
     assert bench.run_benchmark("probe")["fast"] is False and seen == [True, False]
+
+
+def test_bench_json_is_strict(monkeypatch, tmp_path):
+    """A NaN or infinite figure is written as null: a bare NaN is not JSON and strict readers refuse it."""
+    from workbench import bench
+
+    monkeypatch.setattr(bench, "get_benchmark", lambda name: lambda fast: {
+        "r2": {"lucey2000": {"FeO": 0.9, "MgO": float("nan")}}, "x": np.float32(np.inf)})
+    bench.run_benchmark("probe", json_path=tmp_path / "b.json")
+    text = (tmp_path / "b.json").read_text()
+    got = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert got["r2"] == {"lucey2000": {"FeO": 0.9, "MgO": None}} and got["x"] is None
 
 
 def test_report_headline_writes_json(tmp_path, monkeypatch):

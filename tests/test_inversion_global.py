@@ -436,3 +436,36 @@ def test_matmul_peak_is_each_backends_best_before_and_after_the_map():
     busy = flop_utilization(114.3, 104.8, suffix="_float32")
     assert busy["flop_utilization_float32"] == 1.091  # the number is kept, not clipped
     assert "busy" in busy["flop_utilization_float32_note"] and "idle" in busy["flop_utilization_float32_note"]
+
+
+@pytest.mark.parametrize("geography", ["auto", "procedural"])
+def test_replicate_moon_replays_the_weights_own_moon_and_says_which_geography(monkeypatch, geography):
+    """The replicate Moon's fine-tune replays what the weights were pre-trained on (as the interval
+    calibration on the validation Moons does), and its note says whether it shares the benchmark's map."""
+    import types
+
+    from workbench.inversion import bench, experiment
+
+    moon0 = xr.Dataset(attrs={"geography": "real"})
+    sources = {"near": ("refl0", moon0, "train0"), "library": ("lib_refl", "lib_truth", None)}
+    seen = {}
+
+    def fake_experiment(instrument, **kw):
+        seen.update(kw)
+        used = "real" if kw["geography"] == "auto" else kw["geography"]
+        row = {"FeO": 0.3, "TiO2": 0.1}
+        return types.SimpleNamespace(truth=xr.Dataset(attrs={"geography": used}),
+                                     coverage={"resnet_finetuned": {"FeO": {"cov95": 0.9}, "TiO2": {"cov95": 1.0}}},
+                                     table=None, rows={"resnet_pretrained": row, "resnet_finetuned": row,
+                                                       "lucey2000": row, "gbm": row})
+
+    monkeypatch.setattr(experiment, "far_side_experiment", fake_experiment)
+    monkeypatch.setattr(experiment, "pretraining_sources", lambda model, instrument, ppd: sources)
+    monkeypatch.setattr(experiment, "rmse_table", lambda exp: exp.rows)
+    out = bench.replicate_moon(object(), fast=True, geography=geography)
+    assert seen["replay"] == list(sources.values()) and seen["geography"] == geography and seen["seed"] == 2
+    assert out["interval_coverage_95"] == 0.95
+    if geography == "auto":
+        assert out["geography"] == "real" and "shares the benchmark Moon's geography" in out["note"]
+    else:
+        assert out["geography"] == "procedural" and "is not the benchmark Moon's (real)" in out["note"]

@@ -416,6 +416,33 @@ def test_calibrate_weights_stores_the_factor_and_keeps_the_record(tmp_path):
     np.testing.assert_allclose(m.extrapolation_scale, entry["scale"], rtol=1e-6)
 
 
+def test_refresh_heldout_record_remeasures_and_keeps_the_old_figures(tmp_path):
+    """A weights record's held-out figures are re-measured for the weights as they now predict; the weights
+    file (and so its sha256) is untouched and the replaced figures stay in the record with the reason."""
+    from workbench.inversion.experiment import far_side_experiment
+    from workbench.inversion.model import sha256_file
+    from workbench.inversion.train import main as train_main
+
+    exp = far_side_experiment(ppd=1, steps=4, ft_steps=2, members=2, methods=("lucey2000",), library=True)
+    path = tmp_path / "w.pt"
+    stale = {"resnet_pretrained": {"FeO": 99.0}}
+    exp.models["resnet_pretrained"].save(path, record={"seed": 0, "note": "kept", "heldout_rmse_wt_pct": stale,
+                                                       "interval_coverage": {"x": 1}})
+    digest = sha256_file(path)
+    assert train_main(["--refresh-record", str(path), "--reason", "test", "--ppd", "1", "--ft-steps", "2"]) == 0
+    rec = json.loads(path.with_suffix(".json").read_text())
+    assert sha256_file(path) == digest == rec["sha256"] and rec["note"] == "kept"
+    assert rec["heldout_history"] == [{"heldout_rmse_wt_pct": stale, "interval_coverage": {"x": 1},
+                                       "replaced_on": rec["heldout_measured"]["on"], "reason": "test"}]
+    # the pre-trained figures are those of the experiment's own model on the same Moon and pixels
+    assert rec["heldout_rmse_wt_pct"]["resnet_pretrained"] == pytest.approx(
+        {t: round(float(v), 4) for t, v in exp.table.loc["resnet_pretrained"].xs("rmse", level=1).items()}, abs=1e-4)
+    assert set(rec["interval_coverage"]) == {"resnet_pretrained", "resnet_finetuned"}
+    OxideInverter.load(path)  # still loads against its record
+    with pytest.raises(SystemExit):  # a reason is required
+        train_main(["--refresh-record", str(path), "--ppd", "1"])
+
+
 def test_mg_number_is_the_molar_ratio_of_the_predicted_oxides_with_a_delta_method_std(tmp_path):
     refl, truth = _toy()
     m = _tiny().fit(refl, truth, steps=6, batch=4, patch=8)
@@ -480,6 +507,36 @@ def test_fine_tune_applies_the_extrapolation_factor_of_the_pretrained_model(tmp_
     np.testing.assert_allclose(scaled.extrapolation_scale, kappa)
     scaled.save(tmp_path / "k.pt")
     np.testing.assert_allclose(OxideInverter.load(tmp_path / "k.pt").extrapolation_scale, kappa)
+
+
+def test_experiment_fine_tunes_replay_what_it_was_given(monkeypatch):
+    """``replay=`` (e.g. the weights' own pre-training Moon, as the interval calibration replays) is what the
+    experiment's fine-tune and every later fine-tune of it (modes, label ceiling) replay; the experiment's
+    own fine-tune is reused only for the same mode, steps and seed."""
+    from workbench.inversion import experiment as ex
+
+    exp = ex.far_side_experiment(ppd=1, steps=2, ft_steps=2, members=2, sklearn_pixels=200, methods=("lucey2000",))
+    assert {k: exp.finetune[k] for k in ("mode", "steps", "seed")} == {"mode": "lora", "steps": 2, "seed": 0}
+    refl1, truth1 = ex.observed_moon(1, ppd=1)
+    other = [(refl1, truth1, ex.make_split(truth1, ex.CHANGE6)["train"])]
+    pre = exp.models["resnet_pretrained"]
+    exp2 = ex.far_side_experiment(ppd=1, ft_steps=2, sklearn_pixels=200, methods=("lucey2000",), pretrained=pre,
+                                  replay=other)
+    t1, t2 = ex.rmse_table(exp), ex.rmse_table(exp2)
+    assert t2["resnet_pretrained"] == t1["resnet_pretrained"]  # the same model ...
+    assert t2["resnet_finetuned"] != t1["resnet_finetuned"]  # ... fine-tuned with another replay
+    assert ex.finetune_modes(exp2, ("lora",), ft_steps=2)["lora"] == t2["resnet_finetuned"]  # reused
+
+    seen = []
+
+    def spy(model, refl, truth, site, **kw):
+        seen.append((kw["steps"], kw["replay"]))
+        return model
+
+    monkeypatch.setattr(ex, "fine_tuned", spy)
+    ex.finetune_modes(exp2, ("lora", "head"), ft_steps=3)  # other steps: the lora fine-tune is not reused
+    ex.label_ceiling_experiment(exp2, ft_steps=2)
+    assert [n for n, _ in seen] == [3, 3, 2] and all(r is exp2.finetune["replay"] for _, r in seen)
 
 
 def test_far_side_experiment_with_library_runs_every_method():

@@ -68,6 +68,11 @@ def test_cli_stations(tmp_path, stations, capsys):
     capsys.readouterr()
     assert main(["invert", "stations", "--train", str(train), "--predict", str(train), "--out", str(out)]) == 0
     assert "note: 24 PRED row(s) have the same spectra as TRAIN stations" in capsys.readouterr().out
+    # the cross-validation table says which rows cannot be held out on Clementine stations
+    assert main(["invert", "stations", "--train", str(train), "--predict", str(pred), "--out", str(out),
+                 "--cv", "mission"]) == 0
+    text = capsys.readouterr().out
+    assert "leave-one-mission-out" in text and "lucey2000's constants" in text and "not fully held out" in text
 
 
 @pytest.mark.slow

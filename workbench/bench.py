@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import InputError
-from .io import atomic_write_text
+from .io import atomic_write_text, json_safe
 
 #: name -> "module:function"; each module adds its own line.
 BENCHMARKS: dict[str, str] = {
@@ -47,5 +47,7 @@ def run_benchmark(name: str, json_path: str | Path | None = None, fast: bool = F
     result = get_benchmark(name)(fast=fast)
     result = {"benchmark": name, "fast": fast, **result, "wall_seconds": round(time.perf_counter() - t0, 3)}
     if json_path:
-        atomic_write_text(json_path, json.dumps(result, indent=2, sort_keys=True, default=float))
+        # strict JSON: a NaN or infinite figure is written as null (a bare NaN is no JSON)
+        atomic_write_text(json_path, json.dumps(json_safe(result), indent=2, sort_keys=True, default=float,
+                                                allow_nan=False))
     return result

@@ -63,6 +63,7 @@ def _stations(args) -> int:
     if args.cv:
         methods = {"gp_prior": lambda: st.StationInverter(prior=prior)} if prior is not None else None
         print(st.cross_validate(train, by=args.cv, methods=methods).round(3).to_string())
+        print(f"note: {st.HELD_OUT_CAVEAT}")
     # Only the bands are inputs; every other PRED column (ids, notes, measured values) is carried through
     # untouched so OUT rows can be matched back; predictions replace columns of the same name.
     model = st.StationInverter(prior=prior).fit(train)

@@ -142,19 +142,26 @@ class Experiment:
     models: dict[str, object] = field(default_factory=dict)
     table: pd.DataFrame | None = None
     coverage: dict = field(default_factory=dict)
+    #: how ``resnet_finetuned`` was fine-tuned: ``mode``, ``steps``, ``seed`` and ``replay`` (the sources
+    #: replayed, see :func:`replay_sources`); every later fine-tune of the experiment replays the same
+    finetune: dict = field(default_factory=dict)
 
 
 #: Synthetic Moons on which choices and calibrations are made (the benchmark's Moon is seed 0 and
-#: :data:`workbench.inversion.bench.REPLICATE_SEED` = 2 is kept for testing only).
+#: :data:`workbench.inversion.bench.REPLICATE_SEED` = 2 is kept for testing only). With the real LOLA/WAC
+#: data at hand they all share one geography (topography, mare outline, terranes); a seed re-draws the
+#: composition fields and the small fresh craters, so what is chosen on them is tested on new chemistry,
+#: not on a new map.
 VALIDATION_MOONS = (1, 3, 4, 5, 6, 7, 8)
 
 
-def observed_moon(seed: int, instrument: str = "clementine_uvvis", ppd: float = 4, snr: float = 100.0
-                  ) -> tuple[xr.DataArray, xr.Dataset]:
-    """Reflectance (observed with ``instrument``, noise seed ``seed + 1``) and truth of synthetic Moon ``seed``."""
+def observed_moon(seed: int, instrument: str = "clementine_uvvis", ppd: float = 4, snr: float = 100.0,
+                  geography: str = "auto") -> tuple[xr.DataArray, xr.Dataset]:
+    """Reflectance (observed with ``instrument``, noise seed ``seed + 1``) and truth of synthetic Moon ``seed``
+    (``geography`` as in :func:`workbench.synth.make_moon`)."""
     from ..synth import make_moon, observe
 
-    moon = make_moon(seed=seed, resolution_ppd=ppd)
+    moon = make_moon(seed=seed, resolution_ppd=ppd, geography=geography)
     refl = observe(moon, instrument, snr=snr, seed=seed + 1)["reflectance"].compute()
     return refl, moon[list(TARGETS) + ["terrane"]].compute()
 
@@ -222,7 +229,8 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
                         radius_km: float = 60.0, sklearn_pixels: int = 40_000,
                         pretrained: OxideInverter | None = None, methods: tuple[str, ...] | None = None,
                         library: bool = False, library_weight: float = 1.0, beta_nll: float = 0.0,
-                        context: tuple[int, ...] = (), progress: Callable[[str], None] | None = None) -> Experiment:
+                        context: tuple[int, ...] = (), replay: list | None = None, geography: str = "auto",
+                        progress: Callable[[str], None] | None = None) -> Experiment:
     """Run the far-side hold-out experiment and return predictions, models and a metrics table.
 
     Parameters
@@ -245,6 +253,16 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         Loss of that pre-training: 0 the Gaussian NLL, > 0 the β-NLL (see :meth:`OxideInverter.fit`).
     context
         Context windows (odd sizes in pixels) of the CNN pre-trained here (see :class:`OxideInverter`).
+    replay
+        What the fine-tune replays beside the site's pixels (``[(refl, truth, mask or None), ...]``); by
+        default this Moon's near-side training pixels and the model's spectral library
+        (:func:`replay_sources`). Give :func:`pretraining_sources` to replay what ``pretrained`` was
+        trained on instead, as the interval calibration on other Moons does
+        (:func:`workbench.inversion.shift_calibration.far_side_z`); on the Moon the weights were trained
+        on the two are the same data.
+    geography
+        The synthetic Moon's geography (:func:`workbench.synth.make_moon`): ``"procedural"`` tests a map the
+        committed weights' Moon does not share.
 
     Returns
     -------
@@ -254,7 +272,7 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     say = progress or (lambda s: None)
     site_ll = site_latlon(site)
     say("synthetic Moon")
-    refl, truth = observed_moon(seed, instrument, ppd, snr)
+    refl, truth = observed_moon(seed, instrument, ppd, snr, geography)
     masks = make_split(truth, site_ll, radius_km)
     exp = Experiment(refl, truth, masks)
     rng = np.random.default_rng(seed)
@@ -311,8 +329,10 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     exp.predictions["resnet_pretrained"] = model.predict(refl)
 
     say(f"fine-tuning on one far-side site ({ft_mode}, {int(masks['site'].sum())} pixels)")
+    exp.finetune = {"mode": ft_mode, "steps": ft_steps, "seed": seed,
+                    "replay": replay_sources(model, refl, truth, masks["train"]) if replay is None else list(replay)}
     tuned = fine_tuned(model, refl, truth, masks["site"], mode=ft_mode, steps=ft_steps, seed=seed,
-                       replay=replay_sources(model, refl, truth, masks["train"]))
+                       replay=exp.finetune["replay"])
     exp.models["resnet_finetuned"] = tuned
     exp.predictions["resnet_finetuned"] = tuned.predict(refl)
 
@@ -329,17 +349,20 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
 def finetune_modes(exp: Experiment, modes: tuple[str, ...] = ("head", "lora", "full"), ft_steps: int = 150,
                    seed: int = 0) -> dict[str, dict[str, float]]:
     """Far-side test RMSE (target → wt%) after fine-tuning the pre-trained CNN of ``exp`` at its site
-    with each ``mode`` of :meth:`OxideInverter.fine_tune` (same steps, replay and seed; each mode's own
-    default learning rate). ``"lora"`` is what ``exp`` reports as ``resnet_finetuned`` and is reused.
+    with each ``mode`` of :meth:`OxideInverter.fine_tune` (the experiment's replay; ``ft_steps`` and
+    ``seed``; each mode's own default learning rate). The mode ``exp`` reports as ``resnet_finetuned`` is
+    reused when it was fine-tuned with the same steps and seed.
     """
     pre = exp.models["resnet_pretrained"]
+    done = exp.finetune
     out = {}
     for mode in modes:
-        if mode == "lora" and "resnet_finetuned" in exp.predictions:
+        if "resnet_finetuned" in exp.predictions and (done.get("mode"), done.get("steps"), done.get("seed")) == (
+                mode, ft_steps, seed):
             pred = exp.predictions["resnet_finetuned"]
         else:
             pred = fine_tuned(pre, exp.refl, exp.truth, exp.masks["site"], mode=mode, steps=ft_steps, seed=seed,
-                              replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"])).predict(exp.refl)
+                              replay=_replay(exp)).predict(exp.refl)
         out[mode] = rmse_by_target(pred, exp.truth, exp.masks["test"])
     return out
 
@@ -457,10 +480,17 @@ def _refit_predictions(exp: Experiment, site_px: xr.DataArray, ft_mode: str, ft_
     (same replay as the experiment's own fine-tune)."""
     pre = exp.models["resnet_pretrained"]
     tuned = fine_tuned(pre, exp.refl, exp.truth, site_px, mode=ft_mode, steps=ft_steps, seed=seed,
-                       replay=replay_sources(pre, exp.refl, exp.truth, exp.masks["train"]))
+                       replay=_replay(exp))
     preds = {k: v for k, v in exp.predictions.items() if k != "resnet_finetuned"}
     preds["resnet_finetuned"] = tuned.predict(exp.refl)
     return preds
+
+
+def _replay(exp: Experiment) -> list:
+    """What ``exp``'s own fine-tune replayed (its near side and library for an experiment made without one)."""
+    if "replay" in exp.finetune:
+        return exp.finetune["replay"]
+    return replay_sources(exp.models["resnet_pretrained"], exp.refl, exp.truth, exp.masks["train"])
 
 
 def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: int = 150, seed: int = 0,

@@ -3,7 +3,8 @@
 Fine-tuning at one far-side site (Chang'e-6) fixes the model *there*; the rest of the far side still
 differs in ways one site cannot show, and intervals calibrated on the near side under-cover it. The
 same experiment repeated on other synthetic Moons (:data:`~workbench.inversion.experiment.VALIDATION_MOONS`,
-never the benchmark's) shows how far such extrapolations stray relative to the model's stated std; a
+never the benchmark's; they share its geography and differ in their composition draws) shows how far
+such extrapolations stray relative to the model's stated std; a
 per-target factor that makes 95 % intervals cover 95 % on average over those experiments is stored with
 the pre-trained weights (``meta["extrapolation"]``) and applied by every default fine-tune, in place of the
 factor estimated from the one site's own errors (see :meth:`OxideInverter.fine_tune`).
@@ -45,7 +46,8 @@ def far_side_z(pretrained: OxideInverter, moon_seeds: tuple[int, ...] = VALIDATI
     """Standardised far-side errors of the default fine-tune, one case per validation Moon and site.
 
     For each Moon in ``moon_seeds`` (never the benchmark's) and each site, ``pretrained`` is fine-tuned
-    as :func:`far_side_experiment` does (``fine_tune`` defaults, replaying its own pre-training data) but
+    as :func:`far_side_experiment` does given ``replay=pretraining_sources(pretrained)`` (``fine_tune``
+    defaults, replaying the model's own pre-training data; the benchmark's replicate Moon does so) but
     without any domain-shift term (``discrepancy="none"``: the std is the ensemble's, calibrated on the
     near side), and ``|z| = |prediction − truth| / std`` is kept for every far-side test pixel. These are
     the calibration data of :func:`extrapolation_scale`, whose factor then replaces the site's own.

@@ -223,6 +223,12 @@ def _groups(df: pd.DataFrame, by: str) -> np.ndarray:
     raise InputError(f"unknown grouping {by!r}; use 'station' or 'mission'")
 
 
+#: What the station cross-validation cannot hold out (printed under ``workbench invert stations --cv``).
+HELD_OUT_CAVEAT = ("lucey2000's constants (and the prior mean of gp_lucey_prior or --prior lucey2000) were fitted by "
+                   "Lucey et al. (2000) to Clementine stations like these, so on them those rows are not fully held "
+                   "out; every GP variant's angle features also use Lucey's published origins")
+
+
 def cross_validate(df: pd.DataFrame, by: str = "station",
                    methods: dict[str, Callable[[], object]] | None = None,
                    gp_variants: tuple[str, ...] = ("gp", "gp_lucey_prior")) -> pd.DataFrame:
@@ -232,7 +238,9 @@ def cross_validate(df: pd.DataFrame, by: str = "station",
     ``by="mission"`` leaves out a whole landing site (all Apollo 17 stations at once), a much harder
     extrapolation test. Methods: ``lucey2000`` (published constants; note they were calibrated on these
     very stations, so they are not held out), ``lucey_refit`` (origin and coefficients refitted in
-    each fold), ``gp`` (the station model) and ``gp_lucey_prior`` (GP around the Lucey 2000 mean);
+    each fold), ``gp`` (the station model) and ``gp_lucey_prior`` (GP around the Lucey 2000 mean, whose
+    published constants make it, like ``lucey2000``, not fully held out on the Clementine stations; every
+    GP variant's angle features also use Lucey's published origins, see :data:`HELD_OUT_CAVEAT`);
     extra ``methods`` map a name to a factory of objects with ``fit``/``predict`` like
     :class:`StationInverter`; ``gp_variants`` selects which built-in GP variants run.
     """

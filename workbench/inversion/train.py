@@ -11,11 +11,58 @@ validation Moons (:mod:`workbench.inversion.shift_calibration`) and stored with 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from .experiment import far_side_experiment, rmse_table
-from .model import committed_weights
+from .model import OxideInverter, committed_weights
+
+#: The record's held-out figures, replaced together by :func:`refresh_heldout_record`.
+HELDOUT_KEYS = ("heldout_rmse_wt_pct", "interval_coverage")
+
+
+def heldout_figures(model: OxideInverter, instrument: str, ppd: float = 4, seed: int = 0, ft_steps: int = 150,
+                    progress: Callable[[str], None] | None = None) -> dict:
+    """The far-side hold-out figures of a weights record: RMSE per method and target (Mg# in its own units)
+    and the 68/95 % interval coverage of the pre-trained and the Chang'e-6 fine-tuned model, for ``model``
+    as it is (its Mg# rule and interval factors), on Moon ``seed`` as :func:`far_side_experiment` makes it."""
+    exp = far_side_experiment(instrument, ppd=ppd, seed=seed, ft_steps=ft_steps, pretrained=model,
+                              methods=("lucey2000",), progress=progress)
+    return {"heldout_rmse_wt_pct": rmse_table(exp), "interval_coverage": exp.coverage}
+
+
+def refresh_heldout_record(path: str | Path, reason: str, ppd: float = 4, ft_steps: int = 150,
+                           progress: Callable[[str], None] | None = None) -> dict:
+    """Re-measure the held-out figures in the JSON record of the weights at ``path`` (the weights file is
+    not touched, so its sha256 stands) and keep the figures they replace, with ``reason``, under
+    ``heldout_history``: a record's figures must describe the weights as they now predict (e.g. after the
+    extrapolation factor was added, which changes every fine-tuned interval)."""
+    path = Path(path)
+    rec_path = path.with_suffix(".json")
+    record = json.loads(rec_path.read_text())
+    model = OxideInverter.load(path)  # checks the weights against the record's sha256
+    instrument = model.meta.get("fit", {}).get("library", {}).get("instrument") or path.stem.removeprefix(
+        "inversion_")
+    new = heldout_figures(model, instrument, ppd=ppd, seed=int(record.get("seed", 0)), ft_steps=ft_steps,
+                          progress=progress)
+    today = datetime.date.today().isoformat()
+    old = {k: record.pop(k) for k in HELDOUT_KEYS if k in record}
+    if old:
+        record.setdefault("heldout_history", []).append({**old, "replaced_on": today, "reason": reason})
+    record.update(new)
+    record["heldout_measured"] = {
+        "on": today, "ppd": ppd, "ft_steps": ft_steps,
+        "command": f"python -m workbench.inversion.train --refresh-record {path.name} --reason ...",
+        "how": "far_side_experiment(instrument, ppd, pretrained=these weights, methods=('lucey2000',)): "
+               "resnet_finetuned is the default one-site fine-tune at Chang'e-6"}
+    from ..io import atomic_write_text
+
+    atomic_write_text(rec_path, json.dumps(record, indent=2, default=float))
+    return new
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,17 +81,31 @@ def main(argv: list[str] | None = None) -> int:
                    help="beta-NLL loss (Seitzer et al. 2022): 0 = Gaussian NLL (default), 0.5 = their recommendation")
     p.add_argument("--context", type=int, nargs="*", default=[],
                    help="context windows of the network (odd sizes in pixels, e.g. 5 11; default: none)")
+    p.add_argument("--refresh-record", metavar="WEIGHTS.pt", default=None,
+                   help="do not train: re-measure the held-out figures in the JSON record of WEIGHTS.pt (a name "
+                        "in workbench/weights or a path), keeping the old ones with --reason (about 2 min)")
+    p.add_argument("--reason", default=None, help="why the record's figures are re-measured (with --refresh-record)")
     p.add_argument("--skip-extrapolation", action="store_true",
                    help="do not calibrate the extrapolation factor on validation Moons afterwards (about 6 min; "
                         "see workbench.inversion.shift_calibration)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    say = lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}", flush=True)  # noqa: E731
+    if args.refresh_record:
+        from .model import WEIGHTS_DIR
+
+        if not args.reason:
+            p.error("--refresh-record needs --reason (kept beside the figures it replaces)")
+        path = Path(args.refresh_record)
+        path = path if path.exists() else WEIGHTS_DIR / path
+        new = refresh_heldout_record(path, args.reason, ppd=args.ppd, ft_steps=args.ft_steps, progress=say)
+        print(json.dumps(new["heldout_rmse_wt_pct"], indent=1))
+        return 0
     exp = far_side_experiment(args.instrument, ppd=args.ppd, seed=args.seed, steps=args.steps,
                               ft_steps=args.ft_steps, members=args.members, methods=("lucey2000",),
                               library=args.library, library_weight=args.library_weight, beta_nll=args.beta_nll,
-                              context=tuple(args.context),
-                              progress=lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}", flush=True))
+                              context=tuple(args.context), progress=say)
     model = exp.models["resnet_pretrained"]
     out = args.out or committed_weights(args.instrument)
     record = {
@@ -63,14 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     digest = model.save(out, record=record)
     print(exp.table.round(3).to_string())
     if not args.skip_extrapolation:
-        from pathlib import Path
-
         from .model import sha256_file
         from .shift_calibration import calibrate_weights
 
-        entry = calibrate_weights(Path(out), progress=lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}"))
+        entry = calibrate_weights(Path(out), progress=say)
         print(f"extrapolation factor {entry['scale']} (leave-one-Moon-out: {entry['leave_one_moon_out']})")
         digest = sha256_file(out)
+        # the fine-tuned intervals now carry the factor: the record's coverage must describe them
+        refresh_heldout_record(Path(out), "measured before the extrapolation factor was calibrated",
+                               ppd=args.ppd, ft_steps=args.ft_steps, progress=say)
     print(f"saved {out} sha256={digest}")
     return 0
 
