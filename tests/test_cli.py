@@ -71,6 +71,15 @@ def test_bench_json_is_strict(monkeypatch, tmp_path):
     assert got["r2"] == {"lucey2000": {"FeO": 0.9, "MgO": None}} and got["x"] is None
 
 
+def test_bench_command_prints_strict_json(monkeypatch, capsys):
+    from workbench import bench
+
+    monkeypatch.setattr(bench, "get_benchmark", lambda name: lambda fast: {"r2": float("nan")})
+    assert main(["bench", "synth"]) == 0
+    got = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    assert got["r2"] is None and got["benchmark"] == "synth"
+
+
 def test_report_headline_writes_json(tmp_path, monkeypatch):
     from workbench import report
 

@@ -438,21 +438,23 @@ def test_matmul_peak_is_each_backends_best_before_and_after_the_map():
     assert "busy" in busy["flop_utilization_float32_note"] and "idle" in busy["flop_utilization_float32_note"]
 
 
-@pytest.mark.parametrize("geography", ["auto", "procedural"])
-def test_replicate_moon_replays_the_weights_own_moon_and_says_which_geography(monkeypatch, geography):
+@pytest.mark.parametrize("geography,bench_geography", [("auto", "real"), ("procedural", "real"),
+                                                       ("auto", "procedural")])
+def test_replicate_moon_replays_the_weights_own_moon_and_says_which_geography(monkeypatch, geography,
+                                                                             bench_geography):
     """The replicate Moon's fine-tune replays what the weights were pre-trained on (as the interval
     calibration on the validation Moons does), and its note says whether it shares the benchmark's map."""
     import types
 
     from workbench.inversion import bench, experiment
 
-    moon0 = xr.Dataset(attrs={"geography": "real"})
+    moon0 = xr.Dataset(attrs={"geography": bench_geography})  # offline, "auto" builds procedural Moons
     sources = {"near": ("refl0", moon0, "train0"), "library": ("lib_refl", "lib_truth", None)}
     seen = {}
 
     def fake_experiment(instrument, **kw):
         seen.update(kw)
-        used = "real" if kw["geography"] == "auto" else kw["geography"]
+        used = bench_geography if kw["geography"] == "auto" else kw["geography"]
         row = {"FeO": 0.3, "TiO2": 0.1}
         return types.SimpleNamespace(truth=xr.Dataset(attrs={"geography": used}),
                                      coverage={"resnet_finetuned": {"FeO": {"cov95": 0.9}, "TiO2": {"cov95": 1.0}}},
@@ -465,7 +467,10 @@ def test_replicate_moon_replays_the_weights_own_moon_and_says_which_geography(mo
     out = bench.replicate_moon(object(), fast=True, geography=geography)
     assert seen["replay"] == list(sources.values()) and seen["geography"] == geography and seen["seed"] == 2
     assert out["interval_coverage_95"] == 0.95
-    if geography == "auto":
-        assert out["geography"] == "real" and "shares the benchmark Moon's geography" in out["note"]
-    else:
+    assert "replays Moon 0's near side and the spectral library" in out["note"]
+    if geography == "procedural":
         assert out["geography"] == "procedural" and "is not the benchmark Moon's (real)" in out["note"]
+    elif bench_geography == "real":
+        assert out["geography"] == "real" and "shares the benchmark Moon's geography" in out["note"]
+    else:  # two procedural Moons share only the named basins
+        assert "Both Moons are procedural" in out["note"] and "shares" not in out["note"]

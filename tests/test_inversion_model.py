@@ -443,6 +443,20 @@ def test_refresh_heldout_record_remeasures_and_keeps_the_old_figures(tmp_path):
         train_main(["--refresh-record", str(path), "--ppd", "1"])
 
 
+def test_weights_instrument_comes_from_the_library_or_the_file_name():
+    import types
+    from pathlib import Path
+
+    from workbench.inversion.train import _instrument_of
+
+    lib = types.SimpleNamespace(meta={"fit": {"library": {"instrument": "kaguya_mi"}}})
+    bare = types.SimpleNamespace(meta={"fit": {}})  # trained without --library: no library recorded
+    assert _instrument_of(lib, Path("x.pt")) == "kaguya_mi"
+    assert _instrument_of(bare, Path("inversion_lro_wac.pt")) == "lro_wac"
+    with pytest.raises(InputError, match="pass --instrument"):
+        _instrument_of(bare, Path("x.pt"))
+
+
 def test_mg_number_is_the_molar_ratio_of_the_predicted_oxides_with_a_delta_method_std(tmp_path):
     refl, truth = _toy()
     m = _tiny().fit(refl, truth, steps=6, batch=4, patch=8)
@@ -525,18 +539,27 @@ def test_experiment_fine_tunes_replay_what_it_was_given(monkeypatch):
     t1, t2 = ex.rmse_table(exp), ex.rmse_table(exp2)
     assert t2["resnet_pretrained"] == t1["resnet_pretrained"]  # the same model ...
     assert t2["resnet_finetuned"] != t1["resnet_finetuned"]  # ... fine-tuned with another replay
-    assert ex.finetune_modes(exp2, ("lora",), ft_steps=2)["lora"] == t2["resnet_finetuned"]  # reused
+    one = ex.far_side_experiment(ppd=1, ft_steps=2, sklearn_pixels=200, methods=("lucey2000",), pretrained=pre,
+                                 replay=other[0])  # one source as fine_tune takes it
+    assert one.finetune["replay"] == other and ex.rmse_table(one)["resnet_finetuned"] == t2["resnet_finetuned"]
 
     seen = []
 
     def spy(model, refl, truth, site, **kw):
-        seen.append((kw["steps"], kw["replay"]))
+        seen.append((kw["steps"], kw["seed"], kw["replay"]))
         return model
 
     monkeypatch.setattr(ex, "fine_tuned", spy)
+    assert ex.finetune_modes(exp2, ("lora",), ft_steps=2)["lora"] == t2["resnet_finetuned"]
+    assert seen == []  # the reported fine-tune (same mode, steps and seed) is reused, not redone
     ex.finetune_modes(exp2, ("lora", "head"), ft_steps=3)  # other steps: the lora fine-tune is not reused
+    ex.finetune_modes(exp2, ("lora",), ft_steps=2, seed=1)  # nor with another seed
     ex.label_ceiling_experiment(exp2, ft_steps=2)
-    assert [n for n, _ in seen] == [3, 3, 2] and all(r is exp2.finetune["replay"] for _, r in seen)
+    assert [(n, sd) for n, sd, _ in seen] == [(3, 0), (3, 0), (2, 1), (2, 0)]
+    assert all(r is exp2.finetune["replay"] for *_, r in seen)
+    none = ex.far_side_experiment(ppd=1, ft_steps=2, sklearn_pixels=200, methods=("lucey2000",), pretrained=pre,
+                                  replay=[])
+    assert none.finetune["replay"] is None and seen[-1][2] is None  # nothing replayed, recorded as nothing
 
 
 def test_far_side_experiment_with_library_runs_every_method():

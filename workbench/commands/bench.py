@@ -17,7 +17,8 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     from ..bench import run_benchmark
+    from ..io import json_safe
 
     result = run_benchmark(args.name, json_path=args.json_path, fast=args.fast)
-    print(json.dumps(result, indent=2, sort_keys=True, default=float))
+    print(json.dumps(json_safe(result), indent=2, sort_keys=True, default=float, allow_nan=False))  # NaN → null
     return 0

@@ -178,12 +178,24 @@ def replicate_moon(pretrained, fast: bool = False, seed: int = REPLICATE_SEED, g
             "interval_coverage_95": round(float(np.mean([c["cov95"] for c in cov.values()])), 4),
             "seconds": round(time.perf_counter() - t0, 1),
             "geography": used,
-            "note": f"make_moon(seed={seed}, geography={geography!r}) observed the same way; the committed weights "
-                    "never saw it and no choice was made on it. " + (
-                        "It shares the benchmark Moon's geography (topography, mare outline, terranes); the seed "
-                        "re-draws the composition fields and small craters. " if used == bench_geography else
-                        f"Its geography ({used}) is not the benchmark Moon's ({bench_geography}). ")
-                    + "The fine-tune replays Moon 0's near side and the library, as the interval calibration does"}
+            "note": _replicate_note(seed, geography, used, bench_geography, library=len(replay) > 1)}
+
+
+def _replicate_note(seed: int, geography: str, used: str, bench_geography: str, library: bool) -> str:
+    """What :func:`replicate_moon`'s Moon shares with the benchmark's (``used`` and ``bench_geography``: the
+    geographies the two Moons were built with) and what its fine-tune replays."""
+    if used == bench_geography == "real":
+        shared = ("It shares the benchmark Moon's geography (the real topography, mare outline and terranes); the "
+                  "seed re-draws the composition fields and small craters.")
+    elif used == bench_geography:
+        shared = (f"Both Moons are {used} (the real LOLA/WAC data were not at hand): each seed draws its own mare "
+                  "outline, topography and craters; only the named basins are shared.")
+    else:
+        shared = f"Its geography ({used}) is not the benchmark Moon's ({bench_geography})."
+    replayed = "Moon 0's near side and the spectral library" if library else "Moon 0's near side"
+    return (f"make_moon(seed={seed}, geography={geography!r}) observed the same way; the committed weights never "
+            f"saw it and no choice was made on it. {shared} The fine-tune replays {replayed}, as the interval "
+            "calibration does")
 
 
 def run(fast: bool = False, map_repeats: int = 2) -> dict:

@@ -229,7 +229,8 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
                         radius_km: float = 60.0, sklearn_pixels: int = 40_000,
                         pretrained: OxideInverter | None = None, methods: tuple[str, ...] | None = None,
                         library: bool = False, library_weight: float = 1.0, beta_nll: float = 0.0,
-                        context: tuple[int, ...] = (), replay: list | None = None, geography: str = "auto",
+                        context: tuple[int, ...] = (), replay: list | tuple | None = None,
+                        geography: str = "auto",
                         progress: Callable[[str], None] | None = None) -> Experiment:
     """Run the far-side hold-out experiment and return predictions, models and a metrics table.
 
@@ -254,7 +255,8 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     context
         Context windows (odd sizes in pixels) of the CNN pre-trained here (see :class:`OxideInverter`).
     replay
-        What the fine-tune replays beside the site's pixels (``[(refl, truth, mask or None), ...]``); by
+        What the fine-tune replays beside the site's pixels (``[(refl, truth, mask or None), ...]``, one
+        such tuple, or ``[]`` for nothing); by
         default this Moon's near-side training pixels and the model's spectral library
         (:func:`replay_sources`). Give :func:`pretraining_sources` to replay what ``pretrained`` was
         trained on instead, as the interval calibration on other Moons does
@@ -329,8 +331,11 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     exp.predictions["resnet_pretrained"] = model.predict(refl)
 
     say(f"fine-tuning on one far-side site ({ft_mode}, {int(masks['site'].sum())} pixels)")
-    exp.finetune = {"mode": ft_mode, "steps": ft_steps, "seed": seed,
-                    "replay": replay_sources(model, refl, truth, masks["train"]) if replay is None else list(replay)}
+    if replay is None:
+        replay = replay_sources(model, refl, truth, masks["train"])
+    elif isinstance(replay, tuple):  # one (refl, truth, mask) source, as fine_tune takes it
+        replay = [replay]
+    exp.finetune = {"mode": ft_mode, "steps": ft_steps, "seed": seed, "replay": list(replay) or None}
     tuned = fine_tuned(model, refl, truth, masks["site"], mode=ft_mode, steps=ft_steps, seed=seed,
                        replay=exp.finetune["replay"])
     exp.models["resnet_finetuned"] = tuned

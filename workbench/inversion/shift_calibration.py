@@ -3,7 +3,8 @@
 Fine-tuning at one far-side site (Chang'e-6) fixes the model *there*; the rest of the far side still
 differs in ways one site cannot show, and intervals calibrated on the near side under-cover it. The
 same experiment repeated on other synthetic Moons (:data:`~workbench.inversion.experiment.VALIDATION_MOONS`,
-never the benchmark's; they share its geography and differ in their composition draws) shows how far
+never the benchmark's; with the real LOLA/WAC data at hand they share its geography and differ in their
+composition draws) shows how far
 such extrapolations stray relative to the model's stated std; a
 per-target factor that makes 95 % intervals cover 95 % on average over those experiments is stored with
 the pre-trained weights (``meta["extrapolation"]``) and applied by every default fine-tune, in place of the

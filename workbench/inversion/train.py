@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -35,18 +36,18 @@ def heldout_figures(model: OxideInverter, instrument: str, ppd: float = 4, seed:
     return {"heldout_rmse_wt_pct": rmse_table(exp), "interval_coverage": exp.coverage}
 
 
-def refresh_heldout_record(path: str | Path, reason: str, ppd: float = 4, ft_steps: int = 150,
-                           progress: Callable[[str], None] | None = None) -> dict:
+def refresh_heldout_record(path: str | Path, reason: str, instrument: str | None = None, ppd: float = 4,
+                           ft_steps: int = 150, progress: Callable[[str], None] | None = None) -> dict:
     """Re-measure the held-out figures in the JSON record of the weights at ``path`` (the weights file is
     not touched, so its sha256 stands) and keep the figures they replace, with ``reason``, under
     ``heldout_history``: a record's figures must describe the weights as they now predict (e.g. after the
-    extrapolation factor was added, which changes every fine-tuned interval)."""
+    extrapolation factor was added, which changes every fine-tuned interval). ``instrument``: the one the
+    weights read (default: that of their spectral library, else the ``inversion_<instrument>`` file name)."""
     path = Path(path)
     rec_path = path.with_suffix(".json")
     record = json.loads(rec_path.read_text())
     model = OxideInverter.load(path)  # checks the weights against the record's sha256
-    instrument = model.meta.get("fit", {}).get("library", {}).get("instrument") or path.stem.removeprefix(
-        "inversion_")
+    instrument = instrument or _instrument_of(model, path)
     new = heldout_figures(model, instrument, ppd=ppd, seed=int(record.get("seed", 0)), ft_steps=ft_steps,
                           progress=progress)
     today = datetime.date.today().isoformat()
@@ -56,7 +57,9 @@ def refresh_heldout_record(path: str | Path, reason: str, ppd: float = 4, ft_ste
     record.update(new)
     record["heldout_measured"] = {
         "on": today, "ppd": ppd, "ft_steps": ft_steps,
-        "command": f"python -m workbench.inversion.train --refresh-record {path.name} --reason ...",
+        "command": shlex.join(["python", "-m", "workbench.inversion.train", "--refresh-record", path.name,
+                               "--instrument", instrument, "--ppd", f"{ppd:g}", "--ft-steps", str(ft_steps),
+                               "--reason", reason]),
         "how": "far_side_experiment(instrument, ppd, pretrained=these weights, methods=('lucey2000',)): "
                "resnet_finetuned is the default one-site fine-tune at Chang'e-6"}
     from ..io import atomic_write_text
@@ -65,9 +68,22 @@ def refresh_heldout_record(path: str | Path, reason: str, ppd: float = 4, ft_ste
     return new
 
 
+def _instrument_of(model: OxideInverter, path: Path) -> str:
+    """The instrument of weights without a stated one: their spectral library's, else their file name's."""
+    from ..errors import InputError
+    from ..synth.instruments import INSTRUMENTS
+
+    name = (model.meta.get("fit", {}).get("library") or {}).get("instrument") or path.stem.removeprefix("inversion_")
+    if name not in INSTRUMENTS:
+        raise InputError(f"cannot tell which instrument {path.name} reads (no spectral library recorded, and "
+                         f"{name!r} is none of {sorted(INSTRUMENTS)}); pass --instrument")
+    return name
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--instrument", default="clementine_uvvis")
+    p.add_argument("--instrument", default=None,
+                   help="virtual instrument (default: clementine_uvvis; with --refresh-record: the weights' own)")
     p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--ft-steps", type=int, default=150)
     p.add_argument("--members", type=int, default=4)
@@ -99,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--refresh-record needs --reason (kept beside the figures it replaces)")
         path = Path(args.refresh_record)
         path = path if path.exists() else WEIGHTS_DIR / path
-        new = refresh_heldout_record(path, args.reason, ppd=args.ppd, ft_steps=args.ft_steps, progress=say)
+        new = refresh_heldout_record(path, args.reason, args.instrument, ppd=args.ppd, ft_steps=args.ft_steps,
+                                     progress=say)
         print(json.dumps(new["heldout_rmse_wt_pct"], indent=1))
         return 0
+    args.instrument = args.instrument or "clementine_uvvis"
     exp = far_side_experiment(args.instrument, ppd=args.ppd, seed=args.seed, steps=args.steps,
                               ft_steps=args.ft_steps, members=args.members, methods=("lucey2000",),
                               library=args.library, library_weight=args.library_weight, beta_nll=args.beta_nll,
@@ -131,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"extrapolation factor {entry['scale']} (leave-one-Moon-out: {entry['leave_one_moon_out']})")
         digest = sha256_file(out)
         # the fine-tuned intervals now carry the factor: the record's coverage must describe them
-        refresh_heldout_record(Path(out), "measured before the extrapolation factor was calibrated",
+        refresh_heldout_record(Path(out), "measured before the extrapolation factor was calibrated", args.instrument,
                                ppd=args.ppd, ft_steps=args.ft_steps, progress=say)
     print(f"saved {out} sha256={digest}")
     return 0
