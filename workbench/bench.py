@@ -47,7 +47,10 @@ def run_benchmark(name: str, json_path: str | Path | None = None, fast: bool = F
     result = get_benchmark(name)(fast=fast)
     result = {"benchmark": name, "fast": fast, **result, "wall_seconds": round(time.perf_counter() - t0, 3)}
     if json_path:
-        # strict JSON: a NaN or infinite figure is written as null (a bare NaN is no JSON)
-        atomic_write_text(json_path, json.dumps(json_safe(result), indent=2, sort_keys=True, default=float,
-                                                allow_nan=False))
+        atomic_write_text(json_path, to_json(result))
     return result
+
+
+def to_json(result: dict) -> str:
+    """A benchmark's figures as strict JSON (a NaN or infinite figure is null: a bare NaN is no JSON)."""
+    return json.dumps(json_safe(result), indent=2, sort_keys=True, default=float, allow_nan=False)

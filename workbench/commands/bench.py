@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 
 def register(sub) -> None:
     from ..bench import BENCHMARKS
@@ -16,9 +14,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from ..bench import run_benchmark
-    from ..io import json_safe
+    from ..bench import run_benchmark, to_json
 
-    result = run_benchmark(args.name, json_path=args.json_path, fast=args.fast)
-    print(json.dumps(json_safe(result), indent=2, sort_keys=True, default=float, allow_nan=False))  # NaN → null
+    print(to_json(run_benchmark(args.name, json_path=args.json_path, fast=args.fast)))
     return 0

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .experiment import far_side_experiment, rmse_table
+from .experiment import Experiment, far_side_experiment, library_recipe, rmse_table
 from .model import OxideInverter, committed_weights
 
 #: The record's held-out figures, replaced together by :func:`refresh_heldout_record`.
@@ -31,9 +31,13 @@ def heldout_figures(model: OxideInverter, instrument: str, ppd: float = 4, seed:
     """The far-side hold-out figures of a weights record: RMSE per method and target (Mg# in its own units)
     and the 68/95 % interval coverage of the pre-trained and the Chang'e-6 fine-tuned model, for ``model``
     as it is (its Mg# rule and interval factors), on Moon ``seed`` as :func:`far_side_experiment` makes it."""
-    exp = far_side_experiment(instrument, ppd=ppd, seed=seed, ft_steps=ft_steps, pretrained=model,
-                              methods=("lucey2000",), progress=progress)
-    return {"heldout_rmse_wt_pct": rmse_table(exp), "interval_coverage": exp.coverage}
+    return _record_figures(far_side_experiment(instrument, ppd=ppd, seed=seed, ft_steps=ft_steps, pretrained=model,
+                                               methods=("lucey2000",), progress=progress))
+
+
+def _record_figures(exp: Experiment) -> dict:
+    """The :data:`HELDOUT_KEYS` of a weights record from a far-side experiment."""
+    return dict(zip(HELDOUT_KEYS, (rmse_table(exp), exp.coverage), strict=True))
 
 
 def refresh_heldout_record(path: str | Path, reason: str, instrument: str | None = None, ppd: float = 4,
@@ -73,7 +77,7 @@ def _instrument_of(model: OxideInverter, path: Path) -> str:
     from ..errors import InputError
     from ..synth.instruments import INSTRUMENTS
 
-    name = (model.meta.get("fit", {}).get("library") or {}).get("instrument") or path.stem.removeprefix("inversion_")
+    name = (library_recipe(model) or {}).get("instrument") or path.stem.removeprefix("inversion_")
     if name not in INSTRUMENTS:
         raise InputError(f"cannot tell which instrument {path.name} reads (no spectral library recorded, and "
                          f"{name!r} is none of {sorted(INSTRUMENTS)}); pass --instrument")
@@ -135,8 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                     "(physics-based spectra of random lunar rock compositions, no map)" if args.library else "")),
         "seed": args.seed,
         "heldout": "far side (|lon|>90) minus a ring around the Chang'e-6 site",
-        "heldout_rmse_wt_pct": rmse_table(exp),
-        "interval_coverage": exp.coverage,
+        **_record_figures(exp),
         "train_seconds": round(time.perf_counter() - t0, 1),
     }
     digest = model.save(out, record=record)
