@@ -56,6 +56,40 @@ def test_block_halo_coordinates_wrap_in_longitude_and_repeat_the_poles():
     assert list(global_map._halo_coord(np.arange(6.0), (3, 3), 1, "nearest")) == [0, 0, 1, 2, 3, 2, 3, 4, 5, 5]
 
 
+@pytest.mark.parametrize("lat_chunks, lon_chunks, depth, lon_boundary", [
+    ((5, 8), (6, 6, 4), 3, "periodic"), ((13,), (16,), 2, "nearest"), ((4, 4, 5), (9, 7), 4, "periodic")])
+def test_window_cuts_of_a_whole_cube_equal_dask_overlap(lat_chunks, lon_chunks, depth, lon_boundary):
+    """A cube in one piece gets each block's halo in one cut; the blocks must be dask's overlap's exactly."""
+    import dask.array as da
+
+    cube = np.random.default_rng(3).random((2, 13, 16)).astype(np.float32)
+    chunks = ((2,), lat_chunks, lon_chunks)
+    ref = da.overlap.overlap(da.from_array(cube, chunks=chunks), depth={0: 0, 1: depth, 2: depth},
+                             boundary={0: "none", 1: "nearest", 2: lon_boundary})
+    got = global_map._windows(da.from_array(cube, chunks=-1), chunks, depth, {"lat": "nearest", "lon": lon_boundary})
+    assert got.chunks == ref.chunks and got.npartitions == len(lat_chunks) * len(lon_chunks)
+    np.testing.assert_array_equal(got.compute(), ref.compute())
+
+
+def test_a_map_computes_and_writes_each_block_in_about_one_task(tmp_path, model):
+    """Each block is inverted and its 14 outputs written by one task (plus a few for its coordinates). The
+    map used to take about 56 tasks a block (a slice and a store task for each output, ~16 for the halo), and on
+    a dask.distributed cluster each costs a few ms of scheduling on the cores the network runs on."""
+    from dask.callbacks import Callback
+
+    class Count(Callback):
+        n = 0
+
+        def _pretask(self, key, dsk, state):
+            self.n += 1
+
+    with Count() as count:
+        res = global_map.invert_to_zarr(_globe(), model, tmp_path / "m.zarr", chunk=60, progress=False,
+                                        precision="float32", scheduler="threads")
+    blocks = res.FeO.shape[0] // 60 * res.FeO.shape[1] // 60
+    assert count.n <= 10 * blocks, count.n / blocks
+
+
 def test_lazy_equals_in_memory_with_context_windows():
     """A wider halo (context windows) is carried across chunk seams and the periodic longitude wrap."""
     refl = _globe()
@@ -275,15 +309,17 @@ def test_matmul_rate_measured_for_each_available_backend():
     assert ("onednn_linear" in rates) == packed_supported()
 
 
+@pytest.mark.parametrize("source", ["chunked", "in memory"])
 @pytest.mark.parametrize("layout", ["lon before lat", "south-up", "west-right"])
-def test_map_keeps_the_input_layout_and_matches_predict(model, tmp_path, layout):
+def test_map_keeps_the_input_layout_and_matches_predict(model, tmp_path, layout, source):
     refl = _globe()
     r = {"lon before lat": refl.transpose("band", "lon", "lat"), "south-up": refl.isel(lat=slice(None, None, -1)),
          "west-right": refl.isel(lon=slice(None, None, -1))}[layout]
     ref = model.predict(refl, precision="float32")["FeO"]
     # 50 divides neither 180 nor 360: the short last block must stay last in the caller's layout (zarr)
     # threads: the layout is handled before any scheduler sees the blocks (the clusters' own test checks them)
-    res = global_map.invert_to_zarr(r.chunk({"lat": 45}), model, tmp_path / "m.zarr", chunk=50, progress=False,
+    r = r.chunk({"lat": 45}) if source == "chunked" else r  # dask's overlap, or window cuts of the whole cube
+    res = global_map.invert_to_zarr(r, model, tmp_path / "m.zarr", chunk=50, progress=False,
                                     precision="float32", scheduler="threads")
     assert res["FeO"].dims == tuple(d for d in r.dims if d != "band")
     np.testing.assert_array_equal(res["lat"].values, r["lat"].values)

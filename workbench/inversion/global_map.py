@@ -2,10 +2,12 @@
 
 :func:`invert_lazy` builds a lazy ``xarray.Dataset`` of every target and its uncertainty with
 ``xarray.map_blocks``: each dask chunk of the ``(band, lat, lon)`` reflectance cube is handed to the network with
-its halo from the neighbouring chunks (``dask.array.overlap``, periodic in longitude for global grids; the 3×3
-stem and any context windows need their neighbours, so blocks without a halo would leave seams), and the
-network returns the chunk's core. :func:`invert_to_zarr` writes it region by
-region to a zarr store with a progress bar; finished chunk rows are recorded in
+its halo from the neighbouring chunks (periodic in longitude for global grids; the 3×3 stem and any context
+windows need their neighbours, so blocks without a halo would leave seams), and the network returns the chunk's
+core. A cube in one piece (in memory, or scattered to a cluster) gives each block its window in one cut; a cube
+read chunk by chunk gets its halo from ``dask.array.overlap``. :func:`invert_to_zarr` maps the same blocks with a
+function that also writes each core into a zarr store in the same task (one task a block, not a slice and a
+store task for each of the 14 variables), with a progress bar; finished chunk rows are recorded in
 ``<out>.partial/progress.json`` so an interrupted run continues where it stopped. The store is renamed to its
 final name only when complete. The work runs on a ``dask.distributed`` cluster: by default a local one started
 for the run in this process (``scheduler="local"``, with a dashboard), or an existing cluster when
@@ -21,6 +23,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask
@@ -64,11 +67,46 @@ def _block_fn(model: OxideInverter, precision: str):
     return fn
 
 
+def _halo_index(n: int, chunks: tuple[int, ...], depth: int, boundary: str) -> list[np.ndarray]:
+    """Each block's positions along an axis of ``n`` values with ``depth`` more on either side, as
+    ``dask.array.overlap.overlap`` lays out the data: ``boundary`` ``"periodic"`` wraps around, ``"nearest"``
+    repeats the edge value."""
+    starts = np.concatenate([[0], np.cumsum(chunks)])
+    pos = [np.arange(a - depth, b + depth) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    return [np.mod(p, n) if boundary == "periodic" else np.clip(p, 0, n - 1) for p in pos]
+
+
 def _halo_coord(coord: np.ndarray, chunks: tuple[int, ...], depth: int, boundary: str) -> np.ndarray:
-    """``coord`` with each chunk's halo of ``depth`` values, as ``dask.array.overlap.overlap`` lays out the
-    data (``boundary`` ``"periodic"`` wraps, ``"nearest"`` repeats the edge value)."""
-    idx = da.from_array(np.arange(coord.size), chunks=(chunks,))
-    return coord[np.asarray(da.overlap.overlap(idx, depth={0: depth}, boundary={0: boundary}).compute())]
+    """``coord`` with each chunk's halo of ``depth`` values (see :func:`_halo_index`)."""
+    return coord[np.concatenate(_halo_index(coord.size, chunks, depth, boundary))]
+
+
+def _as_slice(pos: np.ndarray) -> slice | np.ndarray:
+    """``pos`` as a slice when it is a run of consecutive positions (a view, not a copy, of the data)."""
+    return slice(int(pos[0]), int(pos[-1]) + 1) if pos.size and (np.diff(pos) == 1).all() else pos
+
+
+def _window(cube: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """One block with its halo cut from a whole (band, lat, lon) cube."""
+    return cube[:, _as_slice(rows)][:, :, _as_slice(cols)]
+
+
+def _windows(src: da.Array, chunks: tuple[tuple[int, ...], ...], depth: int, boundary: dict) -> da.Array:
+    """A single-chunk (band, lat, lon) cube as blocks of ``chunks`` with their halo, one task a block.
+
+    The same blocks as ``dask.array.overlap.overlap`` of the cube rechunked to ``chunks``, in one window cut
+    each from the whole cube instead of about 16 rechunk, slice and concatenate tasks a block (each costs a
+    dask.distributed cluster a few ms of scheduling on the cores the network runs on)."""
+    from dask._task_spec import Task, TaskRef
+    from dask.highlevelgraph import HighLevelGraph
+
+    (src_key,) = src.__dask_keys__()[0][0]
+    rows, cols = (_halo_index(src.shape[i], chunks[i], depth, boundary[d]) for i, d in ((1, "lat"), (2, "lon")))
+    name = "halo-windows-" + dask.base.tokenize(src.name, chunks, depth, boundary)
+    dsk = {(name, 0, i, j): Task((name, 0, i, j), _window, TaskRef(src_key), r, c)
+           for i, r in enumerate(rows) for j, c in enumerate(cols)}
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
+    return da.Array(graph, name, chunks=(chunks[0], tuple(map(len, rows)), tuple(map(len, cols))), dtype=src.dtype)
 
 
 def _spatial_chunks(n: int, chunk: int, halo: int) -> tuple[int, ...]:
@@ -82,19 +120,34 @@ def _spatial_chunks(n: int, chunk: int, halo: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
-                precision: str | None = None) -> xr.Dataset:
-    """Lazy Dataset of ``<target>`` and ``<target>_std`` (lat, lon) for a (band, lat, lon) cube.
+@dataclass(frozen=True)
+class _Blocks:
+    """A cube laid out for the network, block by block: what :func:`invert_lazy` maps and
+    :func:`invert_to_zarr` writes.
 
-    ``precision``: ``"float32"``, ``"bfloat16"`` or ``"auto"`` (default: ``WORKBENCH_PRECISION``, else
-    ``"auto"`` = bfloat16 where the device computes it natively; see
-    :func:`workbench.config.inference_precision`). The precision used is stored in ``attrs``.
+    ``halo`` is the (band, lat, lon) cube in the network's layout (north up, longitude increasing) as dask
+    blocks that each carry the network's halo, with the halo'd coordinates and the network-layout positions
+    ``lat_pos``/``lon_pos``; ``template`` the map in that layout; ``fn`` the network on one block;
+    ``flips`` and ``dims`` give the caller's layout back; ``coords`` are the cube's other coordinates;
+    ``depth`` is the halo's width in pixels.
     """
+
+    halo: xr.DataArray
+    template: xr.Dataset
+    fn: Callable[[xr.DataArray], xr.Dataset]
+    flips: dict
+    dims: tuple[str, ...]
+    coords: dict
+    depth: int
+
+
+def _blocks(refl: xr.DataArray, model: OxideInverter, chunk: int, precision: str | None) -> _Blocks:
+    """Check ``refl`` against ``model`` and lay it out block by block (see :class:`_Blocks`)."""
     if "band" not in refl.dims:
         raise InputError("reflectance needs a 'band' dim (band, lat, lon)")
     if not isinstance(chunk, (int, np.integer)) or chunk < 8:
         raise InputError(f"chunk must be a whole number of pixels >= 8 (e.g. 128 or 512), got {chunk!r}")
-    given = [d for d in refl.dims if d != "band"]
+    given = tuple(d for d in refl.dims if d != "band")
     flips = north_up_flips(refl)
     refl = training_layout(refl, flips).transpose("band", "lat", "lon")  # the network's layout
     model.check_input(refl.isel(lat=slice(0, 1), lon=slice(0, 1)))  # bands and wavelengths
@@ -110,22 +163,25 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
     # returned layout every block but the last is ``chunk`` wide: zarr's regular chunks
     chunks = (refl.sizes["band"], *(_spatial_chunks(refl.sizes[d], chunk, h)[::-1 if d in flips else 1]
                                     for d in ("lat", "lon")))
-    if isinstance(refl.data, da.Array):
-        arr = refl.data.rechunk(chunks)
-    else:  # wrap in memory as it is: no content hash for a name, no copy into blocks
-        arr = da.from_array(np.asarray(refl.values), chunks=chunks, name=False)
+    chunks = da.core.normalize_chunks(chunks, refl.shape)
     # each block is cast to float32 after its check, so a huge float64 value (1e40) is reported as
     # too high rather than as the inf a cast would make of it
     precision = inference_precision(precision, model.device)
-    # xarray.map_blocks over the cube with each block's halo attached (dask's overlap, periodic in longitude
-    # on a global grid); each block's function returns its core, so the map has the cube's own chunks
+    # each block with its halo from its neighbours (periodic in longitude on a global grid)
     boundary = {"lat": "nearest", "lon": "periodic" if is_global_lon(refl["lon"].values) else "nearest"}
-    halo = xr.DataArray(
-        da.overlap.overlap(arr, depth={0: 0, 1: h, 2: h}, boundary={0: "none", 1: boundary["lat"],
-                                                                     2: boundary["lon"]}),
-        dims=("band", "lat", "lon"),
-        coords={d: _halo_coord(refl[d].values, arr.chunks[i], h, boundary[d]) for i, d in ((1, "lat"), (2, "lon"))})
-    cell = da.empty((refl.sizes["lat"], refl.sizes["lon"]), chunks=arr.chunks[1:], dtype=np.float32)
+    if isinstance(refl.data, da.Array) and refl.data.npartitions > 1:  # read chunk by chunk: dask's overlap
+        arr = da.overlap.overlap(refl.data.rechunk(chunks), depth={0: 0, 1: h, 2: h},
+                                 boundary={0: "none", 1: boundary["lat"], 2: boundary["lon"]})
+    else:  # one piece (in memory, or one scattered or delayed array): each block's window cut from it
+        src = refl.data if isinstance(refl.data, da.Array) else \
+            da.from_array(np.asarray(refl.values), chunks=-1, name=False)  # no content hash for a name
+        arr = _windows(src, chunks, h, boundary)
+    coords = {}
+    for i, d in ((1, "lat"), (2, "lon")):
+        pos = np.concatenate(_halo_index(refl.sizes[d], chunks[i], h, boundary[d]))
+        coords[d], coords[f"{d}_pos"] = refl[d].values[pos], (d, pos)
+    halo = xr.DataArray(arr, dims=("band", "lat", "lon"), coords=coords)
+    cell = da.empty((refl.sizes["lat"], refl.sizes["lon"]), chunks=chunks[1:], dtype=np.float32)
     template = xr.Dataset(coords={"lat": refl["lat"].variable, "lon": refl["lon"].variable},
                           attrs={"crs": refl.attrs.get("crs", "IAU_2015:30100"), "bands": ",".join(model.bands),
                                  "precision": precision})
@@ -133,14 +189,66 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
         template[t] = (("lat", "lon"), cell, {"units": UNITS.get(t, "1")})
         template[f"{t}_std"] = (("lat", "lon"), cell, {"units": UNITS.get(t, "1"),
                                                        "long_name": f"{t} 1-sigma uncertainty"})
-    fn = _block_fn(model, precision)
-    # xarray names the tasks from the input alone: the function's token keeps two models' (or precisions') maps
-    # of one cube apart
-    ds = xr.map_blocks(fn, halo.assign_coords(block_fn=dask.base.tokenize(fn)), template=template)
     # the cube's other coordinates on lat or lon (and scalar ones), as the map had them before
-    ds = ds.assign_coords({c: refl[c].variable for c in refl.coords if c not in ("lat", "lon")
-                           and (set(refl[c].dims) <= {"lat"} or set(refl[c].dims) <= {"lon"})})
-    return ds.isel(flips).transpose(*given)  # back in the caller's layout
+    other = {c: refl[c].variable for c in refl.coords if c not in ("lat", "lon")
+             and (set(refl[c].dims) <= {"lat"} or set(refl[c].dims) <= {"lon"})}
+    return _Blocks(halo, template, _block_fn(model, precision), flips, given, other, h)
+
+
+def _map_blocks(fn: Callable, blocks: _Blocks, template: xr.Dataset) -> xr.Dataset:
+    """``xarray.map_blocks`` of ``fn`` over the halo'd blocks, ``fn``'s token in the task names: xarray names
+    the tasks from the input alone, and two models' (or precisions', or stores') maps of one cube must differ."""
+    return xr.map_blocks(fn, blocks.halo.assign_coords(block_fn=dask.base.tokenize(fn)), template=template)
+
+
+def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
+                precision: str | None = None) -> xr.Dataset:
+    """Lazy Dataset of ``<target>`` and ``<target>_std`` (lat, lon) for a (band, lat, lon) cube.
+
+    ``precision``: ``"float32"``, ``"bfloat16"`` or ``"auto"`` (default: ``WORKBENCH_PRECISION``, else
+    ``"auto"`` = bfloat16 where the device computes it natively; see
+    :func:`workbench.config.inference_precision`). The precision used is stored in ``attrs``.
+    """
+    b = _blocks(refl, model, chunk, precision)
+    # xarray.map_blocks over the cube with each block's halo attached; each block's function returns its core,
+    # so the map has the cube's own chunks
+    ds = _map_blocks(b.fn, b, b.template).assign_coords(b.coords)
+    return ds.isel(b.flips).transpose(*b.dims)  # back in the caller's layout
+
+
+def _block_writer(fn: Callable[[xr.DataArray], xr.Dataset], store: str, blocks: _Blocks):
+    """A block function for ``xarray.map_blocks`` that runs ``fn`` on a halo'd block and writes every variable
+    of its core into the zarr ``store`` (made beforehand, in the caller's layout) in the same task; it returns
+    only a (lat, lon) mark of the core. One task computes and writes a block, instead of a map task plus a
+    slice and a store task for each of the 14 variables."""
+    import zarr
+
+    sizes = {d: blocks.template.sizes[d] for d in ("lat", "lon")}
+    flips, dims, h = blocks.flips, blocks.dims, blocks.depth
+
+    def write(block: xr.DataArray) -> xr.Dataset:
+        ds = fn(block)
+        region = {}
+        for d in ("lat", "lon"):
+            pos = block[f"{d}_pos"].values[h:block.sizes[d] - h]  # the core's positions in the network's layout
+            a, b = int(pos[0]), int(pos[-1]) + 1
+            region[d] = slice(sizes[d] - b, sizes[d] - a) if d in flips else slice(a, b)
+        out = ds.isel(flips).transpose(*dims)
+        group = zarr.open_group(store, mode="r+")
+        for v in out.data_vars:
+            group[v][tuple(region[d] for d in out[v].dims)] = out[v].values
+        return xr.Dataset({"written": (("lat", "lon"), np.ones((ds.sizes["lat"], ds.sizes["lon"]), bool))},
+                          coords=ds.coords)
+
+    return write
+
+
+def _writes(blocks: _Blocks, store: Path) -> da.Array:
+    """The dask array (network layout) whose blocks, computed, invert the cube and write the map into ``store``."""
+    cell = next(iter(blocks.template.data_vars.values())).data
+    mark = xr.Dataset({"written": (("lat", "lon"), da.empty(cell.shape, chunks=cell.chunks, dtype=bool))},
+                      coords=blocks.template.coords)
+    return _map_blocks(_block_writer(blocks.fn, str(store), blocks), blocks, mark)["written"].data
 
 
 def map_encoding(ds: xr.Dataset, level: int = 1) -> dict:
@@ -213,13 +321,11 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
                          "give another path")
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; pass overwrite=True (CLI: --overwrite) to recompute")
-    def lazy_map(cube: xr.DataArray) -> xr.Dataset:
-        ds = invert_lazy(cube, model, chunk, precision)
-        for v in ds.variables.values():  # the input's storage encoding (e.g. zarr v2 Blosc codecs) is not ours
-            v.encoding = {}
-        return ds
-
-    ds = lazy_map(refl)  # checks the cube and the model before anything starts
+    blocks = _blocks(refl, model, chunk, precision)  # checks the cube and the model before anything starts
+    # the map's variables and coordinates in the caller's layout, to make the store from (nothing computed)
+    ds = blocks.template.assign_coords(blocks.coords).isel(blocks.flips).transpose(*blocks.dims)
+    for v in ds.variables.values():  # the input's storage encoding (e.g. zarr v2 Blosc codecs) is not ours
+        v.encoding = {}
     key = fingerprint(refl, model.net.state_dict(), model.y_mean, model.y_std, model.std_scale,
                       model.discrepancy_std, model.shift_scale, model.extrapolation_scale,
                       model.mg_number_from, ds.attrs["precision"])  # same run?
@@ -234,8 +340,9 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
                 # blocks are the same, so the map is too
                 data = np.asarray(refl.values)
                 cube = client.scatter(data, hash=False)
-                ds = lazy_map(refl.copy(data=da.from_delayed(cube, data.shape, dtype=data.dtype)))
-            return _write_store(ds, model, out, key, chunk, client, progress, workers, bad_data.append)
+                blocks = _blocks(refl.copy(data=da.from_delayed(cube, data.shape, dtype=data.dtype)), model, chunk,
+                                 precision)
+            return _write_store(ds, blocks, model, out, key, chunk, client, progress, workers, bad_data.append)
     finally:
         # after the exit above: the thread pool or the local cluster has finished the tasks still running when
         # a chunk failed, and a connected cluster's workers have finished this row's (_write_store waits for
@@ -357,20 +464,21 @@ def _wait_for_workers(client, job, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chunk: int, client, progress: bool,
-                 workers: int, on_bad_data: Callable[[Path], object]) -> xr.Dataset:
-    """Compute ``ds`` chunk row by chunk row into ``<out>.partial`` (resuming the rows it records), then
+def _write_store(ds: xr.Dataset, blocks: _Blocks, model: OxideInverter, out: Path, key: str, chunk: int, client,
+                 progress: bool, workers: int, on_bad_data: Callable[[Path], object]) -> xr.Dataset:
+    """Compute the map chunk row by chunk row into ``<out>.partial`` (resuming the rows it records), then
     rename it ``out``: the body of :func:`invert_to_zarr` after its checks.
 
-    ``key`` is the run's fingerprint, ``client`` a connected ``dask.distributed`` client or None (dask's
-    threaded scheduler, set up by :func:`_cluster_client`); ``on_bad_data`` is given the ``.partial`` store when
-    a chunk's data are bad, for the caller to remove once no task can write into it any more; the other
+    ``ds`` is the map's (lazy, never computed) layout the store is made from, ``blocks`` the cube it is computed
+    from, one task a block (:func:`_writes`); ``key`` is the run's fingerprint, ``client`` a connected
+    ``dask.distributed`` client or None (dask's threaded scheduler, set up by :func:`_cluster_client`);
+    ``on_bad_data`` is given the ``.partial`` store when a chunk's data are bad, for the caller to remove once no
+    task can write into it any more; the other
     arguments are :func:`invert_to_zarr`'s.
     """
     part = out.with_name(out.name + ".partial")
     log_path = part / "progress.json"
     lat_chunks = ds[model.targets[0]].chunksizes["lat"]  # by name: the map keeps the input's layout
-    starts = np.concatenate([[0], np.cumsum(lat_chunks)])
     done: set[int] = set()
     if part.exists() and log_path.exists():
         rec = json.loads(log_path.read_text())
@@ -402,14 +510,16 @@ def _write_store(ds: xr.Dataset, model: OxideInverter, out: Path, key: str, chun
     try:
         threads = 1 if workers > 1 else (os.cpu_count() or 1)
         with _torch_threads(threads):  # dask's scheduler: set by _cluster_client
+            writes = _writes(blocks, part)
+            rows = writes.numblocks[0]
             for i in todo:
-                region = {"lat": slice(int(starts[i]), int(starts[i + 1])), "lon": slice(None)}
-                piece = ds.isel(lat=region["lat"]).drop_vars(["lat", "lon"])
-                job = piece.to_zarr(part, region=region, compute=False, safe_chunks=False)
+                # the caller's chunk row i: the network's row counted from the other end when lat is flipped
+                # optimised here, once: its keys are the (fused) tasks the workers run, which a failure waits for
+                (job,) = dask.optimize(writes.blocks[rows - 1 - i if "lat" in blocks.flips else i])
                 if client is not None:
-                    client.compute(job).result()
+                    client.compute(job, optimize_graph=False).result()
                 else:
-                    dask.compute(job)
+                    dask.compute(job, optimize_graph=False)
                 done.add(i)
                 save_log()
                 bar.update(1)
