@@ -265,6 +265,22 @@ def test_the_map_keeps_the_cubes_other_coordinates():
     assert ds["x"].dims == ("lon",) and int(ds["spatial_ref"]) == 0
 
 
+@pytest.mark.parametrize("source", ["in memory", "zarr"])
+def test_the_written_map_keeps_the_cubes_other_coordinates(tmp_path, model, source):
+    """A cube read from zarr has lazy x/y coordinates; the store is made before any block runs, and once
+    wrote them as NaN (only the in-memory coordinates were written when it was made)."""
+    refl = _globe().assign_coords(x=("lon", np.arange(360) * 1000.0), y=("lat", np.arange(180.0)), spatial_ref=0)
+    if source == "zarr":
+        refl.to_dataset(name="reflectance").to_zarr(tmp_path / "cube.zarr")
+        refl = global_map.open_reflectance(tmp_path / "cube.zarr")
+        assert refl["x"].chunks is not None and refl.chunks is not None  # lazy, read chunk by chunk
+    res = global_map.invert_to_zarr(refl, model, tmp_path / "m.zarr", chunk=60, progress=False,
+                                    precision="float32", scheduler="threads")
+    np.testing.assert_array_equal(res["x"].values, np.arange(360) * 1000.0)
+    np.testing.assert_array_equal(res["y"].values, np.arange(180.0))
+    assert int(res["spatial_ref"]) == 0
+
+
 def test_input_cube_is_the_band_variable_and_errors_say_what_to_pass(tmp_path):
     refl = _globe()
     store = tmp_path / "cube.zarr"

@@ -97,14 +97,13 @@ def _windows(src: da.Array, chunks: tuple[tuple[int, ...], ...], depth: int, bou
     The same blocks as ``dask.array.overlap.overlap`` of the cube rechunked to ``chunks``, in one window cut
     each from the whole cube instead of about 16 rechunk, slice and concatenate tasks a block (each costs a
     dask.distributed cluster a few ms of scheduling on the cores the network runs on)."""
-    from dask._task_spec import Task, TaskRef
     from dask.highlevelgraph import HighLevelGraph
 
-    (src_key,) = src.__dask_keys__()[0][0]
+    src_key = src.__dask_keys__()[0][0][0]
     rows, cols = (_halo_index(src.shape[i], chunks[i], depth, boundary[d]) for i, d in ((1, "lat"), (2, "lon")))
     name = "halo-windows-" + dask.base.tokenize(src.name, chunks, depth, boundary)
-    dsk = {(name, 0, i, j): Task((name, 0, i, j), _window, TaskRef(src_key), r, c)
-           for i, r in enumerate(rows) for j, c in enumerate(cols)}
+    # dask's plain (function, arguments...) task tuples, which every dask since 2024.1 reads
+    dsk = {(name, 0, i, j): (_window, src_key, r, c) for i, r in enumerate(rows) for j, c in enumerate(cols)}
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
     return da.Array(graph, name, chunks=(chunks[0], tuple(map(len, rows)), tuple(map(len, cols))), dtype=src.dtype)
 
@@ -189,8 +188,9 @@ def _blocks(refl: xr.DataArray, model: OxideInverter, chunk: int, precision: str
         template[t] = (("lat", "lon"), cell, {"units": UNITS.get(t, "1")})
         template[f"{t}_std"] = (("lat", "lon"), cell, {"units": UNITS.get(t, "1"),
                                                        "long_name": f"{t} 1-sigma uncertainty"})
-    # the cube's other coordinates on lat or lon (and scalar ones), as the map had them before
-    other = {c: refl[c].variable for c in refl.coords if c not in ("lat", "lon")
+    # the cube's other coordinates on lat or lon (and scalar ones), as the map had them before; loaded (they
+    # are small), so that the store gets them when it is made (xr.open_zarr gives a cube lazy x/y coordinates)
+    other = {c: refl[c].variable.compute() for c in refl.coords if c not in ("lat", "lon")
              and (set(refl[c].dims) <= {"lat"} or set(refl[c].dims) <= {"lon"})}
     return _Blocks(halo, template, _block_fn(model, precision), flips, given, other, h)
 
