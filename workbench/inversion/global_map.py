@@ -177,7 +177,7 @@ def _blocks(refl: xr.DataArray, model: OxideInverter, chunk: int, precision: str
         arr = _windows(src, chunks, h, boundary)
     coords = {}
     for i, d in ((1, "lat"), (2, "lon")):
-        pos = np.concatenate(_halo_index(refl.sizes[d], chunks[i], h, boundary[d]))
+        pos = _halo_coord(np.arange(refl.sizes[d]), chunks[i], h, boundary[d])  # each block's positions
         coords[d], coords[f"{d}_pos"] = refl[d].values[pos], (d, pos)
     halo = xr.DataArray(arr, dims=("band", "lat", "lon"), coords=coords)
     cell = da.empty((refl.sizes["lat"], refl.sizes["lon"]), chunks=chunks[1:], dtype=np.float32)
