@@ -131,6 +131,79 @@ def test_zarr_resume(tmp_path, model, monkeypatch):
         global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False)
 
 
+def _recording_block_fn(log_dir, crash_from_row=None, sleep=0.0):
+    """A ``_block_fn`` that records each block's first network-layout row and its start and end times in a
+    file of its own under ``log_dir`` (files: the local cluster's tasks may run on copies of this function),
+    sleeping ``sleep`` s in each block; blocks from row ``crash_from_row`` on fail (not with bad data)."""
+    import time
+    import uuid
+
+    real = global_map._block_fn
+
+    def block_fn(m, precision):
+        fn = real(m, precision)
+
+        def wrapped(block):
+            t0 = time.monotonic()
+            row = int(block["lat_pos"].values[m.net.halo])
+            if crash_from_row is not None and row >= crash_from_row:
+                raise RuntimeError("simulated crash")
+            time.sleep(sleep)
+            out = fn(block)
+            (log_dir / f"{uuid.uuid4().hex}.txt").write_text(f"{row} {t0} {time.monotonic()}")
+            return out
+        return wrapped
+
+    return block_fn
+
+
+def _block_log(log_dir) -> list[tuple[int, float, float]]:
+    return [(int(r), float(a), float(b)) for r, a, b in (f.read_text().split() for f in log_dir.iterdir())]
+
+
+def test_on_a_cluster_the_next_chunk_row_starts_while_a_row_finishes(tmp_path, model, monkeypatch):
+    """Rows of three blocks on two threads: computed row by row, one thread idled while the other ran each
+    row's third block. On a cluster every row is in flight, so a second-row block starts before the first
+    row's last block ends, and the first row still starts first."""
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setattr(global_map, "_block_fn", _recording_block_fn(log, sleep=0.5))
+    refl = _globe().isel(lon=slice(0, 180))  # 3 chunk rows of 3 blocks
+    res = global_map.invert_to_zarr(refl, model, tmp_path / "m.zarr", chunk=60, progress=False,
+                                    precision="float32", workers=2)
+    blocks = _block_log(log)
+    assert len(blocks) == 9
+    first_row_end = max(b for r, a, b in blocks if r == 0)
+    second_row_start = min(a for r, a, b in blocks if r == 60)
+    assert second_row_start < first_row_end - 0.2, blocks
+    assert max(a for r, a, b in blocks if r == 0) < min(a for r, a, b in blocks if r == 120), blocks
+    monkeypatch.undo()
+    np.testing.assert_allclose(res.FeO.values, model.predict(refl).FeO.values, rtol=1e-4, atol=1e-4)
+
+
+def test_a_crash_on_the_cluster_keeps_the_finished_rows_for_a_resume(tmp_path, model, monkeypatch):
+    """A failure (not bad data) in the last chunk row cancels the rows still in flight and keeps the store
+    with the rows that finished; the next run computes only the rest."""
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setattr(global_map, "_block_fn", _recording_block_fn(log, crash_from_row=120, sleep=0.2))
+    refl = _globe()
+    out = tmp_path / "map.zarr"
+    with pytest.raises(RuntimeError, match="simulated"):
+        global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32")
+    assert not out.exists()
+    done = json.loads((tmp_path / "map.zarr.partial" / "progress.json").read_text())["done"]
+    assert 2 not in done
+    for f in log.iterdir():
+        f.unlink()
+    monkeypatch.undo()  # the recorder below wraps the real block function
+    monkeypatch.setattr(global_map, "_block_fn", _recording_block_fn(log))
+    res = global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32")
+    assert sorted({r for r, a, b in _block_log(log)}) == sorted({0, 60, 120} - {60 * i for i in done})
+    monkeypatch.undo()
+    np.testing.assert_allclose(res.FeO.values, model.predict(refl).FeO.values, rtol=1e-4, atol=1e-4)
+
+
 def test_bfloat16_map_is_close_to_float32_and_keeps_nan(model):
     """The bfloat16 path (the default where the CPU has native bf16) differs from float32 by rounding only."""
     refl = _globe(seed=3)

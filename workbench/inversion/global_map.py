@@ -7,9 +7,10 @@ windows need their neighbours, so blocks without a halo would leave seams), and 
 core. A cube in one piece (in memory, or scattered to a cluster) gives each block its window in one cut; a cube
 read chunk by chunk gets its halo from ``dask.array.overlap``. :func:`invert_to_zarr` maps the same blocks with a
 function that also writes each core into a zarr store in the same task (one task a block, not a slice and a
-store task for each of the 14 variables), with a progress bar; finished chunk rows are recorded in
-``<out>.partial/progress.json`` so an interrupted run continues where it stopped. The store is renamed to its
-final name only when complete. The work runs on a ``dask.distributed`` cluster: by default a local one started
+store task for each of the 14 variables), with a progress bar; on a cluster every chunk row is in flight at
+once (the first rows first). Finished chunk rows are recorded in ``<out>.partial/progress.json`` so an
+interrupted run continues where it stopped. The store is renamed to its final name only when complete. The work
+runs on a ``dask.distributed`` cluster: by default a local one started
 for the run in this process (``scheduler="local"``, with a dashboard), or an existing cluster when
 ``scheduler`` is its address; ``scheduler="threads"`` uses dask's plain threaded scheduler instead.
 """
@@ -345,7 +346,7 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
             return _write_store(ds, blocks, model, out, key, chunk, client, progress, workers, bad_data.append)
     finally:
         # after the exit above: the thread pool or the local cluster has finished the tasks still running when
-        # a chunk failed, and a connected cluster's workers have finished this row's (_write_store waits for
+        # a chunk failed, and a connected cluster's workers have finished this run's (_rows_on_cluster waits for
         # them, up to 60 s), so none writes after the removal
         for path in bad_data:
             shutil.rmtree(path, ignore_errors=True)
@@ -455,19 +456,52 @@ def _running_of(keys: list, dask_worker=None) -> int:
                if k in keys and ts.state in ("executing", "long-running", "cancelled"))
 
 
-def _wait_for_workers(client, job, timeout: float = 60.0) -> None:
-    """Return once no worker of ``client``'s cluster still runs a task of ``job`` (at most ``timeout`` s): a
+def _wait_for_workers(client, jobs: list, timeout: float = 60.0) -> None:
+    """Return once no worker of ``client``'s cluster still runs a task of ``jobs`` (at most ``timeout`` s): a
     connected cluster's workers run their tasks on after a failed computation and after the client has gone."""
-    keys = list(job.__dask_graph__())
+    keys = [k for job in jobs for k in job.__dask_graph__()]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(client.run(_running_of, keys).values()):
         time.sleep(0.05)
 
 
+def _rows_on_cluster(client, jobs: dict[int, object]):
+    """Compute every chunk row of ``jobs`` (row → optimised dask collection) on ``client``'s cluster at once,
+    the first rows first (dask priorities), yielding each row as it completes.
+
+    All rows are in flight together, so the workers go on to the next row's blocks while a row's last blocks
+    finish, instead of idling at each row's end. On a failure the other rows are cancelled; on bad data
+    (:class:`InputError`, after which the store is removed) this waits until no worker still runs one of their
+    tasks (see :func:`_wait_for_workers`) before re-raising.
+    """
+    from distributed import as_completed
+
+    futures = {client.compute(job, optimize_graph=False, priority=len(jobs) - n): i
+               for n, (i, job) in enumerate(jobs.items())}
+    try:
+        for fut in as_completed(futures):
+            fut.result()
+            yield futures[fut]
+    except BaseException as exc:
+        client.cancel(list(futures))
+        if isinstance(exc, InputError):  # bad data: the store is removed, so no task may still write into it
+            _wait_for_workers(client, list(jobs.values()))
+        raise
+
+
+def _rows_threaded(jobs: dict[int, object]):
+    """Compute the chunk rows of ``jobs`` (row → optimised dask collection) one after another on the current
+    (threaded) scheduler, yielding each row once all its tasks have run."""
+    for i, job in jobs.items():
+        dask.compute(job, optimize_graph=False)
+        yield i
+
+
 def _write_store(ds: xr.Dataset, blocks: _Blocks, model: OxideInverter, out: Path, key: str, chunk: int, client,
                  progress: bool, workers: int, on_bad_data: Callable[[Path], object]) -> xr.Dataset:
-    """Compute the map chunk row by chunk row into ``<out>.partial`` (resuming the rows it records), then
-    rename it ``out``: the body of :func:`invert_to_zarr` after its checks.
+    """Compute the map's chunk rows into ``<out>.partial`` (resuming the rows it records; on a cluster all rows
+    in flight at once, see :func:`_rows_on_cluster`), then rename it ``out``: the body of :func:`invert_to_zarr`
+    after its checks.
 
     ``ds`` is the map's (lazy, never computed) layout the store is made from, ``blocks`` the cube it is computed
     from, one task a block (:func:`_writes`); ``key`` is the run's fingerprint, ``client`` a connected
@@ -512,22 +546,17 @@ def _write_store(ds: xr.Dataset, blocks: _Blocks, model: OxideInverter, out: Pat
         with _torch_threads(threads):  # dask's scheduler: set by _cluster_client
             writes = _writes(blocks, part)
             rows = writes.numblocks[0]
-            for i in todo:
-                # the caller's chunk row i: the network's row counted from the other end when lat is flipped
-                # optimised here, once: its keys are the (fused) tasks the workers run, which a failure waits for
-                (job,) = dask.optimize(writes.blocks[rows - 1 - i if "lat" in blocks.flips else i])
-                if client is not None:
-                    client.compute(job, optimize_graph=False).result()
-                else:
-                    dask.compute(job, optimize_graph=False)
+            # the caller's chunk row i: the network's row counted from the other end when lat is flipped;
+            # optimised here, once: its keys are the (fused) tasks the workers run, which a failure waits for
+            jobs = {i: dask.optimize(writes.blocks[rows - 1 - i if "lat" in blocks.flips else i])[0] for i in todo}
+            for i in _rows_on_cluster(client, jobs) if client is not None else _rows_threaded(jobs):
                 done.add(i)
                 save_log()
                 bar.update(1)
     except InputError:
         # bad data (negative, inf, percent in a chunk): a resume would fail the same way, so nothing is kept;
-        # the caller removes the store once the scheduler is closed (a sibling task may still be running)
-        if client is not None:
-            _wait_for_workers(client, job)
+        # the caller removes the store once the scheduler is closed (a sibling task may still be running;
+        # _rows_on_cluster has waited for a cluster's workers)
         on_bad_data(part)
         raise
     finally:
