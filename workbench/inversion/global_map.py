@@ -465,6 +465,23 @@ def _wait_for_workers(client, jobs: list, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def _row_jobs(rows: dict[int, da.Array]) -> dict[int, da.Array]:
+    """The chunk rows ``rows`` optimised together, once, each with its own tasks only.
+
+    Together: rows share tasks (a cube read chunk by chunk lends each row's neighbours its halo), and rows
+    optimised one by one fuse those shared tasks differently, which a cluster given every row at once sees as
+    one key with two different tasks (dask's "Detected different `run_spec`" warning, dask/dask#9888). Once:
+    the keys are the (fused) tasks the workers run, which a failure waits for."""
+    from dask.core import flatten
+    from dask.optimization import cull
+
+    out = {}
+    for i, arr in zip(rows, dask.optimize(*rows.values()), strict=True):
+        dsk, _ = cull(dict(arr.__dask_graph__()), list(flatten(arr.__dask_keys__())))
+        out[i] = da.Array(dsk, arr.name, arr.chunks, dtype=arr.dtype)
+    return out
+
+
 def _rows_on_cluster(client, jobs: dict[int, object]):
     """Compute every chunk row of ``jobs`` (row → optimised dask collection) on ``client``'s cluster at once,
     the first rows first (dask priorities), yielding each row as it completes.
@@ -481,7 +498,9 @@ def _rows_on_cluster(client, jobs: dict[int, object]):
     try:
         for fut in as_completed(futures):
             fut.result()
-            yield futures[fut]
+            i = futures.pop(fut)  # a finished row's result (its "written" marks) leaves the worker's memory
+            fut.release()
+            yield i
     except BaseException as exc:
         client.cancel(list(futures))
         if isinstance(exc, InputError):  # bad data: the store is removed, so no task may still write into it
@@ -546,9 +565,8 @@ def _write_store(ds: xr.Dataset, blocks: _Blocks, model: OxideInverter, out: Pat
         with _torch_threads(threads):  # dask's scheduler: set by _cluster_client
             writes = _writes(blocks, part)
             rows = writes.numblocks[0]
-            # the caller's chunk row i: the network's row counted from the other end when lat is flipped;
-            # optimised here, once: its keys are the (fused) tasks the workers run, which a failure waits for
-            jobs = {i: dask.optimize(writes.blocks[rows - 1 - i if "lat" in blocks.flips else i])[0] for i in todo}
+            # the caller's chunk row i: the network's row counted from the other end when lat is flipped
+            jobs = _row_jobs({i: writes.blocks[rows - 1 - i if "lat" in blocks.flips else i] for i in todo})
             for i in _rows_on_cluster(client, jobs) if client is not None else _rows_threaded(jobs):
                 done.add(i)
                 save_log()
