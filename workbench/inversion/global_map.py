@@ -10,9 +10,9 @@ function that also writes each core into a zarr store in the same task (one task
 store task for each of the 14 variables), with a progress bar; on a cluster every chunk row is in flight at
 once (the first rows first). Finished chunk rows are recorded in ``<out>.partial/progress.json`` so an
 interrupted run continues where it stopped. The store is renamed to its final name only when complete. The work
-runs on a ``dask.distributed`` cluster: by default a local one started
-for the run in this process (``scheduler="local"``, with a dashboard), or an existing cluster when
-``scheduler`` is its address; ``scheduler="threads"`` uses dask's plain threaded scheduler instead.
+runs on a ``dask.distributed`` cluster: by default a local one started for the run in this process
+(``scheduler="local"``, with a dashboard), or an existing cluster when ``scheduler`` is its address;
+``scheduler="threads"`` uses dask's plain threaded scheduler instead.
 """
 
 from __future__ import annotations
@@ -482,7 +482,7 @@ def _row_jobs(rows: dict[int, da.Array]) -> dict[int, da.Array]:
     return out
 
 
-def _rows_on_cluster(client, jobs: dict[int, object]):
+def _rows_on_cluster(client, jobs: dict[int, da.Array]):
     """Compute every chunk row of ``jobs`` (row → optimised dask collection) on ``client``'s cluster at once,
     the first rows first (dask priorities), yielding each row as it completes.
 
@@ -508,7 +508,7 @@ def _rows_on_cluster(client, jobs: dict[int, object]):
         raise
 
 
-def _rows_threaded(jobs: dict[int, object]):
+def _rows_threaded(jobs: dict[int, da.Array]):
     """Compute the chunk rows of ``jobs`` (row → optimised dask collection) one after another on the current
     (threaded) scheduler, yielding each row once all its tasks have run."""
     for i, job in jobs.items():
@@ -567,10 +567,13 @@ def _write_store(ds: xr.Dataset, blocks: _Blocks, model: OxideInverter, out: Pat
             rows = writes.numblocks[0]
             # the caller's chunk row i: the network's row counted from the other end when lat is flipped
             jobs = _row_jobs({i: writes.blocks[rows - 1 - i if "lat" in blocks.flips else i] for i in todo})
-            for i in _rows_on_cluster(client, jobs) if client is not None else _rows_threaded(jobs):
-                done.add(i)
-                save_log()
-                bar.update(1)
+            # closed on the way out, whatever leaves the loop: a cluster's rows still in flight are cancelled
+            with contextlib.closing(_rows_on_cluster(client, jobs) if client is not None
+                                    else _rows_threaded(jobs)) as finished:
+                for i in finished:
+                    done.add(i)
+                    save_log()
+                    bar.update(1)
     except InputError:
         # bad data (negative, inf, percent in a chunk): a resume would fail the same way, so nothing is kept;
         # the caller removes the store once the scheduler is closed (a sibling task may still be running;
