@@ -126,3 +126,22 @@ def test_loo_scale_matches_brute_force_leave_one_out():
     expected = max(1.0, float(np.quantile(z, 0.95)) / float(norm.ppf(0.975)))
     assert expected > 1.0  # the case exercises the widening
     assert st.loo_std_scale(gp) == pytest.approx(expected, rel=1e-6)
+
+
+def test_synthetic_prior_of_a_station_does_not_depend_on_the_other_rows():
+    """Each station is inverted on its own: neither its table neighbours nor the row order change its prior
+    (stacked into one image, the network's stem and context windows blended neighbouring rows)."""
+    from workbench.inversion.model import synthetic_station_prior
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0.05, 0.3, (12, 5))
+    X[:, 1:] *= np.linspace(1.0, 1.4, 4)  # a rising continuum, like lunar soil
+    prior = synthetic_station_prior()
+    table = prior(X)
+    alone = np.vstack([prior(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(table, alone, atol=1e-3)
+    np.testing.assert_allclose(prior(X[::-1])[::-1], table, atol=1e-3)
+    X[4] = np.nan  # a blank station is NaN and leaves its neighbours alone
+    out = prior(X)
+    assert np.isnan(out[4]).all()
+    np.testing.assert_allclose(np.delete(out, 4, 0), np.delete(table, 4, 0), atol=1e-3)

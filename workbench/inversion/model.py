@@ -857,8 +857,14 @@ def synthetic_station_prior() -> Callable[[np.ndarray], np.ndarray]:
     i_fe, i_ti = model.targets.index("FeO"), model.targets.index("TiO2")
 
     def prior(X: np.ndarray) -> np.ndarray:
+        # Each station is its own uniform (2h+1)² patch, side by side, and the network sees them with
+        # halo=True: every station's receptive field is exactly its own patch, as if it stood alone on a
+        # uniform plain. Stations stacked into one image would blend through the stem and context windows,
+        # making a station's prior depend on its neighbours in the table and on the row order.
         X = np.asarray(X, np.float32)
-        mean, _ = model.predict_arrays(X.T[:, :, None])  # (band, n, 1): each station a 1×1 patch
-        return np.c_[mean[i_fe, :, 0], mean[i_ti, :, 0]]
+        b = 2 * model.net.halo + 1
+        patches = np.repeat(np.repeat(X.T[:, None, :], b, axis=1), b, axis=2)  # (band, b, n·b)
+        mean, _ = model.predict_arrays(patches, halo=True)  # (K, 1, n·b - 2h): station k at column k·b
+        return np.c_[mean[i_fe, 0, ::b], mean[i_ti, 0, ::b]]
 
     return prior
