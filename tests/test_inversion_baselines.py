@@ -157,3 +157,32 @@ def test_lucey_tio2_is_zero_for_spectra_redder_than_the_origin():
     # = 1.68 wt%).
     assert float(bl.lucey_tio2(0.03, 0.10)) == 0.0
     assert float(bl.lucey_tio2_angle(0.03, 0.10)) == pytest.approx(-math.atan(1.2), rel=1e-12)
+
+
+def test_infinite_and_percent_reflectance_are_refused_not_turned_into_numbers():
+    """inf gave FeO −7.565 and TiO2 0, and a cube in percent gave FeO −7.3 and Wilcox −1190 wt%."""
+    with pytest.raises(InputError, match="infinite"):
+        bl.lucey_feo(np.array([np.inf]), np.array([0.1]))
+    with pytest.raises(InputError, match="infinite"):
+        bl.lucey_tio2(np.array([0.05]), np.array([np.inf]))
+    with pytest.raises(InputError, match="above 1.5"):
+        bl.classical_maps(_cube_with(R750) * 100)
+    with pytest.raises(InputError, match="units '%'"):
+        bl.classical_maps(_cube_with(R750).assign_attrs(units="%"))
+    with pytest.raises(InputError, match="above 1.5"):
+        bl.classical_maps(_cube_with(50.0).chunk({"lat": 2})).compute()  # lazily, block by block
+
+
+def test_refits_count_the_measured_rows_and_sklearn_targets_must_match_the_rows():
+    zeros = np.zeros(8)
+    with pytest.raises(InputError, match="at least 5 rows.*got 0"):
+        bl.fit_lucey_feo(zeros, zeros, np.full(8, 10.0))
+    r = np.r_[0.1, 0.12, np.zeros(6)]
+    with pytest.raises(InputError, match="got 2"):
+        bl.fit_lucey_tio2(r, r, np.full(8, 1.0))
+    X = np.random.default_rng(0).uniform(0.05, 0.3, (10, 5))
+    wl = list(bl.CLEMENTINE_BANDS.values())
+    with pytest.raises(InputError, match="X has 10 rows, Y has shape \\(20,\\)"):
+        bl.SklearnInverter("pls").fit(X, np.ones(20), wl)
+    with pytest.raises(InputError, match="nothing to fit"):
+        bl.SklearnInverter("pls").fit(X, np.full(10, np.nan), wl)

@@ -773,3 +773,28 @@ def test_sklearn_predict_refuses_negative_and_wrong_band_count_and_keeps_nan(kin
     assert np.isnan(got[:2]).all() and np.isfinite(got[2]).all()  # NaN (and zero: no measurement) → NaN
     with pytest.raises(InputError, match=r"expected 5 bands.*got 4"):
         SklearnInverter(kind, size=5).fit(X[:, :4], rng.normal(size=(60, 2)), [415, 750, 900, 950, 1000])
+
+
+def test_calibrate_and_fine_tune_check_their_inputs_and_align_truth_by_position():
+    """calibrate() aligns truth with the cube by position, like fit(): a truth grid with other coordinate
+    labels used to calibrate on no pixel at all (scale 1.0, silently); a missing target, an empty
+    calibration set, a chunked cube with bad values and a missing fine-tuning mask each get one error."""
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=8, batch=4, patch=8)
+    scale = m.calibrate(refl, truth).copy()
+    shifted = truth.assign_coords(lat=truth.lat + 0.37, lon=truth.lon + 0.37)  # same pixels, other labels
+    np.testing.assert_allclose(m.calibrate(refl, shifted), scale, rtol=1e-6)
+    assert not np.allclose(scale, 1.0)
+    with pytest.raises(InputError, match="missing"):
+        m.calibrate(refl, truth.drop_vars("TiO2"))
+    with pytest.raises(InputError, match="no calibration pixel"):
+        m.calibrate(refl, truth, mask=xr.zeros_like(truth.FeO, dtype=bool))
+    with pytest.raises(InputError, match="needs mask"):
+        m.fine_tune(refl, truth, None)
+    bad = refl.copy()
+    bad[0, 1, 1] = -0.05
+    with pytest.raises(InputError, match="negative"):
+        m.predict(bad.chunk({"lat": 4}))  # a dask-backed cube is checked like an in-memory one
+    bad[0, 1, 1] = 50.0
+    with pytest.raises(InputError, match="above 1.5"):
+        m.predict(bad.chunk({"lat": 4}))

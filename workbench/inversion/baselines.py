@@ -7,8 +7,8 @@ geometry i=30°, e=0°, g=30°):
 * Wilcox et al. (2005) FeO (mare-optimised, maturity-independent rotation);
 * Lawrence et al. (2002) FeO (Clementine recalibrated against Lunar Prospector gamma rays).
 
-Each works on numpy arrays or xarray DataArrays element-wise (NaN in → NaN out; negative reflectance
-raises :class:`~workbench.errors.InputError`). The Lucey forms are *re-fittable*: origin and
+Each works on numpy arrays or xarray DataArrays element-wise (NaN in → NaN out; negative, infinite or
+percent-scale reflectance raises :class:`~workbench.errors.InputError`). The Lucey forms are *re-fittable*: origin and
 coefficients can be fitted to a station table (:func:`fit_lucey_feo`, :func:`fit_lucey_tio2`) because
 Kaguya MI or WAC reflectance does not share Clementine's constants.
 
@@ -34,6 +34,8 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
+from ..validate import REFLECTANCE_MAX, check_reflectance_units
+from ..validate import check_reflectance as _check_values
 
 #: Clementine UVVIS band names and centre wavelengths (nm).
 CLEMENTINE_BANDS: dict[str, float] = {"R415": 415.0, "R750": 750.0, "R900": 900.0, "R950": 950.0,
@@ -46,25 +48,25 @@ WILCOX2005_THETA = 1.3885  # rad
 LAWRENCE2002 = {"x0": 0.04, "y0": 1.22}
 
 
-def _refuse_negative(arr: np.ndarray, name: str = "reflectance") -> None:
-    with np.errstate(invalid="ignore"):
-        neg = arr < 0
-    if np.any(neg):
-        raise InputError(
-            f"{name} has {int(np.sum(neg))} negative value(s) (min {np.nanmin(arr):.4g}); reflectance must be "
-            ">= 0. Fix the calibration (dark subtraction) or set invalid pixels to NaN before inverting."
-        )
+def _refuse_invalid(arr: np.ndarray, name: str = "reflectance") -> None:
+    """Raise :class:`InputError` for infinite, negative or above-:data:`~workbench.validate.REFLECTANCE_MAX`
+    values (percent or DN, not a fraction); NaN passes and propagates, and an empty array is left alone."""
+    if np.size(arr):
+        _check_values(arr, name=name, allow_all_nan=True, max_value=REFLECTANCE_MAX)
 
 
 def check_reflectance(*arrays, name: str = "reflectance") -> None:
-    """Raise :class:`InputError` if any finite value is negative (NaN is allowed and propagates).
+    """Raise :class:`InputError` for infinite, negative or percent-scale values (above
+    :data:`~workbench.validate.REFLECTANCE_MAX`) and non-reflectance ``units``; NaN is allowed and propagates.
 
     Dask-backed arrays are not computed here; :func:`valid_reflectance` checks them block by block.
     """
     for a in arrays:
+        if isinstance(a, xr.DataArray):
+            check_reflectance_units(a, name)
         data = a.data if isinstance(a, xr.DataArray) else a
         if not type(data).__module__.startswith("dask"):
-            _refuse_negative(np.asarray(data, dtype=float), name)
+            _refuse_invalid(np.asarray(data, dtype=float), name)
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -74,20 +76,23 @@ def _float_dtype(dtype) -> np.dtype:
 def _valid_block(block: np.ndarray) -> np.ndarray:
     block = np.asarray(block)
     block = block.astype(_float_dtype(block.dtype), copy=False)  # float32 stays float32
-    _refuse_negative(block)
+    _refuse_invalid(block)
     with np.errstate(invalid="ignore"):
         return np.where(block > 0, block, block.dtype.type(np.nan))
 
 
 def valid_reflectance(*arrays):
     """The arrays with zero reflectance as NaN (no measurement: it would divide by zero), after refusing
-    negative values with :class:`InputError`, as the residual CNN does.
+    infinite, negative or percent-scale values (and non-reflectance ``units``) with :class:`InputError`, as the
+    residual CNN does.
 
     NumPy and xarray data are checked now; dask-backed data (e.g. ``observe()``'s cubes) block by block
     when computed, so a negative pixel in a lazy cube is an error too, never a number.
     """
     out = []
     for a in arrays:
+        if isinstance(a, xr.DataArray):
+            check_reflectance_units(a)
         data = a.data if isinstance(a, xr.DataArray) else a
         if type(data).__module__.startswith("dask"):
             lazy = data.map_blocks(_valid_block, dtype=_float_dtype(data.dtype))
@@ -204,8 +209,12 @@ def _finite_rows(*cols):
 
 
 def _measured_rows(ra, rb, y):
-    """Rows whose two reflectances are both > 0 (zero is no measurement, as in :func:`valid_reflectance`)."""
+    """Rows whose two reflectances are both > 0 (zero is no measurement, as in :func:`valid_reflectance`);
+    at least 5 of them, since each form has four parameters."""
     ok = (ra > 0) & (rb > 0)
+    if ok.sum() < 5:
+        raise InputError(f"need at least 5 rows with both reflectances above zero to fit an algorithm, got "
+                         f"{int(ok.sum())} (zero reflectance is no measurement); add measured stations")
     return ra[ok], rb[ok], y[ok]
 
 
@@ -349,7 +358,7 @@ class SklearnInverter:
             raise InputError(f"reflectance rows must be (n, {n_bands}): expected {n_bands} bands at "
                              f"{tuple(float(w) for w in wavelengths)} nm, {got}; give one column per band, in "
                              "that order (a single spectrum as X[None, :])")
-        _refuse_negative(X)
+        _refuse_invalid(X)
         return X
 
     def fit(self, X: np.ndarray, Y: np.ndarray, wavelengths) -> SklearnInverter:
@@ -359,8 +368,14 @@ class SklearnInverter:
         """
         X = self._rows(X, wavelengths)
         F = spectral_features(X, wavelengths)
-        Y = np.asarray(Y, dtype=float).reshape(len(F), -1)
+        Y = np.asarray(Y, dtype=float)
+        if Y.ndim not in (1, 2) or len(Y) != len(F):
+            raise InputError(f"targets Y must have one row per reflectance row: X has {len(F)} rows, Y has shape "
+                             f"{Y.shape}; give Y as (n,) or (n, k) in the order of X's rows")
+        Y = Y.reshape(len(F), -1)
         ok = np.isfinite(F).all(1) & np.isfinite(Y).all(1)
+        if not ok.any():
+            raise InputError("no row has every band measured (above zero) and every target known; nothing to fit")
         self.wavelengths = tuple(float(w) for w in wavelengths)
         self.model = self._make(F.shape[1]).fit(F[ok], Y[ok])
         return self

@@ -211,8 +211,11 @@ class OxideInverter:
         check_reflectance_units(refl)
         # inf is refused, not silently turned into NaN; percent or DN is refused, not inverted. Checked
         # before the float32 cast, which would turn a huge value (1e40) into inf and misname it.
-        check_reflectance(refl, allow_all_nan=True, max_value=REFLECTANCE_MAX)
-        arr = np.asarray(refl.values, dtype=np.float32)
+        # A dask-backed cube is computed here (it is inverted in memory) and checked like any other: the
+        # checks skip lazy arrays, so checking ``refl`` itself would let a chunked cube through unchecked.
+        values = refl.values
+        check_reflectance(values, allow_all_nan=True, max_value=REFLECTANCE_MAX)
+        arr = np.asarray(values, dtype=np.float32)
         if arr.ndim != 3:
             raise InputError(f"expected (band, lat, lon), got dims {refl.dims}")
         return arr
@@ -384,6 +387,9 @@ class OxideInverter:
         """
         if mode not in ("head", "lora", "full"):
             raise InputError(f"unknown fine-tuning mode {mode!r}; use 'head', 'lora' or 'full'")
+        if mask is None:
+            raise InputError("fine_tune needs mask, the sample site's pixels (a boolean DataArray on the "
+                             "reflectance grid), e.g. site_mask(refl, lat, lon, radius_km)")
         shift = {True: "per_target", False: "none"}.get(discrepancy, discrepancy)
         if shift not in ("pooled", "per_target", "none"):
             raise InputError(f"unknown discrepancy {discrepancy!r}; use 'pooled', 'per_target' or 'none'")
@@ -645,8 +651,14 @@ class OxideInverter:
         """Scale the predicted std per target so ``level`` intervals cover ``level`` of calibration pixels.
 
         A post-hoc, split-conformal style recalibration (Kuleshov et al. 2018); use pixels *not* used for
-        the held-out evaluation. Returns the scale factors (also stored and saved).
+        the held-out evaluation. ``truth`` and ``mask`` are aligned with ``refl`` by position, as in
+        :meth:`fit`. Returns the scale factors (also stored and saved).
         """
+        _require_cube(refl)
+        _require_layers(refl, truth, mask)
+        spatial = [d for d in refl.dims if d != "band"]
+        Y = self._targets_array(truth, refl.transpose("band", ...))  # (K, ...) on refl's grid, by position
+        M = None if mask is None else np.asarray(mask.transpose(*spatial).values, bool)
         self.std_scale = np.ones(len(self.targets), np.float32)
         saved = self.discrepancy_std, self.shift_scale, self.extrapolation_scale
         self.discrepancy_std, self.shift_scale = np.zeros_like(self.discrepancy_std), 1.0
@@ -657,11 +669,16 @@ class OxideInverter:
             self.discrepancy_std, self.shift_scale, self.extrapolation_scale = saved
         zq = interval_z(level)
         scale = []
-        for t in self.targets:
-            z = np.abs((pred[t] - truth[t]) / pred[f"{t}_std"])
-            if mask is not None:
-                z = z.where(mask)
-            q = float(np.nanquantile(z.values, level))
+        for k, t in enumerate(self.targets):
+            mean, std = (np.asarray(pred[v].transpose(*spatial).values, float) for v in (t, f"{t}_std"))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = np.abs((mean - Y[k]) / std)
+            if M is not None:
+                z = np.where(M, z, np.nan)
+            if not np.isfinite(z).any():
+                raise InputError(f"no calibration pixel has a finite {t} truth and prediction (mask empty, or "
+                                 "truth all NaN there); calibrate on pixels with known truth")
+            q = float(np.nanquantile(z, level))
             scale.append(q / zq if np.isfinite(q) and q > 0 else 1.0)
         self.std_scale = np.asarray(scale, np.float32)
         self.meta["calibration"] = dict(level=level, scale=[float(s) for s in scale])
