@@ -145,3 +145,31 @@ def test_synthetic_prior_of_a_station_does_not_depend_on_the_other_rows():
     out = prior(X)
     assert np.isnan(out[4]).all()
     np.testing.assert_allclose(np.delete(out, 4, 0), np.delete(table, 4, 0), atol=1e-3)
+
+
+def _table(n: int = 12, seed: int = 0) -> pd.DataFrame:
+    """A station table of plausible soil spectra with FeO/TiO2 that follow Lucey 2000 (no mirror needed)."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0.06, 0.2, (n, 1)) * np.array([0.7, 1.0, 1.06, 1.08, 1.12]) * rng.uniform(0.97, 1.03, (n, 5))
+    df = pd.DataFrame(X, columns=st.BANDS)
+    return df.assign(FeO_wt_pct=st.lucey_prior(X)[:, 0], TiO2_wt_pct=st.lucey_prior(X)[:, 1].clip(0))
+
+
+def test_a_zero_band_is_no_measurement_and_pred_columns_other_than_bands_are_not_read(tmp_path, capsys):
+    train = _table()
+    model = st.StationInverter().fit(train)
+    pred = train.head(3).copy()
+    pred.loc[0, "R900"] = 0.0  # gave FeO 77 wt% when only R750 and R950 were checked for zeros
+    out = model.predict(pred)
+    assert np.isnan(out.loc[0, ["FeO_pred", "TiO2_pred", "FeO_std", "TiO2_std"]].astype(float)).all()
+    assert np.isfinite(out.loc[1:, "FeO_pred"]).all()
+    t, p, o = tmp_path / "t.csv", tmp_path / "p.csv", tmp_path / "o.csv"
+    train.to_csv(t, index=False)
+    pred.assign(FeO_wt_pct="see lab report").to_csv(p, index=False)  # not an input of PRED: carried through
+    assert main(["invert", "stations", "--train", str(t), "--predict", str(p), "--out", str(o)]) == 0
+    assert (pd.read_csv(o)["FeO_wt_pct"] == "see lab report").all()
+    p.write_text(p.read_text().replace("R1000", "R750", 1))  # a repeated column is named, not renamed R750.1
+    assert main(["invert", "stations", "--train", str(t), "--predict", str(p), "--out", str(o)]) == 2
+    assert "column 'R750' appears more than once" in capsys.readouterr().err
+    with pytest.raises(InputError, match="'R750' appears more than once"):
+        st.read_stations(train.rename(columns={"R1000": " R750"}))

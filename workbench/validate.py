@@ -41,6 +41,7 @@ __all__ = [
     "check_station_table",
     "read_station_csv",
     "check_station_frame",
+    "check_unique_columns",
     "read_csv",
     "STATION_BANDS",
     "check_checkpoint",
@@ -451,6 +452,10 @@ def read_csv(path, **kwargs) -> pd.DataFrame:
         # pandas turns the leading fields into an index when the first data row is longer than the header
         raise InputError(f"{origin}: the first data row has more fields than the header ({len(df.columns)} "
                          "columns); remove the extra commas or add the missing column names")
+    if not kwargs.keys() & {"header", "names", "usecols"}:
+        # pandas renames a repeated header ("R750", "R750" -> "R750", "R750.1") and would use the first silently
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **kwargs).iloc[0]
+        check_unique_columns([str(c).strip() for c in header], origin)
     if "sep" not in kwargs and "delimiter" not in kwargs and df.shape[1] == 1:
         name = str(df.columns[0])
         for sep, what in ((";", "semicolon"), ("\t", "tab")):
@@ -458,6 +463,16 @@ def read_csv(path, **kwargs) -> pd.DataFrame:
                 raise InputError(f"{origin}: the header looks {what}-separated ({name[:60]!r}); save the file as "
                                  "comma-separated text")
     return df
+
+
+def check_unique_columns(names: Sequence[str], origin: str) -> None:
+    """Raise :class:`InputError` naming the first column that appears more than once in ``names``."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{origin}: column {name!r} appears more than once (after stripping spaces); keep one "
+                             "and rename or delete the others")
+        seen.add(name)
 
 
 def read_station_csv(path, required: Sequence[str] = STATION_BANDS, numeric: Sequence[str] | None = None
@@ -487,6 +502,7 @@ def check_station_frame(df: pd.DataFrame, required: Sequence[str] = STATION_BAND
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"{origin}: expected a table (pandas DataFrame or CSV path), got {type(df).__name__}")
     df = df.rename(columns=lambda c: str(c).strip())
+    check_unique_columns(list(df.columns), origin)
     coords = [c for c in ("lat_deg", "lon_deg_east_0_360", "lat", "lon") if c in df.columns]
     out = check_station_table(df, required, numeric=[*(required if numeric is None else numeric), *coords],
                               origin=origin)

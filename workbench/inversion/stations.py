@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..validate import REFLECTANCE_MAX, check_station_frame, read_csv
+from ..validate import REFLECTANCE_MAX, check_station_frame, check_unique_columns, read_csv
 from ..validate import check_reflectance as check_finite_reflectance
 from .baselines import (
     CLEMENTINE_BANDS,
@@ -36,6 +36,7 @@ from .baselines import (
     lucey_feo_angle,
     lucey_tio2,
     lucey_tio2_angle,
+    valid_reflectance,
 )
 
 BANDS = list(CLEMENTINE_BANDS)
@@ -60,11 +61,13 @@ def read_stations(src: str | Path | pd.DataFrame, require_targets: bool = False)
     else:
         raise InputError(f"station table must be a CSV path or a pandas DataFrame, got {type(src).__name__}")
     df = df.rename(columns=lambda c: str(c).strip())
+    check_unique_columns(list(df.columns), origin)
     missing = [b for b in BANDS if b not in df.columns]
     if missing:
         raise InputError(f"{origin} is missing band column(s) {missing}; it needs {BANDS} "
                          "(Clementine UVVIS reflectance at 415/750/900/950/1000 nm)")
-    targets = [c for c in TARGETS.values() if c in df.columns]
+    # measured oxides are inputs of TRAIN only: in PRED they are other columns, carried through unread
+    targets = [c for c in TARGETS.values() if c in df.columns] if require_targets else []
     if require_targets and len(targets) < len(TARGETS):
         miss = [c for c in TARGETS.values() if c not in df.columns]
         raise InputError(f"training table is missing {miss}; TRAIN needs measured FeO_wt_pct and "
@@ -84,8 +87,10 @@ def read_stations(src: str | Path | pd.DataFrame, require_targets: bool = False)
 
 
 def station_features(X: np.ndarray) -> np.ndarray:
-    """Features (n, 5): θFe, θTi (Lucey 2000 origins), log R750, R900/R750, R1000/R750."""
-    r415, r750, r900, r950, r1000 = np.asarray(X, dtype=float).T
+    """Features (n, 5): θFe, θTi (Lucey 2000 origins), log R750, R900/R750, R1000/R750; NaN for a station with a
+    blank or zero band."""
+    # zero is no measurement (as in the classical algorithms): NaN, so the station is skipped, not inverted
+    r415, r750, r900, r950, r1000 = valid_reflectance(*np.asarray(X, dtype=float).T)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.c_[lucey_feo_angle(r750, r950), lucey_tio2_angle(r415, r750), np.log(r750),
                      r900 / r750, r1000 / r750]
@@ -149,7 +154,8 @@ class StationInverter:
         if base.shape != (len(X), 2):
             raise InputError(f"the prior returned shape {base.shape}; it must map X (n, 5) to FeO, TiO2 of "
                              f"shape (n, 2) = {(len(X), 2)}")
-        complete = np.isfinite(X).all(1)
+        with np.errstate(invalid="ignore"):
+            complete = (X > 0).all(1) & np.isfinite(X).all(1)  # zero reflectance is no measurement
         if not np.isfinite(base[complete]).all():
             raise InputError("the prior returned NaN or inf for stations with complete bands; it must give a "
                              "finite FeO and TiO2 mean for every such station")
