@@ -798,3 +798,38 @@ def test_calibrate_and_fine_tune_check_their_inputs_and_align_truth_by_position(
     bad[0, 1, 1] = 50.0
     with pytest.raises(InputError, match="above 1.5"):
         m.predict(bad.chunk({"lat": 4}))
+
+
+def test_a_save_that_fails_half_way_leaves_the_old_checkpoint_and_record_a_matching_pair(tmp_path):
+    """The record is written before either file is renamed into place: a failure while writing it used to
+    leave the new weights beside the old record, whose sha256 load() then refused as a replaced file."""
+    refl, truth = _toy(8, 8)
+    m = _tiny().fit(refl, truth, steps=3, batch=2, patch=6)
+    m.save(tmp_path / "w.pt")
+    before = m.predict(refl).FeO.values
+    m.fit(refl, truth, steps=2, batch=2, patch=6)
+    with pytest.raises(TypeError):
+        m.save(tmp_path / "w.pt", record={"note": object()})  # not JSON: the record cannot be written
+    kept = OxideInverter.load(tmp_path / "w.pt")  # checks the .pt against the record's sha256
+    np.testing.assert_array_equal(kept.predict(refl).FeO.values, before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.json", "w.pt"]
+
+
+def test_sites_out_of_range_are_refused_not_wrapped():
+    """site_mask(lat=120) selected pixels around 60°N, 180°; the advisor snapped such candidates to a row."""
+    from workbench.inversion.advisor import site_advisor
+    from workbench.inversion.experiment import site_latlon
+
+    refl, truth = _toy(8, 8)
+    with pytest.raises(InputError, match="latitude out of range"):
+        site_mask(truth, 120.0, 0.0, 100.0)
+    for radius in (0, -5.0, float("nan")):
+        with pytest.raises(InputError, match="radius_km"):
+            site_mask(truth, 0.0, 0.0, radius)
+    with pytest.raises(InputError, match="finite"):
+        site_latlon((float("nan"), 10.0))
+    with pytest.raises(InputError, match="longitude out of range"):
+        site_latlon((10.0, 400.0))
+    pred = _tiny().predict(refl, epistemic=True)
+    with pytest.raises(InputError, match="candidate 'x'.*latitude"):
+        site_advisor(pred, refl, candidates={"x": (95.0, 0.0)})

@@ -36,6 +36,7 @@ __all__ = [
     "check_crs",
     "check_bands",
     "check_latlon",
+    "check_site",
     "check_sun",
     "check_matching_grids",
     "check_station_table",
@@ -463,6 +464,24 @@ def read_csv(path, **kwargs) -> pd.DataFrame:
                 raise InputError(f"{origin}: the header looks {what}-separated ({name[:60]!r}); save the file as "
                                  "comma-separated text")
     return df
+
+
+def check_site(lat: Any, lon: Any) -> tuple[float, float]:
+    """A site's ``(lat, lon)`` in degrees as floats, after refusing non-numbers, NaN and values out of range.
+
+    Examples
+    --------
+    >>> check_site(-41.6, 206.0)
+    (-41.6, 206.0)
+    """
+    try:
+        pair = float(lat), float(lon)
+    except (TypeError, ValueError):
+        raise InputError(f"a site needs numeric latitude and longitude in degrees, got ({lat!r}, {lon!r})") from None
+    if not np.isfinite(pair).all():
+        raise InputError(f"a site needs finite latitude and longitude, got {pair}")
+    check_latlon(*pair)
+    return pair
 
 
 def check_unique_columns(names: Sequence[str], origin: str) -> None:

@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
+from ..validate import check_site
 
 #: Candidate sites (lat, lon; degrees) — named far- and near-side features and the sampled sites. A sampled
 #: site keeps the name and coordinates it has in :func:`workbench.samples.sample_sites` (Chang'e-6 landed in
@@ -93,9 +94,13 @@ def site_advisor(pred: xr.Dataset, refl: xr.DataArray, candidates: dict[str, tup
     w = np.asarray(area_weights(pred).transpose("lat", "lon").values, float)
     w = w / np.nansum(w)
     e = np.nan_to_num(epi.transpose("lat", "lon").values)
-    done = list(sampled.values()) if isinstance(sampled, Mapping) else list(sampled or [])
+    done = [check_site(*ll) for ll in (sampled.values() if isinstance(sampled, Mapping) else sampled or [])]
     rows, excluded = [], []
-    for name, (lat, lon) in cands.items():
+    for name, site in cands.items():
+        try:
+            lat, lon = check_site(*site)
+        except InputError as exc:
+            raise InputError(f"candidate {name!r}: {exc}") from None
         if any(float(great_circle_distance(lat, lon, *ll)) <= exclude_km for ll in done):
             excluded.append(name)
             continue

@@ -183,7 +183,9 @@ def site_latlon(site: str | tuple[float, float]) -> tuple[float, float]:
     from .advisor import CANDIDATES
 
     if not isinstance(site, str):
-        return float(site[0]), float(site[1])
+        from ..validate import check_site
+
+        return check_site(*site)
     return CANDIDATES[site] if site in CANDIDATES else default_site(site)
 
 

@@ -119,8 +119,18 @@ def _require_layers(refl: xr.DataArray, truth, mask) -> None:
 
 
 def site_mask(template: xr.DataArray | xr.Dataset, lat: float, lon: float, radius_km: float) -> xr.DataArray:
-    """Boolean (lat, lon) mask of the pixels within ``radius_km`` of a site (great-circle distance)."""
+    """Boolean (lat, lon) mask of the pixels within ``radius_km`` of a site (great-circle distance).
+
+    Raises :class:`InputError` for a latitude outside ±90°, a longitude outside ±360°, or a radius that is
+    not a positive number of km.
+    """
     from ..geo import great_circle_distance
+    from ..validate import check_site
+
+    lat, lon = check_site(lat, lon)
+    if not (isinstance(radius_km, (int, float, np.integer, np.floating)) and np.isfinite(radius_km)
+            and radius_km > 0):
+        raise InputError(f"radius_km must be a positive number of km, got {radius_km!r}")
 
     lat2, lon2 = xr.broadcast(template["lat"], template["lon"])
     d = great_circle_distance(lat2, lon2, lat, lon)
@@ -702,13 +712,16 @@ class OxideInverter:
             "mg_number_from": self.mg_number_from,
             "meta": json.dumps(self.meta, default=float),
         }
+        # Both files are written in full under temporary names first and only then renamed into place, one
+        # straight after the other: an interruption while writing leaves the old pair intact, never a new
+        # checkpoint beside the old record's sha256 (which load() would report as a replaced file).
         with atomic_path(path) as tmp:
             torch.save(blob, tmp)
-        digest = sha256_file(path)
-        rec = {"file": path.name, "sha256": digest, "arch": ARCH, "config": self.config, "meta": self.meta,
-               **(record or {})}
-        with atomic_path(path.with_suffix(".json")) as tmp:
-            tmp.write_text(json.dumps(rec, indent=2, default=float))
+            digest = sha256_file(tmp)
+            rec = {"file": path.name, "sha256": digest, "arch": ARCH, "config": self.config, "meta": self.meta,
+                   **(record or {})}
+            with atomic_path(path.with_suffix(".json")) as tmp_rec:
+                tmp_rec.write_text(json.dumps(rec, indent=2, default=float))
         return digest
 
     @classmethod
