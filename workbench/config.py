@@ -24,10 +24,15 @@ def fast_mode() -> bool:
 
 
 def data_dir() -> Path:
-    """Download cache: ``WORKBENCH_DATA_DIR`` or the user cache dir (``pooch.os_cache``)."""
+    """Download cache: ``WORKBENCH_DATA_DIR`` or the user cache dir (``pooch.os_cache``).
+
+    Give ``WORKBENCH_DATA_DIR`` as an absolute path: a relative one is resolved against the current
+    folder of the process reading it (so a notebook kernel started elsewhere would use another cache).
+    The returned path is always absolute.
+    """
     env = os.environ.get("WORKBENCH_DATA_DIR")
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser().resolve()
     import pooch
 
     return Path(pooch.os_cache("lunar-workbench"))
@@ -39,9 +44,13 @@ def cache_dir() -> Path:
 
 
 def mirror_dirs() -> list[Path]:
-    """Local mirror folders from ``WORKBENCH_DATA_MIRROR`` (``os.pathsep``-separated), searched first."""
+    """Local mirror folders from ``WORKBENCH_DATA_MIRROR`` (``os.pathsep``-separated), searched first.
+
+    Give absolute paths: a relative one is resolved against the current folder of the process reading
+    it (a notebook kernel runs in the notebook's folder). The returned paths are always absolute.
+    """
     env = os.environ.get("WORKBENCH_DATA_MIRROR", "")
-    return [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    return [Path(p).expanduser().resolve() for p in env.split(os.pathsep) if p.strip()]
 
 
 def get_device(prefer: str | None = None):

@@ -16,6 +16,9 @@ Rotational Elements: 2015, Celest. Mech. Dyn. Astron. 130:22 (mean lunar radius 
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 import xarray as xr
 
@@ -128,12 +131,32 @@ def global_grid(resolution_ppd: float) -> tuple[np.ndarray, np.ndarray]:
     -------
     lat, lon
         1-D arrays of length ``180*ppd`` and ``360*ppd``.
+
+    Raises
+    ------
+    InputError
+        If ``resolution_ppd`` is not a finite positive number, or ``180*ppd`` is not a whole number
+        (then no grid of whole cells spans the globe, e.g. 0.33 ppd).
     """
-    if resolution_ppd <= 0:
-        raise InputError(f"resolution_ppd must be positive, got {resolution_ppd}")
-    n_lat = int(round(180 * resolution_ppd))
-    n_lon = int(round(360 * resolution_ppd))
-    d = 1.0 / resolution_ppd
+    if isinstance(resolution_ppd, bool) or not isinstance(resolution_ppd, numbers.Real):
+        raise InputError(f"resolution_ppd must be a number (pixels per degree), got {resolution_ppd!r} "
+                         f"({type(resolution_ppd).__name__}); e.g. 4 or 0.5")
+    ppd = float(resolution_ppd)
+    if not math.isfinite(ppd) or ppd <= 0:
+        raise InputError(f"resolution_ppd must be a finite positive number (pixels per degree), got {ppd}; "
+                         "e.g. 4 or 0.5")
+    rows = 180 * ppd
+    n_lat = round(rows)
+    if n_lat < 1 or abs(rows - n_lat) > 1e-9:
+        below = max(math.floor(rows), 1)
+        above = max(math.ceil(rows), below + 1)
+        raise InputError(
+            f"resolution_ppd {ppd:g} does not divide the globe into whole cells (180 x {ppd:g} = {rows:g} "
+            f"rows); use a resolution for which 180 x ppd is a whole number, e.g. {below / 180:.6g} or "
+            f"{above / 180:.6g}"
+        )
+    n_lon = 2 * n_lat
+    d = 180.0 / n_lat
     lat = 90.0 - d / 2 - d * np.arange(n_lat)
     lon = -180.0 + d / 2 + d * np.arange(n_lon)
     return lat, lon

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,12 +84,58 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise FileNotFoundError(f"nothing was written to the temporary output {tmp}")
         if final.is_dir() and not final.is_symlink() and not tmp.is_dir():  # never delete a folder for a file
             raise InputError(f"{final} is an existing folder; give a file name for this output instead")
-        if final.is_dir() and not final.is_symlink():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        replace_path(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+
+
+def replace_path(new: str | os.PathLike, final: str | os.PathLike) -> Path:
+    """Put ``new`` (a file or a folder) under the name ``final``, replacing what is there, never half of it.
+
+    A file replaces a file with one :func:`os.replace`. A folder cannot be renamed over a non-empty folder,
+    so an existing folder ``final`` is first renamed aside to a hidden ``.NAME.*.old`` beside it, ``new``
+    is renamed onto ``final``, and only then is the old folder deleted. Whatever interrupts this (an
+    exception, Ctrl-C), ``final`` holds either the whole old or the whole new content: an error before
+    ``new`` is in place renames the old folder back; an interruption while the old folder is being
+    deleted leaves the new one in place and at most a hidden ``.NAME.*.old`` folder, which can be deleted.
+
+    Parameters
+    ----------
+    new
+        The complete new content, in the same folder (file system) as ``final``; it is moved, not copied.
+    final
+        The name it gets.
+
+    Returns
+    -------
+    Path
+        ``final``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "store").mkdir(); _ = (d / "store" / "v").write_text("old")
+    >>> (d / "new").mkdir(); _ = (d / "new" / "v").write_text("new")
+    >>> (replace_path(d / "new", d / "store") / "v").read_text()
+    'new'
+    """
+    new, final = Path(new), Path(final)
+    if not (final.is_dir() and not final.is_symlink()):
+        os.replace(new, final)  # a file (or nothing) under the final name: one atomic rename
+        return final
+    if not new.is_dir():  # never delete a folder for a file
+        raise InputError(f"{final} is an existing folder; give a file name for this output instead")
+    aside = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.old")
+    os.replace(final, aside)  # the old content, whole, under a hidden name
+    try:
+        os.replace(new, final)
+    except BaseException:
+        os.replace(aside, final)  # the new content is not in place: put the old back
+        raise
+    shutil.rmtree(aside, ignore_errors=True)  # interrupted here: ``final`` is already the whole new content
+    return final
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -96,6 +143,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def one_line(text: str) -> str:
+    """A multi-line message as one line: its lines stripped (and of a leading ``"- "``) and joined with
+    ``"; "`` (with a space after a line ending in ``":"``).
+
+    Examples
+    --------
+    >>> one_line("x could not be fetched:\\n  - mirror: not set\\n  - wheel: offline\\nSet a mirror.")
+    'x could not be fetched: mirror: not set; wheel: offline; Set a mirror.'
+    """
+    out = ""
+    for line in text.splitlines():
+        part = line.strip().removeprefix("- ")
+        if part:
+            out += part if not out else (" " if out.endswith(":") else "; ") + part
+    return out
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -35,7 +35,7 @@ import xarray as xr
 from ..config import inference_precision
 from ..errors import InputError
 from ..geo import is_global_lon, north_up_flips
-from ..io import writable_parent
+from ..io import replace_path, writable_parent
 from ..validate import REFLECTANCE_MAX, check_reflectance, fingerprint, is_whole_number
 from .model import UNITS, OxideInverter, training_layout
 
@@ -584,9 +584,7 @@ def _write_store(ds: xr.Dataset, blocks: _Blocks, model: OxideInverter, out: Pat
         bar.close()
     elapsed = time.perf_counter() - t0
     log_path.unlink()
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(part, out)
+    replace_path(part, out)  # the old store is set aside until the new one is in place
     res = xr.open_zarr(out)
     res.attrs["seconds"] = elapsed
     return res
