@@ -77,6 +77,56 @@ def test_inversion_panel_updates(lab):
     adv.cleanup()
 
 
+def test_methods_without_the_cnn_are_fitted_once_and_the_metrics_table_keeps_every_setting(lab, monkeypatch):
+    from workbench.inversion import baselines as bl
+    from workbench.widgets.inversion import InversionPanel
+
+    fits = []
+    fit = bl.SklearnInverter.fit
+    monkeypatch.setattr(bl.SklearnInverter, "fit", lambda self, *a, **k: fits.append(1) or fit(self, *a, **k))
+    panel = InversionPanel(lab, method="gbm", members=2, mode="lora", sites=("Chang'e-6",))
+    assert panel.error is None and len(fits) == 1
+    panel.set(members=1)
+    panel.set(mode="head")
+    panel.set(method="lucey2000")
+    panel.set(method="gbm", members=2, mode="lora")
+    assert panel.error is None and len(fits) == 1  # gbm ignores the ensemble size and the fine-tuning mode
+    table = lab.explored_table("clementine_uvvis", ("Chang'e-6",))
+    assert (table["method"] == "gbm").sum() == 1 and (table["method"] == "lucey2000").sum() == 1
+    # the "compare fine-tuning modes" exercise: one row per mode, the earlier rows kept
+    n0 = len(table)
+    panel.set(method="resnet_finetuned", mode="head", members=1)
+    panel.set(mode="lora")
+    assert panel.error is None
+    table = lab.explored_table("clementine_uvvis", ("Chang'e-6",))
+    ft = table[table["method"] == "resnet_finetuned"]
+    assert len(table) == n0 + 2 and {"head", "lora"} <= set(ft["mode"])
+    assert {"gbm", "lucey2000"} <= set(table["method"]) and table["FeO"].notna().all()
+    assert panel.readout.value.count("<tr") == len(table) + 1  # the panel shows every row (and a header)
+    panel.cleanup()
+
+
+def test_error_map_colour_range_is_the_same_for_every_method(lab):
+    import holoviews as hv
+
+    from workbench.widgets.inversion import InversionPanel, InversionState, inversion_view
+
+    clims, images = {}, {}
+    for method in ("lucey2000", "gbm"):
+        plot, _ = inversion_view(lab, InversionState(method=method, layer="error", members=2))
+        (img,) = plot.traverse(lambda x: x, [hv.Image])
+        clims[method] = img.opts.get().kwargs["clim"]
+        images[method] = np.asarray(img.dimension_values(2))
+        assert method in img.opts.get().kwargs["title"]
+    assert clims["lucey2000"] == clims["gbm"] and clims["gbm"][0] == -clims["gbm"][1] > -50
+    ok = np.isfinite(images["gbm"]) & np.isfinite(images["lucey2000"])
+    assert np.abs(images["gbm"][ok] - images["lucey2000"][ok]).mean() > 0.1 * clims["gbm"][1]
+    panel = InversionPanel(lab, method="lucey2000", layer="error", members=2)
+    panel.set(method="gbm")  # the same colour-bar title: the live plot updates in place and keeps the zoom
+    assert panel.error is None and panel._live.n_builds == 1
+    panel.cleanup()
+
+
 def test_with_members_subset(lab):
     m = lab.pretrained["clementine_uvvis"]
     one = m.with_members(1)

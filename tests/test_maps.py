@@ -114,6 +114,37 @@ def test_polar_map_axes_in_km_and_graticule():
     assert list(labels.dimension_values("latitude")) == ["85°S", "80°S", "75°S", "70°S", "65°S"]
 
 
+def test_polar_map_reads_the_pole_from_the_spatial_ref_coordinate_of_catalogue_data():
+    import holoviews as hv
+    import rioxarray  # noqa: F401
+
+    from workbench.geo import CRS_NORTH_POLAR, CRS_SOUTH_POLAR
+
+    x = -609_600 + 19_050 * (np.arange(64) + 0.5)
+
+    def ring_labels(crs):
+        # as workbench.open_dataset builds a polar raster: rio.write_crs on the Dataset, no attrs["crs"] on the
+        # variable (only the Dataset keeps one), so a DataArray taken from it has only the spatial_ref coordinate
+        ds = xr.Dataset({"elevation": (("y", "x"), np.zeros((64, 64), "float32"), {"units": "m"})},
+                        coords={"y": x[::-1], "x": x})
+        ds = ds.rio.set_spatial_dims(x_dim="x", y_dim="y").rio.write_crs(crs)
+        da = ds["elevation"]
+        assert "crs" not in da.attrs and "spatial_ref" in da.coords
+        m = maps.polar_map(da)
+        labels = [el for el in m if isinstance(el, hv.Labels)][0]
+        return list(labels.dimension_values("latitude"))
+
+    assert ring_labels(CRS_SOUTH_POLAR)[:2] == ["85°S", "80°S"]
+    assert ring_labels(CRS_NORTH_POLAR)[:2] == ["85°N", "80°N"]
+    # only the CF attributes (no WKT): the pole from the standard parallel
+    da = xr.DataArray(np.zeros((4, 4), "float32"), dims=("y", "x"), coords={"y": x[:4], "x": x[:4]},
+                      attrs={"units": "m"})
+    da = da.assign_coords(spatial_ref=xr.DataArray(0, attrs={"grid_mapping_name": "polar_stereographic",
+                                                                "standard_parallel": -90.0, "spatial_ref": "x"}))
+    assert maps.polar_pole(da) == "S"
+    assert maps.polar_pole(da.drop_vars("spatial_ref")) is None
+
+
 def test_image_map_and_side_by_side_share_axes():
     import holoviews as hv
 

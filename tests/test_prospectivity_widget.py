@@ -128,3 +128,39 @@ def test_selection_that_no_longer_exists_goes_back_to_the_whole_moon(ctx):
         p.controls[k].value = False
     assert p.error is not None and "tick" in p.error
     p.cleanup()
+
+
+def test_selection_is_cleared_when_the_candidates_are_ranked_anew(ctx):
+    from workbench.widgets.prospectivity import ProspectivityPanel
+
+    p = ProspectivityPanel(ctx, method="zscore", threshold_pct=99.0, min_pixels=1)
+    assert len(p.view.table) >= 2
+    p.controls["selected"].value = 2
+    assert p.state.selected == 2
+    # a lower threshold keeps a rank 2, but it is another region: the selection must not follow the number
+    for k, v in (("threshold_pct", 97.0), ("method", "pca"), ("rank_by", "area_km2"), ("npfe", False)):
+        p.controls["selected"].value = 2
+        p.controls[k].value = v
+        assert len(p.view.table) >= 2 and p.error is None
+        assert p.state.selected == 0 and p.controls["selected"].value == 0, k
+    assert "whole Moon" in p.readout.value
+    p.cleanup()
+
+
+def test_map_title_counts_the_scored_layers_and_names_the_context_only_ones(ctx):
+    import dataclasses
+
+    import holoviews as hv
+
+    from workbench.widgets.prospectivity import ProspectivityState, prospectivity_view
+
+    def title(c, method):
+        v = prospectivity_view(c, ProspectivityState(method=method))
+        (img,) = v.map.traverse(lambda x: x, [hv.Image])
+        return hv.Store.lookup_options("bokeh", img, "plot").kwargs["title"]
+
+    context = dataclasses.replace(ctx, score_rule="context_mahalanobis", error_stats=P.fit_error_stats(ctx.errors),
+                                  _cache={})
+    assert "(3 layers scored; context only: elevation)" in title(context, "network")
+    assert "(4 layers scored)" in title(context, "zscore")  # the baselines score every ticked layer
+    assert "(4 layers scored)" in title(ctx, "network")  # rule "sum": every layer is scored

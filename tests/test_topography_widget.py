@@ -63,6 +63,34 @@ def test_profile_row_reslices_and_sfs_switch_redraws():
     panel.cleanup()
 
 
+@slow
+def test_profile_row_is_marked_on_the_maps_and_moving_it_recomputes_no_metric():
+    import holoviews as hv
+
+    from workbench.widgets import topography as T
+
+    scene = T.Scene(make_terrain(48, 5.0, seed=10_003), 5.0)
+    panel = T.TopographyPanel(scene, T.TopographyState(run_sfs=False, profile_row=0.25))
+
+    def marks():
+        lines = panel._pipe.data.traverse(lambda el: el, [hv.HLine])
+        return [float(el.data) for el in lines]
+
+    assert marks() == [float(scene.dem["y"].values[int(0.25 * 47)])] * 2  # on the image and the truth
+    calls = []
+    real = T.reconstruction_metrics
+    T.reconstruction_metrics = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        panel.controls["profile_row"].value = 0.75  # only the profile is redrawn
+        assert calls == [] and panel.error is None
+        assert marks() == [float(scene.dem["y"].values[int(0.75 * 47)])] * 2
+        panel.controls["sun_elevation"].value = 20.0  # a new sun: new reconstructions, scored once
+        assert calls == [1] and panel.error is None
+    finally:
+        T.reconstruction_metrics = real
+    panel.cleanup()
+
+
 def _polar(n: int = 100):
     import xarray as xr
 

@@ -128,6 +128,37 @@ def test_long_task_stops_cooperatively_without_killing_the_kernel():
     assert task.run(work, 3) == 3 and task.bar.value == 1.0
 
 
+def test_long_task_stop_click_after_the_end_leaves_the_status_finished():
+    # notebook 05: a Stop click the kernel handles only after training ended must not say "stopping…" forever
+    task = base.LongTask("training")
+    assert task.run(lambda progress: 42) == 42
+    assert task.status.value.startswith("done in")
+    task.stop_button.click()
+    task.request_stop()
+    assert task.status.value.startswith("done in") and not task.should_stop()
+
+
+def test_long_task_stop_during_a_started_task_ends_it_early():
+    task = base.LongTask("training")
+    steps = []
+
+    def fake_fit(progress, n=100_000):
+        for i in range(n):
+            steps.append(i)
+            if not progress.callback(i + 1, n):
+                break
+            time.sleep(0.001)
+        return len(steps)
+
+    assert task.start(fake_fit) is task  # returns at once: the kernel stays free for the click
+    deadline = time.time() + 2
+    while not steps and time.time() < deadline:
+        time.sleep(0.001)
+    task.stop_button.click()
+    n = task.result(timeout=5)
+    assert 0 < n < 100_000 and "stopped" in task.status.value and not task.running
+
+
 def test_long_task_check_raises_stop_requested():
     task = base.LongTask()
 
@@ -288,3 +319,17 @@ def test_site_table_labels_oxides_in_wt_percent_and_says_not_reported():
     assert np.isnan(sites.loc[1, "TiO2"])  # the input is left as it is
     with pytest.raises(InputError, match="missing columns"):
         site_table(sites.drop(columns="FeO"))
+
+
+def test_tour_readout_shows_significant_figures_on_reflectance_data():
+    from workbench.widgets.tour import TourState, tour_view
+
+    lat, lon = global_grid(1.0)
+    refl = 0.1 + 0.05 * np.random.default_rng(3).random((lat.size, lon.size))
+    da = xr.DataArray(refl.astype("float32"), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                      name="reflectance", attrs={"units": "1", "long_name": "reflectance at 750 nm"})
+    _, readout = tour_view(da, None, TourState(clim=(0.11, 0.14), show_sites=False))
+    assert "colour range 0.110 … 0.140 1" in readout and "range 0 … 0 " not in readout
+    assert "near side 0.125 1" in readout  # the mean of U(0.1, 0.15), not "0"
+    _, readout = tour_view(DEM, None, TourState(clim=(-6000.0, 6000.0), show_sites=False))
+    assert "colour range -6000 … 6000 m" in readout

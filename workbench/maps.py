@@ -34,7 +34,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
-from .geo import MOON_RADIUS_M
+from .geo import CRS_NORTH_POLAR, CRS_SOUTH_POLAR, MOON_RADIUS_M
 
 #: Above this many pixels a raster is rasterised by datashader instead of sent whole to the browser.
 RASTERIZE_ABOVE_PIXELS = 2_000_000
@@ -301,6 +301,50 @@ def lunar_map(
     return _finish(img, _should_rasterize(da, rasterize), width, height)
 
 
+def _crs_sources(da: xr.DataArray) -> list[Any]:
+    """Where a DataArray may carry its projection: ``attrs["crs"]`` and the grid-mapping coordinate
+    (``spatial_ref`` as rioxarray and :func:`workbench.open_dataset` write it, or the one ``attrs["grid_mapping"]``
+    names), each as its ``crs`` / ``crs_wkt`` / ``spatial_ref`` text or its CF attributes."""
+    out: list[Any] = [da.attrs.get("crs")]
+    names = [str(da.attrs["grid_mapping"])] if "grid_mapping" in da.attrs else []
+    names += [str(n) for n, c in da.coords.items() if "crs_wkt" in c.attrs or "spatial_ref" in c.attrs]
+    for n in dict.fromkeys(names):
+        if n in da.coords:
+            a = da.coords[n].attrs
+            out += [a.get("crs"), a.get("crs_wkt"), a.get("spatial_ref"), a]
+    return [x for x in out if x]
+
+
+def polar_pole(da: xr.DataArray) -> Literal["N", "S"] | None:
+    """The pole of a polar stereographic DataArray, ``"N"`` or ``"S"``, or ``None`` when it carries no CRS.
+
+    Read from ``attrs["crs"]`` (the package's codes :data:`~workbench.geo.CRS_NORTH_POLAR` and
+    :data:`~workbench.geo.CRS_SOUTH_POLAR`, IAU_2015:30130 / 30135) or from the ``spatial_ref`` coordinate that
+    catalogue data carry: the authority code in its WKT (``AUTHORITY["IAU","30135"]``), else its CF attributes
+    (``grid_mapping_name = polar_stereographic`` with ``latitude_of_projection_origin`` or ``standard_parallel``
+    of ±90).
+    """
+    import re
+
+    codes = {CRS_NORTH_POLAR.split(":")[1]: "N", CRS_SOUTH_POLAR.split(":")[1]: "S"}
+    for src in _crs_sources(da):
+        if isinstance(src, dict):
+            if src.get("grid_mapping_name") != "polar_stereographic":
+                continue
+            for key in ("latitude_of_projection_origin", "standard_parallel"):
+                v = np.atleast_1d(np.asarray(src.get(key, np.nan), dtype="float64"))
+                if v.size and np.isfinite(v[0]) and abs(v[0]) > 0:
+                    return "N" if v[0] > 0 else "S"
+            continue
+        text = str(src)
+        # "IAU_2015:30135", AUTHORITY["IAU","30135"] (WKT1) or ID["IAU",30135] (WKT2): the last one names the CRS
+        found = re.findall(r'IAU(?:_2015)?(?::|"\s*,\s*"?)\s*(\d{5})', text)
+        for code in reversed(found):
+            if code in codes:
+                return codes[code]  # type: ignore[return-value]
+    return None
+
+
 def polar_map(
     da: xr.DataArray,
     cmap: str | None = None,
@@ -316,10 +360,11 @@ def polar_map(
     ----------
     da
         2-D DataArray with dims ``y`` and ``x`` in metres (``attrs["crs"]`` IAU_2015:30130 north or
-        30135 south), ``attrs["units"]`` required.
+        30135 south, or a ``spatial_ref`` coordinate as catalogue data carry; see :func:`polar_pole`),
+        ``attrs["units"]`` required.
     graticule
         Overlay latitude circles every 5° (``r = 2 R tan(π/4 − |φ|/2)``, Snyder 1987 eq. 21-4 with
-        k0 = 1), labelled (e.g. "85°S" from ``attrs["crs"]``; "5° from pole" without one), and
+        k0 = 1), labelled (e.g. "85°S" from the CRS; "5° from pole" without one), and
         meridians every 30°.
 
     Returns
@@ -346,8 +391,7 @@ def polar_map(
     if not graticule:
         return out
     rmax = float(np.nanmax(np.abs(km["x"].values)))
-    crs = str(da.attrs.get("crs", ""))
-    pole = "S" if "30135" in crs else "N" if "30130" in crs else None
+    pole = polar_pole(da)
     paths, labels = [], []
     for colat in np.arange(5.0, 90.0, 5.0):
         r = 2 * MOON_RADIUS_M / 1000.0 * np.tan(np.deg2rad(colat) / 2)

@@ -137,6 +137,8 @@ class LongTask:
         self.stop_button.on_click(lambda _b: self.request_stop())
         self.widget = w.VBox([w.HBox([self.bar, self.stop_button]), self.status])
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # orders a Stop click against the worker's final status line
+        self._active = False  # True from start() until the worker has written its final status
         self._future: Future | None = None
         self._thread: threading.Thread | None = None
 
@@ -164,9 +166,16 @@ class LongTask:
 
     # -- used by the notebook -----------------------------------------------------------------------
     def request_stop(self) -> None:
-        """Ask the running work to stop at its next check."""
-        self._stop.set()
-        self.status.value = "stopping…"
+        """Ask the running work to stop at its next check.
+
+        A request when nothing runs (e.g. a click that arrives after the work finished) changes nothing:
+        the status keeps saying how the work ended.
+        """
+        with self._lock:
+            if not self._active:
+                return
+            self._stop.set()
+            self.status.value = "stopping…"
 
     def start(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> LongTask:
         """Run ``fn(*args, progress=self, **kwargs)`` in a worker thread; returns immediately."""
@@ -174,34 +183,49 @@ class LongTask:
             raise InputError("this task is still running; press Stop or wait for task.result() first")
         self._stop.clear()
         self._future = Future()
+        self._active = True
         self.stop_button.disabled = False
         self.update(0.0, "running…")
         t0 = time.perf_counter()
+        future = self._future
+
+        def finish(message: str, done: bool = False) -> None:
+            # under the lock: a Stop click after this point sees the task inactive and leaves the message
+            with self._lock:
+                if done:
+                    self.update(1.0, message)
+                else:
+                    self.status.value = message
+                self._active = False
+                self.stop_button.disabled = True
 
         def target():
             try:
                 res = fn(*args, progress=self, **kwargs)
             except StopRequested as exc:
-                self.status.value = f"stopped after {time.perf_counter() - t0:.1f} s"
-                self._future.set_exception(exc)
+                finish(f"stopped after {time.perf_counter() - t0:.1f} s")
+                future.set_exception(exc)
             except BaseException as exc:  # noqa: BLE001 - reported through result()
-                self.status.value = f"failed: {type(exc).__name__}: {exc}"
-                self._future.set_exception(exc)
+                finish(f"failed: {type(exc).__name__}: {exc}")
+                future.set_exception(exc)
             else:
                 if self.should_stop():
-                    self.status.value = f"stopped after {time.perf_counter() - t0:.1f} s (partial result)"
+                    finish(f"stopped after {time.perf_counter() - t0:.1f} s (partial result)")
                 else:
-                    self.update(1.0, f"done in {time.perf_counter() - t0:.1f} s")
-                self._future.set_result(res)
-            finally:
-                self.stop_button.disabled = True
+                    finish(f"done in {time.perf_counter() - t0:.1f} s", done=True)
+                future.set_result(res)
 
         self._thread = threading.Thread(target=target, name="workbench-longtask", daemon=True)
         self._thread.start()
         return self
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Start ``fn`` and wait for its result (the Stop button is live while waiting in a thread)."""
+        """Start ``fn`` and wait for its result.
+
+        The wait blocks the calling thread: in a notebook the kernel then handles no widget event, so a
+        Stop click is only seen after the work ended. For a Stop button that works, call :meth:`start` in
+        one cell and :meth:`result` in a later one.
+        """
         return self.start(fn, *args, **kwargs).result()
 
     @property

@@ -52,6 +52,38 @@ def site_options() -> dict[str, tuple[float, float]]:
     return out
 
 
+#: methods that use the CNN: only these depend on fine-tuning sites, mode and ensemble size
+CNN_METHODS = ("resnet_finetuned", "resnet_pretrained")
+
+
+def prediction_key(instrument: str, method: str, sites=(), mode: str = "lora", members: int = 4) -> tuple:
+    """The cache key of a prediction: only the inputs ``method`` depends on.
+
+    ``(instrument, method)`` for the classical and scikit-learn methods (they ignore sites, fine-tuning mode
+    and ensemble size), ``(instrument, method, (), None, members)`` for the pre-trained CNN and
+    ``(instrument, method, sorted sites, mode, members)`` for the fine-tuned one.
+    """
+    if method == "resnet_finetuned":
+        return (instrument, method, tuple(sorted(sites)), mode, members)
+    if method == "resnet_pretrained":
+        return (instrument, method, (), None, members)
+    return (instrument, method)
+
+
+def error_colour_limit(truth: xr.DataArray) -> float:
+    """Half-width of the error maps' symmetric colour range for one oxide: the standard deviation of the truth
+    over the Moon (2 significant figures).
+
+    A fixed rule that does not depend on the method, so the same colour means the same error for every
+    method; an error as large as the oxide's natural spread (no better than guessing its mean) saturates.
+    """
+    v = np.asarray(truth.values, dtype="float64")
+    sd = float(np.nanstd(v[np.isfinite(v)])) if np.isfinite(v).any() else 0.0
+    if not sd > 0:
+        return 1.0
+    return float(f"{sd:.2g}")
+
+
 class InversionLab:
     """Synthetic-Moon data and a cache of models for the inversion panels.
 
@@ -78,7 +110,7 @@ class InversionLab:
         self.masks = make_split(self.truth, default_site(), 60.0)
         self._refl: dict = {}
         self._models: dict = {}
-        self._preds: dict = {}
+        self._preds: dict = {}  # {prediction_key(...): Dataset}, in the order they were computed
 
     def refl(self, instrument: str) -> xr.DataArray:
         from ..synth import observe
@@ -98,7 +130,8 @@ class InversionLab:
 
     def model(self, instrument: str, sites: tuple[str, ...] = (), mode: str = "lora", members: int = 4):
         """Pre-trained (committed weights) or fine-tuned model, cached by its inputs."""
-        key = (instrument, tuple(sorted(sites)), mode, members)
+        # the pre-trained ensemble does not depend on a fine-tuning mode: one entry for all modes
+        key = (instrument, tuple(sorted(sites)), mode if sites else None, members)
         if key not in self._models:
             if not sites:
                 base_model = self.pretrained.get(instrument) or load_pretrained(instrument)
@@ -119,7 +152,7 @@ class InversionLab:
         elif method == "resnet_finetuned" and not sites:
             raise InputError("resnet_finetuned with no fine-tuning site would be the pre-trained model: tick at "
                              "least one site, or choose resnet_pretrained")
-        key = (instrument, method, tuple(sorted(sites)), mode, members)
+        key = prediction_key(instrument, method, sites, mode, members)
         if key in self._preds:
             return self._preds[key]
         refl = self.refl(instrument)
@@ -151,13 +184,34 @@ class InversionLab:
         return pred
 
     def computed_methods(self, instrument: str, sites, mode: str, members: int) -> list[str]:
-        """Methods already computed for these settings (the metrics table grows as you explore)."""
-        out = []
-        for m in METHODS:
-            key_sites = () if m == "resnet_pretrained" else tuple(sorted(sites))
-            if (instrument, m, key_sites, mode, members) in self._preds:
-                out.append(m)
-        return out
+        """Methods already computed for these settings."""
+        return [m for m in METHODS if prediction_key(instrument, m, sites, mode, members) in self._preds]
+
+    def explored_table(self, instrument: str, sites=()) -> pd.DataFrame:
+        """Far-side hold-out RMSE of every prediction computed so far for ``instrument``, one row each.
+
+        A row per method and, where the method depends on them, fine-tuning sites, mode and ensemble size
+        (columns ``method``, ``sites``, ``mode``, ``members``; ``–`` where they do not apply), in the order
+        they were computed, so the table grows as the panel is explored. All rows are scored on the same
+        pixels: the far side less 100 km around ``sites`` and around every row's fine-tuning sites.
+        """
+        keys = [k for k in self._preds if k[0] == instrument]
+        used = set(sites)
+        for k in keys:
+            used.update(k[2] if len(k) > 2 else ())
+        test = self.masks["test"] & ~self.site_mask(tuple(sorted(used)), 100.0) if used else self.masks["test"]
+        rows = []
+        for k in keys:
+            method = k[1]
+            ks, kmode, kmembers = (k[2], k[3], k[4]) if len(k) > 2 else ((), None, None)
+            met = metrics(self._preds[k], self.truth, test)
+            rows.append({"method": method,
+                         "sites": " + ".join(ks) if method == "resnet_finetuned" else "–",
+                         "mode": kmode if method == "resnet_finetuned" else "–",
+                         "members": kmembers if kmembers is not None else "–",
+                         **{t: d["rmse"] for t, d in met.items()}})
+        cols = ["method", "sites", "mode", "members", *TARGETS]
+        return pd.DataFrame(rows, columns=cols)
 
     def metrics_table(self, instrument: str, methods, sites, mode, members) -> pd.DataFrame:
         """Far-side hold-out RMSE (wt%) per method and target (site pixels excluded)."""
@@ -188,24 +242,29 @@ def inversion_view(lab: InversionLab, state: InversionState):
     if state.oxide not in pred:
         raise InputError(f"{state.method} does not estimate {state.oxide}; pick FeO/TiO2 or another method")
     units = "1" if state.oxide == "mg_number" else "wt%"
+    # the method is named in the title only: the colour-bar label stays the same across methods, so switching
+    # the method updates the live plot in place (keeping the zoom) instead of drawing a new one
     if state.layer == "value":
-        da = pred[state.oxide].assign_attrs(units=units, long_name=f"{state.oxide} — {state.method}")
-        plot = lunar_map(da, centre="far")
+        da = pred[state.oxide].assign_attrs(units=units, long_name=state.oxide)
+        plot = lunar_map(da, centre="far", title=f"{state.oxide} — {state.method}")
     elif state.layer == "uncertainty":
         if f"{state.oxide}_std" not in pred:
             raise InputError(f"{state.method} gives no uncertainty; choose a resnet method")
-        da = pred[f"{state.oxide}_std"].assign_attrs(units=units, long_name=f"{state.oxide} 1σ — {state.method}")
-        plot = lunar_map(da, centre="far")
+        da = pred[f"{state.oxide}_std"].assign_attrs(units=units, long_name=f"{state.oxide} 1σ")
+        plot = lunar_map(da, centre="far", title=f"{state.oxide} 1σ — {state.method}")
     elif state.layer == "error":
         da = (pred[state.oxide] - lab.truth[state.oxide]).assign_attrs(
-            units=units, long_name=f"{state.oxide} error (prediction − truth) — {state.method}")
-        plot = lunar_map(da, centre="far", diverging=True)
+            units=units, long_name=f"{state.oxide} error (prediction − truth)")
+        m = error_colour_limit(lab.truth[state.oxide])  # the same for every method: errors compare by colour
+        plot = lunar_map(da, centre="far", diverging=True, clim=(-m, m),
+                         title=f"{state.oxide} error — {state.method} (colour range ±1σ of the truth)")
     else:
         raise InputError(f"unknown layer {state.layer!r}; use value, uncertainty or error")
-    methods = lab.computed_methods(state.instrument, state.sites, state.mode, state.members)
-    table = lab.metrics_table(state.instrument, methods, tuple(state.sites), state.mode, state.members)
-    html = ("<b>Far-side hold-out RMSE</b> (oxides in wt%; Mg#, molar 0–100, in Mg# units)<br>"
-            + table.round(2).to_html(na_rep="–", border=0))
+    table = lab.explored_table(state.instrument, tuple(state.sites))
+    html = ("<b>Far-side hold-out RMSE</b> of everything computed so far (oxides in wt%; Mg#, molar 0–100, in "
+            "Mg# units; 100 km around the fine-tuning sites excluded)<br>"
+            + "<div style='overflow-x:auto'>" + table.round(2).to_html(na_rep="–", border=0, index=False)
+            + "</div>")
     return plot, html
 
 

@@ -99,6 +99,17 @@ def selected_layers(ctx: ProspectivityContext, state: ProspectivityState) -> lis
     return [k for k in ctx.layers if getattr(state, k, True)]
 
 
+def scored_layers(ctx: ProspectivityContext, method: str, layers: list[str]) -> list[str]:
+    """The ticked layers whose values (baselines) or prediction errors (network) enter the score.
+
+    With a ``context…`` score rule the network does not score the topographic layers
+    (:data:`~workbench.analysis.prospectivity.TOPOGRAPHIC_LAYERS`): they are context only.
+    """
+    if method == "network" and ctx.score_rule.startswith("context"):
+        return [k for k in layers if k not in P.TOPOGRAPHIC_LAYERS]
+    return list(layers)
+
+
 def method_score(ctx: ProspectivityContext, method: str, layers: list[str]) -> xr.DataArray:
     """Anomaly score of ``method`` on the chosen layers (cached per method and layer set)."""
     key = (method, tuple(layers))
@@ -161,8 +172,13 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     sel = int(state.selected)
     far = 0 < sel <= len(table) and _crosses_seam(table.iloc[sel - 1])  # zoom across ±180: far-centred map
     shift = wrap_lon_360 if far else (lambda x: x)
+    scored = scored_layers(ctx, state.method, layers)
+    context_only = [k for k in layers if k not in scored]
+    what = f"{len(scored)} layer{'s' if len(scored) != 1 else ''} scored"
+    if context_only:
+        what += f"; context only: {', '.join(context_only)}"
     m = maps.lunar_map(score, clim=(lo, max(hi, lo + 1e-6)), cmap="inferno", rasterize=False, width=width,
-                       height=height, title=f"anomaly score — {state.method} ({len(layers)} layers)",
+                       height=height, title=f"anomaly score — {state.method} ({what})",
                        centre="far" if far else "near")
     if len(table):
         pts = hv.Points(table.assign(lon=shift(table["lon"].to_numpy())), kdims=["lon", "lat"],
@@ -189,6 +205,8 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
                     f"<b>{metrics['precision_at_top']:.3f}</b> (deposit area fraction {metrics['base_rate']:.4f})")
     if sel > len(table):
         readout += f"<br><span style='color:#b42318'>no candidate of rank {sel}: showing the whole Moon</span>"
+    readout += ("<br><i>select a candidate to zoom on it; changing any other control renumbers the candidates "
+                "and zooms back out to the whole Moon</i>")
     return ProspectivityView(map=m, table=table, score=score, threshold=thr, metrics=metrics, readout=readout)
 
 
@@ -231,6 +249,13 @@ class ProspectivityPanel(base.Panel):
     def compute(self, state: ProspectivityState):
         self.view = prospectivity_view(self.ctx, state)
         return self.view.map, self.view.readout
+
+    def set(self, **changes) -> None:
+        """Change state fields; a change of anything but the selection clears the selection (back to the whole
+        Moon), since the candidates are ranked anew and a rank would then name a different region."""
+        if "selected" not in changes and any(getattr(self.state, k) != v for k, v in changes.items()):
+            changes["selected"] = 0
+        super().set(**changes)
 
     def _sync_controls(self) -> None:
         """Set the controls from the state; a selected rank the candidate list does not offer (yet) is left to

@@ -3,7 +3,8 @@
 State lives in :class:`TopographyState`; :func:`topography_view` is the one pure function that turns a
 state and a :class:`Scene` (true DEM + pixel size) into the panels: rendered image with its shadows,
 truth, coarse DEM, SfS, network, network + SfS polish, error maps and an elevation profile along one
-row, plus a readout of the RMSE of each method. :class:`TopographyPanel` wires sliders to it.
+row (marked on the image and truth maps), plus a readout of the RMSE of each method.
+:class:`TopographyPanel` wires sliders to it.
 """
 
 from __future__ import annotations
@@ -84,12 +85,30 @@ def reconstruct_all(scene: Scene, state: TopographyState) -> tuple[xr.DataArray,
     return img, out
 
 
+def reconstruction_metrics(scene: Scene, results: dict) -> tuple[dict, float]:
+    """RMSE (m) and slope error (deg) of each reconstruction against the scene's truth, and the half-width (m)
+    of the error maps' common colour range (the largest 99th-percentile |error| of the methods shown).
+
+    They depend on the sun and the methods, not on the profile row: the panel keeps them with the
+    reconstructions, so moving the row only redraws the profile.
+    """
+    truth = scene.dem.values
+    metrics = {m: {"rmse_m": rmse(z, truth), "slope_error_deg": slope_error_deg(z, truth, scene.pixel_size)}
+               for m, z in results.items()}
+    # one error scale for every method shown, so no map saturates while another looks better than it is
+    err_lim = max(1e-6, max(float(np.nanpercentile(np.abs(z - truth), 99)) for z in results.values()))
+    return metrics, err_lim
+
+
 def topography_view(state: TopographyState, scene: Scene,
-                    reconstructions: tuple[xr.DataArray, dict] | None = None) -> TopographyView:
+                    reconstructions: tuple[xr.DataArray, dict] | None = None,
+                    scores: tuple[dict, float] | None = None) -> TopographyView:
     """The pure update of the panel: image, truth, coarse, reconstructions, errors, profile, readout.
 
-    ``reconstructions`` is :func:`reconstruct_all`'s answer for this state when already at hand (the panel
-    keeps it while only the profile row moves); None computes it.
+    ``reconstructions`` is :func:`reconstruct_all`'s answer for this state and ``scores``
+    :func:`reconstruction_metrics`'s answer for those reconstructions, when already at hand (the panel keeps
+    both while only the profile row moves); None computes them. The profile row is marked by a dashed line
+    on the image and truth maps.
     """
     import holoviews as hv
 
@@ -97,16 +116,16 @@ def topography_view(state: TopographyState, scene: Scene,
 
     img, res = reconstruct_all(scene, state) if reconstructions is None else reconstructions
     truth = scene.dem.values
-    metrics = {m: {"rmse_m": rmse(z, truth), "slope_error_deg": slope_error_deg(z, truth, scene.pixel_size)}
-               for m, z in res.items()}
+    metrics, err_lim = reconstruction_metrics(scene, res) if scores is None else scores
     lo, hi = float(np.nanmin(truth)), float(np.nanmax(truth))
-    # one error scale for every method shown (the largest 99th-percentile |error|), so no map saturates
-    # while another looks better than it is
-    err_lim = max(1e-6, max(float(np.nanpercentile(np.abs(z - truth), 99)) for z in res.values()))
-    tiles = [maps.image_map(img, cmap="gray", title=f"image (sun {state.sun_azimuth:.0f}°, "
-                                                    f"{state.sun_elevation:.1f}°)", size=260),
+    row = int(np.clip(state.profile_row, 0, 1) * (truth.shape[0] - 1))
+    image = maps.image_map(img, cmap="gray", title=f"image (sun {state.sun_azimuth:.0f}°, "
+                                                  f"{state.sun_elevation:.1f}°)", size=260)
+    # the profile row, marked on the image and the truth (after a map call: it loads the plotting backend)
+    mark = hv.HLine(float(scene.dem["y"].values[row])).opts(color="#ff3366", line_dash="dashed", line_width=1.5)
+    tiles = [image * mark,
              maps.image_map(_like(scene.dem, truth, "elevation", long_name="truth"), clim=(lo, hi),
-                            title="truth", size=260),
+                            title="truth (dashed: profile row)", size=260) * mark,
              maps.image_map(_like(scene.dem, upsample(scene.coarse, truth.shape), "elevation"), clim=(lo, hi),
                             title=f"coarse DEM ({scene.factor}x), bicubic", size=260)]
     for m in ("sfs", "network", "network_sfs"):
@@ -117,7 +136,6 @@ def topography_view(state: TopographyState, scene: Scene,
             tiles.append(maps.image_map(_like(scene.dem, res[m] - truth, "error"), cmap="coolwarm",
                                         clim=(-err_lim, err_lim),
                                         title=f"{m} error (RMSE {metrics[m]['rmse_m']:.2f} m)", size=260))
-    row = int(np.clip(state.profile_row, 0, 1) * (truth.shape[0] - 1))
     x = scene.dem["x"].values
     curves = [hv.Curve((x, truth[row]), "x", "elevation", label="truth").opts(color="black", line_width=2)]
     colours = {"upsample": "#999999", "sfs": "#e66101", "network": "#1f78b4", "network_sfs": "#33a02c"}
@@ -142,7 +160,8 @@ class TopographyPanel(base.Panel):
 
     def __init__(self, scene: Scene, state: TopographyState | None = None, **overrides):
         self.scene = scene
-        self._recon: dict[tuple, tuple[xr.DataArray, dict]] = {}  # sun and SfS switch -> reconstruct_all
+        # sun and SfS switch -> (reconstruct_all, reconstruction_metrics)
+        self._recon: dict[tuple, tuple[tuple[xr.DataArray, dict], tuple[dict, float]]] = {}
         super().__init__(state, **overrides)
 
     def make_controls(self):
@@ -155,11 +174,13 @@ class TopographyPanel(base.Panel):
 
     def compute(self, state):
         key = (state.sun_azimuth, state.sun_elevation, state.run_sfs)
-        if key not in self._recon:  # moving only the profile row re-slices, it does not reconstruct again
+        if key not in self._recon:  # moving only the profile row re-slices: no reconstruction, no metrics
             if len(self._recon) >= 8:
                 self._recon.pop(next(iter(self._recon)))
-            self._recon[key] = reconstruct_all(self.scene, state)
-        view = topography_view(state, self.scene, self._recon[key])
+            recon = reconstruct_all(self.scene, state)
+            self._recon[key] = (recon, reconstruction_metrics(self.scene, recon[1]))
+        recon, scores = self._recon[key]
+        view = topography_view(state, self.scene, recon, scores)
         return view.layout, view.readout
 
 

@@ -27,6 +27,16 @@ class TourState:
     show_sites: bool = True
 
 
+def _sig(x: float, digits: int = 3) -> str:
+    """``x`` with at least ``digits`` significant figures and no exponent: -6000 → "-6000", 0.1249 → "0.125"
+    (a fixed number of decimals showed reflectance as "0 … 0")."""
+    x = float(x)
+    if not np.isfinite(x) or x == 0.0:
+        return f"{x:g}"
+    decimals = max(0, digits - 1 - int(np.floor(np.log10(abs(x)))))
+    return f"{x:.{decimals}f}"
+
+
 def hemisphere_mean(da: xr.DataArray, hemisphere: str) -> float:
     """Area-weighted mean of a global ``(lat, lon)`` map over ``"near"``/``"far"``/``"north"``/``"south"``."""
     w = area_weights(da).where(hemisphere_masks(da)[hemisphere] & np.isfinite(da))
@@ -95,9 +105,9 @@ def tour_view(da: xr.DataArray, sites, state: TourState, hemi_means: dict[str, f
     means = hemi_means or {h: hemisphere_mean(da, h) for h in ("near", "far")}
     units = da.attrs.get("units", "")
     readout = (
-        f"<span class='wb-readout'>colour range {lo:.0f} … {hi:.0f} {units}; "
+        f"<span class='wb-readout'>colour range {_sig(lo)} … {_sig(hi)} {units}; "
         f"{frac_out:.1f}% of pixels outside it<br>"
-        f"area-weighted mean: near side {means['near']:.0f} {units}, far side {means['far']:.0f} {units}"
+        f"area-weighted mean: near side {_sig(means['near'])} {units}, far side {_sig(means['far'])} {units}"
         "</span>"
     )
     return plot, readout
