@@ -329,6 +329,26 @@ def test_two_processes_fetching_one_file_both_get_it(tmp_path, monkeypatch, isol
     assert _leftovers(isolated_cache) == []
 
 
+def test_a_killed_fetch_leaves_no_partial_file_once_the_next_fetch_ran(tmp_path, monkeypatch, isolated_cache):
+    """Each fetch writes under a name of its own, so a fetch killed half-way (SIGKILL: no clean-up) used to
+    leave its partial download forever; the next fetch, holding the lock, deletes such leftovers."""
+    import pooch
+
+    def fake_retrieve(url, known_hash, fname, path, progressbar):
+        p = Path(path) / fname
+        p.write_bytes(b"a,b\n1,2\n")
+        return str(p)
+
+    monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
+    m, _ = _local_manifest(tmp_path, b"", [{"url": "https://example.invalid/f.csv"}])
+    folder = isolated_cache / "tiny"
+    (folder / ".download" / ".f.csv.1a2b3c4d.part").mkdir(parents=True)  # a killed URL download
+    (folder / ".download" / ".f.csv.1a2b3c4d.part" / "f.csv").write_bytes(b"a,b\n1")
+    (folder / ".f.csv.4242-1a2b3c4d.part").write_bytes(b"a,b\n1")  # a killed wheel extraction
+    assert catalog.fetch_file(m, m.files[0]) == folder / "f.csv"
+    assert _leftovers(isolated_cache) == []
+
+
 @pytest.mark.parametrize("on_check", [1, 2])  # while this one hashes the file; after it took the lock
 def test_corrupt_cache_file_moved_aside_by_another_process_meanwhile_is_harmless(tmp_path, monkeypatch,
                                                                                    isolated_cache, on_check):

@@ -147,3 +147,11 @@ def test_global_grid_of_any_whole_tiling_spans_the_globe_centred(ppd):
     assert lon.size == 2 * lat.size and lat.size == round(180 * float(ppd))
     np.testing.assert_allclose([lat[0], lat[-1], lon[0], lon[-1]],
                                [90 - d / 2, -90 + d / 2, -180 + d / 2, 180 - d / 2], atol=1e-9)
+
+
+def test_global_grid_accepts_the_resolutions_its_message_suggests():
+    with pytest.raises(InputError) as info:
+        geo.global_grid(0.33)
+    suggested = [float(w.rstrip(".,")) for w in str(info.value).split("e.g. ")[1].split(" or ")]
+    assert [geo.global_grid(r)[0].size for r in suggested] == [59, 60]
+    assert geo.global_grid(0.333333)[0].size == 60  # 1/3 as printed to 6 figures

@@ -833,3 +833,19 @@ def test_sites_out_of_range_are_refused_not_wrapped():
     pred = _tiny().predict(refl, epistemic=True)
     with pytest.raises(InputError, match="candidate 'x'.*latitude"):
         site_advisor(pred, refl, candidates={"x": (95.0, 0.0)})
+
+
+def test_save_refuses_a_folder_in_the_way_before_writing_and_calibrate_failure_keeps_the_scale(tmp_path):
+    refl, truth = _toy(8, 8)
+    m = _tiny().fit(refl, truth, steps=3, batch=2, patch=6)
+    (tmp_path / "w.pt").mkdir()
+    with pytest.raises(InputError, match="is a folder"):
+        m.save(tmp_path / "w.pt")
+    assert not (tmp_path / "w.json").exists()  # the record is not written beside no checkpoint
+    scale = m.calibrate(refl, truth).copy()
+    with pytest.raises(InputError, match="no calibration pixel"):
+        m.calibrate(refl, truth, mask=xr.zeros_like(truth.FeO, dtype=bool))
+    np.testing.assert_array_equal(m.std_scale, scale)
+    assert site_mask(truth, 0.0, 0.0, np.array(500.0)).any()  # a 0-d array is a number
+    with pytest.raises(InputError, match="radius_km"):
+        site_mask(truth, 0.0, 0.0, True)

@@ -173,3 +173,18 @@ def test_a_zero_band_is_no_measurement_and_pred_columns_other_than_bands_are_not
     assert "column 'R750' appears more than once" in capsys.readouterr().err
     with pytest.raises(InputError, match="'R750' appears more than once"):
         st.read_stations(train.rename(columns={"R1000": " R750"}))
+
+
+def test_blank_header_cells_are_not_repeated_columns_and_read_csv_keeps_its_keywords(tmp_path):
+    """A spreadsheet's trailing commas leave blank header cells (pandas' 'Unnamed: N'): they are not one column
+    given twice. read_csv still takes pandas' keywords and buffers."""
+    import io
+
+    from workbench.validate import read_csv
+
+    p = tmp_path / "trail.csv"
+    _table(6).to_csv(p, index=False)
+    p.write_text("\n".join(line + ",," for line in p.read_text().splitlines()) + "\n")
+    assert len(st.read_stations(p)) == 6
+    assert read_csv(p, dtype=float, nrows=2).shape[0] == 2
+    assert read_csv(io.StringIO("a,b\n1,2\n")).shape == (1, 2)

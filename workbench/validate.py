@@ -453,10 +453,15 @@ def read_csv(path, **kwargs) -> pd.DataFrame:
         # pandas turns the leading fields into an index when the first data row is longer than the header
         raise InputError(f"{origin}: the first data row has more fields than the header ({len(df.columns)} "
                          "columns); remove the extra commas or add the missing column names")
-    if not kwargs.keys() & {"header", "names", "usecols"}:
-        # pandas renames a repeated header ("R750", "R750" -> "R750", "R750.1") and would use the first silently
-        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **kwargs).iloc[0]
-        check_unique_columns([str(c).strip() for c in header], origin)
+    if "names" not in kwargs:
+        # pandas renames a repeated header cell ("R750", "R750" -> "R750", "R750.1") and would use the first
+        # silently; blank header cells (a spreadsheet's trailing commas) become "Unnamed: N" and are left alone
+        cols = [str(c) for c in df.columns]
+        for c in cols:
+            base, dot, n = c.rpartition(".")
+            if dot and n.isdigit() and base in cols and not base.startswith("Unnamed: "):
+                raise InputError(f"{origin}: column {base!r} appears more than once in the header; keep one and "
+                                 "rename or delete the others")
     if "sep" not in kwargs and "delimiter" not in kwargs and df.shape[1] == 1:
         name = str(df.columns[0])
         for sep, what in ((";", "semicolon"), ("\t", "tab")):

@@ -128,13 +128,16 @@ def site_mask(template: xr.DataArray | xr.Dataset, lat: float, lon: float, radiu
     from ..validate import check_site
 
     lat, lon = check_site(lat, lon)
-    if not (isinstance(radius_km, (int, float, np.integer, np.floating)) and np.isfinite(radius_km)
-            and radius_km > 0):
+    try:
+        radius = float(radius_km) if not isinstance(radius_km, (bool, np.bool_)) else np.nan
+    except (TypeError, ValueError):
+        radius = np.nan
+    if not (np.isfinite(radius) and radius > 0):
         raise InputError(f"radius_km must be a positive number of km, got {radius_km!r}")
 
     lat2, lon2 = xr.broadcast(template["lat"], template["lon"])
     d = great_circle_distance(lat2, lon2, lat, lon)
-    return (d <= radius_km).transpose("lat", "lon").rename("site_mask")
+    return (d <= radius).transpose("lat", "lon").rename("site_mask")
 
 
 class OxideInverter:
@@ -669,6 +672,7 @@ class OxideInverter:
         spatial = [d for d in refl.dims if d != "band"]
         Y = self._targets_array(truth, refl.transpose("band", ...))  # (K, ...) on refl's grid, by position
         M = None if mask is None else np.asarray(mask.transpose(*spatial).values, bool)
+        old_scale = self.std_scale
         self.std_scale = np.ones(len(self.targets), np.float32)
         saved = self.discrepancy_std, self.shift_scale, self.extrapolation_scale
         self.discrepancy_std, self.shift_scale = np.zeros_like(self.discrepancy_std), 1.0
@@ -686,6 +690,7 @@ class OxideInverter:
             if M is not None:
                 z = np.where(M, z, np.nan)
             if not np.isfinite(z).any():
+                self.std_scale = old_scale  # a refused calibration leaves the model as it was
                 raise InputError(f"no calibration pixel has a finite {t} truth and prediction (mask empty, or "
                                  "truth all NaN there); calibrate on pixels with known truth")
             q = float(np.nanquantile(z, level))
@@ -714,7 +719,11 @@ class OxideInverter:
         }
         # Both files are written in full under temporary names first and only then renamed into place, one
         # straight after the other: an interruption while writing leaves the old pair intact, never a new
-        # checkpoint beside the old record's sha256 (which load() would report as a replaced file).
+        # checkpoint beside the old record's sha256 (which load() would report as a replaced file). A folder in
+        # the way of either is refused before anything is written.
+        for target in (path, path.with_suffix(".json")):
+            if target.is_dir():
+                raise InputError(f"{target} is a folder; give save() a file name whose .pt and .json are free")
         with atomic_path(path) as tmp:
             torch.save(blob, tmp)
             digest = sha256_file(tmp)
