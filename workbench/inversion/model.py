@@ -667,20 +667,25 @@ class OxideInverter:
         the held-out evaluation. ``truth`` and ``mask`` are aligned with ``refl`` by position, as in
         :meth:`fit`. Returns the scale factors (also stored and saved).
         """
+        if isinstance(level, bool) or not (isinstance(level, (int, float, np.floating)) and 0 < level < 1):
+            raise InputError(f"calibrate(level={level!r}): level is the interval's coverage, a number strictly "
+                             "between 0 and 1 (0.95 for 95 % intervals)")
         _require_cube(refl)
         _require_layers(refl, truth, mask)
         spatial = [d for d in refl.dims if d != "band"]
         Y = self._targets_array(truth, refl.transpose("band", ...))  # (K, ...) on refl's grid, by position
         M = None if mask is None else np.asarray(mask.transpose(*spatial).values, bool)
-        old_scale = self.std_scale
+        # Predict with unit scale and no domain-shift terms: calibrate the ensemble's own spread (the shift
+        # terms apply on top afterwards). Every attribute is put back whatever happens, so a refused or failed
+        # calibration leaves the model exactly as it was; only success below stores the new scale.
+        saved = self.std_scale, self.discrepancy_std, self.shift_scale, self.extrapolation_scale
         self.std_scale = np.ones(len(self.targets), np.float32)
-        saved = self.discrepancy_std, self.shift_scale, self.extrapolation_scale
         self.discrepancy_std, self.shift_scale = np.zeros_like(self.discrepancy_std), 1.0
         self.extrapolation_scale = np.ones_like(self.extrapolation_scale)
-        try:  # calibrate the ensemble's own spread; the domain-shift terms apply on top afterwards
+        try:
             pred = self.predict(refl)
         finally:
-            self.discrepancy_std, self.shift_scale, self.extrapolation_scale = saved
+            self.std_scale, self.discrepancy_std, self.shift_scale, self.extrapolation_scale = saved
         zq = interval_z(level)
         scale = []
         for k, t in enumerate(self.targets):
@@ -690,7 +695,6 @@ class OxideInverter:
             if M is not None:
                 z = np.where(M, z, np.nan)
             if not np.isfinite(z).any():
-                self.std_scale = old_scale  # a refused calibration leaves the model as it was
                 raise InputError(f"no calibration pixel has a finite {t} truth and prediction (mask empty, or "
                                  "truth all NaN there); calibrate on pixels with known truth")
             q = float(np.nanquantile(z, level))
