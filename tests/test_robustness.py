@@ -321,6 +321,35 @@ def _reconstruct(image, coarse, el: float = 20.0) -> None:
     reconstruct(image, coarse, sun_azimuth=90.0, sun_elevation=el, method="upsample")
 
 
+def _reconstruct_with(method: str = "sfs", **options) -> None:
+    reconstruct = pytest.importorskip("workbench.topography.model").reconstruct
+    reconstruct(image(32), coarsen(dem(32)), sun_azimuth=90.0, sun_elevation=20.0, method=method, **options)
+
+
+def _sfs(el: float = 20.0, nan: bool = False) -> None:
+    sfs = pytest.importorskip("workbench.topography.sfs").sfs
+    img = image(32).values.copy()
+    if nan:
+        img[10:14, 10:14] = np.nan
+    sfs(img, dem(32).values, 100.0, 90.0, el, max_iter=2)
+
+
+def _topo_scene(pixel_size: float) -> None:
+    Scene = pytest.importorskip("workbench.widgets.topography").Scene
+    Scene(dem(32, pixel=5.0), pixel_size)
+
+
+def _nocrs_geotiff_cli(tmp: Path) -> None:
+    pytest.importorskip("rioxarray")
+    rng = np.random.default_rng(0)
+    for name, n in (("img", 32), ("dem", 8)):
+        deg = 10 - (np.arange(n) + 0.5) / (4 * n)  # degrees, but nothing in the file says so
+        da = xr.DataArray(0.1 + rng.random((n, n)), dims=("y", "x"), coords={"y": deg, "x": deg[::-1] + 10})
+        da.rio.to_raster(tmp / f"{name}.tif")
+    cli(["topo", "reconstruct", "--image", str(tmp / "img.tif"), "--coarse-dem", str(tmp / "dem.tif"),
+         "--sun-azimuth", "90", "--sun-elevation", "20", "--out", str(tmp / "out.npy"), "--method", "upsample"])
+
+
 def _read_stations(tmp: Path, df: pd.DataFrame | None = None, text: str | None = None, train: bool = False):
     read_stations = pytest.importorskip("workbench.inversion.stations").read_stations
     p = tmp / "stations.csv"
@@ -683,6 +712,29 @@ CASES: list[Case] = [
     Case("image and coarse DEM do not match", "topography: image and DEM swapped (reconstruct)",
          lambda t: _reconstruct(coarsen(image(32)), dem(32) - float(dem(32).min()) + 1.0), wb.errors.InputError,
          r"more pixels than the image.*swapped"),
+    Case("image and coarse DEM do not match", "topography: image in a geographic (lon/lat) CRS (reconstruct)",
+         lambda t: _reconstruct(image(32).assign_attrs(crs="IAU_2015:30100"), coarsen(dem(32))), wb.errors.InputError,
+         r"geographic CRS.*degrees, not metres.*[Rr]eproject"),
+    Case("image and coarse DEM do not match", "topography: image with attrs pixel_size (5, 10) m (reconstruct)",
+         lambda t: _reconstruct(image(32).drop_vars(["y", "x"]).assign_attrs(pixel_size=(5.0, 10.0)),
+                                coarsen(dem(32)).values), wb.errors.InputError,
+         r"pixels are not square \(5 m along y, 10 m along x\)"),
+    Case("image and coarse DEM do not match", "notebook 03 `Scene` given pixel_size 10 m on coordinates 5 m apart",
+         lambda t: _topo_scene(10.0), wb.errors.InputError, r"pixel_size 10 m disagrees with .* 5 m apart"),
+    Case("NaN/inf/negative reflectance", "topography shape-from-shading (`sfs`) of an image with 16 NaN pixels",
+         lambda t: _sfs(nan=True), wb.errors.InputError, r"16 NaN/inf pixels.*fill or crop them"),
+    Case("CLI usage", "topography `reconstruct(..., method=\"sfs\", smoothness=-1)`",
+         lambda t: _reconstruct_with(smoothness=-1.0), wb.errors.InputError,
+         r"smoothness must be a finite number >= 0"),
+    Case("CLI usage", "topography `reconstruct(..., smoothnes=0.1)` (a misspelled option)",
+         lambda t: _reconstruct_with(smoothnes=0.1), wb.errors.InputError,
+         r"unknown option 'smoothnes'; did you mean 'smoothness'"),
+    Case("CLI usage", "topography `reconstruct(..., method=\"upsample\", max_iter=5)` (an SfS option)",
+         lambda t: _reconstruct_with("upsample", max_iter=5), wb.errors.InputError,
+         r"max_iter is an option of shape-from-shading.*method 'upsample' does not run"),
+    Case("CLI usage", "topography `reconstruct(..., scale_method=\"backprojection\")`, refused before the network runs",
+         lambda t: _reconstruct_with("network", scale_method="backprojection"), wb.errors.InputError,
+         r"unknown scale recovery 'backprojection'"),
     Case("image and coarse DEM do not match", "a 3-D image",
          lambda t: validate.check_matching_grids(np.zeros((3, 8, 8)), np.zeros((2, 2))), wb.errors.InputError,
          r"must be a 2-D array"),
@@ -705,6 +757,8 @@ CASES: list[Case] = [
          lambda t: _reconstruct(image(32), coarsen(dem(32)), el=0.0), wb.errors.InputError, r"outside \(0, 90\]"),
     Case("sun elevation <= 0 or > 90", "sun elevation 90.5° (topography reconstruct)",
          lambda t: _reconstruct(image(32), coarsen(dem(32)), el=90.5), wb.errors.InputError, r"90.5 deg"),
+    Case("sun elevation <= 0 or > 90", "sun elevation -10° (topography shape-from-shading `sfs`)",
+         lambda t: _sfs(el=-10.0), wb.errors.InputError, r"sun elevation -10.0 deg is outside \(0, 90\]"),
     Case("sun elevation <= 0 or > 90", "sun elevation -5°",
          lambda t: validate.check_sun(90.0, -5.0), wb.errors.InputError, r"outside \(0, 90\]"),
     Case("sun elevation <= 0 or > 90", "sun elevation 95° (render)",
@@ -785,6 +839,11 @@ CASES: list[Case] = [
     Case("CLI usage", "`workbench topo reconstruct --method upsample --views 4` (CLI)",
          lambda t: _topo_cli(t, extra=["--views", "4"]), CliError, r"--views averages the network's views",
          code=2),
+    Case("CLI usage", "`workbench topo reconstruct --method upsample --precision float32` (CLI)",
+         lambda t: _topo_cli(t, extra=["--precision", "float32"]), CliError,
+         r"--precision sets the network's arithmetic", code=2),
+    Case("missing CRS", "`workbench topo reconstruct` on GeoTIFFs with no CRS (degree coordinates) (CLI)",
+         _nocrs_geotiff_cli, CliError, r"has no CRS.*give --pixel-size", code=2),
     Case("CLI usage", "`workbench asymmetry --dataset lola_ldem_4ppd --lat-range -60 60` (CLI)",
          lambda t: cli(["asymmetry", "--dataset", "lola_ldem_4ppd", "--lat-range", "-60", "60"]), CliError,
          r"--lat-range applies to crater catalogues", code=2),

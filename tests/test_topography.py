@@ -487,3 +487,164 @@ def test_slope_deg_uses_the_pixel_size():
     s = slope_deg(z, 5.0)
     np.testing.assert_allclose(s, np.degrees(np.arctan(0.1)), rtol=0, atol=1e-9)
     assert float(s[6, 10]) == pytest.approx(5.7106, abs=1e-4)
+
+
+# ------------------------------------------------------------------ review of the topography package (2026-11)
+def _grid(a: np.ndarray, ps: float = 5.0, units: str | None = None) -> xr.DataArray:
+    """``a`` on north-up metre coordinates of pixel size ``ps`` (optionally with units on y/x)."""
+    ny, nx = a.shape
+    attrs = {} if units is None else {"units": units}
+    y = xr.Variable("y", (np.arange(ny)[::-1] + 0.5) * ps, attrs=attrs)
+    x = xr.Variable("x", (np.arange(nx) + 0.5) * ps, attrs=attrs)
+    return xr.DataArray(a, dims=("y", "x"), coords={"y": y, "x": x})
+
+
+def test_reconstruct_refuses_a_geographic_crs():
+    """A (y, x) grid in a longitude/latitude CRS used to be read as metres (pixel size 0.0078 "m")."""
+    pytest.importorskip("rioxarray")
+    img, coarse, _ = _pair(32)
+    deg = xr.DataArray(img, dims=("y", "x"), coords={"y": 10 - (np.arange(32) + 0.5) / 128,
+                                                     "x": 20 + (np.arange(32) + 0.5) / 128})
+    for geo in (deg.rio.write_crs("+proj=longlat +R=1737400 +no_defs"),  # rioxarray's spatial_ref coordinate
+                deg.assign_attrs(crs="IAU_2015:30100")):  # the package's attrs["crs"]
+        with pytest.raises(InputError, match="geographic CRS.*degrees, not metres.*[Rr]eproject"):
+            reconstruct(geo, coarse, 45.0, 20.0, method="upsample")
+    ok = reconstruct(_grid(img).assign_attrs(crs="IAU_2015:30135"), coarse, 45.0, 20.0, method="upsample")
+    assert ok.attrs["pixel_size"] == 5.0  # a projected (polar stereographic) CRS is fine
+
+
+def test_cli_refuses_a_geotiff_without_crs_unless_given_the_pixel_size(tmp_path):
+    """Degree coordinates in a GeoTIFF with no CRS used to be taken as metres (exit status 0)."""
+    pytest.importorskip("rioxarray")
+    from workbench.cli import main
+
+    img, coarse, _ = _pair(32)
+    lat, lon = 10 - (np.arange(32) + 0.5) / 128, 20 + (np.arange(32) + 0.5) / 128
+    xr.DataArray(img.astype("float32"), dims=("y", "x"), coords={"y": lat, "x": lon}).rio.to_raster(tmp_path / "i.tif")
+    np.save(tmp_path / "dem.npy", coarse)
+    args = ["topo", "reconstruct", "--image", str(tmp_path / "i.tif"), "--coarse-dem", str(tmp_path / "dem.npy"),
+            "--sun-azimuth", "45", "--sun-elevation", "20", "--method", "upsample", "--out", str(tmp_path / "z.npy")]
+    assert main(args) == 2 and not (tmp_path / "z.npy").exists()
+    assert main(args + ["--pixel-size", "5"]) == 0  # then read like a .npy: matched by shape
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), upsample(coarse, img.shape), rtol=1e-5, atol=1e-3)
+
+
+def test_a_south_up_image_with_an_array_dem_in_the_same_order_is_registered():
+    """The image DataArray was flipped north-up, the ndarray DEM beside it was not (RMSE 7.7 m, not 2.2)."""
+    img, coarse, _ = _pair(48)
+    north = reconstruct(_grid(img), coarse, 45.0, 20.0, method="upsample")
+    south = reconstruct(_grid(img)[::-1], coarse[::-1], 45.0, 20.0, method="upsample")
+    np.testing.assert_allclose(south.values[::-1], north.values, atol=1e-9)
+    bare = xr.DataArray(coarse[::-1], dims=("y", "x"), attrs={"units": "m"})  # no coordinates: the same rule
+    np.testing.assert_allclose(reconstruct(_grid(img)[::-1], bare, 45.0, 20.0, method="upsample").values,
+                               south.values, atol=1e-9)
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"method": "sfs", "smoothness": -1.0}, "smoothness must be a finite number >= 0"),
+    ({"method": "sfs", "initial_dem_weight": float("nan")}, "initial_dem_weight must be a finite number >= 0"),
+    ({"method": "sfs", "max_iter": -5}, "max_iter must be a whole number of iterations >= 1"),
+    ({"method": "sfs", "shadow_threshold": 2.0}, "strictly between 0 and 1"),
+    ({"method": "sfs", "smoothnes": 0.1}, "unknown option 'smoothnes'; did you mean 'smoothness'"),
+    ({"method": "upsample", "smoothness": 1e9}, "smoothness is an option of shape-from-shading"),
+    ({"method": "sfs", "views": 2}, "views only affects the network"),
+    ({"method": "sfs", "scale_method": "bogus"}, "scale_method only affects the network"),
+    ({"method": "network", "scale_method": "backprojection"}, "unknown scale recovery 'backprojection'"),
+    ({"method": "network", "views": 9}, "views must be a whole number from 1 to 8"),
+    ({"method": "network_sfs", "max_iter": 0}, "max_iter must be a whole number"),
+])
+def test_reconstruct_options_are_checked_before_any_work(kwargs, words, monkeypatch):
+    import workbench.topography.model as tm
+
+    def refuse(*args, **kw):
+        raise AssertionError("the network was loaded before the bad option was caught")
+
+    monkeypatch.setattr(tm, "load_network", refuse)
+    monkeypatch.setattr(tm, "sfs", refuse)
+    img, coarse, _ = _pair(32)
+    with pytest.raises(InputError, match=words):
+        reconstruct(img, coarse, 45.0, 20.0, pixel_size=5.0, **kwargs)
+
+
+def test_sfs_refuses_nan_pixels_a_sun_below_the_horizon_and_mismatched_grids():
+    """16 NaN pixels used to make every height NaN; a sun at -10 degrees was used as given."""
+    img, coarse, _ = _pair(32)
+    z_up = upsample(coarse, img.shape)
+    bad = img.copy()
+    bad[10:14, 10:14] = np.nan
+    with pytest.raises(InputError, match="16 NaN/inf pixels"):
+        sfs(bad, z_up, 5.0, 45.0, 20.0, max_iter=2)
+    with pytest.raises(InputError, match="outside \\(0, 90\\]"):
+        sfs(img, z_up, 5.0, 45.0, -10.0, max_iter=2)
+    with pytest.raises(InputError, match="same shape"):
+        sfs(img, z_up[:, :-1], 5.0, 45.0, 20.0, max_iter=2)
+    hole = z_up.copy()
+    hole[0, 0] = np.nan
+    with pytest.raises(InputError, match="initial DEM contains 1 NaN"):
+        sfs(img, hole, 5.0, 45.0, 20.0, max_iter=2)
+    with pytest.raises(InputError, match="smoothness"):
+        sfs(img, z_up, 5.0, 45.0, 20.0, smoothness=-1.0)
+    assert np.all(np.isfinite(sfs(img, z_up, 5.0, 45.0, 20.0, max_iter=2)))
+
+
+@pytest.mark.skipif(not weights_paths()[0].exists(), reason="topography weights not trained yet")
+def test_the_network_runs_on_the_configured_device(monkeypatch):
+    """WORKBENCH_DEVICE was ignored: the network always stayed on the CPU, and the output did not say where."""
+    from workbench.topography.model import load_network
+
+    monkeypatch.setenv("WORKBENCH_DEVICE", "meta")  # a device every torch build has, to tell it from the CPU
+    net, _ = load_network()
+    assert next(net.parameters()).device.type == "meta"
+    monkeypatch.setenv("WORKBENCH_DEVICE", "cpu")
+    img, coarse, _ = _pair(32)
+    out = reconstruct(img, coarse, 45.0, 20.0, method="network", pixel_size=5.0, views=1)
+    assert out.attrs["device"] == "cpu"
+
+
+def test_reconstruct_keeps_the_images_crs_and_coordinate_attrs():
+    """The output lost the image's spatial_ref (CRS) coordinate and the units of its y/x coordinates."""
+    pytest.importorskip("rioxarray")
+    img, coarse, _ = _pair(32)
+    crs = "+proj=stere +lat_0=-90 +lon_0=0 +R=1737400 +units=m +no_defs"
+    da = _grid(img, units="m").rio.write_crs(crs).assign_attrs(crs="IAU_2015:30135")
+    out = reconstruct(da, coarse, 45.0, 20.0, method="upsample")
+    assert "spatial_ref" in out.coords and out.rio.crs is not None and out.rio.crs == da.rio.crs
+    assert out.attrs["crs"] == "IAU_2015:30135" and out["y"].attrs["units"] == "m" and out["x"].attrs["units"] == "m"
+    south = reconstruct(da[::-1], coarse[::-1], 45.0, 20.0, method="upsample")  # the CRS survives the flips too
+    assert south.rio.crs == da.rio.crs and (south["y"].values == da["y"].values[::-1]).all()
+    arr = reconstruct(img, coarse, 45.0, 20.0, method="upsample", pixel_size=5.0)
+    assert arr["y"].attrs["units"] == "m" and arr["x"].attrs["units"] == "m"
+
+
+@pytest.mark.skipif(not weights_paths("topography_unet_lowsun")[0].exists(), reason="no low-sun weights committed")
+def test_load_network_reads_weights_rewritten_on_disk(tmp_path):
+    """The cache was keyed on the path alone: retrained weights at the same path were never read."""
+    import json
+    import os
+    import shutil
+
+    from workbench.topography.model import load_network
+
+    pt, js = tmp_path / "w.pt", tmp_path / "w.json"
+    for name, stamp in (("topography_unet", 1_700_000_000), ("topography_unet_lowsun", 1_700_000_100)):
+        src_pt, src_js = weights_paths(name)
+        shutil.copy(src_pt, pt)
+        shutil.copy(src_js, js)
+        for p in (pt, js):
+            os.utime(p, ns=(stamp * 10**9, stamp * 10**9))  # distinct times even on a coarse-clock file system
+        net, record = load_network(str(pt))
+        assert record["sha256"] == json.loads(src_js.read_text())["sha256"]
+    first, _ = load_network(str(pt))
+    assert first is net  # an unchanged file is served from the cache
+
+
+def test_a_two_value_pixel_size_attr_must_be_square():
+    """attrs['pixel_size'] = (5, 10) (as render records non-square pixels) used to run with 5 m."""
+    z = make_terrain(32, 5.0, seed=1).values
+    coarse = downsample(z, 8)
+    wide = render(z, 135.0, 10.0, pixel_size=(5.0, 10.0))
+    assert "y" not in wide.coords  # the pixel size is in the attribute only
+    with pytest.raises(InputError, match=r"pixels are not square \(5 m along y, 10 m along x\)"):
+        reconstruct(wide, coarse, 135.0, 10.0, method="upsample")
+    square = render(z, 135.0, 10.0, pixel_size=(5.0, 5.0))
+    assert reconstruct(square, coarse, 135.0, 10.0, method="upsample").attrs["pixel_size"] == 5.0

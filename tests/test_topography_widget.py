@@ -24,7 +24,7 @@ def test_topography_view_is_a_pure_function_of_the_state():
     b = topography_view(state, scene)
     assert set(a.results) == {"upsample", "network"}
     np.testing.assert_allclose(a.results["network"], b.results["network"])
-    assert "RMSE" in a.readout and "shadowed" in a.readout
+    assert "RMSE" in a.readout and "dark (cast + self-shadow)" in a.readout
     assert a.image.attrs["sun_elevation"] == 20.0
     c = topography_view(TopographyState(sun_azimuth=200.0, sun_elevation=20.0, run_sfs=True), scene)
     assert set(c.results) == {"upsample", "network", "sfs", "network_sfs"} and "network_sfs" in c.readout
@@ -143,6 +143,51 @@ def test_sun_elevation_table_keeps_every_quantity_with_units():
     t = sun_elevation_table(dem, 5.0, elevations=(5.0, 30.0), methods=("upsample", "sfs"))
     assert t.index.name == "sun elevation (deg)" and list(t.index) == [5.0, 30.0]
     assert list(t.columns) == [("RMSE (m)", "upsample"), ("RMSE (m)", "sfs"), ("slope error (deg)", "upsample"),
-                               ("slope error (deg)", "sfs"), ("shadowed (%)", "")]
-    assert t.loc[5.0, ("shadowed (%)", "")] > t.loc[30.0, ("shadowed (%)", "")]  # low sun, long shadows
+                               ("slope error (deg)", "sfs"), ("cast shadow (%)", "")]
+    assert t.loc[5.0, ("cast shadow (%)", "")] > t.loc[30.0, ("cast shadow (%)", "")]  # low sun, long shadows
     assert t.loc[5.0, ("RMSE (m)", "upsample")] == pytest.approx(t.loc[30.0, ("RMSE (m)", "upsample")])
+
+
+# ------------------------------------------------------------------ review of the topography package (2026-11)
+def test_sun_elevation_table_does_not_depend_on_the_row_order():
+    """A DEM stored south-up (y ascending) was passed on as a plain array read north-up: the sun was
+    mirrored (SfS RMSE 3.47 m instead of 1.48 m)."""
+    import pandas as pd
+
+    from workbench.widgets.topography import sun_elevation_table
+
+    dem = make_terrain(48, 5.0, seed=10_042, sfd_slope=1.6, saturation=0.3)
+    kw = dict(sun_azimuth=135.0, elevations=(10.0,), methods=("upsample", "sfs"))
+    north = sun_elevation_table(dem, 5.0, **kw)
+    south = sun_elevation_table(dem.isel(y=slice(None, None, -1)), 5.0, **kw)
+    pd.testing.assert_frame_equal(south, north, rtol=1e-6)
+
+
+def test_scene_pixel_size_comes_from_the_coordinates_and_must_agree_with_them():
+    """Coordinates 5 m apart with pixel_size=10 used to run silently with 10 m (slope errors halved)."""
+    import xarray as xr
+
+    from workbench.errors import InputError
+    from workbench.widgets.topography import Scene
+
+    dem = make_terrain(48, 5.0, seed=10_042)  # coordinates 5 m apart
+    with pytest.raises(InputError, match="pixel_size 10 m disagrees with the scene DEM's coordinates, which are 5 m"):
+        Scene(dem, 10.0)
+    assert Scene(dem).pixel_size == 5.0 and Scene(dem, 5.02).pixel_size == 5.02  # within 1 %
+    bare = xr.DataArray(dem.values, dims=("y", "x"))  # no coordinates: the given pixel size is all there is
+    assert Scene(bare, 5.0).pixel_size == 5.0
+    with pytest.raises(InputError, match="give pixel_size"):
+        Scene(bare)
+
+
+def test_table_counts_cast_shadows_and_the_panel_calls_dark_pixels_dark():
+    """The table's "shadowed (%)" counted every black pixel (cast and self shadow) as cast shadow."""
+    from workbench.synth.render import cast_shadows, render
+    from workbench.widgets.topography import sun_elevation_table
+
+    dem = make_terrain(48, 5.0, seed=10_042, sfd_slope=1.6, saturation=0.3)
+    t = sun_elevation_table(dem, 5.0, elevations=(5.0,), methods=("upsample",))
+    cast = 100.0 * float(cast_shadows(dem, 135.0, 5.0).mean())
+    dark = 100.0 * float((render(dem, 135.0, 5.0).values == 0).mean())
+    assert cast < dark  # faces turned from the sun are dark without a caster
+    assert t.loc[5.0, ("cast shadow (%)", "")] == pytest.approx(cast)

@@ -1,7 +1,10 @@
 """``workbench topo reconstruct``: a DEM from one image plus a coarse DEM (network, SfS or bicubic).
 
 Inputs are GeoTIFF (read with rioxarray; metre-based projected CRS) or ``.npy`` with ``--pixel-size``
-(the image's pixel size in metres; the coarse DEM then covers the same extent with fewer pixels).
+(the image's pixel size in metres; the coarse DEM then covers the same extent with fewer pixels). A GeoTIFF
+without a CRS says nothing about the units of its coordinates (degrees? pixels?): it needs ``--pixel-size``
+and is then read like a ``.npy``, its coordinates ignored. A ``.npy`` DEM beside a GeoTIFF image is taken
+in the image's row and column order.
 Output: heights in metres on the image grid, as ``.tif`` or ``.npy`` (by the extension of ``--out``),
 written atomically.
 """
@@ -29,7 +32,8 @@ def register(sub) -> None:
     r.add_argument("--out", required=True, help="output heights (m): .tif or .npy")
     r.add_argument("--method", choices=("network", "sfs", "upsample", "network_sfs"), default="network",
                    help="network_sfs: the network's DEM refined by shape-from-shading (slower)")
-    r.add_argument("--pixel-size", type=float, default=None, help="image pixel size in metres (required for .npy)")
+    r.add_argument("--pixel-size", type=float, default=None,
+                   help="image pixel size in metres (required for .npy and for GeoTIFFs without a CRS)")
     r.add_argument("--views", type=int, default=None,
                    help="network: average over this many mirrored/rotated views of each tile, 1-8 "
                         "(default 6; more is slower and slightly more accurate)")
@@ -94,8 +98,24 @@ def _reconstruct(args) -> int:
     if args.views is not None and args.method not in ("network", "network_sfs"):
         raise InputError(f"--views averages the network's views; method {args.method!r} has none. Use "
                          "--method network (or network_sfs), or leave --views out")
+    if args.precision is not None and args.method not in ("network", "network_sfs"):
+        raise InputError(f"--precision sets the network's arithmetic; method {args.method!r} runs no network. Use "
+                         "--method network (or network_sfs), or leave --precision out")
     img = _read(args.image, "image", is_dem=False)
     dem = _read(args.coarse_dem, "coarse DEM", is_dem=True)
+    for what, path in (("image", args.image), ("coarse DEM", args.coarse_dem)):
+        da = img if what == "image" else dem
+        if isinstance(da, xr.DataArray) and da.attrs.get("_crs") is None:
+            if args.pixel_size is None:
+                raise InputError(
+                    f"{what} {path} has no CRS, so the units of its coordinates (degrees? pixels?) are unknown: "
+                    "give --pixel-size (metres per image pixel; files without a CRS are then matched to the "
+                    "image by shape) or a GeoTIFF with a projected CRS in metres"
+                )
+            if what == "image":  # coordinates of unknown units: read like a .npy
+                img = da.values
+            else:
+                dem = da.values
     if isinstance(img, np.ndarray) and args.pixel_size is None:
         raise InputError("a .npy image needs --pixel-size (metres per image pixel)")
     crs = img.attrs.pop("_crs", None) if isinstance(img, xr.DataArray) else None

@@ -56,13 +56,13 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from ..config import inference_precision
+from ..config import get_device, inference_precision
 from ..errors import CheckpointError, InputError
 from ..geo import north_up_flips
 from ..io import sha256_file
 from ..synth.render import _METRIC_UNITS, check_sun, render
 from ..validate import is_whole_number
-from .sfs import sfs
+from .sfs import SFS_OPTIONS, check_sfs_options, sfs
 from .tiles import blend_tiles
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -218,16 +218,44 @@ def network_weights(sun_elevation: float) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4)
+def _file_key(p: Path) -> tuple[int, int] | None:
+    """``(mtime_ns, size)`` of a file, or None when there is none: what tells a rewritten file from the old."""
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def load_network(path: str | None = None):
-    """Load the committed U-Net (or the weights at ``path``); checks the sha256 of the record."""
+    """Load the committed U-Net (or the weights at ``path``); checks the sha256 of the record.
+
+    The network is put on :func:`workbench.config.get_device` (``WORKBENCH_DEVICE``, else CUDA when present,
+    else CPU). Loads are cached on the resolved path, the modification time and size of the weights and of
+    their JSON record, and the device: weights rewritten on disk (e.g. retrained) are read again, never
+    served from the cache with the old record. ``load_network.cache_clear()`` empties the cache.
+
+    Returns
+    -------
+    tuple
+        ``(net, record)``: the :class:`~workbench.topography.net.TopoUNet` in eval mode (channels-last
+        memory) and the weights' JSON record (``{}`` when there is none).
+    """
+    pt, js = (Path(path), Path(path).with_suffix(".json")) if path else weights_paths()
+    pt, js = pt.resolve(), js.resolve()
+    return _load_network(str(pt), str(js), _file_key(pt), _file_key(js), str(get_device()))
+
+
+@lru_cache(maxsize=4)
+def _load_network(pt_path: str, js_path: str, pt_key, js_key, device: str):
+    """:func:`load_network` for one version of the files (``*_key``) on one device; cached."""
     import torch
 
     from ..validate import load_weights  # torch.load(weights_only=True); unsafe/corrupt files -> CheckpointError
     from .net import TopoUNet
 
-    pt, js = (Path(path), Path(path).with_suffix(".json")) if path else weights_paths()
-    if not pt.exists():
+    pt, js = Path(pt_path), Path(js_path)
+    if pt_key is None or not pt.exists():
         raise CheckpointError(
             f"topography weights not found at {pt}; train them with "
             "`python -m workbench.topography.train` or use --method sfs/upsample"
@@ -246,7 +274,11 @@ def load_network(path: str | None = None):
     except RuntimeError as exc:
         raise CheckpointError(f"{pt} does not fit the TopoUNet architecture ({exc}); retrain the weights") from exc
     net.eval()
-    return net.to(memory_format=torch.channels_last), record  # NHWC convolutions: 1.7x faster on CPU
+    # NHWC convolutions: 1.7x faster on CPU; network_relief sends its inputs to the network's device
+    return net.to(torch.device(device)).to(memory_format=torch.channels_last), record
+
+
+load_network.cache_clear = _load_network.cache_clear  # type: ignore[attr-defined]
 
 
 def network_relief(image: np.ndarray, z_up: np.ndarray, pixel_size: float, sun_azimuth: float,
@@ -292,13 +324,43 @@ def network_relief(image: np.ndarray, z_up: np.ndarray, pixel_size: float, sun_a
 
 
 # ----------------------------------------------------------------------------------------- API
-def _north_up(da: xr.DataArray) -> xr.DataArray:
-    """``da`` with rows north (y descending) and columns east (x ascending), the order every method
-    assumes; a grid stored south-up or west-right is flipped, not misread (its sun would be mirrored)."""
-    return da.isel(north_up_flips(da, "y", "x"))
+#: methods that run the network (and take ``scale_method``, ``views``, ``precision``)
+NETWORK_METHODS = ("network", "network_sfs")
+#: methods that run shape-from-shading (and take the options of :func:`~workbench.topography.sfs.sfs`)
+SFS_METHODS = ("sfs", "network_sfs")
 
 
-def _as_array(obj, name: str) -> tuple[np.ndarray, xr.DataArray | None]:
+def _geographic_crs(da: xr.DataArray) -> str | None:
+    """The name of ``da``'s CRS when it is geographic (longitude/latitude in degrees), else None.
+
+    Read where :func:`workbench.maps._crs_sources` looks: ``attrs["crs"]`` and the grid-mapping coordinate
+    (``spatial_ref``, which ``da.rio.crs`` reads). A CRS PROJ cannot parse is left to
+    :func:`workbench.validate.check_crs`.
+    """
+    from ..maps import _crs_sources
+
+    sources = _crs_sources(da)
+    if not sources:
+        return None
+    import pyproj
+
+    for src in sources:
+        try:
+            crs = pyproj.CRS.from_cf(src) if isinstance(src, dict) else pyproj.CRS.from_user_input(src)
+        except Exception:  # noqa: BLE001 - pyproj raises CRSError and others on partial or unknown CRSs
+            continue
+        if crs.is_geographic:
+            return "longitude/latitude" + ("" if crs.name in ("", "unknown") else f", {crs.name}")
+    return None
+
+
+def _as_array(obj, name: str) -> tuple[np.ndarray, xr.DataArray | None, dict[str, slice], tuple[str, ...]]:
+    """``obj`` as a north-up ``(y, x)`` float array, with the DataArray it came from (north-up), the
+    ``isel`` flips applied to it (applying them again restores its order) and its own order of ``y``/``x``.
+
+    Rows north (y descending) and columns east (x ascending) is the order every method assumes; a grid
+    stored south-up or west-right is flipped, not misread (its sun would be mirrored).
+    """
     if isinstance(obj, xr.DataArray):
         if obj.ndim == 3 and "band" in obj.dims and obj.sizes["band"] == 1:
             obj = obj.isel(band=0, drop=True)
@@ -310,16 +372,26 @@ def _as_array(obj, name: str) -> tuple[np.ndarray, xr.DataArray | None]:
                 "Reproject a (lat, lon) grid first (e.g. to polar stereographic with rioxarray), or pass "
                 "its .values with pixel_size if row 0 is north and the pixels are square"
             )
+        geographic = _geographic_crs(obj)
+        if geographic is not None:
+            raise InputError(
+                f"{name} has a geographic CRS ({geographic}): its y/x are degrees, not metres. Reproject it to "
+                "a metric projection first (e.g. polar stereographic IAU_2015:30135 with rioxarray's "
+                ".rio.reproject), or pass its .values with pixel_size"
+            )
         for dim in ("y", "x"):
-            units = obj[dim].attrs.get("units")
+            units = obj[dim].attrs.get("units") if dim in obj.coords else None
             if units is not None and str(units).strip().lower() not in _METRIC_UNITS:
                 raise InputError(f"{name}'s {dim} coordinate is in {units!r}, not metres; convert it to metres first")
-        obj = _north_up(obj.transpose("y", "x"))
-        return np.asarray(obj.values, dtype=np.float64), obj
+        order = tuple(str(d) for d in obj.dims)
+        obj = obj.transpose("y", "x")
+        flips = north_up_flips(obj, "y", "x")
+        obj = obj.isel(flips)
+        return np.asarray(obj.values, dtype=np.float64), obj, flips, order
     arr = np.asarray(obj, dtype=np.float64)
     if arr.ndim != 2:
         raise InputError(f"{name} must be a 2-D array, got shape {arr.shape}")
-    return arr, None
+    return arr, None, {}, ("y", "x")
 
 
 def _extent(da: xr.DataArray) -> tuple[float, float, float, float] | None:
@@ -330,6 +402,81 @@ def _extent(da: xr.DataArray) -> tuple[float, float, float, float] | None:
     return None
 
 
+def _square(dy: float, dx: float, name: str) -> float:
+    if abs(dy - dx) > 0.01 * max(abs(dy), abs(dx)):
+        raise InputError(
+            f"{name} pixels are not square ({dy:g} m along y, {dx:g} m along x); resample it to square "
+            "pixels first (e.g. rioxarray's reproject with resolution=...)"
+        )
+    return dy
+
+
+def grid_pixel_size(da: xr.DataArray, name: str = "image") -> float | None:
+    """The square pixel size (metres) of a ``(y, x)`` DataArray, or None when it does not say.
+
+    Taken from the spacing of its ``y``/``x`` coordinates, else from ``attrs["pixel_size"]`` (one value, or
+    ``(dy, dx)`` as :func:`workbench.synth.render.render` records it).
+
+    Raises
+    ------
+    InputError
+        When the pixels are not square (the two spacings differ by more than 1 %) or the attribute is not
+        one or two numbers.
+    """
+    if _extent(da) is not None:
+        y, x = da["y"].values, da["x"].values
+        return _square(abs(float(y[1] - y[0])), abs(float(x[1] - x[0])), name)
+    if "pixel_size" in da.attrs:
+        try:
+            v = np.atleast_1d(np.asarray(da.attrs["pixel_size"], dtype=np.float64)).ravel()
+        except (TypeError, ValueError):
+            v = np.array([])
+        if v.size not in (1, 2):
+            raise InputError(f"{name} attrs['pixel_size'] is {da.attrs['pixel_size']!r}; give one number of metres "
+                             "per pixel (or pass pixel_size=)")
+        return _square(float(v[0]), float(v[-1]), name)
+    return None
+
+
+def _check_options(method: str, scale_method: str | None, views: int | None, precision: str | None,
+                   sfs_options: dict) -> None:
+    """Refuse options the method does not use, misspelled ones and bad values, before any work."""
+    import difflib
+
+    unknown = [k for k in sfs_options if k not in SFS_OPTIONS]
+    if unknown:
+        names = ("pixel_size", "scale_method", "views", "precision") + SFS_OPTIONS
+        hint = difflib.get_close_matches(unknown[0], names, n=1)
+        raise InputError(
+            f"reconstruct() got an unknown option {unknown[0]!r}"
+            + (f"; did you mean {hint[0]!r}?" if hint else ".")
+            + " Its options are pixel_size, scale_method, views and precision (network methods) and "
+            + ", ".join(SFS_OPTIONS) + " (SfS methods)"
+        )
+    given = [k for k, v in (("scale_method", scale_method), ("views", views), ("precision", precision))
+             if v is not None]
+    if method not in NETWORK_METHODS and given:
+        raise InputError(f"{', '.join(given)} only affect{'s' if len(given) == 1 else ''} the network, which "
+                         f"method {method!r} does not run; use method='network' or 'network_sfs', or leave "
+                         f"{'it' if len(given) == 1 else 'them'} out")
+    if sfs_options and method not in SFS_METHODS:
+        one = len(sfs_options) == 1
+        raise InputError(f"{', '.join(sfs_options)} {'is an option' if one else 'are options'} of shape-from-shading, "
+                         f"which method {method!r} does not run; use method='sfs' or 'network_sfs', or leave "
+                         f"{'it' if one else 'them'} out")
+    if scale_method is not None and scale_method not in SCALE_RECOVERY:
+        raise InputError(f"unknown scale recovery {scale_method!r}; use one of {SCALE_RECOVERY}")
+    if views is not None:
+        from .net import VIEWS
+
+        if not is_whole_number(views) or not 1 <= views <= len(VIEWS):
+            raise InputError(f"views must be a whole number from 1 to {len(VIEWS)}, got {views!r}")
+    if precision is not None and str(precision).strip().lower() != "auto":
+        inference_precision(str(precision))  # an unknown name -> InputError naming the choices
+    if sfs_options:
+        check_sfs_options(**sfs_options)
+
+
 def reconstruct(
     image,
     coarse_dem,
@@ -337,8 +484,8 @@ def reconstruct(
     sun_elevation: float,
     method: str = "network",
     pixel_size: float | None = None,
-    scale_method: str = DEFAULT_SCALE_RECOVERY,
-    views: int = DEFAULT_VIEWS,
+    scale_method: str | None = None,
+    views: int | None = None,
     precision: str | None = None,
     **sfs_options,
 ) -> xr.DataArray:
@@ -348,10 +495,14 @@ def reconstruct(
     ----------
     image
         Radiance factor (or any linear brightness) on ``(y, x)``: a DataArray with metre coordinates
-        or a 2-D ndarray with ``pixel_size`` (row 0 north/up, columns east/right; a DataArray may be stored
-        south-up or west-right: it is read by its coordinates and returned in its own order). No NaN allowed.
+        (a projected CRS, if any: a geographic one is refused) or a 2-D ndarray with ``pixel_size`` (row 0
+        north/up, columns east/right; a DataArray may be stored south-up, west-right or as ``(x, y)``: it is
+        read by its coordinates and returned in its own order). No NaN allowed.
     coarse_dem
-        Heights in metres covering the same extent with fewer pixels (DataArray or ndarray).
+        Heights in metres covering the same extent with fewer pixels. A DataArray is read by its
+        coordinates like the image; a 2-D ndarray (or a DataArray without ``y``/``x`` coordinates) is taken
+        to be in the image's storage order (the order of the image's rows and columns as given, e.g. south-up
+        beside a south-up image DataArray).
     sun_azimuth, sun_elevation
         Degrees: azimuth clockwise from up/north towards the sun; elevation in (0, 90].
     method
@@ -359,25 +510,44 @@ def reconstruct(
     pixel_size
         Image pixel size in metres (overrides / replaces the image coordinates).
     scale_method
-        Scale recovery of the network output: one of :data:`SCALE_RECOVERY` (default ``"backproject"``).
+        Network methods only: scale recovery of the network output, one of :data:`SCALE_RECOVERY`
+        (None: ``"backproject"``).
     views
-        Mirrored/rotated views of each tile the network's output is averaged over (1–8; see
-        :func:`network_relief`); the network's run time grows linearly with it.
+        Network methods only: mirrored/rotated views of each tile the network's output is averaged over
+        (1–8, None: :data:`DEFAULT_VIEWS`; see :func:`network_relief`); the run time grows linearly with it.
     precision
-        Arithmetic of the network's convolutions: ``"auto"`` (bfloat16 where the CPU/GPU runs it natively,
-        else float32), ``"float32"`` or ``"bfloat16"``; None reads ``WORKBENCH_PRECISION`` (default
-        ``"auto"``; see :func:`network_relief`).
+        Network methods only: arithmetic of the network's convolutions, ``"auto"`` (bfloat16 where the
+        CPU/GPU runs it natively, else float32), ``"float32"`` or ``"bfloat16"``; None reads
+        ``WORKBENCH_PRECISION`` (default ``"auto"``; see :func:`network_relief`).
+    **sfs_options
+        SfS methods only: ``smoothness``, ``initial_dem_weight`` (finite, >= 0), ``shadow_threshold``
+        (in (0, 1)) and ``max_iter`` (whole, >= 1) of :func:`~workbench.topography.sfs.sfs`.
 
     Returns
     -------
     xarray.DataArray
-        ``elevation`` (m) on the image grid, attrs with the method and geometry.
+        ``elevation`` (m) on the image grid, attrs with the method and geometry (for network methods also
+        the weights, views, precision and torch ``device``). A DataArray image's coordinates (including a
+        ``spatial_ref`` CRS coordinate) and ``attrs["crs"]`` are kept; an ndarray image gets ``y``/``x``
+        pixel-centre coordinates in metres (row 0 north).
+
+    Raises
+    ------
+    InputError
+        Bad geometry, grids that do not match, NaN pixels, a geographic CRS, non-square pixels, or options
+        that are unknown, out of range or meant for another method — all before any work is done.
     """
     az, el = check_sun(sun_azimuth, sun_elevation)
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    img, img_da = _as_array(image, "image")
-    dem, dem_da = _as_array(coarse_dem, "coarse DEM")
+    _check_options(method, scale_method, views, precision, sfs_options)
+    img, img_da, flips, order = _as_array(image, "image")
+    dem, dem_da, _, _ = _as_array(coarse_dem, "coarse DEM")
+    if img_da is not None and (dem_da is None or not {"y", "x"} <= set(dem_da.coords)):
+        # a DEM without coordinates is in the image's storage order: put it north-up with the image
+        if dem_da is None and order == ("x", "y"):
+            dem = dem.T
+        dem = dem[flips.get("y", slice(None)), flips.get("x", slice(None))]
     if not np.all(np.isfinite(img)):
         raise InputError(f"image contains {int((~np.isfinite(img)).sum())} NaN/inf pixels; fill or crop them first")
     if not np.all(np.isfinite(dem)):
@@ -391,18 +561,11 @@ def reconstruct(
                 f"coarse DEM units are {dem_da.attrs.get('units')!r}, not metres; convert to metres first"
             )
     if pixel_size is None and img_da is not None:
-        ext = _extent(img_da)
-        if ext is not None:
-            dy = abs(float(img_da["y"].values[1] - img_da["y"].values[0]))
-            dx = abs(float(img_da["x"].values[1] - img_da["x"].values[0]))
-            if abs(dy - dx) > 0.01 * max(dy, dx):
-                raise InputError(
-                    f"image pixels are not square ({dy:g} m along y, {dx:g} m along x); resample it to square "
-                    "pixels first (e.g. rioxarray's reproject with resolution=...)"
-                )
-            pixel_size = dy
-        elif "pixel_size" in img_da.attrs:
-            pixel_size = float(np.atleast_1d(img_da.attrs["pixel_size"])[0])
+        pixel_size = grid_pixel_size(img_da, "image")
+    try:
+        pixel_size = None if pixel_size is None else float(pixel_size)
+    except (TypeError, ValueError):
+        raise InputError(f"pixel_size must be one number of metres per image pixel, got {pixel_size!r}") from None
     if pixel_size is None or not np.isfinite(pixel_size) or pixel_size <= 0:
         raise InputError("image pixel size unknown: give pixel_size (metres per pixel) or metre y/x coordinates")
     ny, nx = img.shape
@@ -436,13 +599,17 @@ def reconstruct(
     elif method == "sfs":
         z = sfs(img, z_up, pixel_size, az, el, **sfs_options)
     else:
+        scale_method = DEFAULT_SCALE_RECOVERY if scale_method is None else scale_method
+        views = DEFAULT_VIEWS if views is None else views
         net, record = load_network(network_weights(el))
-        precision = inference_precision(precision, next(net.parameters()).device)
+        device = next(net.parameters()).device
+        precision = inference_precision(precision, device)
         h = network_relief(img, z_up, pixel_size, az, el, net=net, views=views, precision=precision)
         z = scale_recovery(h, z_up, fy, scale_method, coarse=dem)
         attrs["scale_recovery"] = scale_method
         attrs["views"] = int(views)
         attrs["precision"] = precision
+        attrs["device"] = str(device)
         attrs["weights_sha256"] = record.get("sha256", "")
         attrs["weights"] = record.get("name", WEIGHTS_NAME)
         if method == "network_sfs":
@@ -451,11 +618,16 @@ def reconstruct(
                   "sun_azimuth": az, "sun_elevation": el, "pixel_size": float(pixel_size),
                   "coarse_factor": float(fy)})
     if img_da is not None and "y" in img_da.coords and "x" in img_da.coords:
-        out = xr.DataArray(z, coords={k: img_da.coords[k] for k in ("y", "x")}, dims=("y", "x"),
-                           name="elevation", attrs=attrs)
-        if isinstance(image, xr.DataArray) and {"y", "x"} <= set(image.dims):  # back to the image's own order
-            out = out.sel(y=image["y"].values, x=image["x"].values).transpose(*image.dims)
-        return out
-    y = (np.arange(ny)[::-1] + 0.5) * pixel_size
-    x = (np.arange(nx) + 0.5) * pixel_size
-    return xr.DataArray(z, coords={"y": y, "x": x}, dims=("y", "x"), name="elevation", attrs=attrs)
+        # the image's coordinates, non-dimension ones too (rioxarray's spatial_ref CRS), with their attrs
+        coords = {k: v for k, v in img_da.coords.items() if set(v.dims) <= {"y", "x"}}
+        for key in ("crs", "grid_mapping"):
+            if key in img_da.attrs:
+                attrs[key] = img_da.attrs[key]
+        out = xr.DataArray(z, coords=coords, dims=("y", "x"), name="elevation", attrs=attrs)
+    else:
+        y = xr.Variable("y", (np.arange(ny)[::-1] + 0.5) * pixel_size, attrs={"units": "m"})
+        x = xr.Variable("x", (np.arange(nx) + 0.5) * pixel_size, attrs={"units": "m"})
+        out = xr.DataArray(z, coords={"y": y, "x": x}, dims=("y", "x"), name="elevation", attrs=attrs)
+    if img_da is not None:  # back to the image's own order
+        out = out.isel(flips).transpose(*order)
+    return out

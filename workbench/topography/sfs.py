@@ -23,10 +23,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from ..photometry import mcewen_L
+from ..validate import check_sun, is_whole_number
 from .shadows import shadow_mask
 
-__all__ = ["sfs", "lunar_lambert_torch"]
+__all__ = ["sfs", "lunar_lambert_torch", "check_sfs_options", "SFS_OPTIONS"]
+
+#: the keyword options of :func:`sfs` (and of ``reconstruct(..., method="sfs" or "network_sfs")``)
+SFS_OPTIONS = ("smoothness", "initial_dem_weight", "shadow_threshold", "max_iter")
 
 
 def lunar_lambert_torch(z_px, sun_azimuth: float, sun_elevation: float):
@@ -49,6 +54,33 @@ def lunar_lambert_torch(z_px, sun_azimuth: float, sun_elevation: float):
     return 2.0 * L * mu0 / (mu0 + mu) + (1.0 - L) * mu0
 
 
+def check_sfs_options(smoothness: float = 0.02, initial_dem_weight: float = 1e-3, shadow_threshold: float = 0.05,
+                      max_iter: int = 100) -> None:
+    """Refuse :func:`sfs` options that would make the optimisation meaningless, before any work.
+
+    Raises
+    ------
+    InputError
+        When a weight (``smoothness``, ``initial_dem_weight``) is not a finite number >= 0 (a negative
+        smoothness rewards roughness and diverges; NaN makes every height NaN), ``shadow_threshold`` is
+        not strictly between 0 and 1 (a fraction of the lit brightness), or ``max_iter`` is not a whole
+        number >= 1.
+    """
+    def number(v) -> bool:
+        return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+    for name, value in (("smoothness", smoothness), ("initial_dem_weight", initial_dem_weight)):
+        if not number(value) or not np.isfinite(value) or value < 0:
+            raise InputError(f"SfS option {name} must be a finite number >= 0, got {value!r}; "
+                             "leave it out for the default")
+    if not number(shadow_threshold) or not 0.0 < shadow_threshold < 1.0:
+        raise InputError(f"SfS option shadow_threshold must be a fraction of the lit brightness strictly between "
+                         f"0 and 1, got {shadow_threshold!r}; e.g. 0.05 (the default)")
+    if not is_whole_number(max_iter) or max_iter < 1:
+        raise InputError(f"SfS option max_iter must be a whole number of iterations >= 1, got {max_iter!r}; "
+                         "e.g. 100 (the default)")
+
+
 def sfs(
     image: np.ndarray,
     z_init: np.ndarray,
@@ -66,13 +98,14 @@ def sfs(
     Parameters
     ----------
     image
-        Radiance factor I/F; NaN not allowed (checked by the callers).
+        Radiance factor I/F, 2-D, row 0 north; finite and non-negative. NaN pixels are refused, not
+        skipped: fill or crop them first (one NaN would otherwise make every height NaN).
     z_init
-        Initial DEM in metres on the image grid (the upsampled coarse DEM).
+        Initial DEM in metres on the image grid (the upsampled coarse DEM); same shape, finite.
     pixel_size
         Metres per pixel.
     sun_azimuth, sun_elevation
-        Degrees; conventions of :mod:`workbench.synth.render`.
+        Degrees; conventions of :mod:`workbench.synth.render` (elevation in (0, 90]).
     smoothness
         Weight μ of the squared Laplacian (pixel units), relative to the mean image misfit.
     initial_dem_weight
@@ -87,17 +120,43 @@ def sfs(
     -------
     numpy.ndarray
         The refined DEM in metres.
+
+    Raises
+    ------
+    InputError
+        On a bad sun, options (:func:`check_sfs_options`), pixel size, non-finite or negative image pixels,
+        a non-finite initial DEM, or an image and initial DEM of different shapes.
     """
     import torch
 
+    sun_azimuth, sun_elevation = check_sun(sun_azimuth, sun_elevation)
+    check_sfs_options(smoothness, initial_dem_weight, shadow_threshold, max_iter)
     img = np.asarray(image, dtype=np.float64)
+    z_init = np.asarray(z_init, dtype=np.float64)
+    if img.ndim != 2 or img.shape != z_init.shape:
+        raise InputError(f"SfS needs a 2-D image and an initial DEM of the same shape, got {img.shape} and "
+                         f"{z_init.shape}; upsample the coarse DEM onto the image grid first")
+    try:
+        pixel_size = float(pixel_size)
+    except (TypeError, ValueError):
+        pixel_size = float("nan")
+    if not np.isfinite(pixel_size) or pixel_size <= 0:
+        raise InputError("SfS pixel_size must be a positive number of metres per pixel")
+    if not np.all(np.isfinite(img)):
+        raise InputError(f"image contains {int((~np.isfinite(img)).sum())} NaN/inf pixels; SfS does not skip "
+                         "them (every height would become NaN): fill or crop them first")
+    if np.any(img < 0):
+        raise InputError("image has negative values; give radiance factor or another non-negative brightness")
+    if not np.all(np.isfinite(z_init)):
+        raise InputError(f"initial DEM contains {int((~np.isfinite(z_init)).sum())} NaN/inf heights; fill its "
+                         "gaps (e.g. interpolate) first")
     shadowed, med = shadow_mask(img, shadow_threshold)
     mask = ~shadowed
     n_lit = max(int(mask.sum()), 1)
     with torch.no_grad():
         I = torch.as_tensor(img / med, dtype=torch.float64)
         M = torch.as_tensor(mask, dtype=torch.float64)
-        z0 = torch.as_tensor(np.asarray(z_init, dtype=np.float64) / pixel_size)
+        z0 = torch.as_tensor(z_init / pixel_size)
         r0 = lunar_lambert_torch(z0, sun_azimuth, sun_elevation)
         denom = float((r0 * M).pow(2).sum())
         a0 = float((r0 * M * I).sum()) / denom if denom > 0 else 1.0

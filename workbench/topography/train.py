@@ -369,7 +369,7 @@ def _init_state(path: str, width: int, in_channels: int) -> dict:
     if int(cfg["width"]) != width or int(cfg["in_channels"]) > in_channels:
         raise InputError(f"--init {path} holds a network of width {cfg['width']} with {cfg['in_channels']} inputs, "
                          f"which does not fit --width {width} ({in_channels} inputs); pass --width {cfg['width']}")
-    state = {k: v.float() for k, v in init_net.state_dict().items()}
+    state = {k: v.float().cpu() for k, v in init_net.state_dict().items()}  # the loader may put it on a GPU
     w = state["enc1.0.weight"]
     if w.shape[1] < in_channels:  # older weights with fewer inputs: new inputs start at zero
         pad = torch.zeros((w.shape[0], in_channels - w.shape[1]) + tuple(w.shape[2:]))

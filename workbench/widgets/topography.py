@@ -17,8 +17,9 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
-from ..synth.render import render
-from ..topography.model import downsample, reconstruct, rmse, slope_error_deg, upsample
+from ..geo import north_up_flips
+from ..synth.render import cast_shadows, render
+from ..topography.model import downsample, grid_pixel_size, reconstruct, rmse, slope_error_deg, upsample
 from ..validate import is_whole_number
 from . import base
 
@@ -39,16 +40,36 @@ class TopographyState:
 
 @dataclass
 class Scene:
-    """A true DEM (``(y, x)`` metres) with its pixel size, the coarse DEM derived from it."""
+    """A true DEM (``(y, x)`` metres) with its pixel size, the coarse DEM derived from it.
+
+    The DEM is stored north-up (rows north to south, columns west to east), the order the reconstructions
+    read plain arrays in: a DEM given south-up or west-right is flipped by its coordinates, so its sun is not
+    mirrored. ``pixel_size`` (metres) may be left out when the DEM has metre ``y``/``x`` coordinates (or
+    ``attrs["pixel_size"]``); when given it must agree with them within 1 %.
+    """
 
     dem: xr.DataArray
-    pixel_size: float
+    pixel_size: float | None = None
     factor: int = FACTOR
     coarse: np.ndarray = field(init=False)
 
     def __post_init__(self):
         if self.dem.dims != ("y", "x"):
             raise InputError(f"scene DEM must be on (y, x) metres, got {self.dem.dims}")
+        self.dem = self.dem.isel(north_up_flips(self.dem, "y", "x"))
+        grid = grid_pixel_size(self.dem, "scene DEM")  # from the coordinates; non-square pixels refused
+        if self.pixel_size is None:
+            if grid is None:
+                raise InputError("scene DEM has no y/x coordinates and no attrs['pixel_size']; give pixel_size "
+                                 "(metres per pixel)")
+            self.pixel_size = grid
+        elif (isinstance(self.pixel_size, bool) or not isinstance(self.pixel_size, (int, float, np.number))
+              or not np.isfinite(self.pixel_size) or self.pixel_size <= 0):
+            raise InputError(f"pixel_size must be a positive number of metres, got {self.pixel_size!r}")
+        elif grid is not None and abs(self.pixel_size - grid) > 0.01 * grid:
+            raise InputError(f"pixel_size {self.pixel_size:g} m disagrees with the scene DEM's coordinates, which are "
+                             f"{grid:g} m apart; leave pixel_size out (it is read from the coordinates) or fix them")
+        self.pixel_size = float(self.pixel_size)
         ny, nx = self.dem.shape
         z = self.dem.values[: ny - ny % self.factor, : nx - nx % self.factor]
         self.dem = self.dem.isel(y=slice(0, z.shape[0]), x=slice(0, z.shape[1]))
@@ -73,7 +94,7 @@ def _like(dem: xr.DataArray, values: np.ndarray, name: str, units: str = "m", lo
 
 def reconstruct_all(scene: Scene, state: TopographyState) -> tuple[xr.DataArray, dict]:
     """Render the scene under the state's sun and reconstruct it with each method."""
-    img = render(scene.dem, state.sun_azimuth, state.sun_elevation)
+    img = render(scene.dem, state.sun_azimuth, state.sun_elevation, pixel_size=scene.pixel_size)  # north-up
     methods = ["upsample", "network"] + (["sfs"] if state.run_sfs else [])
     out = {m: reconstruct(img.values, scene.coarse, state.sun_azimuth, state.sun_elevation, method=m,
                           pixel_size=scene.pixel_size).values for m in methods}
@@ -146,8 +167,8 @@ def topography_view(state: TopographyState, scene: Scene,
     layout = hv.Layout(tiles + [prof]).cols(4)
     readout = "<br>".join(f"{m}: RMSE {v['rmse_m']:.2f} m, slope error {v['slope_error_deg']:.2f}°"
                           for m, v in metrics.items())
-    shadow = float((img.values == 0).mean())
-    readout += f"<br>shadowed: {100 * shadow:.0f} % of the image"
+    dark = float((img.values == 0).mean())  # cast shadows and faces turned from the sun alike
+    readout += f"<br>dark (cast + self-shadow): {100 * dark:.0f} % of the image"
     return TopographyView(img, res, metrics, layout, readout)
 
 
@@ -186,7 +207,7 @@ class TopographyPanel(base.Panel):
 
 def sun_elevation_table(
     dem: xr.DataArray,
-    pixel_size: float,
+    pixel_size: float | None = None,
     sun_azimuth: float = 135.0,
     elevations: Sequence[float] = (2.0, 5.0, 15.0, 30.0),
     methods: Sequence[str] = METHODS,
@@ -200,9 +221,10 @@ def sun_elevation_table(
     Parameters
     ----------
     dem
-        True DEM on ``(y, x)`` metres (cropped to a multiple of ``factor``, as in :class:`Scene`).
+        True DEM on ``(y, x)`` metres (put north-up and cropped to a multiple of ``factor``, as in
+        :class:`Scene`: the table does not depend on the order the rows are stored in).
     pixel_size
-        Metres per pixel.
+        Metres per pixel; None reads it from the coordinates (given, it must agree with them; see :class:`Scene`).
     sun_azimuth
         Degrees clockwise from north towards the sun.
     elevations
@@ -216,26 +238,27 @@ def sun_elevation_table(
     -------
     pandas.DataFrame
         Index ``sun elevation (deg)``; columns ``(quantity, method)``: ``RMSE (m)`` and
-        ``slope error (deg)`` per method, and ``("shadowed (%)", "")``, the share of the image in
-        cast shadow (the same for every method).
+        ``slope error (deg)`` per method, and ``("cast shadow (%)", "")``, the share of the image in
+        cast shadow (:func:`~workbench.synth.render.cast_shadows`; faces merely turned from the sun not
+        counted; the same for every method).
     """
     scene = Scene(dem, pixel_size, factor)
     truth = scene.dem.values
     rmse_, slope, shadow = {}, {}, {}
     for el in elevations:
         el = float(el)
-        img = render(scene.dem, sun_azimuth, el).values
-        shadow[el] = 100.0 * float((img == 0).mean())
+        img = render(scene.dem, sun_azimuth, el, pixel_size=scene.pixel_size).values  # north-up, as the scene
+        shadow[el] = 100.0 * float(np.asarray(cast_shadows(scene.dem, sun_azimuth, el, scene.pixel_size)).mean())
         for m in methods:
-            z = reconstruct(img, scene.coarse, sun_azimuth, el, method=m, pixel_size=pixel_size).values
+            z = reconstruct(img, scene.coarse, sun_azimuth, el, method=m, pixel_size=scene.pixel_size).values
             rmse_[(el, m)] = rmse(z, truth)
-            slope[(el, m)] = slope_error_deg(z, truth, pixel_size)
+            slope[(el, m)] = slope_error_deg(z, truth, scene.pixel_size)
     index = pd.Index([float(e) for e in elevations], name="sun elevation (deg)")
     cols: dict[tuple[str, str], list[float]] = {}
     for name, vals in (("RMSE (m)", rmse_), ("slope error (deg)", slope)):
         for m in methods:
             cols[(name, m)] = [vals[(e, m)] for e in index]
-    cols[("shadowed (%)", "")] = [shadow[e] for e in index]
+    cols[("cast shadow (%)", "")] = [shadow[e] for e in index]
     out = pd.DataFrame(cols, index=index)
     out.columns = pd.MultiIndex.from_tuples(out.columns, names=["quantity", "method"])
     return out
