@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -113,3 +114,61 @@ def test_nan_where_no_band_looks_is_ignored_and_bad_calls_say_what_to_do():
     for seed in (-1, 1.5):
         with pytest.raises(InputError, match="seed must be a whole number"):
             observe(da, "clementine_uvvis", seed=seed)
+
+
+@pytest.mark.parametrize("i,e,g", [(70.0, 0.0, 70.0), (80.0, 0.0, 80.0), (20.0, 40.0, 60.0)])
+def test_observe_hapke_geometry_is_undone_by_hapke_normalise(i, e, g):
+    """observe(model='hapke') uses each pixel's own w, the one normalise(model='hapke') inverts: the round
+    trip closes (a fixed w = 0.3 ratio gave 0.232 for a true 0.25)."""
+    from workbench.photometry import normalise
+
+    wl = np.arange(260.0, 2601.0, 20.0)
+    true = np.array([0.05, 0.25])
+    cube = xr.DataArray(np.repeat(true[:, None], wl.size, 1)[None].astype("float32"), dims=("lat", "lon", "wavelength"),
+                        coords={"lat": [0.0], "lon": [0.0, 1.0], "wavelength": wl})
+    for c in (cube, cube.chunk({"lon": 1})):
+        ob = observe(c, "clementine_uvvis", geometry={"i": i, "e": e, "g": g, "model": "hapke"})
+        back = normalise(ob["reflectance"].astype("float64").compute(), i, e, g, model="hapke")
+        np.testing.assert_allclose(back.transpose("band", "lat", "lon").values,
+                                   np.broadcast_to(true, (5, 1, 2)), atol=1e-3)
+
+
+def test_observe_refuses_impossible_geometry_and_lunar_lambert_beyond_its_range():
+    wl = np.arange(260.0, 2601.0, 20.0)
+    cube = _cube(np.full((2, 3, wl.size), 0.1), wl)
+    with pytest.raises(InputError, match="impossible geometry"):
+        observe(cube, "clementine_uvvis", geometry={"i": 10.0, "e": 0.0, "g": 80.0})
+    with pytest.raises(InputError, match="impossible geometry"):  # per-pixel angles are checked too
+        observe(cube, "clementine_uvvis", geometry={"i": xr.DataArray([30.0, 10.0, 30.0], dims="lon"), "e": 0.0,
+                                                      "g": 30.0, "model": "hapke"})
+    with pytest.raises(InputError, match="Lunar-Lambert model gives no positive reflectance"):
+        observe(cube, "clementine_uvvis", geometry={"i": 80.0, "e": 60.0, "g": 130.0})
+    ok = observe(cube, "clementine_uvvis", geometry={"i": 80.0, "e": 60.0, "g": 130.0, "model": "hapke"})
+    assert bool((ok["reflectance"] > 0).all())
+    # rounding within the tolerance passes; NaN geometry stays NaN out; unlit is dark
+    observe(cube, "clementine_uvvis", geometry={"i": 60.0, "e": 0.0, "g": 60.004})
+    nan = observe(cube, "clementine_uvvis", geometry={"i": xr.DataArray([np.nan, 95.0, 60.0], dims="lon"),
+                                                       "e": 0.0, "g": xr.DataArray([60.0, 95.0, 60.0], dims="lon")})
+    r = nan["reflectance"].sel(band="R750").values[0]
+    assert np.isnan(r[0]) and r[1] == 0.0 and r[2] > 0
+
+
+@pytest.mark.parametrize("table,match", [
+    ({"name": ["B1"], "center_nm": [750.0], "fwhm_nm": [0.0]}, "band FWHM .* positive"),
+    ({"name": ["B1"], "center_nm": [750.0], "fwhm_nm": [-10.0]}, "band FWHM .* positive"),
+    ({"name": ["B1"], "center_nm": [750.0], "fwhm_nm": [np.nan]}, "band FWHM .* positive"),
+    ({"name": ["B1"], "center_nm": [np.nan], "fwhm_nm": [10.0]}, "band centre of B1 is not a finite number"),
+    ({"name": ["B1", "B1"], "center_nm": [750.0, 950.0], "fwhm_nm": [10.0, 10.0]}, "repeats band names"),
+    ({"name": [], "center_nm": [], "fwhm_nm": []}, "has no bands"),
+])
+def test_custom_band_table_is_validated(table, match):
+    wl = np.arange(260.0, 2601.0, 20.0)
+    with pytest.raises(InputError, match=match):
+        resample_to_instrument(_cube(np.full((2, 3, wl.size), 0.1), wl), pd.DataFrame(table))
+
+
+def test_custom_band_table_is_labelled_custom():
+    wl = np.arange(260.0, 2601.0, 20.0)
+    ob = observe(_cube(np.full((2, 3, wl.size), 0.1), wl), INSTRUMENTS["lro_wac"].iloc[:2])
+    assert ob.attrs["instrument"] == "custom"
+    assert ob["reflectance"].attrs["long_name"] == "simulated custom reflectance"

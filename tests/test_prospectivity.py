@@ -12,6 +12,7 @@ from workbench.analysis import prospectivity as P
 from workbench.analysis.layers import Normalisation, crater_density, roughness, slope, stack_layers
 from workbench.errors import CheckpointError, InputError
 from workbench.geo import MOON_RADIUS_KM, MOON_RADIUS_M, area_weights, global_grid
+from workbench.synth.deposits import deposit_records
 
 LAYERS = ("TiO2", "FeO", "npfe", "elevation")
 
@@ -244,7 +245,7 @@ def test_synthetic_case_default_unchanged_and_fainter_deposits():
     assert np.nanmean(tio2_f[dep]) < np.nanmean(tio2[dep]) - 0.3
     np.testing.assert_array_equal(tio2_f[~dep & (moon["deposit_strength"].values == 0)],
                                   tio2[~dep & (moon["deposit_strength"].values == 0)])
-    assert all(0.03 <= d["ilmenite_target"] <= 0.06 for d in moon_f.attrs["deposits"])
+    assert all(0.03 <= d["ilmenite_target"] <= 0.06 for d in deposit_records(moon_f))
     with pytest.raises(InputError, match="ilmenite_target"):
         P.synthetic_case(3, 1, ilmenite_target=(0.2, 0.1))
 

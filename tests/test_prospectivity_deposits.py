@@ -31,7 +31,9 @@ def test_deposits_are_stoichiometric(planted):
     ox = oxides_from_modes(planted["mode"], planted["silicate_mg_number"])
     for name in ("TiO2", "FeO", "MgO"):
         np.testing.assert_allclose(planted[name].values, ox[name].values, rtol=1e-4)
-    assert len(planted.attrs["deposits"]) == 12
+    from workbench.synth.deposits import deposit_records
+
+    assert len(deposit_records(planted)) == 12
 
 
 def test_deposits_raise_ilmenite_and_lower_maturity(moon, planted):
@@ -65,7 +67,7 @@ def test_plant_deposits_is_seeded_and_checks_input(moon):
 
 
 def test_planting_twice_keeps_the_first_set(moon, planted):
-    from workbench.synth.deposits import plant_deposits
+    from workbench.synth.deposits import deposit_records, plant_deposits
 
     again = plant_deposits(planted, n=5, seed=4, radius_px=(1, 4), reflectance=False)
     first = planted["deposit"].values
@@ -75,7 +77,7 @@ def test_planting_twice_keeps_the_first_set(moon, planted):
                                   np.maximum(planted["deposit_strength"].values,
                                              plant_deposits(moon, n=5, seed=4, radius_px=(1, 4),
                                                             reflectance=False)["deposit_strength"].values))
-    assert again.attrs["deposits"][:12] == planted.attrs["deposits"] and len(again.attrs["deposits"]) == 17
+    assert deposit_records(again)[:12] == deposit_records(planted) and len(deposit_records(again)) == 17
     assert again.attrs["deposit_seeds"] == [3, 4] and again.attrs["deposit_seed"] == 4
     assert "deposit_seeds" not in planted.attrs  # a single plant is as before
 
@@ -93,3 +95,24 @@ def test_plant_deposits_refuses_bad_ranges(moon, kw, match):
 
     with pytest.raises(InputError, match=match):
         plant_deposits(moon, n=3, reflectance=False, **kw)
+
+
+def test_planted_moon_writes_to_netcdf_and_keeps_its_records(moon, planted, tmp_path):
+    """attrs["deposits"] was a list of dicts, which to_netcdf refuses; it is a JSON string now."""
+    import xarray as xr
+
+    from workbench.synth.deposits import deposit_records, plant_deposits
+
+    path = tmp_path / "planted.nc"
+    planted[["deposit", "deposit_strength", "TiO2"]].to_netcdf(path)
+    back = xr.load_dataset(path)
+    assert deposit_records(back) == deposit_records(planted)
+    assert set(deposit_records(back)[0]) == {"lat", "lon", "radius_px", "ilmenite_target", "glass_added",
+                                             "maturity_factor"}
+    # a Moon planted by an older version (a list of dicts) is read and planted into as before
+    old = planted.assign_attrs(deposits=deposit_records(planted))
+    assert deposit_records(old) == deposit_records(planted)
+    again = plant_deposits(old, n=2, seed=5, radius_px=(1, 2), reflectance=False)
+    assert len(deposit_records(again)) == 14
+    with pytest.raises(InputError, match="JSON list"):
+        deposit_records(moon.assign_attrs(deposits="not json"))

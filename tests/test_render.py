@@ -148,3 +148,34 @@ def test_shadows_on_a_wide_geographic_grid_do_not_depend_on_its_extent(az):
     # the two grids march along different axes, so near-threshold pixels may differ (2 % here); before
     # sub-stepping, 23 % (sun at 170 deg) and 5 % (150 deg) of the pixels differed
     assert np.mean(full[-sub.shape[0]:] != sub) < 0.03
+
+
+def test_pixel_size_keeps_the_direction_of_ascending_y():
+    """pixel_size= overrides the spacing only: a y-ascending DEM (row 0 south) is still put north-up, so
+    a wall under a northern sun shades the ground south of it with or without pixel_size."""
+    n = 40
+    z = np.zeros((n, n))
+    z[20, :] = 100.0  # east-west wall
+    y_up = (np.arange(n) + 0.5) * 10.0  # ascending: row 0 is the southern edge
+    x = (np.arange(n) + 0.5) * 10.0
+    dem = xr.DataArray(z, dims=("y", "x"), coords={"y": y_up, "x": x}, attrs={"units": "m"})
+    a = cast_shadows(dem, 0.0, 45.0)
+    b = cast_shadows(dem, 0.0, 45.0, pixel_size=10.0)
+    np.testing.assert_array_equal(b.values, a.values)
+    assert a.y.values[a.values[:, 5]].max() < y_up[20]  # south of the wall
+    # and the shading of a slope (rises to the north, sun in the east) does not depend on pixel_size either
+    ramp = dem.copy(data=np.repeat(np.arange(n)[:, None] * 3.0, n, 1))
+    np.testing.assert_array_equal(render(ramp, 60.0, 30.0, pixel_size=10.0).values,
+                                  render(ramp, 60.0, 30.0).values)
+
+
+def test_geographic_dem_across_the_seam_is_regular():
+    """Longitudes running east across ±180° are regular steps modulo 360°: same image as off the seam."""
+    lat = np.arange(9.75, -10, -0.5)
+    lon_seam = np.r_[np.arange(170.25, 180, 0.5), np.arange(-179.75, -170, 0.5)]
+    z = np.random.default_rng(0).normal(0.0, 3000.0, (lat.size, lon_seam.size))
+    seam = xr.DataArray(z, dims=("lat", "lon"), coords={"lat": lat, "lon": lon_seam}, attrs={"units": "m"})
+    plain = seam.assign_coords(lon=np.arange(lon_seam.size) * 0.5 + 10.25)
+    np.testing.assert_array_equal(render(seam, 70.0, 20.0).values, render(plain, 70.0, 20.0).values)
+    np.testing.assert_array_equal(render(seam[:, ::-1], 70.0, 20.0).values[:, ::-1],
+                                  render(plain, 70.0, 20.0).values)

@@ -123,3 +123,39 @@ def test_glass_free_iron_rich_soil_is_computed_and_lazy_blocks_are_checked():
                                          xr.DataArray([0.3] * 4, dims="p").chunk({"p": 2}))
     with pytest.raises(InputError, match="Mg# outside"):
         out.compute()
+
+
+def test_scalar_and_differently_dimensioned_mg_and_npfe_broadcast():
+    """A number, a 0-d DataArray or a DataArray on some of the pixel dims gives the same spectra as full
+    per-pixel arrays (they used to fail in the kernel)."""
+    m = np.array([0.75, 0.09, 0.035, 0.03, 0.005, 0.09])
+    mode = xr.DataArray(np.tile(m, (2, 3, 1)), dims=("y", "x", "mineral"), coords={"mineral": list(MINERALS)})
+    wl = [415.0, 750.0, 950.0]
+    full = spectra.reflectance_from_modes(mode, xr.full_like(mode.isel(mineral=0, drop=True), 70.0),
+                                          xr.full_like(mode.isel(mineral=0, drop=True), 0.2), wl)
+    for mg, npfe in [(70.0, 0.2), (xr.DataArray(70.0), xr.DataArray(0.2)),
+                     (xr.DataArray([70.0, 70.0], dims="y"), xr.DataArray([0.2, 0.2, 0.2], dims="x"))]:
+        for md in (mode, mode.chunk({"y": 1})):
+            out = spectra.reflectance_from_modes(md, mg, npfe, wl).transpose("y", "x", "wavelength")
+            np.testing.assert_array_equal(out.values, full.values)
+    # npfe along a dim that mg lacks: each column its own npFe
+    out = spectra.reflectance_from_modes(mode, xr.DataArray([70.0, 70.0], dims="y"),
+                                         xr.DataArray([0.0, 0.2, 0.4], dims="x"), wl)
+    np.testing.assert_array_equal(out.sel(x=1).values, full.sel(x=1).values)
+    assert float(out.isel(y=0, x=0, wavelength=1)) > float(out.isel(y=0, x=2, wavelength=1))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: spectra.single_scattering_albedo("olivine", WL, 70.0, npfe=-0.1), "npfe must be >= 0"),
+    (lambda: spectra.npfe_absorption(WL, -0.1), "npfe_wt must be >= 0"),
+    (lambda: spectra.single_scattering_albedo("glass", WL, 70.0, feo_wt=-2.0), "feo_wt must be >= 0"),
+    (lambda: spectra.single_scattering_albedo("low_ca_pyroxene", WL, 120.0), "Mg#\\) outside 0–100"),
+    (lambda: spectra.imaginary_index("olivine", WL, -5.0), "Mg#\\) outside 0–100"),
+    (lambda: spectra.single_scattering_albedo("olivine", WL, 0.7), "looks like a fraction.*multiply it by 100"),
+    (lambda: _soil([0.5, 0.5, 0, 0, 0, 0], mg=0.7), "looks like a fraction"),
+])
+def test_mg_number_and_npfe_outside_their_ranges_are_refused(call, message):
+    """Negative npFe gave albedos outside [0, 1] (w up to 5.9 at npfe = -0.5 wt%, below 0 at -2 wt%) and an
+    Mg# outside 0–100 negative FeO; both are refused now, as is an Mg# given as a fraction."""
+    with pytest.raises(InputError, match=message):
+        call()

@@ -37,6 +37,17 @@ def test_bad_library_shape():
         spectral_library((1, 10))
 
 
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"cell": 2.5}, "cell a whole number"),  # was a TypeError deep in scipy
+    ({"seed": 1.7}, "seed must be a whole number >= 0"),  # was silently seed 1
+    ({"seed": -1}, "seed must be a whole number >= 0"),  # was a numpy ValueError
+    ({"shape": (16.5, 24)}, "shape must be two whole numbers"),
+])
+def test_bad_library_options_are_one_input_error(kw, match):
+    with pytest.raises(InputError, match=match):
+        spectral_library(**{"shape": (16, 24), **kw})
+
+
 def test_library_grid_is_already_in_the_training_layout():
     """The models put other layouts north-up before training; the library must not be flipped, or its patch
     draws (and the committed weights' recipe) would change."""

@@ -109,6 +109,11 @@ def test_bad_input():
         make_moon(geography="mars")
     with pytest.raises(InputError, match="resolution_ppd"):
         make_moon(resolution_ppd=-1)
+    with pytest.raises(InputError, match="resolution_ppd must be a number .* got '4' of type str"):
+        make_moon(resolution_ppd="4", geography="procedural", cache=False)  # was a numpy TypeError
+    for seed in (None, True, 1.5, -1):
+        with pytest.raises(InputError, match="seed must be a non-negative integer"):
+            make_moon(seed=seed, resolution_ppd=1, geography="procedural", cache=False)
 
 
 def test_stoichiometry_known_answers():
@@ -174,3 +179,21 @@ def test_auto_moon_built_offline_is_not_kept_once_real_data_is_there(monkeypatch
     assert make_moon(seed=0, resolution_ppd=0.5).attrs["geography"] == "real" and calls
     assert sorted(p.name.rsplit("_", 1)[1] for p in tmp_path.glob("synthetic_moon_*")) == ["procedural.zarr",
                                                                                         "real.zarr"]
+
+
+def test_mg_number_outside_0_100_or_as_a_fraction_is_refused():
+    """Mg# 150 gave negative FeO; Mg# 0.7 (a fraction) gave an iron-rich rock without a word."""
+    import xarray as xr
+
+    with pytest.raises(InputError, match="outside 0–100"):
+        mineral_oxides("olivine", 150.0)
+    with pytest.raises(InputError, match="looks like a fraction.*multiply it by 100"):
+        mineral_oxides("olivine", 0.7)
+    m = xr.DataArray(np.array([0.5, 0.2, 0, 0, 0, 0.3]), dims="mineral", coords={"mineral": list(MINERALS)})
+    with pytest.raises(InputError, match="outside 0–100"):
+        oxides_from_modes(m, xr.DataArray(-10.0))
+    with pytest.raises(InputError, match="looks like a fraction"):
+        oxides_from_modes(m, xr.DataArray([0.6, 0.7], dims="y"))
+    # the end-members and NaN stay accepted: Mg# 0 (fayalite) and 100 (forsterite), NaN in -> NaN out
+    assert mineral_oxides("olivine", 0.0)["FeO"] > 70
+    assert np.isnan(oxides_from_modes(m, xr.DataArray(np.nan))["FeO"])

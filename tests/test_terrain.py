@@ -90,6 +90,22 @@ def test_bad_terrain_input():
         make_terrain(32, -1.0)
 
 
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"saturation": -1.0}, r"saturation must lie in \[0, 1\]"),  # was a numpy ValueError (lam < 0)
+    ({"min_crater_px": 0.0}, r"min_crater_px must lie in \(0, inf\)"),  # was ZeroDivisionError
+    ({"seed": None}, "seed must be a whole number >= 0"),  # was TypeError
+    ({"seed": -1}, "seed must be a whole number >= 0"),  # was a numpy ValueError
+    ({"roughness_m": -2.0}, r"roughness_m must lie in \[0, inf\)"),  # was accepted (sign flipped)
+    ({"hurst": -0.5}, r"hurst must lie in \(0, 1\]"),  # was accepted
+    ({"degraded_fraction": 5.0}, r"degraded_fraction must lie in \[0, 1\]"),  # was accepted
+    ({"max_craters": -3}, "max_craters must be a whole number >= 0"),  # was a numpy ValueError
+    ({"sfd_slope": float("nan")}, "sfd_slope must lie in"),
+])
+def test_terrain_options_outside_their_ranges_are_one_input_error(kw, match):
+    with pytest.raises(InputError, match=match):
+        make_terrain(64, 10.0, **kw)
+
+
 def test_recorded_slopes_match_the_real_catalogues(mirror):
     if not (mirror / "craters/head2010_craters_ge20km_deepmoon.csv").exists():
         pytest.skip("the data mirror has no crater catalogues")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from .._lazy import lazy_getattr
 
 _EXPORTS = {
+    "deposit_records": "workbench.synth.deposits",
     "make_moon": "workbench.synth.moon",
     "INSTRUMENTS": "workbench.synth.instruments",
     "observe": "workbench.synth.instruments",

@@ -47,12 +47,40 @@ RESPONSE_SIGMAS = 3.0
 
 
 def get_instrument(instrument: str | pd.DataFrame) -> pd.DataFrame:
-    """The band table of ``instrument`` (a name in :data:`INSTRUMENTS` or a table with the columns)."""
+    """The band table of ``instrument`` (a name in :data:`INSTRUMENTS` or a table with the columns).
+
+    Raises
+    ------
+    InputError
+        Unknown name; a table without the columns ``name``, ``center_nm``, ``fwhm_nm``, without rows,
+        with repeated band names, a centre that is not a finite number of nm or a FWHM that is not a
+        positive finite number of nm.
+    """
     if isinstance(instrument, pd.DataFrame):
         missing = {"name", "center_nm", "fwhm_nm"} - set(instrument.columns)
         if missing:
             raise InputError(f"instrument table lacks columns {sorted(missing)}; need name, center_nm, fwhm_nm")
-        return instrument.reset_index(drop=True)
+        table = instrument.reset_index(drop=True)
+        if table.empty:
+            raise InputError("instrument table has no bands; give one row (name, center_nm, fwhm_nm) per band")
+        names = table["name"].astype(str)
+        if names.duplicated().any():
+            raise InputError(f"instrument table repeats band names {sorted(set(names[names.duplicated()]))}; "
+                             "give every band its own name")
+        try:
+            centre = table["center_nm"].to_numpy(dtype=float)
+            fwhm = table["fwhm_nm"].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise InputError("instrument table columns center_nm and fwhm_nm must be numbers (nm)") from None
+        bad_c = ~np.isfinite(centre)
+        if bad_c.any():
+            raise InputError(f"band centre of {', '.join(names[bad_c])} is not a finite number; give center_nm "
+                             "in nm")
+        bad_f = ~(np.isfinite(fwhm) & (fwhm > 0))
+        if bad_f.any():
+            shown = ", ".join(f"{n}: {v:g}" for n, v in zip(names[bad_f], fwhm[bad_f], strict=True))
+            raise InputError(f"band FWHM ({shown}) must be a positive number of nm (fwhm_nm)")
+        return table
     if instrument not in INSTRUMENTS:
         raise InputError(f"unknown instrument {instrument!r}; choose one of {sorted(INSTRUMENTS)}")
     return INSTRUMENTS[instrument]
@@ -172,6 +200,50 @@ def _per_band(value, bands: list[str], rng: np.random.Generator, name: str, cent
     return arr
 
 
+#: Tolerance (degrees) of the spherical-triangle condition ``|i - e| <= g <= i + e`` in :func:`observe`.
+GEOMETRY_TOLERANCE_DEG = 0.01
+
+
+def _check_geometry(i: xr.DataArray, e: xr.DataArray, g: xr.DataArray, model: str) -> None:
+    """Refuse (i, e, g) that no sun–surface–viewer configuration has, and Lunar-Lambert geometry where
+    McEwen's L(g) makes a lit pixel's reflectance non-positive (NaN angles are skipped: NaN in, NaN out)."""
+    from ..photometry import _check_angles, lunar_lambert, mcewen_L
+
+    ii, ee, gg = (np.asarray(a.values, dtype=float) for a in xr.broadcast(i, e, g))
+    _check_angles(ii, ee, gg)
+    with np.errstate(invalid="ignore"):
+        known = np.isfinite(ii) & np.isfinite(ee) & np.isfinite(gg)
+        tol = GEOMETRY_TOLERANCE_DEG
+        impossible = known & ((gg < np.abs(ii - ee) - tol) | (gg > ii + ee + tol))
+    if impossible.any():
+        k = np.flatnonzero(impossible.ravel())[0]
+        raise InputError(
+            f"{int(impossible.sum())} pixel(s) have an impossible geometry, e.g. i={ii.ravel()[k]:g}, "
+            f"e={ee.ravel()[k]:g}, g={gg.ravel()[k]:g} deg: the phase angle must lie between |i - e| and i + e; "
+            "check the angles (degrees) and their order (i, e, g)")
+    if model == "lunar-lambert":
+        lit = known & is_lit(ii)
+        with np.errstate(invalid="ignore"):
+            bad = lit & ~(np.asarray(lunar_lambert(ii, ee, gg), dtype=float) > 0)
+        if bad.any():
+            worst = float(np.max(gg[bad]))
+            raise InputError(
+                f"the Lunar-Lambert model gives no positive reflectance at {int(bad.sum())} lit pixel(s) "
+                f"(phase up to {worst:g} deg, where McEwen's L(g) = {float(mcewen_L(worst)):.3g}): it is not valid "
+                "at such high phase angles; use geometry model='hapke' or lower phase angles")
+
+
+def _hapke_factor(true, i, e, g):
+    """Per-pixel Hapke factor f(w, i, e, g) / f(w, 30, 0, 30), ``w`` inverted from ``true`` (I/F at the
+    standard geometry); 0 where unlit, NaN where ``true`` or an angle is NaN."""
+    from ..photometry import STANDARD_GEOMETRY, hapke, hapke_w_from_reflectance
+
+    true, i, e, g = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (true, i, e, g)))
+    w = np.maximum(hapke_w_from_reflectance(true, *STANDARD_GEOMETRY), 1e-6)  # w = 0: the limit of small w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hapke(w, i, e, g) / hapke(w, *STANDARD_GEOMETRY)
+
+
 def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr: float | None = None,
             stripes: float = 0.0, gain_error=None, offset_error=None, geometry: dict | None = None,
             seed: int = 0) -> xr.Dataset:
@@ -200,7 +272,14 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
         (degrees; scalars or DataArrays broadcastable to the map) and optionally ``"model"``
         (``"lunar-lambert"``, default, or ``"hapke"``): reflectance is scaled by
         ``f(i, e, g) / f(30, 0, 30)`` of that photometric model; unlit pixels (i ≥ 90°) are dark (0),
-        NaN angles give NaN.
+        NaN angles give NaN. With ``"hapke"`` the factor is that of each pixel's and band's own
+        single-scattering albedo ``w`` (inverted from its true reflectance at the standard geometry,
+        :data:`workbench.photometry.HAPKE_DEFAULTS`), so
+        ``workbench.photometry.normalise(observed, i, e, g, model="hapke")`` recovers the true
+        reflectance. The angles must form a spherical triangle, ``|i − e| ≤ g ≤ i + e`` (within
+        :data:`GEOMETRY_TOLERANCE_DEG`), and with ``"lunar-lambert"`` every lit pixel must keep a positive
+        reflectance (McEwen's L(g) turns negative above g ≈ 104°, which can make it negative at high
+        phase); otherwise :class:`~workbench.errors.InputError`.
     seed
         Seed of every random draw (a whole number ≥ 0). The noise of a lazy (dask) cube is drawn chunk by
         chunk: the same call on the same input (same chunks) reproduces it exactly, while a loaded or
@@ -214,8 +293,8 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
     xarray.Dataset
         ``reflectance`` (band, ...) observed; ``true_reflectance`` (band, ...) at the standard geometry
         without errors; ``stripe_gain``/``stripe_offset`` (band, column); ``gain``/``offset`` (band);
-        ``photometric_factor`` when a geometry is given; attrs ``instrument``, ``snr``, ``stripes``,
-        ``seed``.
+        ``photometric_factor`` when a geometry is given (per band too with ``"hapke"``); attrs
+        ``instrument`` (the name, or ``"custom"`` for a band table), ``snr``, ``stripes``, ``seed``.
     """
     refl = moon["reflectance"] if isinstance(moon, xr.Dataset) else moon
     if not is_whole_number(seed) or seed < 0:
@@ -225,6 +304,7 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
                          f"dim, got dims {refl.dims}; for a single spectrum use "
                          "resample_to_instrument(spectrum, instrument)")
     true = resample_to_instrument(refl, instrument)
+    label = instrument if isinstance(instrument, str) else "custom"
     bands = list(true["band"].values)
     rng = np.random.default_rng([int(seed), 4242])
     gain = _per_band(gain_error, bands, rng, "gain_error", 1.0)
@@ -249,17 +329,26 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
         if not isinstance(geometry, dict) or not {"i", "e", "g"} <= set(geometry):
             raise InputError("geometry must be a dict with keys 'i', 'e', 'g' (degrees) and optional 'model'")
         model = geometry.get("model", "lunar-lambert")
+        if model == "lunar_lambert":
+            model = "lunar-lambert"
+        if model not in ("lunar-lambert", "hapke"):
+            raise InputError(f"unknown photometric model {model!r}; use 'lunar-lambert' or 'hapke'")
+        angles = [xr.DataArray(geometry[k]) if not isinstance(geometry[k], xr.DataArray) else geometry[k]
+                  for k in ("i", "e", "g")]
+        _check_geometry(*angles, model)
+        if model == "hapke":
+            # each pixel's own w, from its band reflectance at the standard geometry, as
+            # workbench.photometry.normalise(model="hapke") inverts it: the two close the loop
+            factor = xr.apply_ufunc(_hapke_factor, true, *angles, dask="parallelized", output_dtypes=[float])
+            factor.attrs = {"units": "1", "long_name": "hapke f(w,i,e,g)/f(w,30,0,30), w of each pixel and band"}
+        else:
+            def forward(i, e, g):  # f(i,e,g)/f(30,0,30); an unlit pixel (i >= 90) is dark, 0, not NaN
+                with np.errstate(divide="ignore"):
+                    unknown = np.isnan(np.asarray(i, dtype=float))  # NaN geometry stays NaN
+                    return np.where(is_lit(i) | unknown, 1.0 / normalisation_factor(i, e, g, model=model), 0.0)
 
-        def forward(i, e, g):  # f(i,e,g)/f(30,0,30); an unlit pixel (i >= 90) is dark, 0, not NaN
-            with np.errstate(divide="ignore"):
-                unknown = np.isnan(np.asarray(i, dtype=float))  # NaN geometry stays NaN
-                return np.where(is_lit(i) | unknown, 1.0 / normalisation_factor(i, e, g, model=model), 0.0)
-
-        factor = xr.apply_ufunc(forward,
-                                *(xr.DataArray(geometry[k]) if not isinstance(geometry[k], xr.DataArray)
-                                  else geometry[k] for k in ("i", "e", "g")),
-                                dask="allowed")
-        factor.attrs = {"units": "1", "long_name": f"{model} f(i,e,g)/f(30,0,30)"}
+            factor = xr.apply_ufunc(forward, *angles, dask="allowed")
+            factor.attrs = {"units": "1", "long_name": f"{model} f(i,e,g)/f(30,0,30)"}
         obs = obs * factor
         out["photometric_factor"] = factor
     obs = (obs * stripe_gain.astype("float32") + stripe_offset.astype("float32")) * gain_da.astype(
@@ -277,11 +366,11 @@ def observe(moon: xr.Dataset | xr.DataArray, instrument: str | pd.DataFrame, snr
             noise = np.random.default_rng([int(seed), 7]).standard_normal(shape, dtype="float32")
         obs = obs + obs.copy(data=noise) * (np.abs(obs) / float(snr))
     obs = obs.transpose("band", *spatial).astype("float32")
-    obs.attrs = {"units": "1", "long_name": f"simulated {instrument} reflectance"}
+    obs.attrs = {"units": "1", "long_name": f"simulated {label} reflectance"}
     out.update(reflectance=obs, true_reflectance=true, stripe_gain=stripe_gain, stripe_offset=stripe_offset,
                gain=gain_da, offset=offset_da)
     ds = xr.Dataset(out)
-    ds.attrs.update(instrument=instrument if isinstance(instrument, str) else "custom",
+    ds.attrs.update(instrument=label,
                     snr=float(snr) if snr is not None else "none", stripes=float(stripes), seed=int(seed),
                     crs=refl.attrs.get("crs", "IAU_2015:30100"))
     return ds

@@ -30,6 +30,7 @@ import xarray as xr
 from scipy import ndimage
 
 from ..errors import InputError
+from ..validate import is_whole_number
 from .minerals import MINERALS, oxides_from_modes
 
 ILMENITE_TIO2_WT = 53.5  # wt% TiO2 in ilmenite
@@ -61,12 +62,14 @@ def spectral_library(shape: tuple[int, int] = (360, 720), cell: int = 8, seed: i
     Parameters
     ----------
     shape
-        ``(rows, cols)`` of the pseudo-map (pixels); 360 × 720 holds about 4 000 independent compositions.
+        ``(rows, cols)`` of the pseudo-map (whole numbers of pixels, at least 2 each); 360 × 720 holds
+        about 4 000 independent compositions.
     cell
-        Pixels between independent compositions; values are interpolated bilinearly in between, so
-        the map also holds their mixtures and the 3×3 context of a network sees smooth ground.
+        Pixels between independent compositions (a whole number >= 1); values are interpolated bilinearly
+        in between, so the map also holds their mixtures and the 3×3 context of a network sees smooth
+        ground.
     seed
-        Random seed.
+        Random seed, a whole number >= 0.
 
     Returns
     -------
@@ -77,15 +80,27 @@ def spectral_library(shape: tuple[int, int] = (360, 720), cell: int = 8, seed: i
         descending to 0° in the last row as on every grid here, longitude from 0°; not a place on the
         Moon: ``attrs["geography"] == "library"``).
 
+    Raises
+    ------
+    InputError
+        A shape, cell or seed that is not a whole number in its range.
+
     Examples
     --------
     >>> lib = spectral_library((16, 24), cell=8, seed=1)
     >>> lib["FeO"].shape, lib.attrs["geography"]
     ((16, 24), 'library')
     """
+    if (not isinstance(shape, tuple | list) or len(shape) != 2 or not all(is_whole_number(v) for v in shape)
+            or not is_whole_number(cell)):
+        raise InputError(f"library shape must be two whole numbers of pixels and cell a whole number of pixels, "
+                         f"got shape {shape!r}, cell {cell!r}")
     ny, nx = (int(v) for v in shape)
     if ny < 2 or nx < 2 or int(cell) < 1:
         raise InputError(f"library shape must be at least 2 x 2 pixels and cell >= 1, got {shape}, {cell}")
+    if isinstance(seed, bool) or not (is_whole_number(seed) or (isinstance(seed, float) and seed.is_integer())) \
+            or seed < 0:
+        raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
     from .moon import NPFE_PER_FEO, _with_reflectance
 
     rng = np.random.default_rng([int(seed), 2004])

@@ -73,8 +73,42 @@ def _formula_moles(mineral: str, x):
     raise KeyError(mineral)
 
 
+def check_mg_number(mg_number, name: str = "Mg#") -> None:
+    """Refuse an Mg# outside 0–100, or one given as a fraction (every value in (0, 1]); NaN passes.
+
+    Dask-backed values are not computed here (the spectral kernel checks each block it computes).
+
+    Raises
+    ------
+    InputError
+        Naming the range found and the fix.
+    """
+    data = getattr(mg_number, "data", mg_number)
+    if type(data).__module__.startswith("dask"):
+        return
+    try:
+        v = np.asarray(data, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be numbers (molar 100·Mg/(Mg+Fe) of the mafic silicates, 0–100)") from None
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return
+    lo, hi = float(v.min()), float(v.max())
+    if lo < 0 or hi > 100:
+        raise InputError(f"{name} outside 0–100 ({lo:.4g}–{hi:.4g}): Mg# is the molar 100·Mg/(Mg+Fe) of the "
+                         "mafic silicates; give values in 0–100")
+    if 0 < hi <= 1:
+        raise InputError(f"{name} {lo:.4g}–{hi:.4g} looks like a fraction: Mg# is the molar 100·Mg/(Mg+Fe) "
+                         "of the mafic silicates, in 0–100; multiply it by 100")
+
+
 def mineral_oxides(mineral: str, mg_number) -> dict[str, np.ndarray]:
     """Oxide weight percentages of one crystalline phase at the given Mg# (0–100).
+
+    Raises
+    ------
+    InputError
+        An Mg# outside 0–100 or given as a fraction (:func:`check_mg_number`).
 
     Examples
     --------
@@ -82,7 +116,9 @@ def mineral_oxides(mineral: str, mg_number) -> dict[str, np.ndarray]:
     >>> round(float(ox["MgO"]), 1), round(float(ox["SiO2"]), 1)
     (57.3, 42.7)
     """
-    return mineral_oxides_xr(mineral, np.asarray(mg_number, dtype=float))
+    mg = np.asarray(mg_number, dtype=float)
+    check_mg_number(mg)
+    return _oxides_of(mineral, mg)
 
 
 def _check_modes(mode: xr.DataArray) -> None:
@@ -126,7 +162,8 @@ def oxides_from_modes(mode: xr.DataArray, mg_number: xr.DataArray) -> xr.Dataset
     InputError
         If a pixel is entirely glass: glass is modelled as melted local soil (the composition of
         the crystalline part), so a pure-glass pixel has no defined composition. Dask-backed
-        input is not computed for this check; such pixels come out as NaN there.
+        input is not computed for this check; such pixels come out as NaN there. Also an Mg# outside
+        0–100 or given as a fraction (:func:`check_mg_number`; not computed for dask-backed input).
 
     Examples
     --------
@@ -138,10 +175,7 @@ def oxides_from_modes(mode: xr.DataArray, mg_number: xr.DataArray) -> xr.Dataset
     """
     _check_modes(mode)
     mg = mg_number
-    if isinstance(getattr(mg, "data", mg), np.ndarray | float | int):
-        vals = np.asarray(getattr(mg, "data", mg), dtype=float)
-        if np.any((vals < 0) | (vals > 100)):
-            raise InputError("mg_number must lie in [0, 100] (molar 100·Mg/(Mg+Fe) of the silicates)")
+    check_mg_number(mg, "mg_number (Mg#)")
     crystalline = [m for m in MINERALS if m != "glass"]
     frac_xtal = sum(mode.sel(mineral=m) for m in crystalline)
     if isinstance(frac_xtal.data, np.ndarray):
@@ -155,7 +189,7 @@ def oxides_from_modes(mode: xr.DataArray, mg_number: xr.DataArray) -> xr.Dataset
     for ox in OXIDES:
         acc = 0.0
         for m in crystalline:
-            comp = mineral_oxides_xr(m, mg)
+            comp = _oxides_of(m, mg)
             if ox in comp:
                 acc = acc + mode.sel(mineral=m, drop=True) * comp[ox]
         # glass = melted local soil: same composition as the crystalline part
@@ -170,7 +204,15 @@ def oxides_from_modes(mode: xr.DataArray, mg_number: xr.DataArray) -> xr.Dataset
 
 
 def mineral_oxides_xr(mineral: str, mg_number):
-    """:func:`mineral_oxides` that keeps xarray/dask inputs lazy (formula arithmetic only)."""
+    """:func:`mineral_oxides` that keeps xarray/dask inputs lazy (formula arithmetic only).
+
+    In-memory Mg# is checked as by :func:`check_mg_number`; dask-backed Mg# is not computed for that."""
+    check_mg_number(mg_number)
+    return _oxides_of(mineral, mg_number)
+
+
+def _oxides_of(mineral: str, mg_number):
+    """The formula arithmetic of :func:`mineral_oxides_xr`, unchecked (callers have checked Mg#)."""
     x = mg_number / 100.0
     moles = _formula_moles(mineral, x)
     mass = {k: v * MOLAR_MASS[k] for k, v in moles.items()}

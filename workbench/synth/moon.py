@@ -49,6 +49,7 @@ from .. import geo
 from ..config import cache_dir, mirror_dirs
 from ..errors import DataUnavailableError, InputError, WorkbenchError
 from ..io import atomic_path
+from ..validate import is_whole_number
 from .minerals import MINERALS, oxides_from_modes
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,9 @@ FRESH_CRATERS: tuple[tuple[str, float, float, float], ...] = (
     ("Jackson", 22.4, -163.1, 71.0), ("Necho", -5.3, 123.1, 30.0), ("Ohm", 18.4, -113.5, 64.0),
     ("Stevinus", -32.5, 54.2, 74.0), ("Thales", 61.8, 50.3, 31.0), ("Proclus", 16.1, 46.8, 28.0),
 )
-_BASE_PPD = 2  # the correlated fields are drawn on this grid and interpolated, so moons at
-#                different resolutions share their large-scale pattern.
+_BASE_PPD = 2  # the correlated fields are drawn on this grid and interpolated. Moons at up to 2 px/deg
+#                share the large-scale pattern of every field; above 2 px/deg only the first field drawn
+#                from each generator does (see _field), the others differ from one resolution to another.
 
 
 # --------------------------------------------------------------------------------------------------
@@ -128,7 +130,17 @@ def gaussian_random_field(shape: tuple[int, int], beta: float, rng: np.random.Ge
 
 
 def _interp_to_grid(field: np.ndarray, src_ppd: float, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Bilinear interpolation of a global cell-centred field to (lat, lon), periodic in longitude."""
+    """Bilinear interpolation of a global cell-centred field to (lat, lon), periodic in longitude.
+
+    Known flaw, kept: ``mode="grid-wrap"`` makes it periodic in latitude as well, so a target row
+    poleward of the first (last) source row centre is interpolated towards the *opposite* pole's row,
+    not across its own pole: upsampling 2× (the 2 px/deg base fields to 4 px/deg, LOLA 4 px/deg to
+    8 px/deg) the northernmost row takes 25% of the southernmost source row (and vice versa). Only the
+    outermost target rows of each pole are affected; their values are a mix of the two poles. Wrapping
+    across the pole instead (the same latitude at longitude + 180°) would change every variable of the
+    default Moon above 2 px/deg (the fields are renormalised after interpolation), so it is not done
+    (that needs a new :data:`MODEL_VERSION` and new weights, figures and README numbers).
+    """
     rows = (90.0 - lat) * src_ppd - 0.5
     cols = (lon + 180.0) * src_ppd - 0.5
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
@@ -136,7 +148,21 @@ def _interp_to_grid(field: np.ndarray, src_ppd: float, lat: np.ndarray, lon: np.
 
 
 def _field(rng: np.random.Generator, lat, lon, beta=3.0, corr_deg=None, fine=0.25) -> np.ndarray:
-    """Correlated field on the target grid: large scales from the base grid plus fine detail."""
+    """Correlated field on the target grid: large scales from the base grid plus fine detail.
+
+    Which fields share their large-scale pattern across resolutions: the base field is drawn first,
+    from ``rng``, on the fixed 2 px/deg grid, and above :data:`_BASE_PPD` the fine detail is drawn next
+    from the *same* generator, with as many values as the target grid has pixels. So at up to 2 px/deg
+    every field of a seed is the same whatever the resolution; above it only the first field drawn from a
+    generator shares the pattern (the mare shoreline noise of :func:`procedural_geography`, the
+    ``plag`` field of ``_composition``), while every later one (procedural roughness; ``mafic_split``,
+    ``olivine``, ``glass``, ``mg``, ``tio2``, ``maturity``, ``mare_plag``) and the craters drawn after
+    them are other realisations at each resolution: between 2 and 4 px/deg, block-averaged, silicate Mg#
+    correlates 0.90 (highlands alone 0.71) and maturity −0.13. Kept as it is: a separate generator per
+    field would change the default Moon.
+    The detail is high-passed with ``gaussian_filter(mode="wrap")``, which also wraps across the poles
+    (rows near the north pole mix with rows near the south pole), as :func:`_interp_to_grid` does.
+    """
     nb = (180 * _BASE_PPD, 360 * _BASE_PPD)
     base = gaussian_random_field(nb, beta, rng, corr_deg * _BASE_PPD if corr_deg else None)
     out = _interp_to_grid(base, _BASE_PPD, lat, lon)
@@ -206,6 +232,8 @@ def _add_craters(elev_m, lat, lon, rng, n_per_area, dmin_km, dmax_km, slope=2.0,
             cols = np.arange(c0, c1) % lon.size
         sub_lat, sub_lon = np.meshgrid(lat[i0:i1], lon[cols], indexing="ij")
         rr = _dist_km(sub_lat, sub_lon, clat[k], clon[k]) / r_km
+        # bowl from -depth (floor) to +rim (crest): rim-to-floor depth + rim, deeper than Pike's
+        # rim-crest depth (kept: changing it changes the procedural Moon's elevation; see the docstring)
         h = np.where(rr < 1.0, -depth[k] + (depth[k] + rim[k]) * rr**2,
                      rim[k] * np.clip(rr, 1.0, None) ** -3.0)
         h = np.where(rr < 3.0, h, 0.0) * fresh[k] * 1000.0
@@ -223,6 +251,14 @@ def procedural_geography(resolution_ppd: float = 4, seed: int = 0) -> xr.Dataset
     rims, the South Pole–Aitken depression; then fractal roughness (GRF, beta 3.4) and craters ≥ 20 km
     (cumulative slope 2, ~5 000 on the sphere as in Head et al. 2010, fewer on the maria) with Pike (1977)
     depth/diameter laws. Maria fill the listed basins below an irregular (noise-perturbed) shoreline.
+
+    Known flaws, kept because the default Moon depends on them: the crater bowl runs from ``-depth`` at
+    the centre to ``+rim`` at the rim crest, so the rim-to-floor depth is Pike's depth *plus* the rim
+    height (Pike's depth is measured from the rim crest; :func:`workbench.synth.terrain.crater_profile`
+    gets it right), i.e. 1.18× too deep for simple craters and 1.3–1.4× for the 20–300 km complex
+    craters stamped here; and the two smoothing filters of the elevation wrap in latitude
+    (``mode="wrap"``), so the 3 rows nearest each pole are smoothed with the rows nearest the other
+    pole. Both touch only ``elevation`` (the mare mask is drawn before them).
     """
     lat, lon = geo.global_grid(resolution_ppd)
     la, lo = np.meshgrid(lat, lon, indexing="ij")
@@ -244,7 +280,8 @@ def procedural_geography(resolution_ppd: float = 4, seed: int = 0) -> xr.Dataset
     mare = (mare_r + 0.12 * shore) < 1.0
     mare &= np.abs(la) < 65.0
     elev += 800.0 * _field(rng, lat, lon, beta=3.4)
-    # young mare surfaces are smooth and lightly cratered: flatten before cratering
+    # young mare surfaces are smooth and lightly cratered: flatten before cratering. mode="wrap" wraps
+    # latitude too (pole rows mix with the other pole's): a known flaw, kept (see the docstring)
     smooth = ndimage.gaussian_filter(elev, 2.0 * resolution_ppd, mode="wrap")
     elev = np.where(mare, smooth - 300.0, elev).astype("float32")
     elev = ndimage.gaussian_filter(elev, 0.7, mode="wrap")
@@ -305,7 +342,10 @@ def real_geography(resolution_ppd: float = 4, seed: int = 0) -> xr.Dataset:
     threshold gives ≈ 17% of the surface as mare, close to the mapped 16–17%, Head 1976), on ground
     below +1 km, equatorward of 70° (polar shadows are dark but not mare), cleaned by a morphological
     opening/closing. Above 4 px/deg the LOLA 4 px/deg grid is interpolated and fractal roughness is
-    added at the unresolved scales (seeded).
+    added at the unresolved scales (seeded). Known flaw, kept: the interpolation and the smoothing
+    filters wrap in latitude (see :func:`_interp_to_grid`), so above 4 px/deg the outermost rows at each
+    pole take part of the other pole's elevation (at 8 px/deg the northernmost row is 0.75 × the
+    northernmost LOLA row + 0.25 × the southernmost one).
 
     Raises
     ------
@@ -537,9 +577,9 @@ def make_moon(seed: int = 0, resolution_ppd: float = 4, geography: str = "auto",
     Parameters
     ----------
     seed
-        Random seed of every procedural component (deterministic for a seed).
+        Random seed of every procedural component (deterministic for a seed), a whole number >= 0.
     resolution_ppd
-        Pixels per degree (4 → 720 × 1440; 16 → 2880 × 5760).
+        Pixels per degree, a number in (0, 64] (4 → 720 × 1440; 16 → 2880 × 5760).
     geography
         ``"real"`` (LOLA + WAC mare mask; raises :class:`~workbench.errors.DataUnavailableError` when
         unreachable), ``"procedural"`` (no data needed) or ``"auto"`` (real when reachable).
@@ -566,9 +606,13 @@ def make_moon(seed: int = 0, resolution_ppd: float = 4, geography: str = "auto",
     """
     if geography not in ("auto", "real", "procedural"):
         raise InputError(f"geography must be 'auto', 'real' or 'procedural', got {geography!r}")
+    if isinstance(resolution_ppd, bool) or not isinstance(resolution_ppd, int | float | np.integer | np.floating):
+        raise InputError(f"resolution_ppd must be a number of pixels per degree in (0, 64] (e.g. 4), got "
+                         f"{resolution_ppd!r} of type {type(resolution_ppd).__name__}")
     if not np.isfinite(resolution_ppd) or resolution_ppd <= 0 or resolution_ppd > 64:
         raise InputError(f"resolution_ppd must be in (0, 64] pixels per degree, got {resolution_ppd}")
-    if int(seed) != seed or seed < 0:
+    if isinstance(seed, bool) or not (is_whole_number(seed) or (isinstance(seed, float | np.floating)
+                                                                 and float(seed).is_integer())) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
     if geography == "auto" and cache:  # cached under what it resolves to, not kept for good when built offline

@@ -85,11 +85,21 @@ def _check_units(da: xr.DataArray) -> None:
         )
 
 
-def _spacing(coord: np.ndarray, name: str) -> float:
+def _steps(coord: np.ndarray, name: str) -> np.ndarray:
+    """Steps between neighbouring coordinate values; longitude steps modulo 360° (into [-180, 180)), so
+    that a grid crossing the ±180° seam is as regular as any other (as :func:`workbench.geo.north_up_flips`)."""
     d = np.diff(np.asarray(coord, dtype=float))
-    if d.size == 0 or not np.all(np.isfinite(d)) or np.any(d == 0):
+    if name == "lon":
+        d = (d + 180.0) % 360.0 - 180.0
+    if d.size == 0 or not np.all(np.isfinite(d)) or np.any(d == 0) or np.any(np.sign(d) != np.sign(d[0])):
         raise InputError(f"coordinate {name!r} must be finite, strictly monotonic and have >= 2 points")
-    if np.any(np.sign(d) != np.sign(d[0])) or not np.allclose(d, d[0], rtol=1e-3):
+    return d
+
+
+def _spacing(coord: np.ndarray, name: str) -> float:
+    """The regular (signed) step of ``coord``; longitudes may cross the ±180° seam."""
+    d = _steps(coord, name)
+    if not np.allclose(d, d[0], rtol=1e-3):
         raise InputError(f"coordinate {name!r} must be regularly spaced (resample the DEM first)")
     return float(d[0])
 
@@ -97,7 +107,9 @@ def _spacing(coord: np.ndarray, name: str) -> float:
 def dem_grid(dem, pixel_size: float | tuple[float, float] | None = None) -> DemGrid:
     """Reduce a DEM (DataArray on (y, x)/(lat, lon), or ndarray + ``pixel_size``) to a :class:`DemGrid`.
 
-    ``pixel_size`` (metres, scalar or ``(dy, dx)``) overrides the coordinates of a (y, x) DataArray.
+    ``pixel_size`` (metres, scalar or ``(dy, dx)``) overrides the pixel spacing of a (y, x) DataArray's
+    coordinates, not their direction: ``y`` ascending (row 0 south) or ``x`` descending is flipped to
+    north-up / east-right either way. Longitudes of a (lat, lon) DEM may cross the ±180° seam.
     """
     if isinstance(dem, xr.DataArray):
         _check_units(dem)
@@ -125,12 +137,16 @@ def dem_grid(dem, pixel_size: float | tuple[float, float] | None = None) -> DemG
                 f"DEM dims {dims} not understood; use ('y', 'x') in metres or ('lat', 'lon') in degrees"
             )
         flip_y = flip_x = False
-        if pixel_size is None:
-            if "y" in dem.coords and "x" in dem.coords and dem.sizes["y"] > 1 and dem.sizes["x"] > 1:
+        if "y" in dem.coords and "x" in dem.coords and dem.sizes["y"] > 1 and dem.sizes["x"] > 1:
+            # the coordinates say which way is north/east even when pixel_size= gives the spacing
+            if pixel_size is None:
                 sy, sx = _spacing(dem["y"].values, "y"), _spacing(dem["x"].values, "x")
-                flip_y, flip_x = sy > 0, sx < 0
                 pixel_size = (abs(sy), abs(sx))
-            elif "pixel_size" in dem.attrs:
+            else:
+                sy, sx = _steps(dem["y"].values, "y")[0], _steps(dem["x"].values, "x")[0]
+            flip_y, flip_x = sy > 0, sx < 0
+        elif pixel_size is None:
+            if "pixel_size" in dem.attrs:
                 pixel_size = dem.attrs["pixel_size"]
             else:
                 raise InputError("DEM has no y/x coordinates and no attrs['pixel_size']; give pixel_size=")
@@ -269,7 +285,8 @@ def render(
         (``albedo`` = single-scattering albedo w, default 0.3, other parameters from
         :data:`workbench.photometry.HAPKE_DEFAULTS`).
     pixel_size
-        Metres per pixel (scalar or ``(dy, dx)``); required for ndarrays, overrides (y, x) coords.
+        Metres per pixel (scalar or ``(dy, dx)``); required for ndarrays; overrides the spacing of (y, x)
+        coords (their direction still decides which way is north and east).
     albedo
         Scalar or array broadcastable to the DEM.
     shadows

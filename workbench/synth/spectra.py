@@ -4,8 +4,9 @@ Model
 -----
 1. Every phase has an imaginary refractive index ``k(λ)`` built from documented absorptions:
    a Fe²⁺–O charge-transfer edge in the UV, crystal-field bands of Fe²⁺ whose centres move with the
-   Fe/Mg ratio (``PARAMS``), and a weak continuum. Ilmenite is opaque (a fixed, nearly flat
-   single-scattering albedo).
+   Fe/Mg ratio (``PARAMS``), and a weak continuum. Ilmenite is opaque: a fixed single-scattering
+   albedo, not a function of Mg# or npFe, that falls linearly with wavelength (0.21 at 415 nm, 0.041 at
+   750 nm, about 5× lower) and is held at a floor of 0.02 from ~792 nm on (``PARAMS``).
 2. Space weathering: nanophase iron (npFe⁰) adds the absorption coefficient of Hapke (2001),
    ``α_npFe = 36π z φ / λ`` with ``z = n_h³ n_Fe k_Fe / [(n_Fe² − k_Fe² + 2n_h²)² + (2 n_Fe k_Fe)²]``,
    ``φ`` the volume fraction of iron and ``n_Fe + i k_Fe`` the optical constants of iron
@@ -53,7 +54,7 @@ from scipy import sparse
 
 from ..errors import InputError
 from ..photometry import STANDARD_GEOMETRY, hapke
-from .minerals import DENSITY, MINERALS, mineral_oxides
+from .minerals import DENSITY, MINERALS, _oxides_of, check_mg_number
 
 #: Default wavelength grid (nm): 260–2600 nm every 20 nm (118 channels). Covers the WAC UV bands
 #: (321 nm, FWHM 32 nm, whose Gaussian response is negligible below ~270 nm) and both pyroxene bands.
@@ -107,9 +108,11 @@ PARAMS: dict = {
     # Pieters et al. 1993); glass_k0 [fit].
     "glass_bands": [((1000.0, 1000.0), 0.14, 0.56e-3), ((1900.0, 1900.0), 0.10, 0.28e-3)],
     "glass_k0": 1.06e-3,
-    # ilmenite: opaque; nearly flat single-scattering albedo, slightly higher towards the UV
-    # (Riner et al. 2009); value at 750 nm and slope per 100 nm towards shorter wavelengths [fit; the
-    # slope sits at its upper bound 0.05].
+    # ilmenite: opaque, much brighter towards the UV (Riner et al. 2009); value at 750 nm and slope per
+    # 100 nm towards shorter wavelengths [fit; the slope sits at its upper bound 0.05]. Not flat: the
+    # line w = 0.041 + 0.05·(750 − λ)/100 gives 0.29 at 260 nm, 0.21 at 415 nm (5× the 750 nm value) and
+    # would turn negative beyond 832 nm; single_scattering_albedo clips it to [0.02, 0.5], so it is the
+    # constant floor 0.02 from ~792 nm to 2600 nm (the upper bound never binds above 200 nm).
     "ilmenite_w750": 0.041, "ilmenite_w_slope_per_100nm": 0.05,
     # npFe: host index and densities (soil 3.1, iron 7.87 g/cm^3)
     "npfe_host_n": 1.7, "rho_soil": 3.1, "rho_fe": 7.87,
@@ -130,6 +133,17 @@ def _check_wavelength(wavelength) -> np.ndarray:
             f"wavelength {wl.min():.0f}–{wl.max():.0f} outside the model's 200–3000 nm; give nm, not µm"
         )
     return wl
+
+
+def _check_non_negative(value, name: str, what: str) -> None:
+    """Refuse negative (finite) values of ``value``; NaN passes (NaN in, NaN out)."""
+    if value is None:
+        return
+    v = np.asarray(value, dtype=float)
+    with np.errstate(invalid="ignore"):
+        neg = v < 0
+    if np.any(neg):
+        raise InputError(f"{name} must be >= 0 ({what}), got {float(np.min(v[neg])):.4g}")
 
 
 def _band(wl_nm, centre_nm, sigma_inv_um):
@@ -159,6 +173,8 @@ def imaginary_index(mineral: str, wavelength, mg_number=70.0, feo_wt=None) -> np
         ``k`` of shape ``(m, n)`` (``m = 1`` for scalars).
     """
     wl = _check_wavelength(wavelength)[None, :]
+    check_mg_number(mg_number, "mg_number (Mg#)")
+    _check_non_negative(feo_wt, "feo_wt", "FeO of the glass in wt%")
     p = PARAMS
     mg = np.atleast_1d(np.asarray(mg_number, dtype=float))[:, None]
     fs = 1.0 - mg / 100.0
@@ -167,7 +183,7 @@ def imaginary_index(mineral: str, wavelength, mg_number=70.0, feo_wt=None) -> np
         bands = p["glass_bands"]
         k = p["glass_k0"] + 0.0 * wl * feo
     else:
-        feo = mineral_oxides(mineral, mg)["FeO"]
+        feo = _oxides_of(mineral, mg)["FeO"]
         bands = {"low_ca_pyroxene": p["lcp_bands"], "high_ca_pyroxene": p["hcp_bands"],
                  "olivine": p["ol_bands"], "plagioclase": [p["plag_band"]]}[mineral]
         k = p["k0"] + 0.0 * wl * feo
@@ -205,6 +221,7 @@ def npfe_absorption(wavelength, npfe_wt) -> np.ndarray:
         ``α_npFe`` of shape ``(m, n)`` in µm⁻¹.
     """
     wl = _check_wavelength(wavelength)
+    _check_non_negative(npfe_wt, "npfe_wt", "nanophase iron abundance in wt% of the soil")
     n_fe, k_fe = iron_optical_constants(wl)
     nh = PARAMS["npfe_host_n"]
     z = nh**3 * n_fe * k_fe / ((n_fe**2 - k_fe**2 + 2 * nh**2) ** 2 + (2 * n_fe * k_fe) ** 2)
@@ -228,11 +245,16 @@ def _slab_albedo(alpha_um, n):
 def single_scattering_albedo(mineral: str, wavelength, mg_number=70.0, npfe=0.0, feo_wt=None) -> np.ndarray:
     """Single-scattering albedo ``w(λ)`` of one phase; arrays broadcast as ``(m, n_wavelength)``.
 
-    ``mg_number``, ``npfe`` and ``feo_wt`` are scalars or 1-D arrays of equal length ``m``.
+    ``mg_number`` (0–100), ``npfe`` (wt%, >= 0) and ``feo_wt`` (wt%, >= 0) are scalars or 1-D arrays of
+    equal length ``m``; values outside those ranges (or an Mg# given as a fraction) raise
+    :class:`~workbench.errors.InputError`.
     """
     wl = _check_wavelength(wavelength)
     if mineral not in MINERALS:
         raise InputError(f"unknown mineral {mineral!r}; choose one of {list(MINERALS)}")
+    check_mg_number(mg_number, "mg_number (Mg#)")
+    _check_non_negative(npfe, "npfe", "nanophase iron abundance in wt% of the soil")
+    _check_non_negative(feo_wt, "feo_wt", "FeO of the glass in wt%")
     m = max(np.size(mg_number), np.size(npfe), np.size(feo_wt) if feo_wt is not None else 1)
     if mineral == "ilmenite":
         w = PARAMS["ilmenite_w750"] + PARAMS["ilmenite_w_slope_per_100nm"] * (750.0 - wl) / 100.0
@@ -305,11 +327,14 @@ def _check_kernel_inputs(mode: np.ndarray, mg: np.ndarray, npfe: np.ndarray) -> 
 
 
 def _reflectance_kernel(mode, mg, npfe, wl, geometry=STANDARD_GEOMETRY):
-    """numpy kernel: mode (..., 6), mg (...), npfe (...) → I/F (..., n_wl). NaN in → NaN out."""
-    shape = mg.shape
-    mode = mode.reshape(-1, len(MINERALS)).astype("float64")
-    mg = mg.reshape(-1).astype("float64")
-    npfe = npfe.reshape(-1).astype("float64")
+    """numpy kernel: mode (..., 6), mg (...), npfe (...) → I/F (..., n_wl). NaN in → NaN out.
+
+    The three inputs broadcast against each other (NumPy rules on the leading dims)."""
+    mode, mg, npfe = (np.asarray(x) for x in (mode, mg, npfe))
+    shape = np.broadcast_shapes(mode.shape[:-1], mg.shape, npfe.shape)
+    mode = np.broadcast_to(mode, shape + mode.shape[-1:]).reshape(-1, len(MINERALS)).astype("float64")
+    mg = np.broadcast_to(mg, shape).reshape(-1).astype("float64")
+    npfe = np.broadcast_to(npfe, shape).reshape(-1).astype("float64")
     bad = ~(np.isfinite(mg) & np.isfinite(npfe) & np.all(np.isfinite(mode), axis=1))
     _check_kernel_inputs(mode[~bad], mg[~bad], npfe[~bad])
     mg = np.where(bad, 50.0, mg)
@@ -318,7 +343,7 @@ def _reflectance_kernel(mode, mg, npfe, wl, geometry=STANDARD_GEOMETRY):
     tab = _tables(tuple(float(x) for x in wl))
     # FeO of the glass = bulk FeO of the crystalline fraction (melted local soil)
     xtal = [j for j, m in enumerate(MINERALS) if m != "glass"]
-    feo_x = sum(mode[:, j] * mineral_oxides(MINERALS[j], mg)["FeO"] for j in xtal)
+    feo_x = sum(mode[:, j] * _oxides_of(MINERALS[j], mg)["FeO"] for j in xtal)
     feo_glass = feo_x / np.maximum(mode[:, xtal].sum(axis=1), 1e-6)
     rich = ~bad & (mode[:, MINERALS.index("glass")] > 0) & (feo_glass > _FEO_GRID[-1])  # only where there is glass
     if np.any(rich):
@@ -363,9 +388,12 @@ def reflectance_from_modes(mode: xr.DataArray, mg_number: xr.DataArray, npfe: xr
     mode
         Weight fractions on a ``mineral`` dim (coords :data:`~workbench.synth.minerals.MINERALS`).
     mg_number
-        Mg# (0–100) of the mafic silicates (``silicate_mg_number`` of a synthetic Moon).
+        Mg# (0–100) of the mafic silicates (``silicate_mg_number`` of a synthetic Moon): a DataArray
+        (broadcast by dimension name against ``mode``'s other dims, so a 0-d one applies to every pixel)
+        or a number.
     npfe
-        Nanophase iron abundance (wt%); mature mare soils ≈ 0.3–0.6, highlands ≈ 0.1–0.25.
+        Nanophase iron abundance (wt%, 0–:data:`NPFE_MAX`); mature mare soils ≈ 0.3–0.6, highlands
+        ≈ 0.1–0.25. Same forms as ``mg_number``.
     wavelength
         nm; default :data:`WAVELENGTH_NM`.
     geometry
@@ -374,12 +402,21 @@ def reflectance_from_modes(mode: xr.DataArray, mg_number: xr.DataArray, npfe: xr
     Returns
     -------
     xarray.DataArray
-        I/F with the other dims first and ``wavelength`` (nm) last; dask-backed (lazy) when the
-        inputs are. NaN in any input gives NaN out.
+        I/F with the other dims first (those of ``mode``, ``mg_number`` and ``npfe`` together) and
+        ``wavelength`` (nm) last; dask-backed (lazy) when the inputs are. NaN in any input gives NaN out.
+
+    Raises
+    ------
+    InputError
+        Negative or unnormalised modes, an Mg# outside 0–100 (or given as a fraction), npFe outside
+        0–:data:`NPFE_MAX` wt%, a glass FeO beyond the optical tables (dask-backed inputs: when computed).
     """
     from .minerals import _check_modes
 
     _check_modes(mode)
+    mg_number, npfe = (v if isinstance(v, xr.DataArray) else xr.DataArray(np.asarray(v, dtype=float))
+                       for v in (mg_number, npfe))
+    check_mg_number(mg_number, "Mg#")
     wl = _check_wavelength(WAVELENGTH_NM if wavelength is None else wavelength)
     mode = mode.sel(mineral=list(MINERALS))
     out = xr.apply_ufunc(

@@ -42,6 +42,7 @@ import xarray as xr
 from scipy import ndimage, optimize
 
 from ..errors import InputError
+from ..validate import is_whole_number
 
 #: Cumulative SFD slope b (N(>D) ∝ D^-b), truncated-Pareto MLE on the LROC 5–20 km catalogue
 #: (Povilaitis et al. 2018; 19 335 craters). Measured with :func:`fit_sfd_slope` on
@@ -159,6 +160,37 @@ def _crater_population(rng: np.random.Generator, ny: int, nx: int, pixel_size: f
     return diam, cy, cx, degraded, state
 
 
+#: Allowed ranges of make_terrain's options: (low, high, low included, high included, what it is).
+_TERRAIN_RANGES: dict[str, tuple[float, float, bool, bool, str]] = {
+    "sfd_slope": (0.0, np.inf, False, False, "a cumulative SFD slope b of N(>D) ~ D^-b"),
+    "saturation": (0.0, 1.0, True, True, "a fraction of geometric saturation"),
+    "min_crater_px": (0.0, np.inf, False, False, "the smallest crater diameter in pixels"),
+    "max_crater_fraction": (0.0, 1.0, False, True, "the largest crater diameter as a fraction of the short side"),
+    "degraded_fraction": (0.0, 1.0, True, True, "the fraction of craters that are degraded"),
+    "hurst": (0.0, 1.0, False, True, "a Hurst exponent"),
+    "roughness_m": (0.0, np.inf, True, False, "an RMS height deviation in metres"),
+}
+
+
+def _check_terrain_options(seed, **options) -> None:
+    """One :class:`InputError` for the first option of :func:`make_terrain` outside its range."""
+    if not is_whole_number(seed) or seed < 0:
+        raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
+    max_craters = options.pop("max_craters")
+    if not is_whole_number(max_craters) or max_craters < 0:
+        raise InputError(f"max_craters must be a whole number >= 0, got {max_craters!r}")
+    for name, value in options.items():
+        lo, hi, lo_in, hi_in, what = _TERRAIN_RANGES[name]
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = np.nan
+        ok = np.isfinite(v) and (v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi)
+        if not ok:
+            interval = f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+            raise InputError(f"{name} must lie in {interval} ({what}), got {value!r}")
+
+
 def make_terrain(
     shape: tuple[int, int] | int,
     pixel_size: float,
@@ -182,29 +214,36 @@ def make_terrain(
     pixel_size
         Metres per pixel.
     seed
-        Random seed; the result is deterministic for a given seed and parameters.
+        Random seed, a whole number >= 0; the result is deterministic for a given seed and parameters.
     sfd_slope
-        Cumulative SFD slope ``b``; default fitted to the LROC 5–20 km catalogue.
+        Cumulative SFD slope ``b`` > 0; default fitted to the LROC 5–20 km catalogue.
     saturation
-        Crater density as a fraction of geometric saturation (Gault 1970), applied where the power law
+        Crater density as a fraction (0–1) of geometric saturation (Gault 1970), applied where the power law
         comes closest to saturation (the largest diameter for ``b < 2``). The catalogue slopes are
         shallower than the equilibrium slope of sub-km craters (b ≈ 2); pass ``sfd_slope=2.0`` for a
         denser small-crater population.
     min_crater_px, max_crater_fraction
-        Diameter range: from ``min_crater_px`` pixels to ``max_crater_fraction`` × the tile's short side.
+        Diameter range: from ``min_crater_px`` (> 0) pixels to ``max_crater_fraction`` (in (0, 1]) × the
+        tile's short side.
     degraded_fraction
-        Fraction of craters that are degraded (shallower, smoothed, lower rims); they are emplaced
+        Fraction (0–1) of craters that are degraded (shallower, smoothed, lower rims); they are emplaced
         first, so fresh craters overprint them.
     hurst, roughness_m
-        Fractal background: Hurst exponent and RMS deviation (m) at a 17 m baseline.
+        Fractal background: Hurst exponent in (0, 1] and RMS deviation (m, >= 0) at a 17 m baseline.
     max_craters
-        Upper bound on the number of craters (keeps very large grids fast).
+        Upper bound on the number of craters, a whole number >= 0 (keeps very large grids fast).
 
     Returns
     -------
     xarray.DataArray
         ``elevation`` on ``(y, x)`` metres (``y`` descending: row 0 north), ``units = "m"``, with
         ``attrs["pixel_size"]``, the seed, the SFD slope and the crater count.
+
+    Raises
+    ------
+    InputError
+        A tile smaller than 8 × 8, a pixel size that is not positive, or an option outside the range
+        given above (one message naming the option and its allowed range).
     """
     if np.isscalar(shape):
         shape = (int(shape), int(shape))
@@ -213,8 +252,9 @@ def make_terrain(
         raise InputError(f"terrain shape {shape} too small; use at least 8 x 8 pixels")
     if not np.isfinite(pixel_size) or pixel_size <= 0:
         raise InputError(f"pixel_size must be positive metres, got {pixel_size!r}")
-    if sfd_slope <= 0:
-        raise InputError("sfd_slope must be positive (cumulative N(>D) ~ D^-b)")
+    _check_terrain_options(seed, sfd_slope=sfd_slope, saturation=saturation, min_crater_px=min_crater_px,
+                           max_crater_fraction=max_crater_fraction, degraded_fraction=degraded_fraction,
+                           hurst=hurst, roughness_m=roughness_m, max_craters=max_craters)
     rng = np.random.default_rng(seed)
     z = fractal_surface((ny, nx), pixel_size, rng, hurst=hurst, rms_at_17m=roughness_m)
 
