@@ -401,6 +401,23 @@ def _pure_glass_oxides() -> None:
     oxides_from_modes(mode, xr.DataArray(70.0))
 
 
+def _mineral_oxides(mineral: str, mg: float) -> None:
+    from workbench.synth.minerals import mineral_oxides
+
+    mineral_oxides(mineral, mg)
+
+
+def _observe_with(instrument, geometry: dict | None = None) -> None:
+    from workbench.synth import observe
+    from workbench.synth.spectra import WAVELENGTH_NM
+
+    wl = np.asarray(WAVELENGTH_NM, dtype=float)
+    refl = xr.DataArray(np.full((wl.size, 3, 4), 0.12), dims=("wavelength", "lat", "lon"),
+                        coords={"wavelength": wl, "lat": [1.0, 0.0, -1.0], "lon": [0.0, 1.0, 2.0, 3.0]},
+                        attrs={"units": "1"})
+    observe(refl, instrument, geometry=geometry)
+
+
 def _thin_map() -> None:
     model = pytest.importorskip("workbench.inversion.model")
     from workbench.inversion.global_map import invert_lazy
@@ -778,6 +795,21 @@ CASES: list[Case] = [
          r"nanophase iron outside 0–2 wt%"),
     Case("mineral modes", "synthetic-Moon stoichiometry (oxides_from_modes) for a pixel that is 100 % glass",
          lambda t: _pure_glass_oxides(), wb.errors.InputError, r"1 pixel\(s\) are 100 % glass.*crystalline fraction"),
+    Case("mineral modes", "Mg# given as a fraction (0.7 instead of 70)",
+         lambda t: _mineral_oxides("olivine", 0.7), wb.errors.InputError, r"looks like a fraction.*multiply it by 100"),
+    Case("mineral modes", "Mg# above 100",
+         lambda t: _mineral_oxides("olivine", 120.0), wb.errors.InputError, r"outside 0–100"),
+    # -- virtual instruments ------------------------------------------------------------------------
+    Case("virtual instrument", "a band table with a FWHM of 0 nm",
+         lambda t: _observe_with(pd.DataFrame({"name": ["R750"], "center_nm": [750.0], "fwhm_nm": [0.0]})),
+         wb.errors.InputError, r"must be a positive number of nm"),
+    Case("virtual instrument", "a band table naming one band twice",
+         lambda t: _observe_with(pd.DataFrame({"name": ["R750", "R750"], "center_nm": [750.0, 950.0],
+                                               "fwhm_nm": [30.0, 30.0]})),
+         wb.errors.InputError, r"repeats band names \['R750'\]"),
+    Case("virtual instrument", "an impossible geometry (i=10, e=0, g=80 deg)",
+         lambda t: _observe_with("clementine_uvvis", geometry={"i": 10.0, "e": 0.0, "g": 80.0}),
+         wb.errors.InputError, r"impossible geometry.*between \|i - e\| and i \+ e"),
     # -- station CSV --------------------------------------------------------------------------------
     Case("station CSV", "missing column R950",
          lambda t: validate.check_station_table(station_csv(t, stations().drop(columns="R950")), STATION_COLUMNS,

@@ -94,11 +94,12 @@ def check_mg_number(mg_number, name: str = "Mg#") -> None:
     if v.size == 0:
         return
     lo, hi = float(v.min()), float(v.max())
+    shown = f"{lo:.4g}" if lo == hi else f"{lo:.4g}–{hi:.4g}"
     if lo < 0 or hi > 100:
-        raise InputError(f"{name} outside 0–100 ({lo:.4g}–{hi:.4g}): Mg# is the molar 100·Mg/(Mg+Fe) of the "
+        raise InputError(f"{name} outside 0–100 ({shown}): Mg# is the molar 100·Mg/(Mg+Fe) of the "
                          "mafic silicates; give values in 0–100")
     if 0 < hi <= 1:
-        raise InputError(f"{name} {lo:.4g}–{hi:.4g} looks like a fraction: Mg# is the molar 100·Mg/(Mg+Fe) "
+        raise InputError(f"{name} {shown} looks like a fraction: Mg# is the molar 100·Mg/(Mg+Fe) "
                          "of the mafic silicates, in 0–100; multiply it by 100")
 
 
