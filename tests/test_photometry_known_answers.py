@@ -110,3 +110,21 @@ def test_lunar_lambert_with_mcewen_L_worked_by_hand():
     # I/F = 1.21676 * 0.8660254/1.8660254 + 0.39162 * 0.8660254 = 0.5647001 + 0.3391529 = 0.9038531
     assert float(ph.mcewen_L(30.0)) == pytest.approx(0.60838, rel=1e-12)
     assert float(ph.lunar_lambert(30.0, 0.0, 30.0)) == pytest.approx(0.9038531, rel=1e-6)
+
+
+def test_lunar_lambert_normalisation_with_default_parameters_worked_by_hand():
+    """normalise(R, i, e, g) = R F(30, 0, 30) / F(i, e, g), F = f(g) [2 L mu0/(mu0 + mu) + (1 - L) mu0] with a
+    flat f and McEwen's L(g) = 1 - 0.019 g + 2.42e-4 g^2 - 1.46e-6 g^3 (McEwen 1996; module docstring).
+
+    F(60, 0, 60): L(60) = 1 - 1.14 + 0.8712 - 0.31536 = 0.41584; mu0 = 0.5, mu = 1:
+      2 * 0.41584 * 0.5/1.5 + 0.58416 * 0.5 = 0.2772267 + 0.29208 = 0.5693067
+    F(30, 0, 30): L(30) = 1 - 0.57 + 0.2178 - 0.03942 = 0.60838; mu0 = cos 30 = 0.8660254, mu = 1,
+      mu0/(mu0 + mu) = 2 sqrt 3 - 3 = 0.4641016:
+      2 * 0.60838 * 0.4641016 + 0.39162 * 0.8660254 = 0.5647003 + 0.3391529 = 0.9038531
+    R = 0.1: 0.1 * 0.9038531 / 0.5693067 = 0.1 * 1.5876384 = 0.1587638
+    (L(g) of the observed and standard phase swapped would give 0.1 * 0.8918814 / 0.6013967 = 0.1483017.)
+    """
+    assert float(ph.normalise(0.1, 60.0, 0.0, 60.0, model="lunar-lambert")) == pytest.approx(0.1587638, rel=1e-6)
+    assert float(ph.normalise(0.1, 60.0, 0.0, 60.0)) == pytest.approx(0.1587638, rel=1e-6)  # the default model
+    assert float(ph.normalisation_factor(60.0, 0.0, 60.0)) == pytest.approx(1.5876384, rel=1e-6)
+    assert float(ph.normalise(0.1, 30.0, 0.0, 30.0)) == pytest.approx(0.1, rel=1e-12)  # already standard

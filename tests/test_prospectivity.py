@@ -140,6 +140,29 @@ def test_model_trains_and_scores(tiny_model):
     assert (s.values[np.isfinite(s.values)] >= 0).all()
 
 
+def test_network_output_sets_the_layer_errors_and_the_score():
+    """A stub network that predicts every hidden layer 0.5 too high: known errors, whatever the data.
+
+    For the copy that hides layer k, rec - x = 0.5 on layer k (mask 1) and 0 elsewhere, so the squared
+    error of layer k is 0.5^2 = 0.25 at every pixel; scaled by 1/error_scale[k] = 1/(0.5, 1, 2, 4) that is
+    (0.5, 0.25, 0.125, 0.0625), the same in every overlapping tile, and the "sum" score is
+    0.5 + 0.25 + 0.125 + 0.0625 = 0.9375. NaN in any layer gives NaN there.
+    """
+    st = stack_layers(random_fields(9), LAYERS)
+    st[0, 3, 4] = np.nan
+    model = P.ProspectivityModel(net=lambda x, m: x * (1 - m) + (x + 0.5) * m,
+                                 normalisation=Normalisation.fit(st), config={"tile": 16},
+                                 error_scale=(0.5, 1.0, 2.0, 4.0))
+    err = P.layer_errors(model, st)
+    expect = np.broadcast_to(np.array([0.5, 0.25, 0.125, 0.0625])[:, None, None], err.shape).copy()
+    expect[:, 3, 4] = np.nan
+    # float32: (x + 0.5) - x is 0.5 to within an ulp of x (1e-6 at the TiO2 blob, z ~ 10)
+    np.testing.assert_allclose(err.values, expect, rtol=1e-5)
+    s = P.anomaly_score(model, st)
+    assert np.isnan(s.values[3, 4])
+    np.testing.assert_allclose(np.delete(s.values.ravel(), 3 * st.shape[2] + 4), 0.9375, rtol=1e-5)
+
+
 def test_model_save_load_round_trip(tiny_model, tmp_path):
     st = stack_layers(random_fields(10), LAYERS)
     path = tiny_model.save(tmp_path / "m.pt")

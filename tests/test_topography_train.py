@@ -215,6 +215,34 @@ def test_validation_samples_the_training_sun_elevations(tmp_path, monkeypatch, _
     assert len(seen) == 3 and all(2.0 <= e <= 3.0 for e in seen) and np.isfinite(res["raw"])
 
 
+def test_validation_terrains_are_never_training_or_test_terrains(monkeypatch):
+    """validate() and low_sun_validation() draw procedural seeds from VAL_SEED0 up, below TEST_SEED0."""
+    import torch
+
+    monkeypatch.undo()  # the real validate (the autouse fixture stubs it)
+    seen = []
+    real_tile = T.procedural_tile
+
+    def spy(seed, size):
+        seen.append(seed)
+        return real_tile(seed, size)
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(T, "procedural_tile", spy)
+    res = T.validate(lambda x: torch.zeros((1, 1) + tuple(x.shape[-2:])), n=3, size=16)  # a flat relief
+    assert seen == [T.VAL_SEED0 + k for k in range(3)] and np.isfinite(res["raw"])
+    monkeypatch.setattr(T, "real_crops", stop)  # the procedural set is drawn first: stop before LOLA and the network
+    with pytest.raises(Stop):
+        T.low_sun_validation(n=3, size=16)
+    assert seen[3:] == [T.VAL_SEED0 + 100 + k for k in range(3)]
+    assert all(T.VAL_SEED0 <= s < T.TEST_SEED0 for s in seen) and not set(seen) & set(T.TRAIN_SEEDS)
+
+
 # ------------------------------------------------------------------------------------------ real crops (defect 7)
 def test_north_polar_crops_never_open_the_global_dem(monkeypatch):
     import xarray as xr
