@@ -630,3 +630,167 @@ def test_replicate_moon_replays_the_weights_own_moon_and_says_which_geography(mo
         assert out["geography"] == "real" and "shares the benchmark Moon's geography" in out["note"]
     else:  # two procedural Moons share only the named basins
         assert "Both Moons are procedural" in out["note"] and "shares" not in out["note"]
+
+
+def test_a_resume_after_the_input_store_was_rewritten_in_place_recomputes_every_row(tmp_path, model, monkeypatch):
+    """An input zarr edited in place (a region write: new chunk files, the store's top folder untouched) keeps
+    its dask graph name; the resume once took the rows written before the edit from the old data."""
+    import time
+
+    refl = _globe().isel(lat=slice(60, 80), lon=slice(100, 140))  # 20 x 40: two chunk rows of 10
+    store = tmp_path / "cube.zarr"
+    refl.to_dataset(name="reflectance").chunk({"lat": 10}).to_zarr(store)
+    out = tmp_path / "map.zarr"
+    real, calls = global_map._block_fn, {"n": 0}
+
+    def flaky(m, precision):
+        fn = real(m, precision)
+
+        def wrapped(block):
+            calls["n"] += 1
+            if calls["n"] == 5:  # the first block of the second chunk row (one thread: row by row)
+                raise RuntimeError("simulated crash")
+            return fn(block)
+        return wrapped
+
+    monkeypatch.setattr(global_map, "_block_fn", flaky)
+    with pytest.raises(RuntimeError, match="simulated"):
+        global_map.invert_to_zarr(global_map.open_reflectance(store), model, out, chunk=10, progress=False,
+                                  precision="float32", scheduler="threads", workers=1)
+    assert json.loads((tmp_path / "map.zarr.partial" / "progress.json").read_text())["done"] == [0]
+    monkeypatch.setattr(global_map, "_block_fn", real)
+    time.sleep(0.01)
+    # the cube is recalibrated in place, every row
+    (refl.to_dataset(name="reflectance") * 0.8).drop_vars(["band", "wavelength", "lat", "lon"]).to_zarr(
+        store, region={"lat": slice(0, 20)})
+    fixed = global_map.open_reflectance(store)
+    res = global_map.invert_to_zarr(fixed, model, out, chunk=10, progress=False, precision="float32",
+                                    scheduler="threads")
+    np.testing.assert_allclose(res.FeO.values, model.predict(fixed.compute(), precision="float32").FeO.values,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_the_fingerprint_of_a_store_cube_follows_its_chunk_files(tmp_path):
+    import time
+
+    from workbench.validate import fingerprint
+
+    refl = _globe().isel(lat=slice(0, 20), lon=slice(0, 20))
+    refl.to_dataset(name="reflectance").chunk({"lat": 10}).to_zarr(tmp_path / "c.zarr")
+    a = global_map.open_reflectance(tmp_path / "c.zarr")
+    before, derived = fingerprint(a), fingerprint(a * 1.0)
+    assert before == fingerprint(global_map.open_reflectance(tmp_path / "c.zarr"))  # unchanged: resumable
+    time.sleep(0.01)  # past the file system's timestamp granularity
+    (refl.to_dataset(name="reflectance").isel(lat=slice(10, 20)) * 0.5).drop_vars(
+        ["band", "wavelength", "lat", "lon"]).to_zarr(tmp_path / "c.zarr", region={"lat": slice(10, 20)})
+    b = global_map.open_reflectance(tmp_path / "c.zarr")
+    assert a.data.name == b.data.name  # dask's key alone cannot tell them apart
+    assert fingerprint(b) != before and fingerprint(b * 1.0) != derived
+    assert fingerprint(_globe()) == fingerprint(_globe())  # in-memory cubes: keyed by their values, as before
+
+
+@pytest.mark.parametrize("dims, fix", [(("band", "y", "x"), "reproject it to a geographic lat/lon grid"),
+                                       (("band", "time", "lat", "lon"), r"select one time step first \(e.g. "
+                                                                       r"refl.isel\(time=0\)\)")])
+@pytest.mark.parametrize("how", ["lazy", "zarr"])
+def test_a_cube_not_on_band_lat_lon_is_one_clear_error(tmp_path, model, dims, fix, how):
+    refl = _globe().isel(lat=slice(0, 20), lon=slice(0, 20))
+    if "time" in dims:
+        refl = refl.expand_dims(time=[0]).transpose(*dims)
+    else:
+        refl = refl.rename(lat="y", lon="x")
+    with pytest.raises(InputError, match=r"needs a \(band, lat, lon\) cube, got dims .*: " + fix):
+        if how == "lazy":
+            global_map.invert_lazy(refl, model, chunk=10)
+        else:
+            global_map.invert_to_zarr(refl, model, tmp_path / "m.zarr", chunk=10, progress=False, scheduler="threads")
+    assert not (tmp_path / "m.zarr.partial").exists()
+
+
+@pytest.mark.parametrize("source", ["chunked", "in memory"])
+def test_a_chunk_narrower_than_the_networks_halo_is_refused_naming_both(model, source):
+    wide = OxideInverter(BANDS, [415.0, 750.0, 950.0], width=8, depth=1, stem=4, members=2, context=(21,))
+    assert wide.net.halo == 11
+    refl = _globe().isel(lat=slice(0, 30), lon=slice(0, 60))
+    refl = refl.chunk({"lat": 15, "lon": 30}) if source == "chunked" else refl
+    with pytest.raises(InputError, match=r"chunk \(8 pixels\) is narrower than the network's halo of 11 pixels.*"
+                                         r"chunk >= 11"):
+        global_map.invert_lazy(refl, wide, chunk=8, precision="float32")
+    global_map.invert_lazy(refl, wide, chunk=11, precision="float32").FeO.compute()  # the fix works
+
+
+def _cli_args(tmp_path, weights, **kw):
+    import argparse
+
+    return argparse.Namespace(**{"input": None, "weights": str(weights), "ppd": 1, "chunk": 90, "out": str(tmp_path /
+                              "m.zarr"), "scheduler": "threads", "precision": "float32", "overwrite": False, **kw})
+
+
+@pytest.mark.parametrize("instrument", ["lro_wac", "kaguya_mi", "clementine_uvvis"])
+def test_the_synthetic_map_observes_the_instrument_with_the_weights_bands(tmp_path, monkeypatch, instrument):
+    """7-band WAC weights once made the synthetic Moon be observed by Kaguya MI (chosen by the band count)."""
+    import workbench.synth as synth
+    from workbench.synth.instruments import INSTRUMENTS
+
+    table = INSTRUMENTS[instrument]
+    OxideInverter(list(table["name"]), list(table["center_nm"]), width=8, depth=1, stem=4, members=2).save(
+        tmp_path / "w.pt")
+    seen = {}
+    monkeypatch.setattr(synth, "make_moon", lambda resolution_ppd: "moon")
+
+    def observe(moon, inst, snr, seed):
+        seen["instrument"] = inst
+        return {"reflectance": xr.DataArray(np.zeros((1, 1, 1)))}
+
+    monkeypatch.setattr(synth, "observe", observe)
+    monkeypatch.setattr(global_map, "invert_to_zarr", lambda *a, **k: xr.Dataset(attrs={"seconds": 0.0}))
+    global_map.invert_global_cli(_cli_args(tmp_path, tmp_path / "w.pt"))
+    assert seen["instrument"] == instrument
+
+
+def test_synthetic_map_weights_of_no_instruments_bands_are_one_clear_error(tmp_path, model):
+    model.save(tmp_path / "w.pt")  # R415, R750, R950: no virtual instrument has exactly these bands
+    with pytest.raises(InputError, match=r"bands \['R415', 'R750', 'R950'\] are those of no virtual instrument"):
+        global_map.invert_global_cli(_cli_args(tmp_path, tmp_path / "w.pt"))
+    assert not (tmp_path / "m.zarr").exists()
+
+
+def test_the_bfloat16_speedup_stated_is_the_measured_one():
+    import argparse
+
+    from workbench.commands import invert
+
+    parser = argparse.ArgumentParser()
+    invert.register(parser.add_subparsers())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["invert"]
+    m = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices["map"]
+    text = next(a.help for a in m._actions if "--precision" in a.option_strings)
+    for doc in (text, global_map.invert_to_zarr.__doc__):
+        assert "2.5x" not in doc and "1.7" in doc and "1.8x" in doc and "speedup_vs_float32" in doc
+
+
+def test_area_weighted_benchmark_figures_reuse_the_predictions_with_known_answers():
+    """Rows at 75, 45 and 15 deg N (30-deg cells) cover areas in the ratio 1 - sin 60 : sin 60 - sin 30 : sin 30."""
+    import types
+
+    from workbench.inversion.bench import area_weighted_figures
+
+    lat, lon = np.array([75.0, 45.0, 15.0]), np.array([150.0, 170.0])
+    w = np.array([1 - np.sin(np.pi / 3), np.sin(np.pi / 3) - 0.5, 0.5])
+    y = np.arange(6.0).reshape(3, 2)
+    truth = xr.Dataset({t: (("lat", "lon"), y) for t in ("FeO", "TiO2")}, coords={"lat": lat, "lon": lon})
+    err = np.repeat([[3.0], [2.0], [1.0]], 2, axis=1)
+    tuned = xr.Dataset({"FeO": (("lat", "lon"), y + err), "FeO_std": (("lat", "lon"), np.full((3, 2), 1.4)),
+                        "TiO2": (("lat", "lon"), y - err), "TiO2_std": (("lat", "lon"), np.full((3, 2), 0.9))},
+                       coords={"lat": lat, "lon": lon})
+    lucey = tuned[["FeO"]].isel(lat=slice(None, None, -1))  # south-up: paired with the truth by latitude
+    exp = types.SimpleNamespace(truth=truth, predictions={"resnet_finetuned": tuned, "lucey2000": lucey},
+                                masks={"test": xr.DataArray(np.ones((3, 2), bool), coords=truth.coords)})
+    fig = area_weighted_figures(exp)
+    rmse = round(float(np.sqrt(np.sum(w * [9.0, 4.0, 1.0]) / w.sum())), 4)
+    assert fig["heldout_rmse_area_weighted"] == {"resnet_finetuned": {"FeO": rmse, "TiO2": rmse},
+                                                 "lucey2000": {"FeO": rmse}}
+    assert rmse != round(float(np.sqrt(14 / 3)), 4)  # the pixel average
+    # |z| <= 1.96: FeO (std 1.4) the two lower rows, TiO2 (std 0.9) the lowest row
+    assert fig["interval_coverage_by_target_area_weighted"]["FeO"]["cov95"] == pytest.approx(w[1:].sum() / w.sum())
+    assert fig["interval_coverage_95_area_weighted"] == round((w[1:].sum() + w[2]) / w.sum() / 2, 4)

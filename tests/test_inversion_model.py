@@ -865,3 +865,215 @@ def test_save_refuses_a_folder_in_the_way_before_writing_and_calibrate_failure_k
     assert site_mask(truth, 0.0, 0.0, np.array(500.0)).any()  # a 0-d array is a number
     with pytest.raises(InputError, match="radius_km"):
         site_mask(truth, 0.0, 0.0, True)
+
+
+def _grid_truth(values=None):
+    lat, lon = np.array([1.5, 0.5, -0.5]), np.array([0.5, 1.5, 2.5, 3.5])
+    y = np.arange(12.0).reshape(3, 4) if values is None else values
+    return xr.Dataset({"FeO": (("lat", "lon"), y)}, coords={"lat": lat, "lon": lon})
+
+
+@pytest.mark.parametrize("layout", ["south-up", "west-right", "lon before lat"])
+def test_metrics_coverage_and_bias_pair_prediction_and_truth_by_coordinates(layout):
+    """A prediction in another layout than the truth (model.predict keeps the cube's) once gave RMSE 6.5 for
+    the same values: the arrays were paired by position."""
+    import types
+
+    from workbench.inversion.experiment import bias_table, coverage, metrics
+
+    truth = _grid_truth()
+    pred = truth.assign(FeO_std=(("lat", "lon"), np.ones((3, 4))))
+    mask = xr.DataArray(np.ones((3, 4), bool), coords=truth.coords).where(truth.lon < 3, False)
+    moved = {"south-up": lambda o: o.isel(lat=slice(None, None, -1)),
+             "west-right": lambda o: o.isel(lon=slice(None, None, -1)),
+             "lon before lat": lambda o: o.transpose("lon", "lat")}[layout]
+    assert metrics(moved(pred), truth, moved(mask), targets=("FeO",)) == {"FeO": {"rmse": 0.0, "r2": 1.0}}
+    assert coverage(moved(pred), truth, moved(mask), targets=("FeO",)) == {"FeO": {"cov68": 1.0, "cov95": 1.0}}
+    exp = types.SimpleNamespace(truth=truth, masks={"test": moved(mask)}, predictions={"gbm": moved(pred)})
+    assert bias_table(exp, ("gbm",)) == {"gbm": {"FeO": 0.0}}
+    # only the masked pixels count, wherever they sit in the prediction's layout
+    off = pred.assign(FeO=pred.FeO + xr.where(truth.lon > 3, 100.0, 0.0))
+    assert metrics(moved(off), truth, mask, targets=("FeO",))["FeO"]["rmse"] == 0.0
+
+
+def test_metrics_on_another_grid_than_the_truth_is_one_clear_error():
+    from workbench.inversion.experiment import coverage, metrics
+
+    truth = _grid_truth()
+    mask = xr.DataArray(np.ones((3, 4), bool), coords=truth.coords)
+    shifted = truth.assign_coords(lon=truth.lon + 360.0).assign(FeO_std=truth.FeO * 0 + 1)  # a 0-360 grid
+    with pytest.raises(InputError, match="the prediction is on another lon grid than the truth"):
+        metrics(shifted, truth, mask, targets=("FeO",))
+    with pytest.raises(InputError, match="the mask is on another lat grid than the truth"):
+        coverage(truth.assign(FeO_std=truth.FeO * 0 + 1), truth, mask.isel(lat=slice(0, 2)), targets=("FeO",))
+
+
+def test_area_weighted_metrics_coverage_and_bias_known_answers():
+    """Rows at 75, 45 and 15 deg (30-deg cells) weigh 1 - sin 60 : sin 60 - sin 30 : sin 30 (cell areas)."""
+    import types
+
+    from workbench.inversion.experiment import bias_table, coverage, metrics
+
+    lat, lon = np.array([75.0, 45.0, 15.0]), np.array([10.0, 40.0])
+    w = np.array([1 - np.sin(np.pi / 3), np.sin(np.pi / 3) - 0.5, 0.5])
+    y = np.repeat([[10.0], [20.0], [40.0]], 2, axis=1)
+    e = np.repeat([[3.0], [2.0], [1.0]], 2, axis=1)
+    truth = xr.Dataset({"FeO": (("lat", "lon"), y)}, coords={"lat": lat, "lon": lon})
+    pred = xr.Dataset({"FeO": (("lat", "lon"), y + e), "FeO_std": (("lat", "lon"), np.full((3, 2), 1.4))},
+                      coords={"lat": lat, "lon": lon})
+    mask = xr.DataArray(np.ones((3, 2), bool), coords=truth.coords)
+    got = metrics(pred, truth, mask, targets=("FeO",), area_weighted=True)["FeO"]
+    ybar = np.sum(w * [10.0, 20.0, 40.0]) / w.sum()
+    assert got["rmse"] == pytest.approx(np.sqrt(np.sum(w * [9.0, 4.0, 1.0]) / w.sum()))
+    sst = np.sum(w * (np.array([10.0, 20.0, 40.0]) - ybar) ** 2)
+    assert got["r2"] == pytest.approx(1 - np.sum(w * [9.0, 4.0, 1.0]) / sst)
+    assert metrics(pred, truth, mask, targets=("FeO",))["FeO"]["rmse"] == pytest.approx(np.sqrt(14 / 3))  # per pixel
+    cov = coverage(pred, truth, mask, targets=("FeO",), area_weighted=True)["FeO"]  # |z| = 2.14, 1.43, 0.71
+    assert cov == pytest.approx({"cov68": w[2] / w.sum(), "cov95": w[1:].sum() / w.sum()})
+    exp = types.SimpleNamespace(truth=truth, masks={"test": mask}, predictions={"gbm": pred})
+    assert bias_table(exp, ("gbm",), area_weighted=True)["gbm"]["FeO"] == round(np.sum(w * [3, 2, 1]) / w.sum(), 4)
+    assert bias_table(exp, ("gbm",))["gbm"]["FeO"] == 2.0
+    with_nan = pred.assign(FeO=pred.FeO.where(truth.lat < 70))  # NaN in: the pixel is left out of both sums
+    assert metrics(with_nan, truth, mask, targets=("FeO",), area_weighted=True)["FeO"]["rmse"] == pytest.approx(
+        np.sqrt(np.sum(w[1:] * [4.0, 1.0]) / w[1:].sum()))
+
+
+def _fake_moon(seed=0, instrument="clementine_uvvis", ppd=1, snr=100.0, geography="auto"):
+    """A stand-in for observed_moon: a 1 px/deg grid of constant reflectance and truth (no synthesis)."""
+    from workbench.geo import global_grid
+
+    lat, lon = global_grid(1)
+    refl = xr.DataArray(np.full((3, lat.size, lon.size), 0.1, np.float32), dims=("band", "lat", "lon"),
+                        coords={"band": BANDS, "wavelength": ("band", WL), "lat": lat, "lon": lon})
+    truth = xr.Dataset({t: (("lat", "lon"), np.full((lat.size, lon.size), 5.0)) for t in TARGETS},
+                       coords={"lat": lat, "lon": lon})
+    return refl, truth
+
+
+def test_far_side_experiment_refuses_unknown_methods_before_any_work(monkeypatch):
+    from workbench.inversion import experiment as ex
+
+    def no_moon(*a, **k):
+        raise AssertionError("the Moon was built before the methods were checked")
+
+    monkeypatch.setattr(ex, "observed_moon", no_moon)
+    with pytest.raises(InputError, match=r"unknown method\(s\) \['lucey', 'random-forest'\] in methods; choose from "
+                                         r"\['lucey2000', 'lucey_refit', 'pls', 'random_forest', 'gbm'\]"):
+        ex.far_side_experiment(ppd=1, methods=("lucey", "random-forest"))
+
+
+@pytest.mark.parametrize("site, radius_km, message", [
+    ("Mare Crisium", 60.0, r"site 'Mare Crisium' \(17, 59.1\) is not on the far side \(\|lon\| > 90\)"),
+    ((-20.0, 130.2), 1.0, r"no far-side pixel of the 1 px/deg grid lies within radius_km=1 km of site "
+                          r"\(-20.0, 130.2\).*larger radius_km or a finer ppd")])
+def test_far_side_experiment_without_site_pixels_says_why_before_fitting(monkeypatch, site, radius_km, message):
+    """A near-side site once failed ~47 s later, after every baseline, with 'no valid training pixels'."""
+    from workbench.inversion import experiment as ex
+
+    monkeypatch.setattr(ex, "observed_moon", _fake_moon)
+
+    def no_fit(*a, **k):
+        raise AssertionError("a model was fitted before the site was checked")
+
+    monkeypatch.setattr(ex.bl, "classical_maps", no_fit)
+    monkeypatch.setattr(ex, "fine_tuned", no_fit)
+    with pytest.raises(InputError, match=message):
+        ex.far_side_experiment(ppd=1, ft_steps=1, site=site, radius_km=radius_km, methods=("lucey2000",),
+                               pretrained=_tiny())
+
+
+def _instrument_model(instrument):
+    from workbench.synth.instruments import INSTRUMENTS
+
+    table = INSTRUMENTS[instrument]
+    return OxideInverter(list(table["name"]), list(table["center_nm"]), width=8, depth=1, stem=4, members=2)
+
+
+def _fake_cases(moons, targets=TARGETS):
+    rng = np.random.default_rng(0)
+    return [{"moon": int(m), "site": "Chang'e-6", "z": {t: np.abs(rng.normal(0, 1 + m, 300)).astype(np.float32)
+                                                         for t in targets}} for m in moons]
+
+
+@pytest.mark.parametrize("instrument", ["lro_wac", "kaguya_mi"])
+def test_calibration_observes_the_moons_with_the_instrument_of_the_weights(tmp_path, monkeypatch, instrument):
+    """Weights without a spectral library (Kaguya, WAC) were calibrated on Clementine observations: a band
+    mismatch after the whole training run."""
+    from workbench.inversion import shift_calibration as sc
+
+    seen = []
+
+    def observed(seed, inst, ppd, snr):
+        seen.append(inst)
+        raise RuntimeError("stop after the instrument was chosen")
+
+    monkeypatch.setattr(sc, "observed_moon", observed)
+    monkeypatch.setattr(sc, "pretraining_sources", lambda model, inst, *a: seen.append(inst) or {})
+    with pytest.raises(RuntimeError, match="stop"):
+        sc.far_side_z(_instrument_model(instrument), moon_seeds=(1,), sites=("Chang'e-6",), ppd=1, ft_steps=1)
+    assert seen == [instrument, instrument]
+    # calibrate_weights and train's calibration pass the instrument (and the run's grid and steps) through
+    calls = []
+    monkeypatch.setattr(sc, "far_side_z", lambda model, moons, sites, **kw: calls.append(kw) or _fake_cases(moons))
+    _instrument_model(instrument).save(tmp_path / "custom.pt")
+    sc.calibrate_weights(tmp_path / "custom.pt", moon_seeds=(1, 3), sites=("Chang'e-6",), ppd=1, ft_steps=1)
+    assert calls[-1]["instrument"] == instrument and (calls[-1]["ppd"], calls[-1]["ft_steps"]) == (1, 1)
+
+
+def test_train_calibrates_the_new_weights_for_their_instrument_grid_and_steps(tmp_path, monkeypatch):
+    import types
+
+    import pandas as pd
+
+    from workbench.inversion import shift_calibration as sc
+    from workbench.inversion import train
+
+    model = _instrument_model("lro_wac")
+    exp = types.SimpleNamespace(models={"resnet_pretrained": model}, table=pd.DataFrame({"x": [1.0]}))
+    monkeypatch.setattr(train, "far_side_experiment", lambda *a, **k: exp)
+    monkeypatch.setattr(train, "_record_figures", lambda exp: {})
+    monkeypatch.setattr(train, "refresh_heldout_record", lambda *a, **k: {})
+    seen = {}
+    monkeypatch.setattr(sc, "calibrate_weights", lambda path, **kw: seen.update(kw) or {"scale": [1.0],
+                                                                                       "leave_one_moon_out": {}})
+    assert train.main(["--instrument", "lro_wac", "--ppd", "1", "--ft-steps", "3", "--out",
+                       str(tmp_path / "wac.pt")]) == 0
+    assert (seen["instrument"], seen["ppd"], seen["ft_steps"]) == ("lro_wac", 1, 3)
+
+
+def test_shift_calibration_main_remeasures_the_records_held_out_figures(tmp_path, monkeypatch):
+    """Re-saving the weights with the factor left the record's figures describing the weights without it."""
+    from workbench.inversion import shift_calibration as sc
+    from workbench.inversion import train
+
+    path = tmp_path / "w.pt"
+    stale = {"resnet_finetuned": {"FeO": 9.0}}
+    _instrument_model("clementine_uvvis").save(path, record={"seed": 0, "heldout_rmse_wt_pct": stale,
+                                                             "interval_coverage": {"x": 1}})
+    monkeypatch.setattr(sc, "far_side_z", lambda model, moons, sites, **kw: _fake_cases(moons))
+    sc.calibrate_weights(path, moon_seeds=(1, 3), sites=("Chang'e-6",))  # the API alone: figures marked stale
+    rec = json.loads(path.with_suffix(".json").read_text())
+    assert rec["heldout_rmse_wt_pct"] == stale and "before the extrapolation factor" in rec["heldout_stale"]
+    fresh = {"heldout_rmse_wt_pct": {"resnet_finetuned": {"FeO": 1.0}}, "interval_coverage": {"y": 2}}
+    seen = {}
+    monkeypatch.setattr(train, "heldout_figures", lambda model, inst, **kw: seen.update(kw, instrument=inst) or fresh)
+    assert sc.main(["--weights", str(path), "--moons", "1", "3"]) == 0
+    rec = json.loads(path.with_suffix(".json").read_text())
+    assert rec["heldout_rmse_wt_pct"] == fresh["heldout_rmse_wt_pct"] and "heldout_stale" not in rec
+    assert rec["heldout_history"][-1]["heldout_rmse_wt_pct"] == stale
+    assert "extrapolation factor" in rec["heldout_history"][-1]["reason"] and seen["instrument"] == "clementine_uvvis"
+    OxideInverter.load(path)  # the record still matches the weights
+
+
+def test_shift_calibration_with_one_moon_is_refused_before_any_fine_tune(tmp_path, monkeypatch):
+    from workbench.inversion import shift_calibration as sc
+
+    def no_work(*a, **k):
+        raise AssertionError("fine-tuned before the Moons were checked")
+
+    monkeypatch.setattr(sc, "far_side_z", no_work)
+    _instrument_model("clementine_uvvis").save(tmp_path / "w.pt")
+    with pytest.raises(InputError, match=r"at least two different validation Moons.*got \[1\].*--moons 1 3"):
+        sc.calibrate_weights(tmp_path / "w.pt", moon_seeds=(1,))
+    with pytest.raises(InputError, match=r"got \[4, 4\]"):
+        sc.main(["--weights", str(tmp_path / "w.pt"), "--moons", "4", "4"])

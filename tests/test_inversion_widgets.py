@@ -210,3 +210,69 @@ def test_notebook_headline_figures():
         notebook_headline(table.drop("resnet_finetuned"), cov, check)
     with pytest.raises(InputError, match="best and the worst"):
         notebook_headline(table, cov, {"Korolev": check["Korolev"]})
+
+
+@pytest.fixture(scope="module")
+def globe():
+    """A random 1 px/deg cube and the epistemic prediction of an untrained tiny model (fast, seeded)."""
+    import xarray as xr
+
+    from workbench.geo import global_grid
+
+    lat, lon = global_grid(1)
+    data = np.random.default_rng(0).uniform(0.05, 0.3, (3, lat.size, lon.size)).astype(np.float32)
+    refl = xr.DataArray(data, dims=("band", "lat", "lon"), coords={"band": ["R415", "R750", "R950"],
+                        "wavelength": ("band", [415.0, 750.0, 950.0]), "lat": lat, "lon": lon})
+    model = OxideInverter(["R415", "R750", "R950"], [415.0, 750.0, 950.0], width=8, depth=1, stem=4, members=2)
+    return model, refl, model.predict(refl, epistemic=True)
+
+
+@pytest.mark.parametrize("bad", [0.0, np.inf, -0.01])
+def test_one_zero_or_infinite_reflectance_pixel_does_not_spoil_every_score(globe, bad):
+    """log(0) = -inf in one pixel once made every band's mean -inf, every score NaN and the ranking empty."""
+    from workbench.inversion.advisor import CANDIDATES
+
+    _, refl, pred = globe
+    clean = site_advisor(pred, refl)
+    r = refl.copy()
+    r[:, 0, 0] = bad  # a missing pixel stored as 0 (or a bad value): treated as missing
+    got = site_advisor(pred, r)
+    assert len(got) == len(clean) == len(CANDIDATES) and got["score"].notna().all()
+    np.testing.assert_allclose(got.set_index("site").loc[clean.site, "score"], clean["score"], rtol=0.05)
+    assert got.attrs["missing"] == [] and got.attrs["outside"] == []
+
+
+def test_no_candidate_that_can_be_scored_is_one_clear_error(globe):
+    _, refl, pred = globe
+    with pytest.raises(InputError, match=r"no candidate site could be scored \(outside the cube: none; on missing "
+                                         r"pixels, NaN or reflectance <= 0 or not finite: Chang'e-6, SPA centre"):
+        site_advisor(pred, refl * 0.0)
+
+
+def test_candidates_outside_a_regional_cube_are_listed_not_scored_from_the_edge(globe):
+    from workbench.inversion.advisor import CANDIDATES
+
+    _, refl, pred = globe
+    box = {"lat": slice(30, -30), "lon": slice(-60, 60)}
+    got = site_advisor(pred.sel(box), refl.sel(box))
+    inside = {"Aristarchus plateau", "Mare Crisium", "Mare Tranquillitatis"}
+    assert set(got.site) == inside and got["score"].notna().all()
+    assert set(got.attrs["outside"]) == set(CANDIDATES) - inside
+    # a candidate on the grid's last row is inside: it lies within half a cell of that pixel's centre
+    edge = site_advisor(pred.sel(box), refl.sel(box), candidates={"edge": (-29.9, 59.9), "beyond": (-31.6, 0.0)})
+    assert list(edge.site) == ["edge"] and edge.attrs["outside"] == ["beyond"]
+    with pytest.raises(InputError, match=r"no candidate site could be scored \(outside the cube: beyond;"):
+        site_advisor(pred.sel(box), refl.sel(box), candidates={"beyond": (-31.6, 0.0)})
+
+
+def test_the_advisor_experiment_on_a_near_side_cube_says_there_is_no_far_side_site(globe):
+    """advisor_site_experiment once took the first row of an empty far-side ranking: an IndexError."""
+    import types
+
+    from workbench.inversion.experiment import advisor_site_experiment
+
+    model, refl, _ = globe
+    near = refl.sel(lat=slice(30, -30), lon=slice(-60, 60))
+    exp = types.SimpleNamespace(models={"resnet_pretrained": model}, refl=near)
+    with pytest.raises(InputError, match="ranked no far-side candidate"):
+        advisor_site_experiment(exp)

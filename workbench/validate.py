@@ -674,12 +674,67 @@ def readable(path, what: str = "file"):
         ) from None
 
 
+def _zarr_array_folders(obj: xr.DataArray | xr.Dataset) -> list[str]:
+    """The local folders of the zarr arrays a dask-backed xarray object reads, found in its dask graphs.
+
+    Each array xarray opened from a zarr store (``xr.open_zarr``) sits in the graph as an indexing adapter
+    around xarray's zarr wrapper; its folder is the store's root plus the array's path. Remote stores (no
+    local root) and objects without dask data give none.
+    """
+    from pathlib import Path
+
+    import dask
+
+    folders: set[str] = set()
+    for var in (obj.variables.values() if isinstance(obj, xr.Dataset) else [obj.variable]):
+        if not dask.is_dask_collection(var.data):
+            continue
+        for value in dict(var.data.__dask_graph__()).values():
+            o = getattr(value, "value", value) if type(value).__name__ == "DataNode" else value
+            for _ in range(16):  # adapters wrap one another through .array
+                if o is None or hasattr(o, "get_array"):
+                    break
+                o = getattr(o, "array", None)
+            if o is None or not hasattr(o, "get_array"):
+                continue
+            try:
+                arr = o.get_array()
+                root = getattr(arr.store, "root", None) or getattr(arr.store, "path", None)
+            except Exception:  # noqa: BLE001 - not a zarr wrapper after all: nothing to digest
+                continue
+            if root is not None and Path(str(root)).is_dir():
+                folders.add(str(Path(str(root)) / str(getattr(arr, "path", "") or "")))
+    return sorted(folders)
+
+
+def store_files(folder: str | Any) -> list[tuple[str, int, int]]:
+    """``(relative path, size in bytes, mtime in ns)`` of every file under ``folder``, sorted.
+
+    A digest of a zarr array's chunk files that changes when any chunk is rewritten in place (a region
+    write changes the files of a sub-folder, not the mtime of the store's top folder).
+    """
+    import os
+
+    out = []
+    for dirpath, _, files in os.walk(folder):
+        for f in files:
+            full = os.path.join(dirpath, f)
+            with contextlib.suppress(OSError):  # a file removed while walking is no file of the store
+                st = os.stat(full)
+                out.append((os.path.relpath(full, folder), int(st.st_size), int(st.st_mtime_ns)))
+    return sorted(out)
+
+
 def fingerprint(*objs: Any) -> str:
     """A deterministic content key of inputs (arrays, DataArrays, torch state dicts, plain values).
 
     Used to check that a partial output belongs to the same inputs before resuming it. numpy data is
     hashed; dask-backed data is keyed by its graph name (deterministic for the same recipe; an object dask
-    cannot tokenize deterministically gives a random key, so the run recomputes rather than mixing).
+    cannot tokenize deterministically gives a random key, so the run recomputes rather than mixing). The
+    graph name of a cube read from a zarr store names the store's path and the mtime of its top folder
+    only, which an in-place region write does not change: an xarray object that reads local zarr arrays
+    is also keyed by the relative path, size and mtime (ns) of every file of those arrays
+    (:func:`store_files`), so rewriting any chunk changes the key.
     """
     import hashlib
 
@@ -692,6 +747,10 @@ def fingerprint(*objs: Any) -> str:
             return {str(k): plain(v) for k, v in o.items()}
         if isinstance(o, (list, tuple)):
             return [plain(v) for v in o]
+        if isinstance(o, (xr.DataArray, xr.Dataset)):
+            folders = _zarr_array_folders(o)
+            if folders:  # read from zarr files: their content, as files, is part of the key
+                return [o, [(f, store_files(f)) for f in folders]]
         return o
 
     h = hashlib.sha256()

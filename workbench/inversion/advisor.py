@@ -17,6 +17,7 @@ Lakshminarayanan, B. et al. (2017). Deep ensembles. NeurIPS.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -73,7 +74,22 @@ def site_advisor(pred: xr.Dataset, refl: xr.DataArray, candidates: dict[str, tup
     pandas.DataFrame
         ``site, lat, lon, epistemic_std_at_site, similar_area_pct, score`` sorted by ``score``
         (higher = a sample there is expected to reduce more uncertainty). Candidates are matched to the
-        nearest grid pixel, longitudes modulo 360° (a 0–360° grid works).
+        nearest grid pixel, longitudes modulo 360° (a 0–360° grid works). A candidate farther than one grid
+        cell (in latitude or longitude) from its nearest pixel lies outside a regional cube: it is not
+        scored (its edge pixel is not its ground) and is listed in ``attrs["outside"]``. A candidate on a
+        missing pixel (NaN, or a reflectance that is zero, negative or not finite) is not scored either and
+        is listed in ``attrs["missing"]``; ``attrs["excluded"]`` lists those near ``sampled`` sites.
+
+    Raises
+    ------
+    InputError
+        No ``_epistemic_std`` in ``pred``, an unknown ``target``, a candidate or sampled site out of range,
+        or no candidate could be scored (all outside the cube or on missing pixels).
+
+    Notes
+    -----
+    Reflectance that is zero, negative or not finite has no logarithm: such pixels are treated as missing
+    (NaN) in the spectral similarity, not clipped, so one bad pixel does not spoil every score.
     """
     from ..geo import area_weights, great_circle_distance
 
@@ -87,15 +103,25 @@ def site_advisor(pred: xr.Dataset, refl: xr.DataArray, candidates: dict[str, tup
         if f"{target}_epistemic_std" not in pred:
             raise InputError(f"unknown target {target!r}; use one of {[n[:-14] for n in names]} or 'all'")
         epi = pred[f"{target}_epistemic_std"]
-    Z = np.log(refl.transpose("band", "lat", "lon").values.astype(np.float64))
-    mu = np.nanmean(Z, axis=(1, 2), keepdims=True)
-    sd = np.nanstd(Z, axis=(1, 2), keepdims=True)
+    R = refl.transpose("band", "lat", "lon").values.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # NaN compares False: stays NaN
+        Z = np.log(np.where(np.isfinite(R) & (R > 0), R, np.nan))  # no log of 0, < 0 or inf: missing, not -inf
+    with warnings.catch_warnings():  # a band without one valid pixel: NaN, and no candidate scored (see below)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mu = np.nanmean(Z, axis=(1, 2), keepdims=True)
+        sd = np.nanstd(Z, axis=(1, 2), keepdims=True)
     Z = (Z - mu) / sd
     w = np.asarray(area_weights(pred).transpose("lat", "lon").values, float)
     w = w / np.nansum(w)
     e = np.nan_to_num(epi.transpose("lat", "lon").values)
     done = [check_site(*ll) for ll in (sampled.values() if isinstance(sampled, Mapping) else sampled or [])]
-    rows, excluded = [], []
+    lats, lons = np.asarray(pred["lat"].values, float), np.asarray(pred["lon"].values, float)
+    # one grid cell, the farthest a candidate inside the cube lies from its nearest pixel's centre (half a cell)
+    # with room to spare; a single row or column borrows the other axis's step
+    steps = [float(np.median(np.abs(np.diff(v)))) if v.size > 1 else np.nan for v in (lats, lons)]
+    cell_lat = steps[0] if np.isfinite(steps[0]) else steps[1]
+    cell_lon = steps[1] if np.isfinite(steps[1]) else steps[0]
+    rows, excluded, outside, missing = [], [], [], []
     for name, site in cands.items():
         try:
             lat, lon = check_site(*site)
@@ -104,17 +130,28 @@ def site_advisor(pred: xr.Dataset, refl: xr.DataArray, candidates: dict[str, tup
         if any(float(great_circle_distance(lat, lon, *ll)) <= exclude_km for ll in done):
             excluded.append(name)
             continue
-        i = int(np.abs(pred["lat"].values - lat).argmin())
-        j = int(np.abs((pred["lon"].values - lon + 180.0) % 360.0 - 180.0).argmin())
+        dlon = np.abs((lons - lon + 180.0) % 360.0 - 180.0)
+        i, j = int(np.abs(lats - lat).argmin()), int(dlon.argmin())
+        if abs(lats[i] - lat) > cell_lat or dlon[j] > cell_lon:  # beyond the cube's edge
+            outside.append(name)
+            continue
         z0 = Z[:, i, j][:, None, None]
         if not np.isfinite(z0).all():
+            missing.append(name)
             continue
-        d = np.sqrt(np.nanmean((Z - z0) ** 2, axis=0))
+        with warnings.catch_warnings():  # a missing pixel (NaN in every band) has no distance: NaN, not similar
+            warnings.simplefilter("ignore", RuntimeWarning)
+            d = np.sqrt(np.nanmean((Z - z0) ** 2, axis=0))
         sim = np.isfinite(d) & (d <= radius)
         rows.append({"site": name, "lat": lat, "lon": lon, "epistemic_std_at_site": float(e[i, j]),
                      "similar_area_pct": float(100 * w[sim].sum()),
                      "score": float((w * e)[sim].sum() * 1000)})
+    if not rows and len(excluded) < len(cands):
+        listed = lambda sites: ", ".join(sites) or "none"  # noqa: E731
+        raise InputError(f"no candidate site could be scored (outside the cube: {listed(outside)}; on missing pixels, "
+                         f"NaN or reflectance <= 0 or not finite: {listed(missing)}; near sampled sites: "
+                         f"{listed(excluded)}); give candidates inside the cube's lat/lon range, on valid pixels")
     out = pd.DataFrame(rows, columns=["site", "lat", "lon", "epistemic_std_at_site", "similar_area_pct", "score"])
     out = out.sort_values("score", ascending=False).reset_index(drop=True)
-    out.attrs["excluded"] = excluded
+    out.attrs.update(excluded=excluded, outside=outside, missing=missing)
     return out

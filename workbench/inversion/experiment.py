@@ -40,18 +40,94 @@ def default_site(name: str = "Chang'e-6") -> tuple[float, float]:
     return CHANGE6
 
 
+def _on_grid_of(obj: xr.Dataset | xr.DataArray, truth: xr.Dataset, what: str) -> xr.Dataset | xr.DataArray:
+    """``obj`` with its rows and columns in ``truth``'s order, so that its arrays pair with truth's pixel by pixel.
+
+    Matched by the ``lat``/``lon`` coordinates where both have them (a south-up or west-right prediction is
+    put in the truth's order), by position otherwise. ``obj`` itself is returned when it is already in that
+    order, so its values are the same arrays as before.
+
+    Raises
+    ------
+    InputError
+        ``obj`` lacks a ``lat`` or ``lon`` dim, or is on another grid than the truth.
+    """
+    missing = [d for d in ("lat", "lon") if d not in obj.dims or d not in truth.dims]
+    if missing:
+        raise InputError(f"{what} and the truth need (lat, lon) dims; {what} has {tuple(map(str, obj.dims))}, "
+                         f"the truth {tuple(map(str, truth.dims))}: give both on the same lat/lon grid")
+    order = {}
+    for d in ("lat", "lon"):
+        if d not in obj.coords or d not in truth.coords:  # no coordinates to match: by position, same size
+            if obj.sizes[d] != truth.sizes[d]:
+                raise InputError(f"{what} has {obj.sizes[d]} {d} values, the truth {truth.sizes[d]}; give both on "
+                                 "the same lat/lon grid")
+            continue
+        a, b = np.asarray(obj[d].values), np.asarray(truth[d].values)
+        if a.shape == b.shape and np.array_equal(a, b):
+            continue
+        idx = pd.Index(a).get_indexer(b) if pd.Index(a).is_unique and a.size == b.size else np.array([-1])
+        if (idx < 0).any():
+            raise InputError(f"{what} is on another {d} grid than the truth ({a.size} values {a.min():g}..{a.max():g} "
+                             f"vs {b.size} values {b.min():g}..{b.max():g}); compute it on the truth's grid")
+        order[d] = idx
+    return obj.isel(order) if order else obj
+
+
+def _area_weights_like(truth: xr.Dataset, dims: tuple) -> np.ndarray:
+    """Spherical cell areas (:func:`workbench.geo.area_weights`, proportional to cos(lat)) on ``truth``'s grid,
+    laid out as ``dims``."""
+    from ..geo import area_weights
+
+    return np.asarray(area_weights(truth).transpose(*dims).values, float)
+
+
 def metrics(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TARGETS,
-            suffix: str = "") -> dict[str, dict[str, float]]:
-    """RMSE and R² per target over ``mask`` pixels: ``{target: {"rmse": .., "r2": ..}}``."""
+            suffix: str = "", area_weighted: bool = False) -> dict[str, dict[str, float]]:
+    """RMSE and R² per target over ``mask`` pixels: ``{target: {"rmse": .., "r2": ..}}``.
+
+    Parameters
+    ----------
+    pred, truth
+        Prediction (``<target><suffix>`` variables) and truth (``<target>``) on one lat/lon grid; the
+        prediction and ``mask`` are paired with the truth by their ``lat``/``lon`` coordinates (any row or
+        column order), by position where they have none.
+    mask
+        Boolean (lat, lon) pixels scored; pixels where prediction or truth is NaN are left out.
+    targets
+        Targets scored (those missing from ``pred`` are skipped).
+    suffix
+        Suffix of the prediction's variable names.
+    area_weighted
+        Weight each pixel by its area on the sphere (:func:`workbench.geo.area_weights`, ∝ cos lat), so that
+        the many small polar pixels of a lat/lon grid count by the ground they cover; the default (False)
+        counts every pixel once.
+
+    Raises
+    ------
+    InputError
+        Prediction or mask on another grid than the truth.
+    """
+    pred = _on_grid_of(pred, truth, "the prediction")
+    mask = _on_grid_of(mask, truth, "the mask")
     out = {}
     for t in targets:
         name = f"{t}{suffix}"
         if name not in pred:
             continue
-        p = pred[name].values[mask.values]
-        y = truth[t].values[mask.values]
+        dims = truth[t].dims
+        m = mask.transpose(*dims).values
+        p = pred[name].transpose(*dims).values[m]
+        y = truth[t].values[m]
         ok = np.isfinite(p) & np.isfinite(y)
         err = p[ok] - y[ok]
+        if area_weighted:
+            w = _area_weights_like(truth, dims)[m][ok]
+            mse = np.sum(w * err**2) / np.sum(w)
+            ybar = np.sum(w * y[ok]) / np.sum(w)
+            out[t] = {"rmse": float(np.sqrt(mse)),
+                      "r2": float(1 - np.sum(w * err**2) / np.sum(w * (y[ok] - ybar) ** 2))}
+            continue
         out[t] = {"rmse": float(np.sqrt(np.mean(err**2))),
                   "r2": float(1 - np.sum(err**2) / np.sum((y[ok] - y[ok].mean()) ** 2))}
     return out
@@ -72,13 +148,30 @@ def fine_tuned(model: OxideInverter, refl: xr.DataArray, truth: xr.Dataset, site
     return tuned
 
 
-def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TARGETS) -> dict[str, dict]:
-    """Fraction of ``mask`` pixels whose truth lies inside the ±1σ (68%) and ±1.96σ (95%) intervals."""
+def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TARGETS,
+             area_weighted: bool = False) -> dict[str, dict]:
+    """Fraction of ``mask`` pixels whose truth lies inside the ±1σ (68%) and ±1.96σ (95%) intervals.
+
+    ``pred`` (``<target>`` and ``<target>_std``) and ``mask`` are paired with ``truth`` by their ``lat``/``lon``
+    coordinates, as in :func:`metrics`. ``area_weighted``: the fraction of the masked *area* on the sphere
+    (pixels weighted by :func:`workbench.geo.area_weights`, ∝ cos lat) instead of the fraction of pixels.
+    """
+    pred = _on_grid_of(pred, truth, "the prediction")
+    mask = _on_grid_of(mask, truth, "the mask")
     out = {}
     for t in targets:
+        dims = truth[t].dims
+        m = mask.transpose(*dims).values
+        p, s = pred[t].transpose(*dims).values, pred[f"{t}_std"].transpose(*dims).values
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.abs(pred[t].values - truth[t].values)[mask.values] / pred[f"{t}_std"].values[mask.values]
-        z = z[~np.isnan(z)]  # a zero std (z = inf) counts as a miss, not as missing
+            z = np.abs(p - truth[t].values)[m] / s[m]
+        keep = ~np.isnan(z)  # a zero std (z = inf) counts as a miss, not as missing
+        z = z[keep]
+        if area_weighted:
+            w = _area_weights_like(truth, dims)[m][keep]
+            out[t] = {"cov68": float(np.sum(w * (z <= 1.0)) / np.sum(w)),
+                      "cov95": float(np.sum(w * (z <= 1.959964)) / np.sum(w))}
+            continue
         out[t] = {"cov68": float(np.mean(z <= 1.0)), "cov95": float(np.mean(z <= 1.959964))}
     return out
 
@@ -86,6 +179,29 @@ def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TA
 def library_recipe(model: OxideInverter) -> dict | None:
     """How the spectral library the model was pre-trained on was made (``None``: no library)."""
     return model.meta.get("fit", {}).get("library")
+
+
+def model_instrument(model: OxideInverter) -> str:
+    """The virtual instrument whose bands ``model`` reads: its spectral library's, else the one of
+    :data:`workbench.synth.instruments.INSTRUMENTS` whose band names are the model's bands.
+
+    Raises
+    ------
+    InputError
+        The model's bands are those of no virtual instrument.
+    """
+    from ..synth.instruments import INSTRUMENTS
+
+    inst = (library_recipe(model) or {}).get("instrument")
+    if inst:
+        return str(inst)
+    bands = sorted(map(str, model.bands))
+    for name, table in INSTRUMENTS.items():
+        if sorted(map(str, table["name"])) == bands:
+            return name
+    known = {name: list(map(str, table["name"])) for name, table in INSTRUMENTS.items()}
+    raise InputError(f"the weights' bands {list(model.bands)} are those of no virtual instrument ({known}); "
+                     "give a reflectance cube with these bands, or weights trained for one of these instruments")
 
 
 def library_data(recipe: dict) -> tuple[xr.DataArray, xr.Dataset]:
@@ -244,7 +360,8 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
         An already pre-trained model for ``instrument`` (e.g. the committed weights); when None the CNN
         is pre-trained here for ``steps`` steps on the near side.
     methods
-        Subset of ``lucey2000, lucey_refit, pls, random_forest, gbm`` to run (default: all that apply).
+        Subset of ``lucey2000, lucey_refit, pls, random_forest, gbm`` to run (default: all that apply); any
+        other name is refused.
     library
         Pre-train the CNN (when ``pretrained`` is None) on the near side *and* the physics-based spectral
         library (:func:`workbench.synth.library.spectral_library`, observed with the same instrument
@@ -272,17 +389,37 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     -------
     Experiment
         ``table``: rows = method, columns = (target, "rmse"|"r2") on the far-side test pixels.
+
+    Raises
+    ------
+    InputError
+        An unknown name in ``methods`` (before anything is computed); a ``site`` with no far-side pixel within
+        ``radius_km`` (a near-side site, or a radius smaller than the grid's pixels), right after the synthetic
+        Moon is made and before any model is fitted.
     """
     say = progress or (lambda s: None)
+    known = ("lucey2000", "lucey_refit", *bl.SKLEARN_KINDS)
+    wanted = ((methods,) if isinstance(methods, str) else tuple(methods or ())) or known
+    unknown = [str(m) for m in wanted if m not in known]
+    if unknown:
+        raise InputError(f"unknown method(s) {unknown} in methods; choose from {list(known)} (gbm also fits "
+                         "gbm_library when there is a spectral library; the CNN always runs)")
     site_ll = site_latlon(site)
     say("synthetic Moon")
     refl, truth = observed_moon(seed, instrument, ppd, snr, geography)
     masks = make_split(truth, site_ll, radius_km)
+    if not bool(masks["site"].any()):  # nothing to fine-tune on: say why before any model is fitted
+        where = f"site {site!r} ({site_ll[0]:g}, {site_ll[1]:g})"
+        if abs((site_ll[1] + 180.0) % 360.0 - 180.0) <= 90.0:
+            raise InputError(f"{where} is not on the far side (|lon| > 90), and the experiment fine-tunes on far-side "
+                             "pixels only (the near side is where every model is trained); give a far-side site, "
+                             "e.g. site=\"Chang'e-6\" or \"Korolev\"")
+        raise InputError(f"no far-side pixel of the {ppd:g} px/deg grid lies within radius_km={radius_km:g} km of "
+                         f"{where}, so there is nothing to fine-tune on; give a larger radius_km or a finer ppd")
     exp = Experiment(refl, truth, masks)
     rng = np.random.default_rng(seed)
     wl = refl["wavelength"].values
     has_lucey = all(np.min(np.abs(wl - w)) <= 20 for w in (415, 750, 950))
-    wanted = methods or ("lucey2000", "lucey_refit", "pls", "random_forest", "gbm")
 
     if has_lucey and "lucey2000" in wanted:
         say("Lucey 2000")
@@ -428,21 +565,37 @@ def finetune_validation(pretrained: OxideInverter, moon_seed: int = 1, ppd: floa
 
 
 def bias_table(exp: Experiment, methods: tuple[str, ...] = ("resnet_pretrained", "resnet_finetuned", "gbm_library",
-                                                            "gbm")) -> dict[str, dict[str, float]]:
+                                                            "gbm"), area_weighted: bool = False
+               ) -> dict[str, dict[str, float]]:
     """Mean error (prediction − truth, wt%) on the far-side test pixels per method and target.
 
     Beside the RMSE it separates a shared offset — what one new sample can correct where it applies —
     from scatter: ``1 − sqrt(RMSE² − bias²) / RMSE`` is the largest fractional RMSE cut that removing
-    the offset alone would give.
+    the offset alone would give. Predictions are paired with the truth by their ``lat``/``lon``
+    coordinates (see :func:`metrics`); ``area_weighted`` averages over area on the sphere
+    (:func:`workbench.geo.area_weights`, ∝ cos lat) instead of over pixels.
     """
-    mask = exp.masks["test"].values
+    mask_da = exp.masks["test"]
     out = {}
     for name in methods:
         if name not in exp.predictions:
             continue
-        pred = exp.predictions[name]
-        out[name] = {t: round(float(np.nanmean(pred[t].values[mask] - exp.truth[t].values[mask])), 4)
-                     for t in TARGETS if t in pred}
+        pred = _on_grid_of(exp.predictions[name], exp.truth, f"the {name} prediction")
+        mask = _on_grid_of(mask_da, exp.truth, "the test mask")
+        row = {}
+        for t in TARGETS:
+            if t not in pred:
+                continue
+            dims = exp.truth[t].dims
+            m = mask.transpose(*dims).values
+            err = pred[t].transpose(*dims).values[m] - exp.truth[t].values[m]
+            if area_weighted:
+                ok = np.isfinite(err)
+                w = _area_weights_like(exp.truth, dims)[m][ok]
+                row[t] = round(float(np.sum(w * err[ok]) / np.sum(w)), 4)
+            else:
+                row[t] = round(float(np.nanmean(err)), 4)
+        out[name] = row
     return out
 
 
@@ -520,6 +673,10 @@ def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: in
     pre = exp.models["resnet_pretrained"]
     rank = site_advisor(pre.predict(exp.refl, epistemic=True), exp.refl, target=target)
     far = rank[rank["lon"].abs() > 90].reset_index(drop=True)
+    if far.empty:
+        raise InputError("the site advisor ranked no far-side candidate (see its attrs: outside the cube, or on "
+                         "missing pixels), so there is no site to fine-tune at; give a global reflectance cube "
+                         "with valid far-side pixels")
     best = far.iloc[0]
     site = (float(best["lat"]), float(best["lon"]))
     split = make_split(exp.truth, site, radius_km)

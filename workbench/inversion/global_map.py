@@ -145,8 +145,21 @@ def _blocks(refl: xr.DataArray, model: OxideInverter, chunk: int, precision: str
     """Check ``refl`` against ``model`` and lay it out block by block (see :class:`_Blocks`)."""
     if "band" not in refl.dims:
         raise InputError("reflectance needs a 'band' dim (band, lat, lon)")
+    dims = tuple(map(str, refl.dims))
+    if set(dims) != {"band", "lat", "lon"}:
+        extra = [d for d in dims if d not in ("band", "lat", "lon")]
+        if not {"lat", "lon"} <= set(dims):
+            fix = "reproject it to a geographic lat/lon grid first (dims 'lat' and 'lon', in degrees)"
+        else:
+            pick = ", ".join(f"{d}=0" for d in extra)
+            fix = f"select one {' and one '.join(extra)} step first (e.g. refl.isel({pick}))"
+        raise InputError(f"the global map needs a (band, lat, lon) cube, got dims {dims}: {fix}")
     if not isinstance(chunk, (int, np.integer)) or chunk < 8:
         raise InputError(f"chunk must be a whole number of pixels >= 8 (e.g. 128 or 512), got {chunk!r}")
+    if chunk < model.net.halo:
+        raise InputError(f"chunk ({chunk} pixels) is narrower than the network's halo of {model.net.halo} pixels "
+                         "(the context it reads around each pixel, which each block borrows from its neighbours); "
+                         f"give chunk >= {max(8, model.net.halo)}")
     given = tuple(d for d in refl.dims if d != "band")
     flips = north_up_flips(refl)
     refl = training_layout(refl, flips).transpose("band", "lat", "lon")  # the network's layout
@@ -209,6 +222,10 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
     ``precision``: ``"float32"``, ``"bfloat16"`` or ``"auto"`` (default: ``WORKBENCH_PRECISION``, else
     ``"auto"`` = bfloat16 where the device computes it natively; see
     :func:`workbench.config.inference_precision`). The precision used is stored in ``attrs``.
+
+    Raises :class:`InputError` for a cube whose dims are not exactly (band, lat, lon) (reproject it to a
+    geographic grid, or select one time step) and for a ``chunk`` below 8 pixels or narrower than the
+    network's halo (``model.net.halo``).
     """
     b = _blocks(refl, model, chunk, precision)
     # xarray.map_blocks over the cube with each block's halo attached; each block's function returns its core,
@@ -308,13 +325,27 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     overwrite
         Replace an existing complete store at ``out``.
     precision
-        Network arithmetic, see :func:`invert_lazy` (bfloat16 by default where native: about 2.5x faster
-        on such CPUs, means within ~0.01 wt% rms of float32).
+        Network arithmetic, see :func:`invert_lazy` (bfloat16 by default where native: about 1.7–1.8x
+        faster on the 2-core benchmark machine, ``speedup_vs_float32`` in the benchmark; means within
+        ~0.01 wt% rms of float32).
 
     Returns
     -------
     xarray.Dataset
         The store opened lazily.
+
+    Raises
+    ------
+    InputError
+        Before any chunk runs: a cube whose dims are not exactly (band, lat, lon) (reproject it, or select
+        one time step), ``chunk`` below 8 or narrower than the network's halo, bands or wavelengths that are
+        not the model's, an existing ``out``. During the run: bad values in a chunk (nothing is kept).
+
+    Notes
+    -----
+    A resume is taken only for the same cube, model and precision (:func:`workbench.validate.fingerprint`);
+    a cube read from a local zarr store is also keyed by its chunk files' sizes and mtimes, so rewriting the
+    store in place (a region write) recomputes every row instead of mixing old and new data.
     """
     out = writable_parent(out)
     if out.exists() and not out.is_dir():
@@ -661,9 +692,10 @@ def invert_global_cli(args) -> None:
                              f"{_band_names(refl)}; pass --weights trained for these bands")
     else:
         from ..synth import make_moon, observe
+        from .experiment import model_instrument
 
         model = OxideInverter.load(args.weights) if args.weights else load_pretrained("clementine_uvvis")
-        inst = "clementine_uvvis" if len(model.bands) == 5 else "kaguya_mi"
+        inst = model_instrument(model)  # the instrument with the weights' bands (InputError when none has them)
         # computed here: the synthetic Moon is in memory anyway, and an in-memory cube is sent to the
         # cluster once instead of with every chunk row's graph
         refl = observe(make_moon(resolution_ppd=args.ppd), inst, snr=100, seed=1)["reflectance"].compute()

@@ -566,8 +566,9 @@ class OxideInverter:
         ``epistemic=True`` a third array holds the ensemble disagreement (std of the member means), the
         part a new sample can reduce. ``precision`` ``"bfloat16"`` (or ``"auto"``, see
         :func:`workbench.config.inference_precision`) runs the network's matrix products in bfloat16:
-        about 1.6x faster than float32 on CPUs with native bf16 (both through the fused kernels of
-        :class:`~workbench.inversion.resnet.PackedInference` on CPUs), predictions within about 0.01 wt%
+        about 1.7-1.8x faster than float32 on the 2-core benchmark machine, which has native bf16 (both
+        through the fused kernels of :class:`~workbench.inversion.resnet.PackedInference` on CPUs),
+        predictions within about 0.01 wt%
         rms of float32 (``workbench bench inversion`` reports both).
         """
         bf16 = inference_precision(precision, self.device) == "bfloat16"

@@ -11,7 +11,9 @@ the pre-trained weights (``meta["extrapolation"]``) and applied by every default
 factor estimated from the one site's own errors (see :meth:`OxideInverter.fine_tune`).
 
 Run ``python -m workbench.inversion.shift_calibration --instrument clementine_uvvis`` to (re)compute it
-for committed weights (about 6 min on 2 cores).
+for committed weights (about 6 min on 2 cores); it then re-measures the held-out figures of the weights'
+JSON record (about 2 min more, :func:`workbench.inversion.train.refresh_heldout_record`), which the factor
+changes.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .experiment import (
     VALIDATION_MOONS,
     fine_tuned,
-    library_recipe,
     make_split,
+    model_instrument,
     observed_moon,
     pretraining_sources,
     site_latlon,
@@ -53,13 +56,16 @@ def far_side_z(pretrained: OxideInverter, moon_seeds: tuple[int, ...] = VALIDATI
     near side), and ``|z| = |prediction − truth| / std`` is kept for every far-side test pixel. These are
     the calibration data of :func:`extrapolation_scale`, whose factor then replaces the site's own.
 
+    ``instrument``: the virtual instrument the Moons are observed with (default: that of the model's spectral
+    library, else the instrument whose band names are the model's, :func:`model_instrument`).
+
     Returns
     -------
     list of dict
         ``{"moon": seed, "site": name, "z": {target: float32 array of |z|}}``.
     """
     say = progress or (lambda s: None)
-    instrument = instrument or (library_recipe(pretrained) or {}).get("instrument", "clementine_uvvis")
+    instrument = instrument or model_instrument(pretrained)
     sources = pretraining_sources(pretrained, instrument, ppd, snr, pretrain_seed)
     cases = []
     for moon in moon_seeds:
@@ -143,13 +149,55 @@ def coverage_summary(cov: np.ndarray, targets=TARGETS, level: float = 0.95,
             "by_target": dict(zip(targets, np.round(cov.mean(0), 4).tolist(), strict=True))}
 
 
+#: Why a weights record's held-out figures are re-measured after :func:`calibrate_weights` re-saved them.
+STALE_REASON = "measured before the extrapolation factor was calibrated"
+
+
+def _check_moons(moon_seeds) -> tuple[int, ...]:
+    """``moon_seeds`` as a tuple, refused unless it names at least two different Moons (the leave-one-Moon-out
+    check of :func:`calibrate_weights` scores each Moon with the factor of the others)."""
+    moons = tuple(moon_seeds)
+    if len(set(moons)) < 2:
+        raise InputError(f"the extrapolation calibration needs at least two different validation Moons (each is "
+                         f"scored with the factor of the others), got {list(moons)}; give e.g. --moons 1 3 "
+                         f"(default: {' '.join(map(str, VALIDATION_MOONS))})")
+    return moons
+
+
 def calibrate_weights(path: Path, moon_seeds: tuple[int, ...] = VALIDATION_MOONS, sites: tuple[str, ...] = SITES,
-                      ppd: float = 4, ft_steps: int = 150, progress: Callable[[str], None] | None = None) -> dict:
+                      ppd: float = 4, ft_steps: int = 150, progress: Callable[[str], None] | None = None,
+                      instrument: str | None = None) -> dict:
     """Compute the extrapolation factor of the weights at ``path``, store it in their ``meta`` and re-save
-    them (atomically, new sha256, the JSON record kept and extended). Returns the ``extrapolation`` entry."""
+    them (atomically, new sha256, the JSON record kept and extended). Returns the ``extrapolation`` entry.
+
+    Parameters
+    ----------
+    path
+        The weights (``.pt``; their JSON record beside them).
+    moon_seeds
+        Validation Moons of :func:`far_side_z`: at least two different ones (checked before any fine-tune).
+    sites
+        Fine-tuning sites of :func:`far_side_z`.
+    ppd, ft_steps
+        Grid resolution of the Moons and fine-tuning steps of each case.
+    progress
+        Called with a line of progress per case.
+    instrument
+        The virtual instrument the weights read (default: their spectral library's, else the instrument whose
+        bands they have, see :func:`workbench.inversion.experiment.model_instrument`).
+
+    Notes
+    -----
+    The factor widens every fine-tuned interval, so the held-out figures in the record no longer describe the
+    weights: the record marks them ``heldout_stale`` until
+    :func:`workbench.inversion.train.refresh_heldout_record` re-measures them (:func:`main` does).
+    """
+    moon_seeds = _check_moons(moon_seeds)
     t0 = time.perf_counter()
     model = OxideInverter.load(path)
-    cases = far_side_z(model, moon_seeds, sites, ppd=ppd, ft_steps=ft_steps, progress=progress)
+    instrument = instrument or model_instrument(model)
+    cases = far_side_z(model, moon_seeds, sites, instrument=instrument, ppd=ppd, ft_steps=ft_steps,
+                       progress=progress)
     scale = extrapolation_scale(cases, model.targets)
     entry = {
         "scale": [round(float(k), 4) for k in scale], "level": 0.95,
@@ -166,23 +214,46 @@ def calibrate_weights(path: Path, moon_seeds: tuple[int, ...] = VALIDATION_MOONS
     for key in ("file", "sha256", "arch", "config", "meta"):
         record.pop(key, None)
     record["extrapolation_command"] = "python -m workbench.inversion.shift_calibration --weights " + path.name
+    from .train import HELDOUT_KEYS
+
+    if any(k in record for k in HELDOUT_KEYS):  # they describe the weights without the factor
+        record["heldout_stale"] = (f"{', '.join(k for k in HELDOUT_KEYS if k in record)} {STALE_REASON}; "
+                                   "re-measure with python -m workbench.inversion.train --refresh-record "
+                                   f"{path.name} --reason '{STALE_REASON}'")
     model.save(path, record=record)
     return entry
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--instrument", default="clementine_uvvis", help="committed weights of this instrument")
+    p.add_argument("--instrument", default=None,
+                   help="the instrument the weights read, and whose committed weights are calibrated without "
+                        "--weights (default: clementine_uvvis; with --weights: their spectral library's, else the "
+                        "instrument with their bands)")
     p.add_argument("--weights", default=None, help="another checkpoint instead of the committed one")
-    p.add_argument("--moons", type=int, nargs="*", default=list(VALIDATION_MOONS))
+    p.add_argument("--moons", type=int, nargs="*", default=list(VALIDATION_MOONS),
+                   help="validation Moons (at least two)")
+    p.add_argument("--ppd", type=float, default=4, help="pixels per degree of the Moons (default 4)")
+    p.add_argument("--ft-steps", type=int, default=150, help="fine-tuning steps of each case (default 150)")
+    p.add_argument("--skip-record", action="store_true",
+                   help="do not re-measure the held-out figures of the weights' JSON record afterwards (about "
+                        "2 min; they are then marked heldout_stale)")
     args = p.parse_args(argv)
+    moons = _check_moons(args.moons)
     t0 = time.perf_counter()
-    path = Path(args.weights) if args.weights else committed_weights(args.instrument)
+    path = Path(args.weights) if args.weights else committed_weights(args.instrument or "clementine_uvvis")
     if args.weights and not path.is_absolute() and not path.exists():
-        path = committed_weights(args.instrument).with_name(args.weights)
-    entry = calibrate_weights(path, tuple(args.moons),
-                              progress=lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}", flush=True))
+        path = committed_weights(args.instrument or "clementine_uvvis").with_name(args.weights)
+    say = lambda s: print(f"[{time.perf_counter() - t0:6.0f} s] {s}", flush=True)  # noqa: E731
+    # the weights' instrument, known before the fine-tunes (the same one observes the record's re-measurement)
+    instrument = args.instrument or model_instrument(OxideInverter.load(path))
+    entry = calibrate_weights(path, moons, ppd=args.ppd, ft_steps=args.ft_steps, progress=say, instrument=instrument)
     print(json.dumps(entry, indent=1))
+    if not args.skip_record and path.with_suffix(".json").exists():
+        from .train import refresh_heldout_record
+
+        # the factor widens every fine-tuned interval: the record's figures must describe the weights as saved
+        refresh_heldout_record(path, STALE_REASON, instrument, ppd=args.ppd, ft_steps=args.ft_steps, progress=say)
     return 0
 
 

@@ -56,6 +56,7 @@ def refresh_heldout_record(path: str | Path, reason: str, instrument: str | None
                           progress=progress)
     today = datetime.date.today().isoformat()
     old = {k: record.pop(k) for k in HELDOUT_KEYS if k in record}
+    record.pop("heldout_stale", None)  # set by shift_calibration.calibrate_weights: these are the fresh figures
     if old:
         record.setdefault("heldout_history", []).append({**old, "replaced_on": today, "reason": reason})
     record.update(new)
@@ -148,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         from .model import sha256_file
         from .shift_calibration import calibrate_weights
 
-        entry = calibrate_weights(Path(out), progress=say)
+        # the weights' own instrument, grid and fine-tuning steps (a Kaguya or WAC model read with Clementine's
+        # bands would fail after all the training)
+        entry = calibrate_weights(Path(out), ppd=args.ppd, ft_steps=args.ft_steps, progress=say,
+                                  instrument=args.instrument)
         print(f"extrapolation factor {entry['scale']} (leave-one-Moon-out: {entry['leave_one_moon_out']})")
         digest = sha256_file(out)
         # the fine-tuned intervals now carry the factor: the record's coverage must describe them
