@@ -427,6 +427,20 @@ def _thin_map() -> None:
     invert_lazy(cube(), wide)
 
 
+def _projected_map() -> None:
+    pytest.importorskip("workbench.inversion.model")
+    from workbench.inversion.global_map import invert_lazy
+
+    invert_lazy(cube().rename(lat="y", lon="x"), _inverter())
+
+
+def _far_side_methods(methods: tuple[str, ...]) -> None:
+    pytest.importorskip("workbench.inversion.model")
+    from workbench.inversion.experiment import far_side_experiment
+
+    far_side_experiment(ppd=1, methods=methods)
+
+
 def _unreachable_scheduler_map(t: Path, scheduler: str = "tcp://127.0.0.1:1") -> None:
     cli(["invert", "map", "--ppd", "1", "--out", str(t / "m.zarr"), "--weights", str(_saved_inverter(t)),
          "--scheduler", scheduler])
@@ -905,6 +919,12 @@ CASES: list[Case] = [
     Case("CLI usage", "chunked global map (`invert_lazy`) of a 4 x 5 pixel cube, thinner than the 6-pixel context",
          lambda t: _thin_map(), wb.errors.InputError,
          r"only 4 lat and 5 lon pixels.*model.predict\(refl\)"),
+    Case("CLI usage", "global map of a projected (band, y, x) cube",
+         lambda t: _projected_map(), wb.errors.InputError,
+         r"needs a \(band, lat, lon\) cube.*reproject it to a geographic lat/lon grid"),
+    Case("CLI usage", "far-side experiment with a misspelled method name",
+         lambda t: _far_side_methods(("lucey", "random-forest")), wb.errors.InputError,
+         r"unknown method\(s\) \['lucey', 'random-forest'\].*choose from"),
     Case("CLI usage", "unknown inference precision (`WORKBENCH_PRECISION=fp8` or `precision=\"fp8\"`)",
          lambda t: wb.config.inference_precision("fp8"), wb.errors.InputError,
          r"unknown precision 'fp8': use one of auto, float32, bfloat16"),
