@@ -162,6 +162,35 @@ def one_line(text: str) -> str:
     return out
 
 
+def file_stamp(path: str | os.PathLike) -> tuple[int, int] | None:
+    """Modification time and size of a file: what tells a rewritten file from the old one.
+
+    Parameters
+    ----------
+    path
+        The file (a symbolic link is followed).
+
+    Returns
+    -------
+    tuple of int, or None
+        ``(mtime_ns, size)``: modification time in nanoseconds and size in bytes, from one
+        :func:`os.stat`; ``None`` when the file cannot be stat'ed (missing, or removed meanwhile).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.txt").write_text("hello")
+    >>> file_stamp(d / "a.txt")[1], file_stamp(d / "missing.txt")
+    (5, None)
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()

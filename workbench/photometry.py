@@ -39,9 +39,38 @@ def is_lit(i):
     return np.cos(np.deg2rad(np.asarray(i, dtype=float))) > UNLIT_MU0
 
 
-def _check_angles(i, e, g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Incidence in [0, 180] degrees (i >= 90: the sun is below the local horizon, unlit), emission in
-    [0, 90] (a surface facing away from the viewer is not observed), phase in [0, 180]."""
+def check_angles(i, e, g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check photometric angles (degrees) and return them as float arrays.
+
+    Incidence must lie in [0, 180] degrees (i >= 90: the sun is below the local horizon, unlit), emission
+    in [0, 90] (a surface facing away from the viewer is not observed) and phase in [0, 180]. Of incidence
+    and emission only the magnitude is checked (a negative value within those bounds passes). NaN angles
+    are allowed (NaN in, NaN out). Only each angle's range is checked, not whether the three are a
+    possible sun–surface–viewer geometry.
+
+    Parameters
+    ----------
+    i, e, g
+        Incidence, emission and phase angles in degrees: scalars or arrays (not broadcast against each
+        other).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(i, e, g)`` as float arrays, values unchanged.
+
+    Raises
+    ------
+    InputError
+        A finite incidence or emission whose absolute value exceeds 180 or 90 degrees, or a finite phase
+        outside [0, 180] degrees.
+
+    Examples
+    --------
+    >>> i, e, g = check_angles(30, 0, 30)
+    >>> float(i), e.dtype.name
+    (30.0, 'float64')
+    """
     i, e, g = (np.asarray(x, dtype=float) for x in (i, e, g))
     if np.any(np.abs(i[np.isfinite(i)]) > 180):
         raise InputError("incidence angles must lie in [0, 180] degrees (i >= 90: unlit)")
@@ -81,7 +110,7 @@ def lunar_lambert(i, e, g, albedo=1.0, L=None):
     L
         Limb-darkening weight; McEwen's L(g) when None. ``L = 0`` is Lambert, ``L = 1`` Lommel–Seeliger.
     """
-    i, e, g = _check_angles(i, e, g)
+    i, e, g = check_angles(i, e, g)
     L = mcewen_L(g) if L is None else np.asarray(L, dtype=float)
     mu0 = np.cos(np.deg2rad(i))
     mu = np.cos(np.deg2rad(e))
@@ -126,7 +155,7 @@ def hapke(w, i, e, g, b: float = HAPKE_DEFAULTS["b"], c: float = HAPKE_DEFAULTS[
     b, c, B0, h
         Phase-function and opposition parameters.
     """
-    i, e, g = _check_angles(i, e, g)
+    i, e, g = check_angles(i, e, g)
     w = np.asarray(w, dtype=float)
     if np.any((w[np.isfinite(w)] < 0) | (w[np.isfinite(w)] > 1)):
         raise InputError("single-scattering albedo w must lie in [0, 1]")
@@ -216,7 +245,7 @@ def _obs_arrays(reflectance, i, e, g, max_pixels: int, seed: int):
             R.shape) for x in (i, e, g))
     n_obs = R.shape[0]
     R, i, e, g = (x.reshape(n_obs, -1) for x in (R, i, e, g))
-    _check_angles(i, e, g)
+    check_angles(i, e, g)
     ok = np.all(np.isfinite(R) & np.isfinite(i) & np.isfinite(e) & np.isfinite(g)
                 & (i < 89.0) & (e < 89.0), axis=0)
     if n_obs < 2:
@@ -450,7 +479,7 @@ def normalise(reflectance, i, e, g, model: str = "lunar-lambert", params: dict |
     params = params or {}
     if model in ("lunar-lambert", "lunar_lambert"):
         ii, ee, gg = (x if isinstance(x, xr.DataArray) else np.asarray(x, float) for x in (i, e, g))
-        _check_angles(np.asarray(ii), np.asarray(ee), np.asarray(gg))
+        check_angles(np.asarray(ii), np.asarray(ee), np.asarray(gg))
         if "coeffs" in params:
             L_obs = lunar_lambert_L(gg, params["coeffs"])
             L_std = lunar_lambert_L(to[2], params["coeffs"])

@@ -30,6 +30,7 @@ import xarray as xr
 
 from .errors import CheckpointError, InputError
 from .geo import MOON_RADIUS_M, check_latlon
+from .io import file_stamp
 
 __all__ = [
     "check_reflectance",
@@ -719,9 +720,10 @@ def store_files(folder: str | Any) -> list[tuple[str, int, int]]:
     for dirpath, _, files in os.walk(folder):
         for f in files:
             full = os.path.join(dirpath, f)
-            with contextlib.suppress(OSError):  # a file removed while walking is no file of the store
-                st = os.stat(full)
-                out.append((os.path.relpath(full, folder), int(st.st_size), int(st.st_mtime_ns)))
+            stamp = file_stamp(full)
+            if stamp is not None:  # a file removed while walking is no file of the store
+                mtime_ns, size = stamp
+                out.append((os.path.relpath(full, folder), size, mtime_ns))
     return sorted(out)
 
 

@@ -82,6 +82,17 @@ def _area_weights_like(truth: xr.Dataset, dims: tuple) -> np.ndarray:
     return np.asarray(area_weights(truth).transpose(*dims).values, float)
 
 
+def _weighted_sum(values: np.ndarray, w: np.ndarray | None):
+    """``sum(w * values)``; the plain ``np.sum(values)`` when ``w`` is None."""
+    return np.sum(values) if w is None else np.sum(w * values)
+
+
+def _weighted_mean(values: np.ndarray, w: np.ndarray | None):
+    """``sum(w * values) / sum(w)``; the plain ``np.mean(values)`` when ``w`` is None (not the weighted
+    formula with unit weights, whose rounding differs in the last bits)."""
+    return np.mean(values) if w is None else np.sum(w * values) / np.sum(w)
+
+
 def metrics(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TARGETS,
             suffix: str = "", area_weighted: bool = False) -> dict[str, dict[str, float]]:
     """RMSE and R² per target over ``mask`` pixels: ``{target: {"rmse": .., "r2": ..}}``.
@@ -120,16 +131,12 @@ def metrics(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TAR
         p = pred[name].transpose(*dims).values[m]
         y = truth[t].values[m]
         ok = np.isfinite(p) & np.isfinite(y)
-        err = p[ok] - y[ok]
-        if area_weighted:
-            w = _area_weights_like(truth, dims)[m][ok]
-            mse = np.sum(w * err**2) / np.sum(w)
-            ybar = np.sum(w * y[ok]) / np.sum(w)
-            out[t] = {"rmse": float(np.sqrt(mse)),
-                      "r2": float(1 - np.sum(w * err**2) / np.sum(w * (y[ok] - ybar) ** 2))}
-            continue
-        out[t] = {"rmse": float(np.sqrt(np.mean(err**2))),
-                  "r2": float(1 - np.sum(err**2) / np.sum((y[ok] - y[ok].mean()) ** 2))}
+        y, err = y[ok], p[ok] - y[ok]
+        w = _area_weights_like(truth, dims)[m][ok] if area_weighted else None
+        mse = _weighted_mean(err**2, w)
+        ybar = _weighted_mean(y, w)
+        out[t] = {"rmse": float(np.sqrt(mse)),
+                  "r2": float(1 - _weighted_sum(err**2, w) / _weighted_sum((y - ybar) ** 2, w))}
     return out
 
 
@@ -167,12 +174,8 @@ def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TA
             z = np.abs(p - truth[t].values)[m] / s[m]
         keep = ~np.isnan(z)  # a zero std (z = inf) counts as a miss, not as missing
         z = z[keep]
-        if area_weighted:
-            w = _area_weights_like(truth, dims)[m][keep]
-            out[t] = {"cov68": float(np.sum(w * (z <= 1.0)) / np.sum(w)),
-                      "cov95": float(np.sum(w * (z <= 1.959964)) / np.sum(w))}
-            continue
-        out[t] = {"cov68": float(np.mean(z <= 1.0)), "cov95": float(np.mean(z <= 1.959964))}
+        w = _area_weights_like(truth, dims)[m][keep] if area_weighted else None
+        out[t] = {"cov68": float(_weighted_mean(z <= 1.0, w)), "cov95": float(_weighted_mean(z <= 1.959964, w))}
     return out
 
 
@@ -589,12 +592,12 @@ def bias_table(exp: Experiment, methods: tuple[str, ...] = ("resnet_pretrained",
             dims = exp.truth[t].dims
             m = mask.transpose(*dims).values
             err = pred[t].transpose(*dims).values[m] - exp.truth[t].values[m]
-            if area_weighted:
-                ok = np.isfinite(err)
-                w = _area_weights_like(exp.truth, dims)[m][ok]
-                row[t] = round(float(np.sum(w * err[ok]) / np.sum(w)), 4)
-            else:
+            w = _area_weights_like(exp.truth, dims)[m] if area_weighted else None
+            if w is None:  # np.nanmean, as published (not np.mean over the finite errors: other last bits)
                 row[t] = round(float(np.nanmean(err)), 4)
+            else:
+                ok = np.isfinite(err)
+                row[t] = round(float(_weighted_mean(err[ok], w[ok])), 4)
         out[name] = row
     return out
 

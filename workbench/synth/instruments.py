@@ -207,10 +207,10 @@ GEOMETRY_TOLERANCE_DEG = 0.01
 def _check_geometry(i: xr.DataArray, e: xr.DataArray, g: xr.DataArray, model: str) -> None:
     """Refuse (i, e, g) that no sun–surface–viewer configuration has, and Lunar-Lambert geometry where
     McEwen's L(g) makes a lit pixel's reflectance non-positive (NaN angles are skipped: NaN in, NaN out)."""
-    from ..photometry import _check_angles, lunar_lambert, mcewen_L
+    from ..photometry import check_angles, lunar_lambert, mcewen_L
 
     ii, ee, gg = (np.asarray(a.values, dtype=float) for a in xr.broadcast(i, e, g))
-    _check_angles(ii, ee, gg)
+    check_angles(ii, ee, gg)
     with np.errstate(invalid="ignore"):
         known = np.isfinite(ii) & np.isfinite(ee) & np.isfinite(gg)
         tol = GEOMETRY_TOLERANCE_DEG

@@ -59,7 +59,7 @@ from scipy import ndimage
 from ..config import get_device, inference_precision
 from ..errors import CheckpointError, InputError
 from ..geo import north_up_flips
-from ..io import sha256_file
+from ..io import file_stamp, sha256_file
 from ..synth.render import _METRIC_UNITS, check_sun, render
 from ..validate import is_whole_number
 from .sfs import SFS_OPTIONS, check_sfs_options, sfs
@@ -218,15 +218,6 @@ def network_weights(sun_elevation: float) -> str | None:
     return None
 
 
-def _file_key(p: Path) -> tuple[int, int] | None:
-    """``(mtime_ns, size)`` of a file, or None when there is none: what tells a rewritten file from the old."""
-    try:
-        st = p.stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
 def load_network(path: str | None = None):
     """Load the committed U-Net (or the weights at ``path``); checks the sha256 of the record.
 
@@ -243,7 +234,7 @@ def load_network(path: str | None = None):
     """
     pt, js = (Path(path), Path(path).with_suffix(".json")) if path else weights_paths()
     pt, js = pt.resolve(), js.resolve()
-    return _load_network(str(pt), str(js), _file_key(pt), _file_key(js), str(get_device()))
+    return _load_network(str(pt), str(js), file_stamp(pt), file_stamp(js), str(get_device()))
 
 
 @lru_cache(maxsize=4)
