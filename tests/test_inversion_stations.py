@@ -114,8 +114,8 @@ def test_loo_scale_matches_brute_force_leave_one_out():
     from sklearn.gaussian_process.kernels import RBF, WhiteKernel
 
     rng = np.random.default_rng(0)
-    X = rng.uniform(-2, 2, (25, 2))
-    y = np.sin(X[:, 0]) + 0.3 * X[:, 1] + 0.2 * rng.standard_t(2, 25)  # heavy tails: intervals too narrow
+    X = rng.uniform(-2, 2, (40, 2))
+    y = np.sin(X[:, 0]) + 0.3 * X[:, 1] + 0.2 * rng.standard_t(2, 40)  # heavy tails: intervals too narrow
     gp = GaussianProcessRegressor(RBF(1.0) + WhiteKernel(0.01), optimizer=None).fit(X, y)  # noise too small
     z = []
     for i in range(len(y)):
@@ -123,9 +123,19 @@ def test_loo_scale_matches_brute_force_leave_one_out():
         m, s = GaussianProcessRegressor(gp.kernel_, optimizer=None).fit(X[keep], y[keep]).predict(
             X[i : i + 1], return_std=True)
         z.append(abs(y[i] - m[0]) / s[0])
-    expected = max(1.0, float(np.quantile(z, 0.95)) / float(norm.ppf(0.975)))
+    k = 39  # conformal rank of 40 rows at 95 %: ceil(41 * 0.95) = 39, one below the largest
+    expected = max(1.0, float(np.sort(z)[k - 1]) / float(norm.ppf(0.975)))
     assert expected > 1.0  # the case exercises the widening
     assert st.loo_std_scale(gp) == pytest.approx(expected, rel=1e-6)
+    # not the plain 95 % quantile (which under-covers on a few dozen rows), nor the largest residual
+    assert expected > max(1.0, float(np.quantile(z, 0.95)) / float(norm.ppf(0.975))) * 1.001
+    assert expected < max(z) / float(norm.ppf(0.975))
+    # 12 rows cannot promise 95 %: the largest residual is used
+    small = GaussianProcessRegressor(gp.kernel_, optimizer=None).fit(X[:12], y[:12])
+    K = small.kernel_(X[:12])
+    Kinv = np.linalg.inv(K)
+    zs = np.abs(Kinv @ small.y_train_) / np.sqrt(np.diag(Kinv))
+    assert st.loo_std_scale(small) == pytest.approx(max(1.0, zs.max() / float(norm.ppf(0.975))), rel=1e-9)
 
 
 def test_synthetic_prior_of_a_station_does_not_depend_on_the_other_rows():
