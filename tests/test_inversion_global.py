@@ -131,75 +131,122 @@ def test_zarr_resume(tmp_path, model, monkeypatch):
         global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False)
 
 
-def _recording_block_fn(log_dir, crash_from_row=None, sleep=0.0):
-    """A ``_block_fn`` that records each block's first network-layout row and its start and end times in a
-    file of its own under ``log_dir`` (files: the local cluster's tasks may run on copies of this function),
-    sleeping ``sleep`` s in each block; blocks from row ``crash_from_row`` on fail (not with bad data)."""
+#: How long a block waits for an event its test needs before it carries on without it: a hang guard, not a
+#: timing claim. A map that behaves delivers the event within a few tasks; one that does not never does.
+_EVENT_GUARD_S = 60.0
+
+
+def _wait_for(cond) -> bool:
+    """Poll ``cond()`` until it is true (True) or the hang guard has passed (False)."""
     import time
-    import uuid
+
+    deadline = time.monotonic() + _EVENT_GUARD_S
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _recording_block_fn(log, hold=None, crash=None):
+    """A ``_block_fn`` that appends ``start ROW`` and ``end ROW`` (ROW: the block's first network-layout row) to
+    the file ``log`` as each block starts and ends. One file appended to a line at a time, so its lines are the
+    events in the order they happened, whichever thread (or copy of this function: the local cluster's tasks
+    may run on copies) ran them; no clock is read. ``hold=(row, until)``: that row's first-column block waits for
+    ``until()`` before it ends; ``crash=(row, until)``: that row's first-column block waits for ``until()`` and
+    then fails (not with bad data). The waits end at the hang guard whatever ``until()`` says."""
+    import os
 
     real = global_map._block_fn
+
+    def event(kind, row):
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # one write() a line: lines never interleave
+        try:
+            os.write(fd, f"{kind} {row}\n".encode())
+        finally:
+            os.close(fd)
 
     def block_fn(m, precision):
         fn = real(m, precision)
 
         def wrapped(block):
-            t0 = time.monotonic()
-            row = int(block["lat_pos"].values[m.net.halo])
-            if crash_from_row is not None and row >= crash_from_row:
+            row, col = (int(block[f"{d}_pos"].values[m.net.halo]) for d in ("lat", "lon"))
+            event("start", row)
+            if crash is not None and (row, col) == (crash[0], 0):
+                _wait_for(crash[1])
                 raise RuntimeError("simulated crash")
-            time.sleep(sleep)
             out = fn(block)
-            (log_dir / f"{uuid.uuid4().hex}.txt").write_text(f"{row} {t0} {time.monotonic()}")
+            if hold is not None and (row, col) == (hold[0], 0):
+                _wait_for(hold[1])
+            event("end", row)
             return out
         return wrapped
 
     return block_fn
 
 
-def _block_log(log_dir) -> list[tuple[int, float, float]]:
-    return [(int(r), float(a), float(b)) for r, a, b in (f.read_text().split() for f in log_dir.iterdir())]
+def _events(log) -> list[tuple[str, int]]:
+    """The ``(kind, row)`` events of a :func:`_recording_block_fn` log, in the order they happened."""
+    if not log.exists():
+        return []
+    return [(kind, int(row)) for kind, row in (line.split() for line in log.read_text().splitlines())]
 
 
 def test_on_a_cluster_the_next_chunk_row_starts_while_a_row_finishes(tmp_path, model, monkeypatch):
     """Rows of three blocks on two threads: computed row by row, one thread idled while the other ran each
     row's third block. On a cluster every row is in flight, so a second-row block starts before the first
-    row's last block ends, and the first row still starts first."""
-    log = tmp_path / "log"
-    log.mkdir()
-    monkeypatch.setattr(global_map, "_block_fn", _recording_block_fn(log, sleep=1.0))
+    row's last block ends, and the first row still starts first.
+
+    Told by the order of the blocks' start and end events, not by their times: a first-row block is held until
+    a second-row block has started, which the other thread does once it has run the row's other two blocks
+    only when the next row is already in flight (row by row, the hold runs out at the hang guard and the
+    second row starts after the first has ended)."""
+    log = tmp_path / "log.txt"
+    monkeypatch.setattr(global_map, "_block_fn",
+                        _recording_block_fn(log, hold=(0, lambda: ("start", 60) in _events(log))))
     refl = _globe().isel(lon=slice(0, 180))  # 3 chunk rows of 3 blocks
     res = global_map.invert_to_zarr(refl, model, tmp_path / "m.zarr", chunk=60, progress=False,
                                     precision="float32", workers=2)
-    blocks = _block_log(log)
-    assert len(blocks) == 9
-    first_row_end = max(b for r, a, b in blocks if r == 0)
-    second_row_start = min(a for r, a, b in blocks if r == 60)
-    assert second_row_start < first_row_end - 0.5, blocks
-    assert max(a for r, a, b in blocks if r == 0) < min(a for r, a, b in blocks if r == 120), blocks
+    events = _events(log)
+    assert sorted(events) == sorted((k, r) for k in ("start", "end") for r in (0, 60, 120) for _ in range(3))
+    first_row_end = max(n for n, e in enumerate(events) if e == ("end", 0))
+    second_row_start = min(n for n, e in enumerate(events) if e == ("start", 60))
+    assert second_row_start < first_row_end, events
+    assert max(n for n, e in enumerate(events) if e == ("start", 0)) < \
+        min(n for n, e in enumerate(events) if e == ("start", 120)), events
     monkeypatch.undo()
     np.testing.assert_allclose(res.FeO.values, model.predict(refl).FeO.values, rtol=1e-4, atol=1e-4)
 
 
 def test_a_crash_on_the_cluster_keeps_the_finished_rows_for_a_resume(tmp_path, model, monkeypatch):
     """A failure (not bad data) in the last chunk row cancels the rows still in flight and keeps the store
-    with the rows that finished; the next run computes only the rest."""
-    log = tmp_path / "log"
-    log.mkdir()
-    monkeypatch.setattr(global_map, "_block_fn", _recording_block_fn(log, crash_from_row=120, sleep=0.2))
+    with the rows that finished; the next run computes only the rest.
+
+    The failing block (the last row's first) fails once the first row is recorded as finished in the store's
+    ``progress.json``: an explicit order, not a race between sleeps, so the store it keeps has that row however
+    slow the machine (a run that records no row before the end fails at the hang guard and keeps none)."""
+    progress = tmp_path / "map.zarr.partial" / "progress.json"
+
+    def first_row_recorded():
+        try:
+            return 0 in json.loads(progress.read_text())["done"]
+        except (OSError, ValueError):  # not written yet
+            return False
+
+    log = tmp_path / "crash.txt"
+    monkeypatch.setattr(global_map, "_block_fn", _recording_block_fn(log, crash=(120, first_row_recorded)))
     refl = _globe()
     out = tmp_path / "map.zarr"
     with pytest.raises(RuntimeError, match="simulated"):
         global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32")
     assert not out.exists()
-    done = json.loads((tmp_path / "map.zarr.partial" / "progress.json").read_text())["done"]
-    assert 0 in done and 2 not in done  # the first row finished before the last row's first block started
-    for f in log.iterdir():
-        f.unlink()
+    done = json.loads(progress.read_text())["done"]
+    assert 0 in done and 2 not in done, (done, _events(log))  # kept: the row finished before the crash
     monkeypatch.undo()  # the recorder below wraps the real block function
+    log = tmp_path / "resume.txt"
     monkeypatch.setattr(global_map, "_block_fn", _recording_block_fn(log))
     res = global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32")
-    assert sorted({r for r, a, b in _block_log(log)}) == sorted({0, 60, 120} - {60 * i for i in done})
+    assert sorted({r for k, r in _events(log)}) == sorted({0, 60, 120} - {60 * i for i in done})
     monkeypatch.undo()
     np.testing.assert_allclose(res.FeO.values, model.predict(refl).FeO.values, rtol=1e-4, atol=1e-4)
 
@@ -498,20 +545,25 @@ def test_a_scheduler_that_is_no_address_is_refused(tmp_path, model, bad):
     assert not (tmp_path / "m.zarr.partial").exists()
 
 
+@pytest.mark.timeout(120)  # a hang guard only (pytest-timeout), not a speed claim: it runs in well under a second
 def test_an_unreachable_scheduler_leaves_no_partial_store(tmp_path, model):
     """Regression: ``--scheduler tcp://127.0.0.1:1`` failed only after ``OUT.zarr.partial`` was created; then
-    it waited out dask's 30 s connect timeout for a refused port and left an IO-loop thread per call."""
+    it waited out dask's 30 s connect timeout for a refused port and left an IO-loop thread per call.
+
+    The refusal is reported as a refusal, not as a connect timeout: the timeout is set here far beyond the hang
+    guard, so a run that waits one out (once, or three times) fails instead of passing slowly."""
     import threading
-    import time
+
+    import dask
 
     out = tmp_path / "m.zarr"
     threads = threading.active_count()
-    t0 = time.perf_counter()
-    for _ in range(3):
-        with pytest.raises(InputError, match=r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:1 "
-                                             r"\(connection refused\).*--scheduler"):
-            global_map.invert_to_zarr(_globe(), model, out, chunk=60, progress=False, scheduler="tcp://127.0.0.1:1")
-    assert time.perf_counter() - t0 < 20  # not three connect timeouts
+    with dask.config.set({"distributed.comm.timeouts.connect": "1h"}):
+        for _ in range(3):
+            with pytest.raises(InputError, match=r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:1 "
+                                                 r"\(connection refused\).*--scheduler"):
+                global_map.invert_to_zarr(_globe(), model, out, chunk=60, progress=False,
+                                          scheduler="tcp://127.0.0.1:1")
     assert threading.active_count() == threads
     assert not out.exists() and not (tmp_path / "m.zarr.partial").exists()
 
