@@ -846,3 +846,26 @@ def test_area_weighted_benchmark_figures_reuse_the_predictions_with_known_answer
     # |z| <= 1.96: FeO (std 1.4) the two lower rows, TiO2 (std 0.9) the lowest row
     assert fig["interval_coverage_by_target_area_weighted"]["FeO"]["cov95"] == pytest.approx(w[1:].sum() / w.sum())
     assert fig["interval_coverage_95_area_weighted"] == round((w[1:].sum() + w[2]) / w.sum() / 2, 4)
+
+
+def test_a_silent_scheduler_is_announced_before_dask_waits_for_it(monkeypatch, capsys):
+    """A scheduler address where nothing answers (no refusal) leaves the wait to dask's connect timeout: the user
+    is told what is being waited for and for how long, instead of a silent pause, and a failure is an InputError."""
+    import socket
+
+    import dask
+    import distributed
+
+    def silent(*args, **kwargs):
+        raise TimeoutError("timed out")
+
+    def no_client(*args, **kwargs):
+        raise OSError("Timed out trying to connect to tcp://192.0.2.1:8786 after 7 s")
+
+    monkeypatch.setattr(socket, "create_connection", silent)
+    monkeypatch.setattr(distributed, "Client", no_client)
+    with dask.config.set({"distributed.comm.timeouts.connect": "7s"}), \
+            pytest.raises(InputError, match=r"cannot reach the dask scheduler at tcp://192\.0\.2\.1:8786"):
+        global_map._connect("tcp://192.0.2.1:8786")
+    err = capsys.readouterr().err
+    assert "did not answer within 1 s; waiting up to 7s" in err and "tcp://192.0.2.1:8786" in err

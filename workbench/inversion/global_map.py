@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -415,8 +416,6 @@ def _cluster_client(scheduler: str | None, workers: int, progress: bool):
                 worker_dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL))
             client = stack.enter_context(Client(cluster, set_as_default=False))
             if progress:
-                import sys
-
                 # the link dask formats names the in-process scheduler's network address, not where the
                 # dashboard listens
                 port = client.scheduler_info()["services"]["dashboard"]
@@ -470,8 +469,10 @@ def _connect(scheduler: str):
         except (ConnectionRefusedError, socket.gaierror) as exc:
             why = "connection refused" if isinstance(exc, ConnectionRefusedError) else "unknown host"
             raise InputError(f"cannot reach the dask scheduler at {scheduler} ({why}); {fix}") from exc
-        except OSError:
-            pass  # slow or silent: dask's connect timeout decides
+        except OSError:  # slow or silent: dask's connect timeout decides; say so rather than wait mutely
+            wait = dask.config.get("distributed.comm.timeouts.connect")
+            print(f"the dask scheduler at {scheduler} did not answer within 1 s; waiting up to {wait} "
+                  "(distributed.comm.timeouts.connect) before giving up", file=sys.stderr)
     try:
         # not the session's default client: a Client that fails to connect stays registered as the default
         # otherwise, and every later dask computation in the process waits on it forever
