@@ -111,6 +111,38 @@ def test_fraction_above_known_answer():
     assert float(fr["fraction"].sel(region="north")) == pytest.approx(0.375, abs=1e-9)
 
 
+def test_fraction_above_leaves_nan_cells_out_and_needs_a_strict_excess():
+    """1 north of the equator, 0 south of it, NaN south of 60S, threshold 0.5: the near side's valid area is
+    its northern half (area share sin 90 - sin 0 = 1) and its band 60S-0 (sin 60), so the fraction above is
+    1 / (1 + sin 60) = 0.5359; counting the NaN cells as 'not above' would give 0.5. A threshold equal to
+    the largest value (1 on a 0/1 field) is not exceeded anywhere: fraction 0, not the area share of the 1s."""
+    lat2, lon2 = _latlon(1)
+    v = np.where(lat2 > 0, 1.0, 0.0)
+    v[lat2 < -60] = np.nan
+    m = geo.hemisphere_masks(geo.global_template(1))
+    fr = A.fraction_above(_field(v, 1, units="1"), 0.5, {"near": m["near"], "south": m["south"]}, n_boot=100)
+    assert float(fr["fraction"].sel(region="near")) == pytest.approx(1 / (1 + np.sin(np.deg2rad(60))), rel=1e-9)
+    assert float(fr["fraction"].sel(region="south")) == 0.0
+    assert float(fr["area_km2"].sel(region="near")) == pytest.approx(
+        geo.MOON_AREA_KM2 / 4 * (1 + np.sin(np.deg2rad(60))), rel=1e-9)
+    ind = _field(np.where(np.abs(lon2) <= 90, 1.0, 0.0), 1, units="1")
+    at_max = A.fraction_above(ind, 1.0, {"near": m["near"]}, n_boot=100)
+    assert float(at_max["fraction"].sel(region="near")) == 0.0
+
+
+def test_region_distributions_are_area_weighted():
+    """value = latitude on a 1-degree grid, 10-degree bins, north region: a bin's density is its latitude
+    band's share of the hemisphere's area, sin(b) - sin(a), over the 10-degree bin width: 85 -> (1 - sin 80)/10
+    = 0.00152, 5 -> sin 10 / 10 = 0.01736, ratio 0.0875 (a cell count would give 1: 10 rows of 360 in each)."""
+    lat2, _ = _latlon(1)
+    d = A.region_distributions(_field(lat2, 1, units="deg"), bins=np.arange(-90, 91, 10.0)).sel(region="north")
+    s10, s80 = np.sin(np.deg2rad(10)), np.sin(np.deg2rad(80))
+    assert float(d.sel(value=85.0)) == pytest.approx((1 - s80) / 10, rel=1e-9)
+    assert float(d.sel(value=5.0)) == pytest.approx(s10 / 10, rel=1e-9)
+    assert float(d.sel(value=85.0) / d.sel(value=5.0)) == pytest.approx(0.0875, abs=1e-4)
+    assert float(d.sum()) * 10 == pytest.approx(1.0, rel=1e-12)
+
+
 def test_terrane_masks_from_cf_flags():
     t = geo.global_template(1)
     codes = xr.zeros_like(t, dtype=int).where(t["lat"] < 0, 1).astype(int)
@@ -293,6 +325,23 @@ def test_compare_regions_known_answer_p_value_and_effect_size():
     assert s["cohens_d"] == pytest.approx(-2.0, rel=1e-9)
 
 
+def test_std_and_cohens_d_pool_each_region_s_own_variance():
+    """2 +- 1 on the near side and 0 +- 3 on the far side, the sign alternating by 1-degree column (each
+    region has as many + as - columns, so its area-weighted variance is exactly E[x^2] - m^2): std 1 and
+    3, and Cohen's d = (2 - 0) / sqrt((1 + 9) / 2) = 2 / sqrt(5) = 0.894 (reporting the variance as the
+    std would give 9; pooling the near variance twice, d = 2)."""
+    _, lon2 = _latlon(1)
+    sign = np.where(np.arange(360) % 2 == 0, 1.0, -1.0)[None, :]
+    da = _field(np.where(np.abs(lon2) <= 90, 2.0 + sign, 3.0 * sign), 1)
+    m = geo.hemisphere_masks(da)
+    st = A.region_statistics(da, {"near": m["near"], "far": m["far"]}, n_boot=100)
+    assert float(st["std"].sel(region="near")) == pytest.approx(1.0, rel=1e-9)
+    assert float(st["std"].sel(region="far")) == pytest.approx(3.0, rel=1e-9)
+    c = A.compare_regions(da, m["near"], m["far"], n_boot=100, n_perm=99)
+    assert c["value"] == pytest.approx(2.0, abs=1e-12)
+    assert c["cohens_d"] == pytest.approx(2 / np.sqrt(5), rel=1e-9)
+
+
 def test_iid_bootstrap_mean_interval_matches_the_normal_theory_width():
     """For iid N(0, 1) cells (2-degree grid, near side, pixel bootstrap), the 95 % percentile interval of
     the area-weighted mean m = sum(w x)/sum(w) has width ~ 2 * 1.96 * SE with the linearised (delta
@@ -311,6 +360,33 @@ def test_iid_bootstrap_mean_interval_matches_the_normal_theory_width():
     assert 0.9 < width / (2 * 1.959964 * se) < 1.1
 
 
+def test_median_interval_is_the_percentile_interval_of_the_replicate_medians():
+    """Pixel bootstrap (block_deg=None) of whole numbers 0...1999 drawn at random on the band |lat| < 10 of a
+    1-degree grid: 7200 cells and at most 2000 distinct values, so the region gets one histogram bin per
+    value and its replicate medians are values, not bin spans. Each replicate draws the band's 7200 cells
+    with replacement from the region's own stream (region_rng(seed, name)); its median is the smallest
+    value at which the area-weighted CDF of the drawn cells reaches 1/2. The 95 % interval is the 2.5th
+    and 97.5th percentiles of the 400 replicate medians (widened only to contain the point median),
+    rebuilt here; a 90 % interval, or one read from the lower tail at both ends, would differ."""
+    lat2, _ = _latlon(1)
+    v = np.random.default_rng(0).integers(0, 2000, lat2.shape).astype(float)
+    da = _field(v, 1, units="1")
+    band = xr.zeros_like(da, dtype=bool).copy(data=np.abs(lat2) < 10)
+    st = A.region_statistics(da, {"band": band}, block_deg=None, n_boot=400, seed=0)
+    x, w = v[band.values], geo.area_weights(da).values[band.values]  # north-up, west-east: the units' order
+    values, code = np.unique(x, return_inverse=True)
+    draws = A.region_rng(0, "band").integers(0, x.size, size=(400, x.size))
+    meds = []
+    for d in draws:
+        h = np.bincount(code, weights=np.bincount(d, minlength=x.size) * w, minlength=values.size)
+        meds.append(values[np.argmax(np.cumsum(h) / h.sum() >= 0.5)])
+    med = float(st["median"][0])
+    lo, hi = min(np.quantile(meds, 0.025), med), max(np.quantile(meds, 0.975), med)
+    assert lo < med < hi
+    assert float(st["median_ci_low"][0]) == pytest.approx(lo, rel=1e-12)
+    assert float(st["median_ci_high"][0]) == pytest.approx(hi, rel=1e-12)
+
+
 def test_block_ids_are_distinct_whole_blocks_across_the_seam():
     """30° blocks on a global 1° grid: 6 x 12 distinct labels of 900 cells each, none shared between the
     last block of one latitude band and the first of the next (the label is row x blocks-per-row + column)."""
@@ -322,3 +398,16 @@ def test_block_ids_are_distinct_whole_blocks_across_the_seam():
     labels, counts = np.unique(ids, return_counts=True)
     assert labels.size == 72 and (counts == 900).all()
     assert ids[0, 0] != ids[0, -1] and ids[30, 0] != ids[0, -1]
+
+
+def test_block_ids_stay_distinct_when_blocks_do_not_divide_the_circle():
+    """7-degree blocks on a 1-degree grid: ceil(180/7) = 26 rows of ceil(360/7) = 52 blocks (the last one 3
+    degrees wide), 1352 distinct labels; 51 labels per row would give each row's last block the label of
+    the next row's first (1327)."""
+    from workbench.analysis.asymmetry import block_ids
+    from workbench.geo import global_grid
+
+    lat, lon = global_grid(1)
+    ids = block_ids(xr.Dataset(coords={"lat": lat, "lon": lon}), 7.0)
+    assert np.unique(ids).size == 26 * 52
+    assert ids[0, -1] != ids[7, 0]  # lat 89.5, lon 179.5 (row 0, block 51) vs lat 82.5, lon -179.5 (row 1, block 0)

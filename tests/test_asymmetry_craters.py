@@ -44,6 +44,8 @@ def test_lat_limited_catalogue_uses_the_covered_area():
     st = C.crater_density(df, lat_range=(-60.0, 60.0))
     band = geo.MOON_AREA_KM2 * np.sin(np.deg2rad(60.0))
     assert float(st["area_km2"].sel(region="near")) == pytest.approx(band / 2, rel=1e-9)
+    # ... and is the covered area's half, not sin(60) / 2 = 0.433 of the whole sphere
+    assert float(st["area_fraction"].sel(region="near")) == pytest.approx(0.5, rel=1e-9)
     expected = 3000 / band * 1e6
     s = st.sel(region="far")
     assert float(s["density_ci_low"]) < expected < float(s["density_ci_high"])
@@ -94,6 +96,31 @@ def test_block_interval_sees_clustering_that_poisson_does_not():
 
     assert 0.6 < ratio(uni) < 1.6
     assert ratio(clus) > 3.0
+
+
+def test_block_interval_is_the_percentile_interval_of_the_block_replicates():
+    """10-degree blocks of the near side (|lon| <= 90: 18 x 18 = 324 whole blocks, numbered north to south and
+    west to east). Each replicate draws 324 blocks with replacement (seed 0) and its density is the drawn
+    blocks' crater count over their own summed area (a block's area is R^2 * 10 deg * (sin(top) - sin(bottom)));
+    the 95 % interval is the replicates' 2.5th and 97.5th percentiles. Rebuilt here from the crater positions
+    (a 10-degree block boundary is also a 0.25-degree cell boundary), it equals the function's to rounding;
+    dividing by the whole region's area, or taking the 5th and 95th percentiles, would not."""
+    df = _uniform_craters(3000, seed=10)
+    near = geo.hemisphere_masks(geo.global_template(4))["near"]
+    st = C.crater_density(df, regions={"near": near}, block_deg=10.0, n_boot=2000, seed=0).sel(region="near")
+    top = 90.0 - 10.0 * np.arange(18)
+    row_area = geo.MOON_RADIUS_KM**2 * np.deg2rad(10.0) * (np.sin(np.deg2rad(top)) - np.sin(np.deg2rad(top - 10)))
+    area = np.repeat(row_area, 18)  # block (row, column) at index 18 * row + column
+    on = df["lon"].abs() <= 90
+    row = np.floor((90.0 - df["lat"][on]) / 10.0).astype(int)
+    col = np.floor((df["lon"][on] + 90.0) / 10.0).astype(int)
+    k = np.bincount(18 * row + col, minlength=324).astype(float)
+    assert k.sum() == float(st["count"])
+    draws = np.random.default_rng(0).integers(0, 324, size=(2000, 324))
+    boot = k[draws].sum(axis=1) / area[draws].sum(axis=1) * 1e6
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    assert float(st["density_block_ci_low"]) == pytest.approx(lo, rel=1e-9)
+    assert float(st["density_block_ci_high"]) == pytest.approx(hi, rel=1e-9)
 
 
 def test_regional_and_0_360_grids_and_flipped_masks_count_the_right_craters():

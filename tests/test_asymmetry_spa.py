@@ -49,6 +49,36 @@ def test_radial_profile_area_and_units():
     assert float(prof["area_km2"].sum()) == pytest.approx(cap, rel=0.02)
 
 
+def test_noise_free_disc_profile_moments_and_edge_known_answers():
+    """A disc of 12 inside 500 km and 5 outside, with its edge on a bin edge (50 km bins): every bin holds one
+    value, so every bin's area-weighted std sqrt(E[x^2] - mean^2) is 0 (without the - mean^2 it would be the
+    mean, 12 or 5), and the one change point lies half-way between the centres of the bins either side of
+    the jump, (475 + 525) / 2 = 500 km exactly (the outer bin's centre would say 525). On iid noise of
+    sd 2 the sem is std / sqrt(n_cells) in every bin."""
+    prof = spa.radial_profile(_disc_field(500.0, noise=0.0), -53.0, -169.0, bin_km=50.0, max_km=1500.0)
+    assert float(prof["std"].max()) < 1e-4
+    np.testing.assert_allclose(prof["mean"].values, np.where(prof["distance_km"] < 500, 12.0, 5.0), atol=1e-9)
+    cp = spa.detect_change_points(prof["mean"], 1, n_boot=20)
+    assert float(cp["radius_km"][0]) == 500.0
+    noise = _disc_field(500.0, inside=0.0, outside=0.0, noise=2.0)
+    pn = spa.radial_profile(noise, -53.0, -169.0, bin_km=100.0, max_km=1000.0)
+    assert float(pn["std"].min()) > 1.5
+    np.testing.assert_allclose(pn["sem"] * np.sqrt(pn["n_cells"]) / pn["std"], 1.0, rtol=1e-12)
+
+
+def test_automatic_penalty_is_bic_with_the_noise_variance_from_first_differences():
+    """PELT's penalty is 2 sigma^2 ln(n) (BIC) with sigma from the MAD of the first differences over sqrt(2)
+    (a difference of two noisy bins has sd sqrt(2) sigma). 200 bins of noise with sd 0.5: the penalty is
+    within 20 % of 2 * 0.25 * ln(200) = 2.65 (measured 1.00 of it; 2.00 without the sqrt(2)); no break is
+    found, so no bootstrap runs."""
+    import xarray as xr
+
+    y = 0.5 * np.random.default_rng(2).normal(size=200)
+    p = xr.DataArray(y, dims="distance_km", coords={"distance_km": 25.0 + 50 * np.arange(200)})
+    cp = spa.detect_change_points(p, None, n_boot=20)
+    assert 0.8 < cp.attrs["penalty"] / (2 * 0.25 * np.log(200)) < 1.2
+
+
 def test_basin_centre_from_table_and_spa_fallback():
     basins = pd.DataFrame({"name": ["Imbrium"], "lat": [37.0], "lon_360": [341.5]})
     c = spa.basin_centre("imbrium", basins)
@@ -102,6 +132,31 @@ def test_sector_change_points_see_an_elliptical_boundary():
     assert float(s["radius_ci_low"][0]) < 1000.0 < float(s["radius_ci_high"][0])
     path = spa.boundary_path(-53.0, -169.0, s["azimuth_deg"], r)
     assert path["lat"].notna().sum() > 300
+
+
+def test_sector_radii_follow_the_bearing_and_their_t_interval():
+    """Edge at 1200 km for bearings 0-90 deg (clockwise from north: the north-east quadrant) and 600 km
+    elsewhere, no noise, 4 sectors: the 45-degree sector (not its mirror at 315, nor the south-east one at
+    135) finds 1200 and the others 600. Sector radii {1200, 600, 600, 600}: mean 750, sd 300, and the
+    interval half-width is t(0.975, 3) * 300 / sqrt(4) + 50 / 2 = 3.1824 * 150 + 25 = 502.4 km."""
+    from scipy import stats
+
+    t = geo.global_template(2, name="FeO")
+    lat2, lon2 = np.meshgrid(t["lat"].values, t["lon"].values, indexing="ij")
+    d = geo.great_circle_distance(lat2, lon2, -53.0, -169.0)
+    p1, p2 = np.deg2rad(-53.0), np.deg2rad(lat2)
+    dl = np.deg2rad(lon2 + 169.0)
+    brg = np.rad2deg(np.arctan2(np.sin(dl) * np.cos(p2),
+                                np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl))) % 360
+    v = np.where(d < np.where(brg < 90, 1200.0, 600.0), 10.0, 4.0)
+    s = spa.sector_change_points(t.copy(data=v), -53.0, -169.0, 1, n_sectors=4, max_km=2000.0)
+    np.testing.assert_array_equal(s["azimuth_deg"].values, [45.0, 135.0, 225.0, 315.0])
+    np.testing.assert_array_equal(s["radius_km"].sel(change=0).values, [1200.0, 600.0, 600.0, 600.0])
+    assert float(s["mean_radius_km"][0]) == 750.0 and float(s["sector_sd_km"][0]) == pytest.approx(300.0)
+    half = stats.t.ppf(0.975, 3) * 300.0 / 2 + 25.0
+    assert half == pytest.approx(502.4, abs=0.05)
+    assert float(s["radius_ci_high"][0]) == pytest.approx(750.0 + half, rel=1e-9)
+    assert float(s["radius_ci_low"][0]) == pytest.approx(750.0 - half, rel=1e-9)
 
 
 def test_radial_profile_aligns_its_mask_by_coordinates():

@@ -125,6 +125,23 @@ def test_robust_fit_resists_outliers():
     assert np.abs(c["gain"] / GAINS - 1).max() < 0.02
 
 
+def test_huber_offset_is_scaled_back_to_reflectance_units():
+    """method='huber' fits on standardised x and y, so its intercept is scaled back by std(y):
+    offset = mean(y) + std(y) * intercept_std - gain * mean(x). On the outlier scene of
+    test_robust_fit_resists_outliers (R750: gain 0.97, offset -0.003; the saturated patch shifts the means
+    and with them the standardised intercept) the robust offset is within 1e-3 of the truth (measured
+    1e-4); an intercept left in standard units puts it about 0.17 off."""
+    truth = scene()
+    ref = noisy(truth, 200, 1)
+    tgt = noisy(truth * GAINS + OFFSETS, 200, 2).copy()
+    tgt[:, :20, :30] = 0.9
+    one = ["R750"]
+    c = cal.fit_cross_calibration(tgt.sel(band=one), ref.sel(band=one), method="huber", ci="bootstrap",
+                                  n_boot=5, max_pixels=1000)
+    assert float(c["gain"][0]) == pytest.approx(0.97, abs=0.002)
+    assert float(c["offset"][0]) == pytest.approx(-0.003, abs=1e-3)
+
+
 def test_partial_overlap_is_used():
     truth = scene()
     ref = truth.isel(lon=slice(0, 100))
@@ -446,6 +463,36 @@ def test_pair_bootstrap_interval_is_the_percentile_interval_of_the_replicates():
         j = rng.integers(0, x.size, x.size)
         r = stats.theilslopes(y[j], x[j], method="joint")
         boots.append((r.slope, r.intercept))
+    boots = np.array(boots)
+    for c, (qlo, qhi) in ((c90, (0.05, 0.95)), (c50, (0.25, 0.75))):
+        assert float(c["gain_low"][0]) == pytest.approx(np.quantile(boots[:, 0], qlo), rel=1e-12)
+        assert float(c["gain_high"][0]) == pytest.approx(np.quantile(boots[:, 0], qhi), rel=1e-12)
+        assert float(c["offset_low"][0]) == pytest.approx(np.quantile(boots[:, 1], qlo), rel=1e-9, abs=1e-15)
+        assert float(c["offset_high"][0]) == pytest.approx(np.quantile(boots[:, 1], qhi), rel=1e-9, abs=1e-15)
+    assert float(c50["gain_high"][0] - c50["gain_low"][0]) > 0
+
+
+def test_block_bootstrap_interval_is_the_percentile_interval_of_the_tile_replicates():
+    """ci='block-bootstrap' (theil-iv, Kuensch 1989): each replicate draws as many tiles as there are, with
+    replacement, and refits Theil's IV slope (instrument: the mean of the 8 neighbours) on their pixels;
+    the level-c interval is the ((1 - c)/2, (1 + c)/2) quantiles of the replicate gains, so the 90 %
+    interval is their 5th and 95th percentiles, not the 10th and 90th. A 12 x 12 image with tile=3 has
+    16 tiles of 9 pixels; the replicates are rebuilt here tile by tile with the same generator (seed 0)."""
+    truth = scene(ny=12, nx=12, corr=2.0).sel(band=["R750"])
+    tgt = noisy(truth * 0.97 - 0.003, 100, 2)
+    kw = dict(n_boot=100, block=1, tile=3, seed=0)
+    c90 = cal.fit_cross_calibration(tgt, truth, confidence=0.90, **kw)
+    c50 = cal.fit_cross_calibration(tgt, truth, confidence=0.50, **kw)
+    assert c90.attrs["method"] == "theil-iv"
+    X = truth.values[0]  # north-up rows, east-right columns already: the fit's own layout
+    x, y, z = X.ravel(), tgt.values[0].ravel(), cal._neighbour_instrument(X).ravel()
+    rows, cols = np.divmod(np.arange(x.size), 12)
+    members = [np.flatnonzero((rows // 3) * 4 + cols // 3 == k) for k in range(16)]
+    rng = np.random.default_rng(0)
+    boots = []
+    for _ in range(100):
+        idx = np.concatenate([members[k] for k in rng.integers(0, 16, 16)])
+        boots.append(cal._theil_iv(x[idx], y[idx], z[idx]))
     boots = np.array(boots)
     for c, (qlo, qhi) in ((c90, (0.05, 0.95)), (c50, (0.25, 0.75))):
         assert float(c["gain_low"][0]) == pytest.approx(np.quantile(boots[:, 0], qlo), rel=1e-12)

@@ -80,6 +80,9 @@ def test_is_global_lon():
 
     assert is_global_lon(global_grid(4)[1]) and is_global_lon(np.arange(0.5, 360, 1.0))
     assert not is_global_lon(np.arange(0.5, 20, 1.0)) and not is_global_lon([10.0])
+    # one 1-degree column short of the circle (359 x 1 = 359 deg: off by a whole step, more than the half-step
+    # tolerance) is not periodic: its east and west edges are a degree apart
+    assert not is_global_lon(np.arange(-179.5, 179.5, 1.0))
 
 
 def test_wrap_lon_360_stays_below_360():

@@ -96,6 +96,19 @@ def test_bad_clim_and_dims():
         maps.lunar_map(_global().rename(lat="y"))
 
 
+def test_diverging_colour_range_is_symmetric_about_zero_from_the_larger_end():
+    """Default colour range of a diverging map: the 1st and 99th percentiles (-5 and 1 here: 10 % of the cells
+    at -5, 80 % at 0, 10 % at 1) widened to be symmetric about 0 by the larger magnitude: (-5, 5), not (-1, 1)."""
+    lat, lon = global_grid(1)
+    v = np.zeros(lat.size * lon.size)
+    v[: v.size // 10], v[-(v.size // 10):] = -5.0, 1.0
+    da = xr.DataArray(v.reshape(lat.size, lon.size), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                      name="residual", attrs={"units": "m"})
+    m = maps.lunar_map(da, diverging=True)
+    assert m.opts.get("plot").kwargs["clim"] == (-5.0, 5.0)
+    assert maps.lunar_map(da).opts.get("plot").kwargs["clim"] == (-5.0, 1.0)
+
+
 def test_polar_map_axes_in_km_and_graticule():
     import holoviews as hv
 

@@ -74,8 +74,11 @@ def test_slope_known_answer_on_sphere():
     # eastward ramp along the equator: metric spacing is R cos(lat) dlon -> slope atan(0.05) at lat ~0
     z2 = xr.DataArray(0.05 * MOON_RADIUS_M * np.deg2rad(lo) * np.cos(np.deg2rad(la)),
                       coords={"lat": lat, "lon": lon}, dims=("lat", "lon"))
-    s2 = slope(z2).sel(lat=0.5)
-    np.testing.assert_allclose(s2.values[5:-5], np.rad2deg(np.arctan(0.05)), rtol=1e-3)
+    s2 = slope(z2)
+    np.testing.assert_allclose(s2.sel(lat=0.5).values[5:-5], np.rad2deg(np.arctan(0.05)), rtol=1e-3)
+    # the same 5 % grade at 60.5N, where a degree of longitude is cos(60.5) = 0.49 of an equatorial one: the
+    # slope is still atan(0.05) = 2.862 deg (1.41 deg if the east-west spacing were taken as R dlon)
+    assert float(s2.sel(lat=60.5, lon=0.5)) == pytest.approx(np.rad2deg(np.arctan(0.05)), rel=1e-3)
 
 
 def test_crater_density_counts_in_caps():
@@ -109,6 +112,14 @@ def test_zscore_baseline_finds_planted_blob():
     assert res["auc"] > 0.99
     top = np.unravel_index(np.nanargmax(s.values), s.shape)
     assert ds["deposit"].values[top]
+
+
+def test_zscore_baseline_sums_absolute_z_scores():
+    """Two layers with z = +2 and -2 at a pixel: the score is |2| + |-2| = 4 (a signed sum would give 0)."""
+    st = xr.DataArray(np.array([[[2.0]], [[-2.0]]]), dims=("layer", "lat", "lon"),
+                      coords={"layer": ["a", "b"], "lat": [0.0], "lon": [0.0]})
+    norm = Normalisation(("a", "b"), (0.0, 0.0), (1.0, 1.0))
+    assert float(P.zscore_score(st, norm)[0, 0]) == 4.0
 
 
 def test_pca_and_isolation_forest_rank_blob_high():
@@ -297,6 +308,30 @@ def test_evaluate_known_answers():
     assert P.evaluate(perfect, other)["auc"] == pytest.approx(1.0)
     with pytest.raises(InputError, match="does not cover"):
         P.evaluate(perfect, truth.isel(lat=slice(0, 5)))
+
+
+def test_evaluate_weights_pixels_by_area():
+    """AUC with area weights (1 px/deg): score 1 where |lat| >= 60, else 0; deposits where |lat| < 1. Every
+    deposit scores 0, so AUC = P(deposit score > background score) + P(tie) / 2 = 0 + (area share of the
+    background scoring 0) / 2 = 0.5 * (sin 60 - sin 1) / (1 - sin 1) = 0.4318 (a pixel count gives 0.331:
+    the polar rows are as many as the others but cover far less area)."""
+    lat, lon = global_grid(1)
+    la = np.broadcast_to(lat[:, None], (lat.size, lon.size))
+    score = xr.DataArray((np.abs(la) >= 60).astype(float), coords={"lat": lat, "lon": lon}, dims=("lat", "lon"))
+    truth = xr.DataArray(np.abs(la) < 1, coords={"lat": lat, "lon": lon}, dims=("lat", "lon"))
+    s60, s1 = np.sin(np.deg2rad(60)), np.sin(np.deg2rad(1))
+    assert P.evaluate(score, truth)["auc"] == pytest.approx(0.5 * (s60 - s1) / (1 - s1), rel=1e-9)
+
+
+def test_precision_at_top_takes_the_pixels_that_reach_the_top_fraction():
+    """2 x 4 pixels of equal area (latitudes +-0.5), scores 4, 3, 2, 1 then 0 x 4, a deposit only at the top
+    pixel. top_fraction 0.2 needs the 2 best pixels (1 pixel is 12.5 % < 20 %, 2 are 25 %): precision 1/2."""
+    s = xr.DataArray([[4.0, 3.0, 2.0, 1.0], [0.0] * 4], dims=("lat", "lon"),
+                     coords={"lat": [0.5, -0.5], "lon": [0.5, 1.5, 2.5, 3.5]})
+    t = xr.DataArray([[True, False, False, False], [False] * 4], coords=s.coords, dims=s.dims)
+    res = P.evaluate(s, t, top_fraction=0.2)
+    assert res["precision_at_top"] == pytest.approx(0.5, rel=1e-12)
+    assert res["base_rate"] == pytest.approx(1 / 8, rel=1e-12)
 
 
 def test_conv_variant_trains_and_bad_arch_is_refused():

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from workbench.errors import InputError
-from workbench.geo import global_grid
+from workbench.geo import global_grid, great_circle_distance
 from workbench.site_spectra import site_spectra, spectra_wide
 
 
@@ -36,6 +36,39 @@ def test_footprint_means_known_answer():
     b = t[(t.site == "B") & (t.band == "R950")].iloc[0]
     assert b["lon"] == pytest.approx(-160.0)  # 0..360 input wrapped
     assert b["mean"] == pytest.approx(0.2 + 0.0005 * -160.0, abs=2e-4)
+
+
+def test_footprint_holds_every_pixel_within_the_radius_at_any_latitude():
+    """The footprint is every pixel centre within radius_km (great circle) of the site. 150 km on a 4 px/deg
+    grid: the pixel window must reach rad2deg(150 / 1737.4) = 4.95 deg in latitude and that over cos(lat)
+    in longitude (2.9 times as far at 70N), or part of the disc is cut off. n_pixels equals a brute-force
+    count over the whole globe: 1225 at the equator, 3641 at 70N (pixels 0.34 times as wide there)."""
+    lat, lon = global_grid(4)
+    la, lo = np.meshgrid(lat, lon, indexing="ij")
+    ones = xr.DataArray(np.ones_like(la), dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, name="x",
+                        attrs={"units": "1"})
+    sites = pd.DataFrame({"site": ["eq", "hi"], "lat": [0.125, 70.125], "lon": [10.125, 10.125]})
+    t = site_spectra(ones, sites, radius_km=150.0).set_index("site")
+    for s, expected in (("eq", 1225), ("hi", 3641)):
+        brute = int((great_circle_distance(sites.set_index("site").loc[s, "lat"], 10.125, la, lo) <= 150.0).sum())
+        assert brute == expected
+        assert t.loc[s, "n_pixels"] == brute and t.loc[s, "footprint"] == "radius"
+
+
+def test_footprint_std_is_the_population_standard_deviation():
+    """35 km around a pixel centre on a 1 px/deg grid holds the pixel and its 4 edge neighbours (30.3 km
+    away; the diagonal ones are 42.9 km away). Values 1 (centre, north, south) and 0 (east, west): mean 0.6,
+    population std sqrt(0.6 * 0.4) = 0.490 (the sample std, over n - 1, would be 0.548)."""
+    v = np.full((5, 5), 7.0)
+    v[1:4, 2] = 1.0
+    v[2, 1] = v[2, 3] = 0.0
+    c = xr.DataArray(v[None], dims=("band", "lat", "lon"),
+                     coords={"band": ["R750"], "lat": np.arange(2.5, -2.0, -1.0), "lon": np.arange(8.5, 13.0)},
+                     attrs={"units": "1"})
+    r = site_spectra(c, pd.DataFrame({"site": ["s"], "lat": [0.5], "lon": [10.5]}), radius_km=35.0).iloc[0]
+    assert r["n_pixels"] == 5 and r["footprint"] == "radius"
+    assert r["mean"] == pytest.approx(0.6, abs=1e-12)
+    assert r["std"] == pytest.approx(np.sqrt(0.24), abs=1e-12)
 
 
 def test_small_radius_falls_back_to_containing_pixel_and_says_so():
