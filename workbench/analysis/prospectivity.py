@@ -1178,7 +1178,7 @@ def synthetic_case(seed: int, resolution_ppd: float = 4, n_deposits: int | None 
     max_abs_lat
         Latitude limit of the stack (degrees); None: the whole Moon.
     ilmenite_target
-        ``(low, high)`` ilmenite weight fraction the deposits bring the ground up to at full strength (see
+        ``(low, high)`` ilmenite weight fraction the deposits mix the ground towards at full strength (see
         :func:`workbench.synth.deposits.plant_deposits`); None keeps ``plant_deposits``' default (0.05, 0.14),
         the benchmark's. Lower values plant fainter deposits, e.g. ``(0.03, 0.06)``.
 
