@@ -172,3 +172,43 @@ def test_custom_band_table_is_labelled_custom():
     ob = observe(_cube(np.full((2, 3, wl.size), 0.1), wl), INSTRUMENTS["lro_wac"].iloc[:2])
     assert ob.attrs["instrument"] == "custom"
     assert ob["reflectance"].attrs["long_name"] == "simulated custom reflectance"
+
+
+def test_band_value_of_a_parabola_is_the_truncated_gaussian_variance():
+    """Band value = sum R S / sum S with a Gaussian S of the band's FWHM, truncated at 3 sigma (module
+    docstring). For R = 0.1 + 1e-6 (lambda - c)^2 it is 0.1 + 1e-6 sigma^2 [1 - 6 phi(3)/erf(3/sqrt 2)]:
+    FWHM 40 nm, sigma = 40/(2 sqrt(2 ln 2)) = 16.986436 nm, sigma^2 = 288.53901 nm^2, phi(3) = 0.0044318,
+    erf(3/sqrt 2) = 0.9973002, factor 0.9733369, variance 280.846 nm^2 (FWHM read as 2 sigma: 389.3;
+    cut at 1 sigma: 84.0). The 0.5 nm integration grid and the 1 nm spectral grid add well under 1 nm^2.
+    """
+    wl = np.arange(600.0, 901.0, 1.0)
+    spec = xr.DataArray(0.1 + 1e-6 * (wl - 750.0) ** 2, dims="wavelength", coords={"wavelength": wl})
+    band = pd.DataFrame({"name": ["B"], "center_nm": [750.0], "fwhm_nm": [40.0]})
+    value = float(resample_to_instrument(spec, band).sel(band="B"))
+    assert (value - 0.1) * 1e6 == pytest.approx(280.846, abs=1.0)
+
+
+def test_stripes_and_calibration_errors_have_the_documented_spread():
+    """Per-column stripe gain 1 + N(0, stripes) and offset N(0, 0.01 stripes); per-band gain 1 + N(0, sigma)
+    and offset N(0, sigma) for scalar errors (observe's docstring). 4000 columns: the sample standard
+    deviations lie within 5 % of 0.1 and 0.001 (their relative error is about 1/sqrt(2 * 4000) = 1.1 %)."""
+    wl = np.arange(700.0, 801.0, 5.0)
+    cube = xr.DataArray(np.full((1, 4000, wl.size), 0.1), dims=("lat", "lon", "wavelength"),
+                        coords={"wavelength": wl})
+    band = pd.DataFrame({"name": ["B"], "center_nm": [750.0], "fwhm_nm": [10.0]})
+    ob = observe(cube, band, stripes=0.1, seed=0)
+    assert float(ob["stripe_gain"].std()) == pytest.approx(0.1, rel=0.05)
+    assert float(ob["stripe_gain"].mean()) == pytest.approx(1.0, abs=0.01)
+    assert float(ob["stripe_offset"].std()) == pytest.approx(0.001, rel=0.05)
+    cal = observe(_cube(np.full((2, 3, 118), 0.1), np.arange(260.0, 2601.0, 20.0)), "kaguya_mi",
+                  gain_error=0.05, offset_error=0.01, seed=0)
+    assert np.all(np.abs(cal["gain"].values - 1.0) < 5 * 0.05)  # centred on 1, not on 0
+    assert np.all(np.abs(cal["offset"].values) < 5 * 0.01)
+
+
+def test_observe_refuses_a_phase_angle_below_the_difference_of_incidence_and_emission():
+    """A spherical triangle needs |i - e| <= g <= i + e: i = 60, e = 0 forces g = 60; g = 30 is impossible."""
+    wl = np.arange(260.0, 2601.0, 20.0)
+    with pytest.raises(InputError, match="impossible geometry"):
+        observe(_cube(np.full((2, 3, wl.size), 0.1), wl), "clementine_uvvis",
+                geometry={"i": 60.0, "e": 0.0, "g": 30.0})

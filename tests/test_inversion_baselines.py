@@ -186,3 +186,31 @@ def test_refits_count_the_measured_rows_and_sklearn_targets_must_match_the_rows(
         bl.SklearnInverter("pls").fit(X, np.ones(20), wl)
     with pytest.raises(InputError, match="nothing to fit"):
         bl.SklearnInverter("pls").fit(X, np.full(10, np.nan), wl)
+
+
+def test_lucey_tio2_with_a_refitted_origin_known_answer():
+    """theta_Ti = atan[(R415/R750 - y0)/(R750 - x0)] (Lucey et al. 2000) with a refitted origin x0 = 0.02
+    (Kaguya MI or WAC constants differ from Clementine's x0 = 0, which hides the sign of x0):
+    R415 = 0.06, R750 = 0.10, y0 = 0.42: atan(0.18/0.08) = atan(2.25) = 1.1525720 rad,
+    TiO2 = 3.708 * 1.1525720^5.979 = 8.6667 wt% (R750 + x0 would give atan(1.5) = 0.9827937 rad, 3.41 wt%).
+    """
+    assert float(bl.lucey_tio2_angle(R415, R750, x0=0.02)) == pytest.approx(math.atan(2.25), rel=1e-12)
+    assert float(bl.lucey_tio2(R415, R750, x0=0.02)) == pytest.approx(8.66669, abs=1e-4)
+    fit = bl.LuceyFit("TiO2", {"x0": 0.02, "y0": 0.42, "a": 3.708, "b": 5.979}, 0.0, 5)
+    assert float(fit.predict(R415, R750)) == pytest.approx(8.66669, abs=1e-4)
+
+
+def test_classical_maps_give_every_algorithm_its_own_bands():
+    """Each map of classical_maps at the hand-computed point R415 = 0.06, R750 = 0.10, R950 = 0.11
+    (see the known-answer tests above): Lucey FeO 15.9985, Lucey TiO2 3.708 * atan(1.8)^5.979 = 5.3640,
+    Wilcox 16.3780, Lawrence 4.7321 wt%, OMAT = hypot(0.02, 0.09) = 0.0921954 (R750 and R950 swapped:
+    hypot(0.03, 0.1/0.11 - 1.19) = 0.2825)."""
+    wl = [415.0, 750.0, 900.0, 950.0, 1000.0]
+    vals = np.array([R415, R750, 0.105, R950, 0.112])[:, None, None] * np.ones((5, 1, 2))
+    cube = xr.DataArray(vals, dims=("band", "lat", "lon"),
+                        coords={"band": list(bl.CLEMENTINE_BANDS), "wavelength": ("band", wl)})
+    ds = bl.classical_maps(cube)
+    expected = {"FeO_lucey2000": 15.9985, "TiO2_lucey2000": 5.3640, "FeO_wilcox2005": 16.3780,
+                "FeO_lawrence2002": 4.7321, "OMAT": 0.0921954}
+    for name, value in expected.items():
+        np.testing.assert_allclose(ds[name].values, value, atol=1e-4, err_msg=name)

@@ -128,3 +128,52 @@ def test_lunar_lambert_normalisation_with_default_parameters_worked_by_hand():
     assert float(ph.normalise(0.1, 60.0, 0.0, 60.0)) == pytest.approx(0.1587638, rel=1e-6)  # the default model
     assert float(ph.normalisation_factor(60.0, 0.0, 60.0)) == pytest.approx(1.5876384, rel=1e-6)
     assert float(ph.normalise(0.1, 30.0, 0.0, 30.0)) == pytest.approx(0.1, rel=1e-12)  # already standard
+
+
+def test_hapke_inversion_and_normalisation_give_back_hand_worked_values():
+    """Inverse of the Hapke model at hand-worked points (Hapke 2012, eqs. 6.7a, 9.22, 9.37; Hapke 2002
+    H-function; b = 0.21, c = 0.70, B0 = 1, h = 0.07).
+
+    * I/F = 0.2675263 at (30, 0, 30) is w = 0.75 (worked out in
+      ``test_hapke_radiance_factor_worked_by_hand_at_i30_e0_g30``); the look-up promises 1e-4 in w.
+    * w = 0.3: gamma = sqrt(0.7) = 0.8366600, r0 = 0.0889332; H(1) = 1.1263277, H(cos 30) = 1.1204051,
+      H(0.5) = 1.0969822. At (30, 0, 30): P = 1.5336568, B = 0.2071317, bracket
+      1.2071317 * 1.5336568 + 1.1204051 * 1.1263277 - 1 = 2.1132690, I/F = 0.075 * 0.4641016 * 2.1132690
+      = 0.07355787. At (60, 0, 60): cos g = 0.5, lobes 0.9559/0.8341^1.5 = 1.2548311 and
+      0.9559/1.2541^1.5 = 0.6806349, P = 0.85 * 1.2548311 + 0.15 * 0.6806349 = 1.1687017,
+      B = 1/(1 + tan 30/0.07) = 0.1081331, bracket 1.1081331 * 1.1687017 + 1.0969822 * 1.1263277 - 1
+      = 1.5306384, I/F = 0.075 * (0.5/1.5) * 1.5306384 = 0.03826596.
+    * So the Hapke normalisation factor at w = 0.3 (the documented default) from (60, 0, 60) is
+      0.07355787 / 0.03826596 = 1.9222794, and normalise(model="hapke") takes 0.03826596 observed at
+      (60, 0, 60) to 0.07355787. (At w = 0.6 the factor would be 1.8567536.)
+    """
+    w = ph.hapke_w_from_reflectance(0.2675263, 30.0, 0.0, 30.0, b=0.21, c=0.70, B0=1.0, h=0.07)
+    assert float(w) == pytest.approx(0.75, abs=1e-4)
+    assert float(ph.hapke(0.3, 60.0, 0.0, 60.0)) == pytest.approx(0.03826596, rel=1e-6)
+    assert float(ph.normalisation_factor(60.0, 0.0, 60.0, model="hapke")) == pytest.approx(1.9222794, rel=1e-6)
+    assert float(ph.normalise(0.03826596, 60.0, 0.0, 60.0, model="hapke")) == pytest.approx(0.07355787, rel=1e-4)
+
+
+def test_lunar_lambert_normalisation_with_fitted_parameters_worked_by_hand():
+    """normalise(R, i, e, g, params) = R F(to) / F(i, e, g), F = f(g) [2 L mu0/(mu0 + mu) + (1 - L) mu0], with
+    the fitted L(g) = 1 + c1 g and f(g) = exp(b1 (g - 30)) of a :func:`fit_lunar_lambert` result
+    (McEwen 1991; module docstring). Here c1 = -0.01, b1 = -0.02:
+
+    F(60, 0, 60): L = 0.4, f = exp(-0.6) = 0.5488116; 0.5488116 * (2 * 0.4 * 0.5/1.5 + 0.6 * 0.5)
+      = 0.5488116 * 0.5666667 = 0.3109933
+    F(30, 0, 30): L = 0.7, f = 1; 2 * 0.7 * 0.4641016 + 0.3 * 0.8660254 = 0.6497423 + 0.2598076 = 0.9095499
+    F(40, 0, 40): L = 0.6, f = exp(-0.2) = 0.8187308; mu0 = cos 40 = 0.7660444, mu0/(mu0 + 1) = 0.4337628;
+      0.8187308 * (1.2 * 0.4337628 + 0.4 * 0.7660444) = 0.8187308 * 0.8269332 = 0.6770356
+    R = 0.1 at (60, 0, 60): to (30, 0, 30) 0.1 * 0.9095499 / 0.3109933 = 0.2924661; to (40, 0, 40)
+    0.1 * 0.6770356 / 0.3109933 = 0.2177011. (McEwen's L at the standard phase instead of the fitted one
+    gives 0.2906343; the phase function left out at ``to`` gives 0.2659007.)
+    A quadratic log f, b = (-0.02, 1e-4): f(60) = exp(-0.6 + 0.09) = 0.6004956, F(60, 0, 60) = 0.6004956 *
+    0.5666667 = 0.3402808, so 0.1 * 0.9095499 / 0.3402808 = 0.2672939 (f in g + 30 instead of g - 30 gives
+    0.1864846; a linear log f cannot tell them apart).
+    """
+    fit = {"coeffs": [-0.01], "phase_coeffs": [-0.02]}
+    assert float(ph.normalise(0.1, 60.0, 0.0, 60.0, params=fit)) == pytest.approx(0.2924661, rel=1e-6)
+    assert float(ph.normalise(0.1, 60.0, 0.0, 60.0, params=fit, to=(40.0, 0.0, 40.0))) == pytest.approx(
+        0.2177011, rel=1e-6)
+    fit2 = {"coeffs": [-0.01], "phase_coeffs": [-0.02, 1e-4]}
+    assert float(ph.normalise(0.1, 60.0, 0.0, 60.0, params=fit2)) == pytest.approx(0.2672939, rel=1e-6)

@@ -179,3 +179,17 @@ def test_geographic_dem_across_the_seam_is_regular():
     np.testing.assert_array_equal(render(seam, 70.0, 20.0).values, render(plain, 70.0, 20.0).values)
     np.testing.assert_array_equal(render(seam[:, ::-1], 70.0, 20.0).values[:, ::-1],
                                   render(plain, 70.0, 20.0).values)
+
+
+def test_albedo_map_stays_on_its_pixels_when_the_dem_is_south_up_and_west_right():
+    """A 2-D albedo is given in the DEM's own row/column order. Flat ground under a sun at elevation 40 deg:
+    i = 50, e = 0, g = 50 everywhere; McEwen's L(50) = 1 - 0.95 + 0.605 - 0.1825 = 0.4725, mu0 = cos 50 =
+    0.6427876, so F = 2 * 0.4725 * 0.6427876/1.6427876 + 0.5275 * 0.6427876 = 0.3697583 + 0.3390705 =
+    0.7088287 and every pixel is its own albedo times 0.7088287 (a flipped albedo would land on the wrong
+    rows and columns)."""
+    y_up = (np.arange(4) + 0.5) * 10.0  # ascending: row 0 is the southern edge
+    x_west = (np.arange(5)[::-1] + 0.5) * 10.0  # descending: column 0 is the eastern edge
+    dem = xr.DataArray(np.zeros((4, 5)), dims=("y", "x"), coords={"y": y_up, "x": x_west}, attrs={"units": "m"})
+    albedo = 0.1 + np.arange(20.0).reshape(4, 5) / 40.0
+    out = render(dem, 10.0, 40.0, albedo=albedo)
+    np.testing.assert_allclose(out.values, albedo * 0.7088287, rtol=1e-6)

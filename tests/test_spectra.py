@@ -159,3 +159,64 @@ def test_mg_number_and_npfe_outside_their_ranges_are_refused(call, message):
     Mg# outside 0–100 negative FeO; both are refused now, as is an Mg# given as a fraction."""
     with pytest.raises(InputError, match=message):
         call()
+
+
+def test_slab_albedo_at_a_finite_absorption_worked_by_hand():
+    """Hapke (2012) equivalent slab, eqs. 11.14-11.16: n = 1.7, D = 6.2 um (PARAMS), alpha = 0.1 um^-1.
+
+    <D> = 2/3 [n^2 - (n^2 - 1)^1.5 / n] D = 2/3 (2.89 - 2.5983204/1.7) 6.2 = 2/3 * 1.3615762 * 6.2 = 5.6278484 um;
+    Se = (n - 1)^2/(n + 1)^2 + 0.05 = 0.49/7.29 + 0.05 = 0.1172154; Si = 1 - 4/(n (n + 1)^2) = 1 - 0.3227628
+    = 0.6772372; Theta = exp(-0.56278484) = 0.5696206;
+    w = Se + (1 - Se)(1 - Si) Theta/(1 - Si Theta) = 0.1172154 + 0.8827846 * 0.3227628 * 0.5696206/0.6142321
+    = 0.3814512.
+    """
+    assert float(spectra._slab_albedo(np.array(0.1), 1.7)) == pytest.approx(0.3814512, rel=1e-6)
+
+
+def test_nanophase_iron_absorption_worked_by_hand_at_500_nm():
+    """Hapke (2001) alpha = 36 pi z phi / lambda, z = n_h^3 n k / [(n^2 - k^2 + 2 n_h^2)^2 + (2 n k)^2], plus
+    the grey large-particle share (PARAMS): iron at 500 nm n = 2.87, k = 3.05 (Johnson & Christy 1974,
+    IRON_NK), host n_h = 1.7, 0.5 wt% npFe.
+
+    z = 4.913 * 2.87 * 3.05 / (4.7144^2 + 17.507^2) = 43.0059455/328.7206164 = 0.1308283;
+    phi = (1 - 0.19) * 0.5/100 * 3.1/7.87 = 0.0015953 (volume fraction, soil 3.1 and iron 7.87 g/cm^3);
+    small = 36 pi * 0.1308283 * 0.0015953 / 0.5 um = 0.0472092 um^-1; grey = 0.19 * 0.5 * 0.243 = 0.023085;
+    alpha = 0.0702942 um^-1.
+    """
+    assert float(spectra.npfe_absorption([500.0], 0.5)[0, 0]) == pytest.approx(0.0702941, rel=1e-5)
+
+
+def test_plagioclase_and_its_mixture_with_ilmenite_worked_by_hand():
+    """At 2000 nm plagioclase (n = 1.57, 0.3 wt% FeO) absorbs through the continuum k0 = 1.27e-3 and the far
+    wing of its 1250 nm band, a Gaussian in wavenumber (PARAMS): 1.5e-2 * 0.03 * exp(-0.5 ((0.5 - 0.8)/0.07)^2)
+    = 4.62e-8, so k = 1.2700462e-3 and alpha = 4 pi k / lambda = 4 pi 1.2700462e-3 / 2.0 um = 0.0079799 um^-1.
+    Slab (Hapke 2012, eqs. 11.14-11.16): <D> = 2/3 (2.4649 - 1.7730132/1.57) 6.2 = 5.5204479 um,
+    Se = 0.57^2/2.57^2 + 0.05 = 0.0991908, Si = 1 - 0.3857395 = 0.6142605, Theta = exp(-0.0440528)
+    = 0.9569034, w = 0.0991908 + 0.9008092 * 0.3857395 * 0.9569034/0.4122120 = 0.9058208 (k in 1/nm instead of
+    1/um would leave w = 0.9999).
+    Ilmenite: 0.041 + 0.05 (750 - 2000)/100 < 0, held at the floor w = 0.02.
+    Intimate mixture (Hapke 2012, eq. 10.2): 50/50 by weight, cross sections M/rho: plagioclase
+    (0.5/2.73)/(0.5/2.73 + 0.5/4.72) = 0.6335570, w = 0.6335570 * 0.9058208 + 0.3664430 * 0.02 = 0.5812180.
+    The radiance factor is the Hapke I/F of that w at the requested geometry.
+    """
+    from workbench.photometry import hapke
+
+    assert float(spectra.single_scattering_albedo("plagioclase", [2000.0], 70.0)[0, 0]) == pytest.approx(
+        0.9058208, rel=1e-6)
+    pure = xr.DataArray([1.0, 0, 0, 0, 0, 0], dims="mineral", coords={"mineral": list(MINERALS)})
+    r = spectra.reflectance_from_modes(pure, 70.0, 0.0, wavelength=[2000.0], geometry=(60.0, 0.0, 60.0))
+    assert float(r[0]) == pytest.approx(float(hapke(0.9058208, 60.0, 0.0, 60.0)), rel=1e-5)
+    mix = xr.DataArray([0.5, 0, 0, 0, 0.5, 0], dims="mineral", coords={"mineral": list(MINERALS)})
+    r = spectra.reflectance_from_modes(mix, 70.0, 0.0, wavelength=[2000.0])
+    assert float(r[0]) == pytest.approx(float(hapke(0.5812180, 30.0, 0.0, 30.0)), rel=1e-5)
+
+
+def test_glass_takes_the_iron_of_the_crystalline_part_not_of_the_whole_soil():
+    """Agglutinitic glass is melted local soil: its FeO is the mass-weighted FeO of the crystalline phases
+    divided by their total fraction (module docstring of minerals). 60 % fayalite (Fe2SiO4: 2 * 71.844 /
+    (2 * 71.844 + 60.084) = 70.5 wt% FeO) + 40 % glass: the glass holds 0.6 * 70.5 / 0.6 = 70.5 wt% FeO, beyond
+    the 50 wt% optical tables, so it is refused (0.6 * 70.5 = 42.3 wt%, undivided, would pass). With 30 %
+    plagioclase (0.3 wt%) + 30 % fayalite + 40 % glass it is (0.09 + 21.15)/0.6 = 35.4 wt%: computed."""
+    with pytest.raises(InputError, match="more than 50 wt% FeO"):
+        _soil_raw([0, 0, 0, 0.6, 0, 0.4], mg=0.0).compute()
+    assert np.isfinite(_soil_raw([0.3, 0, 0, 0.3, 0, 0.4], mg=0.0).values).all()

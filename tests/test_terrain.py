@@ -112,3 +112,65 @@ def test_recorded_slopes_match_the_real_catalogues(mirror):
     fits = fit_catalogue_slopes(mirror)
     assert abs(fits["lroc_5_20km"] - SFD_SLOPE_LROC_5_20KM) < 2e-3
     assert abs(fits["head2010"] - SFD_SLOPE_HEAD2010_GE20KM) < 2e-3
+
+
+def test_crater_profile_ejecta_and_bowl_known_answers():
+    """Pike (1977) fresh crater, d/D = 0.2 and rim/D = 0.036 (module docstring): inside, a parabolic bowl
+    rim - depth + depth (r/R)^2, so -0.164 + 0.2 * 0.25 = -0.114 at r/R = 0.5; outside, the ejecta blanket
+    rim (r/R)^-3 (McGetchin et al. 1973) tapered by ((3 - r/R)/2)^2: 0.036/3.375 * 0.5625 = 0.006 at
+    r/R = 1.5 and 0.036/8 * 0.25 = 0.001125 at r/R = 2 ((r/R)^-2 would give 0.00225 there)."""
+    np.testing.assert_allclose(crater_profile(np.array([0.0, 0.5, 1.5, 2.0, 3.0])),
+                               [-0.164, -0.114, 0.006, 0.001125, 0.0], rtol=1e-12, atol=1e-15)
+
+
+def test_crater_count_is_the_saturation_scaled_power_law():
+    """Expected crater count N = c A (D_min^-b - D_max^-b), c fixed so that the cumulative density at the
+    diameter where the power law comes closest to geometric saturation (D_max for b < 2) is
+    ``saturation`` x Gault's (1970) 1.54 D^-2 km^-2: c = s 1.54 D_max^(b - 2).
+
+    256 x 256 px of 1 m (A = 0.065536 km^2), D = 4 m ... 76.8 m, b = 1.2, s = 0.5:
+    c = 0.77 * 0.0768^-0.8 = 0.77 * 7.7931139 = 6.0006977; N = 6.0006977 * 0.065536 * (0.004^-1.2 - 0.0768^-1.2)
+    = 0.3932617 * (754.27204 - 21.755373) = 288.0708 (binding at D_min instead would give 3063).
+    """
+    from workbench.synth import terrain
+
+    class Recorder:  # records the Poisson mean, draws no craters
+        def __init__(self):
+            self.rng = np.random.default_rng(0)
+
+        def poisson(self, lam):
+            self.lam = lam
+            return 0
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+    rec = Recorder()
+    terrain._crater_population(rec, 256, 256, 1.0, 4.0, 76.8, 1.2, 0.5, 5000, 0.6)
+    assert rec.lam == pytest.approx(288.0708, rel=1e-6)
+
+
+def test_fractal_roughness_is_extrapolated_with_the_hurst_exponent():
+    """With pixels larger than 17 m the RMS height difference at one pixel is the 17 m value scaled by
+    (L/17 m)^H (self-affine): 34 m pixels, H = 0.8, 1.5 m at 17 m: 1.5 * 2^0.8 = 2.6116517 m."""
+    f = fractal_surface((64, 64), 34.0, np.random.default_rng(0), hurst=0.8, rms_at_17m=1.5)
+    dev = np.sqrt(0.5 * (np.mean(np.diff(f, axis=0) ** 2) + np.mean(np.diff(f, axis=1) ** 2)))
+    assert dev == pytest.approx(1.5 * 2**0.8, rel=1e-9)
+    assert dev == pytest.approx(2.6116517, rel=1e-7)
+
+
+def test_untruncated_sfd_slope_is_the_hill_estimator_by_hand():
+    """b = n / sum ln(D/D_min) (Clauset et al. 2009, eq. 3.1): ten craters with ln(D/5 km) = 0.1 ... 1.0
+    (sum 5.5) give b = 10/5.5 = 1.8181818; a crater below D_min is left out."""
+    d = np.r_[5.0 * np.exp(np.arange(1, 11) / 10.0), 4.0]
+    assert fit_sfd_slope(d, 5.0) == pytest.approx(10.0 / 5.5, rel=1e-12)
+
+
+def test_a_degraded_crater_is_shallower_than_a_fresh_one():
+    """A degraded crater of state s in [0.2, 1) has depth/D = 0.2 (1 - 0.8 s) <= 0.168 before its radial
+    smoothing, which can only lower the rim-to-floor relief: one such crater of D = 40-40.4 m has
+    relief / 40 m <= 0.168 * 40.4/40 = 0.1697, below the fresh 0.2 (Soderblom 1970; Fassett & Thomson 2014)."""
+    for seed in range(5):
+        z = make_terrain(128, 2.0, seed=seed, saturation=1.0, roughness_m=0.0, max_craters=1, degraded_fraction=1.0,
+                         min_crater_px=20, max_crater_fraction=0.05).values
+        assert (z.max() - z.min()) / 40.0 < 0.1697, seed

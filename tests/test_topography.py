@@ -690,3 +690,31 @@ def test_a_two_value_pixel_size_attr_must_be_square():
         reconstruct(wide, coarse, 135.0, 10.0, method="upsample")
     square = render(z, 135.0, 10.0, pixel_size=(5.0, 5.0))
     assert reconstruct(square, coarse, 135.0, 10.0, method="upsample").attrs["pixel_size"] == 5.0
+
+
+def test_lit_level_is_the_largest_fixed_point_reached_from_above():
+    """80 % of the pixels in shadow with a small positive noise level (0.02) and 201 lit pixels evenly
+    spread over 0.5 ... 1.5 (median 1.0). Starting from the 99th percentile, pixels >= 0.05 x level are the
+    lit ones, whose median is 1.0, and 0.05 x 1.0 keeps them: the level is 1.0 and the shadow mask is the
+    799 dark pixels. (Started from the plain median, 0.02, the iteration stays in the noise.)"""
+    from workbench.topography.shadows import lit_level, shadow_mask
+
+    img = np.r_[np.full(799, 0.02), np.linspace(0.5, 1.5, 201)]
+    img = np.random.default_rng(0).permutation(img).reshape(25, 40)
+    assert lit_level(img) == pytest.approx(1.0, rel=1e-12)
+    shadowed, level = shadow_mask(img)
+    assert level == pytest.approx(1.0, rel=1e-12) and int(shadowed.sum()) == 799
+    assert np.all(img[shadowed] == 0.02)
+
+
+def test_sfs_leaves_a_dem_alone_whose_only_misfit_lies_in_shadow():
+    """The ASP-style SfS energy sums the image misfit over lit pixels only (Alexandrov & Beyer 2018, the
+    ``--shadow-threshold`` mask). Flat ground whose lit pixels all have one brightness (so the fitted albedo
+    matches them exactly) and a 6 x 6 block of shadow (I = 0): every term of the energy is zero at the initial
+    DEM (lit misfit 0, Laplacian 0, z = z_init), so its gradient is zero and SfS returns the DEM unchanged.
+    Were the dark pixels fitted too, their misfit of 1 (in lit-level units) would dent the ground."""
+    z_init = np.full((24, 24), 5.0)  # metres, 2 m pixels
+    img = np.full((24, 24), 0.5)
+    img[9:15, 9:15] = 0.0
+    z = sfs(img, z_init, 2.0, 135.0, 30.0, max_iter=20)
+    np.testing.assert_allclose(z, z_init, rtol=0, atol=1e-9)
