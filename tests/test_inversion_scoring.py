@@ -1,6 +1,6 @@
-"""Known-answer tests of the inversion package's small arithmetic: station features and prior, the station
-cross-validation's scores and groups, and the shift calibration's coverage summary (tiny hand-built inputs,
-no network training, no data mirror)."""
+"""Known-answer tests of the inversion package's scoring arithmetic: station features and prior, the station
+cross-validation's scores and groups, the site advisor's score, far-side interval coverage and the shift
+calibration's coverage summary (tiny hand-built inputs, no network training, no data mirror)."""
 
 from __future__ import annotations
 
