@@ -1,6 +1,7 @@
 """Known-answer tests of the inversion package's scoring arithmetic: station features and prior, the station
-cross-validation's scores and groups, the site advisor's score, far-side interval coverage and the shift
-calibration's coverage summary (tiny hand-built inputs, no network training, no data mirror)."""
+cross-validation's scores and groups, the site advisor's score, far-side interval coverage, the shift
+calibration's coverage summary, the far-side split's calibration stripes and the label ceiling's two halves
+(tiny hand-built inputs, no network training, no data mirror)."""
 
 from __future__ import annotations
 
@@ -143,3 +144,55 @@ def test_far_side_coverage_counts_68_and_95_percent_intervals_by_hand():
     pred = xr.Dataset({"FeO": da([10.5, 9.0, 11.8, 7.5, 10.1]), "FeO_std": da([1.0, 1, 1, 1, 0])})
     c = coverage(pred, truth, da([True] * 5), targets=("FeO",))["FeO"]
     assert c == {"cov68": pytest.approx(0.4), "cov95": pytest.approx(0.6)}
+
+
+def test_row_stripes_and_the_calibration_lattice_of_make_split_by_hand():
+    """``_row_stripes(·, 8)`` on 20 rows: row i lies in stripe i // 8 = (0 ×8, 1 ×8, 2 ×4) (i % 8 would restart
+    at every 8th row; (i + 1) // 8 would put row 7 in stripe 1). ``make_split``'s calibration lattice is every 5th
+    8-row stripe of the near side: on the 1-ppd grid (180 rows) the near-side pixels of rows 0–7, 40–47, 80–87,
+    120–127 and 160–167, 40 rows (4-row stripes would give rows 0–3, 20–23, …; i % 8 rows 0, 5, 8, 13, …)."""
+    import xarray as xr
+
+    from workbench.geo import global_grid, hemisphere_masks
+    from workbench.inversion import experiment as ex
+
+    rows20 = xr.Dataset(coords={"lat": np.arange(20.0)})
+    assert ex._row_stripes(rows20, 8).values.tolist() == [0] * 8 + [1] * 8 + [2] * 4
+    lat, lon = global_grid(1)
+    truth = xr.Dataset({"FeO": (("lat", "lon"), np.zeros((lat.size, lon.size)))}, coords={"lat": lat, "lon": lon})
+    calib = ex.make_split(truth, ex.CHANGE6)["calib"].values
+    near = hemisphere_masks(truth)["near"].transpose("lat", "lon").values
+    expected = [r for s in range(0, 180, 40) for r in range(s, s + 8)]
+    assert np.flatnonzero(calib.any(axis=1)).tolist() == expected
+    np.testing.assert_array_equal(calib[expected], near[expected])
+
+
+def test_label_ceiling_fine_tunes_on_even_stripes_and_scores_the_odd_ones(monkeypatch):
+    """Six rows × two columns, all in the test mask but (row 0, column 1); ``stripe_rows=2``: stripes
+    (0, 0, 1, 1, 2, 2), so the fine-tune gets the even stripes, rows 0, 1, 4, 5 (8 − 1 = 7 pixels), and the
+    other half, rows 2 and 3 (4 pixels), is scored. The stub prediction errs by ±1 on rows 2–3 and by +5 on
+    the fine-tuning rows: held-out RMSE √(4·1/4) = 1.0 (scoring the labelled half would give 5.0 and 7 pixels;
+    7 + 4 = 11 = the whole test mask)."""
+    import types
+
+    import xarray as xr
+
+    from workbench.inversion import experiment as ex
+
+    coords = {"lat": np.arange(5.0, -1.0, -1.0), "lon": [0.0, 1.0]}
+    truth = xr.Dataset({"FeO": (("lat", "lon"), np.arange(10.0, 22.0).reshape(6, 2))}, coords=coords)
+    err = np.array([[5.0, 5], [5, 5], [1, -1], [-1, 1], [5, 5], [5, 5]])
+    test = xr.DataArray(np.ones((6, 2), bool), dims=("lat", "lon"), coords=coords)
+    test[0, 1] = False
+    seen = []
+
+    def refit(exp, site_px, ft_mode, ft_steps, seed):
+        seen.append(site_px.values.copy())
+        return {"resnet_finetuned": truth + err}
+
+    monkeypatch.setattr(ex, "_refit_predictions", refit)
+    exp = types.SimpleNamespace(truth=truth, masks={"test": test})
+    r = ex.label_ceiling_experiment(exp, ft_steps=1, stripe_rows=2)
+    assert (r["site_pixels"], r["test_pixels"]) == (7, 4)
+    assert np.flatnonzero(seen[0].any(axis=1)).tolist() == [0, 1, 4, 5] and seen[0].sum() == 7
+    assert r["heldout_rmse"] == {"resnet_finetuned": {"FeO": 1.0}}
