@@ -131,6 +131,12 @@ def _ratios(table: dict[str, dict[str, float]]) -> dict:
             "ratio_to_best_sklearn": {t: round(ft[t] / sk_best[t], 3) for t in pre}}
 
 
+def _mean_coverage(cov: dict, key: str) -> float:
+    """The mean over targets of one interval coverage (``"cov95"`` or ``"cov68"``) of
+    :func:`~workbench.inversion.experiment.coverage`'s output, to 4 decimals."""
+    return round(float(np.mean([c[key] for c in cov.values()])), 4)
+
+
 def area_weighted_figures(exp) -> dict:
     """The held-out RMSE and 95 % interval coverage of an experiment with each pixel weighted by its area.
 
@@ -165,7 +171,7 @@ def area_weighted_figures(exp) -> dict:
     cov = coverage(tuned, exp.truth, test, targets=[t for t in TARGETS if t in tuned and f"{t}_std" in tuned],
                    area_weighted=True)
     return {"heldout_rmse_area_weighted": rmse,
-            "interval_coverage_95_area_weighted": round(float(np.mean([c["cov95"] for c in cov.values()])), 4),
+            "interval_coverage_95_area_weighted": _mean_coverage(cov, "cov95"),
             "interval_coverage_by_target_area_weighted": cov}
 
 
@@ -213,7 +219,7 @@ def replicate_moon(pretrained, fast: bool = False, seed: int = REPLICATE_SEED, g
     used = str(exp.truth.attrs.get("geography", "unknown"))
     bench_geography = str(replay[0][1].attrs.get("geography", "unknown"))  # Moon 0, which the weights saw
     return {"seed": seed, "heldout_rmse": table, **_ratios(table),
-            "interval_coverage_95": round(float(np.mean([c["cov95"] for c in cov.values()])), 4),
+            "interval_coverage_95": _mean_coverage(cov, "cov95"),
             "seconds": round(time.perf_counter() - t0, 1),
             "geography": used,
             "note": _replicate_note(seed, geography, used, bench_geography, library=len(replay) > 1)}
@@ -267,8 +273,8 @@ def run(fast: bool = False, map_repeats: int = 2) -> dict:
         "heldout_r2": {str(m): {t: round(float(r[(t, "r2")]), 4) for t in pre if np.isfinite(r[(t, "r2")])}
                        for m, r in exp.table.iterrows() if np.isfinite(r[("FeO", "r2")])},
         **_ratios(table),
-        "interval_coverage_95": round(float(np.mean([c["cov95"] for c in cov.values()])), 4),
-        "interval_coverage_68": round(float(np.mean([c["cov68"] for c in cov.values()])), 4),
+        "interval_coverage_95": _mean_coverage(cov, "cov95"),
+        "interval_coverage_68": _mean_coverage(cov, "cov68"),
         "interval_coverage_by_target": cov,
         # the same held-out figures per unit area rather than per pixel (polar pixels are small), from the same
         # predictions
@@ -312,7 +318,7 @@ def run(fast: bool = False, map_repeats: int = 2) -> dict:
         met = metrics(pred, exp.truth, exp.masks["test"])
         cov_p = coverage(pred, exp.truth, exp.masks["test"])
         out[f"heldout_rmse_finetuned_{precision}"] = {t: round(float(met[t]["rmse"]), 4) for t in pre}
-        out[f"interval_coverage_95_{precision}"] = round(float(np.mean([c["cov95"] for c in cov_p.values()])), 4)
+        out[f"interval_coverage_95_{precision}"] = _mean_coverage(cov_p, "cov95")
     factor = 1 if fast else 4
     refl = _upsample(exp.refl, factor) if factor > 1 else exp.refl
     npix = refl.sizes["lat"] * refl.sizes["lon"]
