@@ -12,8 +12,8 @@ The layers (oxides, Mg#, elevation, slope, crater density, maturity; see
 3. the **anomaly score** hides each layer in turn and takes the squared z-errors of its prediction
    from the other layers and the surroundings, each divided by that layer's typical error on the
    training Moons; a **score rule** combines them (:data:`SCORE_RULES`: the sum, the sum with
-   topography as context only, inverse-variance weights, or a one-sided Mahalanobis distance, with
-   statistics fitted on the training Moons by :func:`calibrate_score`). Ground whose layers do not
+   topography as context only, each error over its standard deviation, or a one-sided Mahalanobis
+   distance, with statistics fitted on the training Moons by :func:`calibrate_score`). Ground whose layers do not
    fit together the way they do elsewhere, given its context, scores high. Tiles overlap by half and
    are blended with a tapered weight.
 
@@ -772,7 +772,9 @@ def score_from_layer_errors(err: xr.DataArray, layers: Sequence[str] | None = No
     if rule.startswith("context"):
         chosen = [k for k in chosen if k not in TOPOGRAPHIC_LAYERS]
         if not chosen:
-            raise InputError(f"rule {rule!r} scores only non-topographic layers; none among {list(layers)}")
+            raise InputError(f"rule {rule!r} scores only non-topographic layers; none among "
+                             f"{list(layers) if layers is not None else names}: choose a rule without context "
+                             "or include a non-topographic layer")
     e = err.sel(layer=chosen)
     if rule in ("sum", "context"):
         return _as_score(e.sum("layer", skipna=False).values, err, "anomaly_score", "network")

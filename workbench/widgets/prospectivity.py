@@ -30,7 +30,8 @@ class ProspectivityState:
     """Control values of :class:`ProspectivityPanel` (one checkbox per layer of the benchmark stack)."""
 
     method: str = "network"
-    threshold_pct: float = 99.0  # score percentile (of the area) above which ground is a candidate
+    #: score percentile (of the grid's pixels, not area-weighted) above which ground is a candidate
+    threshold_pct: float = 99.0
     min_pixels: int = 3
     rank_by: str = "total_score"
     selected: int = 0  # rank of the candidate to zoom to; 0 = whole Moon
