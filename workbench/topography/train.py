@@ -131,7 +131,7 @@ def real_crops(n: int, size: int, rng: np.random.Generator, north_fraction: floa
 
 
 def make_pair(z: np.ndarray, ps: float, az: float, el: float, rng: np.random.Generator,
-              noise: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              noise: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(image, coarse DEM, features, target) for one terrain and sun; target in pixel units."""
     img = render(z, az, el, pixel_size=ps).values.astype(np.float64)
     med = np.median(img[img > 0]) if np.any(img > 0) else 1.0
