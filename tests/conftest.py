@@ -79,3 +79,32 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def crash_at_block(monkeypatch):
+    """``crash_at_block(n)``: the global map's ``n``-th block (counted in this process, so with the threaded
+    scheduler) raises ``RuntimeError("simulated crash")``; ``crash_at_block(None)`` restores the real blocks."""
+    from workbench.inversion import global_map
+
+    real = global_map._block_fn
+
+    def install(n: int | None) -> None:
+        if n is None:
+            monkeypatch.setattr(global_map, "_block_fn", real)
+            return
+        calls = {"n": 0}
+
+        def flaky(model, precision):
+            fn = real(model, precision)
+
+            def wrapped(block):
+                calls["n"] += 1
+                if calls["n"] == n:
+                    raise RuntimeError("simulated crash")
+                return fn(block)
+            return wrapped
+
+        monkeypatch.setattr(global_map, "_block_fn", flaky)
+
+    return install

@@ -100,30 +100,17 @@ def test_lazy_equals_in_memory_with_context_windows():
     np.testing.assert_allclose(lazy.MgO_std.values, eager.MgO_std.values, rtol=1e-4, atol=1e-4)
 
 
-def test_zarr_resume(tmp_path, model, monkeypatch):
+def test_zarr_resume(tmp_path, model, crash_at_block):
     refl = _globe()
     out = tmp_path / "map.zarr"
-    real = global_map._block_fn
-    calls = {"n": 0}
-
-    def flaky(m, precision):
-        fn = real(m, precision)
-
-        def wrapped(block):
-            calls["n"] += 1
-            if calls["n"] == 8:
-                raise RuntimeError("simulated crash")
-            return fn(block)
-        return wrapped
-
-    monkeypatch.setattr(global_map, "_block_fn", flaky)
+    crash_at_block(8)
     with pytest.raises(RuntimeError, match="simulated"):  # threads: the counter lives in this process
         global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32",
                                   scheduler="threads")
     assert not out.exists()
     done = json.loads((tmp_path / "map.zarr.partial" / "progress.json").read_text())["done"]
     assert 0 < len(done) < 3
-    monkeypatch.setattr(global_map, "_block_fn", real)
+    crash_at_block(None)
     res = global_map.invert_to_zarr(refl, model, out, chunk=60, progress=False, precision="float32")
     np.testing.assert_allclose(res.FeO.values, model.predict(refl).FeO.values, rtol=1e-4, atol=1e-4)
     assert res.FeO.attrs["units"] == "wt%" and "mg_number_std" in res
@@ -684,7 +671,7 @@ def test_replicate_moon_replays_the_weights_own_moon_and_says_which_geography(mo
         assert "Both Moons are procedural" in out["note"] and "shares" not in out["note"]
 
 
-def test_a_resume_after_the_input_store_was_rewritten_in_place_recomputes_every_row(tmp_path, model, monkeypatch):
+def test_a_resume_after_the_input_store_was_rewritten_in_place_recomputes_every_row(tmp_path, model, crash_at_block):
     """An input zarr edited in place (a region write: new chunk files, the store's top folder untouched) keeps
     its dask graph name; the resume once took the rows written before the edit from the old data."""
     import time
@@ -693,24 +680,12 @@ def test_a_resume_after_the_input_store_was_rewritten_in_place_recomputes_every_
     store = tmp_path / "cube.zarr"
     refl.to_dataset(name="reflectance").chunk({"lat": 10}).to_zarr(store)
     out = tmp_path / "map.zarr"
-    real, calls = global_map._block_fn, {"n": 0}
-
-    def flaky(m, precision):
-        fn = real(m, precision)
-
-        def wrapped(block):
-            calls["n"] += 1
-            if calls["n"] == 5:  # the first block of the second chunk row (one thread: row by row)
-                raise RuntimeError("simulated crash")
-            return fn(block)
-        return wrapped
-
-    monkeypatch.setattr(global_map, "_block_fn", flaky)
+    crash_at_block(5)  # the first block of the second chunk row (one thread: row by row)
     with pytest.raises(RuntimeError, match="simulated"):
         global_map.invert_to_zarr(global_map.open_reflectance(store), model, out, chunk=10, progress=False,
                                   precision="float32", scheduler="threads", workers=1)
     assert json.loads((tmp_path / "map.zarr.partial" / "progress.json").read_text())["done"] == [0]
-    monkeypatch.setattr(global_map, "_block_fn", real)
+    crash_at_block(None)
     time.sleep(0.01)
     # the cube is recalibrated in place, every row
     (refl.to_dataset(name="reflectance") * 0.8).drop_vars(["band", "wavelength", "lat", "lon"]).to_zarr(

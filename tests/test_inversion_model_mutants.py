@@ -444,26 +444,14 @@ def test_refit_starts_from_init():
 
 
 # -- global maps -----------------------------------------------------------------------------------------------
-def test_a_resume_after_a_recalibration_recomputes_every_row(tmp_path, monkeypatch):
+def test_a_resume_after_a_recalibration_recomputes_every_row(tmp_path, crash_at_block):
     """A south-up cube (the caller's first chunk row is the network's last) whose run stops after one chunk row:
     the row recorded as done is the caller's first, and that is the row in the store. The model is then
     recalibrated (std_scale x 3): the resumed map's stds are all the recalibrated model's, none left from before."""
     m = _model()
     refl = _cube(20, 16).isel(lat=slice(None, None, -1))
     out = tmp_path / "map.zarr"
-    real, calls = global_map._block_fn, {"n": 0}
-
-    def flaky(model, precision):
-        fn = real(model, precision)
-
-        def wrapped(block):
-            calls["n"] += 1
-            if calls["n"] == 3:  # the first block of the second chunk row (2 blocks a row, one thread)
-                raise RuntimeError("simulated crash")
-            return fn(block)
-        return wrapped
-
-    monkeypatch.setattr(global_map, "_block_fn", flaky)
+    crash_at_block(3)  # the first block of the second chunk row (2 blocks a row, one thread)
     with pytest.raises(RuntimeError, match="simulated"):
         global_map.invert_to_zarr(refl, m, out, chunk=8, progress=False, precision="float32", scheduler="threads",
                                   workers=1)
@@ -471,7 +459,7 @@ def test_a_resume_after_a_recalibration_recomputes_every_row(tmp_path, monkeypat
     assert json.loads((part / "progress.json").read_text())["done"] == [0]
     written = np.isfinite(xr.open_zarr(part).FeO.values).all(1)
     assert written[:8].all() and not written[8:].any()
-    monkeypatch.setattr(global_map, "_block_fn", real)
+    crash_at_block(None)
     m.std_scale = np.full(K, 3.0, np.float32)
     res = global_map.invert_to_zarr(refl, m, out, chunk=8, progress=False, precision="float32", scheduler="threads")
     np.testing.assert_allclose(res.FeO_std.values, m.predict(refl).FeO_std.values, rtol=1e-5)
