@@ -320,6 +320,22 @@ def test_calibrate_sets_coverage():
         assert 0.93 <= float((z <= 1.959964).mean()) <= 0.97, t
 
 
+def test_calibrate_keeps_unit_scale_where_the_predictions_are_exact():
+    """Truth equal to the predicted means makes every |z| zero: scaling the std by that 0 quantile would give
+    zero-width intervals, so such a target keeps scale 1.0 (the ensemble's own spread); a target with real
+    errors beside it is still scaled."""
+    refl, truth = _toy()
+    m = _tiny().fit(refl, truth, steps=8, batch=4, patch=8)
+    pred = m.predict(refl)
+    exact = truth.copy()
+    for t in TARGETS[:-1]:
+        exact[t] = (truth[t].dims, pred[t].transpose(*truth[t].dims).values)
+    scale = m.calibrate(refl, exact)
+    np.testing.assert_array_equal(scale[:-1], 1.0)
+    assert scale[-1] != 1.0 and np.isfinite(scale[-1]) and scale[-1] > 0
+    np.testing.assert_array_equal(m.predict(refl)[f"{TARGETS[0]}_std"], pred[f"{TARGETS[0]}_std"])
+
+
 def test_calibrate_uses_only_the_pixels_of_its_mask():
     """Truth outside the mask must not matter: calibrating on mask M equals calibrating on truth known only
     inside M, and shifting the truth outside M by +100 wt% changes nothing."""
