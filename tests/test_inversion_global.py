@@ -238,6 +238,60 @@ def test_a_crash_on_the_cluster_keeps_the_finished_rows_for_a_resume(tmp_path, m
     np.testing.assert_allclose(res.FeO.values, model.predict(refl).FeO.values, rtol=1e-4, atol=1e-4)
 
 
+class _FakeFuture:
+    def __init__(self, job, exc=None):
+        self.job, self.exc, self.released = job, exc, False
+
+    def result(self):
+        if self.exc is not None:
+            raise self.exc
+
+    def release(self):
+        self.released = True
+
+
+class _FakeClient:
+    """Enough of a ``distributed.Client`` for :func:`global_map._rows_on_cluster`: futures in submission
+    order, the row ``fail`` (if any) raising ``exc``, and every cancel recorded."""
+
+    def __init__(self, fail=None, exc=None):
+        self.fail, self.exc, self.futures, self.priorities, self.cancelled = fail, exc, [], [], []
+
+    def compute(self, job, optimize_graph=True, priority=0):
+        assert optimize_graph is False  # the rows come optimised together (_row_jobs)
+        self.priorities.append(priority)
+        fut = _FakeFuture(job, self.exc if job == self.fail else None)
+        self.futures.append(fut)
+        return fut
+
+    def cancel(self, futures):
+        self.cancelled.extend(futures)
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("simulated"), InputError("bad chunk")])
+def test_rows_on_cluster_cancels_the_rows_in_flight_on_a_failure(monkeypatch, exc):
+    """The first rows get the highest priority; a failing row cancels every row not yet finished (the failing
+    one included, the finished ones not) and re-raises; only bad data (InputError: the store will be removed)
+    also waits for the workers to stop running the rows' tasks."""
+    import distributed
+
+    monkeypatch.setattr(distributed, "as_completed", lambda futures: iter(list(futures)))
+    waited = []
+    monkeypatch.setattr(global_map, "_wait_for_workers", lambda client, jobs: waited.append(jobs))
+    jobs = {0: "row0", 60: "row60", 120: "row120"}
+    client = _FakeClient(fail="row60", exc=exc)
+    rows = global_map._rows_on_cluster(client, jobs)
+    assert next(rows) == 0
+    with pytest.raises(type(exc), match=str(exc)):
+        next(rows)
+    assert client.priorities == [3, 2, 1]
+    assert [f.job for f in client.cancelled] == ["row60", "row120"]
+    assert client.futures[0].released and not client.futures[1].released
+    assert waited == ([["row0", "row60", "row120"]] if isinstance(exc, InputError) else [])
+    ok = _FakeClient()
+    assert list(global_map._rows_on_cluster(ok, jobs)) == [0, 60, 120] and ok.cancelled == []
+
+
 def test_bfloat16_map_is_close_to_float32_and_keeps_nan(model):
     """The bfloat16 path (the default where the CPU has native bf16) differs from float32 by rounding only."""
     refl = _globe(seed=3)
