@@ -191,3 +191,63 @@ def test_table_counts_cast_shadows_and_the_panel_calls_dark_pixels_dark():
     dark = 100.0 * float((render(dem, 135.0, 5.0).values == 0).mean())
     assert cast < dark  # faces turned from the sun are dark without a caster
     assert t.loc[5.0, ("cast shadow (%)", "")] == pytest.approx(cast)
+
+
+def _flat_scene(n: int = 16, px: float = 10.0):
+    import xarray as xr
+
+    from workbench.widgets.topography import Scene
+
+    c = np.arange(n) * px
+    dem = xr.DataArray(np.zeros((n, n)), dims=("y", "x"), coords={"y": c[::-1], "x": c}, attrs={"units": "m"})
+    return Scene(dem, px)
+
+
+def test_reconstruction_metrics_score_each_method_against_the_truth():
+    """Worked by hand on a flat 16 × 16 truth at 10 m: a +2 m offset has RMSE 2 m and no slope error; a
+    plane rising 0.1 m per metre eastwards has slope error atan(0.1) = 5.7106° everywhere and RMSE
+    sqrt(mean((j · 1 m)²)) over columns j = 0..15; the colour half-width is the larger 99th-percentile |error|."""
+    from workbench.widgets.topography import reconstruction_metrics
+
+    scene = _flat_scene()
+    j = np.arange(16, dtype=float)
+    tilt = np.broadcast_to(j, (16, 16)).copy()  # 0.1 m/m × 10 m per column
+    metrics, lim = reconstruction_metrics(scene, {"offset": np.full((16, 16), 2.0), "tilt": tilt})
+    ramp = np.arange(256.0).reshape(16, 16)  # errors 0..255 m: the 99th percentile interpolates to 252.45 m
+    assert reconstruction_metrics(scene, {"offset": np.full((16, 16), 2.0), "ramp": ramp})[1] == pytest.approx(252.45)
+    assert metrics["offset"]["rmse_m"] == pytest.approx(2.0)
+    assert metrics["offset"]["slope_error_deg"] == pytest.approx(0.0, abs=1e-12)
+    assert metrics["tilt"]["rmse_m"] == pytest.approx(np.sqrt(np.mean(j**2)))  # 8.80 m
+    assert metrics["tilt"]["slope_error_deg"] == pytest.approx(5.710593, abs=1e-5)
+    assert lim == pytest.approx(15.0)  # the 99th percentile of 16 copies of 0..15 m falls among the 15s
+
+
+def test_panel_recomputes_for_a_new_sun_or_sfs_switch_only_and_keeps_eight(monkeypatch):
+    """The panel's cache key is the sun (azimuth, elevation) and the SfS switch, not the profile row; it keeps
+    the last eight settings, so a ninth drops the oldest (the compute is called directly: no plot is drawn)."""
+    from types import SimpleNamespace
+
+    from workbench.widgets import topography as T
+
+    calls = []
+    monkeypatch.setattr(T, "reconstruct_all", lambda scene, st: calls.append(
+        (st.sun_azimuth, st.sun_elevation, st.run_sfs)) or (None, {}))
+    monkeypatch.setattr(T, "reconstruction_metrics", lambda scene, res: ({}, 1.0))
+    monkeypatch.setattr(T, "topography_view", lambda st, scene, recon, scores: SimpleNamespace(
+        layout=("layout", st.profile_row), readout="r"))
+    panel = T.TopographyPanel.__new__(T.TopographyPanel)  # compute alone, without widgets
+    panel.scene, panel._recon = _flat_scene(), {}
+    S = T.TopographyState
+    assert panel.compute(S(135.0, 10.0, 0.5, True)) == (("layout", 0.5), "r")
+    panel.compute(S(135.0, 10.0, 0.9, True))  # the profile row alone: cached
+    assert calls == [(135.0, 10.0, True)]
+    for st in (S(140.0, 10.0), S(135.0, 11.0), S(135.0, 10.0, run_sfs=False)):
+        panel.compute(st)
+    assert calls[1:] == [(140.0, 10.0, True), (135.0, 11.0, True), (135.0, 10.0, False)]
+    for el in range(20, 24):  # 4 + 4 = 8 kept; the first is still there
+        panel.compute(S(135.0, float(el)))
+    panel.compute(S(135.0, 10.0, 0.1, True))
+    assert len(calls) == 8 and len(panel._recon) == 8
+    panel.compute(S(135.0, 30.0))  # a ninth setting drops the oldest (135, 10, SfS on)
+    panel.compute(S(135.0, 10.0, 0.2, True))
+    assert len(calls) == 10 and calls[-1] == (135.0, 10.0, True) and len(panel._recon) == 8
