@@ -14,8 +14,9 @@ most 0.8-1 and the added glass dilutes the ground's own ilmenite, so deposit cor
 ilmenite and 3-10 wt% TiO2 (median 6-8 wt%), within the range of the high-Ti maria (background mare
 TiO2 up to ~9 wt%). Measured on procedural Moons (``make_moon(seed=0, geography="procedural")`` at 1 and
 2 px/deg, ``plant_deposits(n=40)`` with seeds 0-4 and 0-1, pixels of strength > 0.9): ilmenite
-0.047-0.133 weight fraction (5th percentile to maximum; medians 0.076-0.104), TiO2 3.1-9.9 wt% (5th
-percentile to maximum; medians 6.1-7.7 wt%). 70% of the deposits are centred on mare ground and the
+0.049-0.134 weight fraction (5th percentile to maximum; medians 0.077-0.102), TiO2 3.8-10.0 wt% (5th
+percentile to maximum; medians 6.1-7.2 wt%). A patch is round on the sphere: its column radius is
+stretched by 1/cos(lat). 70% of the deposits are centred on mare ground and the
 others anywhere equatorward of ``max_abs_lat``; the strength tapers at the edges; no topographic layer
 changes. A deposit is found by how its layers fit together given its context, not by one layer's extreme.
 
@@ -82,7 +83,7 @@ def _deposit_strength(shape, lat, lon, r0, c0, radius_px, rng) -> tuple[np.ndarr
     rows = slice(max(0, r0 - h), min(n_lat, r0 + h + 1))
     cols = (c0 + np.arange(-w, w + 1)) % n_lon
     dy = np.arange(rows.start, rows.stop)[:, None] - r0
-    dx = np.arange(-w, w + 1)[None, :] / coslat
+    dx = np.arange(-w, w + 1)[None, :] * coslat  # k columns are k·cos(lat) rows' length on the sphere
     d = np.hypot(dy, dx)
     ang = np.arctan2(dy, dx)
     # lobate outline: a few random harmonics of the radius
