@@ -13,12 +13,7 @@ import time
 
 import numpy as np
 
-
-def _lucey2000(r415, r750, r950):
-    """Lucey et al. (2000, JGR 105:20297) FeO and TiO2 (wt%) from Clementine reflectance."""
-    th_fe = -np.arctan((r950 / r750 - 1.19) / (r750 - 0.08))
-    th_ti = np.arctan((r415 / r750 - 0.42) / r750)
-    return 17.427 * th_fe - 7.565, 3.708 * np.clip(th_ti, 0, None) ** 5.979
+from ..inversion.baselines import lucey_feo, lucey_tio2
 
 
 def _trend(x, y):
@@ -87,7 +82,8 @@ def reality_check(moon=None, stations=None, n_pixels: int = 8000, seed: int = 0)
     for label, df, feo, tio2 in (("real", stations, stations["FeO_wt_pct"], stations["TiO2_wt_pct"]),
                                  ("synthetic", syn, syn["FeO"], syn["TiO2"]),
                                  ("synthetic_matched", matched, matched["FeO"], matched["TiO2"])):
-        f, t = _lucey2000(df["R415"].to_numpy(), df["R750"].to_numpy(), df["R950"].to_numpy())
+        f, t = lucey_feo(df["R750"].to_numpy(), df["R950"].to_numpy()), lucey_tio2(df["R415"].to_numpy(),
+                                                                                    df["R750"].to_numpy())
         feo, tio2 = np.asarray(feo, float), np.asarray(tio2, float)
         hi, lo = feo > 13, feo < 7
         r750 = df["R750"].to_numpy()

@@ -423,7 +423,7 @@ def _terranes(lat2d, lon2d, mare) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def _composition(lat, lon, mare, seed):
-    """Modes (6, lat, lon), silicate Mg#, maturity (0–1) and target TiO2 from terranes and GRFs."""
+    """Terrane codes, modes (6, lat, lon), silicate Mg# and maturity (0–1) from terranes and GRFs."""
     la, lo = np.meshgrid(lat, lon, indexing="ij")
     code, weights = _terranes(la, lo, mare)
     rng = np.random.default_rng([seed, 303])
@@ -450,7 +450,9 @@ def _composition(lat, lon, mare, seed):
     m_mare, mg_mare = TERRANE_MODES["mare"]
     mare_modes = np.asarray(m_mare, dtype="float32")[:, None, None] * np.ones_like(mg)[None]
     mare_modes[0] += 0.04 * f["mare_plag"]
-    mare_modes[4] = tio2 / 53.5 * 0.85  # ilmenite is 53.5 wt% TiO2; glass dilution ~15%
+    # ilmenite is 53.5 wt% TiO2; the 0.85 roughly offsets the oxides being those of the crystalline part only
+    # (glass is melted local soil and dilutes no oxide), so mare TiO2 lands a few % above the target field
+    mare_modes[4] = tio2 / 53.5 * 0.85
     modes = np.where(mare[None], mare_modes, modes)
     mg = np.where(mare, mg_mare + 4.0 * f["mg"] - 1.5 * np.log(tio2 / 3.0), mg)
     # correlated perturbations inside every unit
