@@ -555,3 +555,10 @@ def test_upsample_repeats_each_pixel_on_the_finer_global_grid():
     np.testing.assert_array_equal(up["lon"].values, lon)
     np.testing.assert_array_equal(up.values[0, 2 * 7 : 2 * 7 + 2, 2 * 11 : 2 * 11 + 2], refl.values[0, 7, 11])
     np.testing.assert_array_equal(up.values[:, ::2, ::2], refl.values)
+
+
+def test_bias_only_gain_ceiling_removes_the_offset_in_quadrature():
+    """RMSE 5 with mean error −3 leaves σ = 4 once the offset is removed: a cut of 0.2; no offset, no cut."""
+    from workbench.inversion.bench import bias_only_gain_ceiling
+
+    assert bias_only_gain_ceiling({"FeO": 5.0, "TiO2": 2.0}, {"FeO": -3.0, "TiO2": 0.0}) == {"FeO": 0.2, "TiO2": 0.0}
