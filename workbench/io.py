@@ -141,7 +141,7 @@ def replace_path(new: str | os.PathLike, final: str | os.PathLike) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically and return the path."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")  # whatever the locale: pages declare charset utf-8
     return Path(path)
 
 

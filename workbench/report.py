@@ -63,7 +63,7 @@ def headline(notebook: str, **figures: Any):
     out = os.environ.get(ENV_VAR)
     if out:
         p = Path(out) / f"{notebook}.json"
-        old = json.loads(p.read_text()) if p.exists() else {}
+        old = json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
         old.update(figures)
         atomic_write_text(p, json.dumps(json_safe(old), indent=2, sort_keys=True, allow_nan=False))
     return headline_table(figures)

@@ -290,7 +290,8 @@ def check_bands(da, expected_wavelengths: Sequence[float], tol_nm: float = 5.0, 
             f"bands are in the wrong order: expected {_fmt_nm(expected)}, got {_fmt_nm(got)}; reorder them, "
             f"e.g. da.sortby('wavelength') or da.isel({dim}=order)"
         )
-    bad = [(float(g), float(e)) for g, e in zip(got, expected, strict=True) if abs(g - e) > tol_nm]
+    # `not <=`: a NaN wavelength is a mismatch (NaN > tol is False, which used to name no band at all)
+    bad = [(float(g), float(e)) for g, e in zip(got, expected, strict=True) if not abs(g - e) <= tol_nm]
     pairs = ", ".join(f"{g:g} nm where {e:g} nm is expected" for g, e in bad)
     raise InputError(
         f"band wavelengths do not match (tolerance {tol_nm:g} nm): {pairs}; use data from the instrument "
