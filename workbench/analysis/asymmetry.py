@@ -654,7 +654,8 @@ def compare_regions(
     if not is_whole_number(n_perm):
         raise InputError(f"n_perm must be a whole number of permutations, e.g. 1999; got {n_perm!r}")
     if n_perm < 99:
-        raise InputError(f"n_perm={n_perm} is too few permutations; use >= 999")
+        raise InputError(f"n_perm={n_perm} is too few permutations: the smallest p-value is 1/(n_perm + 1); use at "
+                         "least 99, and 999 or more to resolve p-values near 0.01")
     da, x, w, ids = _prepare(da, block_deg)
     sa, sb = _as_mask(mask_a, da, names[0]), _as_mask(mask_b, da, names[1])
     oka, okb = sa & np.isfinite(x), sb & np.isfinite(x)
