@@ -128,14 +128,19 @@ class InversionLab:
             mask = mask | site_mask(self.truth, *self.sites[s], radius_km)
         return mask
 
+    def base_model(self, instrument: str):
+        """The pre-trained ensemble of ``instrument`` as given or committed, every member (loaded once)."""
+        if instrument not in self.pretrained:
+            self.pretrained[instrument] = load_pretrained(instrument)
+        return self.pretrained[instrument]
+
     def model(self, instrument: str, sites: tuple[str, ...] = (), mode: str = "lora", members: int = 4):
         """Pre-trained (committed weights) or fine-tuned model, cached by its inputs."""
         # the pre-trained ensemble does not depend on a fine-tuning mode: one entry for all modes
         key = (instrument, tuple(sorted(sites)), mode if sites else None, members)
         if key not in self._models:
             if not sites:
-                base_model = self.pretrained.get(instrument) or load_pretrained(instrument)
-                self._models[key] = base_model.with_members(members)
+                self._models[key] = self.base_model(instrument).with_members(members)
             else:
                 m = copy.deepcopy(self.model(instrument, (), mode, members))
                 refl = self.refl(instrument)
@@ -164,7 +169,7 @@ class InversionLab:
             pred = xr.Dataset({"FeO": c.FeO_lucey2000, "TiO2": c.TiO2_lucey2000})
         elif method in bl.SKLEARN_KINDS or method == "gbm_library":
             if method == "gbm_library":
-                recipe = library_recipe(self.model(instrument))
+                recipe = library_recipe(self.base_model(instrument))  # any ensemble size: the GBM uses no member
                 if not recipe:
                     raise InputError("gbm_library needs weights pre-trained with a spectral library; "
                                      "choose gbm or retrain with `python -m workbench.inversion.train --library`")
