@@ -512,6 +512,6 @@ def test_theil_iv_offset_is_the_median_residual():
 
 
 def test_median_ci_order_statistics_by_hand():
-    """n = 100, 95 %: ranks n/2 ∓ 1.96·√n/2 = 40.2 and 59.8, taken outward: the 40th and 60th order statistics."""
+    """n = 100, 95 %: 1-based ranks floor(50 - 9.8) = 40 and ceil(1 + 50 + 9.8) = 61 (Conover): the values 39, 60."""
     lo, hi = cal._median_ci(np.arange(100.0)[::-1], 0.05)
-    assert (lo, hi) == (40.0, 60.0)
+    assert (lo, hi) == (39.0, 60.0)

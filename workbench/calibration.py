@@ -201,7 +201,9 @@ def _median_ci(r: np.ndarray, alpha: float) -> tuple[float, float]:
     n = r.size
     z = stats.norm.ppf(1 - alpha / 2)
     rs = np.sort(r)
-    lo = int(np.clip(np.floor(n / 2 - z * np.sqrt(n) / 2), 0, n - 1))
+    # 1-based ranks floor(n/2 - z sqrt(n)/2) and ceil(1 + n/2 + z sqrt(n)/2) (Conover 1999, sec. 3.2);
+    # as 0-based indices both are one less, so the interval is symmetric in rank
+    lo = int(np.clip(np.floor(n / 2 - z * np.sqrt(n) / 2) - 1, 0, n - 1))
     hi = int(np.clip(np.ceil(n / 2 + z * np.sqrt(n) / 2), 0, n - 1))
     return float(rs[lo]), float(rs[hi])
 
@@ -472,7 +474,7 @@ def fit_cross_calibration(
     t, r = check_same_grid(as_cube(target), as_cube(reference))
     alpha = 1.0 - confidence
     rng = np.random.default_rng(seed)
-    bands = list(t["band"].values)
+    bands = [str(b) for b in t["band"].values]  # plain str: messages print 'b1', not np.str_('b1')
     # one layout for every fit (band, rows north-up, columns east-right), so that blocks, tiles and
     # subsamples, and with them the result, do not depend on how the images are stored
     row, col = spatial_dims(t)
@@ -636,22 +638,6 @@ def _neighbour_mean(c: np.ndarray, half: int) -> np.ndarray:
     n = ndimage.uniform_filter1d(ok.astype(float), size=size, axis=1, mode="reflect") * size - ok
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0.5, s / n, np.nan)
-
-
-def _lowpass(profile: np.ndarray, window: int) -> np.ndarray:
-    """Savitzky–Golay (quadratic) low-pass of a column profile, NaN gaps interpolated first."""
-    from scipy.signal import savgol_filter
-
-    p = profile.copy()
-    bad = ~np.isfinite(p)
-    if bad.all():
-        return np.zeros_like(p)
-    if bad.any():
-        p[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), p[~bad])
-    w = min(window, p.size - (1 - p.size % 2))
-    if w < 5:
-        return np.full_like(p, np.mean(p))
-    return savgol_filter(p, w | 1, 2, mode="mirror")
 
 
 def _destripe_neighbour(v: np.ndarray, half: int, window: int, n_iter: int,
