@@ -105,16 +105,17 @@ def wrap_lon_360(lon):
 
 def check_latlon(lat, lon) -> None:
     """Raise :class:`InputError` if any latitude is outside [-90, 90] or longitude outside [-360, 360]."""
-    lat_a = np.asarray(lat, dtype=float)
-    lon_a = np.asarray(lon, dtype=float)
-    if np.any(np.abs(lat_a[np.isfinite(lat_a)]) > 90.0):
+    lat_a = np.abs(np.asarray(lat, dtype=float))
+    lon_a = np.abs(np.asarray(lon, dtype=float))
+    lat_a, lon_a = lat_a[~np.isnan(lat_a)], lon_a[~np.isnan(lon_a)]  # NaN means missing; +-inf is out of range
+    if np.any(lat_a > 90.0):
         raise InputError(
-            f"latitude out of range: found {np.nanmax(np.abs(lat_a)):.3f}; latitudes must lie in "
+            f"latitude out of range: found {lat_a.max():.3f}; latitudes must lie in "
             "[-90, 90] degrees. Did you swap latitude and longitude?"
         )
-    if np.any(np.abs(lon_a[np.isfinite(lon_a)]) > 360.0):
+    if np.any(lon_a > 360.0):
         raise InputError(
-            f"longitude out of range: found {np.nanmax(np.abs(lon_a)):.3f}; longitudes must lie in "
+            f"longitude out of range: found {lon_a.max():.3f}; longitudes must lie in "
             "[-180, 180] or [0, 360] degrees east."
         )
 
@@ -253,14 +254,19 @@ def far_side_mask(lon):
     return ~near_side_mask(lon)
 
 
+def _lat_values(lat):
+    """A DataArray as it is, anything else (a list, a scalar) as a float numpy array."""
+    return lat if isinstance(lat, xr.DataArray) else np.asarray(lat, dtype=float)
+
+
 def north_mask(lat):
-    """True where ``lat >= 0``."""
-    return lat >= 0.0
+    """True where ``lat >= 0`` (a DataArray stays one; a list becomes a numpy array); False where NaN."""
+    return _lat_values(lat) >= 0.0
 
 
 def south_mask(lat):
-    """True where ``lat < 0``."""
-    return lat < 0.0
+    """True where ``lat < 0``; False where NaN."""
+    return _lat_values(lat) < 0.0
 
 
 def hemisphere_masks(da: xr.DataArray | xr.Dataset) -> dict[str, xr.DataArray]:

@@ -178,7 +178,7 @@ def _clim(da: xr.DataArray, clim: tuple[float, float] | None, diverging: bool = 
     vals = np.asarray(da.values, dtype="float64")
     vals = vals[np.isfinite(vals)]
     if vals.size == 0:
-        return 0.0, 1.0
+        return (-1.0, 1.0) if diverging else (0.0, 1.0)
     lo, hi = np.percentile(vals, [1, 99]) if vals.size > 100 else (vals.min(), vals.max())
     if diverging:
         m = max(abs(float(lo)), abs(float(hi))) or 1.0
