@@ -84,6 +84,21 @@ def slider(label: str, units: str | None, min: float, max: float, step: float,
                          readout_format=".4g", **_style())
 
 
+def show_value(ctrl: w.Widget, value: Any) -> None:
+    """Set a control to ``value``, widening a slider's range to include it first: ipywidgets would
+    clamp it silently, so the slider would show a value that is not the one the output is drawn with (a
+    value the computation refuses then shows with its error)."""
+    lo, hi = getattr(ctrl, "min", None), getattr(ctrl, "max", None)
+    vals = value if isinstance(value, tuple) else (value,)
+    if lo is not None and hi is not None and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in vals):
+        if min(vals) < lo:
+            ctrl.min = min(vals)
+        if max(vals) > hi:
+            ctrl.max = max(vals)
+    ctrl.value = value
+
+
 def int_slider(label: str, units: str | None, min: int, max: int, step: int = 1,
                value: int | None = None, continuous_update: bool = False) -> w.IntSlider:
     """A labelled integer slider."""
@@ -322,7 +337,7 @@ class Panel:
         self._busy = True
         try:
             for name, ctrl in self.controls.items():
-                ctrl.value = getattr(self.state, name)
+                show_value(ctrl, getattr(self.state, name))
         finally:
             self._busy = False
 

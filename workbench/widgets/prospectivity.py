@@ -159,7 +159,7 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     """The pure function behind the panel: score, candidates, (zoomed) map and readout for one state."""
     import holoviews as hv
 
-    from ..geo import wrap_lon_360
+    from ..geo import wrap_lon_180, wrap_lon_360
 
     layers = selected_layers(ctx, state)
     if not layers:
@@ -171,8 +171,11 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     table = P.candidate_regions(score, thr, tio2=ctx.tio2, min_pixels=state.min_pixels, rank_by=state.rank_by)
     lo, hi = (float(v) for v in np.nanpercentile(score.values, [1.0, 99.9]))
     sel = int(state.selected)
-    far = 0 < sel <= len(table) and _crosses_seam(table.iloc[sel - 1])  # zoom across ±180: far-centred map
-    shift = wrap_lon_360 if far else (lambda x: x)
+    # drawn on -180…180 longitudes whatever the stack's convention (a 0…360 stack's candidates at 202 °E
+    # are at -158 °E on the map, and one spanning 174…182 °E crosses ±180)
+    drawn = table.assign(**{k: wrap_lon_180(table[k].to_numpy()) for k in ("lon", "lon_min", "lon_max")})
+    far = 0 < sel <= len(table) and _crosses_seam(drawn.iloc[sel - 1])  # zoom across ±180: far-centred map
+    shift = wrap_lon_360 if far else wrap_lon_180
     scored = scored_layers(ctx, state.method, layers)
     context_only = [k for k in layers if k not in scored]
     what = f"{len(scored)} layer{'s' if len(scored) != 1 else ''} scored"
@@ -182,7 +185,7 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
                        height=height, title=f"anomaly score — {state.method} ({what})",
                        centre="far" if far else "near")
     if len(table):
-        pts = hv.Points(table.assign(lon=shift(table["lon"].to_numpy())), kdims=["lon", "lat"],
+        pts = hv.Points(drawn.assign(lon=shift(drawn["lon"].to_numpy())), kdims=["lon", "lat"],
                         vdims=["rank", "area_km2", "mean_score", "mean_TiO2"])
         m = m * pts.opts(color="cyan", marker="circle", fill_alpha=0.0, size=10, line_width=1.5,
                          tools=["hover"])
@@ -192,7 +195,7 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
         m = m * hv.Points((shift(lo_[tp]), la[tp]), kdims=["lon", "lat"], label="planted deposits").opts(
             color="lime", size=2, alpha=0.5)
     if 0 < sel <= len(table):
-        (x0, x1), (y0, y1) = _zoom_box(table.iloc[sel - 1])
+        (x0, x1), (y0, y1) = _zoom_box(drawn.iloc[sel - 1])
     else:
         (x0, x1), (y0, y1) = (-180.0, 180.0), (-90.0, 90.0)
     # framewise: the live plot takes the new axis ranges on every update (zoom in and back out)
@@ -232,7 +235,8 @@ class ProspectivityPanel(base.Panel):
 
         ctrls = {
             "method": base.choice("method", METHODS),
-            "threshold_pct": base.slider("threshold (score percentile)", "%", 90.0, 99.9, 0.1, 99.0),
+            # the range prospectivity_view accepts, [50, 100): a state of 80 must not show as 90
+            "threshold_pct": base.slider("threshold (score percentile)", "%", 50.0, 99.9, 0.1, 99.0),
             "min_pixels": base.int_slider("min region size", "px", 1, 50, 1, 3),
             "rank_by": base.choice("rank by", {"area × score": "total_score", "mean score": "mean_score",
                                                "area": "area_km2"}),
@@ -268,7 +272,7 @@ class ProspectivityPanel(base.Panel):
         try:
             for name, ctrl in self.controls.items():
                 if name != "selected":
-                    ctrl.value = getattr(self.state, name)
+                    base.show_value(ctrl, getattr(self.state, name))
         finally:
             self._busy = False
 

@@ -294,6 +294,7 @@ def polar_tile(dem: xr.DataArray, size: int, offset: int | tuple[int, int] = 40,
     """
     if dem.dims != ("y", "x"):
         raise InputError(f"polar_tile needs a (y, x) DEM in metres, got dims {dem.dims}")
+    dem = dem.isel(north_up_flips(dem, "y", "x"))  # rows towards -y, columns towards +x, however it is stored
     ny, nx = dem.sizes["y"], dem.sizes["x"]
     if not is_whole_number(size) or size < factor or size % factor:
         raise InputError(f"tile size must be a positive multiple of {factor} pixels, got {size!r}; e.g. 64")
