@@ -502,3 +502,28 @@ def test_wide_table_of_a_repeated_site_row_has_one_row_and_a_bad_table_is_refuse
     assert len(w) == 1 and w.loc[0, "FeO"] == 9.0
     with pytest.raises(InputError, match="expected a site_spectra table"):
         spectra_wide(pd.DataFrame({"site": ["A"], "mean": [1.0]}))
+
+
+# ------------------------------------------------------------------------------ neighbour reference at edges
+def test_neighbour_reference_leaves_the_column_itself_out_at_the_edges():
+    """Columns 1, 2, 4, 8 (half = 1): the edge columns' references are their single inner neighbour (2 and 4),
+    not a mirrored window that counts the column itself; a periodic grid wraps (column 0 sees 2 and 8)."""
+    c = np.array([[1.0, 2.0, 4.0, 8.0]])
+    np.testing.assert_allclose(cal._neighbour_mean(c, 1), [[2.0, 2.5, 5.0, 4.0]])
+    np.testing.assert_allclose(cal._neighbour_mean(c, 1, periodic=True), [[5.0, 2.5, 5.0, 2.5]])
+
+
+def test_destriping_a_global_grid_wraps_round_the_dateline():
+    """A scene 0.2 (1 + 0.1 sin lon) on a global 10-degree grid, with a 5 % stripe in the first column
+    (-175 E): across the dateline the scene is smooth, so with the columns wrapping round the first column's
+    gain is found as well as one in the middle; a one-sided reference would see the scene's slope."""
+    lon = np.arange(-175.0, 180.0, 10.0)
+    lat = np.arange(45.0, -50.0, -10.0)
+    scene = 0.2 * (1 + 0.1 * np.sin(np.deg2rad(lon)))[None, :] * np.ones((lat.size, 1))
+    gain = np.ones(lon.size)
+    gain[0] = gain[18] = 1.05
+    img = xr.DataArray(scene * gain, dims=("lat", "lon"), coords={"lat": lat, "lon": lon})
+    g = cal.destripe(img, window=9, half_width=1)["stripe_gain"].values
+    assert abs(g[0] / g[18] - 1) < 0.001
+    regional = cal.destripe(img.isel(lon=slice(0, 30)), window=9, half_width=1)["stripe_gain"].values
+    assert abs(regional[0] / regional[18] - 1) > 0.005  # the same columns, not closing the circle

@@ -42,7 +42,7 @@ import xarray as xr
 from scipy import ndimage, stats
 
 from .errors import InputError
-from .geo import north_up_flips
+from .geo import is_global_lon, north_up_flips
 from .validate import is_whole_number
 
 #: Pairs of spatial dimension names the calibration functions recognise.
@@ -613,8 +613,9 @@ def _column_stats(v: np.ndarray, robust: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.nanmean(v, axis=0), np.nanstd(v, axis=0)
 
 
-def _running(profile: np.ndarray, window: int, robust: bool) -> np.ndarray:
-    """Running median/mean of a column profile (NaN-aware, reflected at the edges)."""
+def _running(profile: np.ndarray, window: int, robust: bool, periodic: bool = False) -> np.ndarray:
+    """Running median/mean of a column profile (NaN-aware; reflected at the edges, or wrapped round when
+    ``periodic``: a global longitude grid)."""
     if window >= profile.size:
         fill = np.nanmedian(profile) if robust else np.nanmean(profile)
         return np.full_like(profile, fill)
@@ -623,25 +624,32 @@ def _running(profile: np.ndarray, window: int, robust: bool) -> np.ndarray:
     if bad.all():
         return p
     if bad.any():
-        p[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), p[~bad])
+        p[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), p[~bad],
+                           period=p.size if periodic else None)
+    mode = "wrap" if periodic else "reflect"
     if robust:
-        return ndimage.median_filter(p, size=window, mode="reflect")
-    return ndimage.uniform_filter1d(p, size=window, mode="reflect")
+        return ndimage.median_filter(p, size=window, mode=mode)
+    return ndimage.uniform_filter1d(p, size=window, mode=mode)
 
 
-def _neighbour_mean(c: np.ndarray, half: int) -> np.ndarray:
-    """Row-wise mean of the ``half`` columns either side of each column (itself excluded), NaN-aware."""
+def _neighbour_mean(c: np.ndarray, half: int, periodic: bool = False) -> np.ndarray:
+    """Row-wise mean of the ``half`` columns either side of each column (itself excluded), NaN-aware.
+
+    ``periodic``: the first and last columns are neighbours (a global longitude grid); otherwise an edge
+    column has only the neighbours on its inner side (zero padding: 'reflect' would count the column's own
+    value, and its stripe, in its reference)."""
     ok = np.isfinite(c)
     v = np.where(ok, c, 0.0)
     size = 2 * half + 1
-    s = ndimage.uniform_filter1d(v, size=size, axis=1, mode="reflect") * size - v
-    n = ndimage.uniform_filter1d(ok.astype(float), size=size, axis=1, mode="reflect") * size - ok
+    mode = "wrap" if periodic else "constant"
+    s = ndimage.uniform_filter1d(v, size=size, axis=1, mode=mode) * size - v
+    n = ndimage.uniform_filter1d(ok.astype(float), size=size, axis=1, mode=mode) * size - ok
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0.5, s / n, np.nan)
 
 
 def _destripe_neighbour(v: np.ndarray, half: int, window: int, n_iter: int,
-                        offsets: bool = True) -> tuple[np.ndarray, ...]:
+                        offsets: bool = True, periodic: bool = False) -> tuple[np.ndarray, ...]:
     """Column gains and offsets from row-wise comparisons with neighbouring columns (one band).
 
     Each iteration: the reference is the mean of the ``half`` columns either side; the column gain is
@@ -655,25 +663,25 @@ def _destripe_neighbour(v: np.ndarray, half: int, window: int, n_iter: int,
     O = np.zeros(v.shape[1])
     c = v.copy()
     for _ in range(n_iter):
-        ref = _neighbour_mean(c, half)
+        ref = _neighbour_mean(c, half, periodic)
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an unmeasured column: NaN, handled below
             ratio = np.where((ref > 0) & (c > 0), c / ref, np.nan)
             a = np.nanmedian(ratio, axis=0) if np.isfinite(ratio).any() else np.ones(c.shape[1])
         a = np.where(np.isfinite(a) & (a > 0), a, np.nan)
-        a = a / _running(a, window, False)
+        a = a / _running(a, window, False, periodic)
         a = np.where(np.isfinite(a) & (a > 0), a, 1.0)
         c = c / a
         G = G * a
     if offsets:
         for _ in range(n_iter):
-            ref = _neighbour_mean(c, half)
+            ref = _neighbour_mean(c, half, periodic)
             with np.errstate(invalid="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 d = c - ref
                 b = np.nanmedian(d, axis=0) if np.isfinite(d).any() else np.zeros(c.shape[1])
             b = np.where(np.isfinite(b), b, np.nan)
-            b = b - _running(b, window, False)
+            b = b - _running(b, window, False, periodic)
             b = np.where(np.isfinite(b), b, 0.0)
             c = c - b
             O = O + G * b
@@ -709,7 +717,9 @@ def destripe(
         ``s_j`` leaks into ``ĝ_j``, so it needs long, statistically homogeneous tracks.
 
     The corrected image is ``(obs − ô_j) / ĝ_j``. A stripe pattern that varies slowly across columns
-    cannot be told from the scene by either method and is left in place.
+    cannot be told from the scene by either method and is left in place. Columns along a global
+    longitude grid close the circle: there the neighbours and running windows wrap round ±180°; elsewhere
+    an edge column is compared with its inner neighbours only.
 
     Parameters
     ----------
@@ -767,6 +777,8 @@ def destripe(
     if da.sizes[along] < 3:
         raise InputError(f"need at least 3 pixels along {along!r} to estimate column statistics")
     extra = [d for d in da.dims if d not in (along, across)]
+    # columns across a global longitude grid close the circle: the edge columns' neighbours wrap round
+    periodic = across == "lon" and "lon" in da.coords and is_global_lon(da["lon"].values)
     stacked = da.transpose(*extra, along, across)
     vals = np.asarray(stacked.values, dtype=float)
     flat = vals.reshape(-1, vals.shape[-2], vals.shape[-1])
@@ -786,10 +798,11 @@ def destripe(
             )
     for k in range(flat.shape[0]):
         if method == "neighbour":
-            out[k], gains[k], offsets[k] = _destripe_neighbour(flat[k], half_width, window, n_iter)
+            out[k], gains[k], offsets[k] = _destripe_neighbour(flat[k], half_width, window, n_iter,
+                                                               periodic=periodic)
         else:
             m, s = _column_stats(flat[k], robust)
-            m_ref, s_ref = _running(m, window, robust), _running(s, window, robust)
+            m_ref, s_ref = _running(m, window, robust, periodic), _running(s, window, robust, periodic)
             with np.errstate(invalid="ignore", divide="ignore"):
                 g = np.where(s_ref > 0, s / s_ref, 1.0)
                 g = np.where(np.isfinite(g) & (g > 0), g, 1.0)
