@@ -113,7 +113,10 @@ def response_matrix(wavelength, instrument: str | pd.DataFrame) -> xr.DataArray:
             + ("wavelengths look like micrometres: multiply them by 1000 (nm are expected)" if wl[-1] < 10 else
                "compute the spectra on a wider wavelength grid (e.g. workbench.synth.spectra.WAVELENGTH_NM)")
         )
-    fine = np.arange(wl[0], wl[-1] + 1e-9, 0.5)
+    # 0.5 nm integration samples, finer for a band narrower than about 2 nm, so that at least one sample
+    # lies within its +-3 sigma (else its response would be all zero and its weights NaN)
+    step = min(0.5, float(sig.min()) / 2)
+    fine = np.arange(wl[0], wl[-1] + step * 1e-6, step)
     # linear-interpolation matrix (fine × coarse)
     j = np.clip(np.searchsorted(wl, fine, side="right") - 1, 0, wl.size - 2)
     t = (fine - wl[j]) / (wl[j + 1] - wl[j])

@@ -324,8 +324,14 @@ def render(
     e_deg = np.degrees(np.arccos(np.clip(np.where(valid, cos_e, 1.0), 0.0, 1.0)))
     g = 90.0 - el
     if albedo is not None:
-        alb = grid.restore(np.broadcast_to(np.asarray(albedo, dtype=float), grid.z.shape)) \
-            if np.ndim(albedo) == 2 else albedo
+        alb = albedo
+        if np.ndim(albedo) >= 1:  # a map or a per-column/row profile: on the DEM's own grid, flipped with it
+            try:
+                alb = grid.restore(np.broadcast_to(np.asarray(albedo, dtype=float), grid.z.shape))
+            except ValueError:
+                raise InputError(f"albedo of shape {np.shape(albedo)} does not broadcast to the DEM's "
+                                 f"{grid.z.shape}; give one number, a map of the DEM's shape or a profile "
+                                 "along its last dimension") from None
     if model == "lunar-lambert":
         out = lunar_lambert(i_deg, e_deg, g, albedo=1.0 if albedo is None else alb)
     else:

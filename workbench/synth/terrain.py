@@ -226,8 +226,9 @@ def make_terrain(
         Diameter range: from ``min_crater_px`` (> 0) pixels to ``max_crater_fraction`` (in (0, 1]) × the
         tile's short side.
     degraded_fraction
-        Fraction (0–1) of craters that are degraded (shallower, smoothed, lower rims); they are emplaced
-        first, so fresh craters overprint them.
+        Fraction (0–1) of craters that are degraded (shallower, smoothed, lower rims). Crater profiles
+        are added to the surface, so a fresh crater on a degraded one keeps its own depth and rim relative
+        to the degraded floor; nothing is overwritten.
     hurst, roughness_m
         Fractal background: Hurst exponent in (0, 1] and RMS deviation (m, >= 0) at a 17 m baseline.
     max_craters
@@ -263,7 +264,7 @@ def make_terrain(
     diam, cy, cx, degraded, state = _crater_population(rng, ny, nx, pixel_size, d_min, d_max, sfd_slope,
                                                        saturation, max_craters, degraded_fraction)
     n = diam.size
-    order = np.argsort(~degraded, kind="stable")  # degraded first, fresh overprint them
+    order = np.argsort(~degraded, kind="stable")  # degraded first (the profiles are summed: order is bookkeeping)
     rgrid = np.linspace(0.0, 3.0, 301)
     fresh = crater_profile(rgrid)
     for idx in order:
