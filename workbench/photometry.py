@@ -178,6 +178,9 @@ def hapke_w_from_reflectance(iof, i=30.0, e=0.0, g=30.0, **params):
     """
     wgrid = np.linspace(0.0, 1.0, 4001)
     rgrid = hapke(wgrid, i, e, g, **params)
+    if not rgrid[-1] > 0:
+        raise InputError(f"the geometry i={i}, e={e}, g={g} deg is unlit: I/F is 0 (or NaN) for every albedo, so "
+                         "the albedo cannot be recovered; give a sunlit geometry (i < 90 deg)")
     iof = np.asarray(iof, dtype=float)
     finite = iof[np.isfinite(iof)]
     if finite.size and (finite.min() < 0 or finite.max() > rgrid[-1]):
@@ -283,7 +286,8 @@ def lunar_lambert_phase(g, phase_coeffs, g_ref: float = STANDARD_GEOMETRY[2]) ->
     referring it to the standard phase makes the fitted normal albedo the albedo at g = 30°.
     """
     g = np.asarray(g, dtype=float) - g_ref
-    return np.exp(sum(c * g ** (k + 1) for k, c in enumerate(phase_coeffs)))
+    # start from zeros of g's shape: no coefficients give ones of that shape, not the scalar 1
+    return np.exp(sum((c * g ** (k + 1) for k, c in enumerate(phase_coeffs)), np.zeros_like(g)))
 
 
 def fit_lunar_lambert(reflectance, i, e, g, degree: int = 3, phase_degree: int = 2,

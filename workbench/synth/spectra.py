@@ -172,6 +172,10 @@ def imaginary_index(mineral: str, wavelength, mg_number=70.0, feo_wt=None) -> np
     numpy.ndarray
         ``k`` of shape ``(m, n)`` (``m = 1`` for scalars).
     """
+    silicates = tuple(m for m in MINERALS if m != "ilmenite")
+    if mineral not in silicates:
+        raise InputError(f"imaginary_index has no optical constants for {mineral!r}; choose one of {silicates} "
+                         "(ilmenite has no band model: single_scattering_albedo gives its albedo directly)")
     wl = _check_wavelength(wavelength)[None, :]
     check_mg_number(mg_number, "mg_number (Mg#)")
     _check_non_negative(feo_wt, "feo_wt", "FeO of the glass in wt%")
