@@ -453,3 +453,12 @@ def test_nan_nanophase_iron_is_nan_out_not_an_error():
     assert w.shape == (1, 2) and np.isnan(w).all()
     a = spectra.npfe_absorption([500.0], [np.nan, 0.5])
     assert np.isnan(a[0, 0]) and a[1, 0] == pytest.approx(0.0702941, rel=1e-5)
+
+
+def test_array_arguments_of_unequal_length_or_an_array_geometry_are_input_errors():
+    with pytest.raises(InputError, match=r"one length, got lengths \{'mg_number': 2, 'npfe': 3\}"):
+        spectra.single_scattering_albedo("olivine", [750.0, 1000.0], mg_number=[60.0, 80.0], npfe=[0.0, 0.1, 0.2])
+    w = spectra.single_scattering_albedo("olivine", [750.0, 1000.0], mg_number=[60.0, 80.0], npfe=0.1)
+    assert w.shape == (2, 2)
+    with pytest.raises(InputError, match="one geometry"):
+        ph.hapke_w_from_reflectance(0.1, [30.0, 40.0], 0.0, 30.0)

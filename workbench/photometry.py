@@ -176,6 +176,9 @@ def hapke_w_from_reflectance(iof, i=30.0, e=0.0, g=30.0, **params):
     The forward model is monotonic in ``w``, so the inverse is a table look-up on a fine ``w`` grid
     (linear interpolation; accuracy better than 1e-4 in ``w``). Values above the model's maximum raise.
     """
+    if any(np.ndim(a) for a in (i, e, g)):
+        raise InputError(f"hapke_w_from_reflectance inverts at one geometry: i, e and g must be single angles, got "
+                         f"shapes {np.shape(i)}, {np.shape(e)}, {np.shape(g)}; call it once per geometry")
     wgrid = np.linspace(0.0, 1.0, 4001)
     rgrid = hapke(wgrid, i, e, g, **params)
     if not rgrid[-1] > 0:

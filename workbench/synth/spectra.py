@@ -259,7 +259,12 @@ def single_scattering_albedo(mineral: str, wavelength, mg_number=70.0, npfe=0.0,
     check_mg_number(mg_number, "mg_number (Mg#)")
     _check_non_negative(npfe, "npfe", "nanophase iron abundance in wt% of the soil")
     _check_non_negative(feo_wt, "feo_wt", "FeO of the glass in wt%")
-    m = max(np.size(mg_number), np.size(npfe), np.size(feo_wt) if feo_wt is not None else 1)
+    sizes = {name: np.size(v) for name, v in (("mg_number", mg_number), ("npfe", npfe), ("feo_wt", feo_wt))
+             if v is not None and np.size(v) != 1}
+    if len(set(sizes.values())) > 1:
+        raise InputError(f"mg_number, npfe and feo_wt must be scalars or 1-D arrays of one length, got lengths "
+                         f"{sizes}; repeat the scalar ones or give arrays of equal length")
+    m = max(sizes.values(), default=1)
     if mineral == "ilmenite":
         w = PARAMS["ilmenite_w750"] + PARAMS["ilmenite_w_slope_per_100nm"] * (750.0 - wl) / 100.0
         return np.broadcast_to(np.clip(w, 0.02, 0.5), (m, wl.size)).copy()
