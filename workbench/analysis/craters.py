@@ -127,6 +127,24 @@ def _nearest(coord: np.ndarray, values: np.ndarray) -> np.ndarray:
     return k if asc else c.size - 1 - k
 
 
+def _snap_to_covered_rows(df: pd.DataFrame, grid: xr.DataArray, cov: np.ndarray) -> pd.DataFrame:
+    """The craters with each latitude within half a row of the first or last covered row moved onto it.
+
+    A crater on the coverage edge (exactly -60 deg for a +-60 deg catalogue on a 0.25 deg grid) is as near the
+    first uncovered row as the last covered one; it lies within the coverage, so it must fall in a covered
+    row, whichever way the tie goes. Craters further out (beyond a regional grid) are left where they are.
+    """
+    glat = np.asarray(grid["lat"].values, dtype=float)
+    covered = glat[cov.any(axis=1)]
+    half = 0.5 * (_step(glat) or _step(np.asarray(grid["lon"].values, dtype=float)) or 0.0)
+    if not covered.size or not half:
+        return df
+    lat = df["lat"].to_numpy(dtype=float)
+    lo, hi = covered.min(), covered.max()
+    lat = np.where((lat < lo) & (lat >= lo - half), lo, np.where((lat > hi) & (lat <= hi + half), hi, lat))
+    return df.assign(lat=lat)
+
+
 def _step(coord: np.ndarray) -> float | None:
     """Median spacing of a 1-D regular coordinate (None for a single value)."""
     return float(np.median(np.abs(np.diff(coord)))) if coord.size > 1 else None
@@ -197,7 +215,7 @@ def _prepare(craters, regions, lat_range, d_min, d_max, grid):
             f"{int(outside.sum())} craters lie outside the stated coverage {lat_range} deg latitude; "
             "pass the catalogue's real coverage as lat_range"
         )
-    i, j, on = _cells(df, grid)
+    i, j, on = _cells(_snap_to_covered_rows(df, grid, cov), grid)
     df, i, j = df[on], i[on], j[on]  # craters beyond a regional grid's edge are in none of its regions
     w = area_weights(grid).values
     return df, grid, regions, cov, i, j, w
@@ -355,7 +373,9 @@ def size_frequency(
     if diameters_km is None:
         dmin = float(df["diameter_km"].min()) if len(df) else 1.0
         dmax = float(df["diameter_km"].max()) if len(df) else 2.0
-        diameters_km = dmin * np.sqrt(2.0) ** np.arange(int(np.floor(2 * np.log2(dmax / dmin))) + 1)
+        # 2 ** (k / 2), not sqrt(2) ** k: even k are then exact powers of two (sqrt(2) ** 2 = 2.0000000000000004
+        # would drop a crater of exactly 2 d_min from N(>= 2 d_min))
+        diameters_km = dmin * 2.0 ** (0.5 * np.arange(int(np.floor(2 * np.log2(dmax / dmin))) + 1))
     d = np.asarray(diameters_km, dtype=float)
     counts, areas = [], []
     for name, m in regions.items():
