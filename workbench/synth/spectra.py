@@ -13,7 +13,10 @@ Model
    (Lucey & Riner 2011 apply the same expression to whole grains).
 3. Single-scattering albedo of a grain of mean optical path ⟨D⟩ (Hapke 2012, eqs. 11.14–11.16,
    internal scattering neglected): ``w = Se + (1 − Se)(1 − Si)Θ/(1 − SiΘ)``, ``Θ = exp(−α⟨D⟩)``,
-   ``α = 4πk/λ + α_npFe``.
+   ``α = 4πk/λ + α_npFe``, with ``Se = (n − 1)²/(n + 1)² + 0.05`` and ``Si = 1 − 4/(n(n + 1)²)``. The
+   published approximation (Hapke 1993; Lucey 1998) has 1.014 in place of 1 in ``Si`` (0.691 against
+   0.677 for n = 1.7); the spectral parameters below were set with this form, and the synthetic Moons
+   and the committed weights are built on it, so it is kept as it is.
 4. Intimate mixture: ``w_mix = Σ f_j w_j`` with cross-section weights ``f_j ∝ M_j/(ρ_j D)``
    (Hapke 2012, eq. 10.2; same grain size for all phases).
 5. Radiance factor at the standard geometry with :func:`workbench.photometry.hapke`.
@@ -32,6 +35,7 @@ Sunshine, J. M., Pieters, C. M. (1998), Determining the composition of olivine f
 spectroscopy, JGR 103:13675.
 Adams, J. B., Goullaud, L. H. (1978), Plagioclase feldspars: visible and near infrared diffuse
 reflectance spectra as applied to remote sensing, Proc. LPSC 9:2901.
+Hapke, B. (1993), Theory of Reflectance and Emittance Spectroscopy, 1st ed., Cambridge.
 Hapke, B. (2001), Space weathering from Mercury to the asteroid belt, JGR 106:10039.
 Hapke, B. (2012), Theory of Reflectance and Emittance Spectroscopy, 2nd ed., Cambridge.
 Lucey, P. G. (1998), Model near-infrared optical constants of olivine and pyroxene as a function of
