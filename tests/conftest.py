@@ -108,3 +108,20 @@ def crash_at_block(monkeypatch):
         monkeypatch.setattr(global_map, "_block_fn", flaky)
 
     return install
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """``run_cli(argv)`` runs ``workbench ARGV`` in-process and gives (exit status, stdout, stderr); an argparse
+    usage error gives its exit status too."""
+    from workbench.cli import main
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -15,25 +15,14 @@ import pytest
 from workbench.errors import InputError
 
 
-def _main(argv, capsys):
-    from workbench.cli import main
-
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # --------------------------------------------------------------------------------------------- workbench lab
-def test_lab_serves_on_localhost_only_with_the_given_token_and_passes_its_exit_code(monkeypatch, capsys):
+def test_lab_serves_on_localhost_only_with_the_given_token_and_passes_its_exit_code(monkeypatch, run_cli):
     import subprocess
 
     calls = []
     monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 3)
     monkeypatch.setenv("WORKBENCH_LAB_TOKEN", "s3cret")
-    code, out, _ = _main(["lab", "--port", "9123"], capsys)
+    code, out, _ = run_cli(["lab", "--port", "9123"])
     assert code == 3  # JupyterLab's own exit status
     (cmd,) = calls
     assert "--ip=127.0.0.1" in cmd and not any(a.startswith("--ip=0") for a in cmd)
@@ -45,21 +34,21 @@ def test_lab_serves_on_localhost_only_with_the_given_token_and_passes_its_exit_c
     assert "http://127.0.0.1:9123/lab" in out
 
 
-def test_lab_without_a_token_in_the_environment_makes_a_long_random_one(monkeypatch, capsys):
+def test_lab_without_a_token_in_the_environment_makes_a_long_random_one(monkeypatch, run_cli):
     import subprocess
 
     calls = []
     monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 0)
     monkeypatch.delenv("WORKBENCH_LAB_TOKEN", raising=False)
     for _ in range(2):
-        assert _main(["lab"], capsys)[0] == 0
+        assert run_cli(["lab"])[0] == 0
     tokens = [next(a for a in cmd if a.startswith("--IdentityProvider.token=")).split("=", 1)[1] for cmd in calls]
     assert tokens[0] != tokens[1] and min(len(t) for t in tokens) >= 24
     assert all("--port=8888" in cmd for cmd in calls)
 
 
 # -------------------------------------------------------------------------------------------- workbench demo
-def test_demo_passes_only_timeout_and_mode_to_the_runner(monkeypatch, capsys, tmp_path):
+def test_demo_passes_only_timeout_and_mode_to_the_runner(monkeypatch, run_cli, tmp_path):
     from workbench import demo
 
     seen = {}
@@ -71,15 +60,15 @@ def test_demo_passes_only_timeout_and_mode_to_the_runner(monkeypatch, capsys, tm
     monkeypatch.setattr(demo, "run_demo", fake_run_demo)
     monkeypatch.setattr(demo, "format_table", lambda results: "TABLE")
     out = str(tmp_path / "d")
-    code, stdout, _ = _main(["demo", "--out", out, "--only", "01", "--timeout", "42", "--full"], capsys)
+    code, stdout, _ = run_cli(["demo", "--out", out, "--only", "01", "--timeout", "42", "--full"])
     assert code == 0 and seen == {"out": out, "only": "01", "fast": False, "timeout": 42}
     assert "TABLE" in stdout
-    _main(["demo", "--out", out], capsys)
+    run_cli(["demo", "--out", out])
     assert seen["timeout"] == 900 and seen["fast"] is None and seen["only"] is None
 
 
 # ------------------------------------------------------------------------------------------- workbench bench
-def test_bench_passes_fast_and_json_and_writes_sorted_strict_json(monkeypatch, capsys, tmp_path):
+def test_bench_passes_fast_and_json_and_writes_sorted_strict_json(monkeypatch, run_cli, tmp_path):
     from workbench import bench
 
     seen = {}
@@ -92,14 +81,14 @@ def test_bench_passes_fast_and_json_and_writes_sorted_strict_json(monkeypatch, c
     monkeypatch.setattr(bench, "get_benchmark", lambda name: fake)
     monkeypatch.delenv("WORKBENCH_FAST", raising=False)
     path = tmp_path / "b.json"
-    code, out, _ = _main(["bench", "synth", "--fast", "--json", str(path)], capsys)
+    code, out, _ = run_cli(["bench", "synth", "--fast", "--json", str(path)])
     assert code == 0 and seen["fast"] is True
     written = json.loads(path.read_text())
     assert written["zeta"] is None and written["alpha"] == 1.5 and written["benchmark"] == "synth"
     assert written["fast"] is True and written["wall_seconds"] >= 0
     assert list(written) == sorted(written)  # sorted keys
     assert json.loads(out) == written
-    _main(["bench", "synth"], capsys)
+    run_cli(["bench", "synth"])
     assert seen["fast"] is False
 
 

@@ -267,18 +267,6 @@ def test_auto_precision_asks_about_the_device_it_is_given(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------ cli.py, commands
-def _main(argv, capsys):
-    """Run ``workbench ARGV`` in-process: (exit status, stdout, stderr)."""
-    from workbench.cli import main
-
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _raising(exc: BaseException):
     def func(args):
         raise exc
@@ -286,13 +274,13 @@ def _raising(exc: BaseException):
     return func
 
 
-def test_interrupt_exits_130_and_os_errors_exit_2_in_one_line(monkeypatch, capsys):
+def test_interrupt_exits_130_and_os_errors_exit_2_in_one_line(monkeypatch, run_cli):
     from workbench.commands import data
 
     monkeypatch.setattr(data, "_list", _raising(KeyboardInterrupt()))
-    assert _main(["data", "list"], capsys) == (130, "", "interrupted\n")
+    assert run_cli(["data", "list"]) == (130, "", "interrupted\n")
     monkeypatch.setattr(data, "_list", _raising(PermissionError(13, "Permission denied", "/ro/out.json")))
-    code, _, err = _main(["data", "list"], capsys)
+    code, _, err = run_cli(["data", "list"])
     assert code == 2 and err.startswith("error: [Errno 13] Permission denied") and "Traceback" not in err
 
 
@@ -301,19 +289,19 @@ def _verify_table(ok: list[bool]) -> pd.DataFrame:
                          "ok": ok, "error": ["" if v else "sha256 mismatch" for v in ok]})
 
 
-def test_data_verify_exit_status_and_counts(monkeypatch, capsys):
+def test_data_verify_exit_status_and_counts(monkeypatch, run_cli):
     from workbench import catalog
 
     monkeypatch.setattr(catalog, "verify", lambda dataset_id=None: _verify_table([True, False, True]))
-    code, out, _ = _main(["data", "verify"], capsys)
+    code, out, _ = run_cli(["data", "verify"])
     assert code == 1 and out.strip().endswith("2 verified, 1 failed")
     assert out.count("FAIL d1") == 1 and out.count("ok   d0") == 1
     monkeypatch.setattr(catalog, "verify", lambda dataset_id=None: _verify_table([True, True]))
-    code, out, _ = _main(["data", "verify"], capsys)
+    code, out, _ = run_cli(["data", "verify"])
     assert code == 0 and out.strip().endswith("2 verified, 0 failed")
 
 
-def test_verbose_logging_is_undone_after_the_command(monkeypatch, capsys):
+def test_verbose_logging_is_undone_after_the_command(monkeypatch, run_cli):
     import logging
 
     from workbench.commands import data
@@ -322,7 +310,7 @@ def test_verbose_logging_is_undone_after_the_command(monkeypatch, capsys):
     handlers, level = list(log.handlers), log.level
     seen = []
     monkeypatch.setattr(data, "_list", lambda args: seen.append(log.getEffectiveLevel()) or 0)
-    assert _main(["--verbose", "data", "list"], capsys)[0] == 0
+    assert run_cli(["--verbose", "data", "list"])[0] == 0
     assert seen == [logging.INFO]
     assert log.handlers == handlers and log.level == level
 
@@ -335,22 +323,22 @@ def test_lab_port_bounds_are_inclusive(port):
 
 
 @pytest.mark.parametrize("ok, code", [([True, True], 0), ([True, False], 1), ([], 1)])
-def test_demo_exit_status(monkeypatch, capsys, tmp_path, ok, code):
+def test_demo_exit_status(monkeypatch, run_cli, tmp_path, ok, code):
     from workbench import demo
 
     monkeypatch.setattr(demo, "run_demo", lambda *a, **k: [{"notebook": f"n{i}", "ok": v} for i, v in enumerate(ok)])
     monkeypatch.setattr(demo, "format_table", lambda results: "table")
-    assert _main(["demo", "--out", str(tmp_path / "demo")], capsys)[0] == code
+    assert run_cli(["demo", "--out", str(tmp_path / "demo")])[0] == code
 
 
-def test_demo_fast_flag_is_unset_unless_given(monkeypatch, capsys, tmp_path):
+def test_demo_fast_flag_is_unset_unless_given(monkeypatch, run_cli, tmp_path):
     from workbench import demo
 
     seen = []
     monkeypatch.setattr(demo, "run_demo", lambda out, only=None, fast=None, timeout=900: seen.append(fast) or [])
     monkeypatch.setattr(demo, "format_table", lambda results: "")
     for flags in ([], ["--fast"], ["--full"]):
-        _main(["demo", "--out", str(tmp_path / "d"), *flags], capsys)
+        run_cli(["demo", "--out", str(tmp_path / "d"), *flags])
     assert seen == [None, True, False]  # None: WORKBENCH_FAST decides
 
 
@@ -388,7 +376,7 @@ def test_asymmetry_refuses_grid_options_for_a_crater_catalogue(monkeypatch, opti
         compute("craters_head2010", **option)
 
 
-def test_invert_stations_uses_the_prior_asked_for(monkeypatch, tmp_path, capsys):
+def test_invert_stations_uses_the_prior_asked_for(monkeypatch, tmp_path, run_cli):
     from workbench.inversion import model
     from workbench.inversion import stations as st
 
@@ -417,7 +405,7 @@ def test_invert_stations_uses_the_prior_asked_for(monkeypatch, tmp_path, capsys)
     argv = ["invert", "stations", "--train", str(tmp_path / "t.csv"), "--predict", str(tmp_path / "p.csv"),
             "--out", str(tmp_path / "o.csv")]
     for prior in ("none", "lucey2000", "synthetic"):
-        assert _main([*argv, "--prior", prior], capsys)[0] == 0
+        assert run_cli([*argv, "--prior", prior])[0] == 0
     assert priors == [None, st.lucey_prior, "synthetic prior"]
     out = pd.read_csv(tmp_path / "o.csv")
     assert list(out.columns) == [*st.BANDS, "site", "FeO_pred"] and out["FeO_pred"].tolist() == [1.0, 1.0]
@@ -446,8 +434,8 @@ def fake_reconstruct(monkeypatch, tmp_path):
     return calls
 
 
-def test_topo_passes_sun_views_and_precision_to_the_reconstruction(fake_reconstruct, tmp_path, capsys):
-    code, out, err = _main(_topo(tmp_path, "--views", "3", "--precision", "float32"), capsys)
+def test_topo_passes_sun_views_and_precision_to_the_reconstruction(fake_reconstruct, tmp_path, run_cli):
+    code, out, err = run_cli(_topo(tmp_path, "--views", "3", "--precision", "float32"))
     assert code == 0, err
     (call,) = fake_reconstruct
     assert (call["az"], call["el"], call["views"], call["precision"], call["pixel_size"]) == (100.0, 30.0, 3, "float32",
@@ -455,20 +443,20 @@ def test_topo_passes_sun_views_and_precision_to_the_reconstruction(fake_reconstr
     assert call["method"] == "network" and np.load(tmp_path / "z.npy").shape == (8, 8)
 
 
-def test_topo_refuses_an_infinite_pixel_size(fake_reconstruct, tmp_path, capsys):
-    code, _, err = _main(_topo(tmp_path, pixel="inf"), capsys)
+def test_topo_refuses_an_infinite_pixel_size(fake_reconstruct, tmp_path, run_cli):
+    code, _, err = run_cli(_topo(tmp_path, pixel="inf"))
     assert code == 2 and "--pixel-size must be a positive number of metres per image pixel, got inf" in err
     assert fake_reconstruct == []
 
 
-def test_topo_refuses_a_3d_npy_image_naming_the_file(fake_reconstruct, tmp_path, capsys):
+def test_topo_refuses_a_3d_npy_image_naming_the_file(fake_reconstruct, tmp_path, run_cli):
     np.save(tmp_path / "cube.npy", np.zeros((3, 8, 8)))
-    code, _, err = _main(_topo(tmp_path, image="cube.npy"), capsys)
+    code, _, err = run_cli(_topo(tmp_path, image="cube.npy"))
     assert code == 2 and "image" in err and "cube.npy must be a 2-D array, got shape (3, 8, 8)" in err
 
 
-def test_topo_npy_image_needs_a_pixel_size(fake_reconstruct, tmp_path, capsys):
-    code, _, err = _main(_topo(tmp_path, pixel=None), capsys)
+def test_topo_npy_image_needs_a_pixel_size(fake_reconstruct, tmp_path, run_cli):
+    code, _, err = run_cli(_topo(tmp_path, pixel=None))
     assert code == 2 and "a .npy image needs --pixel-size" in err and fake_reconstruct == []
 
 
@@ -482,12 +470,12 @@ def _geotiff(path, bands: int, units: str | None = None):
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # rioxarray's own Affine use
-def test_topo_refuses_a_multiband_image_and_a_dem_in_km(fake_reconstruct, tmp_path, capsys):
+def test_topo_refuses_a_multiband_image_and_a_dem_in_km(fake_reconstruct, tmp_path, run_cli):
     _geotiff(tmp_path / "rgb.tif", bands=3)
-    code, _, err = _main(_topo(tmp_path, image="rgb.tif"), capsys)
+    code, _, err = run_cli(_topo(tmp_path, image="rgb.tif"))
     assert code == 2 and "rgb.tif has 3 bands; give a single-band GeoTIFF" in err
     _geotiff(tmp_path / "dem_km.tif", bands=1, units="km")
-    code, _, err = _main(_topo(tmp_path, dem="dem_km.tif"), capsys)
+    code, _, err = run_cli(_topo(tmp_path, dem="dem_km.tif"))
     assert code == 2 and "dem_km.tif has height units 'km'; convert the heights to metres" in err
     assert fake_reconstruct == []
 
