@@ -562,3 +562,61 @@ def test_bias_only_gain_ceiling_removes_the_offset_in_quadrature():
     from workbench.inversion.bench import bias_only_gain_ceiling
 
     assert bias_only_gain_ceiling({"FeO": 5.0, "TiO2": 2.0}, {"FeO": -3.0, "TiO2": 0.0}) == {"FeO": 0.2, "TiO2": 0.0}
+
+
+def test_a_zero_std_is_a_zero_width_interval_in_far_side_z_and_coverage(monkeypatch):
+    """abs_z: |2 − 1| / 0.5 = 2; a zero std misses (∞) unless the prediction is exact (0); NaN stays NaN.
+    far_side_z keeps the ∞ (the old code dropped it, so a zero-std miss raised the coverage), and coverage
+    counts it as a miss: FeO on test pixels with error 3, std 2 (|z| = 1.5) except one pixel of std 0 →
+    cov95 = (n−1)/n."""
+    from workbench.inversion import shift_calibration as sc
+
+    got = ex.abs_z(np.array([2.0, 2.0, 1.0, np.nan]), np.array([1.0, 1.0, 1.0, 1.0]), np.array([0.5, 0.0, 0.0, 1.0]))
+    assert got[:3].tolist() == [2.0, np.inf, 0.0] and np.isnan(got[3])
+
+    refl = _cube(0.1)
+    truth = _truth_like(refl)
+    tuned = _FakeCNN(truth, _errors(truth, 50.0, -3.0, 50.0), 2.0)
+    pred = tuned.predict(refl)
+    test = ex.make_split(truth, ex.CHANGE6)["test"]
+    i, j = np.argwhere(test.values)[0]
+    pred["FeO_std"][i, j] = 0.0
+    tuned.predict = lambda refl, **kw: pred
+    monkeypatch.setattr(sc, "pretraining_sources", lambda *a, **k: {})
+    monkeypatch.setattr(sc, "observed_moon", lambda *a, **k: (refl, truth))
+    monkeypatch.setattr(sc, "fine_tuned", lambda *a, **k: tuned)
+    model = types.SimpleNamespace(targets=("FeO",))
+    z = sc.far_side_z(model, moon_seeds=(1,), sites=("Chang'e-6",), instrument="clementine_uvvis", ppd=1)[0]["z"]
+    n = int(test.sum())
+    assert z["FeO"].size == n and np.isinf(z["FeO"]).sum() == 1
+    assert sc.case_coverage([{"z": z}], [1.0], targets=["FeO"])[0, 0] == pytest.approx((n - 1) / n)
+    cov = ex.coverage(pred, truth, test, targets=["FeO"])["FeO"]
+    assert cov["cov95"] == pytest.approx((n - 1) / n) and cov["cov68"] == pytest.approx(0.0)
+
+
+def test_map_difference_is_rms_and_max_over_pixels_finite_in_both():
+    """a − b = (3, −4, NaN-in-b, NaN-in-a): RMS √((9 + 16)/2) = 3.5355, max |·| 4; a target with no pixel
+    finite in both gives None (not NaN, which strict JSON refuses)."""
+    from workbench.inversion.bench import map_difference
+
+    a = {"FeO": np.array([4.0, 1.0, 2.0, np.nan]), "TiO2": np.array([np.nan, 1.0])}
+    b = {"FeO": np.array([1.0, 5.0, np.nan, 3.0]), "TiO2": np.array([1.0, np.nan])}
+    got = map_difference(a, b)
+    assert got == {"FeO": {"rms": 3.5355, "max_abs": 4.0}, "TiO2": {"rms": None, "max_abs": None}}
+
+
+def test_advisor_experiment_reads_candidate_longitudes_on_0_to_360(monkeypatch):
+    """A candidate at 300 °E is at −60°, on the near side: the experiment passes over it (|300| > 90 once made
+    it a far-side site) and fine-tunes at Korolev, given as 360 + its longitude."""
+    from workbench.inversion import advisor
+
+    refl, truth, masks, kor = _advisor_world()
+    rank = pd.DataFrame({"site": ["Near 300E", "Korolev"], "lat": [10.0, kor[0]], "lon": [300.0, 360.0 + kor[1]],
+                         "score": [3.0, 2.0]})
+    monkeypatch.setattr(advisor, "site_advisor", lambda pred, refl, target="FeO": rank)
+    monkeypatch.setattr(ex, "_refit_predictions", lambda exp, *a: {"resnet_finetuned": _FakeCNN(truth, 1.0, 1.0)
+                                                                   .predict(refl)})
+    exp = types.SimpleNamespace(models={"resnet_pretrained": _FakeCNN(truth, 0.0, 1.0)}, refl=refl, truth=truth,
+                                masks=masks)
+    r = ex.advisor_site_experiment(exp, ft_steps=1)
+    assert r["site"] == "Korolev" and r["ranking"] == ["Korolev"] and r["site_pixels"] > 0

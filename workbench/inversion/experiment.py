@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
+from ..geo import far_side_mask
 from . import baselines as bl
 from .model import TARGETS, OxideInverter, site_mask
 
@@ -155,6 +156,18 @@ def fine_tuned(model: OxideInverter, refl: xr.DataArray, truth: xr.Dataset, site
     return tuned
 
 
+def abs_z(pred: np.ndarray, truth: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``|pred − truth| / std`` per pixel, as the coverage of an interval ``pred ± k·std`` sees it.
+
+    A zero std is a zero-width interval: it covers an exact prediction (|z| = 0) and nothing else
+    (|z| = ∞, which counts as a miss at every factor instead of being dropped). NaN where any input is NaN.
+    """
+    err = np.abs(np.asarray(pred, float) - np.asarray(truth, float))
+    std = np.asarray(std, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((err == 0) & (std == 0), 0.0, err / std)
+
+
 def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TARGETS,
              area_weighted: bool = False) -> dict[str, dict]:
     """Fraction of ``mask`` pixels whose truth lies inside the ±1σ (68%) and ±1.96σ (95%) intervals.
@@ -170,9 +183,8 @@ def coverage(pred: xr.Dataset, truth: xr.Dataset, mask: xr.DataArray, targets=TA
         dims = truth[t].dims
         m = mask.transpose(*dims).values
         p, s = pred[t].transpose(*dims).values, pred[f"{t}_std"].transpose(*dims).values
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.abs(p - truth[t].values)[m] / s[m]
-        keep = ~np.isnan(z)  # a zero std (z = inf) counts as a miss, not as missing
+        z = abs_z(p[m], truth[t].values[m], s[m])
+        keep = ~np.isnan(z)
         z = z[keep]
         w = _area_weights_like(truth, dims)[m][keep] if area_weighted else None
         out[t] = {"cov68": float(_weighted_mean(z <= 1.0, w)), "cov95": float(_weighted_mean(z <= 1.959964, w))}
@@ -413,7 +425,7 @@ def far_side_experiment(instrument: str = "clementine_uvvis", ppd: float = 4, sn
     masks = make_split(truth, site_ll, radius_km)
     if not bool(masks["site"].any()):  # nothing to fine-tune on: say why before any model is fitted
         where = f"site {site!r} ({site_ll[0]:g}, {site_ll[1]:g})"
-        if abs((site_ll[1] + 180.0) % 360.0 - 180.0) <= 90.0:
+        if not far_side_mask(site_ll[1]):
             raise InputError(f"{where} is not on the far side (|lon| > 90), and the experiment fine-tunes on far-side "
                              "pixels only (the near side is where every model is trained); give a far-side site, "
                              "e.g. site=\"Chang'e-6\" or \"Korolev\"")
@@ -675,7 +687,7 @@ def advisor_site_experiment(exp: Experiment, ft_mode: str = "lora", ft_steps: in
 
     pre = exp.models["resnet_pretrained"]
     rank = site_advisor(pre.predict(exp.refl, epistemic=True), exp.refl, target=target)
-    far = rank[rank["lon"].abs() > 90].reset_index(drop=True)
+    far = rank[far_side_mask(rank["lon"].to_numpy(float))].reset_index(drop=True)
     if far.empty:
         raise InputError("the site advisor ranked no far-side candidate (see its attrs: outside the cube, or on "
                          "missing pixels), so there is no site to fine-tune at; give a global reflectance cube "

@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import InputError
 from .experiment import (
     VALIDATION_MOONS,
+    abs_z,
     fine_tuned,
     make_split,
     model_instrument,
@@ -53,8 +54,9 @@ def far_side_z(pretrained: OxideInverter, moon_seeds: tuple[int, ...] = VALIDATI
     as :func:`far_side_experiment` does given ``replay=pretraining_sources(pretrained)`` (``fine_tune``
     defaults, replaying the model's own pre-training data; the benchmark's replicate Moon does so) but
     without any domain-shift term (``discrepancy="none"``: the std is the ensemble's, calibrated on the
-    near side), and ``|z| = |prediction − truth| / std`` is kept for every far-side test pixel. These are
-    the calibration data of :func:`extrapolation_scale`, whose factor then replaces the site's own.
+    near side), and ``|z| = |prediction − truth| / std`` (:func:`~workbench.inversion.experiment.abs_z`: ∞
+    where a zero std misses) is kept for every far-side test pixel where it is not NaN. These are the
+    calibration data of :func:`extrapolation_scale`, whose factor then replaces the site's own.
 
     ``instrument``: the virtual instrument the Moons are observed with (default: that of the model's spectral
     library, else the instrument whose band names are the model's, :func:`model_instrument`).
@@ -77,10 +79,8 @@ def far_side_z(pretrained: OxideInverter, moon_seeds: tuple[int, ...] = VALIDATI
                                replay=list(sources.values()), discrepancy="none")
             pred = tuned.predict(refl)
             m = masks["test"].values
-            z = {}
-            for t in pretrained.targets:
-                a = (np.abs(pred[t].values - truth[t].values) / pred[f"{t}_std"].values)[m]
-                z[t] = a[np.isfinite(a)].astype(np.float32)
+            z = {t: abs_z(pred[t].values, truth[t].values, pred[f"{t}_std"].values)[m] for t in pretrained.targets}
+            z = {t: a[~np.isnan(a)].astype(np.float32) for t, a in z.items()}
             cases.append({"moon": int(moon), "site": str(site), "z": z})
     return cases
 
