@@ -71,7 +71,8 @@ def _stations(args) -> int:
     if model.n_skipped:
         print(f"TRAIN: {model.n_used} stations used, {model.n_skipped} skipped (a blank band or oxide)")
     added = model.predict(pred[st.BANDS]).drop(columns=st.BANDS)
-    seen = pred[st.BANDS].merge(train[st.BANDS].drop_duplicates(), how="inner").shape[0]
+    used = train.dropna(subset=[*st.BANDS, *st.TARGETS.values()])[st.BANDS].drop_duplicates()  # rows fitted
+    seen = pred[st.BANDS].dropna().merge(used, how="inner").shape[0]
     if seen:
         print(f"note: {seen} PRED row(s) have the same spectra as TRAIN stations: there the model reproduces the "
               "measured oxides and FeO_std/TiO2_std are not held-out uncertainties (use --cv station for those)")

@@ -33,7 +33,8 @@ def register(sub) -> None:
     r.add_argument("--method", choices=("network", "sfs", "upsample", "network_sfs"), default="network",
                    help="network_sfs: the network's DEM refined by shape-from-shading (slower)")
     r.add_argument("--pixel-size", type=float, default=None,
-                   help="image pixel size in metres (required for .npy and for GeoTIFFs without a CRS)")
+                   help="image pixel size in metres (required for .npy and for GeoTIFFs without a CRS; a "
+                        "georeferenced GeoTIFF has its own, and a different value is refused)")
     r.add_argument("--views", type=int, default=None,
                    help="network: average over this many mirrored/rotated views of each tile, 1-8 "
                         "(default 6; more is slower and slightly more accurate)")
@@ -88,7 +89,7 @@ def _read(path: str, what: str, is_dem: bool) -> xr.DataArray | np.ndarray:
 
 def _reconstruct(args) -> int:
     from ..io import atomic_path
-    from ..topography.model import reconstruct
+    from ..topography.model import image_pixel_size, reconstruct
 
     out = Path(args.out)
     if out.suffix.lower() not in (".tif", ".tiff", ".npy"):
@@ -118,6 +119,8 @@ def _reconstruct(args) -> int:
                 dem = da.values
     if isinstance(img, np.ndarray) and args.pixel_size is None:
         raise InputError("a .npy image needs --pixel-size (metres per image pixel)")
+    if isinstance(img, xr.DataArray):  # a georeferenced image: --pixel-size may only repeat its own
+        image_pixel_size(img, args.pixel_size, option="--pixel-size")
     crs = img.attrs.pop("_crs", None) if isinstance(img, xr.DataArray) else None
     if isinstance(dem, xr.DataArray):
         dem.attrs.pop("_crs", None)

@@ -468,6 +468,36 @@ def _check_options(method: str, scale_method: str | None, views: int | None, pre
         check_sfs_options(**sfs_options)
 
 
+def image_pixel_size(img: xr.DataArray | None, pixel_size: float | None, option: str = "pixel_size"
+                     ) -> float | None:
+    """The image's pixel size in metres: ``pixel_size`` where given, else the image's own (:func:`grid_pixel_size`).
+
+    Raises
+    ------
+    InputError
+        When ``pixel_size`` is not one number, or contradicts the image's own pixel size by more than 1 %
+        (the output keeps the image's grid, so the heights would be computed for other pixels than the
+        georeferencing says). ``option`` names the setting in the message (``"--pixel-size"`` for the CLI).
+    """
+    own = None
+    if img is not None:
+        try:
+            own = grid_pixel_size(img, "image")
+        except InputError:
+            if pixel_size is None:
+                raise  # a given pixel_size stands in for attrs that cannot be read as one
+    if pixel_size is None:
+        return own
+    try:
+        pixel_size = float(pixel_size)
+    except (TypeError, ValueError):
+        raise InputError(f"{option} must be one number of metres per image pixel, got {pixel_size!r}") from None
+    if own is not None and not abs(pixel_size - own) <= 0.01 * own:
+        raise InputError(f"{option} {pixel_size:g} m contradicts the image's own {own:g} m pixels (from its y/x "
+                         f"coordinates or attrs['pixel_size']); leave {option} out, or resample the image first")
+    return pixel_size
+
+
 def reconstruct(
     image,
     coarse_dem,
@@ -499,7 +529,9 @@ def reconstruct(
     method
         ``"network"``, ``"sfs"``, ``"upsample"`` or ``"network_sfs"`` (network, then SfS from it).
     pixel_size
-        Image pixel size in metres (overrides / replaces the image coordinates).
+        Image pixel size in metres: needed for an ndarray image, or a DataArray whose coordinates and attrs do
+        not say. One that contradicts the image's own (by more than 1 %) is refused: the output keeps the image's
+        grid.
     scale_method
         Network methods only: scale recovery of the network output, one of :data:`SCALE_RECOVERY`
         (None: ``"backproject"``).
@@ -551,12 +583,7 @@ def reconstruct(
             raise InputError(
                 f"coarse DEM units are {dem_da.attrs.get('units')!r}, not metres; convert to metres first"
             )
-    if pixel_size is None and img_da is not None:
-        pixel_size = grid_pixel_size(img_da, "image")
-    try:
-        pixel_size = None if pixel_size is None else float(pixel_size)
-    except (TypeError, ValueError):
-        raise InputError(f"pixel_size must be one number of metres per image pixel, got {pixel_size!r}") from None
+    pixel_size = image_pixel_size(img_da, pixel_size)
     if pixel_size is None or not np.isfinite(pixel_size) or pixel_size <= 0:
         raise InputError("image pixel size unknown: give pixel_size (metres per pixel) or metre y/x coordinates")
     ny, nx = img.shape
