@@ -401,6 +401,20 @@ def test_case_coverage_counts_the_interval_edge_as_covered():
     assert case_coverage([{"z": {"FeO": edge}}], [2.0], targets=["FeO"]).tolist() == [[1.0]]
 
 
+def _far_side_tune(std: float, first_test_std: float):
+    """A fine-tune stand-in erring by −3 wt% on the far-side test pixels and +50 elsewhere, with ``std``
+    everywhere except ``first_test_std`` on the first test pixel's FeO: (refl, truth, tuned, pred, test)."""
+    refl = _cube(0.1)
+    truth = _truth_like(refl)
+    tuned = _FakeCNN(truth, _errors(truth, 50.0, -3.0, 50.0), std)
+    pred = tuned.predict(refl)
+    test = ex.make_split(truth, ex.CHANGE6)["test"]
+    i, j = np.argwhere(test.values)[0]
+    pred["FeO_std"][i, j] = first_test_std
+    tuned.predict = lambda refl, **kw: pred
+    return refl, truth, tuned, pred, test
+
+
 def test_far_side_z_is_the_standardised_test_pixel_error_without_the_discrepancy_term(monkeypatch):
     """A fine-tune stand-in errs by −3 wt% on the far-side test pixels (std 1.5: |z| = 2), by +50 within
     100 km of Chang'e-6 and on the near side, and has a NaN std on one test pixel: every |z| kept is 2, one per
@@ -408,14 +422,7 @@ def test_far_side_z_is_the_standardised_test_pixel_error_without_the_discrepancy
     pre-training sources."""
     from workbench.inversion import shift_calibration as sc
 
-    refl = _cube(0.1)
-    truth = _truth_like(refl)
-    tuned = _FakeCNN(truth, _errors(truth, 50.0, -3.0, 50.0), 1.5)
-    pred = tuned.predict(refl)
-    test = ex.make_split(truth, ex.CHANGE6)["test"]
-    i, j = np.argwhere(test.values)[0]
-    pred["FeO_std"][i, j] = np.nan
-    tuned.predict = lambda refl, **kw: pred
+    refl, truth, tuned, pred, test = _far_side_tune(1.5, np.nan)
     calls = []
 
     def fine_tuned(model, refl, truth, site, **kw):
@@ -574,14 +581,7 @@ def test_a_zero_std_is_a_zero_width_interval_in_far_side_z_and_coverage(monkeypa
     got = ex.abs_z(np.array([2.0, 2.0, 1.0, np.nan]), np.array([1.0, 1.0, 1.0, 1.0]), np.array([0.5, 0.0, 0.0, 1.0]))
     assert got[:3].tolist() == [2.0, np.inf, 0.0] and np.isnan(got[3])
 
-    refl = _cube(0.1)
-    truth = _truth_like(refl)
-    tuned = _FakeCNN(truth, _errors(truth, 50.0, -3.0, 50.0), 2.0)
-    pred = tuned.predict(refl)
-    test = ex.make_split(truth, ex.CHANGE6)["test"]
-    i, j = np.argwhere(test.values)[0]
-    pred["FeO_std"][i, j] = 0.0
-    tuned.predict = lambda refl, **kw: pred
+    refl, truth, tuned, pred, test = _far_side_tune(2.0, 0.0)
     monkeypatch.setattr(sc, "pretraining_sources", lambda *a, **k: {})
     monkeypatch.setattr(sc, "observed_moon", lambda *a, **k: (refl, truth))
     monkeypatch.setattr(sc, "fine_tuned", lambda *a, **k: tuned)
