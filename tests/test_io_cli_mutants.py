@@ -611,6 +611,11 @@ def test_control_factories_defaults():
     assert type(base.choice("c", ["a", "b", "c", "d"])).__name__ == "ToggleButtons"
     assert type(base.choice("c", ["a", "b", "c", "d", "e"])).__name__ == "Dropdown"
     assert type(base.choice("c", ["a", "b"], buttons=False)).__name__ == "Dropdown"
+    # buttons as wide as the longest label, or a dropdown when they would not fit beside the label
+    near = base.choice("centre", {"near side": "near", "far side": "far"})
+    assert type(near).__name__ == "ToggleButtons" and near.style.button_width == f"{7 * 9 + 28}px"
+    assert type(base.choice("layer", ["value", "uncertainty", "error"])).__name__ == "Dropdown"
+    assert near.tooltip == "centre" and base.slider("x", "m", 0.0, 1.0, 0.1).tooltip == "x (m)"
 
 
 def test_long_task_callback_stop_and_double_start():

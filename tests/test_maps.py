@@ -222,3 +222,26 @@ def test_sfd_plot_draws_each_region_with_its_band_and_units():
         maps.sfd_plot(sfd, regions=("north",))
     with pytest.raises(InputError, match="size_frequency"):
         maps.sfd_plot(sfd.drop_vars("ci_low"))
+
+
+def test_a_long_colour_bar_label_is_shortened_at_a_word_and_keeps_its_units():
+    """bokeh clips a colour-bar title longer than the bar, and the units went first: 'elevation above the
+    1737.4 km sphere [m]' (40 characters) at 32 keeps '[m]' and cuts the name at a word; a short one is kept."""
+    da = _global().assign_attrs(long_name="elevation above the 1737.4 km sphere", units="m")
+    assert maps.colorbar_label(da, 32) == "elevation above the 1737.4… [m]"
+    assert maps.colorbar_label(da, 60) == "elevation above the 1737.4 km sphere [m]"
+    short = maps.lunar_map(da, height=210, rasterize=False)  # a 210 px map has room for 21 characters
+    assert short.vdims[0].label == "elevation above… [m]"
+    assert maps.lunar_map(da, height=400, rasterize=False).vdims[0].label == "elevation above the 1737.4 km sphere [m]"
+
+
+def test_image_map_axes_are_in_km_when_the_tile_lies_10_km_or_more_from_the_origin():
+    """A 3 x 3 tile at x = 100…120 km (a polar-stereographic crop) is drawn on km axes at 100…120; a 300 m
+    tile stays on metre axes."""
+    far = xr.DataArray(np.zeros((3, 3), "float32"), dims=("y", "x"),
+                       coords={"y": [-5e4, -6e4, -7e4], "x": [1e5, 1.1e5, 1.2e5]}, attrs={"units": "m"})
+    img = maps.image_map(far, rasterize=False)
+    assert img.kdims[0].name == "x" and img.range("x") == (95.0, 125.0)
+    assert maps.render_bokeh(img).xaxis.axis_label == "x (km)"
+    near = far.assign_coords(y=[300.0, 200.0, 100.0], x=[0.0, 100.0, 200.0])
+    assert maps.render_bokeh(maps.image_map(near, rasterize=False)).xaxis.axis_label == "x (m)"

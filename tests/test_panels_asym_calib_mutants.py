@@ -56,6 +56,16 @@ def test_comparison_table_blocks_and_p_value_come_from_their_own_fields():
     assert row["Cohen's d"] == 0.8 and row["P(a > b)"] == 0.7
 
 
+
+def test_a_p_value_at_the_permutation_floor_is_shown_as_a_bound():
+    """No permutation reached the difference: p = 1/(499 + 1) = 0.002 is the smallest the test can give, shown
+    '≤ 0.002'; one step above it (2/500) is a value; a result without n_perm shows the value."""
+    r = {"a": "far", "b": "near", "value": 6.38, "ci95": [5.76, 6.93], "p_value": 0.002, "n_perm": 499,
+         "cohens_d": 0.8, "cles": 0.7, "n_units_a": 162, "n_units_b": 81}
+    rows = W.comparison_table([r, {**r, "p_value": 0.004}, {k: v for k, v in r.items() if k != "n_perm"}])
+    assert rows["p (block permutation)"].tolist() == ["≤ 0.002", 0.004, 0.002]
+
+
 def test_split_masks_select_the_named_side(sky):
     ns = W.split_masks(sky, W.AsymmetryState(split="north/south"))
     assert list(ns) == ["north", "south"]

@@ -341,8 +341,16 @@ def test_topography_view_draws_errors_as_reconstruction_minus_truth_on_one_symme
     assert "upsample: RMSE 2.00 m, slope error 0.00°<br>network: RMSE 1.00 m" in v.readout
 
 
-@pytest.mark.parametrize(("row", "index"), [(0.5, 7), (1.0, 15), (1.5, 15), (-0.5, 0)])
-def test_topography_profile_row_is_a_fraction_of_the_height_clipped_to_the_grid(row, index):
+@pytest.mark.parametrize("row", [1.5, -0.5, float("nan")])
+def test_topography_profile_row_outside_0_1_is_refused_not_clipped_to_an_edge_row(row):
+    from workbench.errors import InputError
+
+    with pytest.raises(InputError, match=r"profile_row is a fraction of the image height in \[0, 1\]"):
+        _topo_view(row)
+
+
+@pytest.mark.parametrize(("row", "index"), [(0.5, 7), (1.0, 15), (0.0, 0)])
+def test_topography_profile_row_is_a_fraction_of_the_height(row, index):
     import holoviews as hv
 
     v = _topo_view(row)

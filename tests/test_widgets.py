@@ -78,6 +78,24 @@ def test_set_updates_controls_and_layout_is_controls_left_output_right():
     p.cleanup()
 
 
+def test_set_with_a_value_no_control_can_take_is_one_error_and_the_panel_keeps_its_state():
+    """A choice the control does not offer, a reversed range and a misspelled setting are each one
+    InputError naming the allowed values; the state, controls and map stay, and the next set() works (the
+    bad value once stuck in the state and every later set() failed in traitlets until Reset)."""
+    p = MapPanel()
+    good, n = p._pipe.data, p.n_computes
+    for changes, msg in (({"centre": "farside"}, r"centre='farside' is not a value .*choose from \['near', 'far'\]"),
+                         ({"clim": (5000.0, -5000.0)}, r"clim=\(5000.0, -5000.0\) .*low <= high"),
+                         ({"centr": "far"}, r"no setting 'centr'; settings are \['clim', 'centre'\]")):
+        with pytest.raises(InputError, match=msg):
+            p.set(**changes)
+        assert p.state == MapState() and p.n_computes == n and p._pipe.data is good
+        assert p.controls["centre"].value == "near" and p.controls["clim"].value == (-3000.0, 3000.0)
+    p.set(centre="far")
+    assert p.state.centre == "far" and p.n_computes == n + 1 and p.error is None
+    p.cleanup()
+
+
 def test_unknown_control_field_is_refused():
     class Bad(MapPanel):
         def make_controls(self):
@@ -333,3 +351,10 @@ def test_tour_readout_shows_significant_figures_on_reflectance_data():
     assert "near side 0.125 1" in readout  # the mean of U(0.1, 0.15), not "0"
     _, readout = tour_view(DEM, None, TourState(clim=(-6000.0, 6000.0), show_sites=False))
     assert "colour range -6000 … 6000 m" in readout
+
+
+def test_hemisphere_mean_names_the_hemispheres_on_a_typo():
+    from workbench.widgets.tour import hemisphere_mean
+
+    with pytest.raises(InputError, match=r"hemisphere 'nearside' is not one of \['near', 'far', 'north', 'south'\]"):
+        hemisphere_mean(DEM, "nearside")

@@ -21,8 +21,8 @@ from .io import atomic_write_text
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = (
     "<div class='wb-widget-note' style='padding:6px 10px;border-left:3px solid #888;color:#555'>"
-    "<em>Interactive panel: open this notebook in JupyterLab (<code>make lab</code>) to use the "
-    "controls. The static maps above show its data.</em></div>"
+    "<em>Interactive widget (a panel or a progress bar): it needs a running kernel. Open this notebook in "
+    "JupyterLab (<code>make lab</code>) to use it.</em></div>"
 )
 
 # <script src=...>, <link href=...>, <img src=...>, <iframe src=...> pointing off the page's host

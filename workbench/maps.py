@@ -125,16 +125,37 @@ def _hv():
     return hv
 
 
-def colorbar_label(da: xr.DataArray) -> str:
-    """``"long_name [units]"`` for a DataArray; raises :class:`InputError` if ``units`` is missing."""
+#: Longest colour-bar label (characters) when the map's height is not known; a longer name is shortened at
+#: a word boundary (the full name is the map's title) so that the units always stay visible.
+COLORBAR_LABEL_CHARS = 32
+
+
+def _bar_chars(height: int) -> int:
+    """Characters of a colour-bar title that fit along the bar of a map ``height`` pixels tall (bokeh's
+    11–12 px italic: about 6 px a character; the bar is the frame's height, ~80 px less than the plot's)."""
+    return max(16, int((height - 80) / 6))
+
+
+def colorbar_label(da: xr.DataArray, max_chars: int = COLORBAR_LABEL_CHARS) -> str:
+    """``"long_name [units]"`` for a DataArray; raises :class:`InputError` if ``units`` is missing.
+
+    A label longer than ``max_chars`` has its name shortened at a word boundary with "…" (the units are
+    never cut: bokeh clips a colour-bar title that is longer than the bar, and the units went first).
+    """
     units = da.attrs.get("units")
     if units is None:
         raise InputError(
             f"DataArray {da.name!r} has no attrs['units']; every map shows units on its colour bar. "
             "Set it, e.g. da.attrs['units'] = 'm' (use '1' for dimensionless reflectance)."
         )
-    name = da.attrs.get("long_name") or da.attrs.get("standard_name") or da.name or "value"
-    return f"{name} [{units}]"
+    name = str(da.attrs.get("long_name") or da.attrs.get("standard_name") or da.name or "value")
+    unit_part = f" [{units}]"
+    room = max_chars - len(unit_part)
+    if len(name) > room:
+        cut = name[: max(room - 1, 1)]
+        head = cut.rsplit(" ", 1)[0] if " " in cut.strip() else cut
+        name = head.rstrip(" ,;:(-") + "…"
+    return f"{name}{unit_part}"
 
 
 def default_cmap(da: xr.DataArray, diverging: bool = False) -> str:
@@ -274,7 +295,7 @@ def lunar_map(
     holoviews.Image, or a DynamicMap of it when rasterised.
     """
     da = _check_2d(da, ("lat", "lon"), "lunar_map")
-    label = colorbar_label(da)
+    label = colorbar_label(da, _bar_chars(height))
     da = roll_longitude(da, centre)
     lo, hi = _clim(da, clim, diverging)
     hv = _hv()
@@ -372,7 +393,7 @@ def polar_map(
     holoviews.Image or Overlay (with graticule), or a DynamicMap when rasterised.
     """
     da = _check_2d(da, ("y", "x"), "polar_map")
-    label = colorbar_label(da)
+    label = colorbar_label(da, _bar_chars(size))
     lo, hi = _clim(da, clim)
     hv = _hv()
     vname = str(da.name or "value")
@@ -419,17 +440,21 @@ def image_map(
     rasterize: bool | None = None,
     size: int = 400,
 ):
-    """A local Cartesian ``(y, x)`` tile (metres, row 0 north) with equal-aspect axes in metres."""
+    """A local Cartesian ``(y, x)`` tile (metres, row 0 north) with equal-aspect axes in metres, or in km when
+    a coordinate reaches 10 km (polar-stereographic tiles lie ~10⁵ m from the pole: metre ticks ran together)."""
     da = _check_2d(da, ("y", "x"), "image_map")
-    label = colorbar_label(da)
+    label = colorbar_label(da, _bar_chars(size))
     lo, hi = _clim(da, clim)
     hv = _hv()
     vname = str(da.name or "value")
-    img = hv.Image(da.rename(vname).astype("float32"), kdims=["x", "y"],
+    reach = max(float(np.nanmax(np.abs(da[c].values))) if da[c].size else 0.0 for c in ("x", "y"))
+    unit, scale = ("km", 1000.0) if reach >= 1e4 else ("m", 1.0)
+    shown = da.assign_coords(x=da["x"] / scale, y=da["y"] / scale) if scale != 1.0 else da
+    img = hv.Image(shown.rename(vname).astype("float32"), kdims=["x", "y"],
                    vdims=[hv.Dimension(vname, label=label)]).opts(**_colour_opts(
         da, cmap or default_cmap(da), lo, hi, label, title,
-        xlabel="x (m)",
-        ylabel="y (m)",
+        xlabel=f"x ({unit})",
+        ylabel=f"y ({unit})",
         frame_width=size,
         data_aspect=1,
         tools=["hover"],

@@ -691,6 +691,7 @@ def compare_regions(
         "ci95": [float(v) for v in _cover(*_pct_ci(bma - bmb, level, min(ua.n, ub.n),
                                                       f"region {names[0]!r} or {names[1]!r}"), diff)],
         "p_value": float((1 + exceed) / (1 + n_perm)),
+        "n_perm": int(n_perm),
         "cohens_d": float(diff / pooled) if pooled > 0 else float("nan"),
         "cles": _weighted_cles(x[oka], w[oka], x[okb], w[okb]),
         "mean_a": float(ma),

@@ -43,6 +43,16 @@ def _unit_label(units: str | None) -> str:
     return "" if units in (None, "", "1") else str(units)
 
 
+def _p_shown(r: dict) -> float | str:
+    """The permutation p-value to three significant digits, or ``"≤ p"`` when no permutation reached the
+    observed difference: 1/(n_perm + 1) is then the smallest p the test can give, not an exact value."""
+    p = float(r["p_value"])
+    n = r.get("n_perm")
+    if n is not None and p <= 1.0 / (int(n) + 1) + 1e-12:
+        return f"≤ {p:.3g}"
+    return float(f"{p:.3g}")
+
+
 def comparison_table(results: Sequence[dict], units: str | None = None) -> pd.DataFrame:
     """Results of :func:`workbench.analysis.asymmetry.compare_regions` as a rounded table with units.
 
@@ -58,7 +68,8 @@ def comparison_table(results: Sequence[dict], units: str | None = None) -> pd.Da
     -------
     pandas.DataFrame
         One row per comparison: ``a``, ``b``, ``a − b (units)`` and ``95% CI (units)`` (rounded so that
-        the interval shows about three significant digits), the block-permutation p-value, Cohen's d,
+        the interval shows about three significant digits), the block-permutation p-value (``"≤ p"`` at the
+        smallest value the permutation count allows), Cohen's d,
         ``P(a > b)`` and the blocks on each side.
     """
     if not results:
@@ -73,7 +84,7 @@ def comparison_table(results: Sequence[dict], units: str | None = None) -> pd.Da
             "a": r["a"], "b": r["b"],
             f"a − b{sfx}": round(float(r["value"]), d) if d else int(round(float(r["value"]))),
             f"95% CI{sfx}": f"[{lo:.{d}f}, {hi:.{d}f}]",
-            "p (block permutation)": float(f"{r['p_value']:.3g}"),
+            "p (block permutation)": _p_shown(r),
             "Cohen's d": round(float(r["cohens_d"]), 2),
             "P(a > b)": round(float(r["cles"]), 2),
             "blocks a": int(r["n_units_a"]), "blocks b": int(r["n_units_b"]),

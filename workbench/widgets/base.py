@@ -56,12 +56,14 @@ from typing import Any, ClassVar
 
 import ipywidgets as w
 import numpy as np
+from traitlets import TraitError
 
 from ..errors import InputError, WorkbenchError
 
-#: Width of the control column and of control labels (CSS).
-CONTROL_WIDTH = "400px"
-LABEL_WIDTH = "130px"
+#: Width of the control column and of control labels (CSS); a label longer than its width is cut with "…"
+#: and shown whole as the control's tooltip.
+CONTROL_WIDTH = "440px"
+LABEL_WIDTH = "150px"
 
 
 class StopRequested(WorkbenchError):
@@ -72,8 +74,8 @@ def _label(label: str, units: str | None) -> str:
     return f"{label} ({units})" if units else label
 
 
-def _style() -> dict[str, Any]:
-    return {"style": {"description_width": LABEL_WIDTH}, "layout": w.Layout(width=CONTROL_WIDTH)}
+def _style(label: str = "") -> dict[str, Any]:
+    return {"style": {"description_width": LABEL_WIDTH}, "layout": w.Layout(width=CONTROL_WIDTH), "tooltip": label}
 
 
 def slider(label: str, units: str | None, min: float, max: float, step: float,
@@ -81,7 +83,7 @@ def slider(label: str, units: str | None, min: float, max: float, step: float,
     """A labelled float slider ``"label (units)"``; updates on release unless ``continuous_update``."""
     return w.FloatSlider(min=min, max=max, step=step, value=min if value is None else value,
                          description=_label(label, units), continuous_update=continuous_update,
-                         readout_format=".4g", **_style())
+                         readout_format=".4g", **_style(_label(label, units)))
 
 
 def show_value(ctrl: w.Widget, value: Any) -> None:
@@ -99,11 +101,23 @@ def show_value(ctrl: w.Widget, value: Any) -> None:
     ctrl.value = value
 
 
+def _allowed(ctrl: w.Widget) -> str:
+    """``": choose from [...]"`` for a control with options, the range for a slider, else ``""``."""
+    labels = getattr(ctrl, "options", None)
+    if labels:
+        vals = [o[1] if isinstance(o, tuple) and len(o) == 2 else o for o in labels]
+        return f": choose from {vals}" + (" (any of them, as a tuple)" if isinstance(ctrl, w.SelectMultiple) else "")
+    if isinstance(ctrl, w.FloatRangeSlider | w.IntRangeSlider):
+        return ": give (low, high) with low <= high"
+    return ""
+
+
 def int_slider(label: str, units: str | None, min: int, max: int, step: int = 1,
                value: int | None = None, continuous_update: bool = False) -> w.IntSlider:
     """A labelled integer slider."""
     return w.IntSlider(min=min, max=max, step=step, value=min if value is None else value,
-                       description=_label(label, units), continuous_update=continuous_update, **_style())
+                       description=_label(label, units), continuous_update=continuous_update,
+                       **_style(_label(label, units)))
 
 
 def range_slider(label: str, units: str | None, min: float, max: float, step: float,
@@ -112,16 +126,24 @@ def range_slider(label: str, units: str | None, min: float, max: float, step: fl
     """A labelled (low, high) range slider, e.g. a colour range."""
     return w.FloatRangeSlider(min=min, max=max, step=step, value=value or (min, max),
                               description=_label(label, units), continuous_update=continuous_update,
-                              readout_format=".4g", **_style())
+                              readout_format=".4g", **_style(_label(label, units)))
+
+
+def _buttons_fit(labels: list[str]) -> bool:
+    """Whether toggle buttons as wide as the longest label fit beside the label in the control column (about
+    7 px a character plus 28 px of padding a button; a fixed 80 px cut "near side" to "near si…")."""
+    room = int(CONTROL_WIDTH.removesuffix("px")) - int(LABEL_WIDTH.removesuffix("px"))
+    return len(labels) * (7 * max(map(len, labels)) + 28) <= room
 
 
 def choice(label: str, options: Any, value: Any = None, buttons: bool = True) -> w.ValueWidget:
-    """A labelled choice: toggle buttons for a few options, a dropdown otherwise."""
+    """A labelled choice: toggle buttons for a few short options, a dropdown otherwise."""
     opts = list(options.items()) if isinstance(options, dict) else list(options)
-    cls = w.ToggleButtons if buttons and len(opts) <= 4 else w.Dropdown
-    kw = _style()
+    labels = [str(o[0]) if isinstance(o, tuple) else str(o) for o in opts]
+    cls = w.ToggleButtons if buttons and len(opts) <= 4 and _buttons_fit(labels) else w.Dropdown
+    kw = _style(label)
     if cls is w.ToggleButtons:
-        kw["style"] = {"description_width": LABEL_WIDTH, "button_width": "80px"}
+        kw["style"] = {"description_width": LABEL_WIDTH, "button_width": f"{7 * max(map(len, labels)) + 28}px"}
     ctrl = cls(options=opts, description=label, **kw)
     if value is not None:
         ctrl.value = value
@@ -308,7 +330,8 @@ class Panel:
                                      layout=w.Layout(width="100px"))
         self.reset_button.on_click(lambda _b: self.reset())
         self.readout = w.HTML(value="", layout=w.Layout(width=CONTROL_WIDTH))
-        self.output = w.Box(layout=w.Layout(min_width="300px"))
+        # a plot wider than the room beside the controls scrolls instead of being cut off
+        self.output = w.Box(layout=w.Layout(min_width="300px", max_width="100%", overflow="auto"))
         self._pipe = None
         self._live: LivePlot | None = None
         self._plot_widget = None
@@ -317,7 +340,9 @@ class Panel:
         header = w.HTML(f"<b>{self.title}</b>") if self.title else w.HTML("")
         self.sidebar = w.VBox([header, *self.controls.values(), self.reset_button, self.readout],
                               layout=w.Layout(width=CONTROL_WIDTH, min_width=CONTROL_WIDTH))
-        self.widget = w.HBox([self.sidebar, self.output], layout=w.Layout(align_items="flex-start"))
+        # controls left, plot right; the plot moves below the controls when the notebook is too narrow for both
+        self.widget = w.HBox([self.sidebar, self.output],
+                             layout=w.Layout(align_items="flex-start", flex_flow="row wrap"))
         self.widget.add_class("workbench-panel")
         self.output.add_class("workbench-panel-output")
         self.readout.add_class("workbench-panel-readout")
@@ -337,7 +362,12 @@ class Panel:
         self._busy = True
         try:
             for name, ctrl in self.controls.items():
-                show_value(ctrl, getattr(self.state, name))
+                value = getattr(self.state, name)
+                try:
+                    show_value(ctrl, value)
+                except TraitError as exc:  # ipywidgets' own validation: a value the control cannot show
+                    raise InputError(f"{name}={value!r} is not a value its control can take"
+                                     f"{_allowed(ctrl)}; the panel keeps its previous settings") from exc
         finally:
             self._busy = False
 
@@ -350,9 +380,26 @@ class Panel:
         return handler
 
     def set(self, **changes: Any) -> None:
-        """Change state fields (and their controls) and update the output once."""
-        self.state = dataclasses.replace(self.state, **changes)
-        self._sync_controls()
+        """Change state fields (and their controls) and update the output once.
+
+        Raises
+        ------
+        InputError
+            For a name that is not a state field, or a value its control cannot take (a choice it does not
+            offer, a reversed range): the panel keeps its previous state, controls and map.
+        """
+        fields = [f.name for f in dataclasses.fields(self.State)]
+        unknown = [k for k in changes if k not in fields]
+        if unknown:
+            raise InputError(f"{type(self).__name__} has no setting {unknown[0]!r}; settings are {fields}")
+        old = self.state
+        self.state = dataclasses.replace(old, **changes)
+        try:
+            self._sync_controls()
+        except InputError:
+            self.state = old
+            self._sync_controls()
+            raise
         self.update()
 
     def reset(self) -> None:

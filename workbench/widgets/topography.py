@@ -135,11 +135,14 @@ def topography_view(state: TopographyState, scene: Scene,
 
     from .. import maps
 
+    if not 0.0 <= state.profile_row <= 1.0:  # a fraction of the height: refused, not clipped to an edge row
+        raise InputError(f"profile_row is a fraction of the image height in [0, 1] (0 top, 1 bottom), got "
+                         f"{state.profile_row}")
     img, res = reconstruct_all(scene, state) if reconstructions is None else reconstructions
     truth = scene.dem.values
     metrics, err_lim = reconstruction_metrics(scene, res) if scores is None else scores
     lo, hi = float(np.nanmin(truth)), float(np.nanmax(truth))
-    row = int(np.clip(state.profile_row, 0, 1) * (truth.shape[0] - 1))
+    row = int(state.profile_row * (truth.shape[0] - 1))
     image = maps.image_map(img, cmap="gray", title=f"image (sun {state.sun_azimuth:.0f}°, "
                                                   f"{state.sun_elevation:.1f}°)", size=260)
     # the profile row, marked on the image and the truth (after a map call: it loads the plotting backend)
@@ -369,5 +372,5 @@ def polar_tile_view(
         maps.image_map(img, cmap="gray", title=f"image, sun {sun_azimuth:.0f}°/{sun_elevation:.0f}°", size=size),
         maps.image_map(tile.rename("elevation"), clim=(lo, hi), title="LOLA truth", size=size),
         *[maps.image_map(z, clim=(lo, hi), title=f"{m}: RMSE {scores[m]:.1f} m", size=size)
-          for m, z in results.items()], cols=2 + len(results))
+          for m, z in results.items()], cols=3)  # three a row fit a notebook; five ran off the page
     return PolarTileView(image=img, coarse=coarse, results=results, rmse_m=scores, layout=layout)

@@ -39,7 +39,10 @@ def _sig(x: float, digits: int = 3) -> str:
 
 def hemisphere_mean(da: xr.DataArray, hemisphere: str) -> float:
     """Area-weighted mean of a global ``(lat, lon)`` map over ``"near"``/``"far"``/``"north"``/``"south"``."""
-    w = area_weights(da).where(hemisphere_masks(da)[hemisphere] & np.isfinite(da))
+    masks = hemisphere_masks(da)
+    if hemisphere not in masks:
+        raise InputError(f"hemisphere {hemisphere!r} is not one of {list(masks)}")
+    w = area_weights(da).where(masks[hemisphere] & np.isfinite(da))
     return float((da * w).sum() / w.sum())
 
 
