@@ -43,7 +43,7 @@ def register(sub) -> None:
     m.add_argument("--chunk", type=int, default=512, help="chunk size in pixels (lat and lon)")
     m.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="network arithmetic (default: WORKBENCH_PRECISION, else auto = bfloat16 where the CPU/GPU "
-                        "computes it natively, about 1.7-1.8x faster on the 2-core benchmark machine "
+                        "computes it natively, about 1.7-2.0x faster on the 2-core benchmark machine "
                         "(speedup_vs_float32 in the benchmark); float32 for bit-for-bit reference runs)")
     m.set_defaults(func=_map, out_kind="folder")
 

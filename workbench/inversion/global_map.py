@@ -326,7 +326,7 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     overwrite
         Replace an existing complete store at ``out``.
     precision
-        Network arithmetic, see :func:`invert_lazy` (bfloat16 by default where native: about 1.7–1.8x
+        Network arithmetic, see :func:`invert_lazy` (bfloat16 by default where native: about 1.7–2.0x
         faster on the 2-core benchmark machine, ``speedup_vs_float32`` in the benchmark; means within
         ~0.01 wt% rms of float32).
 

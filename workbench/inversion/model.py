@@ -566,7 +566,7 @@ class OxideInverter:
         ``epistemic=True`` a third array holds the ensemble disagreement (std of the member means), the
         part a new sample can reduce. ``precision`` ``"bfloat16"`` (or ``"auto"``, see
         :func:`workbench.config.inference_precision`) runs the network's matrix products in bfloat16:
-        about 1.7-1.8x faster than float32 on the 2-core benchmark machine, which has native bf16 (both
+        about 1.7-2.0x faster than float32 on the 2-core benchmark machine, which has native bf16 (both
         through the fused kernels of :class:`~workbench.inversion.resnet.PackedInference` on CPUs),
         predictions within about 0.01 wt%
         rms of float32 (``workbench bench inversion`` reports both).
@@ -890,8 +890,9 @@ def load_pretrained(instrument: str = "kaguya_mi") -> OxideInverter:
     """The committed model pre-trained on the synthetic Moon for ``instrument`` (sha256-checked)."""
     path = committed_weights(instrument)
     if not path.exists():
-        raise CheckpointError(f"no committed weights for {instrument!r} at {path}; run "
-                              "`python -m workbench.inversion.train --instrument INSTRUMENT` to make them")
+        raise CheckpointError(f"no committed weights for {instrument!r} at {path}; make them with the committed "
+                              f"recipe: `python -m workbench.inversion.train --instrument {instrument} --library "
+                              "--library-weight 2 --steps 2400 --context 5 11` (about 15 min on 2 cores)")
     return OxideInverter.load(path)
 
 
