@@ -276,3 +276,17 @@ def test_the_advisor_experiment_on_a_near_side_cube_says_there_is_no_far_side_si
     exp = types.SimpleNamespace(models={"resnet_pretrained": model}, refl=near)
     with pytest.raises(InputError, match="ranked no far-side candidate"):
         advisor_site_experiment(exp)
+
+
+def test_lab_says_a_line_before_each_uncached_fine_tune_and_prediction(lab):
+    """Notebook 02 passes print: a fine-tune and a whole-Moon prediction each announce themselves once; a
+    cached prediction says nothing."""
+    lines = []
+    lab.say = lines.append
+    try:
+        lab.predict("clementine_uvvis", "resnet_finetuned", ("Chang'e-6",), "head", 2)
+        lab.predict("clementine_uvvis", "resnet_finetuned", ("Chang'e-6",), "head", 2)
+    finally:
+        del lab.say
+    assert lines == ["clementine_uvvis: fine-tuning (head, 2 members, 3 steps) at Chang'e-6…",
+                     "clementine_uvvis: resnet_finetuned on the whole Moon…"]

@@ -7,6 +7,7 @@ trained or fine-tuned model; the panels hold only their state and call one pure 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,13 +96,21 @@ class InversionLab:
         Fine-tuning steps per (sites, mode) combination (small in fast mode).
     pretrained
         ``{instrument: OxideInverter}`` to use instead of the committed weights.
+    progress
+        Called with one line before each fine-tune and each whole-Moon prediction that is not cached yet
+        (notebook 02 passes ``print``: those steps take from seconds to minutes).
     """
 
+    say: Callable[[str], None] = staticmethod(lambda line: None)  # replaced by ``progress`` when given
+
     def __init__(self, ppd: float = 4, snr: float = 100.0, seed: int = 0, ft_steps: int = 150,
-                 sklearn_pixels: int = 20_000, pretrained: dict | None = None):
+                 sklearn_pixels: int = 20_000, pretrained: dict | None = None,
+                 progress: Callable[[str], None] | None = None):
         from ..synth import make_moon
 
         self.pretrained = dict(pretrained or {})
+        if progress is not None:
+            self.say = progress
 
         self.moon = make_moon(seed=seed, resolution_ppd=ppd)
         self.truth = self.moon[list(TARGETS)].compute()
@@ -144,6 +153,8 @@ class InversionLab:
             else:
                 m = copy.deepcopy(self.model(instrument, (), mode, members))
                 refl = self.refl(instrument)
+                self.say(f"{instrument}: fine-tuning ({mode}, {members} members, {self.ft_steps} steps) at "
+                         f"{' + '.join(sites)}…")
                 m.fine_tune(refl, self.truth, self.site_mask(sites), mode=mode, steps=self.ft_steps,
                             replay=replay_sources(m, refl, self.truth, self.masks["train"]), seed=self.seed)
                 self._models[key] = m
@@ -161,9 +172,11 @@ class InversionLab:
         if key in self._preds:
             return self._preds[key]
         refl = self.refl(instrument)
-        if method.startswith("resnet"):
-            pred = self.model(instrument, sites if method == "resnet_finetuned" else (), mode,
-                              members).predict(refl, epistemic=True)
+        net = (self.model(instrument, sites if method == "resnet_finetuned" else (), mode, members)
+               if method.startswith("resnet") else None)  # fine-tuned first, if need be (it says so)
+        self.say(f"{instrument}: {method} on the whole Moon…")
+        if net is not None:
+            pred = net.predict(refl, epistemic=True)
         elif method == "lucey2000":
             c = bl.classical_maps(refl)
             pred = xr.Dataset({"FeO": c.FeO_lucey2000, "TiO2": c.TiO2_lucey2000})
