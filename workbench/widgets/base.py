@@ -62,8 +62,8 @@ from ..errors import InputError, WorkbenchError
 
 #: Width of the control column and of control labels (CSS); a label longer than its width is cut with "…"
 #: and shown whole as the control's tooltip.
-CONTROL_WIDTH = "440px"
-LABEL_WIDTH = "150px"
+CONTROL_WIDTH = "400px"
+LABEL_WIDTH = "140px"
 
 
 class StopRequested(WorkbenchError):
@@ -329,7 +329,7 @@ class Panel:
         self.reset_button = w.Button(description="Reset", icon="undo", tooltip="restore the initial values",
                                      layout=w.Layout(width="100px"))
         self.reset_button.on_click(lambda _b: self.reset())
-        self.readout = w.HTML(value="", layout=w.Layout(width=CONTROL_WIDTH))
+        self.readout = w.HTML(value="", layout=w.Layout(width=CONTROL_WIDTH, overflow="auto"))  # wide tables scroll
         # a plot wider than the room beside the controls scrolls instead of being cut off
         self.output = w.Box(layout=w.Layout(min_width="300px", max_width="100%", overflow="auto"))
         self._pipe = None
