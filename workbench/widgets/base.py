@@ -64,6 +64,9 @@ from ..errors import InputError, WorkbenchError
 #: and shown whole as the control's tooltip.
 CONTROL_WIDTH = "400px"
 LABEL_WIDTH = "140px"
+#: Size of a global map in a panel: beside the control column it fits a 1268 px notebook (JupyterLab in a
+#: 1700 px window with its file browser open); a wider plot moves below the controls.
+PANEL_MAP_SIZE = {"width": 620, "height": 310}
 
 
 class StopRequested(WorkbenchError):

@@ -264,17 +264,17 @@ def inversion_view(lab: InversionLab, state: InversionState):
     # the method updates the live plot in place (keeping the zoom) instead of drawing a new one
     if state.layer == "value":
         da = pred[state.oxide].assign_attrs(units=units, long_name=state.oxide)
-        plot = lunar_map(da, centre="far", title=f"{state.oxide} — {state.method}")
+        plot = lunar_map(da, centre="far", **base.PANEL_MAP_SIZE, title=f"{state.oxide} — {state.method}")
     elif state.layer == "uncertainty":
         if f"{state.oxide}_std" not in pred:
             raise InputError(f"{state.method} gives no uncertainty; choose a resnet method")
         da = pred[f"{state.oxide}_std"].assign_attrs(units=units, long_name=f"{state.oxide} 1σ")
-        plot = lunar_map(da, centre="far", title=f"{state.oxide} 1σ — {state.method}")
+        plot = lunar_map(da, centre="far", **base.PANEL_MAP_SIZE, title=f"{state.oxide} 1σ — {state.method}")
     elif state.layer == "error":
         da = (pred[state.oxide] - lab.truth[state.oxide]).assign_attrs(
             units=units, long_name=f"{state.oxide} error (prediction − truth)")
         m = error_colour_limit(lab.truth[state.oxide])  # the same for every method: errors compare by colour
-        plot = lunar_map(da, centre="far", diverging=True, clim=(-m, m),
+        plot = lunar_map(da, centre="far", **base.PANEL_MAP_SIZE, diverging=True, clim=(-m, m),
                          title=f"{state.oxide} error — {state.method} (colour range ±1σ of the truth)")
     else:
         raise InputError(f"unknown layer {state.layer!r}; use value, uncertainty or error")

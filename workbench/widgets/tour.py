@@ -97,7 +97,7 @@ def tour_view(da: xr.DataArray, sites, state: TourState, hemi_means: dict[str, f
     hemi_means
         Precomputed :func:`hemisphere_mean` for ``near``/``far`` (computed here if ``None``).
     """
-    plot = maps.lunar_map(da, clim=state.clim, centre=state.centre, rasterize=False,
+    plot = maps.lunar_map(da, clim=state.clim, centre=state.centre, rasterize=False, **base.PANEL_MAP_SIZE,
                           title=f"{da.attrs.get('long_name', da.name)} — {state.centre} side centred")
     if state.show_sites and sites is not None:
         plot = plot * maps.sites_overlay(sites, centre=state.centre)
