@@ -153,7 +153,8 @@ def colorbar_label(da: xr.DataArray, max_chars: int = COLORBAR_LABEL_CHARS) -> s
     room = max_chars - len(unit_part)
     if len(name) > room:
         cut = name[: max(room - 1, 1)]
-        head = cut.rsplit(" ", 1)[0] if " " in cut.strip() else cut
+        ends_a_word = name[len(cut)] == " "  # the cut fell on a word's end: keep that word
+        head = cut if ends_a_word or " " not in cut.strip() else cut.rsplit(" ", 1)[0]
         name = head.rstrip(" ,;:(-") + "…"
     return f"{name}{unit_part}"
 

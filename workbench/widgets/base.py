@@ -396,11 +396,19 @@ class Panel:
         if unknown:
             raise InputError(f"{type(self).__name__} has no setting {unknown[0]!r}; settings are {fields}")
         old = self.state
+        ranges = {k: (c.min, c.max) for k, c in self.controls.items() if hasattr(c, "min") and hasattr(c, "max")}
         self.state = dataclasses.replace(old, **changes)
         try:
             self._sync_controls()
         except InputError:
             self.state = old
+            self._busy = True
+            try:  # show_value may have widened a slider for the refused value: its old value, then its old range
+                for k, (lo, hi) in ranges.items():
+                    self.controls[k].value = getattr(old, k)
+                    self.controls[k].min, self.controls[k].max = lo, hi
+            finally:
+                self._busy = False
             self._sync_controls()
             raise
         self.update()
