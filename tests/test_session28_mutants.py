@@ -86,27 +86,9 @@ def test_image_map_is_in_km_when_y_reaches_exactly_10_km_below_the_origin():
 
 # ----------------------------------------------------------------------------------------- widgets/base.py
 def _panel():
-    from dataclasses import dataclass
+    from test_widgets import MapPanel  # clim: range slider -10000…10000 m; centre: near/far
 
-    from workbench import maps
-    from workbench.widgets import base
-
-    @dataclass
-    class S:
-        clim: tuple[float, float] = (-3000.0, 3000.0)
-        centre: str = "near"
-
-    class P(base.Panel):
-        State = S
-
-        def make_controls(self):
-            return {"clim": base.range_slider("colour range", "m", -10000, 10000, 100),
-                    "centre": base.choice("centre", {"near side": "near", "far side": "far"})}
-
-        def compute(self, state):
-            return maps.image_map(_tile([20.0, 10.0], [0.0, 10.0]), clim=state.clim, rasterize=False)
-
-    return P()
+    return MapPanel()
 
 
 def test_a_refused_value_rolls_back_the_controls_changed_before_it():
