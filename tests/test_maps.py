@@ -109,6 +109,23 @@ def test_diverging_colour_range_is_symmetric_about_zero_from_the_larger_end():
     assert maps.lunar_map(da).opts.get("plot").kwargs["clim"] == (-5.0, 1.0)
 
 
+def test_an_equalised_map_spans_the_whole_range_with_eq_hist_colours():
+    """Half the cells 0, the rest 1…100 with one cell at 1000: the default range (1st–99th percentile)
+    would end near 99 and leave the 1000 outside; equalised, the range is 0…1000 and the colours eq_hist.
+    A given ``clim`` is kept."""
+    lat, lon = global_grid(1)
+    v = np.zeros(lat.size * lon.size)
+    v[v.size // 2:] = np.linspace(1.0, 100.0, v.size - v.size // 2)
+    v[-1] = 1000.0
+    da = xr.DataArray(v.reshape(lat.size, lon.size), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                      name="score", attrs={"units": "1"})
+    kw = maps.lunar_map(da, equalise=True).opts.get("plot").kwargs
+    assert kw["clim"] == (0.0, 1000.0) and kw["cnorm"] == "eq_hist"
+    kw = maps.lunar_map(da).opts.get("plot").kwargs
+    assert kw["clim"][1] < 100.0 and kw["cnorm"] == "linear"
+    assert maps.lunar_map(da, clim=(0, 5), equalise=True).opts.get("plot").kwargs["clim"] == (0.0, 5.0)
+
+
 def test_polar_map_axes_in_km_and_graticule():
     import holoviews as hv
 
@@ -125,6 +142,68 @@ def test_polar_map_axes_in_km_and_graticule():
     # the rings are labelled in degrees (they used to be unlabelled: the map could not be read in latitude)
     labels = [el for el in m if isinstance(el, hv.Labels)][0]
     assert list(labels.dimension_values("latitude")) == ["85°S", "80°S", "75°S", "70°S", "65°S"]
+
+
+def test_polar_map_labels_the_meridians_where_they_lie():
+    """Half-width 609.6 km, labels at 0.9 of it (548.64 km) along the larger axis: on a south-polar map 0° is
+    at the top, 90°E on the right, 180° at the bottom and 90°W on the left; 30°E lies where
+    y = 548.64 km, x = 548.64 tan 30° = 316.76 km. A north-polar map has 0° at the bottom (Snyder 1987)."""
+    import holoviews as hv
+
+    x = -609_600 + 19_050 * (np.arange(64) + 0.5)
+
+    def meridians(crs):
+        da = xr.DataArray(np.zeros((64, 64), "float32"), dims=("y", "x"), coords={"y": x[::-1], "x": x},
+                          name="elevation", attrs={"units": "m", "crs": crs})
+        (lab,) = [el for el in maps.polar_map(da) if isinstance(el, hv.Labels) and "longitude" in el]
+        return {t: (round(a, 2), round(b, 2)) for a, b, t in zip(lab.dimension_values("x"), lab.dimension_values("y"),
+                                                                  lab.dimension_values("longitude"), strict=True)}
+
+    rmax = x.max() / 1000  # the half-width polar_map takes: the outermost pixel centre, 600.075 km
+    d = round(0.9 * rmax, 2)
+    south = meridians("IAU_2015:30135")
+    assert len(south) == 12 and south["0°"] == (0.0, d) and south["90°E"] == (d, 0.0)
+    assert south["180°"] == (0.0, -d) and south["90°W"] == (-d, 0.0)
+    assert south["30°E"] == (round(0.9 * rmax * np.tan(np.deg2rad(30)), 2), d)
+    assert south["120°W"] == (-d, round(-0.9 * rmax * np.tan(np.deg2rad(30)), 2))
+    north = meridians("IAU_2015:30130")
+    assert north["0°"] == (0.0, -d) and north["90°E"] == (d, 0.0) and north["30°E"][1] == -d
+    # without a CRS the orientation is unknown: no meridian labels
+    da = xr.DataArray(np.zeros((4, 4), "float32"), dims=("y", "x"), coords={"y": x[:4], "x": x[:4]},
+                      name="elevation", attrs={"units": "m"})
+    assert not [el for el in maps.polar_map(da) if isinstance(el, hv.Labels) and "longitude" in el]
+
+
+def test_site_labels_keep_apart_and_on_the_map():
+    """Apollo 12 and 14 lie 6° apart (12 px on a 720 px map): the names would overlap written side by side
+    at the same height; Luna 16 and 20 lie 4.3° apart in latitude. On the far-side-centred map Apollo 12 and
+    14 sit at 336.6 and 342.5 °E, too near the right edge for a name written to their right."""
+    import holoviews as hv
+
+    df = pd.DataFrame({"site": ["Apollo 12", "Apollo 14", "Luna 16", "Luna 20"],
+                       "lat": [-3.01, -3.65, -0.51, 3.79], "lon": [-23.42, -17.47, 56.36, 56.62]})
+
+    def boxes(centre):
+        ov = maps.sites_overlay(df, centre=centre, label_sites=True)
+        (lab,) = [el for el in ov if isinstance(el, hv.Labels)]
+        out = []
+        for x, y, name, align in zip(*(lab.dimension_values(k) for k in ("lon", "lat", "site", "align")), strict=True):
+            w, h = len(name) * 3.0, 5.5  # 6 px a character, 11 px a line, at 2 px per degree
+            x0 = x if align == "left" else x - w
+            out.append((x0, x0 + w, y - h / 2, y + h / 2))
+        return out
+
+    for centre, xlim in (("near", (-180, 180)), ("far", (0, 360))):
+        b = boxes(centre)
+        assert all(xlim[0] <= x0 and x1 <= xlim[1] for x0, x1, _, _ in b)
+        for i in range(len(b)):
+            for j in range(i):
+                assert not (b[i][0] < b[j][1] and b[j][0] < b[i][1] and b[i][2] < b[j][3] and b[j][2] < b[i][3])
+    # a lone site is written to its right, at its own height, 6.5 px (3.25°) from its centre
+    ov = maps.sites_overlay(df.iloc[:1], label_sites=True)
+    (lab,) = [el for el in ov if isinstance(el, hv.Labels)]
+    assert (lab.dimension_values("lon")[0], lab.dimension_values("lat")[0]) == pytest.approx((-20.17, -3.01))
+    assert lab.dimension_values("align")[0] == "left"
 
 
 def test_polar_map_reads_the_pole_from_the_spatial_ref_coordinate_of_catalogue_data():

@@ -158,17 +158,32 @@ def test_view_zooms_on_the_selected_rank_and_moves_to_the_far_side_for_a_seam_ca
     assert _image_opts(gone)[1]["xlim"] == (-180.0, 180.0)
 
 
-def test_colour_range_runs_from_the_1st_to_the_99_9th_score_percentile():
-    """4039 zeros, six 2s, one 3, four 5s: the 1st percentile is 0; the 99.9th lies at sorted index
-    0.999 × 4049 = 4044.951, between the last 2 (index 4044) and the 3: 2.951."""
-    _, o = _image_opts(_view(_prosp_ctx()))
-    assert o["clim"] == pytest.approx((0.0, 2.951), abs=1e-9)
+def test_colours_are_histogram_equalised_over_the_whole_score_range():
+    """4039 zeros, six 2s, one 3, four 5s: a range to the 99.9th percentile (2.951) would put the four 5s
+    outside it; the map spans 0…5 and equalises the colours (about half the network's scores are 0)."""
+    v = _view(_prosp_ctx())
+    img, o = _image_opts(v)
+    assert o["clim"] == pytest.approx((0.0, 5.0), abs=1e-9)
+    assert o["cnorm"] == "eq_hist" and "histogram-equalised" in v.readout
+
+
+def test_the_map_circles_only_the_top_candidates_and_the_selected_one(monkeypatch):
+    from workbench.widgets import prospectivity as PW
+
+    full = _view(_prosp_ctx())
+    n = len(full.table)
+    assert n >= 3 and len(_points_lon(full)[0]) == n and "circles mark" not in full.readout
+    monkeypatch.setattr(PW, "MAX_CIRCLES", 1)
+    top = _view(_prosp_ctx())
+    assert len(_points_lon(top)[0]) == 1 and "(circles mark the top 1; all are in the list)" in top.readout
+    zoomed = _view(_prosp_ctx(), selected=3)  # rank 3 is circled as well while it is zoomed on
+    assert len(_points_lon(zoomed)[0]) == 2
 
 
 def test_a_flat_score_has_no_candidate_and_still_draws():
     v = _view(_prosp_ctx(errors=np.zeros((2, 45, 90), "float32")))
     assert len(v.table) == 0 and v.metrics is None and "<b>0</b> candidate regions, 0.0 thousand km²" in v.readout
-    assert _image_opts(v)[1]["clim"] == (0.0, 1e-6)
+    assert _image_opts(v)[1]["clim"] == (0.0, 1.0)
 
 
 @pytest.fixture

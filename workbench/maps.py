@@ -189,9 +189,10 @@ def _check_2d(da: xr.DataArray, dims: tuple[str, str], func: str) -> xr.DataArra
     return da.transpose(*dims)
 
 
-def _clim(da: xr.DataArray, clim: tuple[float, float] | None, diverging: bool = False) -> tuple[float, float]:
-    """Colour range: ``clim`` when given, else the 1st–99th percentile (symmetric about 0 for a diverging
-    map, so that white means zero)."""
+def _clim(da: xr.DataArray, clim: tuple[float, float] | None, diverging: bool = False,
+          whole: bool = False) -> tuple[float, float]:
+    """Colour range: ``clim`` when given, else the 1st–99th percentile (the whole range with ``whole``;
+    symmetric about 0 for a diverging map, so that white means zero)."""
     if clim is not None:
         lo, hi = (float(c) for c in clim)
         if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
@@ -201,7 +202,7 @@ def _clim(da: xr.DataArray, clim: tuple[float, float] | None, diverging: bool = 
     vals = vals[np.isfinite(vals)]
     if vals.size == 0:
         return (-1.0, 1.0) if diverging else (0.0, 1.0)
-    lo, hi = np.percentile(vals, [1, 99]) if vals.size > 100 else (vals.min(), vals.max())
+    lo, hi = np.percentile(vals, [1, 99]) if vals.size > 100 and not whole else (vals.min(), vals.max())
     if diverging:
         m = max(abs(float(lo)), abs(float(hi))) or 1.0
         return -m, m
@@ -266,6 +267,7 @@ def lunar_map(
     height: int = 360,
     diverging: bool = False,
     hover: bool = True,
+    equalise: bool = False,
 ):
     """A global map of a ``(lat, lon)`` DataArray in degrees, with a labelled colour bar.
 
@@ -290,6 +292,11 @@ def lunar_map(
         Use a diverging colour map (for signed data such as residuals).
     hover
         Show a hover tool with lon, lat and value.
+    equalise
+        Histogram-equalised colours (Bokeh's ``eq_hist``): each colour covers the same share of pixels, for
+        heavy-tailed data such as anomaly scores, where a linear range paints nearly everything in one
+        colour. The default colour range is then the whole data range; the colour bar and hover keep the
+        data's values.
 
     Returns
     -------
@@ -298,7 +305,7 @@ def lunar_map(
     da = _check_2d(da, ("lat", "lon"), "lunar_map")
     label = colorbar_label(da, _bar_chars(height))
     da = roll_longitude(da, centre)
-    lo, hi = _clim(da, clim, diverging)
+    lo, hi = _clim(da, clim, diverging, whole=equalise)
     hv = _hv()
     vname = str(da.name or "value")
     src = da.rename(vname).astype("float32") if da.dtype != "float32" else da.rename(vname)
@@ -319,6 +326,7 @@ def lunar_map(
         yticks=[-90 + 30 * i for i in range(7)] if global_y else None,
         tools=["hover"] if hover else [],
         active_tools=["wheel_zoom"],
+        cnorm="eq_hist" if equalise else "linear",
     ))
     return _finish(img, _should_rasterize(da, rasterize), width, height)
 
@@ -430,7 +438,28 @@ def polar_map(
     grid = hv.Path(paths, kdims=["x", "y"]).opts(color="white", alpha=0.35, line_width=1)
     rings = hv.Labels(labels, kdims=["x", "y"], vdims=["latitude"]).opts(
         text_color="white", text_font_size="8pt", text_alpha=0.8, text_align="left")
-    return (out * grid * rings).opts(xlim=(-rmax, rmax), ylim=(-rmax, rmax))
+    out = out * grid * rings
+    if pole:  # meridians labelled near the frame's edge: which way the near side (0°) lies
+        out = out * hv.Labels(_meridian_labels(pole, rmax), kdims=["x", "y"], vdims=["longitude"]).opts(
+            text_color="white", text_font_size="8pt", text_alpha=0.8, text_align="center",
+            text_baseline="middle")
+    return out.opts(xlim=(-rmax, rmax), ylim=(-rmax, rmax))
+
+
+def _meridian_labels(pole: Literal["N", "S"], rmax: float, inset: float = 0.9) -> list[tuple[float, float, str]]:
+    """Labels of the meridians every 30° on a polar stereographic map of half-width ``rmax``, each at
+    ``inset`` × ``rmax`` from the centre along the larger axis. Longitude λ lies along
+    (sin λ, −cos λ) about the north pole and (sin λ, cos λ) about the south pole (Snyder 1987 eqs. 21-5,
+    21-6 with central meridian 0°, as IAU_2015:30130 and 30135 have it): 0° at the bottom of a north-polar
+    map, at the top of a south-polar one, 90°E on the right of both."""
+    sign = -1.0 if pole == "N" else 1.0
+    out = []
+    for lon in range(0, 360, 30):
+        t = np.deg2rad(lon)
+        d = inset * rmax / max(abs(np.sin(t)), abs(np.cos(t)))
+        text = f"{lon}°E" if 0 < lon < 180 else f"{360 - lon}°W" if lon > 180 else f"{lon}°"
+        out.append((float(d * np.sin(t)), float(sign * d * np.cos(t)), text))
+    return out
 
 
 def image_map(
@@ -463,12 +492,56 @@ def image_map(
     return _finish(img, _should_rasterize(da, rasterize), size, size)
 
 
+#: text size of site labels, and the estimated width of one of its characters and height of a line (px)
+_LABEL_FONT_PT, _LABEL_CHAR_PX, _LABEL_LINE_PX = 8, 6.0, 11.0
+
+
+def _place_labels(lon, lat, names, xlim: tuple[float, float], px_per_deg: float,
+                  marker_px: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Where to write each site's name so that no two names, and no name and marker, overlap.
+
+    Greedy placement (as in cartographic point labelling, e.g. Christensen, Marks & Shieber 1995, ACM
+    Trans. Graph. 14, 203–232, whose simplest method this is): site by site, the first of right, above
+    right, below right, left, above left, below left whose estimated text box lies on the map and clears
+    every marker and every name placed before; the first of them when none does.
+
+    Returns the label anchors (lon, lat; degrees) and each label's ``text_align`` ("left" for a name
+    written to the right of its marker).
+    """
+    lon, lat = np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
+    line = _LABEL_LINE_PX / px_per_deg
+    gap = (marker_px / 2 + 2.0) / px_per_deg  # from the marker's centre to the text
+    r = marker_px / 2 / px_per_deg
+    taken = [(x - r, x + r, y - r, y + r) for x, y in zip(lon, lat, strict=True)]  # markers are obstacles too
+    xs, ys, align = np.empty(lon.size), np.empty(lon.size), []
+    for i, (x, y, name) in enumerate(zip(lon, lat, names, strict=True)):
+        w = len(str(name)) * _LABEL_CHAR_PX / px_per_deg
+        options = [(side, y + dy) for side in (1, -1) for dy in (0.0, r + line / 2, -(r + line / 2))]
+        boxes = [((x + gap, x + gap + w) if side > 0 else (x - gap - w, x - gap)) + (yc - line / 2, yc + line / 2)
+                 for side, yc in options]
+
+        others = [t for j, t in enumerate(taken) if j != i]  # all but this site's own marker
+        k = next((k for k, b in enumerate(boxes) if _box_fits(b, xlim, others)), 0)
+        taken.append(boxes[k])
+        xs[i], ys[i] = (x + gap if options[k][0] > 0 else x - gap), options[k][1]
+        align.append("left" if options[k][0] > 0 else "right")
+    return xs, ys, align
+
+
+def _box_fits(b: tuple[float, float, float, float], xlim: tuple[float, float], others) -> bool:
+    """Whether box ``(x0, x1, y0, y1)`` lies on the map (``xlim``, latitudes ±90) and overlaps none of
+    ``others``."""
+    on_map = xlim[0] <= b[0] and b[1] <= xlim[1] and -90.0 <= b[2] and b[3] <= 90.0
+    return on_map and not any(b[0] < t[1] and t[0] < b[1] and b[2] < t[3] and t[2] < b[3] for t in others)
+
+
 def sites_overlay(
     df,
     centre: Literal["near", "far"] = "near",
     color: str = "#ff3366",
     size: int = 9,
     label_sites: bool = False,
+    map_width: int = 720,
 ):
     """Sample sites as points with a hover giving the site name and soil oxides (wt%).
 
@@ -480,7 +553,11 @@ def sites_overlay(
     centre
         Longitude convention of the map underneath: ``"near"`` → −180…180, ``"far"`` → 0…360.
     label_sites
-        Also draw the site names as text labels.
+        Also draw the site names as text labels, placed so that they do not overlap
+        (:func:`_place_labels`).
+    map_width
+        Frame width of the global map underneath (screen pixels; :func:`lunar_map`'s ``width``): how many
+        degrees a label spans, so that labels keep apart and on the map.
     """
     import pandas as pd
 
@@ -509,8 +586,12 @@ def sites_overlay(
     )
     if not label_sites:
         return pts
-    labels = hv.Labels(d, kdims=["lon", "lat"], vdims=["site"]).opts(
-        text_color="white", text_font_size="8pt", yoffset=3, text_align="left", xoffset=2)
+    xlim = (0.0, 360.0) if centre == "far" else (-180.0, 180.0)
+    x, y, align = _place_labels(d["lon"], d["lat"], d["site"], xlim, map_width / 360.0, size)
+    at = pd.DataFrame({"lon": x, "lat": y, "site": d["site"].to_numpy(), "align": align})
+    labels = hv.Labels(at, kdims=["lon", "lat"], vdims=["site", "align"]).opts(
+        text_color="white", text_font_size=f"{_LABEL_FONT_PT}pt", text_align=hv.dim("align"),
+        text_baseline="middle")
     return pts * labels
 
 

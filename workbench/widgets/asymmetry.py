@@ -25,7 +25,17 @@ from . import base
 SPLITS = ("near/far", "north/south", "great circle")
 
 #: Display names of variables in the SPA profile plots (the units are added, except a dimensionless "1").
-DISPLAY_NAMES = {"mg_number": "Mg#"}
+#: how a variable is named on plots and controls where its dataset name is not what a reader expects
+DISPLAY_NAMES = {"mg_number": "Mg#", "silicate_mg_number": "silicate Mg#", "npfe": "npFe⁰"}
+
+
+def display_name(variable: str) -> str:
+    """The name shown for a dataset variable ("mg_number" → "Mg#"; others unchanged).
+
+    >>> display_name("mg_number"), display_name("FeO")
+    ('Mg#', 'FeO')
+    """
+    return DISPLAY_NAMES.get(variable, variable)
 
 
 def interval_decimals(width: float, digits: int = 3) -> int:
@@ -228,20 +238,21 @@ def asymmetry_view(
                         if f > 1 else (ma | mb))
     shown.attrs = dict(da.attrs)
     shown.name = da.name
+    name = display_name(state.variable)
     m = maps.lunar_map(shown, rasterize=False, width=560, height=280,
-                       title=f"{state.variable} — {na} vs {nb}" + (" (highlands)" if state.highlands_only else ""))
+                       title=f"{name} — {na} vs {nb}" + (" (highlands)" if state.highlands_only else ""))
     m = m * _split_lines(state)
     if state.show_spa:
         ov = _spa_overlay(spa_results)
         if ov is not None:
             m = m * ov
     dist = A.region_distributions(da, regions, bins=60)
-    curves = [hv.Curve((dist["value"].values, dist.sel(region=r).values), kdims=[f"{state.variable} {units}".strip()],
+    curves = [hv.Curve((dist["value"].values, dist.sel(region=r).values), kdims=[f"{name} {units}".strip()],
                        vdims=["area density"], label=r) for r in (na, nb)]
     vlines = [hv.VLine(float(st["mean"].sel(region=r))).opts(line_dash="dotted", color=c)
               for r, c in zip((na, nb), ("#30a2da", "#fc4f30"), strict=True)]
     dists = hv.Overlay(curves + vlines + [hv.VLine(state.threshold).opts(color="black")]).opts(
-        title="area-weighted distributions (dotted: means; black: threshold)", frame_width=380,
+        title="area-weighted distributions (dotted: means, black: threshold)", frame_width=380,
         frame_height=220, legend_position="top_right")
     p = cmp_["p_value"]
     lo_, hi_ = cmp_["ci95"]
@@ -283,7 +294,7 @@ class AsymmetryPanel(base.Panel):
     def make_controls(self):
         lo, hi = self._ranges.get(self.state.variable, (0.0, 100.0))
         return {
-            "variable": base.choice("variable", self.variables, buttons=False),
+            "variable": base.choice("variable", {display_name(v): v for v in self.variables}, buttons=False),
             "split": base.choice("split", list(SPLITS), buttons=False),
             "pole_lat": base.slider("circle pole lat", "deg", -90, 90, 5),
             "pole_lon": base.slider("circle pole lon", "deg", -180, 180, 5),
@@ -294,7 +305,8 @@ class AsymmetryPanel(base.Panel):
         }
 
     def _units(self, variable: str) -> str | None:
-        return self.ds[variable].attrs.get("units") if variable in self.ds else None
+        """The units shown beside the threshold: none for a dimensionless "1" (Mg#, a fraction)."""
+        return _unit_label(self.ds[variable].attrs.get("units")) if variable in self.ds else None
 
     def _fit_threshold_slider(self, variable: str) -> None:
         """Give the threshold slider ``variable``'s range (0.1–99.9th percentile) and units without
@@ -365,7 +377,7 @@ def spa_profile_view(spa_results: dict):
     for name, res in spa_results.items():
         prof, cp = res["profile"], res["change_points"]
         units = _unit_label(prof.attrs.get("units", ""))
-        shown = DISPLAY_NAMES.get(name, name)
+        shown = display_name(name)
         ylabel = f"{shown} ({units})" if units else shown
         d = prof["distance_km"].values
         y = prof["mean"].values
@@ -379,7 +391,7 @@ def spa_profile_view(spa_results: dict):
                 el = el * hv.VSpan(float(sec["radius_ci_low"][k]), float(sec["radius_ci_high"][k])).opts(
                     alpha=0.2, color="grey")
             el = el * hv.VLine(float(cp["radius_km"][k])).opts(color="red")
-        plots.append(el.opts(title=f"{name}: boundaries at "
+        plots.append(el.opts(title=f"{shown}: boundaries at "
                              + ", ".join(f"{r:.0f}" for r in cp["radius_km"].values) + " km",
                              frame_width=300, frame_height=200, show_legend=False))
     return hv.Layout(plots).cols(3)

@@ -23,6 +23,9 @@ from ..errors import InputError
 from . import base
 
 METHODS = ("network", "zscore", "isolation_forest", "pca")
+#: the whole-Moon map circles only this many of the top-ranked candidates (all are in the list); more hide
+#: the map under them (124 at the default threshold on a 2 px/deg Moon)
+MAX_CIRCLES = 20
 
 
 @dataclass
@@ -169,7 +172,6 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     score = method_score(ctx, state.method, layers)
     thr = float(np.nanpercentile(score.values, state.threshold_pct))
     table = P.candidate_regions(score, thr, tio2=ctx.tio2, min_pixels=state.min_pixels, rank_by=state.rank_by)
-    lo, hi = (float(v) for v in np.nanpercentile(score.values, [1.0, 99.9]))
     sel = int(state.selected)
     # drawn on -180…180 longitudes whatever the stack's convention (a 0…360 stack's candidates at 202 °E
     # are at -158 °E on the map, and one spanning 174…182 °E crosses ±180)
@@ -181,11 +183,15 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     what = f"{len(scored)} layer{'s' if len(scored) != 1 else ''} scored"
     if context_only:
         what += f"; context only: {', '.join(context_only)}"
-    m = maps.lunar_map(score, clim=(lo, max(hi, lo + 1e-6)), cmap="inferno", rasterize=False, width=width,
-                       height=height, title=f"anomaly score — {state.method} ({what})",
-                       centre="far" if far else "near")
-    if len(table):
-        pts = hv.Points(drawn.assign(lon=shift(drawn["lon"].to_numpy())), kdims=["lon", "lat"],
+    # colours histogram-equalised over the whole score range (lunar_map's equalise): the scores are
+    # heavy-tailed (about half the network's are 0, its maximum ~25x its 99th percentile), so a linear range
+    # paints nearly all of the Moon in the darkest colour; equalised, each colour covers the same share of
+    # pixels, the unit of the threshold slider
+    m = maps.lunar_map(score, cmap="inferno", rasterize=False, width=width, height=height, equalise=True,
+                       title=f"anomaly score — {state.method} ({what})", centre="far" if far else "near")
+    circled = drawn[(drawn["rank"] <= MAX_CIRCLES) | (drawn["rank"] == sel)]
+    if len(circled):
+        pts = hv.Points(circled.assign(lon=shift(circled["lon"].to_numpy())), kdims=["lon", "lat"],
                         vdims=["rank", "area_km2", "mean_score", "mean_TiO2"])
         m = m * pts.opts(color="cyan", marker="circle", fill_alpha=0.0, size=10, line_width=1.5,
                          tools=["hover"])
@@ -204,6 +210,9 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     area = float(table["area_km2"].sum()) if len(table) else 0.0
     readout = (f"threshold {thr:.3g} (score percentile {state.threshold_pct:g}) → <b>{len(table)}</b> "
                f"candidate regions, {area / 1e3:.1f} thousand km²")
+    if len(table) > MAX_CIRCLES:
+        readout += f" (circles mark the top {MAX_CIRCLES}; all are in the list)"
+    readout += "<br>colours are histogram-equalised: each covers the same share of pixels"
     if metrics is not None:
         readout += (f"<br>vs planted deposits: AUC <b>{metrics['auc']:.3f}</b>, precision in top 1% of area "
                     f"<b>{metrics['precision_at_top']:.3f}</b> (deposit area fraction {metrics['base_rate']:.4f})")
