@@ -199,6 +199,9 @@ def test_site_labels_keep_apart_and_on_the_map():
         for i in range(len(b)):
             for j in range(i):
                 assert not (b[i][0] < b[j][1] and b[j][0] < b[i][1] and b[i][2] < b[j][3] and b[j][2] < b[i][3])
+    for bad in (0, -720, float("nan")):
+        with pytest.raises(InputError, match="map_width must be the map's width in screen pixels"):
+            maps.sites_overlay(df, label_sites=True, map_width=bad)
     # a lone site is written to its right, at its own height, 6.5 px (3.25°) from its centre
     ov = maps.sites_overlay(df.iloc[:1], label_sites=True)
     (lab,) = [el for el in ov if isinstance(el, hv.Labels)]

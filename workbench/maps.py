@@ -569,6 +569,8 @@ def sites_overlay(
                          "Use wb.samples.sample_sites().")
     if centre not in ("near", "far"):
         raise InputError(f"centre must be 'near' or 'far', got {centre!r}")
+    if not (isinstance(map_width, int | float) and np.isfinite(map_width) and map_width > 0):
+        raise InputError(f"map_width must be the map's width in screen pixels (> 0), got {map_width!r}")
     hv = _hv()
     d = df.copy()
     lon = d["lon"].to_numpy(dtype="float64")
