@@ -280,6 +280,19 @@ def test_regional_map_keeps_its_own_extent():
     assert fig.y_range.start == pytest.approx(10.0) and fig.y_range.end == pytest.approx(30.0)
 
 
+def test_a_regional_map_ticks_its_degrees_at_multiples_of_30_15_10_not_50():
+    from bokeh.models import AdaptiveTicker
+
+    da = _global(1.0).sel(lat=slice(60, -60), lon=slice(-90, 90))  # notebook 01's region
+    fig = maps.render_bokeh(maps.lunar_map(da))
+    for axis in (fig.xaxis[0], fig.yaxis[0]):  # Bokeh's default would tick -90..90 every 50 degrees
+        assert isinstance(axis.ticker, AdaptiveTicker) and list(axis.ticker.mantissas) == [1.0, 1.5, 3.0]
+        assert axis.ticker.base == 10
+    # a global axis keeps its fixed 30-degree ticks
+    ticks = maps.render_bokeh(maps.lunar_map(_global(1.0))).xaxis[0].ticker.ticks
+    assert list(ticks) == [-180.0 + 30 * i for i in range(13)]
+
+
 def test_sfd_plot_draws_each_region_with_its_band_and_units():
     import holoviews as hv
 

@@ -231,6 +231,32 @@ def _extent(centres: np.ndarray) -> tuple[float, float]:
     return float(c.min()) - half, float(c.max()) + half
 
 
+#: Tick-interval mantissas of a degree axis that is not global: intervals of 1, 1.5 and 3 times a power of ten
+#: (…, 1°, 1.5°, 3°, 10°, 15°, 30°), the multiples a reader expects on a globe rather than Bokeh's 2 and 5 (50°).
+DEGREE_TICK_MANTISSAS: tuple[float, ...] = (1.0, 1.5, 3.0)
+
+
+def degree_ticker(desired: int = 7):
+    """A Bokeh ticker for a regional degree axis: ticks every 30°, 15°, 10°, 3° … (not 50° or 25°).
+
+    Unlike a fixed list of ticks it adapts when the map is zoomed in a live notebook.
+
+    Parameters
+    ----------
+    desired
+        About how many ticks to show across the visible range.
+
+    Returns
+    -------
+    bokeh.models.AdaptiveTicker
+        With base 10 and mantissas :data:`DEGREE_TICK_MANTISSAS`.
+    """
+    from bokeh.models import AdaptiveTicker
+
+    return AdaptiveTicker(base=10, mantissas=list(DEGREE_TICK_MANTISSAS), desired_num_ticks=desired,
+                          num_minor_ticks=3)
+
+
 def _should_rasterize(da: xr.DataArray, rasterize: bool | None) -> bool:
     return bool(rasterize) if rasterize is not None else da.size > RASTERIZE_ABOVE_PIXELS
 
@@ -322,8 +348,8 @@ def lunar_map(
         frame_height=height,
         xlim=xlim,
         ylim=ylim,
-        xticks=[xlim[0] + 30 * i for i in range(13)] if global_x else None,
-        yticks=[-90 + 30 * i for i in range(7)] if global_y else None,
+        xticks=[xlim[0] + 30 * i for i in range(13)] if global_x else degree_ticker(),
+        yticks=[-90 + 30 * i for i in range(7)] if global_y else degree_ticker(),
         tools=["hover"] if hover else [],
         active_tools=["wheel_zoom"],
         cnorm="eq_hist" if equalise else "linear",
