@@ -323,6 +323,21 @@ def test_headline_table_shows_counts_as_whole_numbers(tmp_path, monkeypatch):
         "n_sites": 11, "resolution_ppd": 2, "mean_km": -1.103, "ci_km": [-1.2, -1.0]}
 
 
+def test_headline_table_gives_each_key_of_a_dict_figure_its_own_row(tmp_path, monkeypatch):
+    import json
+
+    from workbench import report
+
+    monkeypatch.setenv(report.ENV_VAR, str(tmp_path))
+    rmse = {"lucey2000": 1.449, "gradient_boosting_library": 0.444, "resnet_finetuned": 0.2301}
+    t = report.headline("99_dicts", n=2, farside_feo_rmse=rmse, pair=[0.251, 0.23], empty={})
+    assert list(t.index) == ["n", *(f"farside_feo_rmse · {k}" for k in rmse), "pair", "empty"]
+    assert t.loc["farside_feo_rmse · resnet_finetuned", "value"] == 0.2301
+    assert "..." not in t.to_string()  # a dict in one cell was cut off at pandas' column width
+    # the JSON keeps the dict as one figure
+    assert json.loads((tmp_path / "99_dicts.json").read_text())["farside_feo_rmse"] == rmse
+
+
 def test_site_table_labels_oxides_in_wt_percent_and_says_not_reported():
     import pandas as pd
 

@@ -29,11 +29,22 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def _rows(name: str, value: Any):
+    """(row name, value) pairs of one figure: a dict gives one row per key, ``name · key`` (nested dicts too)."""
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from _rows(f"{name} · {k}", v)
+    else:
+        yield name, value
+
+
 def headline_table(figures: dict[str, Any]):
     """The figures as a one-column pandas table (index ``figure``, column ``value``) for display.
 
     The column holds each value as it is (``dtype=object``), so counts show as whole numbers
     (``11``, not ``11.000``) and every float keeps its own rounding instead of the widest one's.
+    A figure that is a dict (e.g. an RMSE per method) gets one row per key, named ``figure · key``,
+    so that no value is cut off behind pandas' column-width limit.
 
     Parameters
     ----------
@@ -43,11 +54,17 @@ def headline_table(figures: dict[str, Any]):
     Returns
     -------
     pandas.DataFrame
-        One row per figure, in the order given.
+        One row per figure (per key of a dict figure), in the order given.
+
+    Examples
+    --------
+    >>> headline_table({"n": 3, "rmse": {"gbm": 0.5, "cnn": 0.25}})["value"].tolist()
+    [3, 0.5, 0.25]
     """
     import pandas as pd
 
-    values = pd.Series(list(figures.values()), index=pd.Index(list(figures), name="figure"), dtype=object,
+    rows = [row for name, value in figures.items() for row in _rows(str(name), value)]
+    values = pd.Series([v for _, v in rows], index=pd.Index([n for n, _ in rows], name="figure"), dtype=object,
                        name="value")
     return values.to_frame()
 
