@@ -73,6 +73,13 @@ def test_inversion_panel_updates(lab):
     ranked = adv.update()
     assert adv.error is None and "Chang'e-6" not in set(ranked.site)
     assert ("clementine_uvvis", ("Chang'e-6",), "lora", 2) in lab._models  # the fine-tuned ensemble scored it
+    # the advisor's table shows plain-language column names (site_advisor keeps its own for code)
+    assert list(ranked.columns) == ["site", "lat (°N)", "lon (°E)", "model disagreement at the site (ensemble 1σ)",
+                                    "ground that looks alike (% of the Moon)", "score"]
+    # the far-side candidates that "Try this" names are in view without scrolling the site lists
+    names = list(lab.sites)
+    for ctrl in (panel.controls["sites"], adv.controls["sampled"]):
+        assert ctrl.rows > max(names.index("Tsiolkovskiy"), names.index("SPA centre"))
     panel.cleanup()
     adv.cleanup()
 

@@ -308,7 +308,8 @@ class InversionPanel(base.Panel):
             "members": base.int_slider("ensemble size", None, 1, 4),
         }
         ctrl["sites"] = w.SelectMultiple(options=list(self.lab.sites), description="fine-tune sites",
-                                         rows=6, style={"description_width": base.LABEL_WIDTH})
+                                         rows=min(SITE_LIST_ROWS, len(self.lab.sites)),
+                                         style={"description_width": base.LABEL_WIDTH})
         return ctrl
 
     def compute(self, state):
@@ -325,14 +326,31 @@ class AdvisorState:
     sampled: tuple = ()
 
 
+#: Column names the site advisor's table shows (:func:`workbench.inversion.advisor.site_advisor` keeps its own,
+#: which the tests and benchmarks read); ``site`` and ``score`` stay as they are.
+ADVISOR_DISPLAY_COLUMNS = {
+    "lat": "lat (°N)",
+    "lon": "lon (°E)",
+    "epistemic_std_at_site": "model disagreement at the site (ensemble 1σ)",
+    "similar_area_pct": "ground that looks alike (% of the Moon)",
+}
+
+#: Rows a site list shows at once: every site up to the far-side candidates that notebook 02's "Try this"
+#: names (Tsiolkovskiy, SPA centre), without scrolling.
+SITE_LIST_ROWS = 16
+
+
 def advisor_view(lab: InversionLab, state: AdvisorState, instrument: str = "clementine_uvvis"):
-    """Pure view: candidate sites ranked by the uncertainty a new sample there would address."""
+    """Pure view: candidate sites ranked by the uncertainty a new sample there would address.
+
+    Columns as :data:`ADVISOR_DISPLAY_COLUMNS` names them, numbers to 3 decimals.
+    """
     sampled = tuple(state.sampled)
     method = "resnet_finetuned" if sampled else "resnet_pretrained"
     pred = lab.predict(instrument, method, sampled, "lora", state.members)
     rank = site_advisor(pred, lab.refl(instrument), target=state.oxide, radius=state.radius,
                         sampled={s: lab.sites[s] for s in sampled})
-    return rank.round(3)
+    return rank.round(3).rename(columns=ADVISOR_DISPLAY_COLUMNS)
 
 
 class SiteAdvisorPanel(base.Panel):
@@ -351,7 +369,8 @@ class SiteAdvisorPanel(base.Panel):
         return {"oxide": base.choice("oxide", [*TARGETS, "all"], buttons=False),
                 "radius": base.slider("spectral radius", "σ", 0.1, 1.5, 0.05),
                 "members": base.int_slider("ensemble size", None, 2, 4),
-                "sampled": w.SelectMultiple(options=list(self.lab.sites), description="already sampled", rows=4,
+                "sampled": w.SelectMultiple(options=list(self.lab.sites), description="already sampled",
+                                            rows=min(SITE_LIST_ROWS, len(self.lab.sites)),
                                             style={"description_width": base.LABEL_WIDTH})}
 
     def compute(self, state):
