@@ -352,6 +352,10 @@ def test_site_table_labels_oxides_in_wt_percent_and_says_not_reported():
     assert np.isnan(sites.loc[1, "TiO2"])  # the input is left as it is
     with pytest.raises(InputError, match="missing columns"):
         site_table(sites.drop(columns="FeO"))
+    # coordinates to 0.01°: the sample table's 0.67408, 23.47297 show as 0.67, 23.47
+    precise = sites.assign(lat=[0.67408, -41.6385], lon=[23.47297, -153.9852])
+    t = site_table(precise)
+    assert t["lat (°N)"].tolist() == [0.67, -41.64] and t["lon (°E)"].tolist() == [23.47, -153.99]
 
 
 def test_tour_readout_shows_significant_figures_on_reflectance_data():

@@ -62,8 +62,8 @@ def site_table(sites, oxides: tuple[str, ...] = ("TiO2", "FeO", "Al2O3"),
     Returns
     -------
     pandas.DataFrame
-        Columns ``site``, ``lat (°N)``, ``lon (°E)``, ``<oxide> (wt%)`` … and ``far side``; a copy, the input is
-        left as it is.
+        Columns ``site``, ``lat (°N)``, ``lon (°E)`` (to 0.01°), ``<oxide> (wt%)`` … and ``far side``; a copy,
+        the input is left as it is.
     """
     import pandas as pd
 
@@ -74,7 +74,8 @@ def site_table(sites, oxides: tuple[str, ...] = ("TiO2", "FeO", "Al2O3"),
     absent = [c for c in need if c not in sites.columns]
     if absent:
         raise InputError(f"site_table: missing columns {absent}; use wb.samples.sample_sites()")
-    out = pd.DataFrame({"site": sites["site"], "lat (°N)": sites["lat"], "lon (°E)": sites["lon"]})
+    # coordinates to 0.01° (0.3 km on the Moon, finer than any map here): 5 decimals are noise to a reader
+    out = pd.DataFrame({"site": sites["site"], "lat (°N)": sites["lat"].round(2), "lon (°E)": sites["lon"].round(2)})
     for ox in oxides:
         v = sites[ox]
         out[f"{ox} (wt%)"] = v.astype(object).where(v.notna(), missing)
