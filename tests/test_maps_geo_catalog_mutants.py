@@ -217,7 +217,9 @@ def test_two_by_two_regional_map_extent_is_half_a_cell_beyond_the_centres():
     da = _grid(np.arange(4.0), [20.125, 19.875], [10.0, 10.25])
     o = _plot_opts(maps.lunar_map(da))
     assert o["xlim"] == pytest.approx((9.875, 10.375)) and o["ylim"] == pytest.approx((19.75, 20.25))
-    assert o["xticks"] is None and o["yticks"] is None
+    # a regional map's axes get the adaptive degree ticker (30/15/10/3°…), not the global map's fixed 30° list
+    for t in (o["xticks"], o["yticks"]):
+        assert type(t).__name__ == "AdaptiveTicker" and list(t.mantissas) == [1.0, 1.5, 3.0]
 
 
 def test_global_map_ticks_every_30_degrees_in_either_centring():
