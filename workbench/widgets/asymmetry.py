@@ -24,8 +24,8 @@ from . import base
 
 SPLITS = ("near/far", "north/south", "great circle")
 
-#: Display names of variables in the SPA profile plots (the units are added, except a dimensionless "1").
-#: how a variable is named on plots and controls where its dataset name is not what a reader expects
+#: How a variable is named on plots and controls (dropdown, map title, axes, SPA profiles) where its dataset
+#: name is not what a reader expects; the units are added, except a dimensionless "1".
 DISPLAY_NAMES = {"mg_number": "Mg#", "silicate_mg_number": "silicate Mg#", "npfe": "npFe⁰"}
 
 
