@@ -34,7 +34,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
-from .geo import CRS_NORTH_POLAR, CRS_SOUTH_POLAR, MOON_RADIUS_M
+from .geo import CRS_NORTH_POLAR, CRS_SOUTH_POLAR, MOON_RADIUS_M, wrap_lon_180, wrap_lon_360
 
 #: Above this many pixels a raster is rasterised by datashader instead of sent whole to the browser.
 RASTERIZE_ABOVE_PIXELS = 2_000_000
@@ -211,12 +211,23 @@ def _clim(da: xr.DataArray, clim: tuple[float, float] | None, diverging: bool = 
     return float(lo), float(hi)
 
 
+def _centre_lon(lon, centre: Literal["near", "far"]) -> np.ndarray:
+    """Longitudes in the convention of a map centred on the near (−180…180) or far (0…360) side."""
+    return wrap_lon_360(np.asarray(lon, dtype="float64")) if centre == "far" else wrap_lon_180(
+        np.asarray(lon, dtype="float64"))
+
+
+def _lon_range(centre: Literal["near", "far"]) -> tuple[float, float]:
+    """The longitude axis of a global map centred on the near or far side."""
+    return (0.0, 360.0) if centre == "far" else (-180.0, 180.0)
+
+
 def roll_longitude(da: xr.DataArray, centre: Literal["near", "far"] = "near") -> xr.DataArray:
     """Return ``da`` with longitudes in −180…180 (``"near"``) or 0…360 (``"far"``), sorted ascending."""
     if centre not in ("near", "far"):
         raise InputError(f"centre must be 'near' or 'far', got {centre!r}")
     lon = np.asarray(da["lon"].values, dtype="float64")
-    new = np.mod(lon, 360.0) if centre == "far" else (lon + 180.0) % 360.0 - 180.0
+    new = _centre_lon(lon, centre)
     if np.array_equal(new, lon) and np.all(np.diff(lon) > 0):
         return da
     out = da.assign_coords(lon=new).sortby("lon")
@@ -338,7 +349,7 @@ def lunar_map(
     img = hv.Image(src, kdims=["lon", "lat"], vdims=[hv.Dimension(vname, label=label)])
     (x0, x1), (y0, y1) = _extent(da["lon"].values), _extent(da["lat"].values)
     global_x, global_y = x1 - x0 > 359.0, y1 - y0 > 179.0
-    xlim = ((0.0, 360.0) if centre == "far" else (-180.0, 180.0)) if global_x else (x0, x1)
+    xlim = _lon_range(centre) if global_x else (x0, x1)
     ylim = (-90.0, 90.0) if global_y else (y0, y1)
     img = img.opts(**_colour_opts(
         da, cmap or default_cmap(da, diverging), lo, hi, label, title,
@@ -599,8 +610,7 @@ def sites_overlay(
         raise InputError(f"map_width must be the map's width in screen pixels (> 0), got {map_width!r}")
     hv = _hv()
     d = df.copy()
-    lon = d["lon"].to_numpy(dtype="float64")
-    d["lon"] = np.mod(lon, 360.0) if centre == "far" else (lon + 180.0) % 360.0 - 180.0
+    d["lon"] = _centre_lon(d["lon"], centre)
     oxides = [c for c in OXIDES if c in d.columns]
     vdims = ["site"] + [hv.Dimension(c, unit="wt%") for c in oxides]
     tooltips = [("site", "@site"), ("lon, lat", "@lon{0.00}°E, @lat{0.00}°N")] + [
@@ -614,8 +624,7 @@ def sites_overlay(
     )
     if not label_sites:
         return pts
-    xlim = (0.0, 360.0) if centre == "far" else (-180.0, 180.0)
-    x, y, align = _place_labels(d["lon"], d["lat"], d["site"], xlim, map_width / 360.0, size)
+    x, y, align = _place_labels(d["lon"], d["lat"], d["site"], _lon_range(centre), map_width / 360.0, size)
     at = pd.DataFrame({"lon": x, "lat": y, "site": d["site"].to_numpy(), "align": align})
     labels = hv.Labels(at, kdims=["lon", "lat"], vdims=["site", "align"]).opts(
         text_color="white", text_font_size=f"{_LABEL_FONT_PT}pt", text_align=hv.dim("align"),

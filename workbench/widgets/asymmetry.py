@@ -216,8 +216,7 @@ def asymmetry_view(
     cmp_ = A.compare_regions(da, ma, mb, block_deg=state.block_deg, n_boot=n_boot, n_perm=n_perm,
                              seed=seed, names=(na, nb))
     fr = A.fraction_above(da, state.threshold, regions, block_deg=state.block_deg, n_boot=n_boot, seed=seed)
-    units = da.attrs.get("units", "")
-    units = "" if units == "1" else units
+    units = _unit_label(da.attrs.get("units"))
     table = pd.DataFrame({
         f"mean {units}".strip(): st["mean"].values,
         "mean 95% CI": [f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(st["mean_ci_low"].values,

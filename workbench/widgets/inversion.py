@@ -297,8 +297,6 @@ class InversionPanel(base.Panel):
         super().__init__(**overrides)
 
     def make_controls(self):
-        import ipywidgets as w
-
         ctrl = {
             "instrument": base.choice("instrument", ["clementine_uvvis", "kaguya_mi"], buttons=False),
             "method": base.choice("method", list(METHODS), buttons=False),
@@ -307,9 +305,7 @@ class InversionPanel(base.Panel):
             "mode": base.choice("fine-tune", ["head", "lora", "full"]),
             "members": base.int_slider("ensemble size", None, 1, 4),
         }
-        ctrl["sites"] = w.SelectMultiple(options=list(self.lab.sites), description="fine-tune sites",
-                                         rows=min(SITE_LIST_ROWS, len(self.lab.sites)),
-                                         style={"description_width": base.LABEL_WIDTH})
+        ctrl["sites"] = site_list(self.lab, "fine-tune sites")
         return ctrl
 
     def compute(self, state):
@@ -340,6 +336,14 @@ ADVISOR_DISPLAY_COLUMNS = {
 SITE_LIST_ROWS = 16
 
 
+def site_list(lab: InversionLab, description: str):
+    """A multi-select of the lab's sites, :data:`SITE_LIST_ROWS` high (fewer when there are fewer sites)."""
+    import ipywidgets as w
+
+    return w.SelectMultiple(options=list(lab.sites), description=description,
+                            rows=min(SITE_LIST_ROWS, len(lab.sites)), style={"description_width": base.LABEL_WIDTH})
+
+
 def advisor_view(lab: InversionLab, state: AdvisorState, instrument: str = "clementine_uvvis"):
     """Pure view: candidate sites ranked by the uncertainty a new sample there would address.
 
@@ -364,14 +368,10 @@ class SiteAdvisorPanel(base.Panel):
         super().__init__(**overrides)
 
     def make_controls(self):
-        import ipywidgets as w
-
         return {"oxide": base.choice("oxide", [*TARGETS, "all"], buttons=False),
                 "radius": base.slider("spectral radius", "σ", 0.1, 1.5, 0.05),
                 "members": base.int_slider("ensemble size", None, 2, 4),
-                "sampled": w.SelectMultiple(options=list(self.lab.sites), description="already sampled",
-                                            rows=min(SITE_LIST_ROWS, len(self.lab.sites)),
-                                            style={"description_width": base.LABEL_WIDTH})}
+                "sampled": site_list(self.lab, "already sampled")}
 
     def compute(self, state):
         return advisor_view(self.lab, state)
