@@ -220,16 +220,18 @@ def test_panel_given_a_rank_at_construction_zooms_on_it(panels):
 
 def test_panel_offers_a_rank_beyond_the_200_listed_and_drops_one_that_does_not_exist(panels):
     """945 isolated pixels (rows 2, 4, ..., 42; columns 0, 2, ..., 88) scored 1..945, 3105 zeros: the 90th
-    percentile lies at sorted index 0.9 × 4049 = 3644.1, i.e. score 540.1, so 405 candidates (541..945)."""
+    percentile of area lies at score 536.3 (a pixel percentile would give 540.1: sorted index 0.9 × 4049), so
+    409 candidates (537..945)."""
     e = np.zeros((2, 45, 90), "float32")
     e[0, 2:43:2, 0:89:2] = np.arange(1, 946, dtype="float32").reshape(21, 45)
     p = _panel(panels, _prosp_ctx(errors=e), threshold_pct=90.0)
-    assert len(p.view.table) == 405 and len(p.controls["selected"].options) == 201  # whole Moon + 200
+    assert p.view.threshold == pytest.approx(536.2974, abs=1e-3)
+    assert len(p.view.table) == 409 and len(p.controls["selected"].options) == 201  # whole Moon + 200
     p.set(selected=300)
     assert p.state.selected == 300 and p.controls["selected"].value == 300 and p.error is None
     assert len(p.controls["selected"].options) == 202
-    p.set(selected=406)
-    assert "no candidate of rank 406" in p.readout.value
+    p.set(selected=410)
+    assert "no candidate of rank 410" in p.readout.value
     assert p.state.selected == 0 and p.controls["selected"].value == 0
 
 

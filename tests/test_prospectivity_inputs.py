@@ -220,3 +220,35 @@ def test_candidate_hits_count_a_candidate_across_the_seam():
     assert len(table) == 2 and (table["lon_min"] > table["lon_max"]).sum() == 1
     assert int(P.candidates_on_truth(table, dep).sum()) == 2
     assert int(P.candidates_on_truth(table, dep & False).sum()) == 0
+
+
+# -- the candidate threshold is a percentile of area, not of pixels -------------------------------------
+def test_area_percentile_weights_pixels_by_area():
+    from workbench.geo import global_template
+
+    t = global_template(2).fillna(0.0)
+    lat = t + t["lat"]  # score = latitude: the area south of phi is (1 + sin phi) / 2 of the Moon
+    for pct in (50.0, 90.0, 99.0):
+        want = np.degrees(np.arcsin(2 * pct / 100 - 1))
+        assert P.area_percentile(lat, pct) == pytest.approx(want, abs=0.3)
+    # a pixel percentile would put the 99th at 88 deg (the polar rows count as much as the equatorial ones)
+    assert float(np.nanpercentile(lat.values, 99.0)) > 88.0
+    # storage order and NaN pixels do not move it: NaN is left out, as in evaluate
+    assert P.area_percentile(lat.transpose("lon", "lat"), 99.0) == pytest.approx(P.area_percentile(lat, 99.0))
+    assert P.area_percentile(lat.isel(lat=slice(None, None, -1)), 90.0) == pytest.approx(
+        P.area_percentile(lat, 90.0))
+    south_nan = lat.where(lat["lat"] > 0)
+    assert P.area_percentile(south_nan, 50.0) == pytest.approx(30.0, abs=0.3)  # half the north's area: sin = 0.5
+
+
+def test_area_percentile_bad_input():
+    from workbench.geo import global_template
+
+    t = global_template(1).fillna(1.0)
+    for bad in (-1.0, 100.5, float("nan")):
+        with pytest.raises(InputError, match=r"percentile of area and must lie in \[0, 100\]"):
+            P.area_percentile(t, bad)
+    with pytest.raises(InputError, match="infinite"):
+        P.area_percentile(t.where(t["lat"] < 80, np.inf), 99.0)
+    with pytest.raises(InputError, match="no finite value"):
+        P.area_percentile(t * np.nan, 99.0)

@@ -164,3 +164,12 @@ def test_map_title_counts_the_scored_layers_and_names_the_context_only_ones(ctx)
     assert "(3 layers scored; context only: elevation)" in title(context, "network")
     assert "(4 layers scored)" in title(context, "zscore")  # the baselines score every ticked layer
     assert "(4 layers scored)" in title(ctx, "network")  # rule "sum": every layer is scored
+
+
+def test_view_threshold_is_a_percentile_of_area(ctx):
+    from workbench.widgets.prospectivity import ProspectivityState, prospectivity_view
+
+    v = prospectivity_view(ctx, ProspectivityState(method="zscore", threshold_pct=97.0))
+    assert v.threshold == pytest.approx(P.area_percentile(v.score, 97.0))
+    assert v.threshold != pytest.approx(float(np.nanpercentile(v.score.values, 97.0)), rel=1e-6)
+    assert "the top 3% of the area by score" in v.readout

@@ -64,6 +64,7 @@ __all__ = [
     "zscore_score",
     "isolation_forest_score",
     "pca_score",
+    "area_percentile",
     "candidate_regions",
     "candidates_on_truth",
     "evaluate",
@@ -875,6 +876,65 @@ def pca_score(train: Sequence[xr.DataArray], stack: xr.DataArray, normalisation:
 # --------------------------------------------------------------------------------------------------
 # candidates and evaluation
 # --------------------------------------------------------------------------------------------------
+def _refuse_inf(s: np.ndarray) -> None:
+    """One :class:`InputError` when the score array ``s`` holds ±inf (its ranking is undefined)."""
+    n_inf = int(np.isinf(s).sum())
+    if n_inf:
+        raise InputError(f"score has {n_inf} infinite value(s); the ranking of an infinite score is undefined: "
+                         "replace them with a large finite value or NaN (NaN pixels are left out)")
+
+
+def area_percentile(score: xr.DataArray, pct: float) -> float:
+    """The score below which ``pct`` % of the *area* of the finite-score pixels lies.
+
+    On a latitude-longitude grid a pixel near a pole covers ``cos(lat)`` of an equatorial pixel's area,
+    so a percentile of pixels over-weights the polar regions: on a global 2 px/deg grid whose score is the
+    latitude, the top 1 % of pixels (north of 88.25°) is 0.02 % of the Moon's area. Each pixel is weighted
+    here by its spherical area (:func:`workbench.geo.area_weights`), as :func:`evaluate` weights its "top 1 %
+    of area", so ``score > area_percentile(score, 99)`` flags about 1 % of the scored area. Weighted
+    quantile with the mid-point plotting position (:func:`workbench.analysis.asymmetry.weighted_quantile`;
+    Hyndman & Fan 1996, definition 5).
+
+    Parameters
+    ----------
+    score
+        (lat, lon) score; NaN pixels are left out.
+    pct
+        Percentile of area in [0, 100].
+
+    Returns
+    -------
+    float
+        The threshold, in the score's units.
+
+    Raises
+    ------
+    InputError
+        ``pct`` outside [0, 100], a grid without lat/lon coordinates, a score with ±inf values or no finite
+        value.
+
+    Examples
+    --------
+    >>> import workbench.geo as geo
+    >>> lat = geo.global_template(1).fillna(0.0)
+    >>> lat = lat + lat["lat"]  # the score is the latitude: 99 % of the area lies south of asin(0.98)
+    >>> round(area_percentile(lat, 99.0), 1), round(float(np.degrees(np.arcsin(0.98))), 1)
+    (78.5, 78.5)
+    """
+    from ..geo import area_weights
+    from .asymmetry import weighted_quantile
+
+    if not 0.0 <= pct <= 100.0:
+        raise InputError(f"pct is a percentile of area and must lie in [0, 100] (99 = the top 1 %), got {pct}")
+    s = score.transpose("lat", "lon").values if set(score.dims) == {"lat", "lon"} else score.values
+    _refuse_inf(s)
+    if not np.isfinite(s).any():
+        raise InputError("score has no finite value (all NaN): no threshold to take; check the stack for NaN "
+                         "layers or a grid too small for the model's tile")
+    w = area_weights(score).transpose("lat", "lon").values
+    return float(weighted_quantile(s, w, pct / 100.0))
+
+
 def candidate_regions(
     score: xr.DataArray,
     threshold: float,
@@ -1125,10 +1185,7 @@ def evaluate(score: xr.DataArray, truth: xr.DataArray, top_fraction: float = 0.0
     s = score.values.ravel()
     y = truth.values.astype(bool).ravel()
     w = area_weights(score).values.ravel()
-    n_inf = int(np.isinf(s).sum())
-    if n_inf:
-        raise InputError(f"score has {n_inf} infinite value(s); the ranking of an infinite score is undefined: "
-                         "replace them with a large finite value or NaN (NaN pixels are left out)")
+    _refuse_inf(s)
     ok = np.isfinite(s)
     if not ok.any():
         raise InputError("score has no finite value (all NaN): nothing to evaluate; check the stack for NaN "

@@ -33,7 +33,8 @@ class ProspectivityState:
     """Control values of :class:`ProspectivityPanel` (one checkbox per layer of the benchmark stack)."""
 
     method: str = "network"
-    #: score percentile (of the grid's pixels, not area-weighted) above which ground is a candidate
+    #: percentile of area (:func:`workbench.analysis.prospectivity.area_percentile`) of the score above which
+    #: ground is a candidate: 99 flags the highest-scoring 1 % of the area shown
     threshold_pct: float = 99.0
     min_pixels: int = 3
     rank_by: str = "total_score"
@@ -168,9 +169,9 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     if not layers:
         raise InputError("no layer ticked; tick at least one layer")
     if not 50.0 <= state.threshold_pct < 100.0:
-        raise InputError(f"threshold percentile must lie in [50, 100), got {state.threshold_pct}")
+        raise InputError(f"threshold percentile (of area) must lie in [50, 100), got {state.threshold_pct}")
     score = method_score(ctx, state.method, layers)
-    thr = float(np.nanpercentile(score.values, state.threshold_pct))
+    thr = P.area_percentile(score, state.threshold_pct)
     table = P.candidate_regions(score, thr, tio2=ctx.tio2, min_pixels=state.min_pixels, rank_by=state.rank_by)
     sel = int(state.selected)
     # drawn on -180…180 longitudes whatever the stack's convention (a 0…360 stack's candidates at 202 °E
@@ -186,7 +187,7 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     # colours histogram-equalised over the whole score range (lunar_map's equalise): the scores are
     # heavy-tailed (about half the network's are 0, its maximum ~25x its 99th percentile), so a linear range
     # paints nearly all of the Moon in the darkest colour; equalised, each colour covers the same share of
-    # pixels, the unit of the threshold slider
+    # pixels (Bokeh's eq_hist counts pixels; the threshold slider counts area)
     m = maps.lunar_map(score, cmap="inferno", rasterize=False, width=width, height=height, equalise=True,
                        title=f"anomaly score — {state.method} ({what})", centre="far" if far else "near")
     circled = drawn[(drawn["rank"] <= MAX_CIRCLES) | (drawn["rank"] == sel)]
@@ -208,8 +209,8 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     m = m.opts(hv.opts.Image(xlim=(x0, x1), ylim=(y0, y1), framewise=True))
     metrics = P.evaluate(score, ctx.truth) if ctx.truth is not None else None
     area = float(table["area_km2"].sum()) if len(table) else 0.0
-    readout = (f"threshold {thr:.3g} (score percentile {state.threshold_pct:g}) → <b>{len(table)}</b> "
-               f"candidate regions, {area / 1e3:.1f} thousand km²")
+    readout = (f"threshold {thr:.3g} (the top {100.0 - state.threshold_pct:.3g}% of the area by score) → "
+               f"<b>{len(table)}</b> candidate regions, {area / 1e3:.1f} thousand km²")
     if len(table) > MAX_CIRCLES:
         readout += f" (circles mark the top {MAX_CIRCLES}; all are in the list)"
     readout += "<br>colours are histogram-equalised: each covers the same share of pixels"
@@ -245,7 +246,7 @@ class ProspectivityPanel(base.Panel):
         ctrls = {
             "method": base.choice("method", METHODS),
             # the range prospectivity_view accepts, [50, 100): a state of 80 must not show as 90
-            "threshold_pct": base.slider("threshold (score percentile)", "%", 50.0, 99.9, 0.1, 99.0),
+            "threshold_pct": base.slider("threshold (percentile of area)", "%", 50.0, 99.9, 0.1, 99.0),
             "min_pixels": base.int_slider("min region size", "px", 1, 50, 1, 3),
             "rank_by": base.choice("rank by", {"area × score": "total_score", "mean score": "mean_score",
                                                "area": "area_km2"}),
