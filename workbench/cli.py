@@ -26,6 +26,7 @@ COMMANDS: list[str] = [
     "workbench.commands.invert",
     "workbench.commands.asymmetry",
     "workbench.commands.topo",
+    "workbench.commands.export",
 ]
 
 
