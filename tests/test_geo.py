@@ -158,3 +158,62 @@ def test_global_grid_accepts_the_resolutions_its_message_suggests():
     suggested = [float(w.rstrip(".,")) for w in str(info.value).split("e.g. ")[1].split(" or ")]
     assert [geo.global_grid(r)[0].size for r in suggested] == [59, 60]
     assert geo.global_grid(0.333333)[0].size == 60  # 1/3 as printed to 6 figures
+
+
+# -- select_box: a lat/lon box whatever the grid's row order and longitude convention ---------------------
+def _lonlat_grid(ppd=1.0):
+    from workbench.geo import global_template
+
+    t = global_template(ppd)
+    la, lo = np.meshgrid(t["lat"].values, t["lon"].values, indexing="ij")
+    return t.copy(data=la * 1000 + lo)  # each cell's value names its cell
+
+
+def test_select_box_is_order_and_convention_free():
+    from workbench.geo import select_box
+
+    g = _lonlat_grid()
+    a = select_box(g, lat=(-60, 60), lon=(-90, 90))
+    assert a.sizes == {"lat": 120, "lon": 180} and a.equals(select_box(g, lat=(60, -60), lon=(-90, 90)))
+    south_up = select_box(g.isel(lat=slice(None, None, -1)), lat=(-60, 60), lon=(-90, 90))
+    assert south_up["lat"].values[0] < 0 and south_up.sortby("lat", ascending=False).equals(a)  # own row order
+    assert select_box(g, lon=(30, 0)).sizes["lon"] == 30  # written east to west: read as 0..30
+    assert select_box(g, lon=(-120, 120)).sizes["lon"] == 240  # wider than a hemisphere: west first
+    assert select_box(g, lon=(-180, 180)).equals(g)  # the whole circle, in the grid's order
+    assert select_box(g, lat=(10, 10.5)).sizes["lat"] == 1  # edges included: the cell centred at 10.5
+
+
+def test_select_box_crosses_the_seam_with_continuous_longitudes():
+    from workbench.geo import select_box, wrap_lon_180, wrap_lon_360
+
+    g = _lonlat_grid()
+    far = select_box(g, lat=(-10, 10), lon=(170, -170))
+    assert far["lon"].values.tolist() == [170.5 + k for k in range(20)]  # 170.5..189.5, west to east
+    want = far["lat"].values[:, None] * 1000 + wrap_lon_180(far["lon"].values)[None, :]
+    np.testing.assert_array_equal(far.values, want)  # the data moved with their longitudes
+    g360 = g.assign_coords(lon=wrap_lon_360(g["lon"].values)).sortby("lon")
+    near = select_box(g360, lon=(-10, 10))  # on a 0..360 grid, in the other convention, across 0
+    assert near["lon"].values.tolist() == [-9.5 + k for k in range(20)]
+    assert select_box(g360, lon=(350, 10)).equals(near)
+    sub = select_box(g360, lon=(20, 40))
+    assert sub["lon"].values.tolist() == [20.5 + k for k in range(20)]
+    ds = xr.Dataset({"v": g.expand_dims(band=[1, 2])})
+    assert select_box(ds, lon=(170, -170))["v"].dims == ("band", "lat", "lon")
+
+
+def test_select_box_bad_input_names_the_fix():
+    from workbench.errors import InputError
+    from workbench.geo import select_box
+
+    g = _lonlat_grid()
+    with pytest.raises(InputError, match=r"latitude out of range: found 95"):
+        select_box(g, lat=(0, 95))
+    with pytest.raises(InputError, match=r"longitude out of range"):
+        select_box(g, lon=(0, 400))
+    for bad in ((1, 2, 3), 5.0, (0, float("nan")), ("a", 3)):
+        with pytest.raises(InputError, match=r"must be a pair of numbers"):
+            select_box(g, lat=bad)
+    with pytest.raises(InputError, match=r"holds no cell of this grid \(lat -89.5…89.5, lon -179.5…179.5, 1° cells\)"):
+        select_box(g, lat=(10.6, 10.9))
+    with pytest.raises(InputError, match=r"needs 'lat' and 'lon' dimensions"):
+        select_box(g.rename(lat="y", lon="x"), lat=(0, 1))

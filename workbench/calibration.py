@@ -913,27 +913,16 @@ def local_geometry(elevation: xr.DataArray, phase: float, sun_azimuth: float = 9
             "g": float(phase)}
 
 
-def _oriented(region: dict, ds: xr.Dataset) -> dict:
-    """``region``'s slices with their bounds in each coordinate's own order, so that ``slice(40, 10)``
-    selects 10–40° on a south-up grid too. A longitude slice whose start lies east of its stop is read
-    as written in the other order when that spans more than 180° (``slice(30, 0)`` is 0–30°), and as
-    crossing the ±180° seam otherwise (``slice(170, -170)``: not turned into its 340° complement)."""
-    out = {}
-    for d, sl in region.items():
-        if isinstance(sl, slice) and sl.start is not None and sl.stop is not None and d in ds.coords \
-                and ds.sizes.get(d, 0) > 1:
-            c = ds[d].values
-            asc = c[-1] > c[0]
-            if d == "lon":
-                lo, hi = sl.start, sl.stop
-                if lo > hi and (hi - lo) % 360.0 > 180.0:  # written east to west, not across the seam
-                    lo, hi = hi, lo
-                sl = slice(lo, hi) if asc else slice(hi, lo)
-            else:
-                lo, hi = sorted((sl.start, sl.stop))
-                sl = slice(lo, hi) if asc else slice(hi, lo)
-        out[d] = sl
-    return out
+def _select_region(region: dict, ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` cut to ``region``: its ``lat``/``lon`` slices through :func:`workbench.geo.select_box` (bounds in
+    either order, either longitude convention, across the ±180° seam: ``slice(40, 10)`` selects 10–40° on a
+    south-up grid too, and ``slice(30, 0)`` is 0–30°), any other dimension through ``sel``."""
+    from .geo import select_box
+
+    box = {d: (sl.start, sl.stop) for d, sl in region.items()
+           if d in ("lat", "lon") and isinstance(sl, slice) and sl.start is not None and sl.stop is not None}
+    rest = {d: v for d, v in region.items() if d not in box}
+    return select_box(ds, **box).sel(rest) if box else ds.sel(rest)
 
 
 def phase_angle_experiment(moon: xr.Dataset, phases=(15.0, 30.0, 45.0, 60.0, 75.0),
@@ -963,10 +952,9 @@ def phase_angle_experiment(moon: xr.Dataset, phases=(15.0, 30.0, 45.0, 60.0, 75.
     from .synth import observe
 
     region = region or {"lat": slice(40.0, 10.0), "lon": slice(0.0, 30.0)}
-    sub = moon.sel(_oriented(region, moon))
+    sub = _select_region(region, moon)
     if sub.sizes.get("lat", 0) < 4 or sub.sizes.get("lon", 0) < 4:
-        raise InputError(f"region {region} selects fewer than 4x4 pixels of the moon; enlarge it (a region "
-                         "across the ±180° seam is not supported: choose one on either side)")
+        raise InputError(f"region {region} selects fewer than 4x4 pixels of the moon; enlarge it")
     obs, geoms = [], []
     for k, p in enumerate(phases):
         geo = local_geometry(sub["elevation"], p)

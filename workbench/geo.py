@@ -309,3 +309,92 @@ def destination_point(lat, lon, bearing_deg, distance, radius: float = MOON_RADI
     p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(th))
     l2 = l1 + np.arctan2(np.sin(th) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
     return np.rad2deg(p2), wrap_lon_180(np.rad2deg(l2))
+
+
+def _box_lon_order(lon: np.ndarray, west: float, east: float) -> np.ndarray:
+    """Indices of the longitudes inside the box from ``west`` eastwards to ``east``, west to east."""
+    span = (east - west) % 360.0 or (360.0 if east != west else 0.0)
+    off = (lon - west) % 360.0
+    inside = np.flatnonzero(off <= span + 1e-9)
+    return inside[np.argsort(off[inside], kind="stable")]
+
+
+def select_box(obj: xr.DataArray | xr.Dataset, lat: tuple[float, float] | None = None,
+               lon: tuple[float, float] | None = None) -> xr.DataArray | xr.Dataset:
+    """The cells of a ``(lat, lon)`` grid inside a latitude-longitude box, whatever the grid's conventions.
+
+    ``obj.sel(lat=slice(a, b))`` depends on the grid's row order (``slice(-60, 60)`` on a grid stored
+    north to south selects nothing) and ``sel(lon=slice(170, -170))`` cannot cross the ±180° seam. Here the
+    latitude bounds may come in either order, the longitudes in either convention (−180…180 or 0…360,
+    whatever the grid uses), and a box may cross the seam.
+
+    Parameters
+    ----------
+    obj
+        Anything with ``lat`` and ``lon`` dimensions (degrees); other dimensions are kept.
+    lat
+        ``(a, b)``: the latitudes between a and b, edges included, in either order; ``None`` keeps all.
+    lon
+        ``(west, east)``: the box runs eastwards from ``west`` to ``east`` (``(170, -170)`` is the 20° across
+        ±180°). Written the other way round, with an eastward span over 180° (``(30, 0)``), it is read as
+        ``(0, 30)``: a box wider than a hemisphere is given west first (``(-120, 120)``). ``None`` keeps all.
+
+    Returns
+    -------
+    xarray.DataArray or xarray.Dataset
+        The cells inside, rows and columns in the grid's own order; a box across the grid's longitude seam
+        comes west to east with its longitudes made continuous (0…360 for a box across ±180°, so that maps
+        and ``sel`` work on it; −180…180 for one across 0° on a 0…360 grid).
+
+    Raises
+    ------
+    InputError
+        No ``lat``/``lon`` dimension, bounds outside [−90, 90] / [−360, 360] or not a pair of numbers, or a box
+        that holds no cell of the grid (the message gives the grid's extent).
+
+    Examples
+    --------
+    >>> g = global_template(1)
+    >>> box = select_box(g, lat=(-60, 60), lon=(170, -170))  # either order; across the seam
+    >>> box.sizes["lat"], box.sizes["lon"], float(box["lon"][0]), float(box["lon"][-1])
+    (120, 20, 170.5, 189.5)
+    """
+    if "lat" not in obj.dims or "lon" not in obj.dims:
+        raise InputError(f"select_box needs 'lat' and 'lon' dimensions (degrees); got {tuple(obj.dims)}: polar "
+                         "(y, x) grids are cut with .sel(x=slice(...), y=slice(...)) in metres")
+    for name, pair in (("lat", lat), ("lon", lon)):
+        if pair is not None and (np.ndim(pair) != 1 or len(pair) != 2 or not all(
+                isinstance(v, numbers.Real) and np.isfinite(v) for v in pair)):
+            raise InputError(f"{name} must be a pair of numbers (a, b) in degrees, got {pair!r}")
+    out = obj
+    if lat is not None:
+        check_latlon(lat, 0.0)
+        lo, hi = sorted(map(float, lat))
+        la = obj["lat"].values
+        out = out.isel(lat=np.flatnonzero((la >= lo - 1e-9) & (la <= hi + 1e-9)))
+    if lon is not None:
+        check_latlon(0.0, lon)
+        west, east = (float(v) for v in lon)
+        if west > east and (east - west) % 360.0 > 180.0:  # written east to west, not across the seam
+            west, east = east, west
+        lo_ = obj["lon"].values
+        idx = _box_lon_order(lo_, west, east)
+        if idx.size and np.any(np.diff(idx) < 0):  # across the grid's seam: west to east, continuous values
+            vals = lo_[idx]
+            for wrap in (wrap_lon_360, wrap_lon_180):
+                if np.all(np.diff(wrap(vals)) > 0):
+                    vals = wrap(vals)
+                    break
+            else:
+                vals = west + (vals - west) % 360.0
+            out = out.isel(lon=idx).assign_coords(lon=("lon", vals, obj["lon"].attrs))
+        else:
+            out = out.isel(lon=np.sort(idx))
+    if out.sizes["lat"] == 0 or out.sizes["lon"] == 0:
+        la, lo_ = obj["lat"].values, obj["lon"].values
+        raise InputError(
+            f"the box lat={lat}, lon={lon} holds no cell of this grid (lat {la.min():g}…{la.max():g}, lon "
+            f"{lo_.min():g}…{lo_.max():g}, {abs(float(np.median(np.diff(lo_)))) if lo_.size > 1 else 0:g}° cells); "
+            "widen the box or check that it lies on the grid"
+        )
+    return out
