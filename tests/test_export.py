@@ -107,7 +107,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(rasterio, "open", boom)  # fails after the raster was written to the temporary
+    monkeypatch.setattr(rasterio, "open", boom)  # fails as the raster is opened (test_session30_mutants fails later)
     with pytest.raises(OSError, match="disk full"):
         to_geotiff(_feo(), out)
     assert out.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["f.tif"]

@@ -35,8 +35,9 @@ _REGULAR_RTOL = 1e-3
 
 
 def grid_crs(da: xr.DataArray) -> str:
-    """The CRS of a map: IAU_2015:30100 for a ``(lat, lon)`` grid, else what ``attrs["crs"]`` or the
-    ``spatial_ref`` coordinate says (a ``(y, x)`` grid without either cannot be placed on the Moon)."""
+    """The CRS of a map: for a ``(lat, lon)`` grid its ``attrs["crs"]``, IAU_2015:30100 when it has none; else what
+    ``attrs["crs"]`` or the ``spatial_ref`` coordinate says as text (a ``(y, x)`` grid without either cannot be
+    placed on the Moon)."""
     if {"lat", "lon"} <= set(da.dims):
         return str(da.attrs.get("crs") or CRS_GEOGRAPHIC)
     from .maps import _crs_sources

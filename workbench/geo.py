@@ -342,9 +342,10 @@ def select_box(obj: xr.DataArray | xr.Dataset, lat: tuple[float, float] | None =
     Returns
     -------
     xarray.DataArray or xarray.Dataset
-        The cells inside, rows and columns in the grid's own order; a box across the grid's longitude seam
-        comes west to east with its longitudes made continuous (0…360 for a box across ±180°, so that maps
-        and ``sel`` work on it; −180…180 for one across 0° on a 0…360 grid).
+        The cells inside, rows and columns in the grid's own order (columns of a grid stored east to west come
+        west to east); a box across the grid's longitude seam comes west to east with its longitudes made
+        continuous (0…360 for a box across ±180°, so that maps and ``sel`` work on it; −180…180 for one across 0°
+        on a 0…360 grid).
 
     Raises
     ------
