@@ -28,7 +28,7 @@ from .errors import InputError
 from .geo import CRS_GEOGRAPHIC
 from .io import atomic_path
 
-__all__ = ["to_geotiff", "grid_crs"]
+__all__ = ["to_geotiff", "grid_crs", "map_variables"]
 
 #: The relative spread of grid steps accepted as "regular" (a GeoTIFF has one pixel size per axis).
 _REGULAR_RTOL = 1e-3
@@ -63,7 +63,7 @@ def _grid_dims(da: xr.DataArray) -> tuple[str, str]:
                      f"or (y, x){hint}")
 
 
-def _step(values: np.ndarray, dim: str) -> float:
+def _check_regular(values: np.ndarray, dim: str) -> None:
     if values.size < 2:
         raise InputError(f"the map has {values.size} value(s) along {dim!r}; a GeoTIFF needs at least 2 to know "
                          "its pixel size")
@@ -71,7 +71,11 @@ def _step(values: np.ndarray, dim: str) -> float:
     if not np.allclose(d, d[0], rtol=_REGULAR_RTOL, atol=0.0) or d[0] == 0:
         raise InputError(f"{dim!r} is not evenly spaced (steps {d.min():.6g}..{d.max():.6g}); a GeoTIFF has one "
                          f"pixel size per axis: interpolate onto a regular grid first (da.interp({dim}=...))")
-    return float(d[0])
+
+
+def map_variables(ds: xr.Dataset) -> list[str]:
+    """The variables of ``ds`` that :func:`to_geotiff` writes by default: every numeric (or boolean) 2-D one."""
+    return [str(k) for k, v in ds.data_vars.items() if v.ndim == 2 and v.dtype.kind in "biuf"]
 
 
 def _bands(obj: xr.DataArray | xr.Dataset, variables: Sequence[str] | None) -> list[xr.DataArray]:
@@ -80,7 +84,7 @@ def _bands(obj: xr.DataArray | xr.Dataset, variables: Sequence[str] | None) -> l
             raise InputError("variables= selects variables of a Dataset; a DataArray is written as one band")
         return [obj]
     if variables is None:
-        names = [k for k, v in obj.data_vars.items() if v.ndim == 2 and v.dtype.kind in "biuf"]
+        names = map_variables(obj)
         if not names:
             have = ", ".join(map(str, obj.data_vars)) or "none"
             raise InputError(f"the Dataset has no numeric 2-D variable to write (its variables: {have}); select "
@@ -159,8 +163,8 @@ def to_geotiff(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike,
         if (by, bx) != (ydim, xdim) or not (np.array_equal(b[by].values, ys) and np.array_equal(b[bx].values, xs)):
             raise InputError(f"{b.name!r} is not on the grid of {first.name!r}; a GeoTIFF's bands share one grid: "
                              "write them to separate files or interpolate one onto the other (da.interp_like)")
-    _step(ys, ydim)
-    _step(xs, xdim)
+    _check_regular(ys, ydim)
+    _check_regular(xs, xdim)
     stacked = []
     for b in bands:
         v = b.transpose(ydim, xdim).astype(np.float32)

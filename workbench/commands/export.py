@@ -25,7 +25,7 @@ def run(args) -> int:
     import xarray as xr
 
     from ..errors import InputError
-    from ..export import to_geotiff
+    from ..export import map_variables, to_geotiff
     from ..io import one_line
 
     src = Path(args.input)
@@ -44,6 +44,6 @@ def run(args) -> int:
                          "store 'workbench invert map' wrote, or a file xarray.open_dataset reads") from e
     with ds:
         out = to_geotiff(ds, args.out, variables=args.var)
-        names = args.var or [k for k, v in ds.data_vars.items() if v.ndim == 2 and v.dtype.kind in "biuf"]
+        names = args.var or map_variables(ds)
     print(f"wrote {out}: {len(names)} band(s) ({', '.join(names)})")
     return 0
