@@ -74,7 +74,7 @@ def test_dataset_bands_polar_crs_and_selection(tmp_path):
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda f: f.expand_dims(band=[750.0, 950.0]), r"dims \('band', 'lat', 'lon'\).*da\.isel\(band=0\)"),
+    (lambda f: f.expand_dims(time=[1, 2]), r"dims \('time', 'lat', 'lon'\).*da\.isel\(time=0\)"),
     (lambda f: f.isel(lon=[0, 1, 2, 5, 6]), "'lon' is not evenly spaced"),
     (lambda f: f.isel(lat=[0]), "1 value\\(s\\) along 'lat'"),
     (lambda f: f.where(f["lat"] < 80, np.inf), "infinite value"),

@@ -495,6 +495,21 @@ def _earth_geotiff_cli(tmp: Path) -> None:
          "--sun-azimuth", "90", "--sun-elevation", "20", "--out", str(tmp / "out.npy"), "--method", "upsample"])
 
 
+def _tif_map_cli(tmp: Path, crs: str | None = "IAU_2015:30100", names=tuple(f"R{w:g}" for w in CLEMENTINE_NM),
+                 n_bands: int = 5, extra: tuple[str, ...] | list[str] = ()) -> None:
+    """``workbench invert map --input`` a 5-band GeoTIFF written by rasterio alone, as another tool would."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    p = tmp / "refl.tif"
+    with rasterio.open(p, "w", driver="GTiff", width=8, height=6, count=n_bands, dtype="float32", crs=crs,
+                       transform=from_origin(10, 20, 1, 1)) as dst:
+        dst.write(np.full((n_bands, 6, 8), 0.12, "float32"))
+        for i, name in enumerate(names[:n_bands], start=1):
+            dst.set_band_description(i, name)
+    cli(["invert", "map", "--input", str(p), "--out", str(tmp / "m.zarr"), *extra])
+
+
 def _two_cube_zarr(tmp: Path) -> Path:
     c = cube()
     xr.Dataset({"reflectance": c, "reflectance_raw": c}).to_zarr(tmp / "two.zarr")
@@ -891,9 +906,29 @@ CASES: list[Case] = [
     Case("CLI usage", "`workbench topo reconstruct --method upsample --precision float32` (CLI)",
          lambda t: _topo_cli(t, extra=["--precision", "float32"]), CliError,
          r"--precision sets the network's arithmetic", code=2),
-    Case("CLI usage", "`workbench export` a reflectance cube (lat, lon, band) to a GeoTIFF",
-         lambda t: wb.export.to_geotiff(cube(), t / "c.tif"), wb.errors.InputError,
-         r"dims \('band', 'lat', 'lon'\).*da\.isel\(band=0\)"),
+    Case("CLI usage", "`workbench export` a map with a time dim left (time, lat, lon) to a GeoTIFF",
+         lambda t: wb.export.to_geotiff(cube().isel(band=0).expand_dims(time=[1, 2]), t / "c.tif"),
+         wb.errors.InputError, r"dims \('time', 'lat', 'lon'\).*da\.isel\(time=0\)"),
+    Case("wrong band count", "`workbench export` of a (band, lat, lon) cube without band names",
+         lambda t: wb.export.to_geotiff(cube().drop_vars(["band", "wavelength"]), t / "c.tif"),
+         wb.errors.InputError, r"'band' dim without band names.*assign_coords\(band="),
+    Case("missing CRS", "`workbench invert map --input` a GeoTIFF labelled with the Earth's EPSG:4326 (CLI)",
+         lambda t: _tif_map_cli(t, crs="EPSG:4326"), CliError,
+         r"radius 6378.1 km, the Earth's, not the Moon's 1737.4 km.*--crs", code=2),
+    Case("missing CRS", "`workbench invert map --input` a GeoTIFF with no CRS (CLI)",
+         lambda t: _tif_map_cli(t, crs=None), CliError, r"has no CRS.*--crs.*IAU_2015:30100", code=2),
+    Case("wrong band count", "`workbench invert map --input` a GeoTIFF whose bands have no names (CLI)",
+         lambda t: _tif_map_cli(t, names=()), CliError,
+         r"5 bands are not all named.*--bands.*R415,R750,R900,R950,R1000", code=2),
+    Case("wrong band count", "`workbench invert map --input REFL.tif --bands` naming 2 of its 5 bands (CLI)",
+         lambda t: _tif_map_cli(t, names=(), extra=["--bands", "R415,R750"]), CliError,
+         r"has 5 band\(s\) but bands= \(--bands\) names 2", code=2),
+    Case("wrong band count", "`workbench invert map --input` a one-band GeoTIFF (a map, not a cube) (CLI)",
+         lambda t: _tif_map_cli(t, n_bands=1), CliError, r"one band: a map, not a reflectance cube", code=2),
+    Case("CLI usage", "`workbench invert map --input REFL.zarr --bands ...`: GeoTIFF options on zarr (CLI)",
+         lambda t: cli(["invert", "map", "--input", str(_two_cube_zarr(t)), "--bands", "R415",
+                        "--out", str(t / "m.zarr")]), CliError,
+         r"--bands/--crs describe a GeoTIFF's bands and CRS; two.zarr is read as zarr", code=2),
     Case("missing CRS", "`workbench export` of a (y, x) map with no CRS",
          lambda t: wb.export.to_geotiff(cube(dims=("y", "x")).isel(band=0).drop_attrs(), t / "c.tif"),
          wb.errors.InputError, r"carries no CRS.*IAU_2015:30135"),

@@ -17,7 +17,7 @@ from . import config, errors, geo, report  # noqa: E402  (cheap modules)
 from .catalog import fetch, list_datasets, open_dataset, open_table  # noqa: E402
 
 _LAZY = {"synth", "samples", "maps", "photometry", "calibration", "inversion", "topography", "analysis",
-         "widgets", "catalog", "io", "bench", "export"}
+         "widgets", "catalog", "io", "bench", "export", "rasters"}
 
 __all__ = ["config", "errors", "geo", "report", "fetch", "list_datasets", "open_dataset", "open_table",
            *sorted(_LAZY)]

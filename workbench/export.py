@@ -81,14 +81,16 @@ def map_variables(ds: xr.Dataset) -> list[str]:
 def _bands(obj: xr.DataArray | xr.Dataset, variables: Sequence[str] | None) -> list[xr.DataArray]:
     if isinstance(obj, xr.DataArray):
         if variables is not None:
-            raise InputError("variables= selects variables of a Dataset; a DataArray is written as one band")
-        return [obj]
+            raise InputError("variables= selects variables of a Dataset; a DataArray is written as one band "
+                             "(or one per label of its 'band' dim)")
+        return _spectral_bands(obj)
     if variables is None:
         names = map_variables(obj)
         if not names:
             have = ", ".join(map(str, obj.data_vars)) or "none"
-            raise InputError(f"the Dataset has no numeric 2-D variable to write (its variables: {have}); select "
-                             "2-D maps first (e.g. ds.isel(band=0)) or pass variables=[...]")
+            raise InputError(f"the Dataset has no numeric 2-D variable to write (its variables: {have}); name the "
+                             "ones to write with variables=[...] (--var; a (band, lat, lon) cube becomes one band "
+                             "per label) or select 2-D maps first (e.g. ds.isel(band=0))")
     else:
         names = list(variables)
         missing = [n for n in names if n not in obj.data_vars]
@@ -104,7 +106,23 @@ def _bands(obj: xr.DataArray | xr.Dataset, variables: Sequence[str] | None) -> l
             v = v.rename(n)
         if "crs" not in v.attrs and "crs" in obj.attrs:
             v = v.assign_attrs(crs=obj.attrs["crs"])
-        out.append(v)
+        out.extend(_spectral_bands(v))
+    return out
+
+
+def _spectral_bands(v: xr.DataArray) -> list[xr.DataArray]:
+    """A map as itself; a ``(band, ...)`` cube (e.g. reflectance) as one map per band, named for its band and
+    keeping its ``wavelength``/``fwhm`` (nm) as attributes, which :func:`to_geotiff` stores per band."""
+    if "band" not in v.dims:
+        return [v]
+    if "band" not in v.coords:
+        raise InputError(f"{v.name or 'the cube'} has a 'band' dim without band names; label it first, e.g. "
+                         "da.assign_coords(band=['R415', 'R750', ...])")
+    out = []
+    for i in range(v.sizes["band"]):
+        b = v.isel(band=i)
+        extra = {f"{c}_nm": float(b[c]) for c in ("wavelength", "fwhm") if c in b.coords and b[c].ndim == 0}
+        out.append(b.drop_vars("band").rename(str(v["band"].values[i])).assign_attrs(extra))
     return out
 
 
@@ -176,7 +194,7 @@ def to_geotiff(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike,
     cube = xr.concat(stacked, dim="band").assign_coords(band=np.arange(1, len(stacked) + 1))
     cube = cube.sortby(ydim, ascending=False).sortby(xdim)  # north up, west to east
     cube = cube.drop_vars([c for c in cube.coords if c not in (ydim, xdim, "band")])
-    cube.attrs = {k: v for k, v in (obj.attrs if isinstance(obj, xr.Dataset) else first.attrs).items()
+    cube.attrs = {k: v for k, v in obj.attrs.items()
                   if isinstance(v, (str, int, float)) and k not in ("units", "long_name", "crs", "grid_mapping")
                   and not k.startswith("_")}
     cube = cube.rio.set_spatial_dims(x_dim=xdim, y_dim=ydim).rio.write_crs(crs).rio.write_nodata(np.nan)
@@ -191,7 +209,8 @@ def to_geotiff(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike,
         with rasterio.open(tmp, "r+") as dst:
             for i, b in enumerate(bands, start=1):
                 dst.set_band_description(i, str(b.name))
-                tags = {k: str(b.attrs[k]) for k in ("units", "long_name") if k in b.attrs}
+                tags = {k: str(b.attrs[k]) for k in ("units", "long_name", "wavelength_nm", "fwhm_nm")
+                        if k in b.attrs}
                 if tags:
                     dst.update_tags(i, **tags)
     return path

@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -651,6 +652,8 @@ def open_raster(path, what: str = "raster", **kwargs):
     """``rioxarray.open_rasterio(path)`` whose failures are one :class:`InputError` (damaged/not a raster)."""
     import rioxarray
 
+    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):  # rasterio would say "not recognized"
+        raise InputError(f"{what} file {path} does not exist")
     try:
         return rioxarray.open_rasterio(path, **kwargs)
     except FileNotFoundError:

@@ -17,7 +17,8 @@ def register(sub) -> None:
     p.add_argument("input", metavar="INPUT", help="a zarr store (folder, e.g. from 'workbench invert map') or .nc")
     p.add_argument("--out", required=True, metavar="OUT.tif", help="the GeoTIFF to write")
     p.add_argument("--var", action="append", default=None, metavar="NAME",
-                   help="a variable to write as a band (repeat for more; default: every numeric 2-D variable)")
+                   help="a variable to write as a band (repeat for more; default: every numeric 2-D variable); a "
+                        "(band, lat, lon) cube such as reflectance becomes one band per label")
     p.set_defaults(func=run)
 
 
@@ -25,7 +26,7 @@ def run(args) -> int:
     import xarray as xr
 
     from ..errors import InputError
-    from ..export import map_variables, to_geotiff
+    from ..export import to_geotiff
     from ..io import one_line
 
     src = Path(args.input)
@@ -44,6 +45,9 @@ def run(args) -> int:
                          "store 'workbench invert map' wrote, or a file xarray.open_dataset reads") from e
     with ds:
         out = to_geotiff(ds, args.out, variables=args.var)
-        names = args.var or map_variables(ds)
+    import rasterio
+
+    with rasterio.open(out) as dst:  # a cube variable (reflectance) is one band per label
+        names = [str(d) for d in dst.descriptions]
     print(f"wrote {out}: {len(names)} band(s) ({', '.join(names)})")
     return 0

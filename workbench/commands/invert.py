@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..config import PRECISIONS
 
 
@@ -28,10 +30,16 @@ def register(sub) -> None:
     m = isub.add_parser("map", help="global oxide map of the synthetic Moon (or a reflectance zarr) to zarr")
     m.add_argument("--out", required=True, metavar="OUT.zarr")
     m.add_argument("--ppd", type=int, default=4, help="pixels per degree of the synthetic Moon")
-    m.add_argument("--input", default=None, metavar="REFL.zarr",
-                   help="reflectance cube (band, lat, lon) in zarr; default: the synthetic Moon")
+    m.add_argument("--input", default=None, metavar="REFL.zarr|REFL.tif",
+                   help="reflectance cube (band, lat, lon) in zarr, or a multiband GeoTIFF in lunar "
+                        "latitude/longitude; default: the synthetic Moon")
     m.add_argument("--variable", default=None, metavar="NAME",
                    help="reflectance variable in REFL.zarr (default: the one variable with a 'band' dim)")
+    m.add_argument("--bands", default=None, type=_names, metavar="B1,B2,...",
+                   help="names of REFL.tif's bands in the file's order, when the file does not name them "
+                        "(e.g. R415,R750,R900,R950,R1000 for Clementine UVVIS)")
+    m.add_argument("--crs", default=None, metavar="CRS",
+                   help="REFL.tif's CRS when it has none or a wrong (non-lunar) one, e.g. IAU_2015:30100")
     m.add_argument("--weights", default=None,
                    help="weights .pt (default: the committed weights of the cube's 'instrument' attribute, else "
                         "those whose bands match it; for the synthetic Moon: inversion_clementine_uvvis)")
@@ -46,6 +54,15 @@ def register(sub) -> None:
                         "computes it natively, about 1.7-2.0x faster on the 2-core benchmark machine "
                         "(speedup_vs_float32 in the benchmark); float32 for bit-for-bit reference runs)")
     m.set_defaults(func=_map, out_kind="folder")
+
+
+def _names(text: str) -> list[str]:
+    """``--bands R415,R750`` -> ``["R415", "R750"]`` (spaces around names ignored)."""
+    names = [t.strip() for t in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty band name; give names separated by commas, "
+                                         "e.g. R415,R750,R900,R950,R1000")
+    return names
 
 
 def _stations(args) -> int:

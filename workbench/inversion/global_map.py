@@ -626,13 +626,25 @@ def _write_store(ds: xr.Dataset, blocks: _Blocks, model: OxideInverter, out: Pat
 COMMITTED_INSTRUMENTS = ("clementine_uvvis", "kaguya_mi")
 
 
-def open_reflectance(path: str | Path, variable: str | None = None) -> xr.DataArray:
+#: File name endings read as GeoTIFF by :func:`open_reflectance`.
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def open_reflectance(path: str | Path, variable: str | None = None, bands: list[str] | None = None,
+                     crs: str | None = None) -> xr.DataArray:
     """The ``(band, lat, lon)`` reflectance variable of a zarr store (``variable``, else the one with a
-    ``band`` dim); the store's ``instrument`` attribute is copied onto it when the variable has none."""
+    ``band`` dim; the store's ``instrument`` attribute is copied onto it when the variable has none), or of a
+    multiband GeoTIFF in a lunar geographic CRS (:func:`workbench.rasters.open_geotiff`; ``bands`` names its
+    bands in order when the file does not, ``crs`` replaces a missing or mislabelled CRS)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"input {path} does not exist; give a zarr store with a (band, lat, lon) reflectance "
-                         "variable (e.g. observe(make_moon(), 'kaguya_mi').to_zarr(PATH))")
+                         "variable (e.g. observe(make_moon(), 'kaguya_mi').to_zarr(PATH)) or a multiband GeoTIFF")
+    if path.suffix.lower() in GEOTIFF_SUFFIXES:
+        return _geotiff_reflectance(path, variable, bands, crs)
+    if bands is not None or crs is not None:
+        raise InputError(f"--bands/--crs describe a GeoTIFF's bands and CRS; {path.name} is read as zarr, whose "
+                         "cube carries its own band coordinate (drop --bands/--crs, or give a .tif)")
     try:
         ds = xr.open_zarr(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is one message naming the file
@@ -649,6 +661,22 @@ def open_reflectance(path: str | Path, variable: str | None = None) -> xr.DataAr
     refl = ds[variable]
     if "instrument" not in refl.attrs and "instrument" in ds.attrs:
         refl = refl.assign_attrs(instrument=ds.attrs["instrument"])
+    return refl
+
+
+def _geotiff_reflectance(path: Path, variable: str | None, bands: list[str] | None,
+                         crs: str | None) -> xr.DataArray:
+    from ..rasters import open_geotiff
+
+    if variable is not None:
+        raise InputError(f"--variable names a variable of a zarr store; {path.name} is a GeoTIFF whose bands "
+                         "are the cube (name them with --bands if the file does not)")
+    refl = open_geotiff(path, bands=bands, crs=crs)
+    if refl.dims != ("band", "lat", "lon"):
+        what = ("one band: a map, not a reflectance cube" if "band" not in refl.dims else
+                f"dims {refl.dims}, a projected grid ({refl.attrs['crs']})")
+        raise InputError(f"{path.name} has {what}; 'invert map' needs a multiband (band, lat, lon) GeoTIFF in "
+                         "lunar latitude/longitude (reproject with: gdalwarp -t_srs IAU_2015:30100 IN.tif OUT.tif)")
     return refl
 
 
@@ -685,13 +713,17 @@ def invert_global_cli(args) -> None:
     from .model import load_pretrained
 
     if args.input:
-        refl = open_reflectance(args.input, getattr(args, "variable", None))
+        refl = open_reflectance(args.input, getattr(args, "variable", None), getattr(args, "bands", None),
+                                getattr(args, "crs", None))
         model = OxideInverter.load(args.weights) if args.weights else weights_for(refl)
         if _band_names(refl) != sorted(model.bands):
             which = args.weights or f"committed for instrument {refl.attrs.get('instrument')!r}"
             raise InputError(f"the weights ({which}) expect bands {model.bands}, {args.input} has "
                              f"{_band_names(refl)}; pass --weights trained for these bands")
     else:
+        if getattr(args, "bands", None) is not None or getattr(args, "crs", None) is not None:
+            raise InputError("--bands/--crs describe a GeoTIFF given with --input; without --input the map is of "
+                             "the synthetic Moon (drop them, or add --input REFL.tif)")
         from ..synth import make_moon, observe
         from .experiment import model_instrument
 

@@ -1,0 +1,209 @@
+"""Reading a user's GeoTIFF onto the workbench's grids (workbench.rasters.open_geotiff), reflectance cubes out to
+GeoTIFF and back, and ``workbench invert map --input REFL.tif``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from rasterio.transform import from_origin
+
+from workbench.cli import main
+from workbench.errors import InputError
+from workbench.export import to_geotiff
+from workbench.geo import global_grid
+from workbench.inversion import global_map
+from workbench.inversion.model import OxideInverter
+from workbench.rasters import open_geotiff
+
+BANDS = ["R415", "R750", "R950"]
+WL = [415.0, 750.0, 950.0]
+
+
+def _cube(ppd: float = 1.0, seed: int = 0) -> xr.DataArray:
+    lat, lon = global_grid(ppd)
+    rng = np.random.default_rng(seed)
+    data = rng.uniform(0.05, 0.3, (3, lat.size, lon.size)).astype(np.float32)
+    data[1, 4, 6] = np.nan
+    return xr.DataArray(data, dims=("band", "lat", "lon"), name="reflectance",
+                        coords={"band": BANDS, "wavelength": ("band", WL), "fwhm": ("band", [40.0, 10.0, 30.0]),
+                                "lat": lat, "lon": lon},
+                        attrs={"units": "1", "long_name": "test reflectance", "instrument": "tri_band"})
+
+
+def _write(path, data, crs="IAU_2015:30100", transform=None, descriptions=(), **profile):
+    """A GeoTIFF written with rasterio alone (no workbench code), as another tool would."""
+    data = np.asarray(data)
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype, crs=crs, transform=transform or from_origin(0, 90, 90, 60),
+                       **profile) as dst:
+        dst.write(data)
+        for i, d in enumerate(descriptions, start=1):
+            dst.set_band_description(i, d)
+    return path
+
+
+def test_a_reflectance_cube_round_trips_with_bands_wavelengths_and_units(tmp_path):
+    cube = _cube()
+    path = to_geotiff(cube, tmp_path / "refl.tif")
+    with rasterio.open(path) as src:
+        assert src.count == 3 and src.descriptions == tuple(BANDS)
+        assert src.tags(3)["wavelength_nm"] == "950.0" and src.tags(1)["fwhm_nm"] == "40.0"
+        assert src.tags()["instrument"] == "tri_band" and "wavelength_nm" not in src.tags()
+    back = open_geotiff(path)
+    assert back.dims == ("band", "lat", "lon") and back.chunks is not None  # lazy, through dask
+    assert list(back["band"].values) == BANDS
+    np.testing.assert_array_equal(back["wavelength"].values, WL)
+    np.testing.assert_array_equal(back["fwhm"].values, [40.0, 10.0, 30.0])
+    np.testing.assert_array_equal(back.values, cube.values)  # NaN at the same place
+    np.testing.assert_array_equal(back["lat"].values, cube["lat"].values)
+    np.testing.assert_array_equal(back["lon"].values, cube["lon"].values)
+    assert back.attrs["units"] == "1" and back.attrs["long_name"] == "test reflectance"
+    assert back.attrs["instrument"] == "tri_band" and back.attrs["crs"] == "IAU_2015:30100"
+    assert back["lat"].attrs["units"] == "degrees_north"
+
+
+def test_hand_built_file_known_grid_0_360_wrapped_scale_offset_and_nodata(tmp_path):
+    # 3 rows x 4 columns of 60 x 90 degrees from (0 E, 90 N): centres lat 60, 0, -60 and lon 45, 135, 225, 315
+    raw = np.arange(12, dtype="int16").reshape(1, 3, 4)
+    raw[0, 2, 3] = -1  # nodata
+    p = _write(tmp_path / "g.tif", raw, nodata=-1, descriptions=["depth"])
+    with rasterio.open(p, "r+") as dst:
+        dst.scales, dst.offsets = (0.5,), (1.0,)
+    da = open_geotiff(p)
+    assert da.dims == ("lat", "lon") and da.name == "depth"
+    np.testing.assert_array_equal(da["lat"].values, [60.0, 0.0, -60.0])
+    np.testing.assert_array_equal(da["lon"].values, [-135.0, -45.0, 45.0, 135.0])  # 225, 315 E -> -135, -45
+    want = raw[0].astype(float) * 0.5 + 1.0
+    want[2, 3] = np.nan
+    want = want[:, [2, 3, 0, 1]]  # the columns of 225 and 315 E first
+    np.testing.assert_array_equal(da.values, want)
+
+
+def test_unnamed_bands_need_names_and_bad_names_are_refused(tmp_path):
+    p = _write(tmp_path / "u.tif", np.full((3, 3, 4), 0.1, "float32"))
+    with pytest.raises(InputError, match=r"3 bands are not all named.*bands= \(--bands\)"):
+        open_geotiff(p)
+    assert list(open_geotiff(p, bands=BANDS)["band"].values) == BANDS
+    with pytest.raises(InputError, match=r"has 3 band\(s\) but bands= \(--bands\) names 2"):
+        open_geotiff(p, bands=BANDS[:2])
+    with pytest.raises(InputError, match=r"\['R415'\] used more than once"):
+        open_geotiff(p, bands=["R415", "R415", "R950"])
+
+
+def test_crs_missing_earth_or_not_degrees_is_one_clear_error(tmp_path):
+    data = np.full((1, 3, 4), 0.1, "float32")
+    earth = _write(tmp_path / "earth.tif", data, crs="EPSG:4326")
+    with pytest.raises(InputError, match=r"radius 6378.1 km, the Earth's, not the Moon's 1737.4 km.*IAU_2015:30100"):
+        open_geotiff(earth)
+    assert open_geotiff(earth, crs="IAU_2015:30100").attrs["crs"] == "IAU_2015:30100"
+    none = _write(tmp_path / "none.tif", data, crs=None)
+    with pytest.raises(InputError, match="has no CRS.*crs= "):
+        open_geotiff(none)
+    assert open_geotiff(none, crs="IAU_2015:30100").dims == ("lat", "lon")
+    with pytest.raises(InputError, match="not one PROJ knows"):
+        open_geotiff(none, crs="IAU_2015:99999999")
+    metres = _write(tmp_path / "m.tif", data, transform=from_origin(0, 5000, 1000, 1000))
+    with pytest.raises(InputError, match=r"latitudes reach 4500.*not in degrees"):
+        open_geotiff(metres)
+    with pytest.raises(InputError, match="does not exist"):
+        open_geotiff(tmp_path / "nope.tif")
+
+
+def test_a_polar_file_keeps_its_projected_grid(tmp_path):
+    p = _write(tmp_path / "south.tif", np.ones((1, 3, 4), "float32"), crs="IAU_2015:30135",
+               transform=from_origin(-3200, 2400, 1600, 1600), descriptions=["elevation"])
+    da = open_geotiff(p)
+    assert da.dims == ("y", "x") and da.attrs["crs"] == "IAU_2015:30135"
+    np.testing.assert_array_equal(da["x"].values, [-2400.0, -800.0, 800.0, 2400.0])
+    np.testing.assert_array_equal(da["y"].values, [1600.0, 0.0, -1600.0])
+    assert da["x"].attrs["units"] == "m"  # IAU's code recovered from the projection GeoTIFF keeps (above)
+    rotated = _write(tmp_path / "rot.tif", np.ones((1, 3, 4), "float32"),
+                     crs="+proj=stere +lat_0=-90 +lon_0=10 +R=1737400 +units=m",
+                     transform=from_origin(-3200, 2400, 1600, 1600))
+    assert open_geotiff(rotated).attrs["crs"].startswith("PROJCRS")  # like 30135 but turned 10 deg: not it
+
+
+def test_maps_of_different_units_come_back_as_a_dataset(tmp_path):
+    lat, lon = global_grid(1)
+    ds = xr.Dataset({"FeO": (("lat", "lon"), np.full((180, 360), 8.0, "float32"), {"units": "wt%"}),
+                     "mg_number": (("lat", "lon"), np.full((180, 360), 60.0, "float32"), {"units": "1"})},
+                    coords={"lat": lat, "lon": lon})
+    p = to_geotiff(ds, tmp_path / "maps.tif")
+    back = open_geotiff(p, as_dataset=True)
+    assert list(back.data_vars) == ["FeO", "mg_number"]
+    assert back["FeO"].attrs["units"] == "wt%" and back["mg_number"].attrs["units"] == "1"
+    assert float(back["mg_number"].mean()) == 60.0 and "units" not in back.attrs
+    assert "units" not in open_geotiff(p).attrs  # the bands disagree: no one unit for the cube
+
+
+def test_export_writes_a_cube_variable_one_band_per_label(tmp_path, capsys):
+    cube = _cube()
+    cube.to_dataset().to_zarr(tmp_path / "refl.zarr")
+    assert main(["export", str(tmp_path / "refl.zarr"), "--out", str(tmp_path / "none.tif")]) == 2
+    assert "--var; a (band, lat, lon) cube" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "refl.zarr"), "--var", "reflectance", "--out", str(tmp_path / "r.tif")]) == 0
+    assert "3 band(s) (R415, R750, R950)" in capsys.readouterr().out
+    np.testing.assert_array_equal(open_geotiff(tmp_path / "r.tif").values, cube.values)
+    with pytest.raises(InputError, match="'band' dim without band names"):
+        to_geotiff(cube.drop_vars(["band", "wavelength", "fwhm"]), tmp_path / "x.tif")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    m = OxideInverter(BANDS, WL, width=8, depth=1, stem=4, members=2)
+    m.mg_number_from = "head"  # untrained: its 'oxides' are no compositions
+    path = tmp_path_factory.mktemp("w") / "tiny.pt"
+    m.save(path)
+    return path
+
+
+def test_invert_map_reads_a_geotiff_like_the_same_zarr_cube(tmp_path, tiny, capsys):
+    cube = _cube()
+    cube.to_dataset().to_zarr(tmp_path / "refl.zarr")
+    # the same cube as another tool writes it: 0...360 longitudes, no band names
+    east_first = cube.isel(lon=np.r_[180:360, 0:180]).values
+    _write(tmp_path / "plain.tif", east_first, transform=from_origin(0, 90, 1, 1), nodata=np.nan)
+    args = ["--weights", str(tiny), "--scheduler", "threads", "--chunk", "90", "--precision", "float32"]
+    assert main(["invert", "map", "--input", str(tmp_path / "refl.zarr"), "--out", str(tmp_path / "z.zarr"),
+                 *args]) == 0
+    assert main(["invert", "map", "--input", str(tmp_path / "plain.tif"), "--out", str(tmp_path / "t.zarr"),
+                 "--bands", ",".join(BANDS), *args]) == 0
+    z, t = xr.open_zarr(tmp_path / "z.zarr"), xr.open_zarr(tmp_path / "t.zarr")
+    np.testing.assert_array_equal(t["lon"].values, z["lon"].values)
+    for v in ("FeO", "FeO_std", "TiO2"):
+        np.testing.assert_array_equal(t[v].values, z[v].values)
+    assert np.isnan(t["FeO"].values[4, 6]) and np.isfinite(t["FeO"].values).sum() == 180 * 360 - 1
+    capsys.readouterr()
+    assert main(["invert", "map", "--input", str(tmp_path / "plain.tif"), "--out", str(tmp_path / "u.zarr"),
+                 *args]) == 2
+    assert "pass bands= (--bands)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--bands", "a,b"], "--bands/--crs describe a GeoTIFF's bands and CRS; refl.zarr is read as zarr"),
+    (["--crs", "IAU_2015:30100"], "refl.zarr is read as zarr"),
+])
+def test_geotiff_options_on_a_zarr_input_are_refused(tmp_path, extra, match):
+    _cube().to_dataset().to_zarr(tmp_path / "refl.zarr")
+    with pytest.raises(InputError, match=match):
+        global_map.open_reflectance(tmp_path / "refl.zarr", *([None, extra[1].split(",")] if extra[0] == "--bands"
+                                                              else [None, None, extra[1]]))
+
+
+def test_invert_map_refuses_a_geotiff_that_is_no_geographic_cube(tmp_path, capsys):
+    one = to_geotiff(_cube().isel(band=0), tmp_path / "one.tif")
+    with pytest.raises(InputError, match="one band: a map, not a reflectance cube.*gdalwarp"):
+        global_map.open_reflectance(one)
+    polar = _write(tmp_path / "polar.tif", np.ones((3, 3, 4), "float32"), crs="IAU_2015:30135",
+                   transform=from_origin(-3200, 2400, 1600, 1600), descriptions=BANDS)
+    with pytest.raises(InputError, match=r"a projected grid \(IAU_2015:30135\).*gdalwarp -t_srs IAU_2015:30100"):
+        global_map.open_reflectance(polar)
+    with pytest.raises(InputError, match="--variable names a variable of a zarr store"):
+        global_map.open_reflectance(one, "reflectance")
+    assert main(["invert", "map", "--out", str(tmp_path / "s.zarr"), "--bands", "R415"]) == 2
+    assert "without --input the map is of the synthetic Moon" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # argparse's own usage error
+        main(["invert", "map", "--out", str(tmp_path / "s.zarr"), "--input", str(one), "--bands", "a,,b"])
+    assert exit_.value.code == 2 and "empty band name" in capsys.readouterr().err

@@ -1,0 +1,200 @@
+"""Your own raster files onto the workbench's grids: :func:`open_geotiff`, the inverse of
+:func:`workbench.export.to_geotiff`.
+
+A GeoTIFF in a lunar geographic CRS (any IAU_2015 lunar code, or a WKT whose ellipsoid is the Moon's) becomes a
+``(lat, lon)`` map in degrees, longitudes -180...180 west to east (a 0...360 file is wrapped), rows in the
+file's order; a multiband file becomes a ``(band, lat, lon)`` cube whose ``band`` coordinate holds the band
+names (and ``wavelength``/``fwhm`` in nm where the file records them), the layout
+:meth:`workbench.inversion.model.OxideInverter.predict` and ``workbench invert map`` take. A projected lunar
+file (polar stereographic) becomes ``(y, x)`` in metres with its CRS in ``attrs["crs"]``. The file's nodata is
+NaN and its scale/offset are applied; data are read lazily with dask, in chunks.
+
+References
+----------
+Archinal, B. A. et al. (2018), Report of the IAU Working Group on Cartographic Coordinates and Rotational
+Elements: 2015, Celest. Mech. Dyn. Astr. 130, 22 (the lunar radius 1737.4 km of the IAU_2015 frames).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .errors import InputError
+
+__all__ = ["open_geotiff", "MOON_RADIUS_M"]
+
+#: The IAU mean lunar radius (m); a CRS whose ellipsoid differs from it by more than 1 % is not lunar.
+MOON_RADIUS_M = 1737400.0
+_CHUNK = 2048
+
+
+def _lunar_crs(crs_text: str, path: Path):
+    """The pyproj CRS of ``crs_text``; :class:`InputError` when it is unknown or not the Moon's."""
+    import pyproj
+
+    try:
+        crs = pyproj.CRS.from_user_input(crs_text)
+    except pyproj.exceptions.CRSError as exc:
+        raise InputError(f"{path.name}: CRS {crs_text!r} is not one PROJ knows ({exc}); pass crs= (--crs) with "
+                         "an IAU_2015 code, e.g. 'IAU_2015:30100' for lunar latitude/longitude") from None
+    a = crs.ellipsoid.semi_major_metre if crs.ellipsoid is not None else float("nan")
+    if not abs(a - MOON_RADIUS_M) <= 0.01 * MOON_RADIUS_M:
+        body = ", the Earth's" if abs(a - 6378137.0) < 1e4 else ""
+        raise InputError(f"{path.name}: its CRS ({crs.name}) is on a body of radius {a / 1e3:.1f} km{body}, not "
+                         f"the Moon's {MOON_RADIUS_M / 1e3:.1f} km; if the data are lunar and only the label is wrong, "
+                         "pass crs='IAU_2015:30100' (--crs) for latitude/longitude in degrees")
+    return crs
+
+
+def _crs_name(crs) -> str:
+    """The CRS's authority code, else the IAU_2015 code it matches (a GeoTIFF keeps a polar projection's
+    parameters but not IAU's code: accepted only when both map test points to the same place), else its WKT."""
+    import pyproj
+
+    auth = crs.to_authority()
+    if auth:
+        return ":".join(auth)
+    cand = crs.to_authority(auth_name="IAU_2015", min_confidence=25)
+    if cand:
+        code = ":".join(cand)
+        lon, lat = np.meshgrid([-170.0, -60.0, 0.0, 45.0, 135.0], [-89.0, -70.0, -30.0, 0.0, 30.0, 70.0, 89.0])
+        to_file = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
+        to_code = pyproj.Transformer.from_crs(crs.geodetic_crs, pyproj.CRS(code), always_xy=True)
+        a, b = np.asarray(to_file.transform(lon, lat)), np.asarray(to_code.transform(lon, lat))
+        if np.allclose(a, b, rtol=0.0, atol=1e-3, equal_nan=True):
+            return code
+    return crs.to_wkt()
+
+
+def _band_labels(path: Path, count: int, descriptions: Sequence[str | None],
+                 bands: Sequence[str] | None) -> list[str]:
+    if bands is not None:
+        labels = [str(b) for b in bands]
+        if len(labels) != count:
+            raise InputError(f"{path.name} has {count} band(s) but bands= (--bands) names {len(labels)} "
+                             f"({', '.join(labels)}); name each band of the file, in the file's order")
+    else:
+        if count > 1 and any(not d for d in descriptions):
+            raise InputError(f"{path.name}: its {count} bands are not all named (descriptions: {list(descriptions)}); "
+                             "pass bands= (--bands) with one name per band in the file's order, e.g. "
+                             "R415,R750,R900,R950,R1000 for Clementine UVVIS")
+        labels = [str(d) if d else path.stem for d in descriptions]
+    twice = sorted({b for b in labels if labels.count(b) > 1})
+    if twice:
+        raise InputError(f"{path.name}: band name(s) {twice} used more than once; give each band its own name "
+                         "(bands=, --bands)")
+    return labels
+
+
+def _band_numbers(tags: list[dict], key: str) -> np.ndarray | None:
+    """Per-band numbers recorded as GDAL band metadata ``key`` (all bands, or None)."""
+    try:
+        vals = [float(t[key]) for t in tags]
+    except (KeyError, ValueError):
+        return None
+    return np.asarray(vals)
+
+
+def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, crs: str | None = None,
+                 as_dataset: bool = False) -> xr.DataArray | xr.Dataset:
+    """Open a GeoTIFF of the Moon as a map (one band) or a ``(band, lat, lon)`` cube on the workbench's grid.
+
+    Parameters
+    ----------
+    path
+        A GeoTIFF (e.g. one written by :func:`workbench.export.to_geotiff`, or a reflectance mosaic).
+    bands
+        Names of the file's bands in order (e.g. ``["R415", "R750", "R900", "R950", "R1000"]``), for a file
+        whose bands carry no descriptions; they replace the file's own names.
+    crs
+        The CRS to use instead of the file's (for a file with none, or one mislabelled with an Earth CRS).
+    as_dataset
+        Return a Dataset with one variable per band, each with its own ``units``/``long_name`` (for a file of
+        different maps, such as ``workbench export``'s FeO, FeO_std, ... bands) instead of one array.
+
+    Returns
+    -------
+    xarray.DataArray or xarray.Dataset
+        Dask-backed. ``(lat, lon)`` or ``(band, lat, lon)`` for a geographic file (``lat``/``lon`` pixel
+        centres in degrees, longitudes -180...180 increasing), ``(y, x)`` or ``(band, y, x)`` in metres for a
+        projected one; ``attrs["crs"]`` the CRS, ``attrs["units"]`` the bands' common ``units`` metadata,
+        ``wavelength``/``fwhm`` band coordinates (nm) when every band records ``wavelength_nm``/``fwhm_nm``.
+        Nodata cells are NaN; the file's scale and offset are applied.
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, no CRS, a CRS that is not lunar, unnamed bands of a multiband file
+        without ``bands=``, a ``bands=`` list of the wrong length or with repeats, latitudes beyond ±90°.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import workbench.geo as geo
+    >>> from workbench.export import to_geotiff
+    >>> feo = geo.global_template(1, name="FeO").fillna(8.0).assign_attrs(units="wt%")
+    >>> back = open_geotiff(to_geotiff(feo, pathlib.Path(tempfile.mkdtemp()) / "FeO.tif"))
+    >>> back.dims, back.attrs["units"], float(back.lon[0]), float(back.lat[0])
+    (('lat', 'lon'), 'wt%', -179.5, 89.5)
+    """
+    import rasterio
+
+    from .geo import annotate_latlon, wrap_lon_180
+    from .validate import open_raster, readable
+
+    path = Path(path)
+    with warnings.catch_warnings():  # rioxarray's own use of affine's deprecated '*' (not ours)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        da = open_raster(path, what="GeoTIFF", mask_and_scale=True, chunks={"band": -1, "y": _CHUNK, "x": _CHUNK})
+    with readable(path, "GeoTIFF"), rasterio.open(path) as src:
+        descriptions = list(src.descriptions)
+        tags = [src.tags(i) for i in range(1, src.count + 1)]
+        file_crs = src.crs.to_string() if src.crs else None
+        file_tags = {k: v for k, v in src.tags().items() if k != "AREA_OR_POINT"}
+    if crs is None and not file_crs:
+        raise InputError(f"{path.name} has no CRS, so it cannot be placed on the Moon; pass crs= (--crs), e.g. "
+                         "'IAU_2015:30100' for latitude/longitude in degrees or 'IAU_2015:30135' for the "
+                         "south-polar stereographic grid")
+    pcrs = _lunar_crs(crs or file_crs, path)
+    labels = _band_labels(path, da.sizes["band"], descriptions, bands)
+    da = da.assign_coords(band=labels).drop_vars("spatial_ref", errors="ignore")
+    da.attrs = {}  # rioxarray's (AREA_OR_POINT, a tuple of band descriptions); ours are set below
+    for key, coord in (("wavelength_nm", "wavelength"), ("fwhm_nm", "fwhm")):
+        vals = _band_numbers(tags, key)
+        if vals is not None:
+            da = da.assign_coords({coord: ("band", vals)})
+    attrs = {**file_tags, "crs": _crs_name(pcrs), "source": str(path)}  # file metadata (e.g. instrument)
+    for key in ("units", "long_name"):  # the bands' own metadata, where they all agree
+        vals = {t.get(key) for t in tags}
+        if len(vals) == 1 and None not in vals:
+            attrs[key] = vals.pop()
+    if pcrs.is_geographic:
+        lat = np.asarray(da["y"].values, float)
+        if np.abs(lat).max() > 90.0 + 1e-6:
+            raise InputError(f"{path.name}: latitudes reach {np.abs(lat).max():.6g}°, beyond ±90°; the file's "
+                             "geotransform is not in degrees (pass the right crs=, --crs)")
+        da = da.rename(y="lat", x="lon").assign_coords(lon=wrap_lon_180(np.asarray(da["x"].values, float)),
+                                                       lat=lat)
+        if np.any(np.diff(da["lon"].values) < 0):  # a 0...360 file: west to east from -180
+            da = da.isel(lon=np.argsort(da["lon"].values, kind="stable"))
+        da = annotate_latlon(da)
+    else:
+        da["x"].attrs.update(units="m", standard_name="projection_x_coordinate")
+        da["y"].attrs.update(units="m", standard_name="projection_y_coordinate")
+    if as_dataset:
+        per_band = [{k: t[k] for k in ("units", "long_name") if k in t} for t in tags]
+        maps = {lab: da.sel(band=lab, drop=True).drop_vars(["wavelength", "fwhm"], errors="ignore")
+                .assign_attrs(a) for lab, a in zip(labels, per_band, strict=True)}
+        return xr.Dataset(maps, attrs={k: v for k, v in attrs.items() if k not in ("units", "long_name")})
+    if da.sizes["band"] == 1:
+        da = da.isel(band=0, drop=True)
+        for c in ("wavelength", "fwhm"):
+            da = da.drop_vars(c, errors="ignore")
+    da.attrs = attrs
+    return da.rename(labels[0] if "band" not in da.dims else path.stem)
