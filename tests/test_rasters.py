@@ -207,3 +207,16 @@ def test_invert_map_refuses_a_geotiff_that_is_no_geographic_cube(tmp_path, capsy
     with pytest.raises(SystemExit) as exit_:  # argparse's own usage error
         main(["invert", "map", "--out", str(tmp_path / "s.zarr"), "--input", str(one), "--bands", "a,,b"])
     assert exit_.value.code == 2 and "empty band name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset_id, code", [("lola_ldem_4ppd", "IAU_2015:30100"),
+                                              ("lola_ldem_south_1600m", "IAU_2015:30135")])
+def test_real_lola_geotiffs_open_like_their_manifests(real_dataset, dataset_id, code):
+    import workbench as wb
+
+    ref = real_dataset(dataset_id)["elevation"]
+    got = open_geotiff(wb.fetch(dataset_id)[0])
+    assert got.dims == ref.dims and got.attrs["crs"] == code  # the polar file's bare projection -> IAU's code
+    for d in ref.dims:
+        np.testing.assert_allclose(got[d].values, ref[d].values, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(got.values, ref.values)

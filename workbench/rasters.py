@@ -53,21 +53,27 @@ def _lunar_crs(crs_text: str, path: Path):
 
 
 def _crs_name(crs) -> str:
-    """The CRS's authority code, else the IAU_2015 code it matches (a GeoTIFF keeps a polar projection's
-    parameters but not IAU's code: accepted only when both map test points to the same place), else its WKT."""
+    """The CRS's authority code, else the IAU_2015 lunar code whose mapping it has (a GeoTIFF keeps a polar
+    projection's parameters but not IAU's code; a candidate is accepted only when it maps test points to the same
+    place), else its WKT."""
     import pyproj
+
+    from .geo import CRS_EQUIRECTANGULAR, CRS_GEOGRAPHIC, CRS_NORTH_POLAR, CRS_SOUTH_POLAR
 
     auth = crs.to_authority()
     if auth:
         return ":".join(auth)
-    cand = crs.to_authority(auth_name="IAU_2015", min_confidence=25)
-    if cand:
-        code = ":".join(cand)
-        lon, lat = np.meshgrid([-170.0, -60.0, 0.0, 45.0, 135.0], [-89.0, -70.0, -30.0, 0.0, 30.0, 70.0, 89.0])
-        to_file = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
-        to_code = pyproj.Transformer.from_crs(crs.geodetic_crs, pyproj.CRS(code), always_xy=True)
-        a, b = np.asarray(to_file.transform(lon, lat)), np.asarray(to_code.transform(lon, lat))
-        if np.allclose(a, b, rtol=0.0, atol=1e-3, equal_nan=True):
+    found = crs.to_authority(auth_name="IAU_2015", min_confidence=25)
+    candidates = ([":".join(found)] if found else []) + [CRS_GEOGRAPHIC, CRS_SOUTH_POLAR, CRS_NORTH_POLAR,
+                                                          CRS_EQUIRECTANGULAR]
+    lon, lat = np.meshgrid([-170.0, -60.0, 0.0, 45.0, 135.0], [-89.0, -70.0, -30.0, 0.0, 30.0, 70.0, 89.0])
+    here = np.asarray(pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True).transform(lon, lat))
+    for code in candidates:
+        cand = pyproj.CRS(code)
+        if cand.is_geographic != crs.is_geographic:
+            continue
+        there = np.asarray(pyproj.Transformer.from_crs(crs.geodetic_crs, cand, always_xy=True).transform(lon, lat))
+        if np.allclose(here, there, rtol=0.0, atol=1e-3, equal_nan=True):
             return code
     return crs.to_wkt()
 
