@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
+import xarray as xr
 
 from workbench.cli import main
 from workbench.commands import asymmetry as cmd
@@ -46,3 +48,72 @@ def test_unknown_variable_is_a_clean_error(real_dataset, capsys):
     real_dataset("lola_ldem_4ppd")
     assert main(["asymmetry", "--dataset", "lola_ldem_4ppd", "--variable", "FeO"]) == 2
     assert "choose one of: elevation" in capsys.readouterr().err
+
+
+def _halves(ppd: float = 1.0):
+    """FeO 10 wt% on the near side (|lon| <= 90), 4 wt% on the far side, 6 wt% where lat > 60 (a cap)."""
+    import numpy as np
+
+    from workbench.geo import global_template
+
+    t = global_template(ppd, name="FeO")
+    near = np.abs(t["lon"]) <= 90
+    feo = xr.where(near, 10.0, 4.0).where(t["lat"] <= 60, 6.0).transpose("lat", "lon").astype("float32")
+    return feo.rename("FeO").assign_attrs(units="wt%")
+
+
+def test_input_map_files_give_the_known_near_far_answer_in_every_format(tmp_path, capsys):
+    from workbench.export import to_geotiff
+
+    feo = _halves()
+    ds = xr.Dataset({"FeO": feo, "FeO_std": feo * 0 + 1.0})
+    ds.to_zarr(tmp_path / "maps.zarr")
+    ds.to_netcdf(tmp_path / "maps.nc")
+    to_geotiff(ds, tmp_path / "maps.tif")
+    results = []
+    for name in ("maps.zarr", "maps.nc", "maps.tif"):
+        res = cmd.compute(variable="FeO", path=str(tmp_path / name), n_boot=50, n_perm=99)
+        assert res["dataset"] == name and res["units"] == "wt%"
+        cap = (1 - math.sin(math.radians(60))) / 2  # the share of a half-sphere north of 60 deg
+        assert res["far"]["mean"] == pytest.approx(4.0 * (1 - cap) + 6.0 * cap, abs=1e-3)
+        assert res["near"]["mean"] == pytest.approx(10.0 * (1 - cap) + 6.0 * cap, abs=1e-3)
+        assert res["near_minus_far"]["value"] == pytest.approx(6.0 * (1 - cap), abs=1e-3)
+        results.append({k: res[k] for k in ("near", "far", "near_minus_far")})
+    assert results[0] == results[1] == results[2]  # zarr, NetCDF and GeoTIFF hold the same map
+    out = tmp_path / "a.json"
+    assert main(["asymmetry", "--input", str(tmp_path / "maps.tif"), "--variable", "FeO", "--n-boot", "50",
+                 "--n-perm", "99", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["near_minus_far"] == results[0]["near_minus_far"]
+    assert "maps.tif  FeO  [wt%]" in capsys.readouterr().out
+
+
+def test_input_map_file_errors_name_the_fix(tmp_path, capsys):
+    from workbench.errors import InputError
+
+    _halves().to_dataset().to_zarr(tmp_path / "m.zarr")
+    with pytest.raises(InputError, match="either a dataset id.*or a map file"):
+        cmd.compute("lola_ldem_4ppd", path=str(tmp_path / "m.zarr"))
+    with pytest.raises(InputError, match="either a dataset id"):
+        cmd.compute()
+    with pytest.raises(InputError, match="--lat-range applies to crater catalogues.*map file"):
+        cmd.compute(path=str(tmp_path / "m.zarr"), lat_range=(-60, 60))
+    cube = _halves().expand_dims(band=["R415", "R750"]).rename("reflectance").to_dataset()
+    cube.to_zarr(tmp_path / "cube.zarr")
+    with pytest.raises(InputError, match=r"no \(lat, lon\) variable.*\(band, lat, lon\) cube"):
+        cmd.compute(path=str(tmp_path / "cube.zarr"))
+    assert main(["asymmetry", "--input", str(tmp_path / "none.zarr")]) == 2
+    assert "does not exist; give a zarr store (folder), a NetCDF (.nc) file or a GeoTIFF" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: one source only
+        main(["asymmetry", "--dataset", "lola_ldem_4ppd", "--input", str(tmp_path / "m.zarr")])
+
+
+def test_real_lola_through_a_geotiff_gives_the_dataset_result(real_dataset, tmp_path):
+    from workbench.export import to_geotiff
+
+    dem = real_dataset("lola_ldem_4ppd")["elevation"]
+    to_geotiff(dem, tmp_path / "lola.tif")
+    a = cmd.compute("lola_ldem_4ppd", "elevation", n_boot=100, n_perm=99)
+    b = cmd.compute(path=str(tmp_path / "lola.tif"), n_boot=100, n_perm=99)
+    for k in ("near", "far", "north", "south", "near_minus_far", "north_minus_south"):
+        for stat, value in a[k].items():
+            assert b[k][stat] == pytest.approx(value, rel=1e-6), (k, stat)

@@ -1,5 +1,6 @@
 """Your own raster files onto the workbench's grids: :func:`open_geotiff`, the inverse of
-:func:`workbench.export.to_geotiff`.
+:func:`workbench.export.to_geotiff`, and :func:`open_map_file` for any map file a command takes (zarr, NetCDF,
+GeoTIFF).
 
 A GeoTIFF in a lunar geographic CRS (any IAU_2015 lunar code, or a WKT whose ellipsoid is the Moon's) becomes a
 ``(lat, lon)`` map in degrees, longitudes -180...180 west to east (a 0...360 file is wrapped), rows in the
@@ -27,7 +28,7 @@ import xarray as xr
 
 from .errors import InputError
 
-__all__ = ["open_geotiff", "MOON_RADIUS_M"]
+__all__ = ["open_geotiff", "open_map_file", "MOON_RADIUS_M"]
 
 #: The IAU mean lunar radius (m); a CRS whose ellipsoid differs from it by more than 1 % is not lunar.
 MOON_RADIUS_M = 1737400.0
@@ -204,3 +205,39 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
             da = da.drop_vars(c, errors="ignore")
     da.attrs = attrs
     return da.rename(labels[0] if "band" not in da.dims else path.stem)
+
+
+#: File name endings read as NetCDF and as GeoTIFF by :func:`open_map_file` (a folder or ``.zarr`` is zarr).
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def open_map_file(path: str | os.PathLike) -> xr.Dataset:
+    """Open a map file as a Dataset: a zarr store (a folder, e.g. ``workbench invert map``'s output), a NetCDF
+    file, or a GeoTIFF (:func:`open_geotiff` with ``as_dataset=True``: one variable per band).
+
+    Raises
+    ------
+    InputError
+        A missing file, an unknown file type, or a file its reader cannot read, each naming what to give.
+    """
+    from .io import one_line
+
+    src = Path(path)
+    if not src.exists():
+        raise InputError(f"{src} does not exist; give a zarr store (folder), a NetCDF (.nc) file or a GeoTIFF (.tif)")
+    suffix = src.suffix.lower()
+    if suffix in GEOTIFF_SUFFIXES and src.is_file():
+        return open_geotiff(src, as_dataset=True)
+    is_zarr = src.is_dir() or suffix == ".zarr"
+    if not is_zarr and suffix not in NETCDF_SUFFIXES:
+        raise InputError(f"{src.name}: unknown input type; give a zarr store (folder), a NetCDF (.nc) file or a "
+                         "GeoTIFF (.tif)")
+    try:
+        with warnings.catch_warnings():  # a store written without consolidated metadata reads fine without it
+            warnings.filterwarnings("ignore", message=".*consolidated metadata", category=RuntimeWarning)
+            return xr.open_zarr(src) if is_zarr else xr.open_dataset(src)
+    except Exception as e:  # zarr, netCDF4 and h5netcdf each raise their own kinds
+        kind = "a zarr store" if is_zarr else "a NetCDF file"
+        raise InputError(f"{src} could not be read as {kind} ({type(e).__name__}: {one_line(str(e))}); give the "
+                         "store 'workbench invert map' wrote, or a file xarray.open_dataset reads") from e

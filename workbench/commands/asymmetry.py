@@ -1,4 +1,4 @@
-"""``workbench asymmetry --dataset ID --variable NAME --json PATH``.
+"""``workbench asymmetry --dataset ID|--input MAPS --variable NAME --json PATH``.
 
 For a gridded dataset: area-weighted ``mean`` with a block-bootstrap ``ci95`` and ``area_fraction``
 for ``near``, ``far``, ``north`` and ``south``, plus ``near_minus_far`` and ``north_minus_south``
@@ -22,8 +22,12 @@ def register(sub) -> None:
         help="near/far and north/south statistics of a variable (or crater densities) with 95%% intervals",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
-    p.add_argument("--dataset", required=True, metavar="ID",
-                   help="dataset id (e.g. lola_ldem_4ppd, synthetic_moon) or crater catalogue id")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", metavar="ID",
+                     help="dataset id (e.g. lola_ldem_4ppd, synthetic_moon) or crater catalogue id")
+    src.add_argument("--input", metavar="MAPS", dest="input_path",
+                     help="your own global map file instead: a zarr store (e.g. from 'workbench invert map'), "
+                          "a .nc or a GeoTIFF in lunar latitude/longitude")
     p.add_argument("--variable", metavar="NAME",
                    help="variable of a gridded dataset (e.g. elevation, FeO, mg_number); "
                         "default: the dataset's only variable")
@@ -68,15 +72,19 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def compute(dataset: str, variable: str | None = None, *, block_deg: float | None = None,
+def compute(dataset: str | None = None, variable: str | None = None, *, block_deg: float | None = None,
             n_boot: int | None = None, n_perm: int | None = None, seed: int | None = None,
-            lat_range: tuple[float, float] | None = None) -> dict:
+            lat_range: tuple[float, float] | None = None, path: str | None = None) -> dict:
     """Compute the CLI's result dict (see the module docstring).
 
     Parameters
     ----------
     dataset
         Dataset id: a gridded dataset or a crater catalogue (table).
+    path
+        Instead of ``dataset``: a map file (zarr store, NetCDF or GeoTIFF, read by
+        :func:`workbench.rasters.open_map_file`) on a global (lat, lon) grid, e.g. ``workbench invert map``'s
+        output. Its result's ``dataset`` is the file's name.
     variable
         Data variable of a gridded dataset on (lat, lon); default its only such variable.
     block_deg, n_boot, n_perm, seed
@@ -94,6 +102,18 @@ def compute(dataset: str, variable: str | None = None, *, block_deg: float | Non
     from ..catalog import get_manifest, open_dataset, open_table
     from ..errors import InputError
 
+    if (dataset is None) == (path is None):
+        raise InputError("give either a dataset id (--dataset) or a map file (--input), not both or neither")
+    if path is not None:
+        from pathlib import Path
+
+        from ..rasters import open_map_file
+
+        if lat_range is not None:
+            raise InputError("--lat-range applies to crater catalogues (tables); a map file's coverage comes from "
+                             "its own NaN cells. Leave --lat-range out")
+        ds, dataset = open_map_file(path), Path(path).name
+        return _grid_summary(ds, dataset, variable, block_deg, n_boot, n_perm, seed, asymmetry)
     m = get_manifest(dataset)
     if m.kind == "table":
         given = [flag for flag, v in (("--variable", variable), ("--block-deg", block_deg), ("--n-boot", n_boot),
@@ -115,11 +135,19 @@ def compute(dataset: str, variable: str | None = None, *, block_deg: float | Non
     if lat_range is not None:
         raise InputError(f"--lat-range applies to crater catalogues (tables); {dataset!r} is a grid, whose "
                          "coverage comes from its own NaN cells. Leave --lat-range out")
-    ds = open_dataset(dataset)
-    grid_vars = [v for v in ds.data_vars if set(ds[v].dims) == {"lat", "lon"}]
+    return _grid_summary(open_dataset(dataset), dataset, variable, block_deg, n_boot, n_perm, seed, asymmetry)
+
+
+def _grid_summary(ds, dataset: str, variable: str | None, block_deg: float | None, n_boot: int | None,
+                  n_perm: int | None, seed: int | None, asymmetry) -> dict:
+    """The gridded part of :func:`compute`: choose the (lat, lon) variable, then ``asymmetry_summary``."""
+    from ..errors import InputError
+
+    grid_vars = [str(v) for v in ds.data_vars if set(ds[v].dims) == {"lat", "lon"}]
     if not grid_vars:
-        raise InputError(f"{dataset!r} has no (lat, lon) variable (it is a polar or projected (y, x) grid); "
-                         "hemispheric statistics need a global (lat, lon) dataset such as lola_ldem_4ppd")
+        raise InputError(f"{dataset!r} has no (lat, lon) variable (it is a polar or projected (y, x) grid, or a "
+                         "(band, lat, lon) cube); hemispheric statistics need a global (lat, lon) map such as "
+                         "lola_ldem_4ppd or an oxide map from 'workbench invert map'")
     if variable is None:
         if len(grid_vars) != 1:
             raise InputError(f"{dataset!r} has several variables; choose one with --variable from: "
@@ -141,7 +169,7 @@ def _run(args) -> int:
     from ..io import atomic_write_text, json_safe
 
     result = compute(args.dataset, args.variable, block_deg=args.block_deg, n_boot=args.n_boot,
-                     n_perm=args.n_perm, seed=args.seed, lat_range=args.lat_range)
+                     n_perm=args.n_perm, seed=args.seed, lat_range=args.lat_range, path=args.input_path)
     print(format_table(result))
     if args.json_path:
         atomic_write_text(args.json_path, json.dumps(json_safe(result), indent=2, allow_nan=False))

@@ -626,10 +626,6 @@ def _write_store(ds: xr.Dataset, blocks: _Blocks, model: OxideInverter, out: Pat
 COMMITTED_INSTRUMENTS = ("clementine_uvvis", "kaguya_mi")
 
 
-#: File name endings read as GeoTIFF by :func:`open_reflectance`.
-GEOTIFF_SUFFIXES = (".tif", ".tiff")
-
-
 def open_reflectance(path: str | Path, variable: str | None = None, bands: list[str] | None = None,
                      crs: str | None = None) -> xr.DataArray:
     """The ``(band, lat, lon)`` reflectance variable of a zarr store (``variable``, else the one with a
@@ -640,6 +636,8 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
     if not path.exists():
         raise InputError(f"input {path} does not exist; give a zarr store with a (band, lat, lon) reflectance "
                          "variable (e.g. observe(make_moon(), 'kaguya_mi').to_zarr(PATH)) or a multiband GeoTIFF")
+    from ..rasters import GEOTIFF_SUFFIXES
+
     if path.suffix.lower() in GEOTIFF_SUFFIXES:
         return _geotiff_reflectance(path, variable, bands, crs)
     if bands is not None or crs is not None:
