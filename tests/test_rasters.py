@@ -111,6 +111,23 @@ def test_crs_missing_earth_or_not_degrees_is_one_clear_error(tmp_path):
         open_geotiff(tmp_path / "nope.tif")
 
 
+def test_rotated_grids_and_ground_control_points_are_refused(tmp_path):
+    from affine import Affine
+    from rasterio.control import GroundControlPoint
+
+    data = np.ones((1, 3, 4), "float32")
+    rot = _write(tmp_path / "rot.tif", data, transform=Affine(1.0, 0.2, 0.0, 0.1, -1.0, 10.0))
+    with pytest.raises(InputError, match=r"rotated or sheared grid \(geotransform terms 0.2, 0.1\).*gdalwarp"):
+        open_geotiff(rot)
+    gcp = tmp_path / "gcp.tif"
+    with rasterio.open(gcp, "w", driver="GTiff", width=4, height=3, count=1, dtype="float32") as dst:
+        dst.write(data)
+        dst.gcps = ([GroundControlPoint(0, 0, 10.0, 20.0), GroundControlPoint(3, 4, 14.0, 17.0),
+                     GroundControlPoint(0, 4, 14.0, 20.0)], rasterio.crs.CRS.from_user_input("IAU_2015:30100"))
+    with pytest.raises(InputError, match="placed by 3 ground control points, not by a grid.*gdalwarp -t_srs"):
+        open_geotiff(gcp)
+
+
 def test_a_polar_file_keeps_its_projected_grid(tmp_path):
     p = _write(tmp_path / "south.tif", np.ones((1, 3, 4), "float32"), crs="IAU_2015:30135",
                transform=from_origin(-3200, 2400, 1600, 1600), descriptions=["elevation"])

@@ -137,8 +137,9 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     Raises
     ------
     InputError
-        A missing or unreadable file, no CRS, a CRS that is not lunar, unnamed bands of a multiband file
-        without ``bands=``, a ``bands=`` list of the wrong length or with repeats, latitudes beyond ±90°.
+        A missing or unreadable file, no CRS, a CRS that is not lunar, a file placed by ground control points
+        or on a rotated grid, unnamed bands of a multiband file without ``bands=``, a ``bands=`` list of the
+        wrong length or with repeats, latitudes beyond ±90°.
 
     Examples
     --------
@@ -164,6 +165,13 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
         tags = [src.tags(i) for i in range(1, src.count + 1)]
         file_crs = src.crs.to_string() if src.crs else None
         file_tags = {k: v for k, v in src.tags().items() if k != "AREA_OR_POINT"}
+        tr, gcps = src.transform, src.gcps[0]
+    warp = f"warp it onto a grid first (gdalwarp -t_srs IAU_2015:30100 {path.name} grid.tif)"
+    if gcps:
+        raise InputError(f"{path.name} is placed by {len(gcps)} ground control points, not by a grid; {warp}")
+    if tr.b != 0 or tr.d != 0:
+        raise InputError(f"{path.name} is on a rotated or sheared grid (geotransform terms {tr.b:g}, {tr.d:g}), "
+                         f"which latitude/longitude coordinates cannot describe; {warp}")
     if crs is None and not file_crs:
         raise InputError(f"{path.name} has no CRS, so it cannot be placed on the Moon; pass crs= (--crs), e.g. "
                          "'IAU_2015:30100' for latitude/longitude in degrees or 'IAU_2015:30135' for the "
