@@ -81,6 +81,16 @@ def test_hand_built_file_known_grid_0_360_wrapped_scale_offset_and_nodata(tmp_pa
     np.testing.assert_array_equal(da.values, want)
 
 
+def test_a_regional_file_across_180_keeps_continuous_longitudes(tmp_path):
+    p = _write(tmp_path / "seam.tif", np.arange(12, dtype="float32").reshape(1, 3, 4),
+               transform=from_origin(170, 10, 5, 5))
+    da = open_geotiff(p)
+    np.testing.assert_array_equal(da["lon"].values, [172.5, 177.5, 182.5, 187.5])  # not split at 180
+    np.testing.assert_array_equal(da.values[0], [0, 1, 2, 3])
+    east = _write(tmp_path / "east.tif", np.zeros((1, 3, 4), "float32"), transform=from_origin(200, 10, 5, 5))
+    np.testing.assert_array_equal(open_geotiff(east)["lon"].values, [-157.5, -152.5, -147.5, -142.5])
+
+
 def test_unnamed_bands_need_names_and_bad_names_are_refused(tmp_path):
     p = _write(tmp_path / "u.tif", np.full((3, 3, 4), 0.1, "float32"))
     with pytest.raises(InputError, match=r"3 bands are not all named.*bands= \(--bands\)"):

@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import config
 from .errors import ChecksumError, DatasetNotFoundError, DataUnavailableError, InputError, ManifestError
-from .geo import CRS_GEOGRAPHIC, annotate_latlon, wrap_lon_180
+from .geo import CRS_GEOGRAPHIC, annotate_latlon, lon_180_order
 from .io import one_line, sha256_file
 
 _log = logging.getLogger(__name__)
@@ -636,11 +636,10 @@ def _raster_to_dataset(arr: np.ndarray, m: Manifest, bounds: tuple[float, float,
     ny, nx = data.shape
     if m.crs == CRS_GEOGRAPHIC:
         lon = _centres(left, right, nx, False)
-        if lon.max() > 180.0 and (right - left >= 360.0 - 1e-6 or lon.min() > 180.0):
-            # a 0...360 grid (global, or wholly east of 180): the workbench's longitudes are -180...180
-            lon = wrap_lon_180(lon)
-            order = np.argsort(lon, kind="stable")
-            lon, data = lon[order], data[:, order]
+        wrapped = lon_180_order(lon, right - left)  # a 0...360 grid: the workbench's longitudes are -180...180
+        if wrapped is not None:
+            lon, order = wrapped
+            data = data[:, order]
         coords = {"lat": _centres(bottom, top, ny, True), "lon": lon}
         dims = ("lat", "lon")
     else:

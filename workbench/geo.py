@@ -51,6 +51,30 @@ def wrap_lon_180(lon):
     )
 
 
+def lon_180_order(lon, span: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Longitudes and column order that put a 0...360 grid on -180...180, west to east, or ``None`` to keep the
+    grid as it is.
+
+    Only a grid that is global (``span``, the grid's east minus west edge, a full 360 degrees) or lies wholly east
+    of 180 degrees is wrapped; one already on -180...180 is kept, and so is a regional grid across 180 degrees
+    (e.g. 170...190 E), whose longitudes stay continuous rather than split into two pieces.
+
+    Examples
+    --------
+    >>> lon, order = lon_180_order(np.array([45.0, 135.0, 225.0, 315.0]), 360.0)
+    >>> lon.tolist(), order.tolist()
+    ([-135.0, -45.0, 45.0, 135.0], [2, 3, 0, 1])
+    >>> lon_180_order(np.array([175.0, 185.0]), 20.0) is None
+    True
+    """
+    lon = np.asarray(lon, dtype=float)
+    if not (lon.max() > 180.0 and (span >= 360.0 - 1e-6 or lon.min() > 180.0)):
+        return None
+    wrapped = wrap_lon_180(lon)
+    order = np.argsort(wrapped, kind="stable")
+    return wrapped[order], order
+
+
 def is_global_lon(lon) -> bool:
     """True when the longitudes (degrees, evenly spaced) close a full circle, so the grid's east and west
     edges are neighbours (periodic in longitude)."""

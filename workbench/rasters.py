@@ -27,11 +27,10 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
+from .geo import MOON_RADIUS_M  # a CRS whose ellipsoid differs from it by more than 1 % is not lunar
 
-__all__ = ["open_geotiff", "open_map_file", "MOON_RADIUS_M"]
+__all__ = ["open_geotiff", "open_map_file"]
 
-#: The IAU mean lunar radius (m); a CRS whose ellipsoid differs from it by more than 1 % is not lunar.
-MOON_RADIUS_M = 1737400.0
 _CHUNK = 2048
 
 
@@ -153,7 +152,7 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     """
     import rasterio
 
-    from .geo import annotate_latlon, wrap_lon_180
+    from .geo import annotate_latlon, lon_180_order
     from .validate import open_raster, readable
 
     path = Path(path)
@@ -194,10 +193,10 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
         if np.abs(lat).max() > 90.0 + 1e-6:
             raise InputError(f"{path.name}: latitudes reach {np.abs(lat).max():.6g}°, beyond ±90°; the file's "
                              "geotransform is not in degrees (pass the right crs=, --crs)")
-        da = da.rename(y="lat", x="lon").assign_coords(lon=wrap_lon_180(np.asarray(da["x"].values, float)),
-                                                       lat=lat)
-        if np.any(np.diff(da["lon"].values) < 0):  # a 0...360 file: west to east from -180
-            da = da.isel(lon=np.argsort(da["lon"].values, kind="stable"))
+        da = da.rename(y="lat", x="lon").assign_coords(lat=lat)
+        wrapped = lon_180_order(da["lon"].values, abs(tr.a) * da.sizes["lon"])  # 0...360 file: from -180
+        if wrapped is not None:
+            da = da.isel(lon=wrapped[1]).assign_coords(lon=wrapped[0])
         da = annotate_latlon(da)
     else:
         da["x"].attrs.update(units="m", standard_name="projection_x_coordinate")

@@ -21,13 +21,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import rasterio
+
     from ..export import to_geotiff
     from ..rasters import open_map_file
 
     with open_map_file(args.input) as ds:
         out = to_geotiff(ds, args.out, variables=args.var)
-    import rasterio
-
     with rasterio.open(out) as dst:  # a cube variable (reflectance) is one band per label
         names = [str(d) for d in dst.descriptions]
     print(f"wrote {out}: {len(names)} band(s) ({', '.join(names)})")
