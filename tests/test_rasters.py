@@ -81,6 +81,16 @@ def test_hand_built_file_known_grid_0_360_wrapped_scale_offset_and_nodata(tmp_pa
     np.testing.assert_array_equal(da.values, want)
 
 
+def test_a_south_up_file_keeps_its_row_order_with_true_latitudes(tmp_path):
+    from affine import Affine
+
+    rows = np.arange(3, dtype="float32")[None, :, None] * np.ones((1, 3, 4), "float32")
+    p = _write(tmp_path / "s.tif", rows, transform=Affine(90.0, 0.0, -180.0, 0.0, 60.0, -90.0))  # row 0 south
+    da = open_geotiff(p)
+    np.testing.assert_array_equal(da["lat"].values, [-60.0, 0.0, 60.0])
+    np.testing.assert_array_equal(da.sel(lat=-60.0).values, 0.0)  # the first row is the southern one
+
+
 def test_a_regional_file_across_180_keeps_continuous_longitudes(tmp_path):
     p = _write(tmp_path / "seam.tif", np.arange(12, dtype="float32").reshape(1, 3, 4),
                transform=from_origin(170, 10, 5, 5))
