@@ -274,3 +274,25 @@ def test_band_names_are_split_on_commas_and_stripped():
     from workbench.commands.invert import _names
 
     assert _names(" R415 , R750,R950 ") == BANDS
+
+
+# -- defect found by the review: as_dataset variables' CRS ---------------------------------------------------------
+def test_as_dataset_variables_carry_the_files_crs(tmp_path):
+    """Defect (not a mutant): with ``as_dataset=True`` each variable of a geographic file carried
+    ``annotate_latlon``'s default ``crs='IAU_2015:30100'`` whatever the file's CRS, and ``to_geotiff(ds)`` wrote
+    that (a variable's own CRS beats the Dataset's); a polar file's variables carried none, so one of them alone
+    could not be written."""
+    from workbench.export import to_geotiff
+    from workbench.maps import polar_pole
+    from workbench.rasters import open_geotiff
+
+    data = np.full((2, 3, 4), 8.0, "float32")
+    g = _write(tmp_path / "g.tif", data, crs="ESRI:104903", descriptions=["FeO", "TiO2"])
+    ds = open_geotiff(g, as_dataset=True)
+    assert ds.attrs["crs"] == ds["FeO"].attrs["crs"] == ds["TiO2"].attrs["crs"] == "ESRI:104903"
+    assert open_geotiff(to_geotiff(ds, tmp_path / "g2.tif")).attrs["crs"] == "ESRI:104903"
+    s = _write(tmp_path / "s.tif", data, crs="IAU_2015:30135", transform=_origin(-3200, 2400, 1600, 1600),
+               descriptions=["FeO", "TiO2"])
+    feo = open_geotiff(s, as_dataset=True)["FeO"]
+    assert feo.attrs["crs"] == "IAU_2015:30135"
+    assert polar_pole(open_geotiff(to_geotiff(feo, tmp_path / "s2.tif"))) == "S"

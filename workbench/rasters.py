@@ -121,8 +121,9 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     crs
         The CRS to use instead of the file's (for a file with none, or one mislabelled with an Earth CRS).
     as_dataset
-        Return a Dataset with one variable per band, each with its own ``units``/``long_name`` (for a file of
-        different maps, such as ``workbench export``'s FeO, FeO_std, ... bands) instead of one array.
+        Return a Dataset with one variable per band, each with its own ``units``/``long_name`` and the file's
+        ``crs`` (for a file of different maps, such as ``workbench export``'s FeO, FeO_std, ... bands) instead
+        of one array.
 
     Returns
     -------
@@ -204,7 +205,7 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     if as_dataset:
         per_band = [{k: t[k] for k in ("units", "long_name") if k in t} for t in tags]
         maps = {lab: da.sel(band=lab, drop=True).drop_vars(["wavelength", "fwhm"], errors="ignore")
-                .assign_attrs(a) for lab, a in zip(labels, per_band, strict=True)}
+                .assign_attrs({**a, "crs": attrs["crs"]}) for lab, a in zip(labels, per_band, strict=True)}
         return xr.Dataset(maps, attrs={k: v for k, v in attrs.items() if k not in ("units", "long_name")})
     if da.sizes["band"] == 1:
         da = da.isel(band=0, drop=True)
