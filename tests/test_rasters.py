@@ -257,3 +257,17 @@ def test_real_lola_geotiffs_open_like_their_manifests(real_dataset, dataset_id, 
     for d in ref.dims:
         np.testing.assert_allclose(got[d].values, ref[d].values, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(got.values, ref.values)
+
+
+def test_gdal_virtual_paths_are_left_to_rasterio(tmp_path):
+    """A /vsimem/ (or remote) path is no local file: it is opened, not refused as missing."""
+    from rasterio.io import MemoryFile
+
+    data = np.full((1, 3, 4), 0.2, "float32")
+    with MemoryFile() as mem:
+        with mem.open(driver="GTiff", width=4, height=3, count=1, dtype="float32", crs="IAU_2015:30100",
+                      transform=from_origin(0, 90, 90, 60)) as dst:
+            dst.write(data)
+        assert float(open_geotiff(mem.name).mean()) == pytest.approx(0.2)
+    with pytest.raises(InputError, match="does not exist"):
+        open_geotiff(tmp_path / "missing.tif")

@@ -67,12 +67,15 @@ def _crs_name(crs) -> str:
     candidates = ([":".join(found)] if found else []) + [CRS_GEOGRAPHIC, CRS_SOUTH_POLAR, CRS_NORTH_POLAR,
                                                           CRS_EQUIRECTANGULAR]
     lon, lat = np.meshgrid([-170.0, -60.0, 0.0, 45.0, 135.0], [-89.0, -70.0, -30.0, 0.0, 30.0, 70.0, 89.0])
-    here = np.asarray(pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True).transform(lon, lat))
     for code in candidates:
         cand = pyproj.CRS(code)
         if cand.is_geographic != crs.is_geographic:
             continue
-        there = np.asarray(pyproj.Transformer.from_crs(crs.geodetic_crs, cand, always_xy=True).transform(lon, lat))
+        try:  # PROJ refuses to relate a sphere it takes for another body (e.g. R = 1738 km) to the Moon's
+            here, there = (np.asarray(pyproj.Transformer.from_crs(crs.geodetic_crs, c, always_xy=True)
+                                      .transform(lon, lat)) for c in (crs, cand))
+        except pyproj.exceptions.ProjError:
+            continue
         if np.allclose(here, there, rtol=0.0, atol=1e-3, equal_nan=True):
             return code
     return crs.to_wkt()

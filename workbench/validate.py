@@ -652,7 +652,9 @@ def open_raster(path, what: str = "raster", **kwargs):
     """``rioxarray.open_rasterio(path)`` whose failures are one :class:`InputError` (damaged/not a raster)."""
     import rioxarray
 
-    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):  # rasterio would say "not recognized"
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else ""
+    virtual = text.startswith("/vsi") or "://" in text  # GDAL's in-memory/remote paths: rasterio opens them
+    if text and not virtual and not os.path.exists(text):  # rasterio would say "not recognized"
         raise InputError(f"{what} file {path} does not exist")
     try:
         return rioxarray.open_rasterio(path, **kwargs)
