@@ -1,6 +1,7 @@
 """``workbench asymmetry --dataset ID|--input MAPS --variable NAME --json PATH``.
 
-For a gridded dataset: area-weighted ``mean`` with a block-bootstrap ``ci95`` and ``area_fraction``
+For a gridded dataset (or a map file given with ``--input``: a zarr store such as ``workbench invert map``'s,
+NetCDF or GeoTIFF): area-weighted ``mean`` with a block-bootstrap ``ci95`` and ``area_fraction``
 for ``near``, ``far``, ``north`` and ``south``, plus ``near_minus_far`` and ``north_minus_south``
 (``value``, ``ci95``, ``p_value`` from a block permutation test). For a crater catalogue
 (``craters_head2010``, ``craters_lroc_5_20km``): crater densities per 10^6 km^2 with exact Poisson

@@ -27,7 +27,7 @@ def register(sub) -> None:
                    help="also print leave-one-out cross-validation on TRAIN")
     s.set_defaults(func=_stations, out_kind="file")
 
-    m = isub.add_parser("map", help="global oxide map of the synthetic Moon (or a reflectance zarr) to zarr")
+    m = isub.add_parser("map", help="global oxide map of the synthetic Moon (or a reflectance zarr or GeoTIFF) to zarr")
     m.add_argument("--out", required=True, metavar="OUT.zarr")
     m.add_argument("--ppd", type=int, default=4, help="pixels per degree of the synthetic Moon")
     m.add_argument("--input", default=None, metavar="REFL.zarr|REFL.tif",
