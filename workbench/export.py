@@ -2,11 +2,12 @@
 
 :func:`to_geotiff` writes a ``(lat, lon)`` map (geographic, IAU_2015:30100) or a ``(y, x)`` polar
 stereographic map in metres (the CRS its ``attrs["crs"]`` or ``spatial_ref`` coordinate names; the GeoTIFF
-keeps the projection and the lunar sphere, though not IAU's code) as one
-float32 band per variable, north up, NaN as nodata, each band named after its variable with its units in
-the band's metadata (GDAL tags ``units`` and ``long_name``). The file is written under a temporary name and
-renamed, so no half-written GeoTIFF is ever left. ``workbench export`` does the same from a zarr store
-(``workbench invert map``'s output) or a NetCDF file.
+keeps the projection and the lunar sphere, though not IAU's code, which :func:`workbench.rasters.open_geotiff`
+recovers) as one float32 band per variable (a ``(band, ...)`` cube: one per band label, with ``wavelength_nm`` and
+``fwhm_nm``), north up, NaN as nodata, each band named after its variable with its units in the band's metadata
+(GDAL tags ``units`` and ``long_name``). The file is written under a temporary name and renamed, so no
+half-written GeoTIFF is ever left. ``workbench export`` does the same from a zarr store (``workbench invert
+map``'s output), a NetCDF file or a GeoTIFF.
 
 References
 ----------
