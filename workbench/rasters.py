@@ -76,7 +76,7 @@ def _crs_name(crs) -> str:
                                       .transform(lon, lat)) for c in (crs, cand))
         except pyproj.exceptions.ProjError:
             continue
-        if np.allclose(here, there, rtol=0.0, atol=1e-3, equal_nan=True):
+        if np.allclose(here, there, rtol=1e-9, atol=1e-3, equal_nan=True):  # rtol: far points lie at ~1e8 m
             return code
     return crs.to_wkt()
 
