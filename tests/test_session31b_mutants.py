@@ -188,7 +188,7 @@ def test_lon_180_order_edges():
 
 
 def test_a_catalogue_raster_across_180_of_a_few_columns_is_not_wrapped():
-    """Mutant: ``_raster_to_dataset`` gave ``lon_180_order`` the span ``right + left`` (a 170...190 E tile, whose
+    """Also pins (the suite kills it too) ``lon_180_order`` given the span ``right + left`` (a 170...190 E tile, whose
     edges add up to 360, was taken for a global grid and split at 180)."""
     from workbench import catalog
 
@@ -199,6 +199,10 @@ def test_a_catalogue_raster_across_180_of_a_few_columns_is_not_wrapped():
     ds = catalog._raster_to_dataset(np.arange(4, dtype="uint8").reshape(1, 4), m, (170.0, -10.0, 190.0, 10.0))
     np.testing.assert_allclose(ds["lon"], [172.5, 177.5, 182.5, 187.5])
     assert ds["v"].values.tolist() == [[0.0, 1.0, 2.0, 3.0]]
+    # and a global 0...360 raster moves its data with its longitudes (mutant: ``data[:, order]`` dropped)
+    ds = catalog._raster_to_dataset(np.arange(4, dtype="uint8").reshape(1, 4), m, (0.0, -90.0, 360.0, 90.0))
+    np.testing.assert_allclose(ds["lon"], [-135.0, -45.0, 45.0, 135.0])
+    assert ds["v"].values.tolist() == [[2.0, 3.0, 0.0, 1.0]]
 
 
 def test_dataset_variables_carry_the_crs_given_for_a_file_without_one(tmp_path):
