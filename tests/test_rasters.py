@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import rasterio
 import xarray as xr
-from rasterio.transform import from_origin
+from geotiff_helpers import origin
+from geotiff_helpers import write_geotiff as _write
 
 from workbench.cli import main
 from workbench.errors import InputError
@@ -31,17 +32,6 @@ def _cube(ppd: float = 1.0, seed: int = 0) -> xr.DataArray:
                                 "lat": lat, "lon": lon},
                         attrs={"units": "1", "long_name": "test reflectance", "instrument": "tri_band"})
 
-
-def _write(path, data, crs="IAU_2015:30100", transform=None, descriptions=(), **profile):
-    """A GeoTIFF written with rasterio alone (no workbench code), as another tool would."""
-    data = np.asarray(data)
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs=crs, transform=transform or from_origin(0, 90, 90, 60),
-                       **profile) as dst:
-        dst.write(data)
-        for i, d in enumerate(descriptions, start=1):
-            dst.set_band_description(i, d)
-    return path
 
 
 def test_a_reflectance_cube_round_trips_with_bands_wavelengths_and_units(tmp_path):
@@ -93,11 +83,11 @@ def test_a_south_up_file_keeps_its_row_order_with_true_latitudes(tmp_path):
 
 def test_a_regional_file_across_180_keeps_continuous_longitudes(tmp_path):
     p = _write(tmp_path / "seam.tif", np.arange(12, dtype="float32").reshape(1, 3, 4),
-               transform=from_origin(170, 10, 5, 5))
+               transform=origin(170, 10, 5, 5))
     da = open_geotiff(p)
     np.testing.assert_array_equal(da["lon"].values, [172.5, 177.5, 182.5, 187.5])  # not split at 180
     np.testing.assert_array_equal(da.values[0], [0, 1, 2, 3])
-    east = _write(tmp_path / "east.tif", np.zeros((1, 3, 4), "float32"), transform=from_origin(200, 10, 5, 5))
+    east = _write(tmp_path / "east.tif", np.zeros((1, 3, 4), "float32"), transform=origin(200, 10, 5, 5))
     np.testing.assert_array_equal(open_geotiff(east)["lon"].values, [-157.5, -152.5, -147.5, -142.5])
 
 
@@ -124,7 +114,7 @@ def test_crs_missing_earth_or_not_degrees_is_one_clear_error(tmp_path):
     assert open_geotiff(none, crs="IAU_2015:30100").dims == ("lat", "lon")
     with pytest.raises(InputError, match="not one PROJ knows"):
         open_geotiff(none, crs="IAU_2015:99999999")
-    metres = _write(tmp_path / "m.tif", data, transform=from_origin(0, 5000, 1000, 1000))
+    metres = _write(tmp_path / "m.tif", data, transform=origin(0, 5000, 1000, 1000))
     with pytest.raises(InputError, match=r"latitudes reach 4500.*not in degrees"):
         open_geotiff(metres)
     with pytest.raises(InputError, match="does not exist"):
@@ -150,7 +140,7 @@ def test_rotated_grids_and_ground_control_points_are_refused(tmp_path):
 
 def test_a_polar_file_keeps_its_projected_grid(tmp_path):
     p = _write(tmp_path / "south.tif", np.ones((1, 3, 4), "float32"), crs="IAU_2015:30135",
-               transform=from_origin(-3200, 2400, 1600, 1600), descriptions=["elevation"])
+               transform=origin(-3200, 2400, 1600, 1600), descriptions=["elevation"])
     da = open_geotiff(p)
     assert da.dims == ("y", "x") and da.attrs["crs"] == "IAU_2015:30135"
     np.testing.assert_array_equal(da["x"].values, [-2400.0, -800.0, 800.0, 2400.0])
@@ -158,7 +148,7 @@ def test_a_polar_file_keeps_its_projected_grid(tmp_path):
     assert da["x"].attrs["units"] == "m"  # IAU's code recovered from the projection GeoTIFF keeps (above)
     rotated = _write(tmp_path / "rot.tif", np.ones((1, 3, 4), "float32"),
                      crs="+proj=stere +lat_0=-90 +lon_0=10 +R=1737400 +units=m",
-                     transform=from_origin(-3200, 2400, 1600, 1600))
+                     transform=origin(-3200, 2400, 1600, 1600))
     assert open_geotiff(rotated).attrs["crs"].startswith("PROJCRS")  # like 30135 but turned 10 deg: not it
 
 
@@ -201,7 +191,7 @@ def test_invert_map_reads_a_geotiff_like_the_same_zarr_cube(tmp_path, tiny, caps
     cube.to_dataset().to_zarr(tmp_path / "refl.zarr")
     # the same cube as another tool writes it: 0...360 longitudes, no band names
     east_first = cube.isel(lon=np.r_[180:360, 0:180]).values
-    _write(tmp_path / "plain.tif", east_first, transform=from_origin(0, 90, 1, 1), nodata=np.nan)
+    _write(tmp_path / "plain.tif", east_first, transform=origin(0, 90, 1, 1), nodata=np.nan)
     args = ["--weights", str(tiny), "--scheduler", "threads", "--chunk", "90", "--precision", "float32"]
     assert main(["invert", "map", "--input", str(tmp_path / "refl.zarr"), "--out", str(tmp_path / "z.zarr"),
                  *args]) == 0
@@ -234,7 +224,7 @@ def test_invert_map_refuses_a_geotiff_that_is_no_geographic_cube(tmp_path, capsy
     with pytest.raises(InputError, match="one band: a map, not a reflectance cube.*gdalwarp"):
         global_map.open_reflectance(one)
     polar = _write(tmp_path / "polar.tif", np.ones((3, 3, 4), "float32"), crs="IAU_2015:30135",
-                   transform=from_origin(-3200, 2400, 1600, 1600), descriptions=BANDS)
+                   transform=origin(-3200, 2400, 1600, 1600), descriptions=BANDS)
     with pytest.raises(InputError, match=r"a projected grid \(IAU_2015:30135\).*gdalwarp -t_srs IAU_2015:30100"):
         global_map.open_reflectance(polar)
     with pytest.raises(InputError, match="--variable names a variable of a zarr store"):
@@ -266,7 +256,7 @@ def test_gdal_virtual_paths_are_left_to_rasterio(tmp_path):
     data = np.full((1, 3, 4), 0.2, "float32")
     with MemoryFile() as mem:
         with mem.open(driver="GTiff", width=4, height=3, count=1, dtype="float32", crs="IAU_2015:30100",
-                      transform=from_origin(0, 90, 90, 60)) as dst:
+                      transform=origin(0, 90, 90, 60)) as dst:
             dst.write(data)
         assert float(open_geotiff(mem.name).mean()) == pytest.approx(0.2)
     with pytest.raises(InputError, match="does not exist"):

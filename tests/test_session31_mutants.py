@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import rasterio
 import xarray as xr
-from rasterio.transform import Affine
+from geotiff_helpers import origin as _origin
+from geotiff_helpers import write_geotiff as _write
 
 from workbench.errors import InputError
 from workbench.geo import global_grid
@@ -21,23 +22,6 @@ from workbench.geo import global_grid
 BANDS = ["R415", "R750", "R950"]
 
 
-def _origin(west: float, north: float, dx: float, dy: float) -> Affine:
-    """``rasterio.transform.from_origin`` without its deprecated ``*`` (north-up pixels of dx by dy)."""
-    return Affine(dx, 0.0, west, 0.0, -dy, north)
-
-
-def _write(path, data, crs="IAU_2015:30100", transform=None, descriptions=(), tags=(), **profile):
-    """A GeoTIFF written with rasterio alone (no workbench code); ``tags`` are per-band metadata dicts."""
-    data = np.asarray(data)
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs=crs, transform=transform or _origin(0, 90, 90, 60),
-                       **profile) as dst:
-        dst.write(data)
-        for i, d in enumerate(descriptions, start=1):
-            dst.set_band_description(i, d)
-        for i, t in enumerate(tags, start=1):
-            dst.update_tags(i, **t)
-    return path
 
 
 def _cube(ppd: float = 1.0, seed: int = 31) -> xr.DataArray:

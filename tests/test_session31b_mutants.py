@@ -15,26 +15,12 @@ import numpy as np
 import pytest
 import rasterio
 import xarray as xr
+from geotiff_helpers import origin as _origin
+from geotiff_helpers import write_geotiff as _write
 from rasterio.transform import Affine
 
 from workbench.errors import InputError
 from workbench.geo import global_template
-
-
-def _origin(west: float, north: float, dx: float, dy: float) -> Affine:
-    """North-up pixels of dx by dy from (west, north), as ``rasterio.transform.from_origin`` makes them."""
-    return Affine(dx, 0.0, west, 0.0, -dy, north)
-
-
-def _write(path, data, crs="IAU_2015:30100", transform=None, descriptions=()):
-    """A GeoTIFF written with rasterio alone (no workbench code)."""
-    data = np.asarray(data)
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs=crs, transform=transform or _origin(0, 90, 90, 60)) as dst:
-        dst.write(data)
-        for i, d in enumerate(descriptions, start=1):
-            dst.set_band_description(i, d)
-    return path
 
 
 def _maps() -> xr.Dataset:
