@@ -217,3 +217,25 @@ def test_select_box_bad_input_names_the_fix():
         select_box(g, lat=(10.6, 10.9))
     with pytest.raises(InputError, match=r"needs 'lat' and 'lon' dimensions"):
         select_box(g.rename(lat="y", lon="x"), lat=(0, 1))
+
+
+def test_area_rank_known_answers_ties_and_nan():
+    """Latitude as the value: the rank of the band at latitude phi is 50 (1 + sin phi) % to within half a band;
+    equal values share one mid-point rank; NaN pixels are left out and stay NaN; the ranks of a global grid
+    average 50 % by area."""
+    from workbench.geo import area_rank, area_weights, global_template
+
+    t = global_template(2).fillna(0.0)
+    lat = t + t["lat"]
+    r = area_rank(lat)
+    want = 50.0 * (1 + np.sin(np.radians(lat["lat"].values)))
+    np.testing.assert_allclose(r.isel(lon=0).values, want, atol=0.05)
+    w = area_weights(lat)
+    assert float((r * w).sum() / w.sum()) == pytest.approx(50.0, abs=1e-9)
+    half = xr.where(lat["lat"] > 0, 1.0, 0.0).broadcast_like(lat).where(lat["lon"] < 170)  # ties, and NaN
+    rh = area_rank(half)
+    assert np.isnan(rh.values).sum() == int(np.isnan(half.values).sum()) > 0
+    assert set(np.unique(rh.values[np.isfinite(rh.values)]).round(9)) == {25.0, 75.0}
+    assert r.attrs["units"] == "%"
+    with pytest.raises(InputError, match=r"area_rank needs a \(lat, lon\) map"):
+        area_rank(lat.expand_dims(band=[1]))

@@ -126,6 +126,33 @@ def test_an_equalised_map_spans_the_whole_range_with_eq_hist_colours():
     assert maps.lunar_map(da, clim=(0, 5), equalise=True).opts.get("plot").kwargs["clim"] == (0.0, 5.0)
 
 
+def test_an_area_equalised_map_colours_by_share_of_area_and_names_values_on_its_bar():
+    """The value is the latitude on a global 1 px/deg grid: 50 (1 + sin lat) % of the area lies south of a
+    latitude, so the colour bar names the band holding asin(0.8) = 53.1 deg at 90 % and asin(0.98) = 78.5 deg at
+    99 % (a pixel count would put 90 % at 72 deg); the image holds the area rank, the hover the value too; NaN
+    stays NaN."""
+    lat, lon = global_grid(1)
+    da = xr.DataArray(np.repeat(lat[:, None], lon.size, axis=1), dims=("lat", "lon"),
+                      coords={"lat": lat, "lon": lon}, name="score", attrs={"units": "deg"})
+    da[0, 0] = np.nan
+    m = maps.lunar_map(da, equalise="area", rasterize=False)
+    kw = m.opts.get("plot").kwargs
+    assert kw["clim"] == (0.0, 100.0) and kw["cnorm"] == "linear" and "share of area" in kw["clabel"]
+    labels = kw["colorbar_opts"]["major_label_overrides"]
+    assert sorted(labels) == [0.0, 50.0, 90.0, 99.0]
+    assert [labels[p] for p in (0.0, 90.0, 99.0)] == ["-89.5", "53.5", "78.5"]  # 53.13 lies in the 53.5 band
+    assert float(labels[50.0]) == pytest.approx(0.0, abs=0.01)  # the equator (one NaN pixel moves it a hair)
+    assert [d.name for d in m.vdims] == ["area_rank", "score"]
+    rank = m.dimension_values("area_rank", flat=False)
+    assert np.isnan(rank).sum() == 1 and np.nanmax(rank) < 100.0 and np.nanmin(rank) > 0.0
+    assert [d.name for d in maps.lunar_map(da, equalise="area", rasterize=True)[()].vdims] == ["area_rank"]
+    with pytest.raises(InputError, match="clim does not apply to area-equalised colours"):
+        maps.lunar_map(da, equalise="area", clim=(0, 1))
+    with pytest.raises(InputError, match="equalise must be False, True/'pixels' or 'area', got 'areas'"):
+        maps.lunar_map(da, equalise="areas")
+    assert maps.lunar_map(da, equalise="pixels").opts.get("plot").kwargs["cnorm"] == "eq_hist"
+
+
 def test_polar_map_axes_in_km_and_graticule():
     import holoviews as hv
 

@@ -158,13 +158,20 @@ def test_view_zooms_on_the_selected_rank_and_moves_to_the_far_side_for_a_seam_ca
     assert _image_opts(gone)[1]["xlim"] == (-180.0, 180.0)
 
 
-def test_colours_are_histogram_equalised_over_the_whole_score_range():
-    """4039 zeros, six 2s, one 3, four 5s: a range to the 99.9th percentile (2.951) would put the four 5s
-    outside it; the map spans 0…5 and equalises the colours (about half the network's scores are 0)."""
+def test_colours_are_equalised_by_area_over_the_whole_score_range():
+    """4039 zeros, six 2s, one 3, four 5s: a linear range to the 99.9th percentile (2.951) would put the four 5s
+    outside it; the map's colours are the area rank (0…100 %, about half the network's scores are 0), its colour
+    bar names the score at 0, 50, 90 and 99 % of the area, as the slider counts it: 0 (the non-zero scores are
+    0.3 % of the area)."""
     v = _view(_prosp_ctx())
     img, o = _image_opts(v)
-    assert o["clim"] == pytest.approx((0.0, 5.0), abs=1e-9)
-    assert o["cnorm"] == "eq_hist" and "histogram-equalised" in v.readout
+    assert o["clim"] == (0.0, 100.0) and o["cnorm"] == "linear"
+    labels = o["colorbar_opts"]["major_label_overrides"]
+    from workbench.analysis.prospectivity import area_percentile
+
+    score = img.data[img.vdims[1].name]  # the hover's score: the colour bar's 99 % is the slider's threshold
+    assert labels[0.0] == labels[50.0] == labels[99.0] == f"{area_percentile(score, 99.0):.3g}" == "0"
+    assert "equalised by area" in v.readout
 
 
 def test_the_map_circles_only_the_top_candidates_and_the_selected_one(monkeypatch):
@@ -183,7 +190,8 @@ def test_the_map_circles_only_the_top_candidates_and_the_selected_one(monkeypatc
 def test_a_flat_score_has_no_candidate_and_still_draws():
     v = _view(_prosp_ctx(errors=np.zeros((2, 45, 90), "float32")))
     assert len(v.table) == 0 and v.metrics is None and "<b>0</b> candidate regions, 0.0 thousand km²" in v.readout
-    assert _image_opts(v)[1]["clim"] == (0.0, 1.0)
+    o = _image_opts(v)[1]  # one score everywhere: one colour (area rank 50 %), every tick names that score
+    assert o["clim"] == (0.0, 100.0) and set(o["colorbar_opts"]["major_label_overrides"].values()) == {"0"}
 
 
 @pytest.fixture

@@ -266,6 +266,36 @@ def area_weights(da: xr.DataArray | xr.Dataset) -> xr.DataArray:
     return out
 
 
+def area_rank(da: xr.DataArray) -> xr.DataArray:
+    """Each pixel's area rank: the percentage of the finite pixels' *area* whose value is lower, plus half the area
+    of the pixels sharing its value (the mid-point plotting position of Hyndman & Fan 1996, definition 5, weighted
+    by :func:`area_weights`).
+
+    ``da > q`` where ``area_rank(da) > p`` marks about ``100 - p`` % of the area: the ranks are the percentiles of
+    :func:`workbench.analysis.prospectivity.area_percentile` turned round, and what an area-equalised colour scale
+    shows. NaN stays NaN.
+
+    Examples
+    --------
+    >>> lat = global_template(1).fillna(0.0)
+    >>> r = area_rank(lat + lat["lat"])  # the value is the latitude: 50 (1 + sin(lat)) % of the area lies south
+    >>> round(float(r.sel(lat=30.5).mean()), 1), round(float(50 * (1 + np.sin(np.radians(30.5)))), 1)
+    (75.4, 75.4)
+    """
+    if set(da.dims) != {"lat", "lon"}:
+        raise InputError(f"area_rank needs a (lat, lon) map, got dims {tuple(da.dims)}")
+    w = area_weights(da).transpose(*da.dims).values.ravel()
+    v = np.asarray(da.values, dtype="float64").ravel()
+    ok = np.isfinite(v)
+    out = np.full(v.shape, np.nan)
+    if ok.any():
+        uniq, inv = np.unique(v[ok], return_inverse=True)
+        group = np.bincount(inv, weights=w[ok], minlength=uniq.size)  # the area of each distinct value
+        below = np.concatenate([[0.0], np.cumsum(group)[:-1]])
+        out[ok] = 100.0 * (below + group / 2.0)[inv] / group.sum()
+    return da.copy(data=out.reshape(da.shape)).assign_attrs(units="%", long_name="share of the area below")
+
+
 def near_side_mask(lon) -> np.ndarray | xr.DataArray:
     """True where ``|lon| <= 90`` (the Earth-facing hemisphere)."""
     return np.abs(wrap_lon_180(lon)) <= 90.0 if not isinstance(lon, xr.DataArray) else (

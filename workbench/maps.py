@@ -304,7 +304,7 @@ def lunar_map(
     height: int = 360,
     diverging: bool = False,
     hover: bool = True,
-    equalise: bool = False,
+    equalise: bool | Literal["pixels", "area"] = False,
 ):
     """A global map of a ``(lat, lon)`` DataArray in degrees, with a labelled colour bar.
 
@@ -330,23 +330,38 @@ def lunar_map(
     hover
         Show a hover tool with lon, lat and value.
     equalise
-        Histogram-equalised colours (Bokeh's ``eq_hist``): each colour covers the same share of pixels, for
-        heavy-tailed data such as anomaly scores, where a linear range paints nearly everything in one
-        colour. The default colour range is then the whole data range; the colour bar and hover keep the
-        data's values.
+        ``True`` or ``"pixels"``: histogram-equalised colours (Bokeh's ``eq_hist``): each colour covers the same
+        share of pixels, for heavy-tailed data such as anomaly scores, where a linear range paints nearly
+        everything in one colour. The default colour range is then the whole data range; the colour bar and hover
+        keep the data's values. ``"area"``: each colour covers the same share of the *area*
+        (:func:`workbench.geo.area_rank`; on a latitude-longitude grid a polar pixel is a sliver of an
+        equatorial one): the image holds the area rank (0–100 %), the colour bar's ticks are the data's values
+        at 0, 50, 90 and 99 % of the area (:data:`AREA_TICKS_PCT`), and the hover shows both (``clim`` does not
+        apply).
 
     Returns
     -------
     holoviews.Image, or a DynamicMap of it when rasterised.
     """
     da = _check_2d(da, ("lat", "lon"), "lunar_map")
+    if equalise not in (False, True, "pixels", "area"):
+        raise InputError(f"equalise must be False, True/'pixels' or 'area', got {equalise!r}")
+    by_area = equalise == "area"
+    if by_area and clim is not None:
+        raise InputError("clim does not apply to area-equalised colours (equalise='area' spans 0-100 % of the "
+                         "area); leave clim out or use equalise=True")
     label = colorbar_label(da, _bar_chars(height))
     da = roll_longitude(da, centre)
-    lo, hi = _clim(da, clim, diverging, whole=equalise)
+    lo, hi = (0.0, 100.0) if by_area else _clim(da, clim, diverging, whole=bool(equalise))
     hv = _hv()
     vname = str(da.name or "value")
     src = da.rename(vname).astype("float32") if da.dtype != "float32" else da.rename(vname)
-    img = hv.Image(src, kdims=["lon", "lat"], vdims=[hv.Dimension(vname, label=label)])
+    vdims = [hv.Dimension(vname, label=label)]
+    extra: dict[str, Any] = {}
+    if by_area:
+        src, vdims, extra = _area_equalised(src, label, _should_rasterize(da, rasterize))
+        label = f"{label} (colours by share of area)"
+    img = hv.Image(src, kdims=["lon", "lat"], vdims=vdims)
     (x0, x1), (y0, y1) = _extent(da["lon"].values), _extent(da["lat"].values)
     global_x, global_y = x1 - x0 > 359.0, y1 - y0 > 179.0
     xlim = _lon_range(centre) if global_x else (x0, x1)
@@ -363,9 +378,36 @@ def lunar_map(
         yticks=[-90 + 30 * i for i in range(7)] if global_y else degree_ticker(),
         tools=["hover"] if hover else [],
         active_tools=["wheel_zoom"],
-        cnorm="eq_hist" if equalise else "linear",
+        cnorm="eq_hist" if equalise in (True, "pixels") else "linear",
+        **extra,
     ))
     return _finish(img, _should_rasterize(da, rasterize), width, height)
+
+
+#: Where the colour bar of an area-equalised map (``lunar_map(..., equalise="area")``) names the data's values.
+AREA_TICKS_PCT = (0.0, 50.0, 90.0, 99.0)  # 99: the prospectivity slider's default top 1 %
+
+
+def _area_equalised(src: xr.DataArray, label: str, rasterized: bool) -> tuple[Any, list, dict]:
+    """The image data, value dimensions and colour-bar options of an area-equalised map: colours by area rank,
+    ticks labelled with the data's values at :data:`AREA_TICKS_PCT` % of the area."""
+    from bokeh.models import FixedTicker
+
+    from .analysis.asymmetry import weighted_quantile
+    from .geo import area_rank, area_weights
+
+    hv = _hv()
+    rank = area_rank(src).astype("float32").rename("area_rank")
+    # the values at those shares of the area: the same weighted quantile as the prospectivity slider's threshold
+    # (analysis.prospectivity.area_percentile), flat across a run of equal values
+    values = weighted_quantile(src.values, area_weights(src).values, np.asarray(AREA_TICKS_PCT) / 100.0)
+    ticks = {"ticker": FixedTicker(ticks=list(AREA_TICKS_PCT)),
+             "major_label_overrides": {float(p): f"{v:.3g}" for p, v in zip(AREA_TICKS_PCT, values, strict=True)}}
+    share = hv.Dimension("area_rank", label=f"{label}: % of area below")
+    if rasterized:  # datashader aggregates one value per pixel: the hover shows the rank only
+        return rank, [share], {"colorbar_opts": ticks}
+    data = xr.Dataset({"area_rank": rank, str(src.name): src})
+    return data, [share, hv.Dimension(str(src.name), label=label)], {"colorbar_opts": ticks}
 
 
 def _crs_sources(da: xr.DataArray) -> list[Any]:

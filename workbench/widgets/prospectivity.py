@@ -184,11 +184,11 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     what = f"{len(scored)} layer{'s' if len(scored) != 1 else ''} scored"
     if context_only:
         what += f"; context only: {', '.join(context_only)}"
-    # colours histogram-equalised over the whole score range (lunar_map's equalise): the scores are
-    # heavy-tailed (about half the network's are 0, its maximum ~25x its 99th percentile), so a linear range
-    # paints nearly all of the Moon in the darkest colour; equalised, each colour covers the same share of
-    # pixels (Bokeh's eq_hist counts pixels; the threshold slider counts area)
-    m = maps.lunar_map(score, cmap="inferno", rasterize=False, width=width, height=height, equalise=True,
+    # colours equalised by area (lunar_map's equalise="area"): the scores are heavy-tailed (about half the
+    # network's are 0, its maximum ~25x its 99th percentile), so a linear range paints nearly all of the Moon in
+    # the darkest colour; equalised, each colour covers the same share of the area, which is what the
+    # threshold slider counts (the top of the colour bar is the slider's top 1 %)
+    m = maps.lunar_map(score, cmap="inferno", rasterize=False, width=width, height=height, equalise="area",
                        title=f"anomaly score — {state.method} ({what})", centre="far" if far else "near")
     circled = drawn[(drawn["rank"] <= MAX_CIRCLES) | (drawn["rank"] == sel)]
     if len(circled):
@@ -213,7 +213,7 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
                f"<b>{len(table)}</b> candidate regions, {area / 1e3:.1f} thousand km²")
     if len(table) > MAX_CIRCLES:
         readout += f" (circles mark the top {MAX_CIRCLES}; all are in the list)"
-    readout += "<br>colours are histogram-equalised: each covers the same share of pixels"
+    readout += "<br>colours are equalised by area: each covers the same share of the Moon, as the slider counts"
     if metrics is not None:
         readout += (f"<br>vs planted deposits: AUC <b>{metrics['auc']:.3f}</b>, precision in top 1% of area "
                     f"<b>{metrics['precision_at_top']:.3f}</b> (deposit area fraction {metrics['base_rate']:.4f})")
