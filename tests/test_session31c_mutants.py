@@ -76,3 +76,14 @@ def test_the_hover_names_the_rank_as_a_share_of_the_area():
     under one name, the rank's percentage looking like a score."""
     m = maps.lunar_map(_latitude_map(), equalise="area", rasterize=False)
     assert [d.label for d in m.vdims] == ["score [deg]: % of area below", "score [deg]"]
+
+
+def test_a_map_named_area_rank_still_colours_by_its_rank():
+    """Defect at 11c3564: a DataArray named ``area_rank`` (say, a rank map) put its own values under the rank's
+    name, so the image coloured latitudes -89.5…89.5 against the 0…100 % colour range; now the value is renamed
+    ``value`` in the image, the rank kept."""
+    m = maps.lunar_map(_latitude_map(name="area_rank"), equalise="area", rasterize=False)
+    assert [d.name for d in m.vdims] == ["area_rank", "value"]
+    rank = m.dimension_values("area_rank", flat=False)
+    assert 0.0 < np.nanmin(rank) < 1.0 and 99.0 < np.nanmax(rank) < 100.0
+    assert np.nanmin(m.dimension_values("value")) == -89.5

@@ -406,8 +406,9 @@ def _area_equalised(src: xr.DataArray, label: str, rasterized: bool) -> tuple[An
     share = hv.Dimension("area_rank", label=f"{label}: % of area below")
     if rasterized:  # datashader aggregates one value per pixel: the hover shows the rank only
         return rank, [share], {"colorbar_opts": ticks}
-    data = xr.Dataset({"area_rank": rank, str(src.name): src})
-    return data, [share, hv.Dimension(str(src.name), label=label)], {"colorbar_opts": ticks}
+    vname = str(src.name) if src.name != "area_rank" else "value"  # a map named area_rank keeps both variables
+    data = xr.Dataset({"area_rank": rank, vname: src.rename(vname)})
+    return data, [share, hv.Dimension(vname, label=label)], {"colorbar_opts": ticks}
 
 
 def _crs_sources(da: xr.DataArray) -> list[Any]:
