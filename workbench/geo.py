@@ -271,9 +271,9 @@ def area_rank(da: xr.DataArray) -> xr.DataArray:
     of the pixels sharing its value (the mid-point plotting position of Hyndman & Fan 1996, definition 5, weighted
     by :func:`area_weights`).
 
-    ``da > q`` where ``area_rank(da) > p`` marks about ``100 - p`` % of the area: the ranks are the percentiles of
+    The pixels with ``area_rank(da) > p`` cover about ``100 - p`` % of the area: the ranks are the percentiles of
     :func:`workbench.analysis.prospectivity.area_percentile` turned round, and what an area-equalised colour scale
-    shows. NaN stays NaN.
+    shows. NaN and ±inf pixels are left out and come back NaN.
 
     Examples
     --------

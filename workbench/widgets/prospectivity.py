@@ -187,7 +187,7 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
     # colours equalised by area (lunar_map's equalise="area"): the scores are heavy-tailed (about half the
     # network's are 0, its maximum ~25x its 99th percentile), so a linear range paints nearly all of the Moon in
     # the darkest colour; equalised, each colour covers the same share of the area, which is what the
-    # threshold slider counts (the top of the colour bar is the slider's top 1 %)
+    # threshold slider counts (the colour bar's 99 % tick is the slider's default threshold)
     m = maps.lunar_map(score, cmap="inferno", rasterize=False, width=width, height=height, equalise="area",
                        title=f"anomaly score — {state.method} ({what})", centre="far" if far else "near")
     circled = drawn[(drawn["rank"] <= MAX_CIRCLES) | (drawn["rank"] == sel)]
