@@ -99,7 +99,7 @@ def compute(dataset: str | None = None, variable: str | None = None, *, block_de
         On an option that does not apply to the dataset's kind, or a ``variable`` that is not a
         data variable of the dataset (e.g. the coordinate ``lat``).
     """
-    from ..analysis import asymmetry, craters
+    from ..analysis import craters
     from ..catalog import get_manifest, open_dataset, open_table
     from ..errors import InputError
 
@@ -114,7 +114,7 @@ def compute(dataset: str | None = None, variable: str | None = None, *, block_de
             raise InputError("--lat-range applies to crater catalogues (tables); a map file's coverage comes from "
                              "its own NaN cells. Leave --lat-range out")
         ds, dataset = open_map_file(path), Path(path).name
-        return _grid_summary(ds, dataset, variable, block_deg, n_boot, n_perm, seed, asymmetry)
+        return _grid_summary(ds, dataset, variable, block_deg, n_boot, n_perm, seed)
     m = get_manifest(dataset)
     if m.kind == "table":
         given = [flag for flag, v in (("--variable", variable), ("--block-deg", block_deg), ("--n-boot", n_boot),
@@ -136,12 +136,13 @@ def compute(dataset: str | None = None, variable: str | None = None, *, block_de
     if lat_range is not None:
         raise InputError(f"--lat-range applies to crater catalogues (tables); {dataset!r} is a grid, whose "
                          "coverage comes from its own NaN cells. Leave --lat-range out")
-    return _grid_summary(open_dataset(dataset), dataset, variable, block_deg, n_boot, n_perm, seed, asymmetry)
+    return _grid_summary(open_dataset(dataset), dataset, variable, block_deg, n_boot, n_perm, seed)
 
 
 def _grid_summary(ds, dataset: str, variable: str | None, block_deg: float | None, n_boot: int | None,
-                  n_perm: int | None, seed: int | None, asymmetry) -> dict:
+                  n_perm: int | None, seed: int | None) -> dict:
     """The gridded part of :func:`compute`: choose the (lat, lon) variable, then ``asymmetry_summary``."""
+    from ..analysis import asymmetry
     from ..errors import InputError
 
     grid_vars = [str(v) for v in ds.data_vars if set(ds[v].dims) == {"lat", "lon"}]
