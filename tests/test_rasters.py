@@ -152,6 +152,26 @@ def test_a_polar_file_keeps_its_projected_grid(tmp_path):
     assert open_geotiff(rotated).attrs["crs"].startswith("PROJCRS")  # like 30135 but turned 10 deg: not it
 
 
+MOON_CODES = ["30100", "30110", "30115", "30120", "30125", "30130", "30135", "30140", "30145", "30150", "30155",
+              "30160", "30165", "30170", "30175", "30180", "30185", "30190"]
+
+
+@pytest.mark.parametrize("code", MOON_CODES)
+def test_every_iau_code_of_the_moons_sphere_reads_back_as_its_code(tmp_path, code):
+    """GeoTIFF keeps a projection's parameters, not IAU's code; each of the 18 lunar sphere codes comes back named
+    (Mollweide, 30140/30145, is one PROJ proposes no code for: it came back as WKT), and one that is none of them
+    (Mollweide about 45 E) stays WKT."""
+    grid = origin(0, 90, 90, 60) if code == "30100" else origin(-3200, 2400, 1600, 1600)  # degrees or metres
+    p = _write(tmp_path / "m.tif", np.ones((1, 3, 4), "float32"), crs=f"IAU_2015:{code}", transform=grid)
+    assert open_geotiff(p).attrs["crs"] == f"IAU_2015:{code}"
+
+
+def test_a_projection_that_is_no_iau_code_stays_wkt(tmp_path):
+    p = _write(tmp_path / "m45.tif", np.ones((1, 3, 4), "float32"), crs="+proj=moll +lon_0=45 +R=1737400 +units=m",
+               transform=origin(-3200, 2400, 1600, 1600))
+    assert open_geotiff(p).attrs["crs"].startswith("PROJCRS")
+
+
 def test_maps_of_different_units_come_back_as_a_dataset(tmp_path):
     lat, lon = global_grid(1)
     ds = xr.Dataset({"FeO": (("lat", "lon"), np.full((180, 360), 8.0, "float32"), {"units": "wt%"}),

@@ -54,8 +54,9 @@ def _lunar_crs(crs_text: str, path: Path):
 
 def _crs_name(crs) -> str:
     """The CRS's authority code, else the IAU_2015 lunar code whose mapping it has (a GeoTIFF keeps a polar
-    projection's parameters but not IAU's code; a candidate is accepted only when it maps test points to the same
-    place), else its WKT."""
+    projection's parameters but not IAU's code; PROJ's own proposal is tried first, then every IAU_2015 code of the
+    Moon's sphere, 30100-30190, for projections it proposes none for, such as Mollweide; a candidate is accepted
+    only when it maps test points to the same place), else its WKT."""
     import pyproj
 
     from .geo import CRS_EQUIRECTANGULAR, CRS_GEOGRAPHIC, CRS_NORTH_POLAR, CRS_SOUTH_POLAR
@@ -64,8 +65,10 @@ def _crs_name(crs) -> str:
     if auth:
         return ":".join(auth)
     found = crs.to_authority(auth_name="IAU_2015", min_confidence=25)
-    candidates = ([":".join(found)] if found else []) + [CRS_GEOGRAPHIC, CRS_SOUTH_POLAR, CRS_NORTH_POLAR,
-                                                          CRS_EQUIRECTANGULAR]
+    moon = [f"IAU_2015:{i.code}" for i in pyproj.database.query_crs_info(auth_name="IAU_2015")
+            if len(i.code) == 5 and i.code.startswith("301")]  # the Moon's sphere: 30100 ... 30190 (Mollweide too)
+    common = [CRS_GEOGRAPHIC, CRS_SOUTH_POLAR, CRS_NORTH_POLAR, CRS_EQUIRECTANGULAR]
+    candidates = list(dict.fromkeys(([":".join(found)] if found else []) + common + moon))
     lon, lat = np.meshgrid([-170.0, -60.0, 0.0, 45.0, 135.0], [-89.0, -70.0, -30.0, 0.0, 30.0, 70.0, 89.0])
     for code in candidates:
         cand = pyproj.CRS(code)
