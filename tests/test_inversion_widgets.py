@@ -297,3 +297,26 @@ def test_lab_says_a_line_before_each_uncached_fine_tune_and_prediction(lab):
         del lab.say
     assert lines == ["clementine_uvvis: fine-tuning (head, 2 members, 3 steps) at Chang'e-6…",
                      "clementine_uvvis: resnet_finetuned on the whole Moon…"]
+
+
+def test_mg_number_is_shown_as_mg_hash_on_the_controls_maps_and_table(lab):
+    """The data keep ``mg_number``; a reader sees "Mg#": the oxide dropdowns, the map's title and colour bar, the
+    readout's table."""
+    import holoviews as hv
+
+    from workbench.widgets.inversion import InversionPanel, InversionState, SiteAdvisorPanel, inversion_view
+
+    for layer, title in (("value", "Mg# — resnet_pretrained"), ("uncertainty", "Mg# 1σ — resnet_pretrained")):
+        plot, html = inversion_view(lab, InversionState(method="resnet_pretrained", oxide="mg_number", layer=layer,
+                                                        members=2))
+        el = next(iter(plot.traverse(lambda e: e, [hv.Image]))) if not isinstance(plot, hv.Image) else plot
+        assert hv.Store.lookup_options("bokeh", plot, "plot").kwargs["title"] == title
+        assert el.vdims[0].label.startswith("Mg#") and "mg_number" not in html and "<th>Mg#</th>" in html
+    panel = InversionPanel(lab, members=2, method="resnet_pretrained", oxide="mg_number")
+    adv = SiteAdvisorPanel(lab, members=2)
+    try:
+        assert panel.error is None and panel.controls["oxide"].label == "Mg#"
+        assert ("Mg#", "mg_number") in adv.controls["oxide"].options and ("all", "all") in adv.controls["oxide"].options
+    finally:
+        panel.cleanup()
+        adv.cleanup()

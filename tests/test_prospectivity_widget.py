@@ -173,3 +173,13 @@ def test_view_threshold_is_a_percentile_of_area(ctx):
     assert v.threshold == pytest.approx(P.area_percentile(v.score, 97.0))
     assert v.threshold != pytest.approx(float(np.nanpercentile(v.score.values, 97.0)), rel=1e-6)
     assert "the top 3% of the area by score" in v.readout
+
+
+def test_layer_checkboxes_show_display_names(ctx):
+    from workbench.widgets.prospectivity import ProspectivityPanel
+
+    p = ProspectivityPanel(ctx, method="network")
+    try:
+        assert p.controls["npfe"].description == "layer: npFe⁰" and p.controls["TiO2"].description == "layer: TiO2"
+    finally:
+        p.cleanup()

@@ -145,7 +145,7 @@ def ds():
 
 
 def test_display_names_of_silicate_mg_number_and_npfe():
-    from workbench.widgets.asymmetry import display_name
+    from workbench.widgets.base import display_name
 
     assert display_name("silicate_mg_number") == "silicate Mg#"
     assert display_name("npfe") == "npFe⁰"

@@ -24,19 +24,6 @@ from . import base
 
 SPLITS = ("near/far", "north/south", "great circle")
 
-#: How a variable is named on plots and controls (dropdown, map title, axes, SPA profiles) where its dataset
-#: name is not what a reader expects; the units are added, except a dimensionless "1".
-DISPLAY_NAMES = {"mg_number": "Mg#", "silicate_mg_number": "silicate Mg#", "npfe": "npFe⁰"}
-
-
-def display_name(variable: str) -> str:
-    """The name shown for a dataset variable ("mg_number" → "Mg#"; others unchanged).
-
-    >>> display_name("mg_number"), display_name("FeO")
-    ('Mg#', 'FeO')
-    """
-    return DISPLAY_NAMES.get(variable, variable)
-
 
 def interval_decimals(width: float, digits: int = 3) -> int:
     """Decimals that show a value with a 95 % interval this wide to about ``digits`` significant digits.
@@ -237,7 +224,7 @@ def asymmetry_view(
                         if f > 1 else (ma | mb))
     shown.attrs = dict(da.attrs)
     shown.name = da.name
-    name = display_name(state.variable)
+    name = base.display_name(state.variable)
     m = maps.lunar_map(shown, rasterize=False, width=560, height=280,
                        title=f"{name} — {na} vs {nb}" + (" (highlands)" if state.highlands_only else ""))
     m = m * _split_lines(state)
@@ -293,7 +280,7 @@ class AsymmetryPanel(base.Panel):
     def make_controls(self):
         lo, hi = self._ranges.get(self.state.variable, (0.0, 100.0))
         return {
-            "variable": base.choice("variable", {display_name(v): v for v in self.variables}, buttons=False),
+            "variable": base.choice("variable", {base.display_name(v): v for v in self.variables}, buttons=False),
             "split": base.choice("split", list(SPLITS), buttons=False),
             "pole_lat": base.slider("circle pole lat", "deg", -90, 90, 5),
             "pole_lon": base.slider("circle pole lon", "deg", -180, 180, 5),
@@ -376,7 +363,7 @@ def spa_profile_view(spa_results: dict):
     for name, res in spa_results.items():
         prof, cp = res["profile"], res["change_points"]
         units = _unit_label(prof.attrs.get("units", ""))
-        shown = display_name(name)
+        shown = base.display_name(name)
         ylabel = f"{shown} ({units})" if units else shown
         d = prof["distance_km"].values
         y = prof["mean"].values

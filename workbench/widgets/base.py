@@ -69,6 +69,20 @@ LABEL_WIDTH = "140px"
 PANEL_MAP_SIZE = {"width": 620, "height": 310}
 
 
+#: How a variable is named on plots, controls and tables where its dataset name is not what a reader expects
+#: (data keep their names: ``pred["mg_number"]``); units are added separately, except a dimensionless "1".
+DISPLAY_NAMES = {"mg_number": "Mg#", "silicate_mg_number": "silicate Mg#", "npfe": "npFe⁰"}
+
+
+def display_name(variable: str) -> str:
+    """The name shown for a dataset variable ("mg_number" → "Mg#"; others unchanged).
+
+    >>> display_name("mg_number"), display_name("FeO")
+    ('Mg#', 'FeO')
+    """
+    return DISPLAY_NAMES.get(variable, variable)
+
+
 class StopRequested(WorkbenchError):
     """Raised inside long work when the user pressed Stop (the partial result is discarded)."""
 

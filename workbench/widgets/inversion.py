@@ -260,25 +260,26 @@ def inversion_view(lab: InversionLab, state: InversionState):
     if state.oxide not in pred:
         raise InputError(f"{state.method} does not estimate {state.oxide}; pick FeO/TiO2 or another method")
     units = "1" if state.oxide == "mg_number" else "wt%"
+    name = base.display_name(state.oxide)  # "Mg#" on the map, "mg_number" in the data
     # the method is named in the title only: the colour-bar label stays the same across methods, so switching
     # the method updates the live plot in place (keeping the zoom) instead of drawing a new one
     if state.layer == "value":
-        da = pred[state.oxide].assign_attrs(units=units, long_name=state.oxide)
-        plot = lunar_map(da, centre="far", **base.PANEL_MAP_SIZE, title=f"{state.oxide} — {state.method}")
+        da = pred[state.oxide].assign_attrs(units=units, long_name=name)
+        plot = lunar_map(da, centre="far", **base.PANEL_MAP_SIZE, title=f"{name} — {state.method}")
     elif state.layer == "uncertainty":
         if f"{state.oxide}_std" not in pred:
             raise InputError(f"{state.method} gives no uncertainty; choose a resnet method")
-        da = pred[f"{state.oxide}_std"].assign_attrs(units=units, long_name=f"{state.oxide} 1σ")
-        plot = lunar_map(da, centre="far", **base.PANEL_MAP_SIZE, title=f"{state.oxide} 1σ — {state.method}")
+        da = pred[f"{state.oxide}_std"].assign_attrs(units=units, long_name=f"{name} 1σ")
+        plot = lunar_map(da, centre="far", **base.PANEL_MAP_SIZE, title=f"{name} 1σ — {state.method}")
     elif state.layer == "error":
         da = (pred[state.oxide] - lab.truth[state.oxide]).assign_attrs(
-            units=units, long_name=f"{state.oxide} error (prediction − truth)")
+            units=units, long_name=f"{name} error (prediction − truth)")
         m = error_colour_limit(lab.truth[state.oxide])  # the same for every method: errors compare by colour
         plot = lunar_map(da, centre="far", **base.PANEL_MAP_SIZE, diverging=True, clim=(-m, m),
-                         title=f"{state.oxide} error — {state.method} (colour range ±1σ of the truth)")
+                         title=f"{name} error — {state.method} (colour range ±1σ of the truth)")
     else:
         raise InputError(f"unknown layer {state.layer!r}; use value, uncertainty or error")
-    table = lab.explored_table(state.instrument, tuple(state.sites))
+    table = lab.explored_table(state.instrument, tuple(state.sites)).rename(columns=base.display_name)
     html = ("<b>Far-side hold-out RMSE</b> of everything computed so far (oxides in wt%; Mg#, molar 0–100, in "
             "Mg# units; 100 km around the fine-tuning sites excluded)<br>"
             + "<div style='overflow-x:auto'>" + table.round(2).to_html(na_rep="–", border=0, index=False)
@@ -300,7 +301,7 @@ class InversionPanel(base.Panel):
         ctrl = {
             "instrument": base.choice("instrument", ["clementine_uvvis", "kaguya_mi"], buttons=False),
             "method": base.choice("method", list(METHODS), buttons=False),
-            "oxide": base.choice("oxide", list(TARGETS), buttons=False),
+            "oxide": base.choice("oxide", {base.display_name(t): t for t in TARGETS}, buttons=False),
             "layer": base.choice("layer", ["value", "uncertainty", "error"]),
             "mode": base.choice("fine-tune", ["head", "lora", "full"]),
             "members": base.int_slider("ensemble size", None, 1, 4),
@@ -368,7 +369,7 @@ class SiteAdvisorPanel(base.Panel):
         super().__init__(**overrides)
 
     def make_controls(self):
-        return {"oxide": base.choice("oxide", [*TARGETS, "all"], buttons=False),
+        return {"oxide": base.choice("oxide", {base.display_name(t): t for t in [*TARGETS, "all"]}, buttons=False),
                 "radius": base.slider("spectral radius", "σ", 0.1, 1.5, 0.05),
                 "members": base.int_slider("ensemble size", None, 2, 4),
                 "sampled": site_list(self.lab, "already sampled")}

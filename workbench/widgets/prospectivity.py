@@ -253,7 +253,7 @@ class ProspectivityPanel(base.Panel):
         }
         for k in self.ctx.layers:
             if k in ProspectivityState.__dataclass_fields__:
-                ctrls[k] = base.checkbox(f"layer: {k}", True)
+                ctrls[k] = base.checkbox(f"layer: {base.display_name(k)}", True)
         # the ranked candidate table: selecting a row zooms the map (0 = whole Moon)
         ctrls["selected"] = w.Select(options=[("whole Moon", 0)], value=0, rows=10,
                                      description="candidates", layout=w.Layout(width=base.CONTROL_WIDTH))
