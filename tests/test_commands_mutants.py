@@ -350,8 +350,10 @@ def fake_stations(monkeypatch, tmp_path):
         def fit(self, train):
             return self
 
+        between_site_std = None
+
         def predict(self, bands):
-            return bands.assign(FeO_pred=1.0)
+            return bands.assign(FeO_pred=1.0, new_site=False)
 
     def cross_validate(df, by="station", methods=None):
         rec["cv"].append((by, methods))

@@ -14,11 +14,15 @@ def register(sub) -> None:
 
     s = isub.add_parser("stations", help="FeO/TiO2 at stations from Clementine 5-band spectra (CSV in/out)")
     s.add_argument("--train", required=True, metavar="TRAIN.csv",
-                   help="stations with R415..R1000 and measured FeO_wt_pct, TiO2_wt_pct")
-    s.add_argument("--predict", required=True, metavar="PRED.csv", help="stations with R415..R1000")
+                   help="stations with R415..R1000 and measured FeO_wt_pct, TiO2_wt_pct (and site or lat_deg, "
+                        "lon_deg_east_0_360 to tell landing sites apart)")
+    s.add_argument("--predict", required=True, metavar="PRED.csv",
+                   help="stations with R415..R1000 (and site or lat_deg, lon_deg_east_0_360: a row at a landing "
+                        "site with no TRAIN station, or one that cannot be placed, gets wider FeO_std/TiO2_std)")
     s.add_argument("--out", required=True, metavar="OUT.csv",
                    help="all PRED rows and columns, with FeO_pred, TiO2_pred, FeO_std, TiO2_std, FeO_lucey2000, "
-                        "TiO2_lucey2000 added (only the band columns are used as input)")
+                        "TiO2_lucey2000, new_site added (the band columns are the input; site and lat/lon only "
+                        "place a row)")
     s.add_argument("--prior", choices=["none", "lucey2000", "synthetic"], default="none",
                    help="prior mean of the GP (default: none, the lowest RMSE when single stations of the 36 "
                         "Clementine stations are left out; with whole landing sites left out, --cv mission, no "
@@ -87,7 +91,17 @@ def _stations(args) -> int:
     model = st.StationInverter(prior=prior).fit(train)
     if model.n_skipped:
         print(f"TRAIN: {model.n_used} stations used, {model.n_skipped} skipped (a blank band or oxide)")
-    added = model.predict(pred[st.BANDS]).drop(columns=st.BANDS)
+    placed = [c for c in st.LOCATION_COLUMNS if c in pred.columns]  # which landing site each row is at
+    added = model.predict(pred[[*st.BANDS, *placed]]).drop(columns=[*st.BANDS, *placed])
+    n_new = int(added["new_site"].sum())
+    if n_new:
+        spread = model.between_site_std
+        print(f"note: {n_new} PRED row(s) are at landing sites with no TRAIN station (by 'site', else more than "
+              f"{st.NEW_SITE_KM:g} km from every TRAIN station, else unplaced; column new_site): "
+              + (f"their FeO_std/TiO2_std add the spread between TRAIN's landing sites, {spread[0]:.2f} / "
+                 f"{spread[1]:.2f} wt% (leave-one-site-out)" if spread is not None else
+                 "TRAIN has fewer than 3 landing sites that can be told apart ('site' or lat_deg/lon_deg_east_0_360 "
+                 "columns), so their FeO_std/TiO2_std are the station-level ones and likely too narrow"))
     used = train.dropna(subset=[*st.BANDS, *st.TARGETS.values()])[st.BANDS].drop_duplicates()  # rows fitted
     seen = pred[st.BANDS].dropna().merge(used, how="inner").shape[0]
     if seen:
