@@ -377,3 +377,14 @@ def test_hemisphere_mean_names_the_hemispheres_on_a_typo():
 
     with pytest.raises(InputError, match=r"hemisphere 'nearside' is not one of \['near', 'far', 'north', 'south'\]"):
         hemisphere_mean(DEM, "nearside")
+
+
+def test_toggle_buttons_sit_beside_their_label_like_the_other_controls():
+    """ipywidgets 8 gives a Dropdown or slider the row layout (label left, control right) but not ToggleButtons,
+    whose label then sat on a line of its own (seen in JupyterLab); choice() adds the row class to them only."""
+    from workbench.widgets import base
+
+    buttons = base.choice("fine-tune", ["head", "lora", "full"])
+    menu = base.choice("method", ["a rather long option name", "another long option name"])
+    assert type(buttons).__name__ == "ToggleButtons" and "widget-inline-hbox" in buttons._dom_classes
+    assert type(menu).__name__ == "Dropdown" and "widget-inline-hbox" not in menu._dom_classes

@@ -162,6 +162,8 @@ def choice(label: str, options: Any, value: Any = None, buttons: bool = True) ->
     if cls is w.ToggleButtons:
         kw["style"] = {"description_width": LABEL_WIDTH, "button_width": f"{7 * max(map(len, labels)) + 28}px"}
     ctrl = cls(options=opts, description=label, **kw)
+    if cls is w.ToggleButtons:  # ipywidgets 8 gives its other labelled controls this row layout, not these
+        ctrl.add_class("widget-inline-hbox")  # (their label sat on a line of its own above the buttons)
     if value is not None:
         ctrl.value = value
     return ctrl
