@@ -181,5 +181,27 @@ def test_layer_checkboxes_show_display_names(ctx):
     p = ProspectivityPanel(ctx, method="network")
     try:
         assert p.controls["npfe"].description == "layer: npFe⁰" and p.controls["TiO2"].description == "layer: TiO2"
+        # the candidate list spans the column (no label beside it) in a fixed-width font set by the panel's CSS,
+        # which a Select's style traits cannot (its style has description_width only)
+        sel = p.controls["selected"]
+        assert sel.description == "" and "workbench-candidates" in sel._dom_classes
+        header = p.sidebar.children[0].value
+        assert header.startswith("<style>.workbench-candidates select {font-family: monospace") and "<b>" in header
     finally:
         p.cleanup()
+
+
+def test_candidate_rows_fit_the_column_and_keep_their_columns_aligned():
+    """A row beside a 140 px label was cut after its score (seen in JupyterLab); the list now spans the column at
+    11 px, so a row has at most 58 characters, and no-break spaces keep the columns aligned (an option's text
+    collapses runs of plain spaces)."""
+    import pandas as pd
+
+    from workbench.widgets.prospectivity import _row_label
+
+    rows = [_row_label(pd.Series(r)) for r in (
+        {"rank": 1, "lat": 9.9, "lon": -20.6, "area_km2": 31917.0, "mean_score": 441.0, "mean_TiO2": 12.3},
+        {"rank": 200, "lat": -69.95, "lon": -179.95, "area_km2": 1234567.0, "mean_score": 0.00123, "mean_TiO2": 0.4})]
+    assert rows[0] == "#  1  +9.9°N  -20.6°E   31917 km² score 441   TiO2 12.3%".replace(" ", "\u00a0")
+    assert all(len(r) <= 58 and " " not in r for r in rows)
+    assert len({r.index("°E") for r in rows}) == 1 and len({r.index("km²") for r in rows}) == 1

@@ -324,6 +324,9 @@ class Panel:
     State: ClassVar[type] = None  # type: ignore[assignment]
     title: ClassVar[str] = ""
     rasterize: ClassVar[bool] = False
+    #: CSS rules for this panel's controls where ipywidgets' style traits have no setting (e.g. a Select's font),
+    #: scoped by a class the subclass adds to the control; sent once, in the panel's title
+    css: ClassVar[str] = ""
 
     def __init__(self, state: Any = None, **overrides: Any):
         if self.State is None or not dataclasses.is_dataclass(self.State):
@@ -356,7 +359,8 @@ class Panel:
         self._plot_widget = None
         self._out = None
         self.tasks: list[LongTask] = []
-        header = w.HTML(f"<b>{self.title}</b>") if self.title else w.HTML("")
+        style = f"<style>{self.css}</style>" if self.css else ""
+        header = w.HTML(f"{style}<b>{self.title}</b>" if self.title else style)
         self.sidebar = w.VBox([header, *self.controls.values(), self.reset_button, self.readout],
                               layout=w.Layout(width=CONTROL_WIDTH, min_width=CONTROL_WIDTH))
         # controls left, plot right; the plot moves below the controls when the notebook is too narrow for both

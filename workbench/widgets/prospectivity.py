@@ -225,8 +225,12 @@ def prospectivity_view(ctx: ProspectivityContext, state: ProspectivityState, wid
 
 
 def _row_label(r: pd.Series) -> str:
-    return (f"#{int(r['rank']):>3}  {r['lat']:+6.1f}°N {r['lon']:+7.1f}°E  {r['area_km2']:>9.0f} km²  "
-            f"score {r['mean_score']:.3g}  TiO2 {r['mean_TiO2']:.1f} wt%")
+    """One candidate in the list, in at most 58 characters (the column's width at 11 px monospace):
+    ``#  1  +9.9°N  -20.6°E   31917 km² score 441   TiO2 12.3%`` (TiO2 in wt%), its spaces no-break spaces so
+    that the browser keeps the columns aligned (an option's text collapses runs of plain spaces)."""
+    text = (f"#{int(r['rank']):>3} {r['lat']:+5.1f}°N{r['lon']:+7.1f}°E {r['area_km2']:>7.0f} km² "
+            f"score {r['mean_score']:<5.3g} TiO2 {r['mean_TiO2']:4.1f}%")
+    return text.replace(" ", "\u00a0")
 
 
 class ProspectivityPanel(base.Panel):
@@ -234,6 +238,8 @@ class ProspectivityPanel(base.Panel):
 
     State = ProspectivityState
     title = "Unsupervised prospectivity"
+    # the candidate list's columns line up in a fixed-width font (a Select's style has no font setting)
+    css = ".workbench-candidates select {font-family: monospace; font-size: 11px}"
 
     def __init__(self, ctx: ProspectivityContext, state: ProspectivityState | None = None, **overrides):
         self.ctx = ctx
@@ -254,11 +260,11 @@ class ProspectivityPanel(base.Panel):
         for k in self.ctx.layers:
             if k in ProspectivityState.__dataclass_fields__:
                 ctrls[k] = base.checkbox(f"layer: {base.display_name(k)}", True)
-        # the ranked candidate table: selecting a row zooms the map (0 = whole Moon)
-        ctrls["selected"] = w.Select(options=[("whole Moon", 0)], value=0, rows=10,
-                                     description="candidates", layout=w.Layout(width=base.CONTROL_WIDTH))
-        ctrls["selected"].add_class("workbench-candidates")
-        ctrls["selected"].style.font_family = "monospace"
+        # the ranked candidate table: selecting a row zooms the map (0 = whole Moon). It spans the column with no
+        # label beside it and a smaller font: beside a label a row was cut after its area and score
+        ctrls["selected"] = w.Select(options=[("whole Moon", 0)], value=0, rows=10, tooltip="candidates",
+                                     layout=w.Layout(width=base.CONTROL_WIDTH))
+        ctrls["selected"].add_class("workbench-candidates")  # monospace, 11 px: see css
         return ctrls
 
     def compute(self, state: ProspectivityState):
