@@ -142,8 +142,8 @@ def loo_std_scale(gp, level: float = 0.95) -> float:
 
 def _missions(df: pd.DataFrame) -> pd.Series | None:
     """The landing site of each row from a ``site`` column ("Apollo 17 - S2" → "Apollo 17"; NaN where blank), or
-    None without one."""
-    if "site" not in df.columns:
+    None without one (an all-blank column, as a CSV's empty column reads, is none: NaN floats have no ``.str``)."""
+    if "site" not in df.columns or df["site"].isna().all():
         return None
     site = df["site"].where(df["site"].notna())
     return site.astype(str).str.split(" - ").str[0].where(site.notna())
