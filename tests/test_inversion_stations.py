@@ -270,3 +270,14 @@ def test_leaving_out_whole_landing_sites_the_intervals_cover_more(stations):
     fold from the other sites): 95 % intervals held 72 % / 89 % of FeO / TiO2 with the station-level std alone."""
     cv = st.cross_validate(stations, by="mission", gp_variants=("gp",))
     assert cv.loc["gp", "FeO_cov95"] == pytest.approx(31 / 36) and cv.loc["gp", "TiO2_cov95"] == pytest.approx(34 / 36)
+
+
+def test_mission_grouping_refuses_rows_without_a_site():
+    """A blank site was never left out, so never scored, silently; an all-blank column raised AttributeError."""
+    df = _sites()
+    df.loc[[3, 7], "site"] = np.nan
+    with pytest.raises(InputError, match=r"2 row\(s\) have none \(first: row 4\).*--cv station"):
+        st.cross_validate(df, by="mission")
+    with pytest.raises(InputError, match="needs a 'site' column"):
+        st.cross_validate(df.assign(site=np.nan), by="mission")
+    assert list(st._groups(_sites().iloc[[0, 6]], "mission")) == ["Mission 0", "Mission 1"]

@@ -892,6 +892,11 @@ CASES: list[Case] = [
          wb.errors.InputError, r"not a readable CSV"),
     Case("station CSV", "inversion read_stations: empty file",
          lambda t: _read_stations(t, text=""), wb.errors.InputError, r"the file is empty"),
+    Case("station CSV", "inversion cross_validate by mission: a row with a blank site",
+         lambda t: pytest.importorskip("workbench.inversion.stations").cross_validate(
+             stations().assign(site=["A - 1", "A - 2", None, "B - 1", "C - 1", "C - 2"], FeO_wt_pct=5.0,
+                               TiO2_wt_pct=1.0), by="mission"),
+         wb.errors.InputError, r"1 row\(s\) have none \(first: row 3\); fill in their 'site' or use --cv station"),
     Case("station CSV", "a header-only CSV (no rows)",
          lambda t: validate.check_station_table(station_csv(t, stations().iloc[:0]), STATION_COLUMNS,
                                                 origin="stations.csv"),

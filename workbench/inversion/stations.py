@@ -350,9 +350,14 @@ def _groups(df: pd.DataFrame, by: str) -> np.ndarray:
     if by == "station":
         return np.arange(len(df))
     if by == "mission":
-        if "site" not in df.columns:
+        missions = _missions(df)
+        if missions is None:
             raise InputError("grouping by mission needs a 'site' column like 'Apollo 17 - S2'")
-        return df["site"].astype(str).str.split(" - ").str[0].to_numpy()
+        blank = np.flatnonzero(missions.isna().to_numpy())
+        if blank.size:  # such rows were never left out, so never scored, and nothing said so
+            raise InputError(f"grouping by mission needs a site on every row; {blank.size} row(s) have none "
+                             f"(first: row {blank[0] + 1}); fill in their 'site' or use --cv station")
+        return missions.to_numpy(str)
     raise InputError(f"unknown grouping {by!r}; use 'station' or 'mission'")
 
 
