@@ -392,7 +392,7 @@ def test_invert_stations_uses_the_prior_asked_for(monkeypatch, tmp_path, run_cli
             return self
 
         def predict(self, bands):
-            return bands.assign(FeO_pred=1.0)
+            return bands.assign(FeO_pred=1.0, new_site=False)
 
     def synthetic():
         return "synthetic prior"
@@ -408,7 +408,7 @@ def test_invert_stations_uses_the_prior_asked_for(monkeypatch, tmp_path, run_cli
         assert run_cli([*argv, "--prior", prior])[0] == 0
     assert priors == [None, st.lucey_prior, "synthetic prior"]
     out = pd.read_csv(tmp_path / "o.csv")
-    assert list(out.columns) == [*st.BANDS, "site", "FeO_pred"] and out["FeO_pred"].tolist() == [1.0, 1.0]
+    assert list(out.columns) == [*st.BANDS, "site", "FeO_pred", "new_site"] and out["FeO_pred"].tolist() == [1.0, 1.0]
 
 
 def _topo(tmp_path, *extra, image="img.npy", dem="dem.npy", az="100", el="30", pixel="5"):

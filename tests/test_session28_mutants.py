@@ -184,7 +184,7 @@ def test_seen_in_train_counts_fitted_rows_once(case, monkeypatch, run_cli, tmp_p
             return self
 
         def predict(self, bands):
-            return bands.assign(FeO_pred=1.0)
+            return bands.assign(FeO_pred=1.0, new_site=False)
 
     monkeypatch.setattr(st, "StationInverter", Fake)
     bands = pd.DataFrame(np.full((2, len(st.BANDS)), 0.1) + np.arange(2)[:, None] * 0.01, columns=st.BANDS)
