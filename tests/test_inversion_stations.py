@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from station_helpers import sites as _sites
+from station_helpers import table as _table
 
 from workbench.cli import main
 from workbench.errors import InputError
@@ -157,13 +159,6 @@ def test_synthetic_prior_of_a_station_does_not_depend_on_the_other_rows():
     np.testing.assert_allclose(np.delete(out, 4, 0), np.delete(table, 4, 0), atol=1e-3)
 
 
-def _table(n: int = 12, seed: int = 0) -> pd.DataFrame:
-    """A station table of plausible soil spectra with FeO/TiO2 that follow Lucey 2000 (no mirror needed)."""
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(0.06, 0.2, (n, 1)) * np.array([0.7, 1.0, 1.06, 1.08, 1.12]) * rng.uniform(0.97, 1.03, (n, 5))
-    df = pd.DataFrame(X, columns=st.BANDS)
-    return df.assign(FeO_wt_pct=st.lucey_prior(X)[:, 0], TiO2_wt_pct=st.lucey_prior(X)[:, 1].clip(0))
-
 
 def test_a_zero_band_is_no_measurement_and_pred_columns_other_than_bands_are_not_read(tmp_path, capsys):
     train = _table()
@@ -201,17 +196,6 @@ def test_blank_header_cells_are_not_repeated_columns_and_read_csv_keeps_its_keyw
 
 
 # ------------------------------------------------------------------ stations at a landing site TRAIN has not seen
-def _sites(offsets=(0.0, 3.0, -3.0, 1.5), per_site: int = 6, seed: int = 1) -> pd.DataFrame:
-    """Lucey-like stations at len(offsets) landing sites 300 km apart (stations within 5 km), FeO shifted by each
-    site's offset: what the spectra cannot tell, as between real Apollo sites."""
-    rows = []
-    for k, off in enumerate(offsets):
-        t = _table(per_site, seed=seed + k)
-        rng = np.random.default_rng(seed + 10 * k)
-        rows.append(t.assign(FeO_wt_pct=t["FeO_wt_pct"] + off, site=[f"Mission {k} - S{i}" for i in range(per_site)],
-                             lat_deg=10.0 * k + rng.uniform(0, 0.1, per_site), lon_deg_east_0_360=20.0))
-    return pd.concat(rows, ignore_index=True)
-
 
 def test_site_groups_from_the_site_column_else_from_station_distances():
     df = _sites()
