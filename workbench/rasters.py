@@ -18,6 +18,7 @@ Elements: 2015, Celest. Mech. Dyn. Astr. 130, 22 (the lunar radius 1737.4 km of 
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Sequence
@@ -52,6 +53,15 @@ def _lunar_crs(crs_text: str, path: Path):
     return crs
 
 
+@functools.cache
+def _moon_codes() -> tuple[str, ...]:
+    """The IAU_2015 codes of the Moon's sphere in PROJ's database, 30100 ... 30190 (Mollweide too); read once."""
+    import pyproj
+
+    return tuple(f"IAU_2015:{i.code}" for i in pyproj.database.query_crs_info(auth_name="IAU_2015")
+                 if len(i.code) == 5 and i.code.startswith("301"))
+
+
 def _crs_name(crs) -> str:
     """The CRS's authority code, else the IAU_2015 lunar code whose mapping it has (a GeoTIFF keeps a polar
     projection's parameters but not IAU's code; PROJ's own proposal is tried first, then every IAU_2015 code of the
@@ -65,10 +75,8 @@ def _crs_name(crs) -> str:
     if auth:
         return ":".join(auth)
     found = crs.to_authority(auth_name="IAU_2015", min_confidence=25)
-    moon = [f"IAU_2015:{i.code}" for i in pyproj.database.query_crs_info(auth_name="IAU_2015")
-            if len(i.code) == 5 and i.code.startswith("301")]  # the Moon's sphere: 30100 ... 30190 (Mollweide too)
     common = [CRS_GEOGRAPHIC, CRS_SOUTH_POLAR, CRS_NORTH_POLAR, CRS_EQUIRECTANGULAR]
-    candidates = list(dict.fromkeys(([":".join(found)] if found else []) + common + moon))
+    candidates = list(dict.fromkeys(([":".join(found)] if found else []) + common + list(_moon_codes())))
     lon, lat = np.meshgrid([-170.0, -60.0, 0.0, 45.0, 135.0], [-89.0, -70.0, -30.0, 0.0, 30.0, 70.0, 89.0])
     for code in candidates:
         cand = pyproj.CRS(code)

@@ -280,7 +280,7 @@ class AsymmetryPanel(base.Panel):
     def make_controls(self):
         lo, hi = self._ranges.get(self.state.variable, (0.0, 100.0))
         return {
-            "variable": base.choice("variable", {base.display_name(v): v for v in self.variables}, buttons=False),
+            "variable": base.choice("variable", base.display_options(self.variables), buttons=False),
             "split": base.choice("split", list(SPLITS), buttons=False),
             "pole_lat": base.slider("circle pole lat", "deg", -90, 90, 5),
             "pole_lon": base.slider("circle pole lon", "deg", -180, 180, 5),

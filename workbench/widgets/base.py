@@ -83,6 +83,15 @@ def display_name(variable: str) -> str:
     return DISPLAY_NAMES.get(variable, variable)
 
 
+def display_options(variables) -> dict[str, str]:
+    """Options of a :func:`choice` that shows each variable's :func:`display_name` and returns its dataset name.
+
+    >>> display_options(["FeO", "mg_number"])
+    {'FeO': 'FeO', 'Mg#': 'mg_number'}
+    """
+    return {display_name(v): v for v in variables}
+
+
 class StopRequested(WorkbenchError):
     """Raised inside long work when the user pressed Stop (the partial result is discarded)."""
 

@@ -304,7 +304,7 @@ class InversionPanel(base.Panel):
         ctrl = {
             "instrument": base.choice("instrument", ["clementine_uvvis", "kaguya_mi"], buttons=False),
             "method": base.choice("method", list(METHODS), buttons=False),
-            "oxide": base.choice("oxide", {base.display_name(t): t for t in TARGETS}, buttons=False),
+            "oxide": base.choice("oxide", base.display_options(TARGETS), buttons=False),
             "layer": base.choice("layer", ["value", "uncertainty", "error"]),
             "mode": base.choice("fine-tune", ["head", "lora", "full"]),
             "members": base.int_slider("ensemble size", None, 1, 4),
@@ -372,7 +372,7 @@ class SiteAdvisorPanel(base.Panel):
         super().__init__(**overrides)
 
     def make_controls(self):
-        return {"oxide": base.choice("oxide", {base.display_name(t): t for t in [*TARGETS, "all"]}, buttons=False),
+        return {"oxide": base.choice("oxide", base.display_options([*TARGETS, "all"]), buttons=False),
                 "radius": base.slider("spectral radius", "σ", 0.1, 1.5, 0.05),
                 "members": base.int_slider("ensemble size", None, 2, 4),
                 "sampled": site_list(self.lab, "already sampled")}
