@@ -357,6 +357,13 @@ def test_a_long_colour_bar_label_is_shortened_at_a_word_and_keeps_its_units():
     assert maps.lunar_map(da, height=400, rasterize=False).vdims[0].label == "elevation above the 1737.4 km sphere [m]"
 
 
+def test_colorbar_label_of_a_dimensionless_map_shows_no_units_and_gives_their_room_to_the_name():
+    da = xr.DataArray([0.1], dims="x", attrs={"long_name": "normalised I/F reflectance at 750 nm", "units": "1"})
+    assert maps.colorbar_label(da, 36) == "normalised I/F reflectance at 750 nm"  # not "… [1]"
+    assert maps.colorbar_label(da.assign_attrs(units=" 1 "), 27) == "normalised I/F reflectance…"
+    assert maps.colorbar_label(da.assign_attrs(units="%"), 36) == "normalised I/F reflectance at… [%]"
+
+
 def test_image_map_axes_are_in_km_when_the_tile_lies_10_km_or_more_from_the_origin():
     """A 3 x 3 tile at x = 100…120 km (a polar-stereographic crop) is drawn on km axes at 100…120; a 300 m
     tile stays on metre axes."""

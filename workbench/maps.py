@@ -136,11 +136,23 @@ def _bar_chars(height: int) -> int:
     return max(16, int((height - 80) / 6))
 
 
+def shown_units(units: object) -> str:
+    """Units as a reader sees them: ``""`` for a dimensionless quantity (CF's ``"1"``, or ``""``/``None``),
+    else the units unchanged.
+
+    >>> shown_units("1"), shown_units("wt%")
+    ('', 'wt%')
+    """
+    return "" if units is None or str(units).strip() in ("", "1") else str(units)
+
+
 def colorbar_label(da: xr.DataArray, max_chars: int = COLORBAR_LABEL_CHARS) -> str:
     """``"long_name [units]"`` for a DataArray; raises :class:`InputError` if ``units`` is missing.
 
-    A label longer than ``max_chars`` has its name shortened at a word boundary with "…" (the units are
-    never cut: bokeh clips a colour-bar title that is longer than the bar, and the units went first).
+    A dimensionless quantity (``units`` ``"1"`` or ``""``) shows its name alone: a reflectance or Mg# bar
+    reads "I/F reflectance", not "I/F reflectance [1]". A label longer than ``max_chars`` has its name
+    shortened at a word boundary with "…" (the units are never cut: bokeh clips a colour-bar title that is
+    longer than the bar, and the units went first).
     """
     units = da.attrs.get("units")
     if units is None:
@@ -149,7 +161,7 @@ def colorbar_label(da: xr.DataArray, max_chars: int = COLORBAR_LABEL_CHARS) -> s
             "Set it, e.g. da.attrs['units'] = 'm' (use '1' for dimensionless reflectance)."
         )
     name = str(da.attrs.get("long_name") or da.attrs.get("standard_name") or da.name or "value")
-    unit_part = f" [{units}]"
+    unit_part = f" [{shown}]" if (shown := shown_units(units)) else ""
     room = max_chars - len(unit_part)
     if len(name) > room:
         cut = name[: max(room - 1, 1)]

@@ -36,8 +36,6 @@ def interval_decimals(width: float, digits: int = 3) -> int:
     return int(max(0, digits - 1 - np.floor(np.log10(width))))
 
 
-def _unit_label(units: str | None) -> str:
-    return "" if units in (None, "", "1") else str(units)
 
 
 def _p_shown(r: dict) -> float | str:
@@ -71,7 +69,7 @@ def comparison_table(results: Sequence[dict], units: str | None = None) -> pd.Da
     """
     if not results:
         raise InputError("comparison_table needs at least one compare_regions result")
-    u = _unit_label(results[0].get("units") if units is None else units)
+    u = maps.shown_units(results[0].get("units") if units is None else units)
     sfx = f" ({u})" if u else ""
     rows = []
     for r in results:
@@ -203,7 +201,7 @@ def asymmetry_view(
     cmp_ = A.compare_regions(da, ma, mb, block_deg=state.block_deg, n_boot=n_boot, n_perm=n_perm,
                              seed=seed, names=(na, nb))
     fr = A.fraction_above(da, state.threshold, regions, block_deg=state.block_deg, n_boot=n_boot, seed=seed)
-    units = _unit_label(da.attrs.get("units"))
+    units = maps.shown_units(da.attrs.get("units"))
     table = pd.DataFrame({
         f"mean {units}".strip(): st["mean"].values,
         "mean 95% CI": [f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(st["mean_ci_low"].values,
@@ -292,7 +290,7 @@ class AsymmetryPanel(base.Panel):
 
     def _units(self, variable: str) -> str | None:
         """The units shown beside the threshold: none for a dimensionless "1" (Mg#, a fraction)."""
-        return _unit_label(self.ds[variable].attrs.get("units")) if variable in self.ds else None
+        return maps.shown_units(self.ds[variable].attrs.get("units")) if variable in self.ds else None
 
     def _fit_threshold_slider(self, variable: str) -> None:
         """Give the threshold slider ``variable``'s range (0.1–99.9th percentile) and units without
@@ -362,7 +360,7 @@ def spa_profile_view(spa_results: dict):
     plots = []
     for name, res in spa_results.items():
         prof, cp = res["profile"], res["change_points"]
-        units = _unit_label(prof.attrs.get("units", ""))
+        units = maps.shown_units(prof.attrs.get("units", ""))
         shown = base.display_name(name)
         ylabel = f"{shown} ({units})" if units else shown
         d = prof["distance_km"].values
