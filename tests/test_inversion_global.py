@@ -770,7 +770,7 @@ def test_the_fingerprint_of_a_store_cube_follows_its_chunk_files(tmp_path):
     assert fingerprint(_globe()) == fingerprint(_globe())  # in-memory cubes: keyed by their values, as before
 
 
-@pytest.mark.parametrize("dims, fix", [(("band", "y", "x"), "reproject it to a geographic lat/lon grid"),
+@pytest.mark.parametrize("dims, fix", [(("band", "y", "x"), "warp it onto latitude/longitude first.*warp_to_latlon"),
                                        (("band", "time", "lat", "lon"), r"select one time step first \(e.g. "
                                                                        r"refl.isel\(time=0\)\)")])
 @pytest.mark.parametrize("how", ["lazy", "zarr"])

@@ -241,12 +241,12 @@ def test_geotiff_options_on_a_zarr_input_are_refused(tmp_path, extra, match):
 
 def test_invert_map_refuses_a_geotiff_that_is_no_geographic_cube(tmp_path, capsys):
     one = to_geotiff(_cube().isel(band=0), tmp_path / "one.tif")
-    with pytest.raises(InputError, match="one band: a map, not a reflectance cube.*gdalwarp"):
+    with pytest.raises(InputError, match="one band: a map, not a reflectance cube.*one band per wavelength"):
         global_map.open_reflectance(one)
     polar = _write(tmp_path / "polar.tif", np.ones((3, 3, 4), "float32"), crs="IAU_2015:30135",
                    transform=origin(-3200, 2400, 1600, 1600), descriptions=BANDS)
-    with pytest.raises(InputError, match=r"a projected grid \(IAU_2015:30135\).*gdalwarp -t_srs IAU_2015:30100"):
-        global_map.open_reflectance(polar)
+    warped = global_map.open_reflectance(polar)  # a projected cube is warped, no longer refused
+    assert warped.dims == ("band", "lat", "lon") and warped.attrs["warped_from"] == "IAU_2015:30135"
     with pytest.raises(InputError, match="--variable names a variable of a zarr store"):
         global_map.open_reflectance(one, "reflectance")
     assert main(["invert", "map", "--out", str(tmp_path / "s.zarr"), "--bands", "R415"]) == 2
@@ -281,3 +281,117 @@ def test_gdal_virtual_paths_are_left_to_rasterio(tmp_path):
         assert float(open_geotiff(mem.name).mean()) == pytest.approx(0.2)
     with pytest.raises(InputError, match="does not exist"):
         open_geotiff(tmp_path / "missing.tif")
+
+
+def _field(lat, lon):
+    """A smooth field on the sphere (no seam at ±180°, finite at the poles) to warp and check against."""
+    return 10.0 * np.cos(np.radians(lat)) + 5.0 * np.sin(np.radians(lon)) * np.cos(np.radians(lat))
+
+
+def _polar_cube(tmp_path, n: int = 60, px: float = 4000.0, scale: float = 1.0):
+    """A 2-band south-polar stereographic GeoTIFF of ``scale`` x :func:`_field` (band 2 = 2 x band 1), written by
+    rasterio: n x n pixels of px metres centred on the pole."""
+    import pyproj
+
+    x = (np.arange(n) - n / 2 + 0.5) * px
+    lon, lat = pyproj.Transformer.from_crs("IAU_2015:30135", "IAU_2015:30100", always_xy=True).transform(
+        *np.meshgrid(x, -x))
+    data = scale * np.stack([_field(lat, lon), 2.0 * _field(lat, lon)]).astype("float32")
+    data[:, 0, 0] = np.nan  # a nodata corner
+    return _write(tmp_path / "polar.tif", data, crs="IAU_2015:30135", transform=origin(x[0] - px / 2, -x[0] + px / 2,
+                                                                                          px, px),
+                  descriptions=["R415", "R750"], tags=[{"wavelength_nm": "415", "units": "1"},
+                                                       {"wavelength_nm": "750", "units": "1"}])
+
+
+def test_warp_to_latlon_of_a_polar_stereographic_cube_matches_the_field_and_reaches_the_pole(tmp_path):
+    from workbench.rasters import warp_to_latlon
+
+    polar = open_geotiff(_polar_cube(tmp_path))  # ±120 km: to 86.04 deg S along the axes, 84.41 at the corners
+    geo = warp_to_latlon(polar)
+    assert geo.dims == ("band", "lat", "lon") and list(geo.band.values) == ["R415", "R750"]
+    assert geo.attrs["ppd"] == 8  # round(pi * 1737.4 km / 180 / 4 km) = round(7.58)
+    assert geo.attrs["crs"] == "IAU_2015:30100" and geo.attrs["warped_from"] == "IAU_2015:30135"
+    assert geo.attrs["units"] == "1" and list(geo.wavelength.values) == [415.0, 750.0]
+    # the workbench's 8 px/deg grid: cell centres at (k + 0.5) / 8, down to the pole, every longitude
+    np.testing.assert_allclose(geo.lat.values[-1], -90 + 1 / 16)
+    np.testing.assert_allclose(geo.lon.values[[0, -1]], [-180 + 1 / 16, 180 - 1 / 16])
+    assert np.all(np.diff(geo.lat.values) < 0) and geo.sizes["lon"] == 360 * 8
+    assert float(geo.lat[0]) == -84.4375  # the cell holding the corners' 84.406 deg S, no further
+    lon2, lat2 = np.meshgrid(geo.lon.values, geo.lat.values)
+    err = geo.sel(band="R415").values - _field(lat2, lon2)
+    ok = np.isfinite(err)
+    assert np.abs(err[ok]).max() < 0.02  # bilinear on 4 km pixels of a field of 0.9-1.4
+    assert ok[lat2 < -86.5].all()  # inside the grid everything is covered, the pole included
+    on_axis = np.abs(((lon2 + 45) % 90) - 45) < 5  # within 5 deg of longitude 0, 90, 180 or -90
+    assert not ok[(lat2 > -85.8) & on_axis].any()  # beyond the square's sides (86.04 deg S): NaN, not extrapolated
+    assert ok[(lat2 < -86.2) | ~on_axis].mean() > 0.5
+    np.testing.assert_allclose(geo.sel(band="R750").values[ok], 2 * geo.sel(band="R415").values[ok], rtol=1e-6)
+
+
+def test_warp_to_latlon_of_an_equirectangular_grid_in_metres_is_exact_on_the_matching_grid(tmp_path):
+    """Equirectangular metres (IAU_2015:30110) at 8 px/deg lie exactly on the 8 px/deg grid: the warp is the
+    identity (values, the cell centres and the extent)."""
+    from workbench.geo import MOON_RADIUS_M
+    from workbench.rasters import warp_to_latlon
+
+    ppd, deg = 8, np.pi * MOON_RADIUS_M / 180.0
+    lat, lon = 30 - (np.arange(40) + 0.5) / ppd, 10 + (np.arange(80) + 0.5) / ppd
+    values = _field(*np.meshgrid(lat, lon, indexing="ij"))[None].astype("float32")
+    tif = _write(tmp_path / "eq.tif", values, crs="IAU_2015:30110", transform=origin(10 * deg, 30 * deg, deg / ppd,
+                                                                                    deg / ppd), descriptions=["FeO"])
+    geo = warp_to_latlon(open_geotiff(tif))
+    assert geo.dims == ("lat", "lon") and geo.name == "FeO" and geo.attrs["ppd"] == ppd
+    np.testing.assert_allclose(geo.lat.values, lat)
+    np.testing.assert_allclose(geo.lon.values, lon)
+    np.testing.assert_array_equal(geo.values, values[0])
+    coarse = warp_to_latlon(open_geotiff(tif), ppd=2, resampling="nearest")
+    assert coarse.shape == (10, 20) and float(coarse.lat[0]) == 29.75
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda da: da.rename(y="lat", x="lon"), r"needs a projected map with dims \(y, x\).*open_geotiff"),
+    (lambda da: da.assign_attrs(crs="IAU_2015:30100"), "already in latitude/longitude"),
+    (lambda da: da.assign_coords(x=da.x * 2), "pixels are 8000 m by 4000 m.*square pixels"),
+])
+def test_warp_to_latlon_refuses_what_it_cannot_warp(tmp_path, change, match):
+    from workbench.rasters import warp_to_latlon
+
+    with pytest.raises(InputError, match=match):
+        warp_to_latlon(change(open_geotiff(_polar_cube(tmp_path, n=8))))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"resampling": "cubic_nonsense"}, "unknown resampling 'cubic_nonsense'"),
+                                           ({"ppd": 0}, "positive whole number"), ({"ppd": 2.5}, "whole number")])
+def test_warp_to_latlon_refuses_a_bad_resampling_or_ppd(tmp_path, kwargs, match):
+    from workbench.rasters import warp_to_latlon
+
+    with pytest.raises(InputError, match=match):
+        warp_to_latlon(open_geotiff(_polar_cube(tmp_path, n=8)), **kwargs)
+
+
+def test_invert_map_warps_a_polar_geotiff_onto_latitude_longitude_and_says_so(tmp_path, capsys):
+    polar = _polar_cube(tmp_path, n=20, px=8000.0, scale=0.1)  # reflectance 0.09-0.3
+    tri = open_geotiff(polar).rename(None)
+    model = OxideInverter(["R415", "R750"], [415.0, 750.0], width=4, depth=1, stem=4, members=1, context=(3,))
+    model.save(tmp_path / "two_band.pt")
+    assert tri.dims == ("band", "y", "x")
+    assert main(["invert", "map", "--input", str(polar), "--out", str(tmp_path / "o.zarr"), "--ppd", "2",
+                 "--weights", str(tmp_path / "two_band.pt"), "--scheduler", "threads"]) == 0
+    out = capsys.readouterr().out
+    assert "polar.tif is on a projected grid (IAU_2015:30135); warped onto latitude/longitude at 2 px/deg" in out
+    res = xr.open_zarr(tmp_path / "o.zarr")
+    assert res["FeO"].dims == ("lat", "lon") and res.sizes["lon"] == 720 and float(res.lat[-1]) == -89.75
+    assert res.sizes["lat"] == 8  # ±80 km: 86.27 deg S at the corners, so 86.0-90.0 deg S at 2 px/deg
+    assert np.isfinite(res["FeO"].sel(lat=-89.75)).all()  # the pole, at every longitude
+    assert res["FeO"].sel(lat=-86.75, lon=0.25).isnull()  # beyond the grid's side (87.36 deg S): NaN
+
+
+def test_ppd_is_refused_where_the_input_keeps_its_own_grid(tmp_path, capsys):
+    geographic = to_geotiff(_cube(), tmp_path / "geo.tif")
+    with pytest.raises(InputError, match="geo.tif is already in latitude/longitude and keeps its grid"):
+        global_map.open_reflectance(geographic, ppd=2)
+    _cube().to_dataset().to_zarr(tmp_path / "refl.zarr")
+    assert main(["invert", "map", "--input", str(tmp_path / "refl.zarr"), "--out", str(tmp_path / "o.zarr"),
+                 "--ppd", "2"]) == 2
+    assert "refl.zarr is read as zarr and keeps its own grid (drop --ppd)" in capsys.readouterr().err

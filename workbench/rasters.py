@@ -7,8 +7,9 @@ A GeoTIFF in a lunar geographic CRS (any IAU_2015 lunar code, or a WKT whose ell
 file's order; a multiband file becomes a ``(band, lat, lon)`` cube whose ``band`` coordinate holds the band
 names (and ``wavelength``/``fwhm`` in nm where the file records them), the layout
 :meth:`workbench.inversion.model.OxideInverter.predict` and ``workbench invert map`` take. A projected lunar
-file (polar stereographic) becomes ``(y, x)`` in metres with its CRS in ``attrs["crs"]``. The file's nodata is
-NaN and its scale/offset are applied; data are read lazily with dask, in chunks.
+file (polar stereographic) becomes ``(y, x)`` in metres with its CRS in ``attrs["crs"]``; :func:`warp_to_latlon`
+resamples such a map onto lunar latitude/longitude. The file's nodata is NaN and its scale/offset are applied;
+data are read lazily with dask, in chunks.
 
 References
 ----------
@@ -30,7 +31,7 @@ import xarray as xr
 from .errors import InputError
 from .geo import MOON_RADIUS_M  # a CRS whose ellipsoid differs from it by more than 1 % is not lunar
 
-__all__ = ["open_geotiff", "open_map_file"]
+__all__ = ["open_geotiff", "open_map_file", "warp_to_latlon"]
 
 _CHUNK = 2048
 
@@ -227,6 +228,124 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
             da = da.drop_vars(c, errors="ignore")
     da.attrs = attrs
     return da.rename(labels[0] if "band" not in da.dims else path.stem)
+
+
+def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float) -> tuple[float, float, float, float]:
+    """(south, north, west, east) in degrees of the cells centred at ``x``/``y`` (metres in ``crs``): the
+    footprint of every cell edge and centre, widened to a pole and to all longitudes when a pole lies inside."""
+    import pyproj
+
+    to_geo = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True)
+    xs = np.concatenate([x - step / 2, x + step / 2]) if x.size < 4096 else np.linspace(x[0], x[-1], 4096)
+    ys = np.concatenate([y - step / 2, y + step / 2]) if y.size < 4096 else np.linspace(y[0], y[-1], 4096)
+    gx, gy = np.meshgrid(np.sort(xs), np.sort(ys))
+    lon, lat = to_geo.transform(gx, gy)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    south, north, west, east = lat[ok].min(), lat[ok].max(), lon[ok].min(), lon[ok].max()
+    from_geo = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
+    lo_x, hi_x, lo_y, hi_y = x.min() - step / 2, x.max() + step / 2, y.min() - step / 2, y.max() + step / 2
+    for pole in (-90.0, 90.0):
+        px, py = from_geo.transform(0.0, pole)
+        if np.isfinite(px) and lo_x <= px <= hi_x and lo_y <= py <= hi_y:
+            south, north, west, east = min(south, pole), max(north, pole), -180.0, 180.0
+    return float(south), float(north), float(west), float(east)
+
+
+def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "bilinear") -> xr.DataArray:
+    """Resample a projected map or cube (``(y, x)`` or ``(band, y, x)`` in metres, as :func:`open_geotiff` gives
+    for a polar-stereographic or equirectangular-in-metres file) onto lunar latitude/longitude.
+
+    The grid is the workbench's global grid at ``ppd`` pixels per degree (cell centres at ``(k + 0.5) / ppd``
+    degrees, latitude descending, longitude -180...180 ascending) cut to the map's footprint; a map that holds a
+    pole keeps every longitude up to that pole. Resampling is GDAL's warp through rioxarray
+    (``rio.reproject``), in memory.
+
+    Parameters
+    ----------
+    da
+        Projected map with ``attrs["crs"]`` (an IAU_2015 code or WKT of a lunar projection) and ``x``/``y`` cell
+        centres in metres, north up.
+    ppd
+        Pixels per degree of the new grid; default the file's own resolution, ``round(πR / 180 / pixel size)``
+        (at least 1): a degree of latitude holds as many pixels as before.
+    resampling
+        ``"bilinear"`` (default, for continuous quantities such as reflectance or elevation) or ``"nearest"``
+        (for classes and masks); any name of :class:`rasterio.enums.Resampling`.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(lat, lon)`` or ``(band, lat, lon)`` with the input's band coordinates and attributes; ``attrs["crs"]``
+        the geographic CRS of the same body, ``attrs["warped_from"]`` the old CRS, ``attrs["resampling"]`` and
+        ``attrs["ppd"]``.
+        Cells outside the map, or near its NaN cells, are NaN.
+
+    Raises
+    ------
+    InputError
+        A map that is already geographic or has no ``crs``, pixels that are not square, an unknown
+        ``resampling``, or a ``ppd`` that is not a positive whole number.
+
+    References
+    ----------
+    Snyder, J. P. (1987), Map Projections — A Working Manual, USGS Professional Paper 1395 (the projections);
+    GDAL's gdalwarp, https://gdal.org/programs/gdalwarp.html (the resampling).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> polar = xr.DataArray(np.ones((40, 40), "float32"), dims=("y", "x"), attrs={"crs": "IAU_2015:30135",
+    ...                      "units": "1"}, coords={"y": 4e4 - 2e3 * np.arange(40) - 1e3,
+    ...                      "x": 2e3 * np.arange(40) - 4e4 + 1e3})
+    >>> geo = warp_to_latlon(polar)
+    >>> geo.dims, geo.attrs["crs"], float(geo.lat.min()) < -89.9, float(geo.lon.max()) > 179.9
+    (('lat', 'lon'), 'IAU_2015:30100', True, True)
+    """
+    import pyproj
+    from rasterio.enums import Resampling
+    from rasterio.transform import Affine
+
+    from .geo import annotate_latlon
+
+    if "crs" not in da.attrs or not {"y", "x"} <= set(da.dims):
+        raise InputError(f"warp_to_latlon needs a projected map with dims (y, x) in metres and attrs['crs'], got "
+                         f"dims {da.dims} and attrs {sorted(da.attrs)}; open the file with "
+                         "workbench.rasters.open_geotiff")
+    crs = pyproj.CRS.from_user_input(da.attrs["crs"])
+    if crs.is_geographic:
+        raise InputError(f"the map is already in latitude/longitude ({da.attrs['crs']}); nothing to warp")
+    x, y = (np.asarray(da[d].values, float) for d in ("x", "y"))
+    dx = abs(x[1] - x[0]) if x.size > 1 else abs(y[1] - y[0])
+    dy = abs(y[1] - y[0]) if y.size > 1 else dx
+    if not np.isclose(dx, dy, rtol=1e-6):
+        raise InputError(f"the map's pixels are {dx:g} m by {dy:g} m; warp_to_latlon takes square pixels "
+                         "(warp the file with gdalwarp -t_srs IAU_2015:30100 -tr 1/ppd 1/ppd first)")
+    try:
+        method = Resampling[resampling]
+    except KeyError:
+        raise InputError(f"unknown resampling {resampling!r}; use 'bilinear' (continuous maps), 'nearest' "
+                         "(classes, masks) or another rasterio.enums.Resampling name") from None
+    if ppd is None:
+        ppd = max(1, round(np.pi * crs.ellipsoid.semi_major_metre / 180.0 / dx))
+    if isinstance(ppd, bool) or not isinstance(ppd, (int, np.integer)) or ppd < 1:
+        raise InputError(f"ppd must be a positive whole number of pixels per degree, got {ppd!r}")
+    south, north, west, east = _latlon_extent(crs, x, y, dx)
+    tol = 1e-6  # a footprint edge on a cell edge, give or take rounding, takes no extra cell
+    rows = np.arange(np.floor(-north * ppd + tol), np.ceil(-south * ppd - tol))  # whole cells of the global grid
+    cols = np.arange(np.floor(west * ppd + tol), np.ceil(east * ppd - tol))
+    rows, cols = rows[(rows >= -90 * ppd) & (rows < 90 * ppd)], cols[(cols >= -180 * ppd) & (cols < 180 * ppd)]
+    transform = Affine(1.0 / ppd, 0.0, cols[0] / ppd, 0.0, -1.0 / ppd, -rows[0] / ppd)
+    attrs = dict(da.attrs)
+    src = da.drop_vars("spatial_ref", errors="ignore").rio.write_crs(crs.to_wkt()).rio.set_spatial_dims("x", "y")
+    with warnings.catch_warnings():  # rioxarray's own use of affine's deprecated '*' (not ours)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        out = src.rio.reproject(crs.geodetic_crs.to_wkt(), shape=(rows.size, cols.size), transform=transform,
+                                resampling=method, nodata=np.nan)
+    out = out.drop_vars("spatial_ref", errors="ignore").rename(y="lat", x="lon")
+    out = out.assign_coords(lat=-(rows + 0.5) / ppd, lon=(cols + 0.5) / ppd)
+    geo_name = _crs_name(crs.geodetic_crs)
+    out.attrs = {**attrs, "crs": geo_name, "warped_from": attrs["crs"], "resampling": resampling, "ppd": int(ppd)}
+    return annotate_latlon(out).rename(da.name)
 
 
 #: File name endings read as NetCDF and as GeoTIFF by :func:`open_map_file` (a folder or ``.zarr`` is zarr).

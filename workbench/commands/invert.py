@@ -33,10 +33,13 @@ def register(sub) -> None:
 
     m = isub.add_parser("map", help="global oxide map of the synthetic Moon (or a reflectance zarr or GeoTIFF) to zarr")
     m.add_argument("--out", required=True, metavar="OUT.zarr")
-    m.add_argument("--ppd", type=int, default=4, help="pixels per degree of the synthetic Moon")
+    m.add_argument("--ppd", type=int, default=None,
+                   help="pixels per degree of the synthetic Moon (default 4), or of the latitude/longitude grid a "
+                        "projected REFL.tif is warped onto (default: the file's own resolution)")
     m.add_argument("--input", default=None, metavar="REFL.zarr|REFL.tif",
-                   help="reflectance cube (band, lat, lon) in zarr, or a multiband GeoTIFF in lunar "
-                        "latitude/longitude; default: the synthetic Moon")
+                   help="reflectance cube (band, lat, lon) in zarr, or a multiband lunar GeoTIFF (in "
+                        "latitude/longitude, or projected, e.g. polar stereographic: then warped bilinearly onto "
+                        "latitude/longitude first); default: the synthetic Moon")
     m.add_argument("--variable", default=None, metavar="NAME",
                    help="reflectance variable in REFL.zarr (default: the one variable with a 'band' dim)")
     m.add_argument("--bands", default=None, type=_names, metavar="B1,B2,...",

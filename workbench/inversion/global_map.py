@@ -150,7 +150,8 @@ def _blocks(refl: xr.DataArray, model: OxideInverter, chunk: int, precision: str
     if set(dims) != {"band", "lat", "lon"}:
         extra = [d for d in dims if d not in ("band", "lat", "lon")]
         if not {"lat", "lon"} <= set(dims):
-            fix = "reproject it to a geographic lat/lon grid first (dims 'lat' and 'lon', in degrees)"
+            fix = ("warp it onto latitude/longitude first (workbench.rasters.warp_to_latlon(refl) for a projected "
+                   "cube with attrs['crs'], as open_geotiff gives; dims 'lat' and 'lon', in degrees)")
         else:
             pick = ", ".join(f"{d}=0" for d in extra)
             fix = f"select one {' and one '.join(extra)} step first (e.g. refl.isel({pick}))"
@@ -622,16 +623,22 @@ def _write_store(ds: xr.Dataset, blocks: _Blocks, model: OxideInverter, out: Pat
     return res
 
 
+#: Pixels per degree of ``workbench invert map``'s synthetic Moon when ``--ppd`` is not given.
+SYNTHETIC_MAP_PPD = 4
+
 #: Instruments with committed pre-trained weights, tried in this order when a cube names none.
 COMMITTED_INSTRUMENTS = ("clementine_uvvis", "kaguya_mi")
 
 
 def open_reflectance(path: str | Path, variable: str | None = None, bands: list[str] | None = None,
-                     crs: str | None = None) -> xr.DataArray:
+                     crs: str | None = None, ppd: int | None = None) -> xr.DataArray:
     """The ``(band, lat, lon)`` reflectance variable of a zarr store (``variable``, else the one with a
     ``band`` dim; the store's ``instrument`` attribute is copied onto it when the variable has none), or of a
-    multiband GeoTIFF in a lunar geographic CRS (:func:`workbench.rasters.open_geotiff`; ``bands`` names its
-    bands in order when the file does not, ``crs`` replaces a missing or mislabelled CRS)."""
+    multiband lunar GeoTIFF (:func:`workbench.rasters.open_geotiff`; ``bands`` names its bands in order when
+    the file does not, ``crs`` replaces a missing or mislabelled CRS). A GeoTIFF on a projected grid (polar
+    stereographic, equirectangular in metres) is warped onto latitude/longitude at ``ppd`` pixels per degree
+    (default its own resolution; :func:`workbench.rasters.warp_to_latlon`, bilinear); ``ppd`` is refused for a
+    zarr store or a geographic GeoTIFF, which keep their grid."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"input {path} does not exist; give a zarr store with a (band, lat, lon) reflectance "
@@ -639,7 +646,10 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
     from ..rasters import GEOTIFF_SUFFIXES
 
     if path.suffix.lower() in GEOTIFF_SUFFIXES:
-        return _geotiff_reflectance(path, variable, bands, crs)
+        return _geotiff_reflectance(path, variable, bands, crs, ppd)
+    if ppd is not None:
+        raise InputError(f"--ppd sets the grid of the synthetic Moon or of a projected GeoTIFF warped to "
+                         f"latitude/longitude; {path.name} is read as zarr and keeps its own grid (drop --ppd)")
     if bands is not None or crs is not None:
         raise InputError(f"--bands/--crs describe a GeoTIFF's bands and CRS; {path.name} is read as zarr, whose "
                          "cube carries its own band coordinate (drop --bands/--crs, or give a .tif)")
@@ -663,18 +673,22 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
 
 
 def _geotiff_reflectance(path: Path, variable: str | None, bands: list[str] | None,
-                         crs: str | None) -> xr.DataArray:
-    from ..rasters import open_geotiff
+                         crs: str | None, ppd: int | None = None) -> xr.DataArray:
+    from ..rasters import open_geotiff, warp_to_latlon
 
     if variable is not None:
         raise InputError(f"--variable names a variable of a zarr store; {path.name} is a GeoTIFF whose bands "
                          "are the cube (name them with --bands if the file does not)")
     refl = open_geotiff(path, bands=bands, crs=crs)
-    if refl.dims != ("band", "lat", "lon"):
-        what = ("one band: a map, not a reflectance cube" if "band" not in refl.dims else
-                f"dims {refl.dims}, a projected grid ({refl.attrs['crs']})")
-        raise InputError(f"{path.name} has {what}; 'invert map' needs a multiband (band, lat, lon) GeoTIFF in "
-                         "lunar latitude/longitude (reproject with: gdalwarp -t_srs IAU_2015:30100 IN.tif OUT.tif)")
+    if "band" not in refl.dims:
+        raise InputError(f"{path.name} has one band: a map, not a reflectance cube; 'invert map' needs a "
+                         "multiband GeoTIFF, one band per wavelength the weights were trained on")
+    if refl.dims == ("band", "y", "x"):
+        return warp_to_latlon(refl, ppd)
+    if ppd is not None:
+        raise InputError(f"--ppd sets the grid of the synthetic Moon or of a projected GeoTIFF warped to "
+                         f"latitude/longitude; {path.name} is already in latitude/longitude and keeps its grid "
+                         "(drop --ppd)")
     return refl
 
 
@@ -712,7 +726,11 @@ def invert_global_cli(args) -> None:
 
     if args.input:
         refl = open_reflectance(args.input, getattr(args, "variable", None), getattr(args, "bands", None),
-                                getattr(args, "crs", None))
+                                getattr(args, "crs", None), getattr(args, "ppd", None))
+        if "warped_from" in refl.attrs:
+            print(f"note: {Path(args.input).name} is on a projected grid ({refl.attrs['warped_from']}); warped "
+                  f"onto latitude/longitude at {refl.attrs['ppd']} px/deg "
+                  f"({refl.sizes['lat']} x {refl.sizes['lon']} pixels, {refl.attrs['resampling']}) before inverting")
         model = OxideInverter.load(args.weights) if args.weights else weights_for(refl)
         if _band_names(refl) != sorted(model.bands):
             which = args.weights or f"committed for instrument {refl.attrs.get('instrument')!r}"
@@ -729,7 +747,8 @@ def invert_global_cli(args) -> None:
         inst = model_instrument(model)  # the instrument with the weights' bands (InputError when none has them)
         # computed here: the synthetic Moon is in memory anyway, and an in-memory cube is sent to the
         # cluster once instead of with every chunk row's graph
-        refl = observe(make_moon(resolution_ppd=args.ppd), inst, snr=100, seed=1)["reflectance"].compute()
+        ppd = SYNTHETIC_MAP_PPD if getattr(args, "ppd", None) is None else args.ppd
+        refl = observe(make_moon(resolution_ppd=ppd), inst, snr=100, seed=1)["reflectance"].compute()
     res = invert_to_zarr(refl, model, args.out, chunk=args.chunk, scheduler=args.scheduler,
                          precision=getattr(args, "precision", None), overwrite=getattr(args, "overwrite", False))
     print(f"wrote {args.out}: {list(res.data_vars)} in {res.attrs['seconds']:.1f} s "
