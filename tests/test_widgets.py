@@ -78,6 +78,18 @@ def test_set_updates_controls_and_layout_is_controls_left_output_right():
     p.cleanup()
 
 
+def test_the_control_column_holds_its_controls_and_their_readouts_whole():
+    """Seen in JupyterLab: the tour's range readout "−5400 – 5700" was cut at the column's edge, because each
+    400 px control has 2 px margins in a 400 px column and the slider's track squeezed the readout."""
+    p = MapPanel()
+    assert p.sidebar.layout.width == p.sidebar.layout.min_width == "calc(400px + 8px)"
+    assert p.controls["clim"].layout.width == base.CONTROL_WIDTH == "400px"
+    header = p.sidebar.children[0].value
+    assert header.startswith("<style>") and base.PANEL_CSS in header  # every panel, with or without its own css
+    assert "widget-readout {flex: 0 0 auto; max-width: none}" in base.PANEL_CSS
+    p.cleanup()
+
+
 def test_set_with_a_value_no_control_can_take_is_one_error_and_the_panel_keeps_its_state():
     """A choice the control does not offer, a reversed range and a misspelled setting are each one
     InputError naming the allowed values; the state, controls and map stay, and the next set() works (the

@@ -96,6 +96,11 @@ class StopRequested(WorkbenchError):
     """Raised inside long work when the user pressed Stop (the partial result is discarded)."""
 
 
+#: CSS every panel sends with its title: a slider's readout as wide as its text (ipywidgets lets the track
+#: squeeze it, so a range's "−5400 – 5700" was cut at the column's edge); the track takes what is left.
+PANEL_CSS = ".workbench-panel .widget-inline-hbox .widget-readout {flex: 0 0 auto; max-width: none}"
+
+
 def _label(label: str, units: str | None) -> str:
     return f"{label} ({units})" if units else label
 
@@ -368,10 +373,13 @@ class Panel:
         self._plot_widget = None
         self._out = None
         self.tasks: list[LongTask] = []
-        style = f"<style>{self.css}</style>" if self.css else ""
+        style = f"<style>{self.css}{PANEL_CSS}</style>"
         header = w.HTML(f"{style}<b>{self.title}</b>" if self.title else style)
+        # each control is CONTROL_WIDTH wide plus ipywidgets' 2 px margins: a column of exactly CONTROL_WIDTH cut
+        # the right end of a slider's readout
+        column = f"calc({CONTROL_WIDTH} + 8px)"
         self.sidebar = w.VBox([header, *self.controls.values(), self.reset_button, self.readout],
-                              layout=w.Layout(width=CONTROL_WIDTH, min_width=CONTROL_WIDTH))
+                              layout=w.Layout(width=column, min_width=column))
         # controls left, plot right; the plot moves below the controls when the notebook is too narrow for both
         self.widget = w.HBox([self.sidebar, self.output],
                              layout=w.Layout(align_items="flex-start", flex_flow="row wrap"))
