@@ -160,6 +160,11 @@ def test_notebook_runs_and_its_map_responds_in_jupyterlab(lab, browser, notebook
         before_png = plot.screenshot()
         (tmp_path / "before.png").write_bytes(before_png)
         assert _png_stats(before_png) > 30, f"{notebook}: the plot looks blank"
+        # every control's label and readout shows whole (the tour's "−5400 – 5700" and 01's "phase angle (i = g,
+        # e = 0) (deg)" were once cut at their box's edge)
+        cut = scope.locator(".widget-label, .widget-readout").evaluate_all(
+            "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
+        assert not cut, f"{notebook}: control labels or readouts cut at their box's edge: {cut}"
         before_text = readout.inner_text() if readout is not None else None
 
         # move sliders one at a time (some only matter in some modes) until the map changes

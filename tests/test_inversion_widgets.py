@@ -313,7 +313,7 @@ def test_mg_number_is_shown_as_mg_hash_on_the_controls_maps_and_table(lab):
         assert hv.Store.lookup_options("bokeh", plot, "plot").kwargs["title"] == title
         assert el.vdims[0].label.startswith("Mg#") and "mg_number" not in html and "<th>Mg#</th>" in html
         # the wide table scrolls inside the control column instead of widening the readout (its text was cut off)
-        assert "<div style='overflow-x:auto; max-width:400px'><table" in html
+        assert "<div style='overflow-x:auto; max-width:400px; white-space:nowrap'><table" in html
     panel = InversionPanel(lab, members=2, method="resnet_pretrained", oxide="mg_number")
     adv = SiteAdvisorPanel(lab, members=2)
     try:

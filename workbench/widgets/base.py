@@ -110,11 +110,15 @@ def _style(label: str = "") -> dict[str, Any]:
 
 
 def slider(label: str, units: str | None, min: float, max: float, step: float,
-           value: float | None = None, continuous_update: bool = False) -> w.FloatSlider:
-    """A labelled float slider ``"label (units)"``; updates on release unless ``continuous_update``."""
+           value: float | None = None, continuous_update: bool = False, tooltip: str | None = None) -> w.FloatSlider:
+    """A labelled float slider ``"label (units)"``; updates on release unless ``continuous_update``.
+
+    ``label (units)`` must fit the label column (about 22 characters); ``tooltip`` (default the label) says more.
+    """
     return w.FloatSlider(min=min, max=max, step=step, value=min if value is None else value,
                          description=_label(label, units), continuous_update=continuous_update,
-                         readout_format=".4g", **_style(_label(label, units)))
+                         readout_format=".4g", **{**_style(_label(label, units)), **({"tooltip": tooltip} if tooltip
+                                                                                      else {})})
 
 
 def show_value(ctrl: w.Widget, value: Any) -> None:

@@ -217,10 +217,12 @@ class CalibrationPanel(base.Panel):
         return {
             "instrument": base.choice("instrument", list(INSTRUMENTS), buttons=False),
             "gain_error_pct": base.slider("gain error σ", "%", 0.0, 20.0, 0.5),
-            "offset_error": base.slider("offset error σ", "reflectance", 0.0, 0.02, 0.001),
+            "offset_error": base.slider("offset σ", "reflectance", 0.0, 0.02, 0.001,
+                                        tooltip="offset error σ, in reflectance units (added to every pixel)"),
             "stripes_pct": base.slider("stripe gain σ", "%", 0.0, 10.0, 0.5),
             "snr": base.slider("SNR", None, 10.0, 500.0, 10.0),
-            "phase": base.slider("phase angle (i = g, e = 0)", "deg", 5.0, 80.0, 5.0),
+            "phase": base.slider("phase angle", "deg", 5.0, 80.0, 5.0,
+                                 tooltip="phase angle g of the observation (incidence i = g, emission e = 0)"),
             "seed": base.int_slider("seed", None, 0, 20),
         }
 

@@ -283,8 +283,8 @@ def inversion_view(lab: InversionLab, state: InversionState):
     html = ("<b>Far-side hold-out RMSE</b> of everything computed so far (oxides in wt%; Mg#, molar 0–100, in "
             "Mg# units; 100 km around the fine-tuning sites excluded)<br>"
             # the table scrolls inside the column; without max-width it widened the readout, whose text then ran
-            # past the column's edge, cut off
-            + f"<div style='overflow-x:auto; max-width:{base.CONTROL_WIDTH}'>"
+            # past the column's edge, cut off; cells do not wrap ("Chang'e-6" broke after its hyphen)
+            + f"<div style='overflow-x:auto; max-width:{base.CONTROL_WIDTH}; white-space:nowrap'>"
             + table.round(2).to_html(na_rep="–", border=0, index=False)
             + "</div>")
     return plot, html

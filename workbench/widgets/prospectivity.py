@@ -252,7 +252,7 @@ class ProspectivityPanel(base.Panel):
         ctrls = {
             "method": base.choice("method", METHODS),
             # the range prospectivity_view accepts, [50, 100): a state of 80 must not show as 90
-            "threshold_pct": base.slider("threshold (percentile of area)", "%", 50.0, 99.9, 0.1, 99.0),
+            "threshold_pct": base.slider("area percentile", "%", 50.0, 99.9, 0.1, 99.0),
             "min_pixels": base.int_slider("min region size", "px", 1, 50, 1, 3),
             "rank_by": base.choice("rank by", {"area × score": "total_score", "mean score": "mean_score",
                                                "area": "area_km2"}),
