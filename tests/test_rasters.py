@@ -16,7 +16,7 @@ from workbench.export import to_geotiff
 from workbench.geo import global_grid
 from workbench.inversion import global_map
 from workbench.inversion.model import OxideInverter
-from workbench.rasters import open_geotiff
+from workbench.rasters import open_geotiff, open_map_file
 
 BANDS = ["R415", "R750", "R950"]
 WL = [415.0, 750.0, 950.0]
@@ -414,3 +414,129 @@ def test_ppd_is_refused_where_the_input_keeps_its_own_grid(tmp_path, capsys):
     assert main(["invert", "map", "--input", str(tmp_path / "refl.zarr"), "--out", str(tmp_path / "o.zarr"),
                  "--ppd", "2"]) == 2
     assert "refl.zarr is read as zarr and keeps its own grid (drop --ppd)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("attached", [False, True], ids=["label+image", "attached label"])
+def test_a_pds3_ldem_opens_with_its_scaling_and_warps_exactly_onto_the_grid(tmp_path, attached):
+    """A LOLA-LDEM-like PDS3 product (simple cylindrical about 180 deg, radius = DN x 0.5 + 1737400 m, MAP_SCALE
+    rounded as the PDS labels round it) opens through its label and lies exactly on the 4 px/deg grid."""
+    from geotiff_helpers import write_pds3_ldem
+
+    from workbench.rasters import warp_to_latlon
+
+    dn = (np.arange(20 * 200) % 3000 - 1500).reshape(20, 200)
+    path = write_pds3_ldem(tmp_path, dn, top_lat=30.0, west_lon=10.0, ppd=4, attached=attached)
+    da = open_geotiff(path)
+    assert da.dims == ("y", "x") and da.attrs["crs"] == "IAU_2015:30115"  # equirectangular, clon = 180
+    assert "DATA_SET_ID" not in da.attrs  # GDAL's empty PDS keywords are dropped
+    np.testing.assert_array_equal(da.values, dn * 0.5 + 1737400.0)  # SCALING_FACTOR and OFFSET applied
+    geo = warp_to_latlon(da)
+    assert geo.shape == (20, 200) and geo.attrs["ppd"] == 4  # no sliver row or column from the rounded scale
+    np.testing.assert_allclose(geo.lat.values, 30 - (np.arange(20) + 0.5) / 4)
+    np.testing.assert_allclose(geo.lon.values, 10 + (np.arange(200) + 0.5) / 4)
+    np.testing.assert_allclose(geo.values, dn * 0.5 + 1737400.0, rtol=0, atol=0.01)
+
+
+def test_a_pds3_image_with_a_separate_label_names_the_label_to_open(tmp_path):
+    from geotiff_helpers import write_pds3_ldem
+
+    write_pds3_ldem(tmp_path, np.zeros((4, 8)), top_lat=10.0, west_lon=0.0, ppd=4)
+    with pytest.raises(InputError, match="LDEM.IMG is a PDS image whose label is a separate file; open the "
+                                         "label LDEM.LBL instead"):
+        open_geotiff(tmp_path / "LDEM.IMG")
+    (tmp_path / "LDEM.LBL").unlink()  # no label beside it: GDAL's own "not recognized", as one InputError
+    with pytest.raises(InputError, match=r"raster .*LDEM.IMG is not a readable raster \(PDS3, PDS4, ISIS3, VICAR\)"):
+        open_geotiff(tmp_path / "LDEM.IMG")
+
+
+@pytest.mark.parametrize("driver, suffix", [("ISIS3", ".cub"), ("PDS4", ".xml"), ("VICAR", ".vic")])
+def test_isis3_pds4_and_vicar_cubes_open_and_invert_map_reads_them_on_the_lat_lon_grid(tmp_path, driver, suffix):
+    """A 3-band cube on the 1 px/deg grid written by GDAL as ISIS3, PDS4 or VICAR (which store it as
+    equirectangular metres) opens, bands named with bands= (these formats keep no band names), and comes back
+    onto the same latitude/longitude grid, values unchanged and its NaN cell NaN; open_map_file takes a map."""
+    cube = _cube()
+    src = _write(tmp_path / f"refl{suffix}", cube.values, driver=driver, transform=origin(-180.0, 90.0, 1.0, 1.0))
+    got = open_geotiff(src, bands=BANDS)
+    assert got.dims == ("band", "y", "x") and got.attrs["crs"] == "IAU_2015:30110"  # equirectangular metres
+    refl = global_map.open_reflectance(src, bands=BANDS)  # warped back, at the file's own 1 px/deg
+    assert refl.dims == ("band", "lat", "lon") and list(refl.band.values) == BANDS and refl.attrs["ppd"] == 1
+    np.testing.assert_allclose(refl.lat.values, cube.lat.values)
+    np.testing.assert_allclose(refl.lon.values, cube.lon.values)
+    assert np.isnan(refl.sel(band="R750").values[4, 6])
+    near = np.zeros(cube.shape[1:], bool)
+    near[3:6, 5:8] = True  # the NaN cell and its 8 neighbours
+    np.testing.assert_allclose(refl.values[:, ~near], cube.values[:, ~near], rtol=1e-6)
+    one = _write(tmp_path / f"feo{suffix}", cube.values[:1], driver=driver, transform=origin(-180.0, 90.0, 1.0, 1.0))
+    assert list(open_map_file(one).data_vars) == ["feo"]  # a one-band map: named after its file
+
+
+def test_warp_to_latlon_keeps_holes_as_holes_and_takes_a_bare_dataarray():
+    """A projected DataArray built by hand (no rioxarray imported by the caller) with NaN holes: the bilinear warp
+    is NaN exactly where the nearest-neighbour warp is (holes neither filled nor grown), and 1.0 elsewhere."""
+    from workbench.rasters import warp_to_latlon
+
+    v = np.ones((40, 40), "float32")
+    v[20, 20] = np.nan
+    v[5:8, 30:33] = np.nan
+    polar = xr.DataArray(v, dims=("y", "x"), attrs={"crs": "IAU_2015:30135", "units": "1"},
+                         coords={"y": 4e4 - 2e3 * np.arange(40) - 1e3, "x": 2e3 * np.arange(40) - 4e4 + 1e3})
+    bilinear, nearest = warp_to_latlon(polar), warp_to_latlon(polar, resampling="nearest")
+    np.testing.assert_array_equal(np.isnan(bilinear.values), np.isnan(nearest.values))
+    inside = np.isfinite(warp_to_latlon(polar.fillna(1.0), resampling="nearest").values)
+    assert (inside & np.isnan(nearest.values)).sum() > 100  # the holes are there (at 38 px/deg, 2 km pixels)
+    np.testing.assert_array_equal(bilinear.values[np.isfinite(bilinear.values)], 1.0)
+
+
+def test_warp_to_latlon_works_in_a_fresh_process_that_never_imported_rioxarray():
+    """The .rio accessor exists only once rioxarray is imported; a map built by hand used to fail with
+    AttributeError: 'DataArray' object has no attribute 'rio'."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, xarray as xr; from workbench.rasters import warp_to_latlon; "
+            "assert 'rioxarray' not in sys.modules; "
+            "da = xr.DataArray(np.ones((4, 4), 'float32'), dims=('y', 'x'), attrs={'crs': 'IAU_2015:30135'}, "
+            "coords={'y': 3e3 - 2e3 * np.arange(4), 'x': 2e3 * np.arange(4) - 3e3}); "
+            "print(warp_to_latlon(da).dims)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "('lat', 'lon')"
+
+
+def test_a_global_ldem_about_180_east_and_a_tile_across_the_antimeridian_keep_every_cell(tmp_path):
+    """A global simple-cylindrical LDEM about 180 deg E (x = 0 is the antimeridian, inside the map) warps onto the
+    full -180...180 grid, all 720 columns, values rolled by half a turn; a 20 x 20 deg tile from 170 to 190 deg E
+    keeps its cells on both sides of ±180 deg (the first cut lost the -179.75 column)."""
+    from geotiff_helpers import write_pds3_ldem
+
+    from workbench.rasters import warp_to_latlon
+
+    dn = np.random.default_rng(0).integers(-3000, 3000, (360, 720)).astype("int16")
+    (tmp_path / "g").mkdir()
+    geo = warp_to_latlon(open_geotiff(write_pds3_ldem(tmp_path / "g", dn, top_lat=90.0, west_lon=0.0, ppd=2)))
+    assert geo.shape == (360, 720) and float(geo.lon[0]) == -179.75
+    np.testing.assert_array_equal(geo.values, np.roll(dn * 0.5 + 1737400.0, 360, axis=1))
+    (tmp_path / "t").mkdir()
+    tile = warp_to_latlon(open_geotiff(write_pds3_ldem(tmp_path / "t", dn[:40, :40], top_lat=10.0, west_lon=170.0,
+                                                       ppd=2)))
+    assert int(tile.notnull().sum()) == 40 * 40
+    assert float(tile.sel(lat=9.75, lon=179.75)) == dn[0, 19] * 0.5 + 1737400.0
+    assert float(tile.sel(lat=9.75, lon=-179.75)) == dn[0, 20] * 0.5 + 1737400.0
+
+
+def test_asymmetry_of_a_pds3_ldem_warps_it_and_says_so(tmp_path, capsys):
+    """``workbench asymmetry --input LDEM.LBL``: near side 500 m higher than the far side (DN ±500 x 0.5 m)."""
+    from geotiff_helpers import write_pds3_ldem
+
+    lon = 0.25 + np.arange(720) / 2  # 0...360 deg E, the LDEM's columns
+    dn = np.where((lon <= 90) | (lon >= 270), 500, -500)[None, :].repeat(360, axis=0)
+    label = write_pds3_ldem(tmp_path, dn, top_lat=90.0, west_lon=0.0, ppd=2)
+    assert main(["asymmetry", "--input", str(label), "--n-boot", "50", "--n-perm", "99",
+                 "--json", str(tmp_path / "a.json")]) == 0
+    out = capsys.readouterr().out
+    assert "grid: IAU_2015:30115 warped onto latitude/longitude at 2 px/deg (bilinear)" in out
+    import json
+
+    res = json.loads((tmp_path / "a.json").read_text())
+    assert res["near_minus_far"]["value"] == pytest.approx(500.0, abs=1.0)
+    assert res["north_minus_south"]["value"] == pytest.approx(0.0, abs=1e-6)

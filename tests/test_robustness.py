@@ -510,6 +510,13 @@ def _tif_map_cli(tmp: Path, crs: str | None = "IAU_2015:30100", names=tuple(f"R{
     cli(["invert", "map", "--input", str(p), "--out", str(tmp / "m.zarr"), *extra])
 
 
+def _detached_pds3_image(tmp: Path) -> Path:
+    from geotiff_helpers import write_pds3_ldem
+
+    write_pds3_ldem(tmp, np.zeros((4, 8)), top_lat=10.0, west_lon=0.0, ppd=4)
+    return tmp / "LDEM.IMG"
+
+
 def _two_cube_zarr(tmp: Path) -> Path:
     c = cube()
     xr.Dataset({"reflectance": c, "reflectance_raw": c}).to_zarr(tmp / "two.zarr")
@@ -930,6 +937,9 @@ CASES: list[Case] = [
          r"has 5 band\(s\) but bands= \(--bands\) names 2", code=2),
     Case("wrong band count", "`workbench invert map --input` a one-band GeoTIFF (a map, not a cube) (CLI)",
          lambda t: _tif_map_cli(t, n_bands=1), CliError, r"one band: a map, not a reflectance cube", code=2),
+    Case("CLI usage", "`workbench asymmetry --input LDEM.IMG`: a PDS3 image whose label is a separate file (CLI)",
+         lambda t: cli(["asymmetry", "--input", str(_detached_pds3_image(t))]), CliError,
+         r"LDEM.IMG is a PDS image whose label is a separate file; open the label LDEM.LBL instead", code=2),
     Case("CLI usage", "`workbench invert map --input REFL.zarr --ppd 8`: a zarr cube keeps its own grid (CLI)",
          lambda t: cli(["invert", "map", "--input", str(_two_cube_zarr(t)), "--ppd", "8",
                         "--out", str(t / "m.zarr")]), CliError,

@@ -35,6 +35,14 @@ __all__ = ["open_geotiff", "open_map_file", "warp_to_latlon"]
 
 _CHUNK = 2048
 
+#: File name endings :func:`open_geotiff` reads, through GDAL: GeoTIFF, and the planetary archives' own formats,
+#: PDS3 (a ``.lbl`` label, or an ``.img`` with its label attached), PDS4 (an ``.xml`` label), ISIS3 cubes and VICAR.
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+PLANETARY_SUFFIXES = (".lbl", ".img", ".xml", ".cub", ".vic")
+RASTER_SUFFIXES = GEOTIFF_SUFFIXES + PLANETARY_SUFFIXES
+#: How the file types are named in messages that list what a command reads.
+RASTER_KINDS = "a GeoTIFF (.tif), or a PDS3 (.lbl/.img), PDS4 (.xml) or ISIS3 (.cub) raster"
+
 
 def _lunar_crs(crs_text: str, path: Path):
     """The pyproj CRS of ``crs_text``; :class:`InputError` when it is unknown or not the Moon's."""
@@ -122,14 +130,32 @@ def _band_numbers(tags: list[dict], key: str) -> np.ndarray | None:
     return np.asarray(vals)
 
 
+def _refuse_detached_image(path: Path) -> None:
+    """A PDS3 ``.img`` whose label is a separate file is raw bytes to GDAL: name the label to open instead."""
+    if path.suffix.lower() != ".img" or not path.is_file():
+        return
+    with open(path, "rb") as f:
+        attached = f.read(64).lstrip().upper().startswith((b"PDS_VERSION_ID", b"ODL_VERSION_ID"))
+    labels = [p for p in path.parent.glob(f"{path.stem}.*") if p.suffix.lower() in (".lbl", ".xml")]
+    if not attached and labels:
+        raise InputError(f"{path.name} is a PDS image whose label is a separate file; open the label "
+                         f"{labels[0].name} instead (it names the image, its size, scaling and map projection)")
+
+
 def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, crs: str | None = None,
                  as_dataset: bool = False) -> xr.DataArray | xr.Dataset:
     """Open a GeoTIFF of the Moon as a map (one band) or a ``(band, lat, lon)`` cube on the workbench's grid.
 
+    The planetary archives' own formats open the same way, through GDAL: PDS3 (the ``.lbl`` label, or an
+    ``.img`` with its label attached), PDS4 (the ``.xml`` label), ISIS3 ``.cub`` and VICAR. Their scaling
+    (e.g. a LOLA LDEM's ``SCALING_FACTOR``/``OFFSET``) is applied as the label gives it; a PDS3 label's units are
+    not read, so set ``attrs["units"]`` before mapping.
+
     Parameters
     ----------
     path
-        A GeoTIFF (e.g. one written by :func:`workbench.export.to_geotiff`, or a reflectance mosaic).
+        A GeoTIFF (e.g. one written by :func:`workbench.export.to_geotiff`, or a reflectance mosaic), or a PDS3,
+        PDS4, ISIS3 or VICAR raster.
     bands
         Names of the file's bands in order (e.g. ``["R415", "R750", "R900", "R950", "R1000"]``), for a file
         whose bands carry no descriptions; they replace the file's own names.
@@ -172,14 +198,18 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     from .validate import open_raster, readable
 
     path = Path(path)
+    kind = "raster" if path.suffix.lower() in PLANETARY_SUFFIXES else "GeoTIFF"
+    _refuse_detached_image(path)
     with warnings.catch_warnings():  # rioxarray's own use of affine's deprecated '*' (not ours)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        da = open_raster(path, what="GeoTIFF", mask_and_scale=True, chunks={"band": -1, "y": _CHUNK, "x": _CHUNK})
-    with readable(path, "GeoTIFF"), rasterio.open(path) as src:
+        da = open_raster(path, what=kind, mask_and_scale=True, chunks={"band": -1, "y": _CHUNK, "x": _CHUNK},
+                         kind="GeoTIFF" if kind == "GeoTIFF" else "raster (PDS3, PDS4, ISIS3, VICAR)")
+    with readable(path, kind), rasterio.open(path) as src:
         descriptions = list(src.descriptions)
         tags = [src.tags(i) for i in range(1, src.count + 1)]
         file_crs = src.crs.to_string() if src.crs else None
-        file_tags = {k: v for k, v in src.tags().items() if k != "AREA_OR_POINT"}
+        # a PDS3 label gives every keyword GDAL knows, most of them empty
+        file_tags = {k: v for k, v in src.tags().items() if k != "AREA_OR_POINT" and v != ""}
         tr, gcps = src.transform, src.gcps[0]
     warp = f"warp it onto a grid first (gdalwarp -t_srs IAU_2015:30100 {path.name} grid.tif)"
     if gcps:
@@ -230,25 +260,36 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     return da.rename(labels[0] if "band" not in da.dims else path.stem)
 
 
-def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float) -> tuple[float, float, float, float]:
-    """(south, north, west, east) in degrees of the cells centred at ``x``/``y`` (metres in ``crs``): the
-    footprint of every cell edge and centre, widened to a pole and to all longitudes when a pole lies inside."""
+def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float, ppd: int) -> tuple[float, float, float, float]:
+    """(south, north, west, east) in degrees of the cells centred at ``x``/``y`` (metres in ``crs``).
+
+    Latitudes from the footprint's outline (every edge cell's edges and centre), widened to a pole that lies
+    inside. Longitudes: the outline's, unless the footprint wraps around: a pole inside, or a longitude gap that
+    is not the one across ±180° (the map crosses the antimeridian, e.g. a global simple-cylindrical LOLA LDEM
+    about 180° E), or one narrower than two cells at ``ppd`` (a whole circle), give -180...180.
+    """
     import pyproj
 
-    to_geo = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True)
-    xs = np.concatenate([x - step / 2, x + step / 2]) if x.size < 4096 else np.linspace(x[0], x[-1], 4096)
-    ys = np.concatenate([y - step / 2, y + step / 2]) if y.size < 4096 else np.linspace(y[0], y[-1], 4096)
-    gx, gy = np.meshgrid(np.sort(xs), np.sort(ys))
-    lon, lat = to_geo.transform(gx, gy)
+    ex = np.sort(np.concatenate([x - step / 2, x, x + step / 2]))
+    ey = np.sort(np.concatenate([y - step / 2, y, y + step / 2]))
+    bx = np.concatenate([ex, ex, np.full(ey.size, ex[0]), np.full(ey.size, ex[-1])])
+    by = np.concatenate([np.full(ex.size, ey[0]), np.full(ex.size, ey[-1]), ey, ey])
+    lon, lat = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(bx, by)
     ok = np.isfinite(lon) & np.isfinite(lat)
-    south, north, west, east = lat[ok].min(), lat[ok].max(), lon[ok].min(), lon[ok].max()
+    south, north = float(lat[ok].min()), float(lat[ok].max())
+    lons = np.unique(np.where(lon[ok] >= 180.0, lon[ok] - 360.0, lon[ok]))  # [-180, 180)
+    gaps = np.diff(np.concatenate([lons, [lons[0] + 360.0]]))  # the last is the one across ±180°
+    widest = int(np.argmax(gaps))
+    if widest == gaps.size - 1 and gaps[widest] > 2.0 / ppd:
+        west, east = float(lons[0]), float(lons[-1])
+    else:
+        west, east = -180.0, 180.0
     from_geo = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
-    lo_x, hi_x, lo_y, hi_y = x.min() - step / 2, x.max() + step / 2, y.min() - step / 2, y.max() + step / 2
     for pole in (-90.0, 90.0):
         px, py = from_geo.transform(0.0, pole)
-        if np.isfinite(px) and lo_x <= px <= hi_x and lo_y <= py <= hi_y:
+        if np.isfinite(px) and ex[0] <= px <= ex[-1] and ey[0] <= py <= ey[-1]:
             south, north, west, east = min(south, pole), max(north, pole), -180.0, 180.0
-    return float(south), float(north), float(west), float(east)
+    return south, north, west, east
 
 
 def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "bilinear") -> xr.DataArray:
@@ -277,8 +318,9 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     xarray.DataArray
         ``(lat, lon)`` or ``(band, lat, lon)`` with the input's band coordinates and attributes; ``attrs["crs"]``
         the geographic CRS of the same body, ``attrs["warped_from"]`` the old CRS, ``attrs["resampling"]`` and
-        ``attrs["ppd"]``.
-        Cells outside the map, or near its NaN cells, are NaN.
+        ``attrs["ppd"]``. Cells outside the map, and cells whose nearest source cell is NaN, are NaN: GDAL's
+        bilinear kernel leaves NaN neighbours out and never fills a hole (the NaN cells are the ``"nearest"``
+        warp's, checked in the tests).
 
     Raises
     ------
@@ -302,6 +344,7 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     (('lat', 'lon'), 'IAU_2015:30100', True, True)
     """
     import pyproj
+    import rioxarray  # noqa: F401 - registers the .rio accessor (a map not opened by open_geotiff lacks it)
     from rasterio.enums import Resampling
     from rasterio.transform import Affine
 
@@ -329,14 +372,17 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
         ppd = max(1, round(np.pi * crs.ellipsoid.semi_major_metre / 180.0 / dx))
     if isinstance(ppd, bool) or not isinstance(ppd, (int, np.integer)) or ppd < 1:
         raise InputError(f"ppd must be a positive whole number of pixels per degree, got {ppd!r}")
-    south, north, west, east = _latlon_extent(crs, x, y, dx)
-    tol = 1e-6  # a footprint edge on a cell edge, give or take rounding, takes no extra cell
+    south, north, west, east = _latlon_extent(crs, x, y, dx, ppd)
+    # a footprint edge within 1 % of a pixel of a cell edge takes no extra cell: labels round their scale (a LOLA
+    # LDEM's MAP_SCALE has 5 digits, its corner is then 0.004 px off) and a sliver cell would be all NaN
+    tol = 0.01
     rows = np.arange(np.floor(-north * ppd + tol), np.ceil(-south * ppd - tol))  # whole cells of the global grid
     cols = np.arange(np.floor(west * ppd + tol), np.ceil(east * ppd - tol))
     rows, cols = rows[(rows >= -90 * ppd) & (rows < 90 * ppd)], cols[(cols >= -180 * ppd) & (cols < 180 * ppd)]
     transform = Affine(1.0 / ppd, 0.0, cols[0] / ppd, 0.0, -1.0 / ppd, -rows[0] / ppd)
     attrs = dict(da.attrs)
-    src = da.drop_vars("spatial_ref", errors="ignore").rio.write_crs(crs.to_wkt()).rio.set_spatial_dims("x", "y")
+    src = (da.drop_vars("spatial_ref", errors="ignore").rio.write_crs(crs.to_wkt()).rio.set_spatial_dims("x", "y")
+           .rio.write_nodata(np.nan))  # NaN cells are nodata to GDAL: left out of the kernel, never a number
     with warnings.catch_warnings():  # rioxarray's own use of affine's deprecated '*' (not ours)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         out = src.rio.reproject(crs.geodetic_crs.to_wkt(), shape=(rows.size, cols.size), transform=transform,
@@ -348,14 +394,14 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     return annotate_latlon(out).rename(da.name)
 
 
-#: File name endings read as NetCDF and as GeoTIFF by :func:`open_map_file` (a folder or ``.zarr`` is zarr).
+#: File name endings read as NetCDF by :func:`open_map_file` (a folder or ``.zarr`` is zarr).
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
-GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def open_map_file(path: str | os.PathLike) -> xr.Dataset:
     """Open a map file as a Dataset: a zarr store (a folder, e.g. ``workbench invert map``'s output), a NetCDF
-    file, or a GeoTIFF (:func:`open_geotiff` with ``as_dataset=True``: one variable per band).
+    file, or a GeoTIFF, PDS3, PDS4 or ISIS3 raster (:func:`open_geotiff` with ``as_dataset=True``: one variable
+    per band).
 
     Raises
     ------
@@ -366,14 +412,14 @@ def open_map_file(path: str | os.PathLike) -> xr.Dataset:
 
     src = Path(path)
     if not src.exists():
-        raise InputError(f"{src} does not exist; give a zarr store (folder), a NetCDF (.nc) file or a GeoTIFF (.tif)")
+        raise InputError(f"{src} does not exist; give a zarr store (folder), a NetCDF (.nc) file or {RASTER_KINDS}")
     suffix = src.suffix.lower()
-    if suffix in GEOTIFF_SUFFIXES and src.is_file():
+    if suffix in RASTER_SUFFIXES and src.is_file():
         return open_geotiff(src, as_dataset=True)
     is_zarr = src.is_dir() or suffix == ".zarr"
     if not is_zarr and suffix not in NETCDF_SUFFIXES:
-        raise InputError(f"{src.name}: unknown input type; give a zarr store (folder), a NetCDF (.nc) file or a "
-                         "GeoTIFF (.tif)")
+        raise InputError(f"{src.name}: unknown input type; give a zarr store (folder), a NetCDF (.nc) file or "
+                         f"{RASTER_KINDS}")
     try:
         with warnings.catch_warnings():  # a store written without consolidated metadata reads fine without it
             warnings.filterwarnings("ignore", message=".*consolidated metadata", category=RuntimeWarning)

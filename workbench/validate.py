@@ -648,8 +648,9 @@ def load_npy(path, what: str = "array") -> np.ndarray:
         ) from None
 
 
-def open_raster(path, what: str = "raster", **kwargs):
-    """``rioxarray.open_rasterio(path)`` whose failures are one :class:`InputError` (damaged/not a raster)."""
+def open_raster(path, what: str = "raster", kind: str = "GeoTIFF", **kwargs):
+    """``rioxarray.open_rasterio(path)`` whose failures are one :class:`InputError` (damaged/not a raster):
+    "``what`` PATH is not a readable ``kind``"."""
     import rioxarray
 
     text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else ""
@@ -664,7 +665,7 @@ def open_raster(path, what: str = "raster", **kwargs):
         if type(exc).__module__.split(".")[0] not in {"rasterio", "rioxarray"} and not isinstance(exc, OSError):
             raise
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{what} {path} is not a readable GeoTIFF ({first}); check the file or re-export it") from None
+        raise InputError(f"{what} {path} is not a readable {kind} ({first}); check the file or re-export it") from None
 
 
 @contextlib.contextmanager

@@ -28,7 +28,8 @@ def register(sub) -> None:
                      help="dataset id (e.g. lola_ldem_4ppd, synthetic_moon) or crater catalogue id")
     src.add_argument("--input", metavar="MAPS", dest="input_path",
                      help="your own global map file instead: a zarr store (e.g. from 'workbench invert map'), "
-                          "a .nc or a GeoTIFF in lunar latitude/longitude")
+                          "a .nc, or a GeoTIFF, PDS3 .lbl, PDS4 .xml or ISIS3 .cub raster (a projected one, e.g. "
+                          "a LOLA LDEM in simple cylindrical metres, is warped onto latitude/longitude first)")
     p.add_argument("--variable", metavar="NAME",
                    help="variable of a gridded dataset (e.g. elevation, FeO, mg_number); "
                         "default: the dataset's only variable")
@@ -69,6 +70,8 @@ def format_table(result: dict) -> str:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if result.get("grid"):
+        lines.append(f"grid: {result['grid']}")
     lines.append(result.get("method", ""))
     return "\n".join(lines)
 
@@ -114,7 +117,9 @@ def compute(dataset: str | None = None, variable: str | None = None, *, block_de
             raise InputError("--lat-range applies to crater catalogues (tables); a map file's coverage comes from "
                              "its own NaN cells. Leave --lat-range out")
         ds, dataset = open_map_file(path), Path(path).name
-        return _grid_summary(ds, dataset, variable, block_deg, n_boot, n_perm, seed)
+        ds, note = _onto_latlon(ds)
+        res = _grid_summary(ds, dataset, variable, block_deg, n_boot, n_perm, seed)
+        return {**res, "grid": note} if note else res
     m = get_manifest(dataset)
     if m.kind == "table":
         given = [flag for flag, v in (("--variable", variable), ("--block-deg", block_deg), ("--n-boot", n_boot),
@@ -137,6 +142,25 @@ def compute(dataset: str | None = None, variable: str | None = None, *, block_de
         raise InputError(f"--lat-range applies to crater catalogues (tables); {dataset!r} is a grid, whose "
                          "coverage comes from its own NaN cells. Leave --lat-range out")
     return _grid_summary(open_dataset(dataset), dataset, variable, block_deg, n_boot, n_perm, seed)
+
+
+def _onto_latlon(ds):
+    """A map file with no (lat, lon) map but projected (y, x) ones (a PDS3 LOLA LDEM in simple cylindrical
+    metres, a polar-stereographic GeoTIFF): those maps warped onto latitude/longitude
+    (:func:`workbench.rasters.warp_to_latlon`, bilinear, the file's own resolution), and a note saying so."""
+    import xarray as xr
+
+    from ..rasters import warp_to_latlon
+
+    if any(set(ds[v].dims) == {"lat", "lon"} for v in ds.data_vars):
+        return ds, None
+    projected = [v for v in ds.data_vars if set(ds[v].dims) == {"y", "x"} and "crs" in ds[v].attrs]
+    if not projected:
+        return ds, None
+    warped = {v: warp_to_latlon(ds[v]) for v in projected}
+    first = warped[projected[0]]
+    return (xr.Dataset(warped), f"{first.attrs['warped_from']} warped onto latitude/longitude at "
+                                f"{first.attrs['ppd']} px/deg (bilinear)")
 
 
 def _grid_summary(ds, dataset: str, variable: str | None, block_deg: float | None, n_boot: int | None,

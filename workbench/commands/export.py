@@ -12,7 +12,8 @@ from __future__ import annotations
 def register(sub) -> None:
     p = sub.add_parser("export", help="maps in a zarr store or NetCDF file to a GeoTIFF (lunar CRS) for GIS")
     p.add_argument("input", metavar="INPUT",
-                   help="a zarr store (folder, e.g. from 'workbench invert map'), a .nc or a .tif file")
+                   help="a zarr store (folder, e.g. from 'workbench invert map'), a .nc or a .tif file (or a PDS3 "
+                        ".lbl, PDS4 .xml or ISIS3 .cub raster)")
     p.add_argument("--out", required=True, metavar="OUT.tif", help="the GeoTIFF to write")
     p.add_argument("--var", action="append", default=None, metavar="NAME",
                    help="a variable to write as a band (repeat for more; default: every numeric 2-D variable); a "

@@ -643,9 +643,9 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
     if not path.exists():
         raise InputError(f"input {path} does not exist; give a zarr store with a (band, lat, lon) reflectance "
                          "variable (e.g. observe(make_moon(), 'kaguya_mi').to_zarr(PATH)) or a multiband GeoTIFF")
-    from ..rasters import GEOTIFF_SUFFIXES
+    from ..rasters import RASTER_SUFFIXES
 
-    if path.suffix.lower() in GEOTIFF_SUFFIXES:
+    if path.suffix.lower() in RASTER_SUFFIXES:
         return _geotiff_reflectance(path, variable, bands, crs, ppd)
     if ppd is not None:
         raise InputError(f"--ppd sets the grid of the synthetic Moon or of a projected GeoTIFF warped to "
