@@ -278,7 +278,7 @@ def test_real_south_polar_lola_warped_to_4ppd_agrees_with_the_global_lola_map(re
 
     glob = real_dataset("lola_ldem_4ppd")["elevation"]
     real_dataset("lola_ldem_south_1600m")
-    south = warp_to_latlon(open_geotiff(wb.fetch("lola_ldem_south_1600m")[0]), ppd=4)
+    south = warp_to_latlon(open_geotiff(wb.fetch("lola_ldem_south_1600m")[0]), ppd=4).compute()
     assert float(south.lat[-1]) == -89.875 and south.sizes["lon"] == 1440 and float(south.lat[0]) > -63
     ref = glob.sel(lat=south.lat, lon=south.lon)  # the same cell centres: exact labels, no nearest-neighbour
     band = (south.lat < -75) & (south.lat > -85)
@@ -540,3 +540,33 @@ def test_asymmetry_of_a_pds3_ldem_warps_it_and_says_so(tmp_path, capsys):
     res = json.loads((tmp_path / "a.json").read_text())
     assert res["near_minus_far"]["value"] == pytest.approx(500.0, abs=1.0)
     assert res["north_minus_south"]["value"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_warp_to_latlon_is_lazy_block_by_block_and_its_blocks_do_not_change_the_result(tmp_path):
+    """Each block of the lat/lon grid reads only the source window under it: a 1.6 Gpix dask map (6.4 GB as
+    float32, never made) warps lazily and one block computes from its window; and small blocks give exactly what
+    one block gives (each cell is mapped on its own)."""
+    import dask.array as dsa
+
+    from workbench.rasters import warp_to_latlon
+
+    polar = open_geotiff(_polar_cube(tmp_path))
+    one, many = warp_to_latlon(polar, chunk=4096), warp_to_latlon(polar, chunk=16)
+    assert many.data.numblocks[-2:] == (int(np.ceil(one.sizes["lat"] / 16)), int(np.ceil(one.sizes["lon"] / 16)))
+    np.testing.assert_array_equal(many.values, one.values)
+    n, px = 40_000, 50.0  # ±1000 km around the south pole at 50 m
+    c = (np.arange(n) - n / 2 + 0.5) * px
+    loaded = set()
+
+    def load(block, block_info=None):  # a chunk of the map, read from "disk": recorded
+        loaded.add(tuple(block_info[None]["chunk-location"]))
+        return np.ones(block.shape, np.float32)
+
+    chunks = dsa.zeros((n, n), dtype=np.float32, chunks=4096).map_blocks(load, dtype=np.float32)
+    big = xr.DataArray(chunks, dims=("y", "x"), coords={"y": c[::-1], "x": c},
+                       attrs={"crs": "IAU_2015:30135", "units": "1"})
+    geo = warp_to_latlon(big, ppd=16, chunk=256)
+    assert geo.chunks is not None and geo.sizes["lon"] == 360 * 16 and not loaded  # nothing read yet
+    corner = geo.isel(lat=slice(-256, None), lon=slice(0, 256))  # blocks next to the pole
+    np.testing.assert_array_equal(corner.values, 1.0)
+    assert 0 < len(loaded) <= 12  # the 4096^2 chunks under their windows, of the map's 100

@@ -292,14 +292,91 @@ def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float, ppd: int) -> 
     return south, north, west, east
 
 
-def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "bilinear") -> xr.DataArray:
+#: Resampling methods of :func:`warp_to_latlon`: the spline order of :func:`scipy.ndimage.map_coordinates`.
+RESAMPLING_ORDERS = {"nearest": 0, "bilinear": 1}
+
+
+def _warp_window(window: np.ndarray, crs, i0: int, j0: int, src_transform, lat: np.ndarray, lon: np.ndarray,
+                 order: int) -> np.ndarray:
+    """One block of the lat/lon grid (cell centres ``lat`` x ``lon``) sampled from a source window whose first
+    cell is row ``i0``, column ``j0`` of the map: each cell centre is mapped exactly into the map's projection
+    (pyproj) and interpolated there (bilinear over the valid neighbours, or nearest). A cell whose nearest
+    source cell is NaN, or that falls outside the map, is NaN."""
+    import pyproj
+    from scipy.ndimage import map_coordinates
+
+    glon, glat = np.meshgrid(lon, lat)
+    sx, sy = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True).transform(glon, glat)
+    col = (sx - src_transform.c) / src_transform.a - 0.5 - j0  # fractional index into the window, centres whole
+    row = (sy - src_transform.f) / src_transform.e - 0.5 - i0
+    src = np.asarray(window, dtype=np.float32).reshape(-1, *window.shape[-2:])
+    h, w = src.shape[-2:]
+    inside = np.isfinite(col) & np.isfinite(row) & (col > -0.5) & (col < w - 0.5) & (row > -0.5) & (row < h - 0.5)
+    at = np.stack([np.where(inside, row, 0.0), np.where(inside, col, 0.0)])
+    out = np.full((src.shape[0], *glon.shape), np.nan, np.float32)
+    for k, band in enumerate(src):
+        valid = np.isfinite(band)
+        hole = map_coordinates((~valid).astype(np.float32), at, order=0, mode="nearest") > 0.5
+        value = map_coordinates(np.where(valid, band, 0.0), at, order=order, mode="nearest")
+        if order:  # bilinear weights renormalised over the valid neighbours
+            weight = map_coordinates(valid.astype(np.float32), at, order=order, mode="nearest")
+            value = value / np.where(weight > 0, weight, 1.0)
+        out[k] = np.where(inside & ~hole, value, np.nan)
+    return out.reshape(*window.shape[:-2], *glon.shape)
+
+
+def _warp_blocks(data, crs, src_transform, rows: np.ndarray, cols: np.ndarray, ppd: int, order: int, chunk: int):
+    """The lat/lon grid's cells ``rows`` x ``cols`` (global-grid indices at ``ppd``) as a dask array of
+    ``chunk``-square blocks, each sampled from just the source window its outline (every cell edge, mapped into
+    the source projection) covers, padded by two pixels for the interpolation kernel."""
+    import dask
+    import dask.array as dsa
+    import pyproj
+
+    to_src = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
+    lead, (ny, nx) = tuple(data.shape[:-2]), data.shape[-2:]
+    pad = 2
+    a, left, e, top = src_transform.a, src_transform.c, src_transform.e, src_transform.f
+    grid = []
+    for r0 in range(0, rows.size, chunk):
+        r1 = min(r0 + chunk, rows.size)
+        line = []
+        for c0 in range(0, cols.size, chunk):
+            c1 = min(c0 + chunk, cols.size)
+            shape = (*lead, r1 - r0, c1 - c0)
+            lat_e, lon_e = -(rows[r0] + np.arange(r1 - r0 + 1)) / ppd, (cols[c0] + np.arange(c1 - c0 + 1)) / ppd
+            olon = np.concatenate([lon_e, lon_e, np.full(lat_e.size, lon_e[0]), np.full(lat_e.size, lon_e[-1])])
+            olat = np.concatenate([np.full(lon_e.size, lat_e[0]), np.full(lon_e.size, lat_e[-1]), lat_e, lat_e])
+            sx, sy = to_src.transform(olon, olat)
+            ok = np.isfinite(sx) & np.isfinite(sy)
+            j, i = (sx[ok] - left) / a, (sy[ok] - top) / e  # fractional source columns and rows (edges whole)
+            if ok.any():
+                i0, i1 = max(0, int(np.floor(i.min())) - pad), min(ny, int(np.ceil(i.max())) + pad)
+                j0, j1 = max(0, int(np.floor(j.min())) - pad), min(nx, int(np.ceil(j.max())) + pad)
+            if not ok.any() or i0 >= i1 or j0 >= j1:  # the block lies outside the map
+                line.append(dsa.full(shape, np.nan, dtype=np.float32))
+                continue
+            lat_c, lon_c = -(rows[r0:r1] + 0.5) / ppd, (cols[c0:c1] + 0.5) / ppd
+            task = dask.delayed(_warp_window, pure=True)(data[..., i0:i1, j0:j1], crs, i0, j0, src_transform,
+                                                         lat_c, lon_c, order)
+            line.append(dsa.from_delayed(task, shape, dtype=np.float32))
+        grid.append(line)
+    return dsa.block(grid)
+
+
+def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "bilinear",
+                   chunk: int = 1024) -> xr.DataArray:
     """Resample a projected map or cube (``(y, x)`` or ``(band, y, x)`` in metres, as :func:`open_geotiff` gives
     for a polar-stereographic or equirectangular-in-metres file) onto lunar latitude/longitude.
 
     The grid is the workbench's global grid at ``ppd`` pixels per degree (cell centres at ``(k + 0.5) / ppd``
     degrees, latitude descending, longitude -180...180 ascending) cut to the map's footprint; a map that holds a
-    pole keeps every longitude up to that pole. Resampling is GDAL's warp through rioxarray
-    (``rio.reproject``), in memory.
+    pole keeps every longitude up to that pole. Each cell centre is mapped exactly into the map's projection
+    (pyproj) and interpolated there (:func:`scipy.ndimage.map_coordinates`), lazily, block by block with dask:
+    each ``chunk``-square block of the new grid reads only the part of the map under it, so a mosaic larger than
+    memory warps as it is computed (e.g. by ``workbench invert map``, chunk by chunk), and the result does not
+    depend on the blocks. No anti-aliasing: to coarsen a map much below its own resolution, average it first
+    (e.g. ``da.coarsen(x=4, y=4).mean()``).
 
     Parameters
     ----------
@@ -310,28 +387,28 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
         Pixels per degree of the new grid; default the file's own resolution, ``round(πR / 180 / pixel size)``
         (at least 1): a degree of latitude holds as many pixels as before.
     resampling
-        ``"bilinear"`` (default, for continuous quantities such as reflectance or elevation) or ``"nearest"``
-        (for classes and masks); any name of :class:`rasterio.enums.Resampling`.
+        ``"bilinear"`` (default, for continuous quantities such as reflectance or elevation; weights renormalised
+        over the valid neighbours) or ``"nearest"`` (for classes and masks).
+    chunk
+        Cells per side of the dask blocks of the result (at least 16).
 
     Returns
     -------
     xarray.DataArray
         ``(lat, lon)`` or ``(band, lat, lon)`` with the input's band coordinates and attributes; ``attrs["crs"]``
         the geographic CRS of the same body, ``attrs["warped_from"]`` the old CRS, ``attrs["resampling"]`` and
-        ``attrs["ppd"]``. Cells outside the map, and cells whose nearest source cell is NaN, are NaN: GDAL's
-        bilinear kernel leaves NaN neighbours out and never fills a hole (the NaN cells are the ``"nearest"``
-        warp's, checked in the tests).
+        ``attrs["ppd"]``. Cells outside the map, and cells whose nearest source cell is NaN, are NaN (the same
+        cells as the ``"nearest"`` warp's): holes are neither filled nor grown.
 
     Raises
     ------
     InputError
         A map that is already geographic or has no ``crs``, pixels that are not square, an unknown
-        ``resampling``, or a ``ppd`` that is not a positive whole number.
+        ``resampling``, a ``ppd`` that is not a positive whole number, or a ``chunk`` below 16.
 
     References
     ----------
-    Snyder, J. P. (1987), Map Projections — A Working Manual, USGS Professional Paper 1395 (the projections);
-    GDAL's gdalwarp, https://gdal.org/programs/gdalwarp.html (the resampling).
+    Snyder, J. P. (1987), Map Projections — A Working Manual, USGS Professional Paper 1395 (the projections).
 
     Examples
     --------
@@ -344,8 +421,6 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     (('lat', 'lon'), 'IAU_2015:30100', True, True)
     """
     import pyproj
-    import rioxarray  # noqa: F401 - registers the .rio accessor (a map not opened by open_geotiff lacks it)
-    from rasterio.enums import Resampling
     from rasterio.transform import Affine
 
     from .geo import annotate_latlon
@@ -363,11 +438,9 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     if not np.isclose(dx, dy, rtol=1e-6):
         raise InputError(f"the map's pixels are {dx:g} m by {dy:g} m; warp_to_latlon takes square pixels "
                          "(warp the file with gdalwarp -t_srs IAU_2015:30100 -tr 1/ppd 1/ppd first)")
-    try:
-        method = Resampling[resampling]
-    except KeyError:
-        raise InputError(f"unknown resampling {resampling!r}; use 'bilinear' (continuous maps), 'nearest' "
-                         "(classes, masks) or another rasterio.enums.Resampling name") from None
+    if resampling not in RESAMPLING_ORDERS:
+        raise InputError(f"unknown resampling {resampling!r}; use 'bilinear' (continuous maps) or 'nearest' "
+                         "(classes, masks)")
     if ppd is None:
         ppd = max(1, round(np.pi * crs.ellipsoid.semi_major_metre / 180.0 / dx))
     if isinstance(ppd, bool) or not isinstance(ppd, (int, np.integer)) or ppd < 1:
@@ -379,18 +452,23 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     rows = np.arange(np.floor(-north * ppd + tol), np.ceil(-south * ppd - tol))  # whole cells of the global grid
     cols = np.arange(np.floor(west * ppd + tol), np.ceil(east * ppd - tol))
     rows, cols = rows[(rows >= -90 * ppd) & (rows < 90 * ppd)], cols[(cols >= -180 * ppd) & (cols < 180 * ppd)]
-    transform = Affine(1.0 / ppd, 0.0, cols[0] / ppd, 0.0, -1.0 / ppd, -rows[0] / ppd)
-    attrs = dict(da.attrs)
-    src = (da.drop_vars("spatial_ref", errors="ignore").rio.write_crs(crs.to_wkt()).rio.set_spatial_dims("x", "y")
-           .rio.write_nodata(np.nan))  # NaN cells are nodata to GDAL: left out of the kernel, never a number
-    with warnings.catch_warnings():  # rioxarray's own use of affine's deprecated '*' (not ours)
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        out = src.rio.reproject(crs.geodetic_crs.to_wkt(), shape=(rows.size, cols.size), transform=transform,
-                                resampling=method, nodata=np.nan)
-    out = out.drop_vars("spatial_ref", errors="ignore").rename(y="lat", x="lon")
-    out = out.assign_coords(lat=-(rows + 0.5) / ppd, lon=(cols + 0.5) / ppd)
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 16:
+        raise InputError(f"chunk must be a whole number of cells >= 16 (e.g. 1024), got {chunk!r}")
+    if y.size > 1 and y[1] > y[0]:  # south up: the file's rows turned north up, as GDAL's transform expects
+        da, y = da.isel(y=slice(None, None, -1)), y[::-1]
+    if x.size > 1 and x[1] < x[0]:
+        da, x = da.isel(x=slice(None, None, -1)), x[::-1]
+    src_transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, -dx, y[0] + dx / 2)
+    lead = [d for d in da.dims if d not in ("y", "x")]
+    src = da.transpose(*lead, "y", "x")
+    data = _warp_blocks(src.data, crs, src_transform, rows, cols, int(ppd), RESAMPLING_ORDERS[resampling],
+                        int(chunk))
+    coords = {k: v for k, v in src.coords.items() if set(v.dims) <= set(lead)}
+    out = xr.DataArray(data, dims=(*lead, "lat", "lon"), coords={**coords, "lat": -(rows + 0.5) / ppd,
+                                                                  "lon": (cols + 0.5) / ppd})
     geo_name = _crs_name(crs.geodetic_crs)
-    out.attrs = {**attrs, "crs": geo_name, "warped_from": attrs["crs"], "resampling": resampling, "ppd": int(ppd)}
+    out.attrs = {**da.attrs, "crs": geo_name, "warped_from": da.attrs["crs"], "resampling": resampling,
+                 "ppd": int(ppd)}
     return annotate_latlon(out).rename(da.name)
 
 
