@@ -570,3 +570,17 @@ def test_warp_to_latlon_is_lazy_block_by_block_and_its_blocks_do_not_change_the_
     corner = geo.isel(lat=slice(-256, None), lon=slice(0, 256))  # blocks next to the pole
     np.testing.assert_array_equal(corner.values, 1.0)
     assert 0 < len(loaded) <= 12  # the 4096^2 chunks under their windows, of the map's 100
+
+
+def test_a_truncated_pds3_image_is_refused_not_read_as_zeros(tmp_path):
+    """GDAL reads the part of a raw .IMG that an interrupted download lost as zeros (a LOLA LDEM's would then
+    show 1737.4 km, the offset, with no error); the label says how many bytes there must be."""
+    from geotiff_helpers import write_pds3_ldem
+
+    label = write_pds3_ldem(tmp_path, np.ones((20, 40)), top_lat=10.0, west_lon=0.0, ppd=4)
+    image = tmp_path / "LDEM.IMG"
+    image.write_bytes(image.read_bytes()[:-100])
+    with pytest.raises(InputError, match=r"LDEM.LBL: its image data \(LDEM.IMG\) are 1500 bytes, fewer than the "
+                                         r"1600 its label describes \(1 band\(s\) of 20 x 40 int16\): the file is "
+                                         "truncated"):
+        open_geotiff(label)

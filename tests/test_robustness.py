@@ -510,11 +510,13 @@ def _tif_map_cli(tmp: Path, crs: str | None = "IAU_2015:30100", names=tuple(f"R{
     cli(["invert", "map", "--input", str(p), "--out", str(tmp / "m.zarr"), *extra])
 
 
-def _detached_pds3_image(tmp: Path) -> Path:
+def _detached_pds3_image(tmp: Path, cut: int = 0) -> Path:
     from geotiff_helpers import write_pds3_ldem
 
     write_pds3_ldem(tmp, np.zeros((4, 8)), top_lat=10.0, west_lon=0.0, ppd=4)
-    return tmp / "LDEM.IMG"
+    image = tmp / "LDEM.IMG"
+    image.write_bytes(image.read_bytes()[:-cut or None])
+    return image
 
 
 def _two_cube_zarr(tmp: Path) -> Path:
@@ -940,6 +942,9 @@ CASES: list[Case] = [
     Case("CLI usage", "`workbench asymmetry --input LDEM.IMG`: a PDS3 image whose label is a separate file (CLI)",
          lambda t: cli(["asymmetry", "--input", str(_detached_pds3_image(t))]), CliError,
          r"LDEM.IMG is a PDS image whose label is a separate file; open the label LDEM.LBL instead", code=2),
+    Case("corrupted download", "`workbench asymmetry --input LDEM.LBL`: LDEM.IMG lost 40 of its 64 bytes (CLI)",
+         lambda t: cli(["asymmetry", "--input", str(_detached_pds3_image(t, cut=40).with_suffix(".LBL"))]),
+         CliError, r"its image data \(LDEM.IMG\) are 24 bytes, fewer than the 64 .*truncated.*fetch it again", code=2),
     Case("CLI usage", "`workbench invert map --input REFL.zarr --ppd 8`: a zarr cube keeps its own grid (CLI)",
          lambda t: cli(["invert", "map", "--input", str(_two_cube_zarr(t)), "--ppd", "8",
                         "--out", str(t / "m.zarr")]), CliError,

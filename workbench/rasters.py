@@ -130,6 +130,20 @@ def _band_numbers(tags: list[dict], key: str) -> np.ndarray | None:
     return np.asarray(vals)
 
 
+def _check_not_truncated(path: Path, src) -> None:
+    """A PDS/ISIS/VICAR raster whose image data are shorter than its label says (an interrupted download) is
+    refused: GDAL would read the missing part as zeros."""
+    need = src.count * src.height * src.width * np.dtype(src.dtypes[0]).itemsize
+    files = [Path(f) for f in src.files if Path(f).is_file()]
+    others = [f for f in files if f.resolve() != path.resolve()]  # a detached label's image; else the file itself
+    data = max(others or files, key=lambda f: f.stat().st_size)
+    size = data.stat().st_size
+    if size < need:
+        raise InputError(f"{path.name}: its image data ({data.name}) are {size} bytes, fewer than the {need} its "
+                         f"label describes ({src.count} band(s) of {src.height} x {src.width} {src.dtypes[0]}): the "
+                         "file is truncated (an interrupted download?); fetch it again")
+
+
 def _refuse_detached_image(path: Path) -> None:
     """A PDS3 ``.img`` whose label is a separate file is raw bytes to GDAL: name the label to open instead."""
     if path.suffix.lower() != ".img" or not path.is_file():
@@ -210,6 +224,8 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
         file_crs = src.crs.to_string() if src.crs else None
         # a PDS3 label gives every keyword GDAL knows, most of them empty
         file_tags = {k: v for k, v in src.tags().items() if k != "AREA_OR_POINT" and v != ""}
+        if kind == "raster":  # raw image data: GDAL reads what a truncated file lacks as zeros, silently
+            _check_not_truncated(path, src)
         tr, gcps = src.transform, src.gcps[0]
     warp = f"warp it onto a grid first (gdalwarp -t_srs IAU_2015:30100 {path.name} grid.tif)"
     if gcps:
