@@ -584,3 +584,12 @@ def test_a_truncated_pds3_image_is_refused_not_read_as_zeros(tmp_path):
                                          r"1600 its label describes \(1 band\(s\) of 20 x 40 int16\): the file is "
                                          "truncated"):
         open_geotiff(label)
+
+
+def test_warp_to_latlon_takes_a_map_stored_south_up_or_east_to_west_like_one_north_up(tmp_path):
+    from workbench.rasters import warp_to_latlon
+
+    polar = open_geotiff(_polar_cube(tmp_path, n=20)).sel(band="R415", drop=True)
+    north_up = warp_to_latlon(polar).values
+    np.testing.assert_array_equal(warp_to_latlon(polar.isel(y=slice(None, None, -1))).values, north_up)
+    np.testing.assert_array_equal(warp_to_latlon(polar.isel(x=slice(None, None, -1))).values, north_up)

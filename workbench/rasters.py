@@ -461,6 +461,8 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
         ppd = max(1, round(np.pi * crs.ellipsoid.semi_major_metre / 180.0 / dx))
     if isinstance(ppd, bool) or not isinstance(ppd, (int, np.integer)) or ppd < 1:
         raise InputError(f"ppd must be a positive whole number of pixels per degree, got {ppd!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 16:
+        raise InputError(f"chunk must be a whole number of cells >= 16 (e.g. 1024), got {chunk!r}")
     south, north, west, east = _latlon_extent(crs, x, y, dx, ppd)
     # a footprint edge within 1 % of a pixel of a cell edge takes no extra cell: labels round their scale (a LOLA
     # LDEM's MAP_SCALE has 5 digits, its corner is then 0.004 px off) and a sliver cell would be all NaN
@@ -468,9 +470,7 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     rows = np.arange(np.floor(-north * ppd + tol), np.ceil(-south * ppd - tol))  # whole cells of the global grid
     cols = np.arange(np.floor(west * ppd + tol), np.ceil(east * ppd - tol))
     rows, cols = rows[(rows >= -90 * ppd) & (rows < 90 * ppd)], cols[(cols >= -180 * ppd) & (cols < 180 * ppd)]
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 16:
-        raise InputError(f"chunk must be a whole number of cells >= 16 (e.g. 1024), got {chunk!r}")
-    if y.size > 1 and y[1] > y[0]:  # south up: the file's rows turned north up, as GDAL's transform expects
+    if y.size > 1 and y[1] > y[0]:  # south up: the rows turned north up, as the transform below describes them
         da, y = da.isel(y=slice(None, None, -1)), y[::-1]
     if x.size > 1 and x[1] < x[0]:
         da, x = da.isel(x=slice(None, None, -1)), x[::-1]
