@@ -593,3 +593,22 @@ def test_warp_to_latlon_takes_a_map_stored_south_up_or_east_to_west_like_one_nor
     north_up = warp_to_latlon(polar).values
     np.testing.assert_array_equal(warp_to_latlon(polar.isel(y=slice(None, None, -1))).values, north_up)
     np.testing.assert_array_equal(warp_to_latlon(polar.isel(x=slice(None, None, -1))).values, north_up)
+
+
+def test_export_latlon_turns_a_polar_geotiff_into_a_lat_lon_geotiff(tmp_path, capsys):
+    polar = _polar_cube(tmp_path)
+    out = tmp_path / "geo.tif"
+    assert main(["export", str(polar), "--latlon", "--ppd", "4", "--out", str(out)]) == 0
+    assert "2 band(s) (R415, R750)" in capsys.readouterr().out
+    geo = open_geotiff(out)
+    assert geo.dims == ("band", "lat", "lon") and geo.attrs["crs"] == "IAU_2015:30100"
+    assert float(geo.lat[-1]) == -89.875 and geo.sizes["lon"] == 1440
+    lon2, lat2 = np.meshgrid(geo.lon.values, geo.lat.values)
+    err = (geo.sel(band="R415").values - _field(lat2, lon2))[lat2 < -86.5]
+    assert np.isfinite(err).all() and np.abs(err).max() < 0.02
+    assert main(["export", str(polar), "--ppd", "4", "--out", str(tmp_path / "x.tif")]) == 2
+    assert "--ppd sets the grid of --latlon" in capsys.readouterr().err
+    geographic = to_geotiff(_cube(), tmp_path / "g.tif")
+    assert main(["export", str(geographic), "--latlon", "--ppd", "4", "--out", str(tmp_path / "y.tif")]) == 2
+    assert "already in latitude/longitude and keep their grid" in capsys.readouterr().err
+    assert not (tmp_path / "x.tif").exists() and not (tmp_path / "y.tif").exists()

@@ -31,7 +31,7 @@ import xarray as xr
 from .errors import InputError
 from .geo import MOON_RADIUS_M  # a CRS whose ellipsoid differs from it by more than 1 % is not lunar
 
-__all__ = ["open_geotiff", "open_map_file", "warp_to_latlon"]
+__all__ = ["dataset_to_latlon", "open_geotiff", "open_map_file", "warp_to_latlon"]
 
 _CHUNK = 2048
 
@@ -486,6 +486,29 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     out.attrs = {**da.attrs, "crs": geo_name, "warped_from": da.attrs["crs"], "resampling": resampling,
                  "ppd": int(ppd)}
     return annotate_latlon(out).rename(da.name)
+
+
+def dataset_to_latlon(ds: xr.Dataset, ppd: int | None = None) -> xr.Dataset:
+    """A map file's Dataset with its projected ``(y, x)`` maps warped onto latitude/longitude
+    (:func:`warp_to_latlon`, bilinear, at ``ppd`` or the file's own resolution); a Dataset that already has a
+    ``(lat, lon)`` map, or no projected one, comes back unchanged. The warped maps carry ``warped_from`` and
+    ``ppd`` in their attrs.
+
+    Raises
+    ------
+    InputError
+        ``ppd`` given for a Dataset with nothing to warp (it would be ignored), or one of
+        :func:`warp_to_latlon`'s errors.
+    """
+    has_latlon = any(set(ds[v].dims) == {"lat", "lon"} for v in ds.data_vars)
+    projected = [v for v in ds.data_vars if set(ds[v].dims) == {"y", "x"} and "crs" in ds[v].attrs]
+    if has_latlon or not projected:
+        if ppd is not None:
+            raise InputError("ppd (--ppd) sets the grid a projected map is warped onto; this file's maps are "
+                             f"{'already in latitude/longitude' if has_latlon else 'not projected (y, x) maps'} "
+                             "and keep their grid (drop --ppd)")
+        return ds
+    return xr.Dataset({v: warp_to_latlon(ds[v], ppd) for v in projected}, attrs=ds.attrs)
 
 
 #: File name endings read as NetCDF by :func:`open_map_file` (a folder or ``.zarr`` is zarr).

@@ -111,15 +111,18 @@ def compute(dataset: str | None = None, variable: str | None = None, *, block_de
     if path is not None:
         from pathlib import Path
 
-        from ..rasters import open_map_file
+        from ..rasters import dataset_to_latlon, open_map_file
 
         if lat_range is not None:
             raise InputError("--lat-range applies to crater catalogues (tables); a map file's coverage comes from "
                              "its own NaN cells. Leave --lat-range out")
-        ds, dataset = open_map_file(path), Path(path).name
-        ds, note = _onto_latlon(ds)
+        ds, dataset = dataset_to_latlon(open_map_file(path)), Path(path).name
         res = _grid_summary(ds, dataset, variable, block_deg, n_boot, n_perm, seed)
-        return {**res, "grid": note} if note else res
+        warped = next((ds[v].attrs for v in ds.data_vars if "warped_from" in ds[v].attrs), None)
+        if warped:  # a projected map (e.g. a LOLA LDEM in simple cylindrical metres): say how it was gridded
+            res["grid"] = (f"{warped['warped_from']} warped onto latitude/longitude at {warped['ppd']} px/deg "
+                           f"({warped['resampling']})")
+        return res
     m = get_manifest(dataset)
     if m.kind == "table":
         given = [flag for flag, v in (("--variable", variable), ("--block-deg", block_deg), ("--n-boot", n_boot),
@@ -142,25 +145,6 @@ def compute(dataset: str | None = None, variable: str | None = None, *, block_de
         raise InputError(f"--lat-range applies to crater catalogues (tables); {dataset!r} is a grid, whose "
                          "coverage comes from its own NaN cells. Leave --lat-range out")
     return _grid_summary(open_dataset(dataset), dataset, variable, block_deg, n_boot, n_perm, seed)
-
-
-def _onto_latlon(ds):
-    """A map file with no (lat, lon) map but projected (y, x) ones (a PDS3 LOLA LDEM in simple cylindrical
-    metres, a polar-stereographic GeoTIFF): those maps warped onto latitude/longitude
-    (:func:`workbench.rasters.warp_to_latlon`, bilinear, the file's own resolution), and a note saying so."""
-    import xarray as xr
-
-    from ..rasters import warp_to_latlon
-
-    if any(set(ds[v].dims) == {"lat", "lon"} for v in ds.data_vars):
-        return ds, None
-    projected = [v for v in ds.data_vars if set(ds[v].dims) == {"y", "x"} and "crs" in ds[v].attrs]
-    if not projected:
-        return ds, None
-    warped = {v: warp_to_latlon(ds[v]) for v in projected}
-    first = warped[projected[0]]
-    return (xr.Dataset(warped), f"{first.attrs['warped_from']} warped onto latitude/longitude at "
-                                f"{first.attrs['ppd']} px/deg (bilinear)")
 
 
 def _grid_summary(ds, dataset: str, variable: str | None, block_deg: float | None, n_boot: int | None,

@@ -3,7 +3,8 @@
 For GIS users: ``workbench invert map --out feo.zarr`` writes zarr, which QGIS does not read;
 ``workbench export feo.zarr --var FeO --var FeO_std --out feo.tif`` writes those maps as bands of one
 GeoTIFF (:func:`workbench.export.to_geotiff`: float32, north up, NaN nodata, units in the band metadata),
-atomically.
+atomically. ``--latlon`` warps projected maps (a polar-stereographic GeoTIFF, a PDS3 LOLA LDEM) onto lunar
+latitude/longitude first.
 """
 
 from __future__ import annotations
@@ -18,17 +19,26 @@ def register(sub) -> None:
     p.add_argument("--var", action="append", default=None, metavar="NAME",
                    help="a variable to write as a band (repeat for more; default: every numeric 2-D variable); a "
                         "(band, lat, lon) cube such as reflectance becomes one band per label")
+    p.add_argument("--latlon", action="store_true",
+                   help="warp projected maps (polar stereographic, a LOLA LDEM's simple cylindrical metres) onto "
+                        "lunar latitude/longitude first (bilinear)")
+    p.add_argument("--ppd", type=int, default=None,
+                   help="with --latlon: pixels per degree of the latitude/longitude grid (default: the file's own "
+                        "resolution)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import rasterio
 
+    from ..errors import InputError
     from ..export import to_geotiff
-    from ..rasters import open_map_file
+    from ..rasters import dataset_to_latlon, open_map_file
 
+    if args.ppd is not None and not args.latlon:
+        raise InputError("--ppd sets the grid of --latlon; add --latlon, or drop --ppd")
     with open_map_file(args.input) as ds:
-        out = to_geotiff(ds, args.out, variables=args.var)
+        out = to_geotiff(dataset_to_latlon(ds, args.ppd) if args.latlon else ds, args.out, variables=args.var)
     with rasterio.open(out) as dst:  # a cube variable (reflectance) is one band per label
         names = [str(d) for d in dst.descriptions]
     print(f"wrote {out}: {len(names)} band(s) ({', '.join(names)})")
