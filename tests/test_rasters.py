@@ -272,7 +272,7 @@ def test_real_lola_geotiffs_open_like_their_manifests(real_dataset, dataset_id, 
 def test_real_south_polar_lola_warped_to_4ppd_agrees_with_the_global_lola_map(real_dataset):
     """The 1600 m south-polar stereographic LOLA DEM warped onto the 4 px/deg grid agrees with the 4 px/deg global
     LOLA DEM (an independent resampling of the same altimetry) to tens of metres over relief of kilometres
-    (measured: RMSE 72 m, median |difference| 33 m at 75-85 deg S, where the relief's std is 2.2 km)."""
+    (measured: RMSE 74 m, median |difference| 35 m at 75-85 deg S, where the relief's std is 2.2 km)."""
     import workbench as wb
     from workbench.rasters import warp_to_latlon
 
