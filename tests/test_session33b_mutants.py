@@ -234,3 +234,21 @@ def test_a_cube_with_its_band_dim_last_warps_like_one_with_it_first():
     assert last.dims == ("band", "lat", "lon") and list(last.band.values) == ["a", "b", "c"]
     np.testing.assert_array_equal(last.values, first.values)
     assert set(np.unique(first.sel(band="b").values[np.isfinite(first.sel(band="b").values)])) == {2.0}
+
+
+@pytest.mark.parametrize("fmt", ["pds3", "isis3", "vicar"])
+def test_a_file_with_its_label_attached_that_lost_its_last_bytes_is_refused(tmp_path, fmt):
+    """The label at the start of a PDS3 .IMG, an ISIS3 .cub (64 KiB) or a VICAR file is no image data: such a file
+    that lost fewer bytes than its label holds was not refused (ISIS3 read the lost part as zeros, PDS3 failed
+    later with rasterio's 'Read failed'). An ISIS3 cube keeps its history after the image: 272 bytes here."""
+    if fmt == "pds3":
+        path = write_pds3_ldem(tmp_path, np.full((4, 200), 7), top_lat=10.0, west_lon=0.0, ppd=4, attached=True)
+        lost, need = 100, 1600
+    else:
+        path = write_geotiff(tmp_path / ("c.cub" if fmt == "isis3" else "c.vic"), np.ones((3, 20, 30), "float32"),
+                             driver=fmt.upper(), transform=origin(0, 10, 1, 1))
+        lost, need = 400, 7200
+    path.write_bytes(path.read_bytes()[:-lost])
+    with pytest.raises(InputError, match=rf"its image data \({path.name}\) are \d+ bytes, fewer than the {need} its "
+                                         "label describes"):
+        open_geotiff(path, bands=None if fmt == "pds3" else ["a", "b", "c"])

@@ -130,14 +130,42 @@ def _band_numbers(tags: list[dict], key: str) -> np.ndarray | None:
     return np.asarray(vals)
 
 
+def _image_offset(src) -> int:
+    """Bytes before the image data in their file, as the label GDAL read gives them: a PDS3 ``^IMAGE`` pointer
+    (records or ``<BYTES>``), an ISIS3 cube's ``StartByte`` or a VICAR label's ``LBLSIZE`` (and binary header
+    lines); 0 where the label says none."""
+    import json
+
+    for ns in src.tag_namespaces():
+        if not ns.startswith("json:"):
+            continue
+        try:  # one JSON text, which rasterio splits as KEY:VALUE at its first colon
+            label = json.loads(":".join(next(iter(src.tags(ns=ns).items()))))
+            if "IsisCube" in label:
+                return int(label["IsisCube"]["Core"]["StartByte"]) - 1
+            if "LBLSIZE" in label:
+                return int(label["LBLSIZE"]) + int(label.get("NLB", 0)) * int(label.get("RECSIZE", 0))
+            ptr = label.get("^IMAGE")  # n (records), n <BYTES>, a file name, or (file name, one of those)
+            ptr = ptr[-1] if isinstance(ptr, list) else ptr
+            if isinstance(ptr, dict):
+                return int(ptr["value"]) - 1
+            text = str(ptr).replace(" ", "").upper()
+            if text.endswith("<BYTES>"):
+                return int(text[:-7]) - 1
+            return (int(text) - 1) * int(label["RECORD_BYTES"]) if text.isdigit() else 0
+        except (StopIteration, ValueError, TypeError, KeyError, AttributeError):
+            return 0
+    return 0
+
+
 def _check_not_truncated(path: Path, src) -> None:
     """A PDS/ISIS/VICAR raster whose image data are shorter than its label says (an interrupted download) is
-    refused: GDAL would read the missing part as zeros."""
+    refused: GDAL would read the missing part as zeros (or fail on the first read of it)."""
     need = src.count * src.height * src.width * np.dtype(src.dtypes[0]).itemsize
     files = [Path(f) for f in src.files if Path(f).is_file()]
     others = [f for f in files if f.resolve() != path.resolve()]  # a detached label's image; else the file itself
     data = max(others or files, key=lambda f: f.stat().st_size)
-    size = data.stat().st_size
+    size = data.stat().st_size - _image_offset(src)  # an attached label (or a header) is no image data
     if size < need:
         raise InputError(f"{path.name}: its image data ({data.name}) are {size} bytes, fewer than the {need} its "
                          f"label describes ({src.count} band(s) of {src.height} x {src.width} {src.dtypes[0]}): the "
