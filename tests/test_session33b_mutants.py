@@ -252,3 +252,14 @@ def test_a_file_with_its_label_attached_that_lost_its_last_bytes_is_refused(tmp_
     with pytest.raises(InputError, match=rf"its image data \({path.name}\) are \d+ bytes, fewer than the {need} its "
                                          "label describes"):
         open_geotiff(path, bands=None if fmt == "pds3" else ["a", "b", "c"])
+
+
+@pytest.mark.parametrize("west_lon, cols", [(170.0, 20), (180.0, 20), (90.0, 180)])
+def test_a_tile_that_ends_or_starts_at_180_east_keeps_its_own_longitudes(tmp_path, west_lon, cols):
+    """LDEM-like PDS3 tiles about 180 deg E (LOLA's tiles end or start there, e.g. 090_180): the edge on 180 deg E
+    is x = 0, which PROJ gives as +180 deg; a tile ending there took the whole circle (720 columns, most NaN)."""
+    path = write_pds3_ldem(tmp_path, np.ones((8, cols)), top_lat=10.0, west_lon=west_lon, ppd=2)
+    geo = warp_to_latlon(open_geotiff(path))
+    assert geo.shape == (8, cols) and int(geo.notnull().sum()) == 8 * cols
+    lon = (west_lon + (np.arange(cols) + 0.5) / 2 + 180) % 360 - 180
+    np.testing.assert_allclose(geo.lon.values, lon)

@@ -310,7 +310,8 @@ def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float, ppd: int) -> 
     Latitudes from the footprint's outline (every edge cell's edges and centre), widened to a pole that lies
     inside. Longitudes: the outline's, unless the footprint wraps around: a pole inside, or a longitude gap that
     is not the one across ±180° (the map crosses the antimeridian, e.g. a global simple-cylindrical LOLA LDEM
-    about 180° E), or one narrower than two cells at ``ppd`` (a whole circle), give -180...180.
+    about 180° E), or one narrower than two cells at ``ppd`` (a whole circle), give -180...180. An edge on
+    ±180° belongs to the map's side of it (a tile ending at 180° E keeps its own longitudes).
     """
     import pyproj
 
@@ -321,13 +322,16 @@ def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float, ppd: int) -> 
     lon, lat = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(bx, by)
     ok = np.isfinite(lon) & np.isfinite(lat)
     south, north = float(lat[ok].min()), float(lat[ok].max())
-    lons = np.unique(np.where(lon[ok] >= 180.0, lon[ok] - 360.0, lon[ok]))  # [-180, 180)
-    gaps = np.diff(np.concatenate([lons, [lons[0] + 360.0]]))  # the last is the one across ±180°
-    widest = int(np.argmax(gaps))
-    if widest == gaps.size - 1 and gaps[widest] > 2.0 / ppd:
-        west, east = float(lons[0]), float(lons[-1])
-    else:
-        west, east = -180.0, 180.0
+    west, east = -180.0, 180.0
+    # in [-180, 180) and in (-180, 180]: an edge on ±180° (a tile ending or starting there) is on the map's side
+    for lons in (np.where(lon[ok] >= 180.0, lon[ok] - 360.0, lon[ok]), np.where(lon[ok] <= -180.0, lon[ok] + 360.0,
+                                                                                   lon[ok])):
+        lons = np.unique(lons)
+        gaps = np.diff(np.concatenate([lons, [lons[0] + 360.0]]))  # the last is the one across ±180°
+        widest = int(np.argmax(gaps))
+        if widest == gaps.size - 1 and gaps[widest] > 2.0 / ppd:
+            west, east = float(lons[0]), float(lons[-1])
+            break
     from_geo = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
     for pole in (-90.0, 90.0):
         px, py = from_geo.transform(0.0, pole)
