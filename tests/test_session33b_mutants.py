@@ -97,7 +97,7 @@ def test_dataset_to_latlon_refuses_a_ppd_for_maps_that_are_not_projected():
 def test_open_map_file_names_the_planetary_formats_it_reads(tmp_path):
     (tmp_path / "a.csv").write_text("x\n1\n")
     with pytest.raises(InputError, match=r"a.csv: unknown input type; .* or a GeoTIFF \(.tif\), or a PDS3 "
-                                         r"\(.lbl/.img\), PDS4 \(.xml\) or ISIS3 \(.cub\) raster"):
+                                         r"\(.lbl/.img\), PDS4 \(.xml\), ISIS3 \(.cub\) or VICAR \(.vic\) raster"):
         open_map_file(tmp_path / "a.csv")
 
 

@@ -41,7 +41,7 @@ GEOTIFF_SUFFIXES = (".tif", ".tiff")
 PLANETARY_SUFFIXES = (".lbl", ".img", ".xml", ".cub", ".vic")
 RASTER_SUFFIXES = GEOTIFF_SUFFIXES + PLANETARY_SUFFIXES
 #: How the file types are named in messages that list what a command reads.
-RASTER_KINDS = "a GeoTIFF (.tif), or a PDS3 (.lbl/.img), PDS4 (.xml) or ISIS3 (.cub) raster"
+RASTER_KINDS = "a GeoTIFF (.tif), or a PDS3 (.lbl/.img), PDS4 (.xml), ISIS3 (.cub) or VICAR (.vic) raster"
 
 
 def _lunar_crs(crs_text: str, path: Path):
@@ -549,8 +549,8 @@ NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 
 def open_map_file(path: str | os.PathLike) -> xr.Dataset:
     """Open a map file as a Dataset: a zarr store (a folder, e.g. ``workbench invert map``'s output), a NetCDF
-    file, or a GeoTIFF, PDS3, PDS4 or ISIS3 raster (:func:`open_geotiff` with ``as_dataset=True``: one variable
-    per band).
+    file, or a GeoTIFF, PDS3, PDS4, ISIS3 or VICAR raster (:func:`open_geotiff` with ``as_dataset=True``: one
+    variable per band).
 
     Raises
     ------
