@@ -28,8 +28,9 @@ def register(sub) -> None:
                      help="dataset id (e.g. lola_ldem_4ppd, synthetic_moon) or crater catalogue id")
     src.add_argument("--input", metavar="MAPS", dest="input_path",
                      help="your own global map file instead: a zarr store (e.g. from 'workbench invert map'), "
-                          "a .nc, or a GeoTIFF, PDS3 .lbl, PDS4 .xml or ISIS3 .cub raster (a projected one, e.g. "
-                          "a LOLA LDEM in simple cylindrical metres, is warped onto latitude/longitude first)")
+                          "a .nc, or a GeoTIFF, PDS3 .lbl, PDS4 .xml, ISIS3 .cub or VICAR raster (a projected "
+                          "one, e.g. a LOLA LDEM in simple cylindrical metres, is warped onto latitude/longitude "
+                          "first)")
     p.add_argument("--variable", metavar="NAME",
                    help="variable of a gridded dataset (e.g. elevation, FeO, mg_number); "
                         "default: the dataset's only variable")

@@ -115,10 +115,12 @@ def slider(label: str, units: str | None, min: float, max: float, step: float,
 
     ``label (units)`` must fit the label column (about 22 characters); ``tooltip`` (default the label) says more.
     """
+    style = _style(_label(label, units))
+    if tooltip:
+        style["tooltip"] = tooltip
     return w.FloatSlider(min=min, max=max, step=step, value=min if value is None else value,
                          description=_label(label, units), continuous_update=continuous_update,
-                         readout_format=".4g", **{**_style(_label(label, units)), **({"tooltip": tooltip} if tooltip
-                                                                                      else {})})
+                         readout_format=".4g", **style)
 
 
 def show_value(ctrl: w.Widget, value: Any) -> None:
