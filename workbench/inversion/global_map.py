@@ -648,8 +648,7 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
     if path.suffix.lower() in RASTER_SUFFIXES:
         return _geotiff_reflectance(path, variable, bands, crs, ppd)
     if ppd is not None:
-        raise InputError(f"--ppd sets the grid of the synthetic Moon or of a projected GeoTIFF warped to "
-                         f"latitude/longitude; {path.name} is read as zarr and keeps its own grid (drop --ppd)")
+        raise _ppd_refused(f"{path.name} is read as zarr and keeps its own grid")
     if bands is not None or crs is not None:
         raise InputError(f"--bands/--crs describe a GeoTIFF's bands and CRS; {path.name} is read as zarr, whose "
                          "cube carries its own band coordinate (drop --bands/--crs, or give a .tif)")
@@ -672,6 +671,12 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
     return refl
 
 
+def _ppd_refused(why: str) -> InputError:
+    """The one error for ``--ppd`` given with an input that keeps its own grid (``why``)."""
+    return InputError(f"--ppd sets the grid of the synthetic Moon or of a projected GeoTIFF warped to "
+                      f"latitude/longitude; {why} (drop --ppd)")
+
+
 def _geotiff_reflectance(path: Path, variable: str | None, bands: list[str] | None,
                          crs: str | None, ppd: int | None = None) -> xr.DataArray:
     from ..rasters import open_geotiff, warp_to_latlon
@@ -686,9 +691,7 @@ def _geotiff_reflectance(path: Path, variable: str | None, bands: list[str] | No
     if refl.dims == ("band", "y", "x"):
         return warp_to_latlon(refl, ppd)
     if ppd is not None:
-        raise InputError(f"--ppd sets the grid of the synthetic Moon or of a projected GeoTIFF warped to "
-                         f"latitude/longitude; {path.name} is already in latitude/longitude and keeps its grid "
-                         "(drop --ppd)")
+        raise _ppd_refused(f"{path.name} is already in latitude/longitude and keeps its grid")
     return refl
 
 
