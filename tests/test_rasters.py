@@ -413,7 +413,8 @@ def test_ppd_is_refused_where_the_input_keeps_its_own_grid(tmp_path, capsys):
     _cube().to_dataset().to_zarr(tmp_path / "refl.zarr")
     assert main(["invert", "map", "--input", str(tmp_path / "refl.zarr"), "--out", str(tmp_path / "o.zarr"),
                  "--ppd", "2"]) == 2
-    assert "refl.zarr is read as zarr and keeps its own grid (drop --ppd)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "refl.zarr is a zarr cube on latitude/longitude and keeps its own grid (drop --ppd)" in err
 
 
 @pytest.mark.parametrize("attached", [False, True], ids=["label+image", "attached label"])

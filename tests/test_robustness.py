@@ -519,6 +519,16 @@ def _detached_pds3_image(tmp: Path, cut: int = 0) -> Path:
     return image
 
 
+def _earth_netcdf(tmp: Path) -> Path:
+    """A (y, x) map in NetCDF whose CF grid_mapping is the Earth's (Antarctic polar stereographic)."""
+    import rioxarray  # noqa: F401 - the .rio accessor
+
+    c = (np.arange(6) - 2.5) * 1e3
+    da = xr.DataArray(np.ones((6, 6), "float32"), dims=("y", "x"), coords={"y": c[::-1], "x": c}, name="h")
+    da.rio.write_crs("EPSG:3031").to_dataset().to_netcdf(tmp / "earth.nc")
+    return tmp / "earth.nc"
+
+
 def _two_cube_zarr(tmp: Path) -> Path:
     c = cube()
     xr.Dataset({"reflectance": c, "reflectance_raw": c}).to_zarr(tmp / "two.zarr")
@@ -948,7 +958,14 @@ CASES: list[Case] = [
     Case("CLI usage", "`workbench invert map --input REFL.zarr --ppd 8`: a zarr cube keeps its own grid (CLI)",
          lambda t: cli(["invert", "map", "--input", str(_two_cube_zarr(t)), "--ppd", "8",
                         "--out", str(t / "m.zarr")]), CliError,
-         r"--ppd sets the grid of the synthetic Moon or of a projected GeoTIFF.*two.zarr.*drop --ppd", code=2),
+         r"--ppd sets the grid of the synthetic Moon or of a projected cube.*two.zarr is a zarr cube on "
+         r"latitude/longitude.*drop --ppd", code=2),
+    Case("non-lunar CRS", "`workbench asymmetry --input MAP.nc`: a projected map whose CF grid_mapping is the Earth's "
+         "(CLI)", lambda t: cli(["asymmetry", "--input", str(_earth_netcdf(t))]), CliError,
+         r"h: its CRS \(.*\) is on a body of radius 6378.1 km, the Earth's, not the Moon's", code=2),
+    Case("CLI usage", "`workbench export MAP --resampling nearest` without `--latlon` (CLI)",
+         lambda t: cli(["export", str(_earth_netcdf(t)), "--resampling", "nearest", "--out", str(t / "x.tif")]),
+         CliError, r"--resampling sets the grid of --latlon; add --latlon, or drop --resampling", code=2),
     Case("CLI usage", "`workbench invert map --input REFL.zarr --bands ...`: GeoTIFF options on zarr (CLI)",
          lambda t: cli(["invert", "map", "--input", str(_two_cube_zarr(t)), "--bands", "R415",
                         "--out", str(t / "m.zarr")]), CliError,

@@ -130,39 +130,70 @@ def _band_numbers(tags: list[dict], key: str) -> np.ndarray | None:
     return np.asarray(vals)
 
 
+#: Units as the planetary labels spell them (PDS3 ``UNIT``, GDAL's band unit of ISIS3/PDS4), in CF/UDUNITS form.
+_LABEL_UNITS = {"meter": "m", "meters": "m", "metre": "m", "metres": "m", "kilometer": "km", "kilometers": "km",
+                "km": "km", "m": "m", "degree": "degree", "degrees": "degree", "deg": "degree", "kelvin": "K",
+                "k": "K"}
+
+
+def _label(src) -> dict:
+    """The label GDAL parsed from a PDS3, ISIS3 or VICAR file (its ``json:`` metadata domain), or ``{}``."""
+    import json
+
+    for ns in src.tag_namespaces():
+        if ns.startswith("json:"):
+            try:  # one JSON text, which rasterio splits as KEY:VALUE at its first colon
+                label = json.loads(":".join(next(iter(src.tags(ns=ns).items()))))
+            except (StopIteration, ValueError):
+                return {}
+            return label if isinstance(label, dict) else {}
+    return {}
+
+
+def _band_units(src, tags: list[dict]) -> list[str | None]:
+    """Each band's units: its ``units`` metadata (as :func:`workbench.export.to_geotiff` writes them), else GDAL's
+    band unit (GeoTIFF, ISIS3, PDS4), else a PDS3 label's ``IMAGE`` ``UNIT``; label spellings such as ``METER``
+    become ``m``. None where the file says nothing (or ``N/A``)."""
+    image = _label(src).get("IMAGE")
+    pds3 = image.get("UNIT") if isinstance(image, dict) else None
+    found = []
+    for t, unit in zip(tags, src.units, strict=True):
+        if t.get("units"):
+            found.append(t["units"])
+            continue
+        text = str(unit or pds3 or "").strip().strip('"')
+        found.append(None if text.upper() in ("", "N/A", "NONE", "UNK") else _LABEL_UNITS.get(text.lower(), text))
+    return found
+
+
 def _image_offset(src) -> int:
     """Bytes before the image data in their file, as the label GDAL read gives them: a PDS3 ``^IMAGE`` pointer
     (records or ``<BYTES>``), an ISIS3 cube's ``StartByte`` or a VICAR label's ``LBLSIZE`` (and binary header
     lines); 0 where the label says none."""
-    import json
-
-    for ns in src.tag_namespaces():
-        if not ns.startswith("json:"):
-            continue
-        try:  # one JSON text, which rasterio splits as KEY:VALUE at its first colon
-            label = json.loads(":".join(next(iter(src.tags(ns=ns).items()))))
-            if "IsisCube" in label:
-                return int(label["IsisCube"]["Core"]["StartByte"]) - 1
-            if "LBLSIZE" in label:
-                return int(label["LBLSIZE"]) + int(label.get("NLB", 0)) * int(label.get("RECSIZE", 0))
-            ptr = label.get("^IMAGE")  # n (records), n <BYTES>, a file name, or (file name, one of those)
-            ptr = ptr[-1] if isinstance(ptr, list) else ptr
-            if isinstance(ptr, dict):
-                return int(ptr["value"]) - 1
-            text = str(ptr).replace(" ", "").upper()
-            if text.endswith("<BYTES>"):
-                return int(text[:-7]) - 1
-            return (int(text) - 1) * int(label["RECORD_BYTES"]) if text.isdigit() else 0
-        except (StopIteration, ValueError, TypeError, KeyError, AttributeError):
-            return 0
-    return 0
+    label = _label(src)
+    try:
+        if "IsisCube" in label:
+            return int(label["IsisCube"]["Core"]["StartByte"]) - 1
+        if "LBLSIZE" in label:
+            return int(label["LBLSIZE"]) + int(label.get("NLB", 0)) * int(label.get("RECSIZE", 0))
+        ptr = label.get("^IMAGE")  # n (records), n <BYTES>, a file name, or (file name, one of those)
+        ptr = ptr[-1] if isinstance(ptr, list) else ptr
+        if isinstance(ptr, dict):
+            return int(ptr["value"]) - 1
+        text = str(ptr).replace(" ", "").upper()
+        if text.endswith("<BYTES>"):
+            return int(text[:-7]) - 1
+        return (int(text) - 1) * int(label["RECORD_BYTES"]) if text.isdigit() else 0
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return 0
 
 
 def _check_not_truncated(path: Path, src) -> None:
     """A PDS/ISIS/VICAR raster whose image data are shorter than its label says (an interrupted download) is
     refused: GDAL would read the missing part as zeros (or fail on the first read of it)."""
     need = src.count * src.height * src.width * np.dtype(src.dtypes[0]).itemsize
-    files = [Path(f) for f in src.files if Path(f).is_file()]
+    files = [Path(f) for f in src.files if Path(f).is_file()
+             and not f.lower().endswith((".aux.xml", ".ovr", ".msk"))]  # GDAL's side files (statistics, overviews)
     others = [f for f in files if f.resolve() != path.resolve()]  # a detached label's image; else the file itself
     data = max(others or files, key=lambda f: f.stat().st_size)
     size = data.stat().st_size - _image_offset(src)  # an attached label (or a header) is no image data
@@ -190,8 +221,8 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
 
     The planetary archives' own formats open the same way, through GDAL: PDS3 (the ``.lbl`` label, or an
     ``.img`` with its label attached), PDS4 (the ``.xml`` label), ISIS3 ``.cub`` and VICAR. Their scaling
-    (e.g. a LOLA LDEM's ``SCALING_FACTOR``/``OFFSET``) is applied as the label gives it; a PDS3 label's units are
-    not read, so set ``attrs["units"]`` before mapping.
+    (e.g. a LOLA LDEM's ``SCALING_FACTOR``/``OFFSET``) is applied as the label gives it, and so are its units
+    (a PDS3 ``UNIT = METER`` becomes ``"m"``).
 
     Parameters
     ----------
@@ -213,7 +244,8 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     xarray.DataArray or xarray.Dataset
         Dask-backed. ``(lat, lon)`` or ``(band, lat, lon)`` for a geographic file (``lat``/``lon`` pixel
         centres in degrees, longitudes -180...180 increasing), ``(y, x)`` or ``(band, y, x)`` in metres for a
-        projected one; ``attrs["crs"]`` the CRS, ``attrs["units"]`` the bands' common ``units`` metadata,
+        projected one; ``attrs["crs"]`` the CRS, ``attrs["units"]`` the bands' common units (their ``units``
+        metadata, else GDAL's band unit, else a PDS3 label's ``UNIT``),
         ``wavelength``/``fwhm`` band coordinates (nm) when every band records ``wavelength_nm``/``fwhm_nm``.
         Nodata cells are NaN; the file's scale and offset are applied.
 
@@ -249,6 +281,9 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     with readable(path, kind), rasterio.open(path) as src:
         descriptions = list(src.descriptions)
         tags = [src.tags(i) for i in range(1, src.count + 1)]
+        for t, unit in zip(tags, _band_units(src, tags), strict=True):
+            t.pop("units", None)
+            t.update({"units": unit} if unit else {})
         file_crs = src.crs.to_string() if src.crs else None
         # a PDS3 label gives every keyword GDAL knows, most of them empty
         file_tags = {k: v for k, v in src.tags().items() if k != "AREA_OR_POINT" and v != ""}
@@ -340,43 +375,108 @@ def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float, ppd: int) -> 
     return south, north, west, east
 
 
-#: Resampling methods of :func:`warp_to_latlon`: the spline order of :func:`scipy.ndimage.map_coordinates`.
-RESAMPLING_ORDERS = {"nearest": 0, "bilinear": 1}
+#: Resampling methods of :func:`warp_to_latlon`: the spline order of :func:`scipy.ndimage.map_coordinates`
+#: (``"average"`` falls back on the bilinear order in cells no source cell centre falls in).
+RESAMPLING_ORDERS = {"nearest": 0, "bilinear": 1, "average": 1}
+#: Source pixels a block of the warp reads at most (about): blocks of a coarsening warp have fewer cells.
+_BLOCK_SOURCE_PIXELS = 8192 ** 2
 
 
-def _warp_window(window: np.ndarray, crs, i0: int, j0: int, src_transform, lat: np.ndarray, lon: np.ndarray,
-                 order: int) -> np.ndarray:
-    """One block of the lat/lon grid (cell centres ``lat`` x ``lon``) sampled from a source window whose first
-    cell is row ``i0``, column ``j0`` of the map: each cell centre is mapped exactly into the map's projection
-    (pyproj) and interpolated there (bilinear over the valid neighbours, or nearest). A cell whose nearest
-    source cell is NaN, or that falls outside the map, is NaN."""
+def _sampler(window: np.ndarray, crs, i0: int, j0: int, src_transform, order: int):
+    """A function ``(lat, lon) -> values`` sampling a source window whose first cell is row ``i0``, column ``j0``
+    of the map at points in degrees (arrays of any one shape): each point is mapped exactly into the map's
+    projection (pyproj) and interpolated there (bilinear over the valid neighbours, or nearest). A point whose
+    nearest source cell is NaN, or that falls outside the map, is NaN. Values ``(band, *shape)``, float32."""
     import pyproj
     from scipy.ndimage import map_coordinates
 
-    glon, glat = np.meshgrid(lon, lat)
-    sx, sy = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True).transform(glon, glat)
-    col = (sx - src_transform.c) / src_transform.a - 0.5 - j0  # fractional index into the window, centres whole
-    row = (sy - src_transform.f) / src_transform.e - 0.5 - i0
+    to_src = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
     src = np.asarray(window, dtype=np.float32).reshape(-1, *window.shape[-2:])
     h, w = src.shape[-2:]
-    inside = np.isfinite(col) & np.isfinite(row) & (col > -0.5) & (col < w - 0.5) & (row > -0.5) & (row < h - 0.5)
-    at = np.stack([np.where(inside, row, 0.0), np.where(inside, col, 0.0)])
-    out = np.full((src.shape[0], *glon.shape), np.nan, np.float32)
-    for k, band in enumerate(src):
-        valid = np.isfinite(band)
-        hole = map_coordinates((~valid).astype(np.float32), at, order=0, mode="nearest") > 0.5
-        value = map_coordinates(np.where(valid, band, 0.0), at, order=order, mode="nearest")
-        if order:  # bilinear weights renormalised over the valid neighbours
-            weight = map_coordinates(valid.astype(np.float32), at, order=order, mode="nearest")
-            value = value / np.where(weight > 0, weight, 1.0)
-        out[k] = np.where(inside & ~hole, value, np.nan)
-    return out.reshape(*window.shape[:-2], *glon.shape)
+    valid = np.isfinite(src)
+    whole = valid.all(axis=(1, 2))  # a band with no NaN needs no hole or weight lookups
+    holes, filled, weights = (~valid).astype(np.float32), np.where(valid, src, 0.0), valid.astype(np.float32)
+
+    def sample(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        sx, sy = to_src.transform(lon, lat)
+        col = (sx - src_transform.c) / src_transform.a - 0.5 - j0  # fractional index into the window, centres whole
+        row = (sy - src_transform.f) / src_transform.e - 0.5 - i0
+        inside = (np.isfinite(col) & np.isfinite(row) & (col > -0.5) & (col < w - 0.5) & (row > -0.5)
+                  & (row < h - 0.5))
+        at = np.stack([np.where(inside, row, 0.0), np.where(inside, col, 0.0)])
+        out = np.full((src.shape[0], *np.shape(lat)), np.nan, np.float32)
+        for k in range(src.shape[0]):
+            value = map_coordinates(filled[k], at, order=order, mode="nearest")
+            if whole[k]:
+                out[k] = np.where(inside, value, np.nan)
+                continue
+            hole = map_coordinates(holes[k], at, order=0, mode="nearest") > 0.5
+            if order:  # bilinear weights renormalised over the valid neighbours
+                weight = map_coordinates(weights[k], at, order=order, mode="nearest")
+                value = value / np.where(weight > 0, weight, 1.0)
+            out[k] = np.where(inside & ~hole, value, np.nan)
+        return out
+
+    return sample
 
 
-def _warp_blocks(data, crs, src_transform, rows: np.ndarray, cols: np.ndarray, ppd: int, order: int, chunk: int):
+def _warp_window(window: np.ndarray, crs, i0: int, j0: int, src_transform, lat: np.ndarray, lon: np.ndarray,
+                 order: int, sub: np.ndarray | None = None) -> np.ndarray:
+    """One block of the lat/lon grid (cell centres ``lat`` x ``lon``) sampled from a source window (see
+    :func:`_sampler`). With ``sub`` (``(2, lat.size)``: sub-cells per cell along latitude and longitude, row by
+    row) each cell of a row is the mean of the valid bilinear samples at the centres of its ``k_lat`` x ``k_lon``
+    sub-cells (the average over the cell of the map's bilinear surface), NaN where every sample is NaN."""
+    sample = _sampler(window, crs, i0, j0, src_transform, order)
+    if sub is None:
+        out = sample(*np.meshgrid(lat, lon, indexing="ij"))
+        return out.reshape(*window.shape[:-2], lat.size, lon.size)
+    step = abs(lat[1] - lat[0]) if lat.size > 1 else abs(lon[1] - lon[0]) if lon.size > 1 else 1.0
+    out = np.empty((int(np.prod(window.shape[:-2], dtype=int)), lat.size, lon.size), np.float32)
+    for k_lat, k_lon in np.unique(sub.T, axis=0):  # rows that share their sub-cells, together
+        rows = np.flatnonzero((sub[0] == k_lat) & (sub[1] == k_lon))
+        du = ((np.arange(k_lon) + 0.5) / k_lon - 0.5) * step  # sub-cell centres, as offsets from the cell's
+        total, count = 0.0, 0
+        for dv in ((np.arange(k_lat) + 0.5) / k_lat - 0.5) * step:  # one row of sub-cells at a time
+            glat = np.broadcast_to((lat[rows] - dv)[None, :, None], (k_lon, rows.size, lon.size))
+            glon = np.broadcast_to(lon[None, None, :] + du[:, None, None], glat.shape)
+            vals = sample(glat, glon)
+            ok = np.isfinite(vals)
+            total = total + np.where(ok, vals, 0.0).sum(axis=1, dtype=np.float64)
+            count = count + ok.sum(axis=1)
+        out[:, rows] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out.reshape(*window.shape[:-2], lat.size, lon.size)
+
+
+def _sub_cells(crs, x: np.ndarray, y: np.ndarray, dx: float, rows: np.ndarray, cols: np.ndarray,
+               ppd: int) -> np.ndarray:
+    """Sub-cells per cell for an averaging warp, ``(2, rows.size)``: for each row of the grid, the most map
+    pixels one of its cells spans along latitude and along longitude, over up to 200 of its cells (evenly
+    spread) whose centre lies on the map, rounded up (1 where none does). Row by row, from the whole row, so the
+    result does not depend on the blocks, and a polar map's rows near the pole take few sub-cells."""
+    import pyproj
+
+    to_src = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
+    c = cols[np.unique(np.linspace(0, cols.size - 1, min(cols.size, 200)).astype(int))]
+    lat, lon = np.meshgrid(-(rows + 0.5) / ppd, (c + 0.5) / ppd, indexing="ij")
+    cx, cy = to_src.transform(lon, lat)
+    half = dx / 2
+    on_map = ((cx >= x.min() - half) & (cx <= x.max() + half) & (cy >= y.min() - half)
+              & (cy <= y.max() + half))
+    spans = []
+    for dlat, dlon in ((0.5 / ppd, 0.0), (0.0, 0.5 / ppd)):
+        ax, ay = to_src.transform(lon - dlon, np.clip(lat - dlat, -90.0, 90.0))
+        bx, by = to_src.transform(lon + dlon, np.clip(lat + dlat, -90.0, 90.0))
+        span = np.where(on_map, np.hypot(bx - ax, by - ay) / dx, 0.0)
+        spans.append(np.maximum(1, np.ceil(np.nanmax(np.nan_to_num(span, nan=0.0), axis=1) - 1e-6)).astype(int))
+    return np.stack(spans)
+
+
+def _warp_blocks(data, crs, src_transform, rows: np.ndarray, cols: np.ndarray, ppd: int, order: int, chunk: int,
+                 sub: np.ndarray | None = None):
     """The lat/lon grid's cells ``rows`` x ``cols`` (global-grid indices at ``ppd``) as a dask array of
-    ``chunk``-square blocks, each sampled from just the source window its outline (every cell edge, mapped into
-    the source projection) covers, padded by two pixels for the interpolation kernel."""
+    ``chunk``-square blocks, each sampled (or, with ``sub``, averaged) from just the source window its outline
+    (every cell edge, mapped into the source projection) covers, padded by two pixels for the interpolation
+    kernel."""
     import dask
     import dask.array as dsa
     import pyproj
@@ -406,13 +506,13 @@ def _warp_blocks(data, crs, src_transform, rows: np.ndarray, cols: np.ndarray, p
                 continue
             lat_c, lon_c = -(rows[r0:r1] + 0.5) / ppd, (cols[c0:c1] + 0.5) / ppd
             task = dask.delayed(_warp_window, pure=True)(data[..., i0:i1, j0:j1], crs, i0, j0, src_transform,
-                                                         lat_c, lon_c, order)
+                                                         lat_c, lon_c, order, None if sub is None else sub[:, r0:r1])
             line.append(dsa.from_delayed(task, shape, dtype=np.float32))
         grid.append(line)
     return dsa.block(grid)
 
 
-def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "bilinear",
+def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | None = None,
                    chunk: int = 1024) -> xr.DataArray:
     """Resample a projected map or cube (``(y, x)`` or ``(band, y, x)`` in metres, as :func:`open_geotiff` gives
     for a polar-stereographic or equirectangular-in-metres file) onto lunar latitude/longitude.
@@ -423,8 +523,8 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     (pyproj) and interpolated there (:func:`scipy.ndimage.map_coordinates`), lazily, block by block with dask:
     each ``chunk``-square block of the new grid reads only the part of the map under it, so a mosaic larger than
     memory warps as it is computed (e.g. by ``workbench invert map``, chunk by chunk), and the result does not
-    depend on the blocks. No anti-aliasing: to coarsen a map much below its own resolution, average it first
-    (e.g. ``da.coarsen(x=4, y=4).mean()``).
+    depend on the blocks. A grid at least twice as coarse as the map averages it by default (each cell the mean
+    of the source cells whose centres fall in it), so coarsening a mosaic does not alias.
 
     Parameters
     ----------
@@ -435,10 +535,14 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
         Pixels per degree of the new grid; default the file's own resolution, ``round(πR / 180 / pixel size)``
         (at least 1): a degree of latitude holds as many pixels as before.
     resampling
-        ``"bilinear"`` (default, for continuous quantities such as reflectance or elevation; weights renormalised
-        over the valid neighbours) or ``"nearest"`` (for classes and masks).
+        ``"bilinear"`` (for continuous quantities such as reflectance or elevation; weights renormalised over the
+        valid neighbours), ``"average"`` (the mean of the valid source cells whose centres fall in each cell; a
+        cell no centre falls in, where the grid is finer than the map, takes the bilinear value) or ``"nearest"``
+        (for classes and masks). Default: ``"average"`` where ``ppd`` is at most half the map's own resolution,
+        else ``"bilinear"``.
     chunk
-        Cells per side of the dask blocks of the result (at least 16).
+        Cells per side of the dask blocks of the result (at least 16; fewer where each cell covers so many source
+        cells that a block would read more than about 67 Mpix of the map).
 
     Returns
     -------
@@ -446,7 +550,8 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
         ``(lat, lon)`` or ``(band, lat, lon)`` with the input's band coordinates and attributes; ``attrs["crs"]``
         the geographic CRS of the same body, ``attrs["warped_from"]`` the old CRS, ``attrs["resampling"]`` and
         ``attrs["ppd"]``. Cells outside the map, and cells whose nearest source cell is NaN, are NaN (the same
-        cells as the ``"nearest"`` warp's): holes are neither filled nor grown.
+        cells as the ``"nearest"`` warp's): holes are neither filled nor grown. With ``"average"``, a cell is NaN
+        only where every source cell in it is NaN (or, with none in it, as the bilinear warp's).
 
     Raises
     ------
@@ -486,15 +591,19 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     if not np.isclose(dx, dy, rtol=1e-6):
         raise InputError(f"the map's pixels are {dx:g} m by {dy:g} m; warp_to_latlon takes square pixels "
                          "(warp the file with gdalwarp -t_srs IAU_2015:30100 -tr 1/ppd 1/ppd first)")
-    if resampling not in RESAMPLING_ORDERS:
-        raise InputError(f"unknown resampling {resampling!r}; use 'bilinear' (continuous maps) or 'nearest' "
-                         "(classes, masks)")
+    if resampling is not None and resampling not in RESAMPLING_ORDERS:
+        raise InputError(f"unknown resampling {resampling!r}; use 'bilinear' or 'average' (continuous maps) or "
+                         "'nearest' (classes, masks)")
+    own_ppd = np.pi * crs.ellipsoid.semi_major_metre / 180.0 / dx  # the map's pixels per degree of latitude
     if ppd is None:
-        ppd = max(1, round(np.pi * crs.ellipsoid.semi_major_metre / 180.0 / dx))
+        ppd = max(1, round(own_ppd))
     if isinstance(ppd, bool) or not isinstance(ppd, (int, np.integer)) or ppd < 1:
         raise InputError(f"ppd must be a positive whole number of pixels per degree, got {ppd!r}")
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 16:
         raise InputError(f"chunk must be a whole number of cells >= 16 (e.g. 1024), got {chunk!r}")
+    if resampling is None:
+        resampling = "average" if 2 * ppd <= own_ppd else "bilinear"
+    chunk = min(int(chunk), max(16, int(np.sqrt(_BLOCK_SOURCE_PIXELS) * ppd / own_ppd)))
     south, north, west, east = _latlon_extent(crs, x, y, dx, ppd)
     # a footprint edge within 1 % of a pixel of a cell edge takes no extra cell: labels round their scale (a LOLA
     # LDEM's MAP_SCALE has 5 digits, its corner is then 0.004 px off) and a sliver cell would be all NaN
@@ -509,8 +618,9 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     src_transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, -dx, y[0] + dx / 2)
     lead = [d for d in da.dims if d not in ("y", "x")]
     src = da.transpose(*lead, "y", "x")
-    data = _warp_blocks(src.data, crs, src_transform, rows, cols, int(ppd), RESAMPLING_ORDERS[resampling],
-                        int(chunk))
+    sub = _sub_cells(crs, x, y, dx, rows, cols, int(ppd)) if resampling == "average" else None
+    data = _warp_blocks(src.data, crs, src_transform, rows, cols, int(ppd), RESAMPLING_ORDERS[resampling], chunk,
+                        sub)
     coords = {k: v for k, v in src.coords.items() if set(v.dims) <= set(lead)}
     out = xr.DataArray(data, dims=(*lead, "lat", "lon"), coords={**coords, "lat": -(rows + 0.5) / ppd,
                                                                   "lon": (cols + 0.5) / ppd})
@@ -520,27 +630,54 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str = "
     return annotate_latlon(out).rename(da.name)
 
 
-def dataset_to_latlon(ds: xr.Dataset, ppd: int | None = None) -> xr.Dataset:
-    """A map file's Dataset with its projected ``(y, x)`` maps warped onto latitude/longitude
-    (:func:`warp_to_latlon`, bilinear, at ``ppd`` or the file's own resolution); a Dataset that already has a
-    ``(lat, lon)`` map, or no projected one, comes back unchanged. The warped maps carry ``warped_from`` and
-    ``ppd`` in their attrs.
+def _map_crs(ds: xr.Dataset, name) -> str | None:
+    """The CRS of variable ``name``: its ``crs`` attribute (as :func:`open_geotiff` sets it), else the CF
+    ``grid_mapping`` variable's ``crs_wkt`` or ``spatial_ref`` (as rioxarray and GDAL write NetCDF and zarr),
+    which must be the Moon's (:class:`InputError` otherwise), named by its IAU_2015 code where it has one."""
+    attrs = ds[name].attrs
+    if attrs.get("crs"):
+        return str(attrs["crs"])
+    mapping = ds[name].encoding.get("grid_mapping", attrs.get("grid_mapping"))
+    if mapping in ds.variables:
+        text = next((str(ds[mapping].attrs[k]) for k in ("crs_wkt", "spatial_ref") if ds[mapping].attrs.get(k)),
+                    None)
+        return _crs_name(_lunar_crs(text, Path(str(name)))) if text else None
+    return None
+
+
+def dataset_to_latlon(ds: xr.Dataset, ppd: int | None = None, names: Sequence[str] | None = None,
+                      resampling: str | None = None) -> xr.Dataset:
+    """A map file's Dataset with its projected maps and cubes (``(y, x)`` or ``(band, y, x)``, with a ``crs``
+    attribute or a CF ``grid_mapping``) warped onto latitude/longitude (:func:`warp_to_latlon` with
+    ``resampling``, at ``ppd`` or the file's own resolution); a Dataset that already has a latitude/longitude map,
+    or no projected one, comes back unchanged. The warped maps carry ``crs``, ``warped_from``, ``resampling`` and
+    ``ppd`` in their attrs. ``names`` limits both to those variables (default: all).
 
     Raises
     ------
     InputError
-        ``ppd`` given for a Dataset with nothing to warp (it would be ignored), or one of
-        :func:`warp_to_latlon`'s errors.
+        ``ppd`` or ``resampling`` given for a Dataset with nothing to warp (it would be ignored), a CF
+        ``grid_mapping`` that is not the Moon's, or one of :func:`warp_to_latlon`'s errors.
     """
-    has_latlon = any(set(ds[v].dims) == {"lat", "lon"} for v in ds.data_vars)
-    projected = [v for v in ds.data_vars if set(ds[v].dims) == {"y", "x"} and "crs" in ds[v].attrs]
+    names = list(ds.data_vars) if names is None else list(names)
+    has_latlon = any({"lat", "lon"} <= set(ds[v].dims) for v in names)
+    crs = {v: _map_crs(ds, v) for v in names if {"y", "x"} <= set(ds[v].dims) and ds[v].ndim <= 3}
+    projected = [v for v, c in crs.items() if c]
     if has_latlon or not projected:
-        if ppd is not None:
-            raise InputError("ppd (--ppd) sets the grid a projected map is warped onto; this file's maps are "
-                             f"{'already in latitude/longitude' if has_latlon else 'not projected (y, x) maps'} "
-                             "and keep their grid (drop --ppd)")
+        given = [f for f, v in (("ppd", ppd), ("resampling", resampling)) if v is not None]
+        if given:
+            why = ("already in latitude/longitude" if has_latlon else "(y, x) maps with no CRS (no crs attribute or "
+                   "CF grid_mapping) to place them on the Moon" if crs else "not projected (y, x) maps")
+            flag = f"{given[0]} (--{given[0]})"
+            raise InputError(f"{flag} sets how a projected map is warped onto latitude/longitude; this file's maps "
+                             f"are {why} and keep their grid (drop --{given[0]})")
         return ds
-    return xr.Dataset({v: warp_to_latlon(ds[v], ppd) for v in projected}, attrs=ds.attrs)
+    maps = {}
+    for v in projected:
+        da = ds[v].assign_attrs(crs=crs[v]).drop_vars([c for c in ds[v].coords if ds[v][c].ndim == 0])
+        da.attrs.pop("grid_mapping", None)
+        maps[v] = warp_to_latlon(da, ppd, resampling)
+    return xr.Dataset(maps, attrs=ds.attrs)
 
 
 #: File name endings read as NetCDF by :func:`open_map_file` (a folder or ``.zarr`` is zarr).

@@ -21,10 +21,14 @@ def register(sub) -> None:
                         "(band, lat, lon) cube such as reflectance becomes one band per label")
     p.add_argument("--latlon", action="store_true",
                    help="warp projected maps (polar stereographic, a LOLA LDEM's simple cylindrical metres) onto "
-                        "lunar latitude/longitude first (bilinear)")
+                        "lunar latitude/longitude first (bilinear, or averaged onto a grid at least twice as "
+                        "coarse)")
     p.add_argument("--ppd", type=int, default=None,
                    help="with --latlon: pixels per degree of the latitude/longitude grid (default: the file's own "
                         "resolution)")
+    p.add_argument("--resampling", choices=["bilinear", "average", "nearest"], default=None,
+                   help="with --latlon: how the warp fills each cell (default: average where the grid is at least "
+                        "twice as coarse as the map, else bilinear; nearest for classes and masks)")
     p.set_defaults(func=run)
 
 
@@ -35,10 +39,12 @@ def run(args) -> int:
     from ..export import to_geotiff
     from ..rasters import dataset_to_latlon, open_map_file
 
-    if args.ppd is not None and not args.latlon:
-        raise InputError("--ppd sets the grid of --latlon; add --latlon, or drop --ppd")
+    for flag, value in (("--ppd", args.ppd), ("--resampling", args.resampling)):
+        if value is not None and not args.latlon:
+            raise InputError(f"{flag} sets the grid of --latlon; add --latlon, or drop {flag}")
     with open_map_file(args.input) as ds:
-        out = to_geotiff(dataset_to_latlon(ds, args.ppd) if args.latlon else ds, args.out, variables=args.var)
+        grid = dataset_to_latlon(ds, args.ppd, resampling=args.resampling) if args.latlon else ds
+        out = to_geotiff(grid, args.out, variables=args.var)
     with rasterio.open(out) as dst:  # a cube variable (reflectance) is one band per label
         names = [str(d) for d in dst.descriptions]
     print(f"wrote {out}: {len(names)} band(s) ({', '.join(names)})")

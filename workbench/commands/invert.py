@@ -39,7 +39,8 @@ def register(sub) -> None:
     m.add_argument("--input", default=None, metavar="REFL.zarr|REFL.tif",
                    help="reflectance cube (band, lat, lon) in zarr, or a multiband lunar GeoTIFF (or PDS3 .lbl, "
                         "PDS4 .xml, ISIS3 .cub) in latitude/longitude, or projected (e.g. polar stereographic: then "
-                        "warped bilinearly onto latitude/longitude first); default: the synthetic Moon")
+                        "warped onto latitude/longitude first, bilinear or averaged onto a coarser --ppd); default: "
+                        "the synthetic Moon")
     m.add_argument("--variable", default=None, metavar="NAME",
                    help="reflectance variable in REFL.zarr (default: the one variable with a 'band' dim)")
     m.add_argument("--bands", default=None, type=_names, metavar="B1,B2,...",

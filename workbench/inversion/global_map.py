@@ -636,19 +636,18 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
     ``band`` dim; the store's ``instrument`` attribute is copied onto it when the variable has none), or of a
     multiband lunar GeoTIFF (:func:`workbench.rasters.open_geotiff`; ``bands`` names its bands in order when
     the file does not, ``crs`` replaces a missing or mislabelled CRS). A GeoTIFF on a projected grid (polar
-    stereographic, equirectangular in metres) is warped onto latitude/longitude at ``ppd`` pixels per degree
-    (default its own resolution; :func:`workbench.rasters.warp_to_latlon`, bilinear); ``ppd`` is refused for a
-    zarr store or a geographic GeoTIFF, which keep their grid."""
+    stereographic, equirectangular in metres), or a zarr cube on one (``(band, y, x)`` with a ``crs`` attribute or
+    a CF ``grid_mapping``), is warped onto latitude/longitude at ``ppd`` pixels per degree (default its own
+    resolution; :func:`workbench.rasters.warp_to_latlon`: bilinear, or averaged onto a grid at least twice as
+    coarse); ``ppd`` is refused for a cube already on latitude/longitude, which keeps its grid."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"input {path} does not exist; give a zarr store with a (band, lat, lon) reflectance "
                          "variable (e.g. observe(make_moon(), 'kaguya_mi').to_zarr(PATH)) or a multiband GeoTIFF")
-    from ..rasters import RASTER_SUFFIXES
+    from ..rasters import RASTER_SUFFIXES, dataset_to_latlon
 
     if path.suffix.lower() in RASTER_SUFFIXES:
         return _geotiff_reflectance(path, variable, bands, crs, ppd)
-    if ppd is not None:
-        raise _ppd_refused(f"{path.name} is read as zarr and keeps its own grid")
     if bands is not None or crs is not None:
         raise InputError(f"--bands/--crs describe a GeoTIFF's bands and CRS; {path.name} is read as zarr, whose "
                          "cube carries its own band coordinate (drop --bands/--crs, or give a .tif)")
@@ -658,14 +657,16 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
         raise InputError(f"cannot read {path} as zarr ({type(exc).__name__}: {exc}); give a zarr store "
                          "written by xarray's to_zarr") from exc
     cubes = [str(k) for k, v in ds.data_vars.items() if "band" in v.dims]
+    if variable is not None and variable not in ds.data_vars:
+        raise InputError(f"{path} has no variable {variable!r}; its variables: {list(map(str, ds.data_vars))}")
+    if ppd is not None and not any({"y", "x"} <= set(ds[v].dims) for v in ([variable] if variable else cubes)):
+        raise _ppd_refused(f"{path.name} is a zarr cube on latitude/longitude and keeps its own grid")
     if variable is None:
         if len(cubes) != 1:
             raise InputError(f"{path} has {len(cubes)} variables with a 'band' dim ({cubes or 'none'}; all "
                              f"variables: {list(map(str, ds.data_vars))}); name the reflectance with --variable")
         variable = cubes[0]
-    if variable not in ds.data_vars:
-        raise InputError(f"{path} has no variable {variable!r}; its variables: {list(map(str, ds.data_vars))}")
-    refl = ds[variable]
+    refl = dataset_to_latlon(ds, ppd, names=[variable])[variable]  # a projected (band, y, x) cube: warped
     if "instrument" not in refl.attrs and "instrument" in ds.attrs:
         refl = refl.assign_attrs(instrument=ds.attrs["instrument"])
     return refl
@@ -673,7 +674,7 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
 
 def _ppd_refused(why: str) -> InputError:
     """The one error for ``--ppd`` given with an input that keeps its own grid (``why``)."""
-    return InputError(f"--ppd sets the grid of the synthetic Moon or of a projected GeoTIFF warped to "
+    return InputError(f"--ppd sets the grid of the synthetic Moon or of a projected cube warped to "
                       f"latitude/longitude; {why} (drop --ppd)")
 
 

@@ -1,0 +1,238 @@
+"""Coarsening a projected map onto latitude/longitude without aliasing (``warp_to_latlon(resampling="average")``,
+the default where the grid is at least twice as coarse as the map), units read from planetary labels, and
+projected cubes in zarr/NetCDF files (``dataset_to_latlon``, ``workbench invert map --input CUBE.zarr``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from geotiff_helpers import origin, write_geotiff, write_pds3_ldem
+
+from workbench.errors import InputError
+from workbench.geo import MOON_RADIUS_M
+from workbench.rasters import dataset_to_latlon, open_geotiff, open_map_file, warp_to_latlon
+
+DEG = np.pi * MOON_RADIUS_M / 180.0  # metres per degree on the Moon's sphere
+
+
+def _equirect(values: np.ndarray, ppd: int, top: float = 30.0, west: float = 10.0) -> xr.DataArray:
+    """``values`` (rows north to south) on equirectangular metres (IAU_2015:30110) at ``ppd`` pixels per degree,
+    from ``top`` deg N, ``west`` deg E: a grid whose cells lie exactly on the workbench's grid at ``ppd``."""
+    ny, nx = values.shape[-2:]
+    step = DEG / ppd
+    return xr.DataArray(values.astype("float32"), dims=(*("band",) * (values.ndim - 2), "y", "x"),
+                        coords={"y": top * DEG - (np.arange(ny) + 0.5) * step,
+                                "x": west * DEG + (np.arange(nx) + 0.5) * step},
+                        attrs={"crs": "IAU_2015:30110", "units": "m"}, name="h")
+
+
+def _polar(n: int = 200, dx: float = 1000.0, seed: int = 0) -> xr.DataArray:
+    rng = np.random.default_rng(seed)
+    c = (np.arange(n) - (n - 1) / 2) * dx
+    return xr.DataArray(rng.normal(0.0, 1.0, (n, n)).astype("float32"), dims=("y", "x"),
+                        coords={"y": c[::-1], "x": c}, attrs={"crs": "IAU_2015:30135", "units": "m"}, name="h")
+
+
+def test_average_of_a_grid_four_times_finer_is_the_mean_of_each_4x4_block():
+    """Known answer: equirectangular metres at 32 px/deg onto 8 px/deg. Each cell spans exactly 4 x 4 map pixels,
+    its 4 x 4 sub-cell centres are those pixels' centres, so the average is the plain mean of the 16 pixels
+    (the valid ones where some are NaN; NaN where all are)."""
+    rng = np.random.default_rng(1)
+    values = rng.normal(0.0, 1.0, (40, 80))
+    values[0:4, 0:4] = np.nan  # a whole cell of holes: NaN
+    values[4, 4:7] = np.nan  # three holes in a cell: the mean of the other 13
+    geo = warp_to_latlon(_equirect(values, 32), ppd=8)
+    assert geo.attrs["resampling"] == "average" and geo.shape == (10, 20)
+    expected = np.nanmean(values.reshape(10, 4, 20, 4), axis=(1, 3))
+    np.testing.assert_allclose(geo.values, expected, rtol=1e-5, atol=1e-6)
+    assert np.isnan(geo.values[0, 0]) and np.isfinite(geo.values[1, 1])
+    np.testing.assert_allclose(geo.values[1, 1], np.mean(np.delete(values[4:8, 4:8].ravel(), [0, 1, 2])), rtol=1e-5)
+
+
+def test_average_does_not_alias_a_checkerboard_that_bilinear_sampling_does():
+    """A ±1 checkerboard of single pixels coarsened 8 times: the average is 0 everywhere, where sampling one
+    pixel per cell (nearest) keeps the board's ±1 as a false pattern."""
+    ii, jj = np.indices((80, 160))
+    board = np.where((ii + jj) % 2, 1.0, -1.0)
+    avg = warp_to_latlon(_equirect(board, 64), ppd=8)
+    assert avg.attrs["resampling"] == "average"
+    assert float(np.abs(avg).max()) < 1e-6
+    nearest = warp_to_latlon(_equirect(board, 64), ppd=8, resampling="nearest")
+    assert float(np.abs(nearest).min()) == 1.0  # what averaging removes
+
+
+@pytest.mark.parametrize("ppd, expected", [(16, "bilinear"), (9, "bilinear"), (8, "average"), (2, "average")])
+def test_the_default_resampling_averages_where_the_grid_is_at_least_twice_as_coarse(ppd, expected):
+    assert warp_to_latlon(_equirect(np.ones((32, 32)), 16), ppd=ppd).attrs["resampling"] == expected
+    for chosen in ("nearest", "bilinear", "average"):  # a named method is kept
+        assert warp_to_latlon(_equirect(np.ones((32, 32)), 16), ppd=ppd, resampling=chosen).attrs[
+            "resampling"] == chosen
+
+
+def test_average_of_a_polar_map_keeps_a_constant_and_shrinks_noise_as_the_cells_grow():
+    """A polar stereographic map: a constant stays itself to float precision at every latitude; unit white noise
+    averaged over cells of about n map pixels has a std near 1/sqrt(n), far below bilinear sampling's ~1."""
+    flat = _polar().copy(data=np.full((200, 200), 7.0, "float32"))
+    geo = warp_to_latlon(flat, ppd=4)
+    assert geo.attrs["resampling"] == "average"
+    assert np.nanmax(np.abs(geo.values - 7.0)) < 1e-5 and np.isfinite(geo.sel(lat=-89.875)).all()
+    noise = _polar()
+    avg = warp_to_latlon(noise, ppd=4).sel(lat=slice(-88, -89.9))
+    bil = warp_to_latlon(noise, ppd=4, resampling="bilinear").sel(lat=slice(-88, -89.9))
+    assert float(avg.std()) < 0.35 < 0.6 < float(bil.std())
+
+
+def test_average_does_not_depend_on_the_blocks():
+    noise = _polar(n=120)
+    small = warp_to_latlon(noise, ppd=4, chunk=16)
+    assert small.data.numblocks[-1] > 1
+    np.testing.assert_array_equal(small.values, warp_to_latlon(noise, ppd=4, chunk=4096).values)
+
+
+def test_a_coarsening_warp_of_a_huge_lazy_map_reads_bounded_blocks(monkeypatch):
+    """A 100 m polar map of 40 000 x 40 000 pixels (6.4 Gpix, never made) onto 4 px/deg: each cell covers about
+    76 x 76 map pixels, so the blocks shrink (here to 108 cells a side) and a block reads about 67 Mpix or less
+    (not the whole map, which a 1024-cell block at the pole would)."""
+    import dask.array as dsa
+
+    from workbench import rasters
+
+    n, dx = 40_000, 100.0
+    c = (np.arange(n) - (n - 1) / 2) * dx
+    big = xr.DataArray(dsa.zeros((n, n), "float32", chunks=4000), dims=("y", "x"), coords={"y": c[::-1], "x": c},
+                       attrs={"crs": "IAU_2015:30135"})
+    read = []
+
+    def record(window, crs, i0, j0, src_transform, lat, lon, order, sub=None):
+        read.append(window.size)
+        return np.zeros((lat.size, lon.size), np.float32)
+
+    monkeypatch.setattr(rasters, "_warp_window", record)
+    geo = warp_to_latlon(big, ppd=4)
+    assert geo.attrs["resampling"] == "average" and max(geo.data.chunks[-1]) == 108
+    geo.data.blocks[-1, :3].compute()  # at the pole, every longitude
+    geo.data.blocks[0, 6].compute()  # the grid's northern edge
+    assert len(read) == 4 and 1e6 < max(read) < 1.2 * 8192**2
+
+
+def test_units_come_from_a_pds3_label_and_from_gdal_band_units(tmp_path):
+    ldem = open_geotiff(write_pds3_ldem(tmp_path, np.zeros((20, 40)), 10, 170, 4))
+    assert ldem.attrs["units"] == "m"  # the label's UNIT = METER
+    for driver, ext in (("GTiff", "tif"), ("ISIS3", "cub"), ("PDS4", "xml")):
+        path = tmp_path / f"u.{ext}"
+        with rasterio.open(path, "w", driver=driver, width=4, height=3, count=1, dtype="float32",
+                           crs="IAU_2015:30100", transform=origin(0, 10, 1, 1)) as dst:
+            dst.write(np.ones((1, 3, 4), "float32"))
+            dst.units = ("kilometer",)
+        assert open_geotiff(path).attrs["units"] == "km", driver
+    tagged = write_geotiff(tmp_path / "t.tif", np.ones((1, 3, 4), "float32"), tags=[{"units": "wt%"}])
+    with rasterio.open(tagged, "r+") as dst:
+        dst.units = ("meter",)
+    assert open_geotiff(tagged).attrs["units"] == "wt%"  # the workbench's own metadata first
+    bare = write_geotiff(tmp_path / "b.tif", np.ones((1, 3, 4), "float32"))
+    assert "units" not in open_geotiff(bare).attrs
+
+
+def _projected_cube(tmp_path, suffix: str) -> str:
+    """A (band, y, x) polar cube written by rioxarray (CF grid_mapping), as another tool would write it."""
+    import rioxarray  # noqa: F401 - the .rio accessor
+
+    n = 40
+    c = (np.arange(n) - (n - 1) / 2) * 2e3
+    rng = np.random.default_rng(2)
+    cube = xr.DataArray(rng.uniform(0.05, 0.3, (3, n, n)).astype("float32"), dims=("band", "y", "x"),
+                        coords={"band": ["R415", "R750", "R950"], "y": c[::-1], "x": c}, name="refl",
+                        attrs={"units": "1"})
+    cube = cube.rio.write_crs("+proj=stere +lat_0=-90 +lon_0=0 +R=1737400 +units=m")
+    path = str(tmp_path / f"cube{suffix}")
+    (cube.to_dataset().to_zarr(path) if suffix == ".zarr" else cube.to_dataset().to_netcdf(path))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_a_projected_cube_in_zarr_or_netcdf_warps_through_its_cf_grid_mapping(tmp_path, suffix):
+    ds = open_map_file(_projected_cube(tmp_path, suffix))
+    geo = dataset_to_latlon(ds, 8)
+    assert list(geo.data_vars) == ["refl"] and geo["refl"].dims == ("band", "lat", "lon")
+    assert geo["refl"].attrs["warped_from"] == "IAU_2015:30135" and geo["refl"].attrs["units"] == "1"
+    assert list(geo["refl"].band.values) == ["R415", "R750", "R950"]
+    assert float(geo.lat.min()) == -89.9375 and np.isfinite(geo["refl"].sel(lat=-89.9375)).all()
+
+
+def test_a_cf_grid_mapping_on_another_body_is_refused(tmp_path):
+    import rioxarray  # noqa: F401
+
+    da = _polar(n=8).rio.write_crs("EPSG:3031")  # Antarctic polar stereographic: the Earth's
+    with pytest.raises(InputError, match="radius 6378.1 km, the Earth's, not the Moon's"):
+        dataset_to_latlon(da.to_dataset())
+
+
+def test_ppd_for_maps_with_no_crs_says_so():
+    ds = _polar(n=8).drop_attrs().to_dataset()
+    assert dataset_to_latlon(ds) is ds
+    with pytest.raises(InputError, match=r"\(y, x\) maps with no CRS \(no crs attribute or CF grid_mapping\)"):
+        dataset_to_latlon(ds, 4)
+
+
+def test_invert_map_warps_a_projected_zarr_cube_and_says_so(tmp_path, capsys):
+    from workbench.cli import main
+    from workbench.inversion.model import OxideInverter
+
+    src = _projected_cube(tmp_path, ".zarr")
+    weights = tmp_path / "three_band.pt"
+    OxideInverter(["R415", "R750", "R950"], [415.0, 750.0, 950.0], width=4, depth=1, stem=4, members=1,
+                  context=(3,)).save(weights)
+    assert main(["invert", "map", "--input", src, "--weights", str(weights), "--ppd", "4",
+                 "--out", str(tmp_path / "o.zarr"), "--scheduler", "threads"]) == 0
+    assert "cube.zarr is on a projected grid (IAU_2015:30135); warped onto latitude/longitude at 4 px/deg" in (
+        capsys.readouterr().out)
+    res = xr.open_zarr(tmp_path / "o.zarr")
+    assert res["FeO"].dims == ("lat", "lon") and res.sizes["lon"] == 1440 and np.isfinite(res["FeO"]).any()
+
+
+PAM = ('<PAMDataset><PAMRasterBand band="1"><Metadata><MDI key="STATISTICS_MEAN">0</MDI></Metadata>'
+       '</PAMRasterBand></PAMDataset>')
+
+
+@pytest.mark.parametrize("kind", ["pds3", "isis3"])
+def test_a_gdal_statistics_side_file_is_not_taken_for_truncated_image_data(tmp_path, kind):
+    """GDAL (QGIS, gdalinfo -stats) leaves NAME.aux.xml beside a file it has read; GDAL then lists it among the
+    file's parts. It is not image data: the file opens (it was refused as truncated)."""
+    if kind == "pds3":
+        path = write_pds3_ldem(tmp_path, np.zeros((20, 200)), 10, 0, 4, attached=True)  # LDEM.IMG, label inside
+    else:
+        path = write_geotiff(tmp_path / "m.cub", np.ones((1, 30, 40), "float32"), driver="ISIS3",
+                             transform=origin(0, 10, 1, 1))
+    (tmp_path / f"{path.name}.aux.xml").write_text(PAM)
+    with rasterio.open(path) as src:
+        assert any(f.endswith(".aux.xml") for f in src.files)
+    assert open_geotiff(path).shape[-2:] == ((20, 200) if kind == "pds3" else (30, 40))
+
+
+def test_export_latlon_chooses_its_resampling(tmp_path, capsys):
+    """``export --latlon``: a class map (three classes) onto a coarser grid keeps whole classes with
+    ``--resampling nearest`` and mixes them by default (averaged); ``--resampling`` needs ``--latlon`` and a map
+    to warp."""
+    from workbench.cli import main
+
+    classes = _polar(n=60, dx=2000.0)
+    classes = classes.copy(data=np.floor(np.abs(classes.values)).clip(0, 2).astype("float32")).rename("cls")
+    src = write_geotiff(tmp_path / "cls.tif", classes.values[None], crs="IAU_2015:30135", descriptions=["cls"],
+                        transform=origin(-60e3, 60e3, 2000.0, 2000.0))
+    assert main(["export", str(src), "--latlon", "--ppd", "2", "--resampling", "nearest",
+                 "--out", str(tmp_path / "near.tif")]) == 0
+    assert main(["export", str(src), "--latlon", "--ppd", "2", "--out", str(tmp_path / "avg.tif")]) == 0
+    near, avg = (open_geotiff(tmp_path / f"{n}.tif").values for n in ("near", "avg"))
+    assert set(np.unique(near[np.isfinite(near)])) <= {0.0, 1.0, 2.0}
+    assert (np.isfinite(avg) & (avg % 1 != 0)).any()  # averaged classes: fractions
+    capsys.readouterr()
+    assert main(["export", str(src), "--resampling", "nearest", "--out", str(tmp_path / "x.tif")]) == 2
+    assert "--resampling sets the grid of --latlon; add --latlon, or drop --resampling" in capsys.readouterr().err
+    geographic = write_geotiff(tmp_path / "g.tif", np.ones((1, 3, 4), "float32"), transform=origin(0, 10, 1, 1))
+    assert main(["export", str(geographic), "--latlon", "--resampling", "nearest",
+                 "--out", str(tmp_path / "y.tif")]) == 2
+    assert ("resampling (--resampling) sets how a projected map is warped onto latitude/longitude; this file's maps "
+            "are already in latitude/longitude and keep their grid (drop --resampling)") in capsys.readouterr().err
+    assert not (tmp_path / "x.tif").exists() and not (tmp_path / "y.tif").exists()
