@@ -92,9 +92,10 @@ def test_average_does_not_depend_on_the_blocks():
 
 
 def test_a_coarsening_warp_of_a_huge_lazy_map_reads_bounded_blocks(monkeypatch):
-    """A 100 m polar map of 40 000 x 40 000 pixels (6.4 Gpix, never made) onto 4 px/deg: each cell covers about
-    76 x 76 map pixels, so the blocks shrink (here to 108 cells a side) and a block reads about 67 Mpix or less
-    (not the whole map, which a 1024-cell block at the pole would)."""
+    """A 100 m polar map of 40 000 x 40 000 pixels (6.4 Gpix, never made) onto 4 px/deg: each cell covers 76 x 76
+    map pixels at the pole and, with the projection's scale, up to 126 x 124 at its edge (11.6 deg S), so the
+    blocks shrink (here to 32 cells a side) and a block reads about 17 Mpix or less (not the whole map, which a
+    1024-cell block at the pole would)."""
     import dask.array as dsa
 
     from workbench import rasters
@@ -111,10 +112,10 @@ def test_a_coarsening_warp_of_a_huge_lazy_map_reads_bounded_blocks(monkeypatch):
 
     monkeypatch.setattr(rasters, "_warp_window", record)
     geo = warp_to_latlon(big, ppd=4)
-    assert geo.attrs["resampling"] == "average" and max(geo.data.chunks[-1]) == 108
+    assert geo.attrs["resampling"] == "average" and max(geo.data.chunks[-1]) == 32
     geo.data.blocks[-1, :3].compute()  # at the pole, every longitude
-    geo.data.blocks[0, 6].compute()  # the grid's northern edge
-    assert len(read) == 4 and 1e6 < max(read) < 1.2 * 8192**2
+    geo.data.blocks[0, 5].compute()  # the grid's northern edge, at the map's corner (135 deg W)
+    assert len(read) == 4 and 1e6 < max(read) < 1.2 * 4096**2
 
 
 def test_units_come_from_a_pds3_label_and_from_gdal_band_units(tmp_path):
@@ -260,3 +261,24 @@ def test_real_wac_polar_mosaic_averaged_onto_4ppd_matches_the_global_wac_mosaic(
         corr[method] = np.corrcoef(w.values[band], means[np.ix_(rows, cols)][band])[0, 1]
     assert w.attrs["warped_from"] == "IAU_2015:30135"  # the catalogue's CF grid_mapping
     assert corr["average"] > 0.98 and corr["bilinear"] < 0.95
+
+
+def test_the_rasters_benchmark_reports_throughput_memory_and_real_accuracy(monkeypatch):
+    from workbench import bench, rasters_bench
+
+    assert bench.BENCHMARKS["rasters"] == "workbench.rasters_bench:run"
+    monkeypatch.setattr(rasters_bench, "_wac_correlation", lambda: {"average": 0.99, "bilinear": 0.9})
+
+    def unavailable():
+        raise OSError("lola_ldem_4ppd: not in a mirror, no network")
+
+    monkeypatch.setattr(rasters_bench, "_lola_rmse", unavailable)
+    r = rasters_bench.run(fast=True, size=400)
+    assert r["map_pixels"] == 160_000 and r["average_resampling"] == "average"
+    assert abs(r["average_mean"] - 0.5) < 0.01  # uniform noise, averaged
+    assert r["bilinear_mpix_per_s"] > 0 and r["average_source_mpix_per_s"] > 0
+    assert 0 < r["bilinear_finite_cells"] < r["bilinear_cells"]  # the grid's corners beyond the map are NaN
+    assert r["peak_rss_gb"] >= r["rss_before_gb"] > 0
+    assert r["wac_south_4ppd_correlation"] == {"average": 0.99, "bilinear": 0.9}
+    assert r["lola_south_4ppd_rmse_m"]["average"] is None
+    assert "OSError: lola_ldem_4ppd: not in a mirror" in r["lola_south_4ppd_rmse_m"]["unavailable"]

@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "topography": "workbench.topography.bench:run",
     "calibration": "workbench.calibration:bench",
     "prospectivity": "workbench.analysis.prospectivity:bench",
+    "rasters": "workbench.rasters_bench:run",
 }
 
 

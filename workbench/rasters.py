@@ -379,7 +379,7 @@ def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float, ppd: int) -> 
 #: (``"average"`` falls back on the bilinear order in cells no source cell centre falls in).
 RESAMPLING_ORDERS = {"nearest": 0, "bilinear": 1, "average": 1}
 #: Source pixels a block of the warp reads at most (about): blocks of a coarsening warp have fewer cells.
-_BLOCK_SOURCE_PIXELS = 8192 ** 2
+_BLOCK_SOURCE_PIXELS = 4096 ** 2
 
 
 def _sampler(window: np.ndarray, crs, i0: int, j0: int, src_transform, order: int):
@@ -393,9 +393,13 @@ def _sampler(window: np.ndarray, crs, i0: int, j0: int, src_transform, order: in
     to_src = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
     src = np.asarray(window, dtype=np.float32).reshape(-1, *window.shape[-2:])
     h, w = src.shape[-2:]
-    valid = np.isfinite(src)
-    whole = valid.all(axis=(1, 2))  # a band with no NaN needs no hole or weight lookups
-    holes, filled, weights = (~valid).astype(np.float32), np.where(valid, src, 0.0), valid.astype(np.float32)
+    # per band: the values with NaN as 0, and the NaN mask and valid weights (None for a band with no NaN, which
+    # needs no hole or weight lookups, and no copies: the memory a block takes is about its window's)
+    lookups = []
+    for band in src:
+        valid = np.isfinite(band)
+        lookups.append((band, None, None) if valid.all() else
+                       (np.where(valid, band, 0.0), (~valid).astype(np.float32), valid.astype(np.float32)))
 
     def sample(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         sx, sy = to_src.transform(lon, lat)
@@ -405,14 +409,14 @@ def _sampler(window: np.ndarray, crs, i0: int, j0: int, src_transform, order: in
                   & (row < h - 0.5))
         at = np.stack([np.where(inside, row, 0.0), np.where(inside, col, 0.0)])
         out = np.full((src.shape[0], *np.shape(lat)), np.nan, np.float32)
-        for k in range(src.shape[0]):
-            value = map_coordinates(filled[k], at, order=order, mode="nearest")
-            if whole[k]:
+        for k, (filled, holes, weights) in enumerate(lookups):
+            value = map_coordinates(filled, at, order=order, mode="nearest")
+            if holes is None:
                 out[k] = np.where(inside, value, np.nan)
                 continue
-            hole = map_coordinates(holes[k], at, order=0, mode="nearest") > 0.5
+            hole = map_coordinates(holes, at, order=0, mode="nearest") > 0.5
             if order:  # bilinear weights renormalised over the valid neighbours
-                weight = map_coordinates(weights[k], at, order=order, mode="nearest")
+                weight = map_coordinates(weights, at, order=order, mode="nearest")
                 value = value / np.where(weight > 0, weight, 1.0)
             out[k] = np.where(inside & ~hole, value, np.nan)
         return out
@@ -542,7 +546,7 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
         else ``"bilinear"``.
     chunk
         Cells per side of the dask blocks of the result (at least 16; fewer where each cell covers so many source
-        cells that a block would read more than about 67 Mpix of the map).
+        cells that a block would read more than about 17 Mpix of the map).
 
     Returns
     -------
@@ -603,7 +607,6 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
         raise InputError(f"chunk must be a whole number of cells >= 16 (e.g. 1024), got {chunk!r}")
     if resampling is None:
         resampling = "average" if 2 * ppd <= own_ppd else "bilinear"
-    chunk = min(int(chunk), max(16, int(np.sqrt(_BLOCK_SOURCE_PIXELS) * ppd / own_ppd)))
     south, north, west, east = _latlon_extent(crs, x, y, dx, ppd)
     # a footprint edge within 1 % of a pixel of a cell edge takes no extra cell: labels round their scale (a LOLA
     # LDEM's MAP_SCALE has 5 digits, its corner is then 0.004 px off) and a sliver cell would be all NaN
@@ -618,7 +621,9 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
     src_transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, -dx, y[0] + dx / 2)
     lead = [d for d in da.dims if d not in ("y", "x")]
     src = da.transpose(*lead, "y", "x")
-    sub = _sub_cells(crs, x, y, dx, rows, cols, int(ppd)) if resampling == "average" else None
+    spans = _sub_cells(crs, x, y, dx, rows, cols, int(ppd))  # map pixels a cell spans, row by row
+    chunk = min(int(chunk), max(16, int(np.sqrt(_BLOCK_SOURCE_PIXELS / (spans[0] * spans[1]).max()))))
+    sub = spans if resampling == "average" else None
     data = _warp_blocks(src.data, crs, src_transform, rows, cols, int(ppd), RESAMPLING_ORDERS[resampling], chunk,
                         sub)
     coords = {k: v for k, v in src.coords.items() if set(v.dims) <= set(lead)}
