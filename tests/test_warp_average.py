@@ -106,7 +106,7 @@ def test_a_coarsening_warp_of_a_huge_lazy_map_reads_bounded_blocks(monkeypatch):
                        attrs={"crs": "IAU_2015:30135"})
     read = []
 
-    def record(window, crs, i0, j0, src_transform, lat, lon, order, sub=None):
+    def record(window, crs, i0, j0, src_transform, lat, lon, order, sub=None, step=1.0):
         read.append(window.size)
         return np.zeros((lat.size, lon.size), np.float32)
 
@@ -282,3 +282,12 @@ def test_the_rasters_benchmark_reports_throughput_memory_and_real_accuracy(monke
     assert r["wac_south_4ppd_correlation"] == {"average": 0.99, "bilinear": 0.9}
     assert r["lola_south_4ppd_rmse_m"]["average"] is None
     assert "OSError: lola_ldem_4ppd: not in a mirror" in r["lola_south_4ppd_rmse_m"]["unavailable"]
+
+
+def test_average_onto_a_single_cell_is_the_mean_of_its_pixels():
+    """A grid of one cell (4 x 4 map pixels): the sub-cells come from the grid's spacing, not from neighbours it
+    does not have."""
+    values = np.arange(16.0).reshape(4, 4)
+    geo = warp_to_latlon(_equirect(values, 32), ppd=8)
+    assert geo.shape == (1, 1) and geo.attrs["resampling"] == "average"
+    assert float(geo[0, 0]) == pytest.approx(values.mean(), rel=1e-6)

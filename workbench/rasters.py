@@ -376,7 +376,7 @@ def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float, ppd: int) -> 
 
 
 #: Resampling methods of :func:`warp_to_latlon`: the spline order of :func:`scipy.ndimage.map_coordinates`
-#: (``"average"`` falls back on the bilinear order in cells no source cell centre falls in).
+#: (``"average"`` averages bilinear samples over each cell).
 RESAMPLING_ORDERS = {"nearest": 0, "bilinear": 1, "average": 1}
 #: Source pixels a block of the warp reads at most (about): blocks of a coarsening warp have fewer cells.
 _BLOCK_SOURCE_PIXELS = 4096 ** 2
@@ -425,16 +425,16 @@ def _sampler(window: np.ndarray, crs, i0: int, j0: int, src_transform, order: in
 
 
 def _warp_window(window: np.ndarray, crs, i0: int, j0: int, src_transform, lat: np.ndarray, lon: np.ndarray,
-                 order: int, sub: np.ndarray | None = None) -> np.ndarray:
-    """One block of the lat/lon grid (cell centres ``lat`` x ``lon``) sampled from a source window (see
-    :func:`_sampler`). With ``sub`` (``(2, lat.size)``: sub-cells per cell along latitude and longitude, row by
-    row) each cell of a row is the mean of the valid bilinear samples at the centres of its ``k_lat`` x ``k_lon``
-    sub-cells (the average over the cell of the map's bilinear surface), NaN where every sample is NaN."""
+                 order: int, sub: np.ndarray | None = None, step: float = 1.0) -> np.ndarray:
+    """One block of the lat/lon grid (cell centres ``lat`` x ``lon``, cells ``step`` degrees wide) sampled from a
+    source window (see :func:`_sampler`). With ``sub`` (``(2, lat.size)``: sub-cells per cell along latitude and
+    longitude, row by row) each cell of a row is the mean of the valid bilinear samples at the centres of its
+    ``k_lat`` x ``k_lon`` sub-cells (the average over the cell of the map's bilinear surface), NaN where every
+    sample is NaN."""
     sample = _sampler(window, crs, i0, j0, src_transform, order)
     if sub is None:
         out = sample(*np.meshgrid(lat, lon, indexing="ij"))
         return out.reshape(*window.shape[:-2], lat.size, lon.size)
-    step = abs(lat[1] - lat[0]) if lat.size > 1 else abs(lon[1] - lon[0]) if lon.size > 1 else 1.0
     out = np.empty((int(np.prod(window.shape[:-2], dtype=int)), lat.size, lon.size), np.float32)
     for k_lat, k_lon in np.unique(sub.T, axis=0):  # rows that share their sub-cells, together
         rows = np.flatnonzero((sub[0] == k_lat) & (sub[1] == k_lon))
@@ -510,7 +510,8 @@ def _warp_blocks(data, crs, src_transform, rows: np.ndarray, cols: np.ndarray, p
                 continue
             lat_c, lon_c = -(rows[r0:r1] + 0.5) / ppd, (cols[c0:c1] + 0.5) / ppd
             task = dask.delayed(_warp_window, pure=True)(data[..., i0:i1, j0:j1], crs, i0, j0, src_transform,
-                                                         lat_c, lon_c, order, None if sub is None else sub[:, r0:r1])
+                                                         lat_c, lon_c, order, None if sub is None else sub[:, r0:r1],
+                                                         1.0 / ppd)
             line.append(dsa.from_delayed(task, shape, dtype=np.float32))
         grid.append(line)
     return dsa.block(grid)
@@ -528,7 +529,7 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
     each ``chunk``-square block of the new grid reads only the part of the map under it, so a mosaic larger than
     memory warps as it is computed (e.g. by ``workbench invert map``, chunk by chunk), and the result does not
     depend on the blocks. A grid at least twice as coarse as the map averages it by default (each cell the mean
-    of the source cells whose centres fall in it), so coarsening a mosaic does not alias.
+    of the map over it), so coarsening a mosaic does not alias.
 
     Parameters
     ----------
@@ -540,10 +541,11 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
         (at least 1): a degree of latitude holds as many pixels as before.
     resampling
         ``"bilinear"`` (for continuous quantities such as reflectance or elevation; weights renormalised over the
-        valid neighbours), ``"average"`` (the mean of the valid source cells whose centres fall in each cell; a
-        cell no centre falls in, where the grid is finer than the map, takes the bilinear value) or ``"nearest"``
-        (for classes and masks). Default: ``"average"`` where ``ppd`` is at most half the map's own resolution,
-        else ``"bilinear"``.
+        valid neighbours), ``"average"`` (the mean over each cell of the map's bilinear surface, sampled at the
+        centres of k x k' sub-cells, k and k' the most map pixels a cell of that row spans along latitude and
+        longitude, rounded up: on a grid 4 times coarser than an aligned map, the mean of each cell's 4 x 4
+        pixels; a cell no larger than a pixel keeps its bilinear value) or ``"nearest"`` (for classes and masks).
+        Default: ``"average"`` where ``ppd`` is at most half the map's own resolution, else ``"bilinear"``.
     chunk
         Cells per side of the dask blocks of the result (at least 16; fewer where each cell covers so many source
         cells that a block would read more than about 17 Mpix of the map).
@@ -555,7 +557,7 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
         the geographic CRS of the same body, ``attrs["warped_from"]`` the old CRS, ``attrs["resampling"]`` and
         ``attrs["ppd"]``. Cells outside the map, and cells whose nearest source cell is NaN, are NaN (the same
         cells as the ``"nearest"`` warp's): holes are neither filled nor grown. With ``"average"``, a cell is NaN
-        only where every source cell in it is NaN (or, with none in it, as the bilinear warp's).
+        only where every sample in it is (the mean is over the valid part of the cell).
 
     Raises
     ------
@@ -679,7 +681,8 @@ def dataset_to_latlon(ds: xr.Dataset, ppd: int | None = None, names: Sequence[st
         return ds
     maps = {}
     for v in projected:
-        da = ds[v].assign_attrs(crs=crs[v]).drop_vars([c for c in ds[v].coords if ds[v][c].ndim == 0])
+        mapping = ds[v].encoding.get("grid_mapping", ds[v].attrs.get("grid_mapping"))
+        da = ds[v].assign_attrs(crs=crs[v]).drop_vars([mapping] if mapping in ds[v].coords else [])
         da.attrs.pop("grid_mapping", None)
         maps[v] = warp_to_latlon(da, ppd, resampling)
     return xr.Dataset(maps, attrs=ds.attrs)
