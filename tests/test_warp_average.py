@@ -291,3 +291,21 @@ def test_average_onto_a_single_cell_is_the_mean_of_its_pixels():
     geo = warp_to_latlon(_equirect(values, 32), ppd=8)
     assert geo.shape == (1, 1) and geo.attrs["resampling"] == "average"
     assert float(geo[0, 0]) == pytest.approx(values.mean(), rel=1e-6)
+
+
+def test_errors_that_need_latitude_longitude_name_the_warp():
+    """Each step that needs a (lat, lon) grid and gets a projected one names the function that makes one."""
+    import pandas as pd
+
+    from workbench.analysis.asymmetry import area_weighted_mean
+    from workbench.analysis.layers import roughness
+    from workbench.geo import area_weights
+    from workbench.site_spectra import site_spectra
+
+    polar = _polar(n=8)
+    sites = pd.DataFrame({"site": ["Apollo 11"], "lat": [0.67], "lon": [23.47]})
+    calls = [lambda: area_weights(polar), lambda: site_spectra(polar, sites, 5.0),
+             lambda: roughness(polar), lambda: area_weighted_mean(polar)]
+    for call in calls:
+        with pytest.raises(InputError, match=r"onto latitude/longitude first: workbench.rasters.warp_to_latlon\(da\)"):
+            call()

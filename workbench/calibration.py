@@ -42,7 +42,7 @@ import xarray as xr
 from scipy import ndimage, stats
 
 from .errors import InputError
-from .geo import is_global_lon, north_up_flips
+from .geo import WARP_HINT, is_global_lon, north_up_flips
 from .validate import is_whole_number
 
 #: Pairs of spatial dimension names the calibration functions recognise.
@@ -892,7 +892,7 @@ def local_geometry(elevation: xr.DataArray, phase: float, sun_azimuth: float = 9
 
     if set(elevation.dims) != {"lat", "lon"} or min(elevation.shape) < 2:
         raise InputError(f"local_geometry needs a (lat, lon) elevation grid of at least 2x2 cells, got dims "
-                         f"{elevation.dims} and shape {elevation.shape}; reproject polar (y, x) grids first")
+                         f"{elevation.dims} and shape {elevation.shape}; {WARP_HINT}")
     elevation = elevation.transpose("lat", "lon")
     lat = np.deg2rad(elevation["lat"].values)
     # signed spacings: rows may run north to south (the convention) or south to north, columns either way

@@ -36,6 +36,9 @@ CRS_GEOGRAPHIC = "IAU_2015:30100"
 CRS_EQUIRECTANGULAR = "IAU_2015:30110"
 CRS_NORTH_POLAR = "IAU_2015:30130"
 CRS_SOUTH_POLAR = "IAU_2015:30135"
+#: The fix named by every error that needs a latitude/longitude grid and got a projected one.
+WARP_HINT = ("warp a projected (y, x) map in metres, such as a polar-stereographic one, onto latitude/longitude "
+             "first: workbench.rasters.warp_to_latlon(da)")
 
 
 def wrap_lon_180(lon):
@@ -245,8 +248,7 @@ def area_weights(da: xr.DataArray | xr.Dataset) -> xr.DataArray:
     """
     if "lat" not in da.coords or "lon" not in da.coords:
         raise InputError(
-            "area_weights needs 'lat' and 'lon' coordinates (degrees); reproject polar products to a "
-            "geographic grid first"
+            f"area_weights needs 'lat' and 'lon' coordinates (degrees); {WARP_HINT}"
         )
     lat = da["lat"].values
     lon = da["lon"].values

@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from .errors import InputError
-from .geo import MOON_RADIUS_KM, check_latlon, great_circle_distance, wrap_lon_180
+from .geo import MOON_RADIUS_KM, WARP_HINT, check_latlon, great_circle_distance, wrap_lon_180
 
 #: Column names recognised for the site name, latitude and longitude (first match wins).
 NAME_COLUMNS = ("site", "name", "station")
@@ -71,8 +71,7 @@ def _cube(reflectance: xr.DataArray | xr.Dataset) -> xr.DataArray:
         raise InputError(f"expected an xarray DataArray or Dataset, got {type(reflectance).__name__}")
     if "lat" not in reflectance.dims or "lon" not in reflectance.dims:
         raise InputError(
-            f"site spectra need a geographic cube with 'lat' and 'lon' dims, got {reflectance.dims}; "
-            "reproject polar (y, x) products to a lat/lon grid first"
+            f"site spectra need a geographic cube with 'lat' and 'lon' dims, got {reflectance.dims}; {WARP_HINT}"
         )
     if "band" not in reflectance.dims:
         reflectance = reflectance.expand_dims(band=[str(reflectance.name or "value")])

@@ -74,7 +74,7 @@ import xarray as xr
 from scipy import sparse
 
 from ..errors import InputError
-from ..geo import area_weights, check_latlon, great_circle_distance, hemisphere_masks, wrap_lon_180
+from ..geo import WARP_HINT, area_weights, check_latlon, great_circle_distance, hemisphere_masks, wrap_lon_180
 from ..validate import is_whole_number
 
 __all__ = [
@@ -116,8 +116,8 @@ def _check_grid(da: xr.DataArray, what: str = "asymmetry statistics") -> xr.Data
         )
     if "lat" not in da.dims or "lon" not in da.dims:
         raise InputError(
-            f"{what} need a grid with dims ('lat', 'lon'), got dims {da.dims}; rename the dims "
-            "(e.g. da.rename(y='lat', x='lon')) or reproject polar or local products onto a geographic grid first"
+            f"{what} need a grid with dims ('lat', 'lon'), got dims {da.dims}; a grid in degrees under other "
+            f"names: rename its dims (e.g. da.rename(y='lat', x='lon')); else {WARP_HINT}"
         )
     extra = [d for d in da.dims if d not in ("lat", "lon")]
     if extra:

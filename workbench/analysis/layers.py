@@ -20,7 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
-from ..geo import MOON_RADIUS_KM, MOON_RADIUS_M, is_global_lon
+from ..geo import MOON_RADIUS_KM, MOON_RADIUS_M, WARP_HINT, is_global_lon
 from ..synth.render import _METRIC_UNITS
 
 #: Units of the layers the stack knows how to take or derive.
@@ -46,8 +46,7 @@ DEFAULT_LAYERS: tuple[str, ...] = ("TiO2", "FeO", "mg_number", "elevation", "slo
 def _check_grid(da: xr.DataArray, name: str) -> None:
     if da.dims != ("lat", "lon"):
         raise InputError(
-            f"{name} must have dims ('lat', 'lon'), got {da.dims}; transpose it or reproject polar "
-            "products to a geographic grid first"
+            f"{name} must have dims ('lat', 'lon'), got {da.dims}; transpose it, or {WARP_HINT}"
         )
 
 

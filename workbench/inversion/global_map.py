@@ -225,9 +225,9 @@ def invert_lazy(refl: xr.DataArray, model: OxideInverter, chunk: int = 512,
     ``"auto"`` = bfloat16 where the device computes it natively; see
     :func:`workbench.config.inference_precision`). The precision used is stored in ``attrs``.
 
-    Raises :class:`InputError` for a cube whose dims are not exactly (band, lat, lon) (reproject it to a
-    geographic grid, or select one time step) and for a ``chunk`` below 8 pixels or narrower than the
-    network's halo (``model.net.halo``).
+    Raises :class:`InputError` for a cube whose dims are not exactly (band, lat, lon) (warp it onto
+    latitude/longitude with :func:`workbench.rasters.warp_to_latlon`, or select one time step) and for a
+    ``chunk`` below 8 pixels or narrower than the network's halo (``model.net.halo``).
     """
     b = _blocks(refl, model, chunk, precision)
     # xarray.map_blocks over the cube with each block's halo attached; each block's function returns its core,
@@ -339,9 +339,10 @@ def invert_to_zarr(refl: xr.DataArray, model: OxideInverter, out: str | os.PathL
     Raises
     ------
     InputError
-        Before any chunk runs: a cube whose dims are not exactly (band, lat, lon) (reproject it, or select
-        one time step), ``chunk`` below 8 or narrower than the network's halo, bands or wavelengths that are
-        not the model's, an existing ``out``. During the run: bad values in a chunk (nothing is kept).
+        Before any chunk runs: a cube whose dims are not exactly (band, lat, lon) (warp it with
+        :func:`workbench.rasters.warp_to_latlon`, or select one time step), ``chunk`` below 8 or narrower than
+        the network's halo, bands or wavelengths that are not the model's, an existing ``out``. During the run:
+        bad values in a chunk (nothing is kept).
 
     Notes
     -----
