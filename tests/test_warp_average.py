@@ -309,3 +309,23 @@ def test_errors_that_need_latitude_longitude_name_the_warp():
     for call in calls:
         with pytest.raises(InputError, match=r"onto latitude/longitude first: workbench.rasters.warp_to_latlon\(da\)"):
             call()
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda da: da.assign_coords(x=np.r_[da.x.values[:5], da.x.values[5:] + 300.0]), "x coordinates are not evenly"),
+    (lambda da: da.assign_coords(y=np.r_[da.y.values[::2], da.y.values[1::2]]), "y coordinates are not evenly"),
+    (lambda da: da.assign_coords(x=np.zeros(da.sizes["x"])), "x coordinates are not evenly"),
+    (lambda da: da.assign_coords(x=np.r_[da.x.values[:-1], np.nan]), "x coordinates are not evenly"),
+    (lambda da: da.isel(x=[0], y=[0]), r"1 x 1 pixel\(s\): its pixel size cannot be known"),
+])
+def test_a_map_off_a_regular_grid_is_refused(change, match):
+    """The warp places pixels by their first step: coordinates off an even grid (a stitched or reordered map)
+    would be put in the wrong place, silently."""
+    with pytest.raises(InputError, match=match):
+        warp_to_latlon(change(_polar(n=12)))
+
+
+def test_float_jitter_in_coordinates_is_accepted():
+    da = _polar(n=12)
+    jitter = da.assign_coords(x=da.x.values + np.random.default_rng(3).normal(0, 1e-3, 12))  # 1 mm on 1 km pixels
+    np.testing.assert_allclose(warp_to_latlon(jitter, ppd=8).values, warp_to_latlon(da, ppd=8).values, atol=1e-3)

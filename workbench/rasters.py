@@ -562,8 +562,9 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
     Raises
     ------
     InputError
-        A map that is already geographic or has no ``crs``, pixels that are not square, an unknown
-        ``resampling``, a ``ppd`` that is not a positive whole number, or a ``chunk`` below 16.
+        A map that is already geographic or has no ``crs``, coordinates that are not evenly spaced (or a single
+        pixel), pixels that are not square, an unknown ``resampling``, a ``ppd`` that is not a positive whole
+        number, or a ``chunk`` below 16.
 
     References
     ----------
@@ -592,9 +593,21 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
     if crs.is_geographic:
         raise InputError(f"the map is already in latitude/longitude ({da.attrs['crs']}); nothing to warp")
     x, y = (np.asarray(da[d].values, float) for d in ("x", "y"))
-    dx = abs(x[1] - x[0]) if x.size > 1 else abs(y[1] - y[0])
+    if x.size < 2 and y.size < 2:
+        raise InputError(f"the map is {y.size} x {x.size} pixel(s): its pixel size cannot be known from its "
+                         "coordinates; give a map at least 2 pixels wide or tall")
+    steps = {}
+    for name, v in (("x", x), ("y", y)):
+        steps[name] = step = (v[-1] - v[0]) / (v.size - 1) if v.size > 1 else np.nan  # from the whole axis
+        off_grid = np.abs(v - (v[0] + step * np.arange(v.size))).max() if step else np.inf
+        if v.size > 1 and not off_grid <= 0.01 * abs(step):  # NaN coordinates fail too
+            raise InputError(f"the map's {name} coordinates are not evenly spaced (first steps "
+                             f"{np.round(np.diff(v[:4]), 3).tolist()} m): warp_to_latlon takes a regular grid (a map "
+                             "opened with open_geotiff, or an xarray map cut with isel(..., step) of one step)")
+    dx = abs(x[1] - x[0]) if x.size > 1 else abs(y[1] - y[0])  # the pixel size: the first step, as before
     dy = abs(y[1] - y[0]) if y.size > 1 else dx
-    if not np.isclose(dx, dy, rtol=1e-6):
+    sx, sy = (abs(steps[k]) if v.size > 1 else np.nan for k, v in (("x", x), ("y", y)))
+    if not np.isclose(np.nan_to_num(sx, nan=sy), np.nan_to_num(sy, nan=sx), rtol=1e-6):  # whole-axis steps
         raise InputError(f"the map's pixels are {dx:g} m by {dy:g} m; warp_to_latlon takes square pixels "
                          "(warp the file with gdalwarp -t_srs IAU_2015:30100 -tr 1/ppd 1/ppd first)")
     if resampling is not None and resampling not in RESAMPLING_ORDERS:
