@@ -529,6 +529,16 @@ def _earth_netcdf(tmp: Path) -> Path:
     return tmp / "earth.nc"
 
 
+def _uneven_netcdf(tmp: Path) -> Path:
+    """A south-polar (y, x) map in NetCDF whose x coordinates jump by 300 m half way (two maps stitched)."""
+    c = (np.arange(8) - 3.5) * 1e3
+    x = np.r_[c[:4], c[4:] + 300.0]
+    da = xr.DataArray(np.ones((8, 8), "float32"), dims=("y", "x"), coords={"y": c[::-1], "x": x}, name="h",
+                      attrs={"crs": "IAU_2015:30135"})
+    da.to_dataset().to_netcdf(tmp / "uneven.nc")
+    return tmp / "uneven.nc"
+
+
 def _two_cube_zarr(tmp: Path) -> Path:
     c = cube()
     xr.Dataset({"reflectance": c, "reflectance_raw": c}).to_zarr(tmp / "two.zarr")
@@ -963,6 +973,9 @@ CASES: list[Case] = [
     Case("non-lunar CRS", "`workbench asymmetry --input MAP.nc`: a projected map whose CF grid_mapping is the Earth's "
          "(CLI)", lambda t: cli(["asymmetry", "--input", str(_earth_netcdf(t))]), CliError,
          r"h: its CRS \(.*\) is on a body of radius 6378.1 km, the Earth's, not the Moon's", code=2),
+    Case("irregular grid", "`workbench asymmetry --input MAP.nc`: a projected map whose x coordinates are not "
+         "evenly spaced (two maps stitched) (CLI)", lambda t: cli(["asymmetry", "--input", str(_uneven_netcdf(t))]),
+         CliError, r"x coordinates are not evenly spaced \(steps from 1000 to 1300 m\)", code=2),
     Case("CLI usage", "`workbench export MAP --resampling nearest` without `--latlon` (CLI)",
          lambda t: cli(["export", str(_earth_netcdf(t)), "--resampling", "nearest", "--out", str(t / "x.tif")]),
          CliError, r"--resampling sets the grid of --latlon; add --latlon, or drop --resampling", code=2),

@@ -601,9 +601,11 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
         steps[name] = step = (v[-1] - v[0]) / (v.size - 1) if v.size > 1 else np.nan  # from the whole axis
         off_grid = np.abs(v - (v[0] + step * np.arange(v.size))).max() if step else np.inf
         if v.size > 1 and not off_grid <= 0.01 * abs(step):  # NaN coordinates fail too
-            raise InputError(f"the map's {name} coordinates are not evenly spaced (first steps "
-                             f"{np.round(np.diff(v[:4]), 3).tolist()} m): warp_to_latlon takes a regular grid (a map "
-                             "opened with open_geotiff, or an xarray map cut with isel(..., step) of one step)")
+            d = np.diff(v)
+            raise InputError(f"the map's {name} coordinates are not evenly spaced (steps from {np.nanmin(d):g} to "
+                             f"{np.nanmax(d):g} m{', and NaN' if np.isnan(v).any() else ''}): warp_to_latlon takes a "
+                             "regular grid (a map opened with open_geotiff, or an xarray map cut with isel(..., step) "
+                             "of one step)")
     dx = abs(x[1] - x[0]) if x.size > 1 else abs(y[1] - y[0])  # the pixel size: the first step, as before
     dy = abs(y[1] - y[0]) if y.size > 1 else dx
     sx, sy = (abs(steps[k]) if v.size > 1 else np.nan for k, v in (("x", x), ("y", y)))
