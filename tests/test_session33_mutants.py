@@ -115,10 +115,20 @@ def test_a_map_one_pixel_wide_or_tall_takes_its_pixel_size_from_the_other_axis(k
     assert geo.attrs["ppd"] == 8 and geo.sizes["lon"] == 360 * 8  # round(pi * 1737.4 km / 180 / 4 km) = round(7.58)
 
 
-def test_pixels_a_thousandth_off_square_are_refused():
+def test_pixels_a_thousandth_off_square_are_placed_by_their_own_width_and_height():
+    """4004 m by 4000 m pixels (refused until session 34, which warps rectangular pixels): the nearest warp puts in
+    each cell the pixel its centre falls in, found with each side's own size."""
+    import pyproj
+
     c = _centred(8, 4e3)
-    with pytest.raises(InputError, match="pixels are 4004 m by 4000 m"):
-        warp_to_latlon(_map(c * 1.001, c[::-1], SOUTH))
+    data = np.arange(64, dtype="float32").reshape(8, 8)
+    geo = warp_to_latlon(_map(c * 1.001, c[::-1], SOUTH, data), ppd=8, resampling="nearest")
+    lon, lat = np.meshgrid(geo.lon.values, geo.lat.values)
+    x, y = pyproj.Transformer.from_crs("IAU_2015:30100", SOUTH, always_xy=True).transform(lon, lat)
+    col, row = np.floor((x + 4 * 4004.0) / 4004.0), np.floor((4 * 4000.0 - y) / 4000.0)
+    on = (col >= 0) & (col < 8) & (row >= 0) & (row < 8)
+    expected = np.where(on, data[row.clip(0, 7).astype(int), col.clip(0, 7).astype(int)], np.nan)
+    np.testing.assert_array_equal(geo.values, expected)
 
 
 @pytest.mark.parametrize("ppd, ok", [(np.int64(8), True), (True, False)])

@@ -329,3 +329,26 @@ def test_float_jitter_in_coordinates_is_accepted():
     da = _polar(n=12)
     jitter = da.assign_coords(x=da.x.values + np.random.default_rng(3).normal(0, 1e-3, 12))  # 1 mm on 1 km pixels
     np.testing.assert_allclose(warp_to_latlon(jitter, ppd=8).values, warp_to_latlon(da, ppd=8).values, atol=1e-3)
+
+
+def test_rectangular_pixels_warp_exactly():
+    """Known answer: equirectangular metres at 16 px/deg across and 8 px/deg down (pixels twice as tall as wide),
+    onto 8 px/deg: each cell is two pixels side by side, averaged (the default: the finer axis is twice the grid's),
+    and bilinear sampling at the cell centre, between the two pixels, gives the same mean; the grid's edges are
+    the map's."""
+    rng = np.random.default_rng(4)
+    values = rng.normal(0.0, 1.0, (8, 32)).astype("float32")
+    da = xr.DataArray(values, dims=("y", "x"), attrs={"crs": "IAU_2015:30110"},
+                      coords={"y": 30 * DEG - (np.arange(8) + 0.5) * DEG / 8,
+                              "x": 10 * DEG + (np.arange(32) + 0.5) * DEG / 16})
+    expected = values.reshape(8, 16, 2).mean(axis=2)
+    geo = warp_to_latlon(da)
+    assert geo.attrs["ppd"] == 16 and geo.attrs["resampling"] == "bilinear"  # the finer axis' resolution
+    avg = warp_to_latlon(da, ppd=8)
+    assert avg.attrs["resampling"] == "average" and avg.shape == (8, 16)
+    assert float(avg.lat[0]) == 30 - 1 / 16 and float(avg.lon[0]) == 10 + 1 / 16
+    np.testing.assert_allclose(avg.values, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(warp_to_latlon(da, ppd=8, resampling="bilinear").values, expected, rtol=1e-5,
+                               atol=1e-6)
+    assert geo.shape == (16, 32)  # 16 px/deg: each tall pixel over two rows
+    np.testing.assert_allclose(warp_to_latlon(da, resampling="nearest").values, np.repeat(values, 2, axis=0))

@@ -339,8 +339,10 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     return da.rename(labels[0] if "band" not in da.dims else path.stem)
 
 
-def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float, ppd: int) -> tuple[float, float, float, float]:
-    """(south, north, west, east) in degrees of the cells centred at ``x``/``y`` (metres in ``crs``).
+def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: tuple[float, float],
+                   ppd: int) -> tuple[float, float, float, float]:
+    """(south, north, west, east) in degrees of the cells centred at ``x``/``y`` (metres in ``crs``; ``step`` the
+    cells' width and height).
 
     Latitudes from the footprint's outline (every edge cell's edges and centre), widened to a pole that lies
     inside. Longitudes: the outline's, unless the footprint wraps around: a pole inside, or a longitude gap that
@@ -350,8 +352,8 @@ def _latlon_extent(crs, x: np.ndarray, y: np.ndarray, step: float, ppd: int) -> 
     """
     import pyproj
 
-    ex = np.sort(np.concatenate([x - step / 2, x, x + step / 2]))
-    ey = np.sort(np.concatenate([y - step / 2, y, y + step / 2]))
+    ex = np.sort(np.concatenate([x - step[0] / 2, x, x + step[0] / 2]))
+    ey = np.sort(np.concatenate([y - step[1] / 2, y, y + step[1] / 2]))
     bx = np.concatenate([ex, ex, np.full(ey.size, ex[0]), np.full(ey.size, ex[-1])])
     by = np.concatenate([np.full(ex.size, ey[0]), np.full(ex.size, ey[-1]), ey, ey])
     lon, lat = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(bx, by)
@@ -451,7 +453,7 @@ def _warp_window(window: np.ndarray, crs, i0: int, j0: int, src_transform, lat: 
     return out.reshape(*window.shape[:-2], lat.size, lon.size)
 
 
-def _sub_cells(crs, x: np.ndarray, y: np.ndarray, dx: float, rows: np.ndarray, cols: np.ndarray,
+def _sub_cells(crs, x: np.ndarray, y: np.ndarray, dx: float, dy: float, rows: np.ndarray, cols: np.ndarray,
                ppd: int) -> np.ndarray:
     """Sub-cells per cell for an averaging warp, ``(2, rows.size)``: for each row of the grid, the most map
     pixels one of its cells spans along latitude and along longitude, over up to 200 of its cells (evenly
@@ -463,14 +465,13 @@ def _sub_cells(crs, x: np.ndarray, y: np.ndarray, dx: float, rows: np.ndarray, c
     c = cols[np.unique(np.linspace(0, cols.size - 1, min(cols.size, 200)).astype(int))]
     lat, lon = np.meshgrid(-(rows + 0.5) / ppd, (c + 0.5) / ppd, indexing="ij")
     cx, cy = to_src.transform(lon, lat)
-    half = dx / 2
-    on_map = ((cx >= x.min() - half) & (cx <= x.max() + half) & (cy >= y.min() - half)
-              & (cy <= y.max() + half))
+    on_map = ((cx >= x.min() - dx / 2) & (cx <= x.max() + dx / 2) & (cy >= y.min() - dy / 2)
+              & (cy <= y.max() + dy / 2))
     spans = []
     for dlat, dlon in ((0.5 / ppd, 0.0), (0.0, 0.5 / ppd)):
         ax, ay = to_src.transform(lon - dlon, np.clip(lat - dlat, -90.0, 90.0))
         bx, by = to_src.transform(lon + dlon, np.clip(lat + dlat, -90.0, 90.0))
-        span = np.where(on_map, np.hypot(bx - ax, by - ay) / dx, 0.0)
+        span = np.where(on_map, np.hypot((bx - ax) / dx, (by - ay) / dy), 0.0)
         spans.append(np.maximum(1, np.ceil(np.nanmax(np.nan_to_num(span, nan=0.0), axis=1) - 1e-6)).astype(int))
     return np.stack(spans)
 
@@ -535,10 +536,10 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
     ----------
     da
         Projected map with ``attrs["crs"]`` (an IAU_2015 code or WKT of a lunar projection) and ``x``/``y`` cell
-        centres in metres, north up.
+        centres in metres on an even grid (either order; pixels square or not).
     ppd
         Pixels per degree of the new grid; default the file's own resolution, ``round(πR / 180 / pixel size)``
-        (at least 1): a degree of latitude holds as many pixels as before.
+        with the pixel's shorter side (at least 1): a degree of latitude holds as many pixels as before.
     resampling
         ``"bilinear"`` (for continuous quantities such as reflectance or elevation; weights renormalised over the
         valid neighbours), ``"average"`` (the mean over each cell of the map's bilinear surface, sampled at the
@@ -563,8 +564,8 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
     ------
     InputError
         A map that is already geographic or has no ``crs``, coordinates that are not evenly spaced (or a single
-        pixel), pixels that are not square, an unknown ``resampling``, a ``ppd`` that is not a positive whole
-        number, or a ``chunk`` below 16.
+        pixel), an unknown ``resampling``, a ``ppd`` that is not a positive whole number, or a ``chunk`` below
+        16.
 
     References
     ----------
@@ -596,9 +597,8 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
     if x.size < 2 and y.size < 2:
         raise InputError(f"the map is {y.size} x {x.size} pixel(s): its pixel size cannot be known from its "
                          "coordinates; give a map at least 2 pixels wide or tall")
-    steps = {}
     for name, v in (("x", x), ("y", y)):
-        steps[name] = step = (v[-1] - v[0]) / (v.size - 1) if v.size > 1 else np.nan  # from the whole axis
+        step = (v[-1] - v[0]) / (v.size - 1) if v.size > 1 else np.nan  # from the whole axis
         off_grid = np.abs(v - (v[0] + step * np.arange(v.size))).max() if step else np.inf
         if v.size > 1 and not off_grid <= 0.01 * abs(step):  # NaN coordinates fail too
             d = np.diff(v)
@@ -606,16 +606,12 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
                              f"{np.nanmax(d):g} m{', and NaN' if np.isnan(v).any() else ''}): warp_to_latlon takes a "
                              "regular grid (a map opened with open_geotiff, or an xarray map cut with isel(..., step) "
                              "of one step)")
-    dx = abs(x[1] - x[0]) if x.size > 1 else abs(y[1] - y[0])  # the pixel size: the first step, as before
+    dx = abs(x[1] - x[0]) if x.size > 1 else abs(y[1] - y[0])  # the pixel's width and height: first steps
     dy = abs(y[1] - y[0]) if y.size > 1 else dx
-    sx, sy = (abs(steps[k]) if v.size > 1 else np.nan for k, v in (("x", x), ("y", y)))
-    if not np.isclose(np.nan_to_num(sx, nan=sy), np.nan_to_num(sy, nan=sx), rtol=1e-6):  # whole-axis steps
-        raise InputError(f"the map's pixels are {dx:g} m by {dy:g} m; warp_to_latlon takes square pixels "
-                         "(warp the file with gdalwarp -t_srs IAU_2015:30100 -tr 1/ppd 1/ppd first)")
     if resampling is not None and resampling not in RESAMPLING_ORDERS:
         raise InputError(f"unknown resampling {resampling!r}; use 'bilinear' or 'average' (continuous maps) or "
                          "'nearest' (classes, masks)")
-    own_ppd = np.pi * crs.ellipsoid.semi_major_metre / 180.0 / dx  # the map's pixels per degree of latitude
+    own_ppd = np.pi * crs.ellipsoid.semi_major_metre / 180.0 / min(dx, dy)  # map pixels per degree, finer axis
     if ppd is None:
         ppd = max(1, round(own_ppd))
     if isinstance(ppd, bool) or not isinstance(ppd, (int, np.integer)) or ppd < 1:
@@ -624,7 +620,7 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
         raise InputError(f"chunk must be a whole number of cells >= 16 (e.g. 1024), got {chunk!r}")
     if resampling is None:
         resampling = "average" if 2 * ppd <= own_ppd else "bilinear"
-    south, north, west, east = _latlon_extent(crs, x, y, dx, ppd)
+    south, north, west, east = _latlon_extent(crs, x, y, (dx, dy), ppd)
     # a footprint edge within 1 % of a pixel of a cell edge takes no extra cell: labels round their scale (a LOLA
     # LDEM's MAP_SCALE has 5 digits, its corner is then 0.004 px off) and a sliver cell would be all NaN
     tol = 0.01
@@ -635,10 +631,10 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
         da, y = da.isel(y=slice(None, None, -1)), y[::-1]
     if x.size > 1 and x[1] < x[0]:
         da, x = da.isel(x=slice(None, None, -1)), x[::-1]
-    src_transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, -dx, y[0] + dx / 2)
+    src_transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, -dy, y[0] + dy / 2)
     lead = [d for d in da.dims if d not in ("y", "x")]
     src = da.transpose(*lead, "y", "x")
-    spans = _sub_cells(crs, x, y, dx, rows, cols, int(ppd))  # map pixels a cell spans, row by row
+    spans = _sub_cells(crs, x, y, dx, dy, rows, cols, int(ppd))  # map pixels a cell spans, row by row
     chunk = min(int(chunk), max(16, int(np.sqrt(_BLOCK_SOURCE_PIXELS / (spans[0] * spans[1]).max()))))
     sub = spans if resampling == "average" else None
     data = _warp_blocks(src.data, crs, src_transform, rows, cols, int(ppd), RESAMPLING_ORDERS[resampling], chunk,
