@@ -352,3 +352,26 @@ def test_rectangular_pixels_warp_exactly():
                                atol=1e-6)
     assert geo.shape == (16, 32)  # 16 px/deg: each tall pixel over two rows
     np.testing.assert_allclose(warp_to_latlon(da, resampling="nearest").values, np.repeat(values, 2, axis=0))
+
+
+def test_asymmetry_input_warps_a_projected_map_onto_a_coarser_grid_with_ppd(tmp_path, capsys):
+    """``workbench asymmetry --input LDEM.LBL --ppd 1``: a 4 px/deg LDEM averaged onto 1 px/deg (and says so), the
+    near side 500 m higher; ``--ppd`` with a dataset id or a latitude/longitude map is refused."""
+    import json
+
+    from workbench.cli import main
+
+    lon = 0.125 + np.arange(1440) / 4  # 0...360 deg E, the LDEM's columns
+    dn = np.where((lon <= 90) | (lon >= 270), 500, -500)[None, :].repeat(720, axis=0)
+    label = write_pds3_ldem(tmp_path, dn, top_lat=90.0, west_lon=0.0, ppd=4)
+    assert main(["asymmetry", "--input", str(label), "--ppd", "1", "--n-boot", "50", "--n-perm", "99",
+                 "--json", str(tmp_path / "a.json")]) == 0
+    assert "grid: IAU_2015:30115 warped onto latitude/longitude at 1 px/deg (average)" in capsys.readouterr().out
+    res = json.loads((tmp_path / "a.json").read_text())
+    assert res["near_minus_far"]["value"] == pytest.approx(500.0, abs=1.0) and res["units"] == "m"
+    assert main(["asymmetry", "--dataset", "synthetic_moon", "--ppd", "1"]) == 2
+    assert "--ppd sets the grid a projected --input map is warped onto; the dataset 'synthetic_moon' keeps its own " \
+           "grid (drop --ppd)" in capsys.readouterr().err
+    geographic = write_geotiff(tmp_path / "g.tif", np.ones((1, 180, 360), "float32"), transform=origin(-180, 90, 1, 1))
+    assert main(["asymmetry", "--input", str(geographic), "--ppd", "1"]) == 2
+    assert "already in latitude/longitude and keep their grid (drop --ppd)" in capsys.readouterr().err

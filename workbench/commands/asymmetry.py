@@ -31,6 +31,9 @@ def register(sub) -> None:
                           "a .nc, or a GeoTIFF, PDS3 .lbl, PDS4 .xml, ISIS3 .cub or VICAR raster (a projected "
                           "one, e.g. a LOLA LDEM in simple cylindrical metres, is warped onto latitude/longitude "
                           "first)")
+    p.add_argument("--ppd", type=int, default=None,
+                   help="with --input: pixels per degree of the latitude/longitude grid a projected map is warped "
+                        "onto (default: its own resolution; a coarser grid averages it)")
     p.add_argument("--variable", metavar="NAME",
                    help="variable of a gridded dataset (e.g. elevation, FeO, mg_number); "
                         "default: the dataset's only variable")
@@ -79,7 +82,7 @@ def format_table(result: dict) -> str:
 
 def compute(dataset: str | None = None, variable: str | None = None, *, block_deg: float | None = None,
             n_boot: int | None = None, n_perm: int | None = None, seed: int | None = None,
-            lat_range: tuple[float, float] | None = None, path: str | None = None) -> dict:
+            lat_range: tuple[float, float] | None = None, path: str | None = None, ppd: int | None = None) -> dict:
     """Compute the CLI's result dict (see the module docstring).
 
     Parameters
@@ -96,6 +99,9 @@ def compute(dataset: str | None = None, variable: str | None = None, *, block_de
         Gridded datasets only (``None``: 10 degrees, 1000, 2000, 0). Refused for a catalogue.
     lat_range
         Crater catalogues only: latitude coverage; default from the catalogue id.
+    ppd
+        ``path`` only: pixels per degree of the grid a projected map is warped onto (default its own
+        resolution; :func:`workbench.rasters.dataset_to_latlon`).
 
     Raises
     ------
@@ -117,13 +123,16 @@ def compute(dataset: str | None = None, variable: str | None = None, *, block_de
         if lat_range is not None:
             raise InputError("--lat-range applies to crater catalogues (tables); a map file's coverage comes from "
                              "its own NaN cells. Leave --lat-range out")
-        ds, dataset = dataset_to_latlon(open_map_file(path)), Path(path).name
+        ds, dataset = dataset_to_latlon(open_map_file(path), ppd), Path(path).name
         res = _grid_summary(ds, dataset, variable, block_deg, n_boot, n_perm, seed)
         warped = next((ds[v].attrs for v in ds.data_vars if "warped_from" in ds[v].attrs), None)
         if warped:  # a projected map (e.g. a LOLA LDEM in simple cylindrical metres): say how it was gridded
             res["grid"] = (f"{warped['warped_from']} warped onto latitude/longitude at {warped['ppd']} px/deg "
                            f"({warped['resampling']})")
         return res
+    if ppd is not None:
+        raise InputError(f"--ppd sets the grid a projected --input map is warped onto; the dataset {dataset!r} "
+                         "keeps its own grid (drop --ppd)")
     m = get_manifest(dataset)
     if m.kind == "table":
         given = [flag for flag, v in (("--variable", variable), ("--block-deg", block_deg), ("--n-boot", n_boot),
@@ -180,7 +189,8 @@ def _run(args) -> int:
     from ..io import atomic_write_text, json_safe
 
     result = compute(args.dataset, args.variable, block_deg=args.block_deg, n_boot=args.n_boot,
-                     n_perm=args.n_perm, seed=args.seed, lat_range=args.lat_range, path=args.input_path)
+                     n_perm=args.n_perm, seed=args.seed, lat_range=args.lat_range, path=args.input_path,
+                     ppd=args.ppd)
     print(format_table(result))
     if args.json_path:
         atomic_write_text(args.json_path, json.dumps(json_safe(result), indent=2, allow_nan=False))
