@@ -375,3 +375,17 @@ def test_asymmetry_input_warps_a_projected_map_onto_a_coarser_grid_with_ppd(tmp_
     geographic = write_geotiff(tmp_path / "g.tif", np.ones((1, 180, 360), "float32"), transform=origin(-180, 90, 1, 1))
     assert main(["asymmetry", "--input", str(geographic), "--ppd", "1"]) == 2
     assert "already in latitude/longitude and keep their grid (drop --ppd)" in capsys.readouterr().err
+
+
+def test_to_geotiff_writes_gdal_band_units_too(tmp_path):
+    """QGIS and gdalinfo show GDAL's band unit, not the workbench's ``units`` tag: both are written (a
+    dimensionless map, units "1", gets no GDAL unit)."""
+    import workbench.geo as geo
+    from workbench.export import to_geotiff
+
+    feo = geo.global_template(1, name="FeO").fillna(8.0).assign_attrs(units="wt%")
+    ratio = geo.global_template(1, name="mg_number").fillna(0.6).assign_attrs(units="1")
+    path = to_geotiff(xr.Dataset({"FeO": feo, "mg_number": ratio}), tmp_path / "m.tif")
+    with rasterio.open(path) as src:
+        assert src.units == ("wt%", "") or src.units == ("wt%", None)
+        assert src.tags(1)["units"] == "wt%" and src.tags(2)["units"] == "1"

@@ -214,4 +214,6 @@ def to_geotiff(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike,
                         if k in b.attrs}
                 if tags:
                     dst.update_tags(i, **tags)
+                if b.attrs.get("units") not in (None, "", "1"):  # GDAL's own band unit, which QGIS shows
+                    dst.set_band_unit(i, str(b.attrs["units"]))
     return path
