@@ -965,9 +965,10 @@ CASES: list[Case] = [
     Case("corrupted download", "`workbench asymmetry --input LDEM.LBL`: LDEM.IMG lost 40 of its 64 bytes (CLI)",
          lambda t: cli(["asymmetry", "--input", str(_detached_pds3_image(t, cut=40).with_suffix(".LBL"))]),
          CliError, r"its image data \(LDEM.IMG\) are 24 bytes, fewer than the 64 .*truncated.*fetch it again", code=2),
-    Case("CLI usage", "`workbench invert map --input REFL.zarr --ppd 8`: a zarr cube keeps its own grid (CLI)",
-         lambda t: cli(["invert", "map", "--input", str(_two_cube_zarr(t)), "--ppd", "8",
-                        "--out", str(t / "m.zarr")]), CliError,
+    Case("CLI usage", "`workbench invert map --input REFL.zarr --variable reflectance --ppd 8`: a zarr cube keeps "
+         "its own grid (CLI)",
+         lambda t: cli(["invert", "map", "--input", str(_two_cube_zarr(t)), "--variable", "reflectance",
+                        "--ppd", "8", "--out", str(t / "m.zarr")]), CliError,
          r"--ppd sets the grid of the synthetic Moon or of a projected cube.*two.zarr is a zarr cube on "
          r"latitude/longitude.*drop --ppd", code=2),
     Case("non-lunar CRS", "`workbench asymmetry --input MAP.nc`: a projected map whose CF grid_mapping is the Earth's "

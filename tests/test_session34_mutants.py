@@ -81,7 +81,7 @@ def test_sub_cells_round_a_fractional_span_up():
     for own, k in ((26, 4), (24, 3)):
         dx = DEG / own
         x, y = 10.0 * DEG + (np.arange(40) + 0.5) * dx, 30.0 * DEG - (np.arange(40) + 0.5) * dx
-        sub = _sub_cells(crs, x, y, dx, rows, cols, 8)
+        sub = _sub_cells(crs, x, y, dx, dx, rows, cols, 8)
         assert sub.shape == (2, rows.size) and (sub == k).all(), (own, sub)
 
 
@@ -97,7 +97,7 @@ def test_a_row_whose_cell_centres_lie_in_the_maps_outer_half_pixel_is_averaged()
     dx = DEG / 32
     x, y = 10.0 * DEG + (np.arange(40) + 0.5) * dx, (29.9375 + 0.01) * DEG - (np.arange(40) + 0.5) * dx
     rows, cols = np.arange(-240, -230), np.arange(80, 90)  # cell centres from 29.9375 N, 10.0625 E
-    sub = _sub_cells(crs, x, y, dx, rows, cols, 8)
+    sub = _sub_cells(crs, x, y, dx, dx, rows, cols, 8)
     assert (sub == 4).all(), sub
 
 
@@ -145,14 +145,14 @@ def test_an_explicit_average_onto_a_finer_grid_is_the_bilinear_warp():
 
 
 def test_a_coarsening_warp_keeps_blocks_of_at_least_16_cells():
-    """A 10 m polar map onto 4 px/deg: a cell covers about 760 x 760 map pixels, so the 67 Mpix budget would allow
-    blocks of only 10 cells; they stay at 16 a side."""
+    """A 10 m equirectangular map onto 4 px/deg: a cell covers about 758 x 758 map pixels, so the ~17 Mpix budget
+    would allow blocks of only 5 cells; they stay at 16 a side."""
     import dask.array as dsa
 
     n, dx = 20_000, 10.0
     c = (np.arange(n) - (n - 1) / 2) * dx
     big = xr.DataArray(dsa.zeros((n, n), "float32", chunks=5000), dims=("y", "x"), coords={"y": c[::-1], "x": c},
-                       attrs={"crs": SOUTH_POLAR})
+                       attrs={"crs": "IAU_2015:30110"})
     geo = warp_to_latlon(big, ppd=4)
     assert geo.attrs["resampling"] == "average" and max(geo.data.chunks[-1]) == 16
 
@@ -306,3 +306,23 @@ def test_export_takes_resampling_average(tmp_path):
     assert main(["export", str(_polar_tif(tmp_path)), "--latlon", "--ppd", "2", "--resampling", "average",
                  "--out", str(tmp_path / "a.tif")]) == 0
     assert np.isfinite(open_geotiff(tmp_path / "a.tif").values).any()
+
+
+def test_the_default_average_threshold_tolerates_a_rounded_map_scale():
+    """A map at 16 px/deg whose pixel size comes out a hair coarser (a label's rounded map scale, or float
+    rounding: 16 - 3e-13 px/deg at 20 deg E) is still averaged onto 8 px/deg, as at 10 deg E."""
+    for west in (10.0, 20.0):
+        assert warp_to_latlon(_equirect(np.ones((32, 32)), 16, west=west), ppd=8).attrs["resampling"] == "average"
+    rounded = _equirect(np.ones((32, 32)), 16)
+    rounded = rounded.assign_coords(x=rounded.x.values[0] + np.arange(32) * (DEG / 16) * 1.0004,
+                                    y=rounded.y.values[0] - np.arange(32) * (DEG / 16) * 1.0004)
+    assert warp_to_latlon(rounded, ppd=8).attrs["resampling"] == "average"  # 0.04 % coarser than 16 px/deg
+    assert warp_to_latlon(rounded, ppd=9).attrs["resampling"] == "bilinear"
+
+
+def test_ppd_on_a_zarr_store_without_a_cube_says_it_has_no_cube(tmp_path):
+    from workbench.inversion.global_map import open_reflectance
+
+    xr.Dataset({"h": (("lat", "lon"), np.zeros((3, 4)))}).to_zarr(tmp_path / "n.zarr")
+    with pytest.raises(InputError, match=r"has 0 variables with a 'band' dim"):
+        open_reflectance(tmp_path / "n.zarr", ppd=4)

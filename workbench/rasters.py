@@ -546,7 +546,8 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
         centres of k x k' sub-cells, k and k' the most map pixels a cell of that row spans along latitude and
         longitude, rounded up: on a grid 4 times coarser than an aligned map, the mean of each cell's 4 x 4
         pixels; a cell no larger than a pixel keeps its bilinear value) or ``"nearest"`` (for classes and masks).
-        Default: ``"average"`` where ``ppd`` is at most half the map's own resolution, else ``"bilinear"``.
+        Default: ``"average"`` where ``ppd`` is at most half the map's own resolution (to 0.1 %), else
+        ``"bilinear"``.
     chunk
         Cells per side of the dask blocks of the result (at least 16; fewer where each cell covers so many source
         cells that a block would read more than about 17 Mpix of the map).
@@ -619,7 +620,8 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 16:
         raise InputError(f"chunk must be a whole number of cells >= 16 (e.g. 1024), got {chunk!r}")
     if resampling is None:
-        resampling = "average" if 2 * ppd <= own_ppd else "bilinear"
+        # at most half its resolution, to 0.1 %: labels round their map scale (a LOLA LDEM's to 5 digits)
+        resampling = "average" if 2 * ppd <= own_ppd * 1.001 else "bilinear"
     south, north, west, east = _latlon_extent(crs, x, y, (dx, dy), ppd)
     # a footprint edge within 1 % of a pixel of a cell edge takes no extra cell: labels round their scale (a LOLA
     # LDEM's MAP_SCALE has 5 digits, its corner is then 0.004 px off) and a sliver cell would be all NaN

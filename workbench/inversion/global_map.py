@@ -660,13 +660,13 @@ def open_reflectance(path: str | Path, variable: str | None = None, bands: list[
     cubes = [str(k) for k, v in ds.data_vars.items() if "band" in v.dims]
     if variable is not None and variable not in ds.data_vars:
         raise InputError(f"{path} has no variable {variable!r}; its variables: {list(map(str, ds.data_vars))}")
-    if ppd is not None and not any({"y", "x"} <= set(ds[v].dims) for v in ([variable] if variable else cubes)):
-        raise _ppd_refused(f"{path.name} is a zarr cube on latitude/longitude and keeps its own grid")
     if variable is None:
         if len(cubes) != 1:
             raise InputError(f"{path} has {len(cubes)} variables with a 'band' dim ({cubes or 'none'}; all "
                              f"variables: {list(map(str, ds.data_vars))}); name the reflectance with --variable")
         variable = cubes[0]
+    if ppd is not None and not {"y", "x"} <= set(ds[variable].dims):
+        raise _ppd_refused(f"{path.name} is a zarr cube on latitude/longitude and keeps its own grid")
     refl = dataset_to_latlon(ds, ppd, names=[variable])[variable]  # a projected (band, y, x) cube: warped
     if "instrument" not in refl.attrs and "instrument" in ds.attrs:
         refl = refl.assign_attrs(instrument=ds.attrs["instrument"])
