@@ -979,7 +979,7 @@ CASES: list[Case] = [
          CliError, r"x coordinates are not evenly spaced \(steps from 1000 to 1300 m\)", code=2),
     Case("CLI usage", "`workbench export MAP --resampling nearest` without `--latlon` (CLI)",
          lambda t: cli(["export", str(_earth_netcdf(t)), "--resampling", "nearest", "--out", str(t / "x.tif")]),
-         CliError, r"--resampling sets the grid of --latlon; add --latlon, or drop --resampling", code=2),
+         CliError, r"--resampling chooses how to warp with --latlon; add --latlon, or drop --resampling", code=2),
     Case("CLI usage", "`workbench invert map --input REFL.zarr --bands ...`: GeoTIFF options on zarr (CLI)",
          lambda t: cli(["invert", "map", "--input", str(_two_cube_zarr(t)), "--bands", "R415",
                         "--out", str(t / "m.zarr")]), CliError,

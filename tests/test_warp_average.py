@@ -230,7 +230,8 @@ def test_export_latlon_chooses_its_resampling(tmp_path, capsys):
     assert (np.isfinite(avg) & (avg % 1 != 0)).any()  # averaged classes: fractions
     capsys.readouterr()
     assert main(["export", str(src), "--resampling", "nearest", "--out", str(tmp_path / "x.tif")]) == 2
-    assert "--resampling sets the grid of --latlon; add --latlon, or drop --resampling" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--resampling chooses how to warp with --latlon; add --latlon, or drop --resampling" in err
     geographic = write_geotiff(tmp_path / "g.tif", np.ones((1, 3, 4), "float32"), transform=origin(0, 10, 1, 1))
     assert main(["export", str(geographic), "--latlon", "--resampling", "nearest",
                  "--out", str(tmp_path / "y.tif")]) == 2

@@ -39,9 +39,10 @@ def run(args) -> int:
     from ..export import to_geotiff
     from ..rasters import dataset_to_latlon, open_map_file
 
-    for flag, value in (("--ppd", args.ppd), ("--resampling", args.resampling)):
+    for flag, value, does in (("--ppd", args.ppd, "sets the grid of"), ("--resampling", args.resampling,
+                                                                        "chooses how to warp with")):
         if value is not None and not args.latlon:
-            raise InputError(f"{flag} sets the grid of --latlon; add --latlon, or drop {flag}")
+            raise InputError(f"{flag} {does} --latlon; add --latlon, or drop {flag}")
     with open_map_file(args.input) as ds:
         grid = dataset_to_latlon(ds, args.ppd, resampling=args.resampling) if args.latlon else ds
         out = to_geotiff(grid, args.out, variables=args.var)
