@@ -1,12 +1,12 @@
 """Coarsening a projected map onto latitude/longitude without aliasing (``warp_to_latlon(resampling="average")``,
-the default where the grid is at least twice as coarse as the map), units read from planetary labels, and
-projected cubes in zarr/NetCDF files (``dataset_to_latlon``, ``workbench invert map --input CUBE.zarr``)."""
+the default where the grid is at least twice as coarse as the map), rectangular pixels, uneven grids refused, and
+projected cubes in zarr/NetCDF files (``dataset_to_latlon``, ``workbench invert map --input CUBE.zarr``,
+``asymmetry --input --ppd``, ``export --latlon --resampling``); ``workbench bench rasters``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
 import xarray as xr
 from geotiff_helpers import origin, write_geotiff, write_pds3_ldem
 
@@ -118,24 +118,6 @@ def test_a_coarsening_warp_of_a_huge_lazy_map_reads_bounded_blocks(monkeypatch):
     assert len(read) == 4 and 1e6 < max(read) < 1.2 * 4096**2
 
 
-def test_units_come_from_a_pds3_label_and_from_gdal_band_units(tmp_path):
-    ldem = open_geotiff(write_pds3_ldem(tmp_path, np.zeros((20, 40)), 10, 170, 4))
-    assert ldem.attrs["units"] == "m"  # the label's UNIT = METER
-    for driver, ext in (("GTiff", "tif"), ("ISIS3", "cub"), ("PDS4", "xml")):
-        path = tmp_path / f"u.{ext}"
-        with rasterio.open(path, "w", driver=driver, width=4, height=3, count=1, dtype="float32",
-                           crs="IAU_2015:30100", transform=origin(0, 10, 1, 1)) as dst:
-            dst.write(np.ones((1, 3, 4), "float32"))
-            dst.units = ("kilometer",)
-        assert open_geotiff(path).attrs["units"] == "km", driver
-    tagged = write_geotiff(tmp_path / "t.tif", np.ones((1, 3, 4), "float32"), tags=[{"units": "wt%"}])
-    with rasterio.open(tagged, "r+") as dst:
-        dst.units = ("meter",)
-    assert open_geotiff(tagged).attrs["units"] == "wt%"  # the workbench's own metadata first
-    bare = write_geotiff(tmp_path / "b.tif", np.ones((1, 3, 4), "float32"))
-    assert "units" not in open_geotiff(bare).attrs
-
-
 def _projected_cube(tmp_path, suffix: str) -> str:
     """A (band, y, x) polar cube written by rioxarray (CF grid_mapping), as another tool would write it."""
     import rioxarray  # noqa: F401 - the .rio accessor
@@ -191,25 +173,6 @@ def test_invert_map_warps_a_projected_zarr_cube_and_says_so(tmp_path, capsys):
         capsys.readouterr().out)
     res = xr.open_zarr(tmp_path / "o.zarr")
     assert res["FeO"].dims == ("lat", "lon") and res.sizes["lon"] == 1440 and np.isfinite(res["FeO"]).any()
-
-
-PAM = ('<PAMDataset><PAMRasterBand band="1"><Metadata><MDI key="STATISTICS_MEAN">0</MDI></Metadata>'
-       '</PAMRasterBand></PAMDataset>')
-
-
-@pytest.mark.parametrize("kind", ["pds3", "isis3"])
-def test_a_gdal_statistics_side_file_is_not_taken_for_truncated_image_data(tmp_path, kind):
-    """GDAL (QGIS, gdalinfo -stats) leaves NAME.aux.xml beside a file it has read; GDAL then lists it among the
-    file's parts. It is not image data: the file opens (it was refused as truncated)."""
-    if kind == "pds3":
-        path = write_pds3_ldem(tmp_path, np.zeros((20, 200)), 10, 0, 4, attached=True)  # LDEM.IMG, label inside
-    else:
-        path = write_geotiff(tmp_path / "m.cub", np.ones((1, 30, 40), "float32"), driver="ISIS3",
-                             transform=origin(0, 10, 1, 1))
-    (tmp_path / f"{path.name}.aux.xml").write_text(PAM)
-    with rasterio.open(path) as src:
-        assert any(f.endswith(".aux.xml") for f in src.files)
-    assert open_geotiff(path).shape[-2:] == ((20, 200) if kind == "pds3" else (30, 40))
 
 
 def test_export_latlon_chooses_its_resampling(tmp_path, capsys):
@@ -366,17 +329,3 @@ def test_asymmetry_input_warps_a_projected_map_onto_a_coarser_grid_with_ppd(tmp_
     geographic = write_geotiff(tmp_path / "g.tif", np.ones((1, 180, 360), "float32"), transform=origin(-180, 90, 1, 1))
     assert main(["asymmetry", "--input", str(geographic), "--ppd", "1"]) == 2
     assert "already in latitude/longitude and keep their grid (drop --ppd)" in capsys.readouterr().err
-
-
-def test_to_geotiff_writes_gdal_band_units_too(tmp_path):
-    """QGIS and gdalinfo show GDAL's band unit, not the workbench's ``units`` tag: both are written (a
-    dimensionless map, units "1", gets no GDAL unit)."""
-    import workbench.geo as geo
-    from workbench.export import to_geotiff
-
-    feo = geo.global_template(1, name="FeO").fillna(8.0).assign_attrs(units="wt%")
-    ratio = geo.global_template(1, name="mg_number").fillna(0.6).assign_attrs(units="1")
-    path = to_geotiff(xr.Dataset({"FeO": feo, "mg_number": ratio}), tmp_path / "m.tif")
-    with rasterio.open(path) as src:
-        assert src.units == ("wt%", "") or src.units == ("wt%", None)
-        assert src.tags(1)["units"] == "wt%" and src.tags(2)["units"] == "1"

@@ -102,7 +102,13 @@ def _crs_name(crs) -> str:
 
 
 def _band_labels(path: Path, count: int, descriptions: Sequence[str | None],
-                 bands: Sequence[str] | None) -> list[str]:
+                 bands: Sequence[str] | None, wavelengths: np.ndarray | None = None) -> list[str]:
+    """The bands' names: ``bands``, else the file's descriptions, else (bands with centres in the label but no
+    names) ``R<nm>`` after their centres, as the workbench's instruments name theirs (``R415``, ``R750``, ...)."""
+    if bands is None and count > 1 and any(not d for d in descriptions) and wavelengths is not None:
+        named = [f"R{round(float(w))}" for w in wavelengths]
+        if len(set(named)) == count:
+            descriptions = named
     if bands is not None:
         labels = [str(b) for b in bands]
         if len(labels) != count:
@@ -133,7 +139,7 @@ def _band_numbers(tags: list[dict], key: str) -> np.ndarray | None:
 #: Units as the planetary labels spell them (PDS3 ``UNIT``, GDAL's band unit of ISIS3/PDS4), in CF/UDUNITS form.
 _LABEL_UNITS = {"meter": "m", "meters": "m", "metre": "m", "metres": "m", "kilometer": "km", "kilometers": "km",
                 "km": "km", "m": "m", "degree": "degree", "degrees": "degree", "deg": "degree", "kelvin": "K",
-                "k": "K"}
+                "k": "K", "reflectance": "1", "i/f": "1", "radiance factor": "1"}
 
 
 def _label(src) -> dict:
@@ -163,6 +169,38 @@ def _band_units(src, tags: list[dict]) -> list[str | None]:
             continue
         text = str(unit or pds3 or "").strip().strip('"')
         found.append(None if text.upper() in ("", "N/A", "NONE", "UNK") else _LABEL_UNITS.get(text.lower(), text))
+    return found
+
+
+#: Wavelength units of planetary labels (PDS3 ``BAND_BIN_UNIT``, ISIS3 ``BandBin`` units) in nanometres.
+_NM_PER = {"NANOMETER": 1.0, "NANOMETERS": 1.0, "NM": 1.0, "MICROMETER": 1e3, "MICROMETERS": 1e3, "MICRON": 1e3,
+           "MICRONS": 1e3, "UM": 1e3}
+
+
+def _label_band_bins(src) -> dict[str, list[float]]:
+    """Band centres and widths in nm from a PDS3 label's ``BAND_BIN_CENTER``/``BAND_BIN_WIDTH`` (``IMAGE``
+    object) or an ISIS3 cube's ``BandBin`` ``Center``/``Width``, as ``{"wavelength_nm": [...], "fwhm_nm":
+    [...]}`` (only what the label gives for every band). Values in micrometres (by their unit, or all below
+    10 with none given) are converted."""
+    label = _label(src)
+    image = label.get("IMAGE") if isinstance(label.get("IMAGE"), dict) else {}
+    isis = label.get("IsisCube", {}).get("BandBin", {}) if isinstance(label.get("IsisCube"), dict) else {}
+    found = {}
+    for key, pds3, cube in (("wavelength_nm", "BAND_BIN_CENTER", "Center"), ("fwhm_nm", "BAND_BIN_WIDTH", "Width")):
+        raw = image.get(pds3, isis.get(cube) if isinstance(isis, dict) else None)
+        if isinstance(raw, dict):  # a value with its unit: {"value": [...], "unit": "nm"}
+            raw, unit = raw.get("value"), str(raw.get("unit", ""))
+        else:
+            unit = str(image.get("BAND_BIN_UNIT", ""))
+        raw = raw if isinstance(raw, list) else [raw]
+        try:
+            vals = [float(v["value"] if isinstance(v, dict) else v) for v in raw]
+        except (TypeError, ValueError, KeyError):
+            continue
+        if len(vals) != src.count or not all(np.isfinite(vals)):
+            continue
+        scale = _NM_PER.get(unit.strip().strip("<>").upper(), 1e3 if max(vals) < 10 else 1.0)
+        found[key] = [v * scale for v in vals]
     return found
 
 
@@ -222,7 +260,9 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     The planetary archives' own formats open the same way, through GDAL: PDS3 (the ``.lbl`` label, or an
     ``.img`` with its label attached), PDS4 (the ``.xml`` label), ISIS3 ``.cub`` and VICAR. Their scaling
     (e.g. a LOLA LDEM's ``SCALING_FACTOR``/``OFFSET``) is applied as the label gives it, and so are its units
-    (a PDS3 ``UNIT = METER`` becomes ``"m"``).
+    (a PDS3 ``UNIT = METER`` becomes ``"m"``, ``REFLECTANCE`` ``"1"``) and its band centres and widths (PDS3
+    ``BAND_BIN_CENTER``/``BAND_BIN_WIDTH``, ISIS3 ``BandBin``): a multiband file without band names then has
+    its bands named ``R<nm>`` after their centres (``R415``, ``R750``, ...), as the workbench's instruments do.
 
     Parameters
     ----------
@@ -284,6 +324,10 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
         for t, unit in zip(tags, _band_units(src, tags), strict=True):
             t.pop("units", None)
             t.update({"units": unit} if unit else {})
+        for key, vals in _label_band_bins(src).items():  # a PDS3/ISIS3 label's band centres and widths
+            if not all(key in t for t in tags):
+                for t, v in zip(tags, vals, strict=True):
+                    t[key] = str(v)
         file_crs = src.crs.to_string() if src.crs else None
         # a PDS3 label gives every keyword GDAL knows, most of them empty
         file_tags = {k: v for k, v in src.tags().items() if k != "AREA_OR_POINT" and v != ""}
@@ -301,7 +345,7 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
                          "'IAU_2015:30100' for latitude/longitude in degrees or 'IAU_2015:30135' for the "
                          "south-polar stereographic grid")
     pcrs = _lunar_crs(crs or file_crs, path)
-    labels = _band_labels(path, da.sizes["band"], descriptions, bands)
+    labels = _band_labels(path, da.sizes["band"], descriptions, bands, _band_numbers(tags, "wavelength_nm"))
     da = da.assign_coords(band=labels).drop_vars("spatial_ref", errors="ignore")
     da.attrs = {}  # rioxarray's (AREA_OR_POINT, a tuple of band descriptions); ours are set below
     for key, coord in (("wavelength_nm", "wavelength"), ("fwhm_nm", "fwhm")):
