@@ -133,3 +133,13 @@ def test_to_geotiff_writes_gdal_band_units_too(tmp_path):
     with rasterio.open(path) as src:
         assert src.units == ("wt%", "") or src.units == ("wt%", None)
         assert src.tags(1)["units"] == "wt%" and src.tags(2)["units"] == "1"
+
+
+def test_narrow_widths_in_nanometres_without_a_unit_are_not_taken_for_micrometres(tmp_path):
+    """Widths below 10 nm with no unit follow their centres (in nm), not the centres' below-10 rule."""
+    cube = open_geotiff(write_pds3_cube(tmp_path, _dn(), CENTRES, (5.0, 8.0, 9.0), unit="N/A"))
+    np.testing.assert_allclose(cube.wavelength.values, CENTRES)
+    np.testing.assert_allclose(cube.fwhm.values, (5.0, 8.0, 9.0))
+    um = open_geotiff(write_pds3_cube(tmp_path, _dn(), (0.415, 0.75, 0.95), (0.005, 0.008, 0.009), unit="N/A"))
+    np.testing.assert_allclose(um.wavelength.values, CENTRES)
+    np.testing.assert_allclose(um.fwhm.values, (5.0, 8.0, 9.0))

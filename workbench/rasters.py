@@ -180,12 +180,13 @@ _NM_PER = {"NANOMETER": 1.0, "NANOMETERS": 1.0, "NM": 1.0, "MICROMETER": 1e3, "M
 def _label_band_bins(src) -> dict[str, list[float]]:
     """Band centres and widths in nm from a PDS3 label's ``BAND_BIN_CENTER``/``BAND_BIN_WIDTH`` (``IMAGE``
     object) or an ISIS3 cube's ``BandBin`` ``Center``/``Width``, as ``{"wavelength_nm": [...], "fwhm_nm":
-    [...]}`` (only what the label gives for every band). Values in micrometres (by their unit, or all below
-    10 with none given) are converted."""
+    [...]}`` (only what the label gives for every band; widths only beside centres). Values in micrometres are
+    converted: by their unit, or, with none the table knows, when every centre is below 10 (widths follow their
+    centres)."""
     label = _label(src)
     image = label.get("IMAGE") if isinstance(label.get("IMAGE"), dict) else {}
     isis = label.get("IsisCube", {}).get("BandBin", {}) if isinstance(label.get("IsisCube"), dict) else {}
-    found = {}
+    found, scale = {}, None
     for key, pds3, cube in (("wavelength_nm", "BAND_BIN_CENTER", "Center"), ("fwhm_nm", "BAND_BIN_WIDTH", "Width")):
         raw = image.get(pds3, isis.get(cube) if isinstance(isis, dict) else None)
         if isinstance(raw, dict):  # a value with its unit: {"value": [...], "unit": "nm"}
@@ -197,9 +198,11 @@ def _label_band_bins(src) -> dict[str, list[float]]:
             vals = [float(v["value"] if isinstance(v, dict) else v) for v in raw]
         except (TypeError, ValueError, KeyError):
             continue
-        if len(vals) != src.count or not all(np.isfinite(vals)):
-            continue
-        scale = _NM_PER.get(unit.strip().strip("<>").upper(), 1e3 if max(vals) < 10 else 1.0)
+        if len(vals) != src.count or not all(np.isfinite(vals)) or (key == "fwhm_nm" and scale is None):
+            continue  # (widths only beside centres)
+        known = _NM_PER.get(unit.strip().strip("<>").upper())
+        # a unit the table knows; else the centres' scale (all below 10: micrometres), which widths follow
+        scale = known or (scale if scale is not None else 1e3 if max(vals) < 10 else 1.0)
         found[key] = [v * scale for v in vals]
     return found
 
