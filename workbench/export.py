@@ -203,6 +203,8 @@ def to_geotiff(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike,
     with atomic_path(path) as tmp:
         import rasterio
 
+        from .maps import shown_units
+
         with warnings.catch_warnings():  # rioxarray's own use of affine's deprecated '*' (not ours)
             warnings.simplefilter("ignore", PendingDeprecationWarning)
             cube.rio.to_raster(tmp, driver="GTiff", compress="deflate", tiled=True)
@@ -214,6 +216,6 @@ def to_geotiff(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike,
                         if k in b.attrs}
                 if tags:
                     dst.update_tags(i, **tags)
-                if b.attrs.get("units") not in (None, "", "1"):  # GDAL's own band unit, which QGIS shows
-                    dst.set_band_unit(i, str(b.attrs["units"]))
+                if shown_units(b.attrs.get("units")):  # GDAL's own band unit, which QGIS shows
+                    dst.set_band_unit(i, shown_units(b.attrs["units"]))
     return path

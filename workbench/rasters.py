@@ -156,11 +156,11 @@ def _label(src) -> dict:
     return {}
 
 
-def _band_units(src, tags: list[dict]) -> list[str | None]:
+def _band_units(src, tags: list[dict], label: dict) -> list[str | None]:
     """Each band's units: its ``units`` metadata (as :func:`workbench.export.to_geotiff` writes them), else GDAL's
     band unit (GeoTIFF, ISIS3, PDS4), else a PDS3 label's ``IMAGE`` ``UNIT``; label spellings such as ``METER``
-    become ``m``. None where the file says nothing (or ``N/A``)."""
-    image = _label(src).get("IMAGE")
+    become ``m``. None where the file says nothing (or ``N/A``). ``label``: :func:`_label`'s."""
+    image = label.get("IMAGE")
     pds3 = image.get("UNIT") if isinstance(image, dict) else None
     found = []
     for t, unit in zip(tags, src.units, strict=True):
@@ -177,13 +177,12 @@ _NM_PER = {"NANOMETER": 1.0, "NANOMETERS": 1.0, "NM": 1.0, "MICROMETER": 1e3, "M
            "MICRONS": 1e3, "UM": 1e3}
 
 
-def _label_band_bins(src) -> dict[str, list[float]]:
+def _label_band_bins(label: dict, count: int) -> dict[str, list[float]]:
     """Band centres and widths in nm from a PDS3 label's ``BAND_BIN_CENTER``/``BAND_BIN_WIDTH`` (``IMAGE``
     object) or an ISIS3 cube's ``BandBin`` ``Center``/``Width``, as ``{"wavelength_nm": [...], "fwhm_nm":
     [...]}`` (only what the label gives for every band; widths only beside centres). Values in micrometres are
     converted: by their unit, or, with none the table knows, when every centre is below 10 (widths follow their
-    centres)."""
-    label = _label(src)
+    centres). ``label``: :func:`_label`'s, for a file of ``count`` bands."""
     image = label.get("IMAGE") if isinstance(label.get("IMAGE"), dict) else {}
     isis = label.get("IsisCube", {}).get("BandBin", {}) if isinstance(label.get("IsisCube"), dict) else {}
     found, scale = {}, None
@@ -198,7 +197,7 @@ def _label_band_bins(src) -> dict[str, list[float]]:
             vals = [float(v["value"] if isinstance(v, dict) else v) for v in raw]
         except (TypeError, ValueError, KeyError):
             continue
-        if len(vals) != src.count or not all(np.isfinite(vals)) or (key == "fwhm_nm" and scale is None):
+        if len(vals) != count or not all(np.isfinite(vals)) or (key == "fwhm_nm" and scale is None):
             continue  # (widths only beside centres)
         known = _NM_PER.get(unit.strip().strip("<>").upper())
         # a unit the table knows; else the centres' scale (all below 10: micrometres), which widths follow
@@ -207,11 +206,10 @@ def _label_band_bins(src) -> dict[str, list[float]]:
     return found
 
 
-def _image_offset(src) -> int:
+def _image_offset(label: dict) -> int:
     """Bytes before the image data in their file, as the label GDAL read gives them: a PDS3 ``^IMAGE`` pointer
     (records or ``<BYTES>``), an ISIS3 cube's ``StartByte`` or a VICAR label's ``LBLSIZE`` (and binary header
-    lines); 0 where the label says none."""
-    label = _label(src)
+    lines); 0 where the label says none. ``label``: :func:`_label`'s."""
     try:
         if "IsisCube" in label:
             return int(label["IsisCube"]["Core"]["StartByte"]) - 1
@@ -229,7 +227,7 @@ def _image_offset(src) -> int:
         return 0
 
 
-def _check_not_truncated(path: Path, src) -> None:
+def _check_not_truncated(path: Path, src, label: dict) -> None:
     """A PDS/ISIS/VICAR raster whose image data are shorter than its label says (an interrupted download) is
     refused: GDAL would read the missing part as zeros (or fail on the first read of it)."""
     need = src.count * src.height * src.width * np.dtype(src.dtypes[0]).itemsize
@@ -237,7 +235,7 @@ def _check_not_truncated(path: Path, src) -> None:
              and not f.lower().endswith((".aux.xml", ".ovr", ".msk"))]  # GDAL's side files (statistics, overviews)
     others = [f for f in files if f.resolve() != path.resolve()]  # a detached label's image; else the file itself
     data = max(others or files, key=lambda f: f.stat().st_size)
-    size = data.stat().st_size - _image_offset(src)  # an attached label (or a header) is no image data
+    size = data.stat().st_size - _image_offset(label)  # an attached label (or a header) is no image data
     if size < need:
         raise InputError(f"{path.name}: its image data ({data.name}) are {size} bytes, fewer than the {need} its "
                          f"label describes ({src.count} band(s) of {src.height} x {src.width} {src.dtypes[0]}): the "
@@ -324,10 +322,11 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
     with readable(path, kind), rasterio.open(path) as src:
         descriptions = list(src.descriptions)
         tags = [src.tags(i) for i in range(1, src.count + 1)]
-        for t, unit in zip(tags, _band_units(src, tags), strict=True):
+        label = _label(src)  # a PDS3/ISIS3/VICAR label, parsed once
+        for t, unit in zip(tags, _band_units(src, tags, label), strict=True):
             t.pop("units", None)
             t.update({"units": unit} if unit else {})
-        for key, vals in _label_band_bins(src).items():  # a PDS3/ISIS3 label's band centres and widths
+        for key, vals in _label_band_bins(label, src.count).items():  # a PDS3/ISIS3 label's band centres and widths
             if not all(key in t for t in tags):
                 for t, v in zip(tags, vals, strict=True):
                     t[key] = str(v)
@@ -335,7 +334,7 @@ def open_geotiff(path: str | os.PathLike, bands: Sequence[str] | None = None, cr
         # a PDS3 label gives every keyword GDAL knows, most of them empty
         file_tags = {k: v for k, v in src.tags().items() if k != "AREA_OR_POINT" and v != ""}
         if kind == "raster":  # raw image data: GDAL reads what a truncated file lacks as zeros, silently
-            _check_not_truncated(path, src)
+            _check_not_truncated(path, src, label)
         tr, gcps = src.transform, src.gcps[0]
     warp = f"warp it onto a grid first (gdalwarp -t_srs IAU_2015:30100 {path.name} grid.tif)"
     if gcps:
@@ -697,14 +696,18 @@ def warp_to_latlon(da: xr.DataArray, ppd: int | None = None, resampling: str | N
     return annotate_latlon(out).rename(da.name)
 
 
+def _grid_mapping(da: xr.DataArray):
+    """The name of ``da``'s CF ``grid_mapping`` variable (decoded into its encoding, or still in its attrs)."""
+    return da.encoding.get("grid_mapping", da.attrs.get("grid_mapping"))
+
+
 def _map_crs(ds: xr.Dataset, name) -> str | None:
     """The CRS of variable ``name``: its ``crs`` attribute (as :func:`open_geotiff` sets it), else the CF
     ``grid_mapping`` variable's ``crs_wkt`` or ``spatial_ref`` (as rioxarray and GDAL write NetCDF and zarr),
     which must be the Moon's (:class:`InputError` otherwise), named by its IAU_2015 code where it has one."""
-    attrs = ds[name].attrs
-    if attrs.get("crs"):
-        return str(attrs["crs"])
-    mapping = ds[name].encoding.get("grid_mapping", attrs.get("grid_mapping"))
+    if ds[name].attrs.get("crs"):
+        return str(ds[name].attrs["crs"])
+    mapping = _grid_mapping(ds[name])
     if mapping in ds.variables:
         text = next((str(ds[mapping].attrs[k]) for k in ("crs_wkt", "spatial_ref") if ds[mapping].attrs.get(k)),
                     None)
@@ -741,7 +744,7 @@ def dataset_to_latlon(ds: xr.Dataset, ppd: int | None = None, names: Sequence[st
         return ds
     maps = {}
     for v in projected:
-        mapping = ds[v].encoding.get("grid_mapping", ds[v].attrs.get("grid_mapping"))
+        mapping = _grid_mapping(ds[v])
         da = ds[v].assign_attrs(crs=crs[v]).drop_vars([mapping] if mapping in ds[v].coords else [])
         da.attrs.pop("grid_mapping", None)
         maps[v] = warp_to_latlon(da, ppd, resampling)
